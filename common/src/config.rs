@@ -1,0 +1,302 @@
+//! `alluxio.yaml`: one configuration for every process.
+//!
+//! Values come from, in increasing priority: built-in defaults, the YAML
+//! file, `ALLUXIO_<SECTION>_<KEY>` environment variables (for example
+//! `ALLUXIO_MASTER_RPC_PORT=20000`), and `-D section.key=value` flags.
+//! Unknown keys are an error that names the key, wherever they come from.
+
+use crate::error::AlluxioError;
+use crate::units::{ByteSize, ConfigDuration, SyncInterval};
+use serde::{Deserialize, Serialize};
+use serde_yaml::{Mapping, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlluxioConfig {
+    pub master: MasterConfig,
+    pub user: UserConfig,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MasterConfig {
+    /// Host name clients use to reach the master; also the bind address.
+    pub hostname: String,
+    pub rpc_port: u16,
+    pub web_port: u16,
+    pub journal: JournalConfig,
+    /// UFS mounted at `/` on the first start.
+    pub mount_table_root_ufs: String,
+    /// Options of the root mount (credentials, endpoint, region...).
+    pub mount_table_root_options: BTreeMap<String, String>,
+    /// Default metadata sync interval (-1 never, 0 always, or a duration).
+    pub metadata_sync_interval: SyncInterval,
+    /// A worker silent for this long is marked lost.
+    pub worker_timeout: ConfigDuration,
+    /// How often lost workers are looked for.
+    pub worker_check_interval: ConfigDuration,
+    /// How often expired TTLs are acted on.
+    pub ttl_check_interval: ConfigDuration,
+    /// File infos per message of a streamed listing.
+    pub list_batch_size: usize,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JournalConfig {
+    pub dir: PathBuf,
+    /// Write a checkpoint (and truncate the log) after this many entries.
+    pub checkpoint_period_entries: u64,
+    /// fsync every batch of entries before acknowledging. Turning this off
+    /// loses acknowledged writes on a machine crash; only for experiments.
+    pub fsync: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UserConfig {
+    pub block_size: ByteSize,
+    pub write_type: WriteTypeConfig,
+    pub read_type: ReadTypeConfig,
+    /// How long a client retries an unreachable master before failing.
+    pub rpc_retry_timeout: ConfigDuration,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum WriteTypeConfig {
+    MustCache,
+    CacheThrough,
+    Through,
+    AsyncThrough,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ReadTypeConfig {
+    Cache,
+    CachePromote,
+    NoCache,
+}
+
+impl Default for MasterConfig {
+    fn default() -> Self {
+        MasterConfig {
+            hostname: "127.0.0.1".to_string(),
+            rpc_port: 19998,
+            web_port: 19999,
+            journal: JournalConfig::default(),
+            mount_table_root_ufs: "file:///tmp/alluxio-underfs".to_string(),
+            mount_table_root_options: BTreeMap::new(),
+            metadata_sync_interval: SyncInterval::NEVER,
+            worker_timeout: ConfigDuration(Duration::from_secs(300)),
+            worker_check_interval: ConfigDuration(Duration::from_secs(10)),
+            ttl_check_interval: ConfigDuration(Duration::from_secs(60)),
+            list_batch_size: 1000,
+        }
+    }
+}
+
+impl Default for JournalConfig {
+    fn default() -> Self {
+        JournalConfig {
+            dir: PathBuf::from("/tmp/alluxio-journal"),
+            checkpoint_period_entries: 2_000_000,
+            fsync: true,
+        }
+    }
+}
+
+impl Default for UserConfig {
+    fn default() -> Self {
+        UserConfig {
+            block_size: ByteSize(64 << 20),
+            write_type: WriteTypeConfig::CacheThrough,
+            read_type: ReadTypeConfig::Cache,
+            rpc_retry_timeout: ConfigDuration(Duration::from_secs(30)),
+        }
+    }
+}
+
+impl AlluxioConfig {
+    /// Address clients dial: `hostname:rpc_port`.
+    pub fn master_address(&self) -> String {
+        format!("{}:{}", self.master.hostname, self.master.rpc_port)
+    }
+
+    /// Loads defaults, then `file`, then the process environment, then
+    /// `overrides` (`section.key=value`).
+    pub fn load(file: Option<&Path>, overrides: &[String]) -> Result<Self, AlluxioError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_from(file, &env, overrides)
+    }
+
+    /// Like [`AlluxioConfig::load`] with an explicit environment (for tests).
+    pub fn load_from(
+        file: Option<&Path>,
+        env: &[(String, String)],
+        overrides: &[String],
+    ) -> Result<Self, AlluxioError> {
+        let defaults = serde_yaml::to_value(AlluxioConfig::default())
+            .map_err(|e| AlluxioError::Internal(format!("default configuration: {e}")))?;
+        let mut merged = defaults.clone();
+
+        let mut source = "defaults".to_string();
+        if let Some(file) = file {
+            source = file.display().to_string();
+            let text = std::fs::read_to_string(file).map_err(|e| {
+                AlluxioError::InvalidArgument(format!("cannot read config file {source}: {e}"))
+            })?;
+            let value: Value = serde_yaml::from_str(&text).map_err(|e| {
+                AlluxioError::InvalidArgument(format!("invalid YAML in {source}: {e}"))
+            })?;
+            if !value.is_null() {
+                merge(&mut merged, value);
+            }
+        }
+
+        let mut leaves = Vec::new();
+        collect_leaves(&defaults, &mut Vec::new(), &mut leaves);
+        for path in &leaves {
+            let name = format!("ALLUXIO_{}", path.join("_").to_uppercase());
+            if let Some((_, raw)) = env.iter().find(|(k, _)| *k == name) {
+                set_path(&mut merged, path, parse_scalar(raw));
+            }
+        }
+
+        for item in overrides {
+            let (key, raw) = item.split_once('=').ok_or_else(|| {
+                AlluxioError::InvalidArgument(format!(
+                    "invalid override {item:?}: expected section.key=value"
+                ))
+            })?;
+            let path: Vec<String> = key.trim().split('.').map(str::to_string).collect();
+            if path.iter().any(String::is_empty) {
+                return Err(AlluxioError::InvalidArgument(format!(
+                    "invalid configuration key {key:?}"
+                )));
+            }
+            set_path(&mut merged, &path, parse_scalar(raw));
+        }
+
+        let deserializer = merged;
+        serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let at = e.path().to_string();
+            AlluxioError::InvalidArgument(format!(
+                "invalid configuration ({source}) at {at}: {}",
+                e.inner()
+            ))
+        })
+    }
+}
+
+/// Parses an env or flag value the way YAML would (numbers, booleans,
+/// strings), so `8080` is a number and `true` a boolean.
+fn parse_scalar(raw: &str) -> Value {
+    serde_yaml::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_string()))
+}
+
+fn merge(base: &mut Value, over: Value) {
+    match (base, over) {
+        (Value::Mapping(b), Value::Mapping(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(existing) if existing.is_mapping() && v.is_mapping() => merge(existing, v),
+                    _ => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (b, o) => *b = o,
+    }
+}
+
+fn collect_leaves(v: &Value, prefix: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+    match v {
+        Value::Mapping(m) if !m.is_empty() => {
+            for (k, child) in m {
+                if let Some(k) = k.as_str() {
+                    prefix.push(k.to_string());
+                    collect_leaves(child, prefix, out);
+                    prefix.pop();
+                }
+            }
+        }
+        // Empty maps (free-form option maps) are not settable from env.
+        Value::Mapping(_) => {}
+        _ => out.push(prefix.clone()),
+    }
+}
+
+fn set_path(root: &mut Value, path: &[String], value: Value) {
+    let mut cur = root;
+    for (i, key) in path.iter().enumerate() {
+        if !cur.is_mapping() {
+            *cur = Value::Mapping(Mapping::new());
+        }
+        let Value::Mapping(map) = cur else { return };
+        let k = Value::String(key.clone());
+        if i == path.len() - 1 {
+            map.insert(k, value);
+            return;
+        }
+        if !map.contains_key(&k) {
+            map.insert(k.clone(), Value::Mapping(Mapping::new()));
+        }
+        cur = map.get_mut(&k).expect("inserted above");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(text: &str) -> tempfile::NamedTempFile {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), text).unwrap();
+        f
+    }
+
+    #[test]
+    fn defaults_are_alluxio_ports() {
+        let c = AlluxioConfig::load_from(None, &[], &[]).unwrap();
+        assert_eq!(c.master.rpc_port, 19998);
+        assert_eq!(c.master.web_port, 19999);
+        assert_eq!(c.user.block_size.0, 64 << 20);
+    }
+
+    #[test]
+    fn file_env_and_flags_layer_in_order() {
+        let f = write("master:\n  rpc_port: 20000\n  web_port: 20001\n  journal:\n    dir: /j\n");
+        let env = vec![("ALLUXIO_MASTER_WEB_PORT".to_string(), "20002".to_string())];
+        let c = AlluxioConfig::load_from(
+            Some(f.path()),
+            &env,
+            &["user.block_size=1MiB".to_string()],
+        )
+        .unwrap();
+        assert_eq!(c.master.rpc_port, 20000);
+        assert_eq!(c.master.web_port, 20002);
+        assert_eq!(c.master.journal.dir, PathBuf::from("/j"));
+        assert_eq!(c.user.block_size.0, 1 << 20);
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let f = write("master:\n  journal:\n    dirr: /j\n");
+        let err = AlluxioConfig::load_from(Some(f.path()), &[], &[]).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("master.journal") && msg.contains("dirr"), "{msg}");
+
+        let err = AlluxioConfig::load_from(None, &[], &["worker.nope=1".to_string()]).unwrap_err();
+        assert!(err.to_string().contains("worker"), "{err}");
+
+        let err = AlluxioConfig::load_from(None, &[], &["master.rpc_port=abc".to_string()])
+            .unwrap_err();
+        assert!(err.to_string().contains("master.rpc_port"), "{err}");
+    }
+}

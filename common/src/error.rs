@@ -1,0 +1,100 @@
+//! The error type shared across crates, and its mapping to gRPC status codes
+//! at service edges (and back, in clients).
+
+use tonic::{Code, Status};
+
+pub type Result<T, E = AlluxioError> = std::result::Result<T, E>;
+
+/// An error with a kind that decides its gRPC code and a message for humans.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AlluxioError {
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// The request is valid but the state does not allow it (non-empty
+    /// directory, read-only mount, incomplete file...).
+    #[error("{0}")]
+    FailedPrecondition(String),
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// A dependency (UFS, master, worker) cannot be reached right now.
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl AlluxioError {
+    pub fn code(&self) -> Code {
+        match self {
+            AlluxioError::InvalidArgument(_) => Code::InvalidArgument,
+            AlluxioError::NotFound(_) => Code::NotFound,
+            AlluxioError::AlreadyExists(_) => Code::AlreadyExists,
+            AlluxioError::FailedPrecondition(_) => Code::FailedPrecondition,
+            AlluxioError::PermissionDenied(_) => Code::PermissionDenied,
+            AlluxioError::Unavailable(_) => Code::Unavailable,
+            AlluxioError::Internal(_) => Code::Internal,
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            AlluxioError::InvalidArgument(m)
+            | AlluxioError::NotFound(m)
+            | AlluxioError::AlreadyExists(m)
+            | AlluxioError::FailedPrecondition(m)
+            | AlluxioError::PermissionDenied(m)
+            | AlluxioError::Unavailable(m)
+            | AlluxioError::Internal(m) => m,
+        }
+    }
+}
+
+impl From<AlluxioError> for Status {
+    fn from(e: AlluxioError) -> Status {
+        Status::new(e.code(), e.message().to_string())
+    }
+}
+
+impl From<Status> for AlluxioError {
+    fn from(s: Status) -> AlluxioError {
+        let msg = s.message().to_string();
+        match s.code() {
+            Code::InvalidArgument | Code::OutOfRange => AlluxioError::InvalidArgument(msg),
+            Code::NotFound => AlluxioError::NotFound(msg),
+            Code::AlreadyExists => AlluxioError::AlreadyExists(msg),
+            Code::FailedPrecondition | Code::Aborted => AlluxioError::FailedPrecondition(msg),
+            Code::PermissionDenied | Code::Unauthenticated => AlluxioError::PermissionDenied(msg),
+            Code::Unavailable | Code::DeadlineExceeded => {
+                AlluxioError::Unavailable(if msg.is_empty() {
+                    "service unavailable".to_string()
+                } else {
+                    msg
+                })
+            }
+            _ => AlluxioError::Internal(format!("{:?}: {msg}", s.code())),
+        }
+    }
+}
+
+impl From<std::io::Error> for AlluxioError {
+    fn from(e: std::io::Error) -> Self {
+        AlluxioError::Internal(format!("I/O error: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_through_grpc_status() {
+        let e = AlluxioError::NotFound("Path /x does not exist".into());
+        let s: Status = e.clone().into();
+        assert_eq!(s.code(), Code::NotFound);
+        assert_eq!(AlluxioError::from(s), e);
+    }
+}

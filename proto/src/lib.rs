@@ -1,0 +1,15 @@
+//! Generated protobuf messages and gRPC services of alluxio-rs.
+//!
+//! `grpc` holds what travels between processes (master, workers, clients);
+//! `journal` holds the records the master writes to its write-ahead log and
+//! checkpoints. Both are plain prost types; behaviour lives in other crates.
+
+#![allow(clippy::all, clippy::pedantic)]
+
+pub mod grpc {
+    tonic::include_proto!("alluxio.grpc");
+}
+
+pub mod journal {
+    tonic::include_proto!("alluxio.journal");
+}
