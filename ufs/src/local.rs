@@ -1,0 +1,275 @@
+//! [`LocalUfs`]: a local (or NFS-mounted) directory as under storage.
+//!
+//! Unlike object stores it has real directories and atomic renames. New
+//! files are written to a hidden temporary file beside the target and
+//! renamed into place on completion, so readers never see half a file.
+
+use crate::{UfsError, UfsResult, UfsStatus, UfsWriter, UnderFileSystem};
+use async_trait::async_trait;
+use bytes::Bytes;
+use std::io::ErrorKind;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+
+/// Marks our temporary files so listings can skip them.
+const TMP_MARKER: &str = ".alluxio_tmp_";
+
+#[derive(Debug)]
+pub struct LocalUfs {
+    uri: String,
+    root: PathBuf,
+}
+
+impl LocalUfs {
+    pub fn new(uri: String, root: impl Into<PathBuf>) -> Self {
+        LocalUfs {
+            uri,
+            root: root.into(),
+        }
+    }
+
+    fn full(&self, path: &str) -> PathBuf {
+        if path.is_empty() {
+            self.root.clone()
+        } else {
+            self.root.join(path)
+        }
+    }
+
+    fn display(&self, path: &str) -> String {
+        if path.is_empty() {
+            self.uri.clone()
+        } else {
+            format!("{}/{path}", self.uri)
+        }
+    }
+
+    fn err(&self, path: &str, e: std::io::Error) -> UfsError {
+        match e.kind() {
+            ErrorKind::NotFound => UfsError::NotFound(self.display(path)),
+            ErrorKind::AlreadyExists => UfsError::AlreadyExists(self.display(path)),
+            ErrorKind::DirectoryNotEmpty => UfsError::DirectoryNotEmpty(self.display(path)),
+            _ => UfsError::Other {
+                uri: self.uri.clone(),
+                reason: format!("{}: {e}", self.display(path)),
+            },
+        }
+    }
+}
+
+fn status_of(name: &str, meta: &std::fs::Metadata) -> UfsStatus {
+    let mtime_ms = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    let length = if meta.is_dir() { 0 } else { meta.len() };
+    UfsStatus {
+        name: name.to_string(),
+        is_dir: meta.is_dir(),
+        length,
+        mtime_ms,
+        fingerprint: if meta.is_dir() {
+            String::new()
+        } else {
+            format!("{length}-{mtime_ms}")
+        },
+    }
+}
+
+#[async_trait]
+impl UnderFileSystem for LocalUfs {
+    fn uri(&self) -> &str {
+        &self.uri
+    }
+
+    fn kind(&self) -> &'static str {
+        "local"
+    }
+
+    async fn check_reachable(&self) -> UfsResult<()> {
+        match tokio::fs::metadata(&self.root).await {
+            Ok(m) if m.is_dir() => Ok(()),
+            Ok(_) => Err(UfsError::Unreachable {
+                uri: self.uri.clone(),
+                reason: "not a directory".to_string(),
+            }),
+            Err(e) => Err(UfsError::Unreachable {
+                uri: self.uri.clone(),
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    async fn status(&self, path: &str) -> UfsResult<Option<UfsStatus>> {
+        let name = path.rsplit('/').next().unwrap_or("");
+        match tokio::fs::metadata(self.full(path)).await {
+            Ok(meta) => Ok(Some(status_of(name, &meta))),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) if e.kind() == ErrorKind::NotADirectory => Ok(None),
+            Err(e) => Err(self.err(path, e)),
+        }
+    }
+
+    async fn list(&self, path: &str) -> UfsResult<Vec<UfsStatus>> {
+        let mut dir = tokio::fs::read_dir(self.full(path))
+            .await
+            .map_err(|e| self.err(path, e))?;
+        let mut out = Vec::new();
+        while let Some(entry) = dir.next_entry().await.map_err(|e| self.err(path, e))? {
+            let Ok(name) = entry.file_name().into_string() else {
+                tracing::warn!(dir = %self.display(path), "skipping a name that is not UTF-8");
+                continue;
+            };
+            if name.starts_with('.') && name.contains(TMP_MARKER) {
+                continue;
+            }
+            // Follows symlinks, as a reader of the file would.
+            match tokio::fs::metadata(entry.path()).await {
+                Ok(meta) => out.push(status_of(&name, &meta)),
+                Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                Err(e) => return Err(self.err(path, e)),
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    async fn read_range(&self, path: &str, range: Range<u64>) -> UfsResult<Bytes> {
+        let mut file = tokio::fs::File::open(self.full(path))
+            .await
+            .map_err(|e| self.err(path, e))?;
+        file.seek(std::io::SeekFrom::Start(range.start))
+            .await
+            .map_err(|e| self.err(path, e))?;
+        let want = range.end.saturating_sub(range.start);
+        let mut buf = Vec::with_capacity(want.min(64 << 20) as usize);
+        file.take(want)
+            .read_to_end(&mut buf)
+            .await
+            .map_err(|e| self.err(path, e))?;
+        Ok(Bytes::from(buf))
+    }
+
+    async fn create(&self, path: &str) -> UfsResult<Box<dyn UfsWriter>> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let target = self.full(path);
+        let name = path.rsplit('/').next().unwrap_or("").to_string();
+        let parent = target.parent().unwrap_or(Path::new("/")).to_path_buf();
+        tokio::fs::create_dir_all(&parent)
+            .await
+            .map_err(|e| self.err(path, e))?;
+        let tmp = parent.join(format!(
+            ".{name}{TMP_MARKER}{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let file = tokio::fs::File::create(&tmp)
+            .await
+            .map_err(|e| self.err(path, e))?;
+        Ok(Box::new(LocalWriter {
+            file,
+            tmp,
+            target,
+            name,
+            display: self.display(path),
+        }))
+    }
+
+    async fn mkdirs(&self, path: &str) -> UfsResult<()> {
+        let full = self.full(path);
+        if let Ok(meta) = tokio::fs::metadata(&full).await {
+            if !meta.is_dir() {
+                return Err(UfsError::AlreadyExists(self.display(path)));
+            }
+        }
+        tokio::fs::create_dir_all(full)
+            .await
+            .map_err(|e| self.err(path, e))
+    }
+
+    async fn delete_file(&self, path: &str) -> UfsResult<()> {
+        tokio::fs::remove_file(self.full(path))
+            .await
+            .map_err(|e| self.err(path, e))
+    }
+
+    async fn delete_directory(&self, path: &str, recursive: bool) -> UfsResult<()> {
+        let full = self.full(path);
+        let result = if recursive {
+            tokio::fs::remove_dir_all(full).await
+        } else {
+            tokio::fs::remove_dir(full).await
+        };
+        result.map_err(|e| self.err(path, e))
+    }
+
+    async fn rename(&self, src: &str, dst: &str) -> UfsResult<()> {
+        let to = self.full(dst);
+        if let Some(parent) = to.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(|e| self.err(dst, e))?;
+        }
+        tokio::fs::rename(self.full(src), to)
+            .await
+            .map_err(|e| self.err(src, e))
+    }
+}
+
+struct LocalWriter {
+    file: tokio::fs::File,
+    tmp: PathBuf,
+    target: PathBuf,
+    name: String,
+    display: String,
+}
+
+impl LocalWriter {
+    fn err(&self, e: std::io::Error) -> UfsError {
+        UfsError::Other {
+            uri: self.display.clone(),
+            reason: format!("write failed: {e}"),
+        }
+    }
+}
+
+#[async_trait]
+impl UfsWriter for LocalWriter {
+    async fn write(&mut self, data: Bytes) -> UfsResult<()> {
+        let result = self.file.write_all(&data).await;
+        result.map_err(|e| self.err(e))
+    }
+
+    async fn complete(mut self: Box<Self>) -> UfsResult<UfsStatus> {
+        let flushed = async {
+            self.file.flush().await?;
+            self.file.sync_all().await?;
+            tokio::fs::rename(&self.tmp, &self.target).await?;
+            tokio::fs::metadata(&self.target).await
+        }
+        .await;
+        match flushed {
+            Ok(meta) => Ok(status_of(&self.name, &meta)),
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&self.tmp).await;
+                Err(self.err(e))
+            }
+        }
+    }
+
+    async fn abort(self: Box<Self>) -> UfsResult<()> {
+        drop(self.file);
+        match tokio::fs::remove_file(&self.tmp).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(UfsError::Other {
+                uri: self.display.clone(),
+                reason: format!("abort failed: {e}"),
+            }),
+        }
+    }
+}

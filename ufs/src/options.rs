@@ -1,0 +1,52 @@
+//! Mount options: per-mount settings such as credentials, endpoint and
+//! region. Options are validated per UFS kind (an unknown key is an error
+//! that names it) and their secret values are masked whenever shown.
+
+use std::collections::BTreeMap;
+
+/// Keys whose values are secrets: never logged, never returned to users.
+pub fn is_secret_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    ["secret", "password", "token", "credential", "access_key", "accesskey", "sas", "private"]
+        .iter()
+        .any(|s| k.contains(s))
+}
+
+/// A copy of `options` with secret values replaced by `******`.
+pub fn masked(options: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    options
+        .iter()
+        .map(|(k, v)| {
+            let v = if is_secret_key(k) { "******".to_string() } else { v.clone() };
+            (k.clone(), v)
+        })
+        .collect()
+}
+
+/// Reads a boolean option (`true`/`false`, case-insensitive).
+pub fn parse_bool(key: &str, value: &str) -> Result<bool, crate::UfsError> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(crate::UfsError::InvalidOption(format!(
+            "{key} must be true or false, not {value:?}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_credentials_only() {
+        let mut o = BTreeMap::new();
+        o.insert("aws.secretKey".to_string(), "s3cr3t".to_string());
+        o.insert("s3a.accessKeyId".to_string(), "AKIA".to_string());
+        o.insert("region".to_string(), "us-east-1".to_string());
+        let m = masked(&o);
+        assert_eq!(m["aws.secretKey"], "******");
+        assert_eq!(m["s3a.accessKeyId"], "******");
+        assert_eq!(m["region"], "us-east-1");
+    }
+}
