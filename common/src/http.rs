@@ -12,20 +12,32 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// Called before each scrape so gauges show current values.
+pub type ScrapeHook = Arc<dyn Fn() + Send + Sync>;
+
 #[derive(Clone)]
 struct StatusState {
     registry: Arc<Mutex<Registry>>,
     ready: Arc<AtomicBool>,
+    before_scrape: Option<ScrapeHook>,
 }
 
 /// Routes for health, readiness and metrics. Components may merge more
 /// routes into the returned router.
-pub fn status_router(registry: Arc<Mutex<Registry>>, ready: Arc<AtomicBool>) -> Router {
+pub fn status_router(
+    registry: Arc<Mutex<Registry>>,
+    ready: Arc<AtomicBool>,
+    before_scrape: Option<ScrapeHook>,
+) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(StatusState { registry, ready })
+        .with_state(StatusState {
+            registry,
+            ready,
+            before_scrape,
+        })
 }
 
 async fn readyz(State(s): State<StatusState>) -> impl IntoResponse {
@@ -37,6 +49,9 @@ async fn readyz(State(s): State<StatusState>) -> impl IntoResponse {
 }
 
 async fn metrics(State(s): State<StatusState>) -> impl IntoResponse {
+    if let Some(hook) = &s.before_scrape {
+        hook();
+    }
     let mut body = String::new();
     let encoded = match s.registry.lock() {
         Ok(registry) => prometheus_client::encoding::text::encode(&mut body, &registry),

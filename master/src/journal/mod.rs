@@ -1,0 +1,370 @@
+//! The master's journal: a write-ahead log with group commit, periodic
+//! checkpoints, and recovery (latest checkpoint + replay of the log).
+//!
+//! Entries are applied to the in-memory state first (under the state's write
+//! lock, which also fixes their order), handed to the writer thread in that
+//! same order, and the operation is acknowledged to its client only once the
+//! writer has fsynced them. See `format.rs` for the bytes on disk.
+
+pub mod format;
+mod writer;
+
+use crate::state::{ApplyError, MasterState};
+use alluxio_proto::journal::{journal_entry::Entry, JournalEntry};
+use format::{encode_header, encode_record, read_file, FileKind};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex, RwLock};
+use tokio::sync::oneshot;
+use writer::WriterMessage;
+
+use writer::open_segment;
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("journal I/O error on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("journal file {path} is corrupt at offset {offset}: {reason}")]
+    Corrupt {
+        path: PathBuf,
+        offset: u64,
+        reason: String,
+    },
+    #[error("journal file {path} has format version {version}; this master reads version {}", format::FORMAT_VERSION)]
+    UnsupportedVersion { path: PathBuf, version: u16 },
+    #[error("journal file {path} at offset {offset}: expected entry {expected}, found {found}")]
+    SequenceGap {
+        path: PathBuf,
+        offset: u64,
+        expected: u64,
+        found: u64,
+    },
+    #[error("journal file {path} at offset {offset}: entry does not apply: {source}")]
+    Apply {
+        path: PathBuf,
+        offset: u64,
+        source: ApplyError,
+    },
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl JournalError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        JournalError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+pub fn segment_path(dir: &Path, start_sequence: u64) -> PathBuf {
+    dir.join(format!("log-{start_sequence:020}.log"))
+}
+
+fn checkpoint_path(dir: &Path, sequence: u64) -> PathBuf {
+    dir.join(format!("checkpoint-{sequence:020}.ckpt"))
+}
+
+/// Journal files in `dir`: (checkpoints, log segments), each sorted by
+/// sequence.
+fn list_files(dir: &Path) -> Result<(Vec<(u64, PathBuf)>, Vec<(u64, PathBuf)>), JournalError> {
+    let mut checkpoints = Vec::new();
+    let mut logs = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| JournalError::io(dir, e))? {
+        let entry = entry.map_err(|e| JournalError::io(dir, e))?;
+        let name = entry.file_name().to_string_lossy().to_string();
+        let seq = |prefix: &str, suffix: &str| {
+            name.strip_prefix(prefix)?
+                .strip_suffix(suffix)?
+                .parse::<u64>()
+                .ok()
+        };
+        if let Some(s) = seq("checkpoint-", ".ckpt") {
+            checkpoints.push((s, entry.path()));
+        } else if let Some(s) = seq("log-", ".log") {
+            logs.push((s, entry.path()));
+        } else if name.ends_with(".tmp") {
+            // An unfinished checkpoint from a crash.
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    checkpoints.sort();
+    logs.sort();
+    Ok((checkpoints, logs))
+}
+
+/// What recovery did, for logs and `fsadmin report`.
+#[derive(Clone, Debug, Default)]
+pub struct RecoveryReport {
+    pub checkpoint_sequence: u64,
+    pub replayed_entries: u64,
+    pub torn_tail_dropped: bool,
+}
+
+/// Counters the master exports as metrics.
+#[derive(Default)]
+pub struct JournalCounters {
+    pub flushes: AtomicU64,
+    pub entries_written: AtomicU64,
+}
+
+struct Observer(Arc<JournalCounters>);
+
+impl writer::FlushObserver for Observer {
+    fn flushed(&self, appends: usize, _bytes: usize) {
+        self.0.flushes.fetch_add(1, Ordering::Relaxed);
+        self.0.entries_written.fetch_add(appends as u64, Ordering::Relaxed);
+    }
+}
+
+pub struct Journal {
+    dir: PathBuf,
+    writer: Mutex<Sender<WriterMessage>>,
+    /// Sequence of the newest entry handed to the writer.
+    appended_sequence: AtomicU64,
+    checkpoint_sequence: AtomicU64,
+    checkpoint_time_ms: AtomicI64,
+    checkpoint_period: u64,
+    checkpoint_running: Mutex<()>,
+    pub counters: Arc<JournalCounters>,
+}
+
+/// Waits for an append to be durable.
+pub struct PendingFlush(Option<oneshot::Receiver<Result<(), String>>>);
+
+impl PendingFlush {
+    pub fn none() -> Self {
+        PendingFlush(None)
+    }
+
+    pub async fn wait(self) -> Result<(), JournalError> {
+        match self.0 {
+            None => Ok(()),
+            Some(rx) => match rx.await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(JournalError::Failed(e)),
+                Err(_) => Err(JournalError::Failed("journal writer stopped".to_string())),
+            },
+        }
+    }
+}
+
+impl Journal {
+    /// Recovers `state` from `dir` (latest checkpoint, then the log) and
+    /// starts a fresh log segment for new entries.
+    pub fn open(
+        dir: &Path,
+        state: &mut MasterState,
+        checkpoint_period: u64,
+        fsync: bool,
+    ) -> Result<(Journal, RecoveryReport), JournalError> {
+        std::fs::create_dir_all(dir).map_err(|e| JournalError::io(dir, e))?;
+        let report = recover(dir, state)?;
+        let next = state.last_sequence + 1;
+        let file = open_segment(dir, next).map_err(|e| JournalError::io(&segment_path(dir, next), e))?;
+        let counters = Arc::new(JournalCounters::default());
+        let tx = writer::spawn(dir.to_path_buf(), file, fsync, Observer(counters.clone()))
+            .map_err(|e| JournalError::io(dir, e))?;
+        let journal = Journal {
+            dir: dir.to_path_buf(),
+            writer: Mutex::new(tx),
+            appended_sequence: AtomicU64::new(state.last_sequence),
+            checkpoint_sequence: AtomicU64::new(report.checkpoint_sequence),
+            checkpoint_time_ms: AtomicI64::new(0),
+            checkpoint_period,
+            checkpoint_running: Mutex::new(()),
+            counters,
+        };
+        Ok((journal, report))
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Hands entries (already applied, in order) to the writer. Must be
+    /// called while holding the state's write lock, so that log order is
+    /// apply order.
+    pub fn append(&self, entries: &[JournalEntry]) -> PendingFlush {
+        if entries.is_empty() {
+            return PendingFlush::none();
+        }
+        let mut records = Vec::with_capacity(entries.len() * 96);
+        for e in entries {
+            encode_record(e, &mut records);
+        }
+        let last = entries.last().map(|e| e.sequence).unwrap_or(0);
+        self.appended_sequence.fetch_max(last, Ordering::AcqRel);
+        let (done, rx) = oneshot::channel();
+        let sent = self
+            .writer
+            .lock()
+            .map(|w| w.send(WriterMessage::Append { records, done }).is_ok())
+            .unwrap_or(false);
+        if sent {
+            PendingFlush(Some(rx))
+        } else {
+            let (tx, rx) = oneshot::channel();
+            let _ = tx.send(Err("journal writer stopped".to_string()));
+            PendingFlush(Some(rx))
+        }
+    }
+
+    pub fn last_sequence(&self) -> u64 {
+        self.appended_sequence.load(Ordering::Acquire)
+    }
+
+    pub fn entries_since_checkpoint(&self) -> u64 {
+        self.last_sequence()
+            .saturating_sub(self.checkpoint_sequence.load(Ordering::Acquire))
+    }
+
+    pub fn checkpoint_sequence(&self) -> u64 {
+        self.checkpoint_sequence.load(Ordering::Acquire)
+    }
+
+    pub fn checkpoint_time_ms(&self) -> i64 {
+        self.checkpoint_time_ms.load(Ordering::Acquire)
+    }
+
+    pub fn checkpoint_due(&self) -> bool {
+        self.entries_since_checkpoint() >= self.checkpoint_period
+    }
+
+    /// Writes a checkpoint of `state` and deletes the log it replaces.
+    /// Blocking: run it on a blocking thread. Writers wait only while the
+    /// state is encoded in memory, not while it is written to disk.
+    pub fn checkpoint(&self, state: &RwLock<MasterState>) -> Result<u64, JournalError> {
+        let _one_at_a_time = self.checkpoint_running.lock().unwrap_or_else(|p| p.into_inner());
+        let (sequence, data, rotated) = {
+            let guard = state.read().unwrap_or_else(|p| p.into_inner());
+            let sequence = guard.last_sequence;
+            let mut data = encode_header(FileKind::Checkpoint, sequence).to_vec();
+            guard.for_each_checkpoint_entry(|entry| {
+                encode_record(&JournalEntry { sequence, entry: Some(entry) }, &mut data);
+            });
+            // Still under the lock, so no entry can slip in between the
+            // checkpoint and the first entry of the new segment.
+            let (done, rx) = oneshot::channel();
+            let sent = self
+                .writer
+                .lock()
+                .map(|w| w.send(WriterMessage::Rotate { start_sequence: sequence + 1, done }).is_ok())
+                .unwrap_or(false);
+            if !sent {
+                return Err(JournalError::Failed("journal writer stopped".to_string()));
+            }
+            (sequence, data, rx)
+        };
+        match rotated.blocking_recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(JournalError::Failed(e)),
+            Err(_) => return Err(JournalError::Failed("journal writer stopped".to_string())),
+        }
+
+        let final_path = checkpoint_path(&self.dir, sequence);
+        let tmp = final_path.with_extension("ckpt.tmp");
+        let write = || -> std::io::Result<()> {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&data)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &final_path)?;
+            std::fs::File::open(&self.dir)?.sync_all()
+        };
+        write().map_err(|e| JournalError::io(&final_path, e))?;
+
+        // The checkpoint covers everything up to `sequence`: older
+        // checkpoints and segments that end before it can go.
+        let (checkpoints, logs) = list_files(&self.dir)?;
+        for (s, path) in checkpoints {
+            if s < sequence {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        for (start, path) in logs {
+            if start <= sequence {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        self.checkpoint_sequence.store(sequence, Ordering::Release);
+        self.checkpoint_time_ms.store(alluxio_common::now_ms(), Ordering::Release);
+        tracing::info!(sequence, bytes = data.len(), "journal checkpoint written");
+        Ok(sequence)
+    }
+}
+
+fn recover(dir: &Path, state: &mut MasterState) -> Result<RecoveryReport, JournalError> {
+    let (checkpoints, logs) = list_files(dir)?;
+    let mut report = RecoveryReport::default();
+
+    if let Some((sequence, path)) = checkpoints.last() {
+        let mut complete = false;
+        read_file(path, false, |offset, entry| {
+            if complete {
+                return Err(JournalError::Corrupt {
+                    path: path.clone(),
+                    offset,
+                    reason: "records after the checkpoint end".to_string(),
+                });
+            }
+            complete = matches!(entry.entry, Some(Entry::CheckpointEnd(_)));
+            state.apply(&entry).map(|_| ()).map_err(|source| JournalError::Apply {
+                path: path.clone(),
+                offset,
+                source,
+            })
+        })?;
+        if !complete {
+            return Err(JournalError::Corrupt {
+                path: path.clone(),
+                offset: 0,
+                reason: "checkpoint has no end record".to_string(),
+            });
+        }
+        state.last_sequence = *sequence;
+        report.checkpoint_sequence = *sequence;
+    }
+
+    for (i, (_, path)) in logs.iter().enumerate() {
+        let is_last = i == logs.len() - 1;
+        let summary = read_file(path, is_last, |offset, entry| {
+            if entry.sequence <= state.last_sequence {
+                return Ok(()); // Already in the checkpoint.
+            }
+            if entry.sequence != state.last_sequence + 1 {
+                return Err(JournalError::SequenceGap {
+                    path: path.clone(),
+                    offset,
+                    expected: state.last_sequence + 1,
+                    found: entry.sequence,
+                });
+            }
+            state.apply(&entry).map_err(|source| JournalError::Apply {
+                path: path.clone(),
+                offset,
+                source,
+            })?;
+            report.replayed_entries += 1;
+            Ok(())
+        })?;
+        if let Some(at) = summary.torn_at {
+            tracing::warn!(file = %path.display(), offset = at, "dropping a torn record at the end of the journal");
+            report.torn_tail_dropped = true;
+            // Cut it off, so that this segment is clean when it is no
+            // longer the last one.
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(|e| JournalError::io(path, e))?;
+            f.set_len(summary.valid_len).map_err(|e| JournalError::io(path, e))?;
+            f.sync_all().map_err(|e| JournalError::io(path, e))?;
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,136 @@
+//! The master's Prometheus metrics and the helper that times every RPC.
+
+use crate::fs_master::FileSystemMaster;
+use alluxio_common::AlluxioError;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+use tracing::Instrument;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MethodLabels {
+    pub method: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    pub method: &'static str,
+    pub code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabels {
+    pub state: &'static str,
+}
+
+pub struct MasterMetrics {
+    rpc_duration: Family<MethodLabels, Histogram>,
+    rpc_errors: Family<ErrorLabels, Counter>,
+    files: Gauge,
+    directories: Gauge,
+    mounts: Gauge,
+    journal_entries_since_checkpoint: Gauge,
+    journal_flushes: Counter,
+    journal_entries: Counter,
+    workers: Family<StateLabels, Gauge>,
+    seen_flushes: AtomicU64,
+    seen_entries: AtomicU64,
+}
+
+impl MasterMetrics {
+    pub fn register(registry: &mut Registry) -> Self {
+        let m = MasterMetrics {
+            rpc_duration: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.0001, 4.0, 10))),
+            rpc_errors: Family::default(),
+            files: Gauge::default(),
+            directories: Gauge::default(),
+            mounts: Gauge::default(),
+            journal_entries_since_checkpoint: Gauge::default(),
+            journal_flushes: Counter::default(),
+            journal_entries: Counter::default(),
+            workers: Family::default(),
+            seen_flushes: AtomicU64::new(0),
+            seen_entries: AtomicU64::new(0),
+        };
+        registry.register(
+            "alluxio_master_rpc_duration_seconds",
+            "Time to answer an RPC, by method",
+            m.rpc_duration.clone(),
+        );
+        registry.register("alluxio_master_rpc_errors", "RPCs that failed, by method and gRPC code", m.rpc_errors.clone());
+        registry.register("alluxio_master_files", "Files in the namespace", m.files.clone());
+        registry.register("alluxio_master_directories", "Directories in the namespace", m.directories.clone());
+        registry.register("alluxio_master_mount_points", "Entries in the mount table", m.mounts.clone());
+        registry.register(
+            "alluxio_master_journal_entries_since_checkpoint",
+            "Journal entries written since the last checkpoint",
+            m.journal_entries_since_checkpoint.clone(),
+        );
+        registry.register(
+            "alluxio_master_journal_flushes",
+            "fsync batches of the journal (group commit: many appends share one)",
+            m.journal_flushes.clone(),
+        );
+        registry.register(
+            "alluxio_master_journal_appends",
+            "Operations whose journal entries were flushed",
+            m.journal_entries.clone(),
+        );
+        registry.register("alluxio_master_workers", "Registered workers by state", m.workers.clone());
+        m
+    }
+
+    /// Copies current values from the master into the gauges.
+    pub fn refresh(&self, fs: &FileSystemMaster) {
+        {
+            let state = fs.read_state();
+            self.files.set(state.tree.file_count() as i64);
+            self.directories.set(state.tree.directory_count() as i64);
+            self.mounts.set(state.mounts.len() as i64);
+        }
+        let journal = fs.journal();
+        self.journal_entries_since_checkpoint.set(journal.entries_since_checkpoint() as i64);
+        let flushes = journal.counters.flushes.load(Ordering::Relaxed);
+        let prev = self.seen_flushes.swap(flushes, Ordering::Relaxed);
+        self.journal_flushes.inc_by(flushes.saturating_sub(prev));
+        let entries = journal.counters.entries_written.load(Ordering::Relaxed);
+        let prev = self.seen_entries.swap(entries, Ordering::Relaxed);
+        self.journal_entries.inc_by(entries.saturating_sub(prev));
+        let (live, lost) = fs.block_master().worker_counts();
+        self.workers.get_or_create(&StateLabels { state: "live" }).set(live as i64);
+        self.workers.get_or_create(&StateLabels { state: "lost" }).set(lost as i64);
+    }
+
+    /// Runs one RPC inside a tracing span, records its duration and, on
+    /// failure, its error code.
+    pub async fn observe<T>(
+        &self,
+        method: &'static str,
+        fut: impl Future<Output = Result<T, AlluxioError>>,
+    ) -> Result<tonic::Response<T>, tonic::Status> {
+        let start = Instant::now();
+        let result = fut.instrument(tracing::debug_span!("rpc", method)).await;
+        self.rpc_duration
+            .get_or_create(&MethodLabels { method })
+            .observe(start.elapsed().as_secs_f64());
+        match result {
+            Ok(v) => Ok(tonic::Response::new(v)),
+            Err(e) => {
+                tracing::debug!(method, error = %e, "rpc failed");
+                self.rpc_errors
+                    .get_or_create(&ErrorLabels {
+                        method,
+                        code: format!("{:?}", e.code()),
+                    })
+                    .inc();
+                Err(e.into())
+            }
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! `FileSystemMaster` gRPC service.
+
+use crate::fs_master::{FileSystemMaster, NewInodeAttrs};
+use crate::metrics::MasterMetrics;
+use crate::service::path;
+use alluxio_common::AlluxioError;
+use alluxio_proto::grpc::file_system_master_server::FileSystemMaster as FsService;
+use alluxio_proto::grpc::*;
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+pub struct FileSystemService {
+    pub fs: Arc<FileSystemMaster>,
+    pub metrics: Arc<MasterMetrics>,
+    pub list_batch_size: usize,
+}
+
+fn attrs(owner: &str, group: &str, mode: Option<u32>, default_mode: u32) -> Result<NewInodeAttrs, AlluxioError> {
+    let mode = mode.unwrap_or(default_mode);
+    if mode > 0o7777 {
+        return Err(AlluxioError::InvalidArgument(format!("Invalid mode {mode:o}")));
+    }
+    Ok(NewInodeAttrs {
+        owner: owner.to_string(),
+        group: group.to_string(),
+        mode,
+    })
+}
+
+type ListStream = Pin<Box<dyn futures::Stream<Item = Result<ListStatusResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl FsService for FileSystemService {
+    async fn create_file(&self, req: Request<CreateFileRequest>) -> Result<Response<CreateFileResponse>, Status> {
+        let r = req.into_inner();
+        self.metrics
+            .observe("CreateFile", async {
+                let p = path(&r.path)?;
+                let interval = self.fs.sync_interval(r.common.as_ref());
+                let write_type = WriteType::try_from(r.write_type)
+                    .map_err(|_| AlluxioError::InvalidArgument(format!("Unknown write type {}", r.write_type)))?;
+                let info = self
+                    .fs
+                    .create_file(
+                        &p,
+                        r.recursive,
+                        r.block_size_bytes,
+                        write_type,
+                        if r.ttl_ms == 0 { -1 } else { r.ttl_ms },
+                        r.ttl_action,
+                        attrs(&r.owner, &r.group, r.mode, 0o644)?,
+                        interval,
+                    )
+                    .await?;
+                Ok(CreateFileResponse { file_info: Some(info) })
+            })
+            .await
+    }
+
+    async fn complete_file(&self, req: Request<CompleteFileRequest>) -> Result<Response<CompleteFileResponse>, Status> {
+        let r = req.into_inner();
+        self.metrics
+            .observe("CompleteFile", async {
+                let info = self
+                    .fs
+                    .complete_file(&path(&r.path)?, r.length, r.persisted, r.ufs_mtime_ms)
+                    .await?;
+                Ok(CompleteFileResponse { file_info: Some(info) })
+            })
+            .await
+    }
+
+    async fn create_directory(
+        &self,
+        req: Request<CreateDirectoryRequest>,
+    ) -> Result<Response<CreateDirectoryResponse>, Status> {
+        let r = req.into_inner();
+        self.metrics
+            .observe("CreateDirectory", async {
+                let p = path(&r.path)?;
+                let interval = self.fs.sync_interval(r.common.as_ref());
+                let persist = r.write_type != WriteType::MustCache as i32;
+                let info = self
+                    .fs
+                    .create_directory(
+                        &p,
+                        r.recursive,
+                        r.allow_exists,
+                        persist,
+                        attrs(&r.owner, &r.group, r.mode, 0o755)?,
+                        interval,
+                    )
+                    .await?;
+                Ok(CreateDirectoryResponse { file_info: Some(info) })
+            })
+            .await
+    }
+
+    async fn get_status(&self, req: Request<GetStatusRequest>) -> Result<Response<GetStatusResponse>, Status> {
+        let r = req.into_inner();
+        self.metrics
+            .observe("GetStatus", async {
+                let interval = self.fs.sync_interval(r.common.as_ref());
+                let info = self.fs.get_status(&path(&r.path)?, interval).await?;
+                Ok(GetStatusResponse { file_info: Some(info) })
+            })
+            .await
+    }
+
+    type ListStatusStream = ListStream;
+
+    async fn list_status(&self, req: Request<ListStatusRequest>) -> Result<Response<Self::ListStatusStream>, Status> {
+        let r = req.into_inner();
+        let ids = self
+            .metrics
+            .observe("ListStatus", async {
+                let interval = self.fs.sync_interval(r.common.as_ref());
+                self.fs.list_ids(&path(&r.path)?, r.recursive, interval).await
+            })
+            .await?
+            .into_inner();
+        // Build and send file infos a batch at a time, so a huge directory
+        // never sits in memory as one message.
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let fs = self.fs.clone();
+        let batch = self.list_batch_size.max(1);
+        tokio::spawn(async move {
+            for chunk in ids.chunks(batch) {
+                let infos = fs.file_infos(chunk);
+                if tx.send(Ok(ListStatusResponse { file_infos: infos })).await.is_err() {
+                    return; // Client went away.
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx)) as ListStream))
+    }
+
+    async fn delete(&self, req: Request<DeleteRequest>) -> Result<Response<DeleteResponse>, Status> {
+        let r = req.into_inner();
+        self.metrics
+            .observe("Delete", async {
+                let interval = self.fs.sync_interval(r.common.as_ref());
+                self.fs.delete(&path(&r.path)?, r.recursive, r.alluxio_only, interval).await?;
+                Ok(DeleteResponse {})
+            })
+            .await
+    }
+
+    async fn rename(&self, req: Request<RenameRequest>) -> Result<Response<RenameResponse>, Status> {
+        let r = req.into_inner();
+        self.metrics
+            .observe("Rename", async {
+                let interval = self.fs.sync_interval(r.common.as_ref());
+                self.fs.rename(&path(&r.src)?, &path(&r.dst)?, interval).await?;
+                Ok(RenameResponse {})
+            })
+            .await
+    }
+
+    async fn set_attribute(&self, req: Request<SetAttributeRequest>) -> Result<Response<SetAttributeResponse>, Status> {
+        let r = req.into_inner();
+        self.metrics
+            .observe("SetAttribute", async {
+                let interval = self.fs.sync_interval(r.common.as_ref());
+                self.fs.set_attribute(&r, interval).await?;
+                Ok(SetAttributeResponse {})
+            })
+            .await
+    }
+
+    async fn free(&self, req: Request<FreeRequest>) -> Result<Response<FreeResponse>, Status> {
+        let r = req.into_inner();
+        self.metrics
+            .observe("Free", async {
+                let blocks_freed = self.fs.free(&path(&r.path)?, r.recursive, r.forced).await?;
+                Ok(FreeResponse { blocks_freed })
+            })
+            .await
+    }
+
+    async fn mount(&self, req: Request<MountRequest>) -> Result<Response<MountResponse>, Status> {
+        let r = req.into_inner();
+        self.metrics
+            .observe("Mount", async {
+                let info = self
+                    .fs
+                    .mount(
+                        &path(&r.alluxio_path)?,
+                        &r.ufs_uri,
+                        r.read_only,
+                        r.shared,
+                        r.options.into_iter().collect(),
+                    )
+                    .await?;
+                Ok(MountResponse { mount: Some(info) })
+            })
+            .await
+    }
+
+    async fn unmount(&self, req: Request<UnmountRequest>) -> Result<Response<UnmountResponse>, Status> {
+        let r = req.into_inner();
+        self.metrics
+            .observe("Unmount", async {
+                self.fs.unmount(&path(&r.alluxio_path)?).await?;
+                Ok(UnmountResponse {})
+            })
+            .await
+    }
+
+    async fn update_mount(&self, req: Request<UpdateMountRequest>) -> Result<Response<UpdateMountResponse>, Status> {
+        let r = req.into_inner();
+        self.metrics
+            .observe("UpdateMount", async {
+                let info = self
+                    .fs
+                    .update_mount(&path(&r.alluxio_path)?, r.read_only, r.shared, r.options.into_iter().collect())
+                    .await?;
+                Ok(UpdateMountResponse { mount: Some(info) })
+            })
+            .await
+    }
+
+    async fn get_mount_table(
+        &self,
+        _req: Request<GetMountTableRequest>,
+    ) -> Result<Response<GetMountTableResponse>, Status> {
+        self.metrics
+            .observe("GetMountTable", async {
+                Ok(GetMountTableResponse {
+                    mounts: self.fs.mount_table(),
+                })
+            })
+            .await
+    }
+
+    async fn get_ufs_info(&self, req: Request<GetUfsInfoRequest>) -> Result<Response<GetUfsInfoResponse>, Status> {
+        let r = req.into_inner();
+        self.metrics
+            .observe("GetUfsInfo", async { self.fs.ufs_info(r.mount_id) })
+            .await
+    }
+}

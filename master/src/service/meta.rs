@@ -1,0 +1,57 @@
+//! `MetaMaster` gRPC service: master-wide information and a no-op ping.
+
+use crate::fs_master::FileSystemMaster;
+use crate::metrics::MasterMetrics;
+use alluxio_proto::grpc::meta_master_server::MetaMaster as MetaService;
+use alluxio_proto::grpc::*;
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+
+pub struct MetaMasterService {
+    pub fs: Arc<FileSystemMaster>,
+    pub metrics: Arc<MasterMetrics>,
+    pub address: String,
+    pub web_port: u16,
+    pub start_time_ms: i64,
+}
+
+#[tonic::async_trait]
+impl MetaService for MetaMasterService {
+    async fn get_master_info(&self, _req: Request<GetMasterInfoRequest>) -> Result<Response<GetMasterInfoResponse>, Status> {
+        self.metrics
+            .observe("GetMasterInfo", async {
+                let (files, directories, mount_points) = {
+                    let state = self.fs.read_state();
+                    (state.tree.file_count(), state.tree.directory_count(), state.mounts.len() as u32)
+                };
+                let blocks = self.fs.block_master();
+                let (live, lost) = blocks.worker_counts();
+                let journal = self.fs.journal();
+                Ok(GetMasterInfoResponse {
+                    version: alluxio_common::VERSION.to_string(),
+                    address: self.address.clone(),
+                    web_port: self.web_port as u32,
+                    start_time_ms: self.start_time_ms,
+                    files,
+                    directories,
+                    live_workers: live,
+                    lost_workers: lost,
+                    capacity: blocks.capacity_by_tier(),
+                    journal: Some(JournalInfo {
+                        directory: journal.dir().display().to_string(),
+                        last_sequence: journal.last_sequence(),
+                        entries_since_checkpoint: journal.entries_since_checkpoint(),
+                        last_checkpoint_sequence: journal.checkpoint_sequence(),
+                        last_checkpoint_time_ms: journal.checkpoint_time_ms(),
+                    }),
+                    mount_points,
+                    default_block_size_bytes: self.fs.settings.default_block_size,
+                })
+            })
+            .await
+    }
+
+    async fn ping(&self, _req: Request<PingRequest>) -> Result<Response<PingResponse>, Status> {
+        self.metrics.observe("Ping", async { Ok(PingResponse {}) }).await
+    }
+}

@@ -1,0 +1,12 @@
+//! gRPC edges of the master: decode requests, call the masters, map errors
+//! to status codes. No logic lives here beyond argument checking.
+
+pub mod block;
+pub mod file_system;
+pub mod meta;
+
+use alluxio_common::{AlluxioError, AlluxioPath};
+
+pub(crate) fn path(raw: &str) -> Result<AlluxioPath, AlluxioError> {
+    AlluxioPath::new(raw)
+}
