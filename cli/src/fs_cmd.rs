@@ -1,0 +1,455 @@
+//! `alluxio fs ...`: file-system commands, named and shaped like Alluxio's.
+
+use crate::output::{self, file_info_json, ls_line, mount_json, mount_line, print_json, stat_text};
+use crate::Context;
+use alluxio_client::FileSystem;
+use alluxio_common::format::format_bytes;
+use alluxio_common::{AlluxioError, AlluxioPath};
+use alluxio_proto::grpc::{
+    CreateDirectoryRequest, FileInfo, MountRequest, SetAttributeRequest, TtlAction, UpdateMountRequest, WriteType,
+};
+use clap::{Args, Subcommand};
+use serde_json::json;
+use std::collections::HashMap;
+
+#[derive(Args)]
+pub struct FsArgs {
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Metadata sync interval for this command (-1 never, 0 always, or a
+    /// duration such as 30s).
+    #[arg(long = "sync-interval", global = true, allow_hyphen_values = true)]
+    sync_interval: Option<String>,
+    #[command(subcommand)]
+    command: FsCommand,
+}
+
+#[derive(Subcommand)]
+enum FsCommand {
+    /// List a directory (or show a file).
+    Ls {
+        #[arg(short = 'R')]
+        recursive: bool,
+        /// Human-readable sizes.
+        #[arg(short = 'h')]
+        human: bool,
+        path: String,
+    },
+    /// Show everything about one path.
+    Stat { path: String },
+    /// Create directories.
+    Mkdir {
+        /// Create missing parents; no error if it exists.
+        #[arg(short = 'p')]
+        parents: bool,
+        #[arg(required = true)]
+        paths: Vec<String>,
+    },
+    /// Create empty files.
+    Touch {
+        #[arg(required = true)]
+        paths: Vec<String>,
+    },
+    /// Remove files or directories.
+    Rm {
+        #[arg(short = 'R')]
+        recursive: bool,
+        /// Remove from Alluxio only; keep the data in the UFS.
+        #[arg(long = "alluxioOnly")]
+        alluxio_only: bool,
+        #[arg(required = true)]
+        paths: Vec<String>,
+    },
+    /// Rename a file or directory.
+    Mv { src: String, dst: String },
+    /// Mount a UFS (no arguments: list the mount table).
+    Mount {
+        #[arg(long)]
+        readonly: bool,
+        #[arg(long)]
+        shared: bool,
+        /// UFS option, e.g. --option endpoint=http://127.0.0.1:9000
+        #[arg(long = "option", value_name = "KEY=VALUE")]
+        options: Vec<String>,
+        alluxio_path: Option<String>,
+        ufs_uri: Option<String>,
+    },
+    /// Remove a mount (and Alluxio's metadata below it).
+    Unmount { alluxio_path: String },
+    /// Replace a mount's options.
+    #[command(name = "updateMount")]
+    UpdateMount {
+        #[arg(long)]
+        readonly: bool,
+        #[arg(long)]
+        shared: bool,
+        #[arg(long = "option", value_name = "KEY=VALUE")]
+        options: Vec<String>,
+        alluxio_path: String,
+    },
+    /// Count files, folders and bytes below a path.
+    Count { path: String },
+    /// Sizes of files below a path, and how much of them is cached.
+    Du {
+        /// One summary line.
+        #[arg(short = 's')]
+        summarize: bool,
+        #[arg(short = 'h')]
+        human: bool,
+        path: String,
+    },
+    /// Change the mode (octal, e.g. 755).
+    Chmod {
+        #[arg(short = 'R')]
+        recursive: bool,
+        mode: String,
+        path: String,
+    },
+    /// Change owner (and group with owner:group).
+    Chown {
+        #[arg(short = 'R')]
+        recursive: bool,
+        owner: String,
+        path: String,
+    },
+    /// Keep a file's blocks from being evicted.
+    Pin { path: String },
+    Unpin { path: String },
+    /// Set a time to live (milliseconds or a duration like 1h).
+    #[command(name = "setTtl")]
+    SetTtl {
+        /// delete (Alluxio and UFS), free, or delete_alluxio.
+        #[arg(long, default_value = "delete")]
+        action: String,
+        path: String,
+        ttl: String,
+    },
+    #[command(name = "unsetTtl")]
+    UnsetTtl { path: String },
+    /// Drop cached blocks of a path from the workers.
+    Free {
+        /// Also free pinned files.
+        #[arg(short = 'f')]
+        force: bool,
+        path: String,
+    },
+}
+
+fn parse_options(raw: &[String]) -> Result<HashMap<String, String>, AlluxioError> {
+    raw.iter()
+        .map(|item| {
+            item.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+                .filter(|(k, _)| !k.is_empty())
+                .ok_or_else(|| AlluxioError::InvalidArgument(format!("invalid option {item:?}: expected KEY=VALUE")))
+        })
+        .collect()
+}
+
+fn parse_sync_interval(raw: &Option<String>) -> Result<Option<i64>, AlluxioError> {
+    let Some(raw) = raw else { return Ok(None) };
+    if let Ok(n) = raw.parse::<i64>() {
+        if n >= -1 {
+            return Ok(Some(n));
+        }
+    }
+    humantime::parse_duration(raw)
+        .map(|d| Some(d.as_millis() as i64))
+        .map_err(|_| AlluxioError::InvalidArgument(format!("invalid sync interval {raw:?}: use -1, 0 or a duration")))
+}
+
+fn check_path(raw: &str) -> Result<String, AlluxioError> {
+    Ok(AlluxioPath::new(raw)?.to_string())
+}
+
+pub async fn run(ctx: &Context, args: FsArgs) -> Result<(), AlluxioError> {
+    let master = ctx.master().await?;
+    let fs = FileSystem::new(master.clone());
+    let sync = parse_sync_interval(&args.sync_interval)?;
+    let json = args.json;
+    match args.command {
+        FsCommand::Ls { recursive, human, path } => {
+            let infos = master.list_status(&check_path(&path)?, recursive, sync).await?;
+            if json {
+                print_json(&json!(infos.iter().map(file_info_json).collect::<Vec<_>>()));
+            } else {
+                for info in &infos {
+                    println!("{}", ls_line(info, human));
+                }
+            }
+        }
+        FsCommand::Stat { path } => {
+            let info = master.get_status(&check_path(&path)?, sync).await?;
+            if json {
+                print_json(&file_info_json(&info));
+            } else {
+                print!("{}", stat_text(&info));
+            }
+        }
+        FsCommand::Mkdir { parents, paths } => {
+            for path in paths {
+                let path = check_path(&path)?;
+                master
+                    .create_directory(CreateDirectoryRequest {
+                        path: path.clone(),
+                        recursive: parents,
+                        allow_exists: parents,
+                        write_type: default_write_type(ctx) as i32,
+                        owner: fs.user.clone(),
+                        group: fs.group.clone(),
+                        ..Default::default()
+                    })
+                    .await?;
+                if !json {
+                    println!("Successfully created directory {path}");
+                }
+            }
+        }
+        FsCommand::Touch { paths } => {
+            for path in paths {
+                let path = check_path(&path)?;
+                fs.write_file(&path, default_write_type(ctx), Vec::new()).await?;
+                if !json {
+                    println!("{path} has been created");
+                }
+            }
+        }
+        FsCommand::Rm { recursive, alluxio_only, paths } => {
+            for path in paths {
+                let path = check_path(&path)?;
+                master.delete(&path, recursive, alluxio_only).await?;
+                if !json {
+                    println!("{path} has been removed");
+                }
+            }
+        }
+        FsCommand::Mv { src, dst } => {
+            let (src, dst) = (check_path(&src)?, check_path(&dst)?);
+            master.rename(&src, &dst).await?;
+            if !json {
+                println!("Renamed {src} to {dst}");
+            }
+        }
+        FsCommand::Mount { readonly, shared, options, alluxio_path, ufs_uri } => match (alluxio_path, ufs_uri) {
+            (None, None) => {
+                let mounts = master.mount_table().await?;
+                if json {
+                    print_json(&json!(mounts.iter().map(mount_json).collect::<Vec<_>>()));
+                } else {
+                    for m in &mounts {
+                        println!("{}", mount_line(m));
+                    }
+                }
+            }
+            (Some(path), Some(uri)) => {
+                let info = master
+                    .mount(MountRequest {
+                        alluxio_path: check_path(&path)?,
+                        ufs_uri: uri.clone(),
+                        read_only: readonly,
+                        shared,
+                        options: parse_options(&options)?,
+                    })
+                    .await?;
+                if json {
+                    print_json(&mount_json(&info));
+                } else {
+                    println!("Mounted {uri} at {path}");
+                }
+            }
+            _ => {
+                return Err(AlluxioError::InvalidArgument(
+                    "usage: alluxio fs mount [--readonly] [--shared] [--option k=v] <alluxioPath> <ufsURI>".to_string(),
+                ))
+            }
+        },
+        FsCommand::Unmount { alluxio_path } => {
+            master.unmount(&check_path(&alluxio_path)?).await?;
+            if !json {
+                println!("Unmounted {alluxio_path}");
+            }
+        }
+        FsCommand::UpdateMount { readonly, shared, options, alluxio_path } => {
+            let info = master
+                .update_mount(UpdateMountRequest {
+                    alluxio_path: check_path(&alluxio_path)?,
+                    read_only: readonly,
+                    shared,
+                    options: parse_options(&options)?,
+                })
+                .await?;
+            if json {
+                print_json(&mount_json(&info));
+            } else {
+                println!("Updated mount {alluxio_path}");
+            }
+        }
+        FsCommand::Count { path } => {
+            let (files, folders, bytes) = count(&master, &check_path(&path)?, sync).await?;
+            if json {
+                print_json(&json!({"fileCount": files, "folderCount": folders, "folderSize": bytes}));
+            } else {
+                println!("{:<16}{:<16}{}", "File Count", "Folder Count", "Folder Size");
+                println!("{files:<16}{folders:<16}{bytes}");
+            }
+        }
+        FsCommand::Du { summarize, human, path } => du(&master, &check_path(&path)?, sync, summarize, human, json).await?,
+        FsCommand::Chmod { recursive, mode, path } => {
+            let mode = u32::from_str_radix(&mode, 8)
+                .ok()
+                .filter(|m| *m <= 0o7777)
+                .ok_or_else(|| AlluxioError::InvalidArgument(format!("invalid mode {mode:?}: expected octal like 755")))?;
+            set_attr(&master, &path, recursive, |r| r.mode = Some(mode)).await?;
+            if !json {
+                println!("Changed permission of {path} to {mode:o}");
+            }
+        }
+        FsCommand::Chown { recursive, owner, path } => {
+            let (user, group) = match owner.split_once(':') {
+                Some((u, g)) => (u.to_string(), Some(g.to_string())),
+                None => (owner.clone(), None),
+            };
+            set_attr(&master, &path, recursive, |r| {
+                r.owner = Some(user.clone());
+                r.group = group.clone();
+            })
+            .await?;
+            if !json {
+                println!("Changed owner of {path} to {owner}");
+            }
+        }
+        FsCommand::Pin { path } => {
+            set_attr(&master, &path, false, |r| r.pinned = Some(true)).await?;
+            if !json {
+                println!("File '{path}' was successfully pinned.");
+            }
+        }
+        FsCommand::Unpin { path } => {
+            set_attr(&master, &path, false, |r| r.pinned = Some(false)).await?;
+            if !json {
+                println!("File '{path}' was successfully unpinned.");
+            }
+        }
+        FsCommand::SetTtl { action, path, ttl } => {
+            let action = match action.to_ascii_lowercase().as_str() {
+                "delete" => TtlAction::Delete,
+                "free" => TtlAction::Free,
+                "delete_alluxio" => TtlAction::DeleteAlluxio,
+                other => {
+                    return Err(AlluxioError::InvalidArgument(format!(
+                        "unknown TTL action {other:?}: use delete, free or delete_alluxio"
+                    )))
+                }
+            };
+            let ms = ttl
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .or_else(|| humantime::parse_duration(&ttl).ok().map(|d| d.as_millis() as i64))
+                .ok_or_else(|| AlluxioError::InvalidArgument(format!("invalid TTL {ttl:?}")))?;
+            set_attr(&master, &path, false, |r| {
+                r.ttl_ms = Some(ms);
+                r.ttl_action = Some(action as i32);
+            })
+            .await?;
+            if !json {
+                println!("TTL of path '{path}' was successfully set to {ms} milliseconds, with expiry action set to {}", output::ttl_action_name(action as i32));
+            }
+        }
+        FsCommand::UnsetTtl { path } => {
+            set_attr(&master, &path, false, |r| r.ttl_ms = Some(-1)).await?;
+            if !json {
+                println!("TTL of path '{path}' was successfully removed.");
+            }
+        }
+        FsCommand::Free { force, path } => {
+            let blocks = master.free(&check_path(&path)?, true, force).await?;
+            if json {
+                print_json(&json!({"path": path, "blocksFreed": blocks}));
+            } else {
+                println!("{path} was successfully freed from Alluxio space ({blocks} block copies).");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn default_write_type(ctx: &Context) -> WriteType {
+    use alluxio_common::config::WriteTypeConfig as W;
+    match ctx.config.user.write_type {
+        W::MustCache => WriteType::MustCache,
+        W::CacheThrough => WriteType::CacheThrough,
+        W::Through => WriteType::Through,
+        W::AsyncThrough => WriteType::AsyncThrough,
+    }
+}
+
+async fn set_attr(
+    master: &alluxio_client::MasterClient,
+    path: &str,
+    recursive: bool,
+    fill: impl FnOnce(&mut SetAttributeRequest),
+) -> Result<(), AlluxioError> {
+    let mut req = SetAttributeRequest {
+        path: check_path(path)?,
+        recursive,
+        ..Default::default()
+    };
+    fill(&mut req);
+    master.set_attribute(req).await
+}
+
+async fn all_below(master: &alluxio_client::MasterClient, path: &str, sync: Option<i64>) -> Result<(FileInfo, Vec<FileInfo>), AlluxioError> {
+    let root = master.get_status(path, sync).await?;
+    let below = if root.folder {
+        master.list_status(path, true, sync).await?
+    } else {
+        vec![root.clone()]
+    };
+    Ok((root, below))
+}
+
+async fn count(master: &alluxio_client::MasterClient, path: &str, sync: Option<i64>) -> Result<(u64, u64, u64), AlluxioError> {
+    let (root, below) = all_below(master, path, sync).await?;
+    let files = below.iter().filter(|i| !i.folder).count() as u64;
+    let folders = below.iter().filter(|i| i.folder).count() as u64 + u64::from(root.folder);
+    let bytes = below.iter().filter(|i| !i.folder).map(|i| i.length).sum();
+    Ok((files, folders, bytes))
+}
+
+async fn du(
+    master: &alluxio_client::MasterClient,
+    path: &str,
+    sync: Option<i64>,
+    summarize: bool,
+    human: bool,
+    json: bool,
+) -> Result<(), AlluxioError> {
+    let (_, below) = all_below(master, path, sync).await?;
+    let files: Vec<&FileInfo> = below.iter().filter(|i| !i.folder).collect();
+    let cached = |i: &FileInfo| i.length * i.in_alluxio_percentage as u64 / 100;
+    let size = |n: u64| if human { format_bytes(n) } else { n.to_string() };
+    if json {
+        let rows: Vec<_> = files
+            .iter()
+            .map(|i| json!({"path": i.path, "size": i.length, "inAlluxio": cached(i)}))
+            .collect();
+        let total: u64 = files.iter().map(|i| i.length).sum();
+        let total_cached: u64 = files.iter().map(|i| cached(i)).sum();
+        print_json(&json!({"path": path, "size": total, "inAlluxio": total_cached, "files": rows}));
+        return Ok(());
+    }
+    println!("{:<16}{:<20}{}", "File Size", "In Alluxio", "Path");
+    if summarize {
+        let total: u64 = files.iter().map(|i| i.length).sum();
+        let total_cached: u64 = files.iter().map(|i| cached(i)).sum();
+        let pct = if total == 0 { 100 } else { total_cached * 100 / total };
+        println!("{:<16}{:<20}{}", size(total), format!("{} ({pct}%)", size(total_cached)), path);
+    } else {
+        for i in files {
+            println!("{:<16}{:<20}{}", size(i.length), format!("{} ({}%)", size(cached(i)), i.in_alluxio_percentage), i.path);
+        }
+    }
+    Ok(())
+}

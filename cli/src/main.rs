@@ -1,0 +1,86 @@
+//! The `alluxio` command: `alluxio master` runs a master; `alluxio fs ...`
+//! and `alluxio fsadmin ...` talk to a running one.
+//!
+//! Errors print one clear line on stderr and exit with status 1; usage
+//! errors exit with status 2 (clap's convention).
+
+mod admin_cmd;
+mod fs_cmd;
+mod master_cmd;
+mod output;
+
+use alluxio_common::config::AlluxioConfig;
+use alluxio_common::AlluxioError;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "alluxio", version, about = "alluxio-rs: a distributed cache between compute and storage")]
+struct Cli {
+    /// Configuration file (alluxio.yaml).
+    #[arg(long, global = true, env = "ALLUXIO_CONF")]
+    conf: Option<PathBuf>,
+    /// Override one configuration value, e.g. -D master.rpc_port=20000.
+    #[arg(short = 'D', global = true, value_name = "KEY=VALUE")]
+    define: Vec<String>,
+    /// Master address host:port (default: master.hostname:master.rpc_port).
+    #[arg(long, global = true, env = "ALLUXIO_MASTER_ADDRESS")]
+    master: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a master process.
+    Master(master_cmd::MasterArgs),
+    /// File-system commands against a running cluster.
+    Fs(fs_cmd::FsArgs),
+    /// Administration commands.
+    Fsadmin(admin_cmd::AdminArgs),
+}
+
+/// What every client command needs: the configuration and where the
+/// master is.
+pub struct Context {
+    pub config: AlluxioConfig,
+    pub master_address: String,
+}
+
+impl Context {
+    pub async fn master(&self) -> Result<alluxio_client::MasterClient, AlluxioError> {
+        alluxio_client::MasterClient::connect(&self.master_address, self.config.user.rpc_retry_timeout.0).await
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let config = match AlluxioConfig::load(cli.conf.as_deref(), &cli.define) {
+        Ok(c) => c,
+        Err(e) => fail(&e),
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => fail(&AlluxioError::Internal(format!("cannot start the async runtime: {e}"))),
+    };
+    let master_address = cli.master.clone().unwrap_or_else(|| config.master_address());
+    let ctx = Context {
+        config,
+        master_address,
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Master(args) => master_cmd::run(ctx, args).await,
+            Command::Fs(args) => fs_cmd::run(&ctx, args).await,
+            Command::Fsadmin(args) => admin_cmd::run(&ctx, args).await,
+        }
+    });
+    if let Err(e) = result {
+        fail(&e);
+    }
+}
+
+fn fail(e: &AlluxioError) -> ! {
+    eprintln!("Error: {}", e.message());
+    std::process::exit(1);
+}

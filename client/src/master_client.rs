@@ -1,0 +1,187 @@
+//! Typed client of the master's three gRPC services. Every method returns
+//! [`AlluxioError`], so callers match on kinds rather than status codes.
+
+use alluxio_common::{AlluxioError, Result};
+use alluxio_proto::grpc::block_master_client::BlockMasterClient;
+use alluxio_proto::grpc::file_system_master_client::FileSystemMasterClient;
+use alluxio_proto::grpc::meta_master_client::MetaMasterClient;
+use alluxio_proto::grpc::*;
+use futures::StreamExt;
+use std::time::{Duration, Instant};
+use tonic::transport::{Channel, Endpoint};
+
+#[derive(Clone)]
+pub struct MasterClient {
+    address: String,
+    fs: FileSystemMasterClient<Channel>,
+    block: BlockMasterClient<Channel>,
+    meta: MetaMasterClient<Channel>,
+}
+
+impl MasterClient {
+    /// Connects to `host:port`, retrying until `timeout` passes.
+    pub async fn connect(address: &str, timeout: Duration) -> Result<MasterClient> {
+        let uri = format!("http://{address}");
+        let endpoint = Endpoint::from_shared(uri)
+            .map_err(|e| AlluxioError::InvalidArgument(format!("invalid master address {address:?}: {e}")))?
+            .connect_timeout(Duration::from_secs(5))
+            .tcp_nodelay(true);
+        let deadline = Instant::now() + timeout;
+        let mut delay = Duration::from_millis(50);
+        let channel = loop {
+            match endpoint.connect().await {
+                Ok(channel) => break channel,
+                Err(e) if Instant::now() >= deadline => {
+                    return Err(AlluxioError::Unavailable(format!(
+                        "cannot reach the Alluxio master at {address}: {e}"
+                    )));
+                }
+                Err(_) => {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(1));
+                }
+            }
+        };
+        Ok(MasterClient {
+            address: address.to_string(),
+            fs: FileSystemMasterClient::new(channel.clone()).max_decoding_message_size(64 << 20),
+            block: BlockMasterClient::new(channel.clone()),
+            meta: MetaMasterClient::new(channel),
+        })
+    }
+
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    pub async fn create_file(&self, req: CreateFileRequest) -> Result<FileInfo> {
+        let r = self.fs.clone().create_file(req).await?;
+        Ok(r.into_inner().file_info.unwrap_or_default())
+    }
+
+    pub async fn complete_file(&self, req: CompleteFileRequest) -> Result<FileInfo> {
+        let r = self.fs.clone().complete_file(req).await?;
+        Ok(r.into_inner().file_info.unwrap_or_default())
+    }
+
+    pub async fn create_directory(&self, req: CreateDirectoryRequest) -> Result<FileInfo> {
+        let r = self.fs.clone().create_directory(req).await?;
+        Ok(r.into_inner().file_info.unwrap_or_default())
+    }
+
+    pub async fn get_status(&self, path: &str, sync_interval_ms: Option<i64>) -> Result<FileInfo> {
+        let req = GetStatusRequest {
+            path: path.to_string(),
+            common: Some(FileSystemMasterCommonOptions { sync_interval_ms }),
+        };
+        let r = self.fs.clone().get_status(req).await?;
+        Ok(r.into_inner().file_info.unwrap_or_default())
+    }
+
+    /// Every entry of a (possibly streamed) listing.
+    pub async fn list_status(&self, path: &str, recursive: bool, sync_interval_ms: Option<i64>) -> Result<Vec<FileInfo>> {
+        let req = ListStatusRequest {
+            path: path.to_string(),
+            recursive,
+            common: Some(FileSystemMasterCommonOptions { sync_interval_ms }),
+        };
+        let mut stream = self.fs.clone().list_status(req).await?.into_inner();
+        let mut out = Vec::new();
+        while let Some(batch) = stream.next().await {
+            out.extend(batch?.file_infos);
+        }
+        Ok(out)
+    }
+
+    pub async fn delete(&self, path: &str, recursive: bool, alluxio_only: bool) -> Result<()> {
+        let req = DeleteRequest {
+            path: path.to_string(),
+            recursive,
+            alluxio_only,
+            common: None,
+        };
+        self.fs.clone().delete(req).await?;
+        Ok(())
+    }
+
+    pub async fn rename(&self, src: &str, dst: &str) -> Result<()> {
+        let req = RenameRequest {
+            src: src.to_string(),
+            dst: dst.to_string(),
+            common: None,
+        };
+        self.fs.clone().rename(req).await?;
+        Ok(())
+    }
+
+    pub async fn set_attribute(&self, req: SetAttributeRequest) -> Result<()> {
+        self.fs.clone().set_attribute(req).await?;
+        Ok(())
+    }
+
+    pub async fn free(&self, path: &str, recursive: bool, forced: bool) -> Result<u64> {
+        let req = FreeRequest {
+            path: path.to_string(),
+            recursive,
+            forced,
+        };
+        Ok(self.fs.clone().free(req).await?.into_inner().blocks_freed)
+    }
+
+    pub async fn mount(&self, req: MountRequest) -> Result<MountPointInfo> {
+        let r = self.fs.clone().mount(req).await?;
+        Ok(r.into_inner().mount.unwrap_or_default())
+    }
+
+    pub async fn unmount(&self, path: &str) -> Result<()> {
+        let req = UnmountRequest {
+            alluxio_path: path.to_string(),
+        };
+        self.fs.clone().unmount(req).await?;
+        Ok(())
+    }
+
+    pub async fn update_mount(&self, req: UpdateMountRequest) -> Result<MountPointInfo> {
+        let r = self.fs.clone().update_mount(req).await?;
+        Ok(r.into_inner().mount.unwrap_or_default())
+    }
+
+    pub async fn mount_table(&self) -> Result<Vec<MountPointInfo>> {
+        let r = self.fs.clone().get_mount_table(GetMountTableRequest {}).await?;
+        Ok(r.into_inner().mounts)
+    }
+
+    pub async fn ufs_info(&self, mount_id: u64) -> Result<GetUfsInfoResponse> {
+        let r = self.fs.clone().get_ufs_info(GetUfsInfoRequest { mount_id }).await?;
+        Ok(r.into_inner())
+    }
+
+    pub async fn master_info(&self) -> Result<GetMasterInfoResponse> {
+        Ok(self.meta.clone().get_master_info(GetMasterInfoRequest {}).await?.into_inner())
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        self.meta.clone().ping(PingRequest {}).await?;
+        Ok(())
+    }
+
+    pub async fn worker_infos(&self) -> Result<Vec<WorkerInfo>> {
+        let r = self.block.clone().get_worker_info_list(GetWorkerInfoListRequest {}).await?;
+        Ok(r.into_inner().workers)
+    }
+
+    pub async fn register_worker(&self, req: RegisterWorkerRequest) -> Result<()> {
+        self.block.clone().register_worker(req).await?;
+        Ok(())
+    }
+
+    pub async fn worker_heartbeat(&self, req: WorkerHeartbeatRequest) -> Result<WorkerCommand> {
+        let r = self.block.clone().worker_heartbeat(req).await?;
+        Ok(r.into_inner().command.unwrap_or_default())
+    }
+
+    pub async fn commit_block(&self, req: CommitBlockRequest) -> Result<()> {
+        self.block.clone().commit_block(req).await?;
+        Ok(())
+    }
+}
