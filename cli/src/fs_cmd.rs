@@ -28,7 +28,10 @@ pub struct FsArgs {
 #[derive(Subcommand)]
 enum FsCommand {
     /// List a directory (or show a file).
+    #[command(disable_help_flag = true)]
     Ls {
+        #[arg(long, action = clap::ArgAction::Help)]
+        help: Option<bool>,
         #[arg(short = 'R')]
         recursive: bool,
         /// Human-readable sizes.
@@ -91,7 +94,10 @@ enum FsCommand {
     /// Count files, folders and bytes below a path.
     Count { path: String },
     /// Sizes of files below a path, and how much of them is cached.
+    #[command(disable_help_flag = true)]
     Du {
+        #[arg(long, action = clap::ArgAction::Help)]
+        help: Option<bool>,
         /// One summary line.
         #[arg(short = 's')]
         summarize: bool,
@@ -169,7 +175,7 @@ pub async fn run(ctx: &Context, args: FsArgs) -> Result<(), AlluxioError> {
     let sync = parse_sync_interval(&args.sync_interval)?;
     let json = args.json;
     match args.command {
-        FsCommand::Ls { recursive, human, path } => {
+        FsCommand::Ls { recursive, human, path, .. } => {
             let infos = master.list_status(&check_path(&path)?, recursive, sync).await?;
             if json {
                 print_json(&json!(infos.iter().map(file_info_json).collect::<Vec<_>>()));
@@ -294,7 +300,7 @@ pub async fn run(ctx: &Context, args: FsArgs) -> Result<(), AlluxioError> {
                 println!("{files:<16}{folders:<16}{bytes}");
             }
         }
-        FsCommand::Du { summarize, human, path } => du(&master, &check_path(&path)?, sync, summarize, human, json).await?,
+        FsCommand::Du { summarize, human, path, .. } => du(&master, &check_path(&path)?, sync, summarize, human, json).await?,
         FsCommand::Chmod { recursive, mode, path } => {
             let mode = u32::from_str_radix(&mode, 8)
                 .ok()
