@@ -81,7 +81,8 @@ impl MasterServer {
             "journal recovered"
         );
 
-        let fresh = state.tree.root().is_none();
+        // Also when a crash cut the very first commit in half.
+        let fresh = state.tree.root().is_none() || state.mounts.get(&alluxio_common::AlluxioPath::root()).is_none();
         let settings = FsSettings {
             default_block_size: config.user.block_size.0,
             default_sync_interval_ms: mc.metadata_sync_interval.0,

@@ -143,14 +143,14 @@ pub fn read_file(
             }
             return Err(corrupt(offset as u64, "record of length 0".to_string()));
         }
-        if len > MAX_RECORD_LEN {
-            if rest.len() <= RECORD_HEADER_LEN + MAX_RECORD_LEN as usize && looks_like_tail(rest) {
-                return torn(format!("implausible record length {len}"));
-            }
-            return Err(corrupt(offset as u64, format!("implausible record length {len}")));
-        }
         let end = RECORD_HEADER_LEN + len as usize;
-        if rest.len() < end {
+        if len > MAX_RECORD_LEN || rest.len() < end {
+            // Either a write cut short by a crash, or a damaged length
+            // field. A torn write can only be the last thing in the file,
+            // so if any intact record follows, this is corruption.
+            if intact_record_after(&data, offset + 1) {
+                return Err(corrupt(offset as u64, format!("damaged record length {len}")));
+            }
             return torn(format!("record of {len} bytes cut short at {} bytes", rest.len() - RECORD_HEADER_LEN));
         }
         let payload = &rest[RECORD_HEADER_LEN..end];
@@ -174,9 +174,22 @@ pub fn read_file(
     })
 }
 
-/// A garbage length is only a torn tail when nothing intact could follow.
-fn looks_like_tail(rest: &[u8]) -> bool {
-    rest.len() < 64 << 10
+/// Whether a whole record with a matching checksum starts anywhere at or
+/// after `from`. Only called when something is wrong, near the damage.
+fn intact_record_after(data: &[u8], from: usize) -> bool {
+    let mut p = from;
+    while p + RECORD_HEADER_LEN < data.len() {
+        let len = u32::from_le_bytes(data[p..p + 4].try_into().expect("4 bytes")) as usize;
+        let end = p + RECORD_HEADER_LEN + len;
+        if len > 0 && len <= MAX_RECORD_LEN as usize && end <= data.len() {
+            let crc = u32::from_le_bytes(data[p + 4..p + 8].try_into().expect("4 bytes"));
+            if crc32fast::hash(&data[p + RECORD_HEADER_LEN..end]) == crc {
+                return true;
+            }
+        }
+        p += 1;
+    }
+    false
 }
 
 #[cfg(test)]
@@ -248,6 +261,17 @@ mod tests {
         std::fs::write(&path, &data).unwrap();
         let err = read_all(&path, true).unwrap_err().to_string();
         assert!(err.contains("log-1.log") && err.contains(&format!("offset {}", ends[1])), "{err}");
+    }
+
+    #[test]
+    fn a_damaged_length_in_the_middle_is_corruption_not_a_torn_tail() {
+        let (_d, path, ends) = file_with(6);
+        let mut data = std::fs::read(&path).unwrap();
+        // Record 3's length now claims far more bytes than the file has.
+        data[ends[1] + 3] = 0x7f;
+        std::fs::write(&path, &data).unwrap();
+        let err = read_all(&path, true).unwrap_err().to_string();
+        assert!(err.contains(&format!("offset {}", ends[1])), "{err}");
     }
 
     #[test]
