@@ -1,0 +1,135 @@
+//! Runs the real `alluxio` binary: a master as a child process on free
+//! ports, and CLI commands against it.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_alluxio");
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub struct MasterProcess {
+    pub child: Child,
+    pub rpc_port: u16,
+    pub web_port: u16,
+    pub journal: PathBuf,
+    pub ufs: PathBuf,
+    pub extra: Vec<String>,
+    pub log: PathBuf,
+}
+
+impl MasterProcess {
+    /// Starts a master with its journal and root UFS under `dir`.
+    pub fn start(dir: &Path, extra: &[&str]) -> MasterProcess {
+        let journal = dir.join("journal");
+        let ufs = dir.join("ufs");
+        let mut m = MasterProcess {
+            child: Command::new("true").spawn().unwrap(),
+            rpc_port: free_port(),
+            web_port: free_port(),
+            journal,
+            ufs,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            log: dir.join("master.log"),
+        };
+        m.spawn();
+        m
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        self.child = Command::new(BIN)
+            .arg("master")
+            .args(["--hostname", "127.0.0.1"])
+            .args(["--port", &self.rpc_port.to_string()])
+            .args(["--web-port", &self.web_port.to_string()])
+            .arg("--journal-dir")
+            .arg(&self.journal)
+            .args(["--root-ufs", &format!("file://{}", self.ufs.display())])
+            .args(&self.extra)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.wait_ready();
+    }
+
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.rpc_port)
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("master exited with {status}:\n{}", std::fs::read_to_string(&self.log).unwrap_or_default());
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", self.web_port)).is_ok()
+                && std::net::TcpStream::connect(("127.0.0.1", self.rpc_port)).is_ok()
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "master did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn kill9(&mut self) {
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGKILL);
+        }
+        let _ = self.child.wait();
+    }
+
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        self.child.wait().unwrap()
+    }
+
+    pub fn restart(&mut self) {
+        self.spawn();
+    }
+
+    /// Runs `alluxio <args>` against this master.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .args(["--master", &self.address()])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Runs a command that must succeed; returns its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "alluxio {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs a command that must fail; returns its stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert_eq!(out.status.code(), Some(1), "alluxio {args:?} should fail with status 1");
+        String::from_utf8(out.stderr).unwrap()
+    }
+}
+
+impl Drop for MasterProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
