@@ -71,3 +71,49 @@ async fn missing_local_root_is_unreachable() {
     let err = ufs.check_reachable().await.unwrap_err().to_string();
     assert!(err.contains("unreachable"), "{err}");
 }
+
+#[tokio::test]
+async fn real_s3_server() {
+    let Some(s3) = alluxio_e2e::s3::S3Server::start() else { return };
+    s3.create_bucket("contract");
+    let options: BTreeMap<String, String> = s3.options().into_iter().collect();
+    exercise(create_ufs("s3://contract/some/prefix", &options).unwrap()).await;
+}
+
+#[tokio::test]
+async fn s3_listings_follow_every_page() {
+    use futures::StreamExt;
+    let Some(s3) = alluxio_e2e::s3::S3Server::start() else { return };
+    s3.create_bucket("pages");
+    let options: BTreeMap<String, String> = s3.options().into_iter().collect();
+    let ufs = create_ufs("s3://pages", &options).unwrap();
+    // More keys than one S3 page (1000) holds.
+    let n = 1100;
+    futures::stream::iter(0..n)
+        .for_each_concurrent(16, |i| {
+            let ufs = ufs.clone();
+            async move {
+                let mut w = ufs.create(&format!("dir/k{i:05}")).await.unwrap();
+                w.write(Bytes::from_static(b"x")).await.unwrap();
+                w.complete().await.unwrap();
+            }
+        })
+        .await;
+    let listed = ufs.list("dir").await.unwrap();
+    assert_eq!(listed.len(), n);
+    assert!(listed.iter().all(|s| !s.is_dir && s.length == 1));
+}
+
+#[tokio::test]
+async fn unreachable_s3_is_reported_with_its_uri() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut options = BTreeMap::new();
+    options.insert("endpoint".to_string(), format!("http://127.0.0.1:{port}"));
+    options.insert("region".to_string(), "us-east-1".to_string());
+    options.insert("access_key_id".to_string(), "a".to_string());
+    options.insert("secret_access_key".to_string(), "b".to_string());
+    options.insert("retry_timeout".to_string(), "1s".to_string());
+    let ufs = create_ufs("s3://nowhere/x", &options).unwrap();
+    let err = ufs.check_reachable().await.unwrap_err().to_string();
+    assert!(err.contains("s3://nowhere/x") && err.contains("unreachable"), "{err}");
+}
