@@ -62,34 +62,62 @@ pub async fn run(ctx: &Context, args: AdminArgs) -> Result<(), AlluxioError> {
             println!("    Web Port: {}", info.web_port);
             println!("    Started: {}", format_time_ms(info.start_time_ms));
             println!("    Version: {}", info.version);
-            println!("    Files: {}  Directories: {}  Mount points: {}", info.files, info.directories, info.mount_points);
+            println!(
+                "    Files: {}  Directories: {}  Mount points: {}",
+                info.files, info.directories, info.mount_points
+            );
             println!("    Live Workers: {}", info.live_workers);
             println!("    Lost Workers: {}", info.lost_workers);
             println!("    Total Capacity: {}", format_bytes(capacity));
             for t in &info.capacity {
-                println!("        Tier: {}  Size: {}", t.tier_alias, format_bytes(t.capacity_bytes));
+                println!(
+                    "        Tier: {}  Size: {}",
+                    t.tier_alias,
+                    format_bytes(t.capacity_bytes)
+                );
             }
             println!("    Used Capacity: {}", format_bytes(used));
             for t in &info.capacity {
-                println!("        Tier: {}  Size: {}", t.tier_alias, format_bytes(t.used_bytes));
+                println!(
+                    "        Tier: {}  Size: {}",
+                    t.tier_alias,
+                    format_bytes(t.used_bytes)
+                );
             }
             println!("    Journal:");
             println!("        Directory: {}", journal.directory);
             println!("        Last Sequence: {}", journal.last_sequence);
-            println!("        Entries Since Checkpoint: {}", journal.entries_since_checkpoint);
+            println!(
+                "        Entries Since Checkpoint: {}",
+                journal.entries_since_checkpoint
+            );
             let when = if journal.last_checkpoint_time_ms > 0 {
                 format_time_ms(journal.last_checkpoint_time_ms)
             } else {
                 "never (this run)".to_string()
             };
-            println!("        Last Checkpoint: sequence {} at {when}", journal.last_checkpoint_sequence);
+            println!(
+                "        Last Checkpoint: sequence {} at {when}",
+                journal.last_checkpoint_sequence
+            );
             if !workers.is_empty() {
                 println!();
-                println!("{:<22}{:<24}{:<7}{:<24}{:<24}{}", "Worker Id", "Address", "State", "Capacity", "Used", "Blocks");
+                println!(
+                    "{:<22}{:<24}{:<7}{:<24}{:<24}Blocks",
+                    "Worker Id", "Address", "State", "Capacity", "Used"
+                );
                 for w in &workers {
                     let a = w.address.clone().unwrap_or_default();
-                    let cap: Vec<String> = w.tiers.iter().map(|t| format!("{}:{}", t.tier_alias, format_bytes(t.capacity_bytes))).collect();
-                    let used: Vec<String> = w.tiers.iter().map(|t| format!("{}:{}", t.tier_alias, format_bytes(t.used_bytes))).collect();
+                    let cap: Vec<String> = w
+                        .tiers
+                        .iter()
+                        .map(|t| format!("{}:{}", t.tier_alias, format_bytes(t.capacity_bytes)))
+                        .collect();
+                    let used: Vec<String> = w
+                        .tiers
+                        .iter()
+                        .map(|t| format!("{}:{}", t.tier_alias, format_bytes(t.used_bytes)))
+                        .collect();
                     println!(
                         "{:<22}{:<24}{:<7}{:<24}{:<24}{}",
                         w.worker_id,

@@ -6,7 +6,8 @@ use alluxio_client::FileSystem;
 use alluxio_common::format::format_bytes;
 use alluxio_common::{AlluxioError, AlluxioPath};
 use alluxio_proto::grpc::{
-    CreateDirectoryRequest, FileInfo, MountRequest, SetAttributeRequest, TtlAction, UpdateMountRequest, WriteType,
+    CreateDirectoryRequest, FileInfo, MountRequest, SetAttributeRequest, TtlAction,
+    UpdateMountRequest, WriteType,
 };
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -40,7 +41,9 @@ enum FsCommand {
         path: String,
     },
     /// Show everything about one path.
-    Stat { path: String },
+    Stat {
+        path: String,
+    },
     /// Create directories.
     Mkdir {
         /// Create missing parents; no error if it exists.
@@ -65,7 +68,10 @@ enum FsCommand {
         paths: Vec<String>,
     },
     /// Rename a file or directory.
-    Mv { src: String, dst: String },
+    Mv {
+        src: String,
+        dst: String,
+    },
     /// Mount a UFS (no arguments: list the mount table).
     Mount {
         #[arg(long)]
@@ -79,7 +85,9 @@ enum FsCommand {
         ufs_uri: Option<String>,
     },
     /// Remove a mount (and Alluxio's metadata below it).
-    Unmount { alluxio_path: String },
+    Unmount {
+        alluxio_path: String,
+    },
     /// Replace a mount's options.
     #[command(name = "updateMount")]
     UpdateMount {
@@ -92,7 +100,9 @@ enum FsCommand {
         alluxio_path: String,
     },
     /// Count files, folders and bytes below a path.
-    Count { path: String },
+    Count {
+        path: String,
+    },
     /// Sizes of files below a path, and how much of them is cached.
     #[command(disable_help_flag = true)]
     Du {
@@ -120,8 +130,12 @@ enum FsCommand {
         path: String,
     },
     /// Keep a file's blocks from being evicted.
-    Pin { path: String },
-    Unpin { path: String },
+    Pin {
+        path: String,
+    },
+    Unpin {
+        path: String,
+    },
     /// Set a time to live (milliseconds or a duration like 1h).
     #[command(name = "setTtl")]
     SetTtl {
@@ -132,7 +146,9 @@ enum FsCommand {
         ttl: String,
     },
     #[command(name = "unsetTtl")]
-    UnsetTtl { path: String },
+    UnsetTtl {
+        path: String,
+    },
     /// Drop cached blocks of a path from the workers.
     Free {
         /// Also free pinned files.
@@ -148,7 +164,11 @@ fn parse_options(raw: &[String]) -> Result<HashMap<String, String>, AlluxioError
             item.split_once('=')
                 .map(|(k, v)| (k.trim().to_string(), v.to_string()))
                 .filter(|(k, _)| !k.is_empty())
-                .ok_or_else(|| AlluxioError::InvalidArgument(format!("invalid option {item:?}: expected KEY=VALUE")))
+                .ok_or_else(|| {
+                    AlluxioError::InvalidArgument(format!(
+                        "invalid option {item:?}: expected KEY=VALUE"
+                    ))
+                })
         })
         .collect()
 }
@@ -162,7 +182,11 @@ fn parse_sync_interval(raw: &Option<String>) -> Result<Option<i64>, AlluxioError
     }
     humantime::parse_duration(raw)
         .map(|d| Some(d.as_millis() as i64))
-        .map_err(|_| AlluxioError::InvalidArgument(format!("invalid sync interval {raw:?}: use -1, 0 or a duration")))
+        .map_err(|_| {
+            AlluxioError::InvalidArgument(format!(
+                "invalid sync interval {raw:?}: use -1, 0 or a duration"
+            ))
+        })
 }
 
 fn check_path(raw: &str) -> Result<String, AlluxioError> {
@@ -296,7 +320,7 @@ pub async fn run(ctx: &Context, args: FsArgs) -> Result<(), AlluxioError> {
             if json {
                 print_json(&json!({"fileCount": files, "folderCount": folders, "folderSize": bytes}));
             } else {
-                println!("{:<16}{:<16}{}", "File Count", "Folder Count", "Folder Size");
+                println!("{:<16}{:<16}Folder Size", "File Count", "Folder Count");
                 println!("{files:<16}{folders:<16}{bytes}");
             }
         }
@@ -406,7 +430,11 @@ async fn set_attr(
     master.set_attribute(req).await
 }
 
-async fn all_below(master: &alluxio_client::MasterClient, path: &str, sync: Option<i64>) -> Result<(FileInfo, Vec<FileInfo>), AlluxioError> {
+async fn all_below(
+    master: &alluxio_client::MasterClient,
+    path: &str,
+    sync: Option<i64>,
+) -> Result<(FileInfo, Vec<FileInfo>), AlluxioError> {
     let root = master.get_status(path, sync).await?;
     let below = if root.folder {
         master.list_status(path, true, sync).await?
@@ -416,7 +444,11 @@ async fn all_below(master: &alluxio_client::MasterClient, path: &str, sync: Opti
     Ok((root, below))
 }
 
-async fn count(master: &alluxio_client::MasterClient, path: &str, sync: Option<i64>) -> Result<(u64, u64, u64), AlluxioError> {
+async fn count(
+    master: &alluxio_client::MasterClient,
+    path: &str,
+    sync: Option<i64>,
+) -> Result<(u64, u64, u64), AlluxioError> {
     let (root, below) = all_below(master, path, sync).await?;
     let files = below.iter().filter(|i| !i.folder).count() as u64;
     let folders = below.iter().filter(|i| i.folder).count() as u64 + u64::from(root.folder);
@@ -435,7 +467,13 @@ async fn du(
     let (_, below) = all_below(master, path, sync).await?;
     let files: Vec<&FileInfo> = below.iter().filter(|i| !i.folder).collect();
     let cached = |i: &FileInfo| i.length * i.in_alluxio_percentage as u64 / 100;
-    let size = |n: u64| if human { format_bytes(n) } else { n.to_string() };
+    let size = |n: u64| {
+        if human {
+            format_bytes(n)
+        } else {
+            n.to_string()
+        }
+    };
     if json {
         let rows: Vec<_> = files
             .iter()
@@ -446,15 +484,25 @@ async fn du(
         print_json(&json!({"path": path, "size": total, "inAlluxio": total_cached, "files": rows}));
         return Ok(());
     }
-    println!("{:<16}{:<20}{}", "File Size", "In Alluxio", "Path");
+    println!("{:<16}{:<20}Path", "File Size", "In Alluxio");
     if summarize {
         let total: u64 = files.iter().map(|i| i.length).sum();
         let total_cached: u64 = files.iter().map(|i| cached(i)).sum();
-        let pct = if total == 0 { 100 } else { total_cached * 100 / total };
-        println!("{:<16}{:<20}{}", size(total), format!("{} ({pct}%)", size(total_cached)), path);
+        let pct = (total_cached * 100).checked_div(total).unwrap_or(100);
+        println!(
+            "{:<16}{:<20}{}",
+            size(total),
+            format!("{} ({pct}%)", size(total_cached)),
+            path
+        );
     } else {
         for i in files {
-            println!("{:<16}{:<20}{}", size(i.length), format!("{} ({}%)", size(cached(i)), i.in_alluxio_percentage), i.path);
+            println!(
+                "{:<16}{:<20}{}",
+                size(i.length),
+                format!("{} ({}%)", size(cached(i)), i.in_alluxio_percentage),
+                i.path
+            );
         }
     }
     Ok(())

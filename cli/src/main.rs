@@ -15,7 +15,11 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "alluxio", version, about = "alluxio-rs: a distributed cache between compute and storage")]
+#[command(
+    name = "alluxio",
+    version,
+    about = "alluxio-rs: a distributed cache between compute and storage"
+)]
 struct Cli {
     /// Configuration file (alluxio.yaml).
     #[arg(long, global = true, env = "ALLUXIO_CONF")]
@@ -49,7 +53,11 @@ pub struct Context {
 
 impl Context {
     pub async fn master(&self) -> Result<alluxio_client::MasterClient, AlluxioError> {
-        alluxio_client::MasterClient::connect(&self.master_address, self.config.user.rpc_retry_timeout.0).await
+        alluxio_client::MasterClient::connect(
+            &self.master_address,
+            self.config.user.rpc_retry_timeout.0,
+        )
+        .await
     }
 }
 
@@ -61,9 +69,14 @@ fn main() {
     };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
-        Err(e) => fail(&AlluxioError::Internal(format!("cannot start the async runtime: {e}"))),
+        Err(e) => fail(&AlluxioError::Internal(format!(
+            "cannot start the async runtime: {e}"
+        ))),
     };
-    let master_address = cli.master.clone().unwrap_or_else(|| config.master_address());
+    let master_address = cli
+        .master
+        .clone()
+        .unwrap_or_else(|| config.master_address());
     let ctx = Context {
         config,
         master_address,

@@ -23,7 +23,11 @@ pub fn ttl_action_name(action: i32) -> &'static str {
 
 /// One `ls` line, in the column layout of Alluxio's `ls`.
 pub fn ls_line(info: &FileInfo, human: bool) -> String {
-    let size = if human { format_bytes(info.length) } else { info.length.to_string() };
+    let size = if human {
+        format_bytes(info.length)
+    } else {
+        info.length.to_string()
+    };
     let in_alluxio = if info.folder {
         "DIR".to_string()
     } else {
@@ -70,19 +74,34 @@ pub fn stat_text(info: &FileInfo) -> String {
         ("pinned", info.pinned.to_string()),
         ("owner", info.owner.clone()),
         ("group", info.group.clone()),
-        ("mode", format!("{:o} ({})", info.mode, format_mode(info.folder, info.mode))),
-        ("persistenceState", persistence_name(info.persistence_state).to_string()),
+        (
+            "mode",
+            format!("{:o} ({})", info.mode, format_mode(info.folder, info.mode)),
+        ),
+        (
+            "persistenceState",
+            persistence_name(info.persistence_state).to_string(),
+        ),
         ("mountPoint", info.mount_point.to_string()),
         ("creationTime", format_time_ms(info.creation_time_ms)),
-        ("lastModificationTime", format_time_ms(info.last_modification_time_ms)),
+        (
+            "lastModificationTime",
+            format_time_ms(info.last_modification_time_ms),
+        ),
         ("ttl", ttl),
-        ("inAlluxioPercentage", info.in_alluxio_percentage.to_string()),
+        (
+            "inAlluxioPercentage",
+            info.in_alluxio_percentage.to_string(),
+        ),
     ];
     for (k, v) in lines {
         s.push_str(&format!("  {k:<22}{v}\n"));
     }
     if !info.folder {
-        s.push_str(&format!("Containing the following blocks ({}):\n", info.block_ids.len()));
+        s.push_str(&format!(
+            "Containing the following blocks ({}):\n",
+            info.block_ids.len()
+        ));
         for b in &info.file_block_infos {
             let block = b.block_info.clone().unwrap_or_default();
             let hosts: Vec<String> = block
@@ -174,5 +193,8 @@ pub fn worker_json(w: &WorkerInfo) -> Value {
 }
 
 pub fn print_json(v: &Value) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string()));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
+    );
 }

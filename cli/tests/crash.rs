@@ -17,7 +17,9 @@ fn no_acknowledged_create_is_lost_to_kill_9() {
     for round in 0..3 {
         let acknowledged: Arc<Mutex<Vec<(String, bool)>>> = Arc::default();
         runtime.block_on(async {
-            let client = MasterClient::connect(&master.address(), Duration::from_secs(10)).await.unwrap();
+            let client = MasterClient::connect(&master.address(), Duration::from_secs(10))
+                .await
+                .unwrap();
             let mut writers = Vec::new();
             for w in 0..16 {
                 let client = client.clone();
@@ -38,7 +40,11 @@ fn no_acknowledged_create_is_lost_to_kill_9() {
                         }
                         acknowledged.lock().unwrap().push((path.clone(), false));
                         let completed = client
-                            .complete_file(CompleteFileRequest { path: path.clone(), length: 7, ..Default::default() })
+                            .complete_file(CompleteFileRequest {
+                                path: path.clone(),
+                                length: 7,
+                                ..Default::default()
+                            })
                             .await;
                         if completed.is_err() {
                             return;
@@ -54,11 +60,17 @@ fn no_acknowledged_create_is_lost_to_kill_9() {
             }
         });
         let acknowledged = acknowledged.lock().unwrap().clone();
-        assert!(acknowledged.len() > 50, "too few creates before the kill: {}", acknowledged.len());
+        assert!(
+            acknowledged.len() > 50,
+            "too few creates before the kill: {}",
+            acknowledged.len()
+        );
 
         master.restart();
         runtime.block_on(async {
-            let client = MasterClient::connect(&master.address(), Duration::from_secs(10)).await.unwrap();
+            let client = MasterClient::connect(&master.address(), Duration::from_secs(10))
+                .await
+                .unwrap();
             for (path, completed) in &acknowledged {
                 let info = client
                     .get_status(path, Some(-1))

@@ -77,14 +77,24 @@ impl FileSystem {
             .await
     }
 
-    async fn write_to_ufs(&self, info: &FileInfo, chunks: impl Iterator<Item = Bytes>) -> Result<(u64, i64)> {
+    async fn write_to_ufs(
+        &self,
+        info: &FileInfo,
+        chunks: impl Iterator<Item = Bytes>,
+    ) -> Result<(u64, i64)> {
         let ufs_info = self.master.ufs_info(info.mount_id).await?;
-        let ufs = alluxio_ufs::create_ufs(&ufs_info.ufs_uri, &ufs_info.options.into_iter().collect())?;
+        let ufs =
+            alluxio_ufs::create_ufs(&ufs_info.ufs_uri, &ufs_info.options.into_iter().collect())?;
         let relative = info
             .ufs_path
             .strip_prefix(ufs_info.ufs_uri.trim_end_matches('/'))
             .map(|r| r.trim_start_matches('/'))
-            .ok_or_else(|| AlluxioError::Internal(format!("{} is not below {}", info.ufs_path, ufs_info.ufs_uri)))?;
+            .ok_or_else(|| {
+                AlluxioError::Internal(format!(
+                    "{} is not below {}",
+                    info.ufs_path, ufs_info.ufs_uri
+                ))
+            })?;
         let mut writer = ufs.create(relative).await?;
         let mut length = 0u64;
         for chunk in chunks {

@@ -23,7 +23,9 @@ impl MasterClient {
     pub async fn connect(address: &str, timeout: Duration) -> Result<MasterClient> {
         let uri = format!("http://{address}");
         let endpoint = Endpoint::from_shared(uri)
-            .map_err(|e| AlluxioError::InvalidArgument(format!("invalid master address {address:?}: {e}")))?
+            .map_err(|e| {
+                AlluxioError::InvalidArgument(format!("invalid master address {address:?}: {e}"))
+            })?
             .connect_timeout(Duration::from_secs(5))
             .tcp_nodelay(true);
         let deadline = Instant::now() + timeout;
@@ -79,7 +81,12 @@ impl MasterClient {
     }
 
     /// Every entry of a (possibly streamed) listing.
-    pub async fn list_status(&self, path: &str, recursive: bool, sync_interval_ms: Option<i64>) -> Result<Vec<FileInfo>> {
+    pub async fn list_status(
+        &self,
+        path: &str,
+        recursive: bool,
+        sync_interval_ms: Option<i64>,
+    ) -> Result<Vec<FileInfo>> {
         let req = ListStatusRequest {
             path: path.to_string(),
             recursive,
@@ -147,17 +154,30 @@ impl MasterClient {
     }
 
     pub async fn mount_table(&self) -> Result<Vec<MountPointInfo>> {
-        let r = self.fs.clone().get_mount_table(GetMountTableRequest {}).await?;
+        let r = self
+            .fs
+            .clone()
+            .get_mount_table(GetMountTableRequest {})
+            .await?;
         Ok(r.into_inner().mounts)
     }
 
     pub async fn ufs_info(&self, mount_id: u64) -> Result<GetUfsInfoResponse> {
-        let r = self.fs.clone().get_ufs_info(GetUfsInfoRequest { mount_id }).await?;
+        let r = self
+            .fs
+            .clone()
+            .get_ufs_info(GetUfsInfoRequest { mount_id })
+            .await?;
         Ok(r.into_inner())
     }
 
     pub async fn master_info(&self) -> Result<GetMasterInfoResponse> {
-        Ok(self.meta.clone().get_master_info(GetMasterInfoRequest {}).await?.into_inner())
+        Ok(self
+            .meta
+            .clone()
+            .get_master_info(GetMasterInfoRequest {})
+            .await?
+            .into_inner())
     }
 
     pub async fn ping(&self) -> Result<()> {
@@ -166,7 +186,11 @@ impl MasterClient {
     }
 
     pub async fn worker_infos(&self) -> Result<Vec<WorkerInfo>> {
-        let r = self.block.clone().get_worker_info_list(GetWorkerInfoListRequest {}).await?;
+        let r = self
+            .block
+            .clone()
+            .get_worker_info_list(GetWorkerInfoListRequest {})
+            .await?;
         Ok(r.into_inner().workers)
     }
 

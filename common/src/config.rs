@@ -273,12 +273,9 @@ mod tests {
     fn file_env_and_flags_layer_in_order() {
         let f = write("master:\n  rpc_port: 20000\n  web_port: 20001\n  journal:\n    dir: /j\n");
         let env = vec![("ALLUXIO_MASTER_WEB_PORT".to_string(), "20002".to_string())];
-        let c = AlluxioConfig::load_from(
-            Some(f.path()),
-            &env,
-            &["user.block_size=1MiB".to_string()],
-        )
-        .unwrap();
+        let c =
+            AlluxioConfig::load_from(Some(f.path()), &env, &["user.block_size=1MiB".to_string()])
+                .unwrap();
         assert_eq!(c.master.rpc_port, 20000);
         assert_eq!(c.master.web_port, 20002);
         assert_eq!(c.master.journal.dir, PathBuf::from("/j"));
@@ -290,13 +287,16 @@ mod tests {
         let f = write("master:\n  journal:\n    dirr: /j\n");
         let err = AlluxioConfig::load_from(Some(f.path()), &[], &[]).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("master.journal") && msg.contains("dirr"), "{msg}");
+        assert!(
+            msg.contains("master.journal") && msg.contains("dirr"),
+            "{msg}"
+        );
 
         let err = AlluxioConfig::load_from(None, &[], &["worker.nope=1".to_string()]).unwrap_err();
         assert!(err.to_string().contains("worker"), "{err}");
 
-        let err = AlluxioConfig::load_from(None, &[], &["master.rpc_port=abc".to_string()])
-            .unwrap_err();
+        let err =
+            AlluxioConfig::load_from(None, &[], &["master.rpc_port=abc".to_string()]).unwrap_err();
         assert!(err.to_string().contains("master.rpc_port"), "{err}");
     }
 }

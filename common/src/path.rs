@@ -18,9 +18,7 @@ impl AlluxioPath {
     /// Validates `raw`. A single trailing slash is accepted and dropped
     /// (`ls /dir/` is common); anything else irregular is refused.
     pub fn new(raw: &str) -> Result<Self, AlluxioError> {
-        let bad = |why: &str| {
-            AlluxioError::InvalidArgument(format!("Invalid path {raw:?}: {why}"))
-        };
+        let bad = |why: &str| AlluxioError::InvalidArgument(format!("Invalid path {raw:?}: {why}"));
         if raw.is_empty() {
             return Err(bad("path is empty"));
         }
@@ -117,8 +115,7 @@ impl AlluxioPath {
 
 /// Checks one path component (a file or directory name).
 pub fn validate_name(name: &str) -> Result<(), AlluxioError> {
-    if name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('\0')
-    {
+    if name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('\0') {
         return Err(AlluxioError::InvalidArgument(format!(
             "Invalid file name {name:?}"
         )));
@@ -152,7 +149,9 @@ mod tests {
 
     #[test]
     fn refuses_bad_paths() {
-        for bad in ["", "a/b", "/a//b", "/a/../b", "/a/./b", "/..", "/a\0b", "//"] {
+        for bad in [
+            "", "a/b", "/a//b", "/a/../b", "/a/./b", "/..", "/a\0b", "//",
+        ] {
             let err = AlluxioPath::new(bad).unwrap_err();
             assert!(matches!(err, AlluxioError::InvalidArgument(_)), "{bad:?}");
         }
@@ -162,7 +161,10 @@ mod tests {
     fn parent_name_and_prefixes() {
         let p = AlluxioPath::new("/a/b/c").unwrap();
         assert_eq!(p.parent().unwrap().as_str(), "/a/b");
-        assert_eq!(AlluxioPath::new("/a").unwrap().parent().unwrap(), AlluxioPath::root());
+        assert_eq!(
+            AlluxioPath::new("/a").unwrap().parent().unwrap(),
+            AlluxioPath::root()
+        );
         assert_eq!(p.name(), "c");
         assert_eq!(p.depth(), 3);
         let a = AlluxioPath::new("/a").unwrap();

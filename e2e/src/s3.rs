@@ -18,7 +18,11 @@ pub struct S3Server {
 impl S3Server {
     /// Starts moto, or `None` (outside CI) when it is not installed.
     pub fn start() -> Option<S3Server> {
-        let port = TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port();
         let child = match Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
@@ -26,12 +30,17 @@ impl S3Server {
             .spawn()
         {
             Ok(c) => c,
-            Err(_) => return crate::missing_prerequisite("moto_server (pip install 'moto[server]')"),
+            Err(_) => {
+                return crate::missing_prerequisite("moto_server (pip install 'moto[server]')")
+            }
         };
         let server = S3Server { child, port };
         let deadline = Instant::now() + Duration::from_secs(60);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto_server did not start on port {port}");
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not start on port {port}"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         Some(server)
@@ -62,7 +71,10 @@ impl S3Server {
         s.write_all(req.as_bytes()).unwrap();
         let mut resp = String::new();
         s.read_to_string(&mut resp).unwrap();
-        assert!(resp.starts_with("HTTP/1.1 200") || resp.starts_with("HTTP/1.0 200"), "create bucket: {resp}");
+        assert!(
+            resp.starts_with("HTTP/1.1 200") || resp.starts_with("HTTP/1.0 200"),
+            "create bucket: {resp}"
+        );
     }
 }
 

@@ -138,7 +138,10 @@ impl BlockMaster {
         is_valid_block: impl Fn(u64) -> bool,
     ) -> WorkerCommand {
         let mut inner = self.lock();
-        let known_live = inner.workers.get(&id).is_some_and(|w| w.state == WorkerState::Live);
+        let known_live = inner
+            .workers
+            .get(&id)
+            .is_some_and(|w| w.state == WorkerState::Live);
         if !known_live {
             return WorkerCommand {
                 command_type: CommandType::Register as i32,
@@ -179,7 +182,11 @@ impl BlockMaster {
     /// A worker finished writing a block. False if the worker is unknown.
     pub fn commit_block(&self, worker: u64, block: u64, length: u64, tier: &str) -> bool {
         let mut inner = self.lock();
-        if !inner.workers.get(&worker).is_some_and(|w| w.state == WorkerState::Live) {
+        if !inner
+            .workers
+            .get(&worker)
+            .is_some_and(|w| w.state == WorkerState::Live)
+        {
             return false;
         }
         inner.add_location(worker, block, tier, Some(length));
@@ -291,7 +298,11 @@ impl BlockMaster {
     /// (live, lost) worker counts.
     pub fn worker_counts(&self) -> (u32, u32) {
         let inner = self.lock();
-        let live = inner.workers.values().filter(|w| w.state == WorkerState::Live).count();
+        let live = inner
+            .workers
+            .values()
+            .filter(|w| w.state == WorkerState::Live)
+            .count();
         (live as u32, (inner.workers.len() - live) as u32)
     }
 
@@ -299,7 +310,11 @@ impl BlockMaster {
     pub fn capacity_by_tier(&self) -> Vec<TierUsage> {
         let inner = self.lock();
         let mut totals: Vec<TierUsage> = Vec::new();
-        for w in inner.workers.values().filter(|w| w.state == WorkerState::Live) {
+        for w in inner
+            .workers
+            .values()
+            .filter(|w| w.state == WorkerState::Live)
+        {
             for t in &w.tiers {
                 match totals.iter_mut().find(|x| x.tier_alias == t.tier_alias) {
                     Some(x) => {
@@ -319,11 +334,19 @@ mod tests {
     use super::*;
 
     fn addr() -> WorkerAddress {
-        WorkerAddress { host: "127.0.0.1".into(), rpc_port: 29999, web_port: 30000 }
+        WorkerAddress {
+            host: "127.0.0.1".into(),
+            rpc_port: 29999,
+            web_port: 30000,
+        }
     }
 
     fn tiers() -> Vec<TierUsage> {
-        vec![TierUsage { tier_alias: "MEM".into(), capacity_bytes: 100, used_bytes: 10 }]
+        vec![TierUsage {
+            tier_alias: "MEM".into(),
+            capacity_bytes: 100,
+            used_bytes: 10,
+        }]
     }
 
     #[test]
@@ -336,11 +359,19 @@ mod tests {
     #[test]
     fn locations_follow_registration_heartbeats_and_loss() {
         let bm = BlockMaster::default();
-        bm.register(7, addr(), tiers(), vec![(100, "MEM".into()), (666, "MEM".into())], |b| b != 666);
+        bm.register(
+            7,
+            addr(),
+            tiers(),
+            vec![(100, "MEM".into()), (666, "MEM".into())],
+            |b| b != 666,
+        );
         assert_eq!(bm.locations(100).len(), 1);
         assert!(bm.locations(666).is_empty());
         // The stale block is freed at the next heartbeat.
-        let cmd = bm.heartbeat(7, tiers(), vec![(200, 5, "SSD".into())], vec![100], |_| true);
+        let cmd = bm.heartbeat(7, tiers(), vec![(200, 5, "SSD".into())], vec![100], |_| {
+            true
+        });
         assert_eq!(cmd.command_type, CommandType::Free as i32);
         assert_eq!(cmd.block_ids, vec![666]);
         assert!(bm.locations(100).is_empty());

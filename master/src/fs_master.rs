@@ -76,7 +76,12 @@ pub struct FileSystemMaster {
 }
 
 impl FileSystemMaster {
-    pub fn new(state: MasterState, journal: Journal, blocks: Arc<BlockMaster>, settings: FsSettings) -> Self {
+    pub fn new(
+        state: MasterState,
+        journal: Journal,
+        blocks: Arc<BlockMaster>,
+        settings: FsSettings,
+    ) -> Self {
         FileSystemMaster {
             state: RwLock::new(state),
             journal,
@@ -129,7 +134,9 @@ impl FileSystemMaster {
         if let Err(e) = pending.wait().await {
             self.failed.store(true, Ordering::Release);
             tracing::error!(error = %e, "journal failure: refusing further changes");
-            return Err(AlluxioError::Unavailable(format!("cannot persist the change: {e}")));
+            return Err(AlluxioError::Unavailable(format!(
+                "cannot persist the change: {e}"
+            )));
         }
         if !removed.is_empty() {
             let blocks: Vec<u64> = removed.iter().flat_map(Inode::block_ids).collect();
@@ -142,7 +149,10 @@ impl FileSystemMaster {
         result
     }
 
-    pub(crate) fn sync_interval(&self, common: Option<&grpc::FileSystemMasterCommonOptions>) -> i64 {
+    pub(crate) fn sync_interval(
+        &self,
+        common: Option<&grpc::FileSystemMasterCommonOptions>,
+    ) -> i64 {
         common
             .and_then(|c| c.sync_interval_ms)
             .unwrap_or(self.settings.default_sync_interval_ms)
@@ -171,7 +181,12 @@ impl FileSystemMaster {
 
     /// Ids to list under `path` (the path itself when it is a file),
     /// loading directories from the UFS as the sync interval requires.
-    pub async fn list_ids(&self, path: &AlluxioPath, recursive: bool, sync_interval: i64) -> Result<Vec<u64>> {
+    pub async fn list_ids(
+        &self,
+        path: &AlluxioPath,
+        recursive: bool,
+        sync_interval: i64,
+    ) -> Result<Vec<u64>> {
         self.sync_path(path, sync_interval).await?;
         let (id, is_dir) = {
             let state = self.read_state();
@@ -262,11 +277,7 @@ impl FileSystemMaster {
                     offset,
                 });
             }
-            info.in_alluxio_percentage = if f.length == 0 {
-                100
-            } else {
-                (cached * 100 / f.length) as u32
-            };
+            info.in_alluxio_percentage = (cached * 100).checked_div(f.length).unwrap_or(100) as u32;
         }
         info
     }
@@ -293,7 +304,9 @@ impl FileSystemMaster {
         }
         if persist {
             let ufs = ufs_of(&resolved)?;
-            ufs.mkdirs(&resolved.ufs_relative).await.map_err(AlluxioError::from)?;
+            ufs.mkdirs(&resolved.ufs_relative)
+                .await
+                .map_err(AlluxioError::from)?;
         }
         let id = self
             .commit(|txn| {
@@ -318,7 +331,9 @@ impl FileSystemMaster {
         sync_interval: i64,
     ) -> Result<FileInfo> {
         if path.is_root() {
-            return Err(AlluxioError::AlreadyExists("Path / already exists".to_string()));
+            return Err(AlluxioError::AlreadyExists(
+                "Path / already exists".to_string(),
+            ));
         }
         self.sync_path(path, sync_interval).await?;
         if let Some(parent) = path.parent() {
@@ -329,10 +344,18 @@ impl FileSystemMaster {
         let new_parents = &missing[..missing.len() - 1];
         if persist_dirs && !new_parents.is_empty() {
             let ufs = ufs_of(&resolved)?;
-            let parent_rel = resolved.ufs_relative.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
+            let parent_rel = resolved
+                .ufs_relative
+                .rsplit_once('/')
+                .map(|(p, _)| p)
+                .unwrap_or("");
             ufs.mkdirs(parent_rel).await.map_err(AlluxioError::from)?;
         }
-        let block_size = if block_size == 0 { self.settings.default_block_size } else { block_size };
+        let block_size = if block_size == 0 {
+            self.settings.default_block_size
+        } else {
+            block_size
+        };
         let persistence = if write_type == grpc::WriteType::AsyncThrough {
             Persistence::ToBePersisted
         } else {
@@ -341,7 +364,8 @@ impl FileSystemMaster {
         let id = self
             .commit(|txn| {
                 let parent = self.recheck_parent(txn.state, path, &missing)?;
-                let parent = self.create_dirs(txn, parent, new_parents, persist_dirs, &attrs, true)?;
+                let parent =
+                    self.create_dirs(txn, parent, new_parents, persist_dirs, &attrs, true)?;
                 let id = txn.next_inode_id();
                 let now = now_ms();
                 txn.apply(Entry::InodeFile(j::InodeFileEntry {
@@ -369,23 +393,37 @@ impl FileSystemMaster {
         Ok(self.file_info(&state, id))
     }
 
-    pub async fn complete_file(&self, path: &AlluxioPath, length: u64, persisted: bool, ufs_mtime_ms: i64) -> Result<FileInfo> {
+    pub async fn complete_file(
+        &self,
+        path: &AlluxioPath,
+        length: u64,
+        persisted: bool,
+        ufs_mtime_ms: i64,
+    ) -> Result<FileInfo> {
         let id = self
             .commit(|txn| {
                 let id = lookup(txn.state, path)?;
                 let inode = txn.state.tree.get(id).expect("looked up");
-                let file = inode
-                    .file()
-                    .ok_or_else(|| AlluxioError::InvalidArgument(format!("Path {path} is a directory")))?;
+                let file = inode.file().ok_or_else(|| {
+                    AlluxioError::InvalidArgument(format!("Path {path} is a directory"))
+                })?;
                 if file.completed {
-                    return Err(AlluxioError::FailedPrecondition(format!("File {path} is already completed")));
+                    return Err(AlluxioError::FailedPrecondition(format!(
+                        "File {path} is already completed"
+                    )));
                 }
-                if file.block_size > 0 && length.div_ceil(file.block_size) >= 1 << crate::inode::BLOCK_INDEX_BITS {
+                if file.block_size > 0
+                    && length.div_ceil(file.block_size) >= 1 << crate::inode::BLOCK_INDEX_BITS
+                {
                     return Err(AlluxioError::InvalidArgument(format!(
                         "File {path}: length {length} needs more than 2^24 blocks"
                     )));
                 }
-                let persistence = if persisted { Persistence::Persisted } else { inode.persistence };
+                let persistence = if persisted {
+                    Persistence::Persisted
+                } else {
+                    inode.persistence
+                };
                 txn.apply(Entry::CompleteFile(j::CompleteFileEntry {
                     id,
                     length,
@@ -402,24 +440,46 @@ impl FileSystemMaster {
 
     /// Checks a create of `path` and returns the names of the components
     /// to create (the last one is `path` itself) and `path`'s mount.
-    fn plan_create(&self, path: &AlluxioPath, recursive: bool, allow_exists: bool) -> Result<(Vec<String>, Resolved)> {
+    fn plan_create(
+        &self,
+        path: &AlluxioPath,
+        recursive: bool,
+        allow_exists: bool,
+    ) -> Result<(Vec<String>, Resolved)> {
         let state = self.read_state();
         let ids = state.tree.resolve_prefix(path);
         let resolved = resolve_mount(&state, path)?;
         if ids.len() == path.depth() + 1 {
-            if allow_exists && state.tree.get(*ids.last().expect("non-empty")).is_some_and(Inode::is_dir) {
+            if allow_exists
+                && state
+                    .tree
+                    .get(*ids.last().expect("non-empty"))
+                    .is_some_and(Inode::is_dir)
+            {
                 return Ok((Vec::new(), resolved));
             }
-            return Err(AlluxioError::AlreadyExists(format!("Path {path} already exists")));
+            return Err(AlluxioError::AlreadyExists(format!(
+                "Path {path} already exists"
+            )));
         }
-        let deepest = state.tree.get(*ids.last().ok_or_else(no_root)?).ok_or_else(no_root)?;
+        let deepest = state
+            .tree
+            .get(*ids.last().ok_or_else(no_root)?)
+            .ok_or_else(no_root)?;
         if !deepest.is_dir() {
-            let p = state.tree.path_of(deepest.id).unwrap_or_else(AlluxioPath::root);
+            let p = state
+                .tree
+                .path_of(deepest.id)
+                .unwrap_or_else(AlluxioPath::root);
             return Err(AlluxioError::FailedPrecondition(format!(
                 "Cannot create {path}: {p} is a file, not a directory"
             )));
         }
-        let missing: Vec<String> = path.components().skip(ids.len() - 1).map(str::to_string).collect();
+        let missing: Vec<String> = path
+            .components()
+            .skip(ids.len() - 1)
+            .map(str::to_string)
+            .collect();
         if missing.len() > 1 && !recursive {
             let parent = path.parent().unwrap_or_else(AlluxioPath::root);
             return Err(AlluxioError::NotFound(format!(
@@ -432,10 +492,17 @@ impl FileSystemMaster {
 
     /// Under the write lock: the parent of the first missing component,
     /// after checking nobody created it meanwhile.
-    fn recheck_parent(&self, state: &MasterState, path: &AlluxioPath, missing: &[String]) -> Result<u64> {
+    fn recheck_parent(
+        &self,
+        state: &MasterState,
+        path: &AlluxioPath,
+        missing: &[String],
+    ) -> Result<u64> {
         let ids = state.tree.resolve_prefix(path);
         if ids.len() + missing.len() != path.depth() + 1 {
-            return Err(AlluxioError::AlreadyExists(format!("Path {path} was created concurrently")));
+            return Err(AlluxioError::AlreadyExists(format!(
+                "Path {path} was created concurrently"
+            )));
         }
         ids.last().copied().ok_or_else(no_root)
     }
@@ -463,7 +530,11 @@ impl FileSystemMaster {
                 mode: attrs.mode,
                 creation_time_ms: now,
                 last_modification_time_ms: now,
-                persistence_state: if persist { Persistence::Persisted } else { Persistence::NotPersisted } as u32,
+                persistence_state: if persist {
+                    Persistence::Persisted
+                } else {
+                    Persistence::NotPersisted
+                } as u32,
                 pinned: false,
                 ttl_ms: -1,
                 ttl_action: 0,
@@ -478,9 +549,17 @@ impl FileSystemMaster {
 
     // ----- changing -----
 
-    pub async fn delete(&self, path: &AlluxioPath, recursive: bool, alluxio_only: bool, sync_interval: i64) -> Result<()> {
+    pub async fn delete(
+        &self,
+        path: &AlluxioPath,
+        recursive: bool,
+        alluxio_only: bool,
+        sync_interval: i64,
+    ) -> Result<()> {
         if path.is_root() {
-            return Err(AlluxioError::InvalidArgument("Cannot delete the root directory".to_string()));
+            return Err(AlluxioError::InvalidArgument(
+                "Cannot delete the root directory".to_string(),
+            ));
         }
         self.sync_path(path, sync_interval).await?;
         let (is_dir, persisted, resolved) = {
@@ -498,13 +577,22 @@ impl FileSystemMaster {
                     m.alluxio_path
                 )));
             }
-            (inode.is_dir(), inode.persistence == Persistence::Persisted, resolve_mount(&state, path)?)
+            (
+                inode.is_dir(),
+                inode.persistence == Persistence::Persisted,
+                resolve_mount(&state, path)?,
+            )
         };
         if is_dir && !recursive {
             self.sync_children(path, sync_interval).await?;
             let state = self.read_state();
             let id = lookup(&state, path)?;
-            if state.tree.get(id).and_then(Inode::dir).is_some_and(|d| !d.children.is_empty()) {
+            if state
+                .tree
+                .get(id)
+                .and_then(Inode::dir)
+                .is_some_and(|d| !d.children.is_empty())
+            {
                 return Err(AlluxioError::FailedPrecondition(format!(
                     "Cannot delete non-empty directory {path} without recursive"
                 )));
@@ -527,14 +615,24 @@ impl FileSystemMaster {
         }
         self.commit(|txn| {
             let id = lookup(txn.state, path)?;
-            txn.apply(Entry::DeleteInode(j::DeleteInodeEntry { id, op_time_ms: now_ms() }))
+            txn.apply(Entry::DeleteInode(j::DeleteInodeEntry {
+                id,
+                op_time_ms: now_ms(),
+            }))
         })
         .await
     }
 
-    pub async fn rename(&self, src: &AlluxioPath, dst: &AlluxioPath, sync_interval: i64) -> Result<()> {
+    pub async fn rename(
+        &self,
+        src: &AlluxioPath,
+        dst: &AlluxioPath,
+        sync_interval: i64,
+    ) -> Result<()> {
         if src.is_root() || dst.is_root() {
-            return Err(AlluxioError::InvalidArgument("Cannot rename the root directory".to_string()));
+            return Err(AlluxioError::InvalidArgument(
+                "Cannot rename the root directory".to_string(),
+            ));
         }
         if src.is_prefix_of(dst) {
             return Err(AlluxioError::InvalidArgument(format!(
@@ -555,10 +653,14 @@ impl FileSystemMaster {
                 )));
             }
             if state.tree.lookup(dst).is_some() {
-                return Err(AlluxioError::AlreadyExists(format!("Cannot rename {src} to {dst}: {dst} already exists")));
+                return Err(AlluxioError::AlreadyExists(format!(
+                    "Cannot rename {src} to {dst}: {dst} already exists"
+                )));
             }
             let parent = state.tree.lookup(&dst_parent).ok_or_else(|| {
-                AlluxioError::NotFound(format!("Cannot rename {src} to {dst}: {dst_parent} does not exist"))
+                AlluxioError::NotFound(format!(
+                    "Cannot rename {src} to {dst}: {dst_parent} does not exist"
+                ))
             })?;
             if !state.tree.get(parent).is_some_and(Inode::is_dir) {
                 return Err(AlluxioError::FailedPrecondition(format!(
@@ -574,7 +676,11 @@ impl FileSystemMaster {
                 )));
             }
             check_writable(&src_res, src)?;
-            (inode.persistence == Persistence::Persisted, src_res, dst_res)
+            (
+                inode.persistence == Persistence::Persisted,
+                src_res,
+                dst_res,
+            )
         };
         if persisted {
             let ufs = ufs_of(&src_res)?;
@@ -598,27 +704,41 @@ impl FileSystemMaster {
         .await
     }
 
-    pub async fn set_attribute(&self, req: &grpc::SetAttributeRequest, sync_interval: i64) -> Result<()> {
+    pub async fn set_attribute(
+        &self,
+        req: &grpc::SetAttributeRequest,
+        sync_interval: i64,
+    ) -> Result<()> {
         let path = AlluxioPath::new(&req.path)?;
         if let Some(mode) = req.mode {
             if mode > 0o7777 {
-                return Err(AlluxioError::InvalidArgument(format!("Invalid mode {mode:o}")));
+                return Err(AlluxioError::InvalidArgument(format!(
+                    "Invalid mode {mode:o}"
+                )));
             }
         }
         for name in [&req.owner, &req.group].into_iter().flatten() {
             if name.is_empty() || name.contains(['\0', '\n', ':', '/']) {
-                return Err(AlluxioError::InvalidArgument(format!("Invalid owner or group name {name:?}")));
+                return Err(AlluxioError::InvalidArgument(format!(
+                    "Invalid owner or group name {name:?}"
+                )));
             }
         }
         if let Some(ttl) = req.ttl_ms {
             if ttl < -1 {
-                return Err(AlluxioError::InvalidArgument(format!("Invalid TTL {ttl}: use -1 to remove it")));
+                return Err(AlluxioError::InvalidArgument(format!(
+                    "Invalid TTL {ttl}: use -1 to remove it"
+                )));
             }
         }
         self.sync_path(&path, sync_interval).await?;
         self.commit(|txn| {
             let id = lookup(txn.state, &path)?;
-            let ids = if req.recursive { txn.state.tree.subtree_ids(id) } else { vec![id] };
+            let ids = if req.recursive {
+                txn.state.tree.subtree_ids(id)
+            } else {
+                vec![id]
+            };
             for id in ids {
                 txn.apply(Entry::SetAttribute(j::SetAttributeEntry {
                     id,
@@ -638,7 +758,8 @@ impl FileSystemMaster {
 
     /// Removes the cached blocks of `path`'s files from the workers.
     pub async fn free(&self, path: &AlluxioPath, recursive: bool, forced: bool) -> Result<u64> {
-        self.sync_path(path, self.settings.default_sync_interval_ms).await?;
+        self.sync_path(path, self.settings.default_sync_interval_ms)
+            .await?;
         let blocks = {
             let state = self.read_state();
             let id = lookup(&state, path)?;
@@ -683,14 +804,18 @@ impl FileSystemMaster {
         options: BTreeMap<String, String>,
     ) -> Result<MountPointInfo> {
         if path.is_root() {
-            return Err(AlluxioError::AlreadyExists("The root is already mounted".to_string()));
+            return Err(AlluxioError::AlreadyExists(
+                "The root is already mounted".to_string(),
+            ));
         }
         let ufs = alluxio_ufs::create_ufs(ufs_uri, &options)?;
         let parent = path.parent().unwrap_or_else(AlluxioPath::root);
         {
             let state = self.read_state();
             if state.mounts.get(path).is_some() {
-                return Err(AlluxioError::AlreadyExists(format!("Mount point {path} already exists")));
+                return Err(AlluxioError::AlreadyExists(format!(
+                    "Mount point {path} already exists"
+                )));
             }
             if let Some(m) = state.mounts.resolve(path) {
                 if m.mount.alluxio_path != AlluxioPath::root() && m.mount.read_only {
@@ -702,8 +827,11 @@ impl FileSystemMaster {
             }
             let new = alluxio_ufs::UfsUri::parse(ufs_uri)?;
             for m in state.mounts.iter() {
-                let Ok(existing) = alluxio_ufs::UfsUri::parse(&m.ufs_uri) else { continue };
-                let nested = |a: &str, b: &str| a.is_empty() || a == b || b.starts_with(&format!("{a}/"));
+                let Ok(existing) = alluxio_ufs::UfsUri::parse(&m.ufs_uri) else {
+                    continue;
+                };
+                let nested =
+                    |a: &str, b: &str| a.is_empty() || a == b || b.starts_with(&format!("{a}/"));
                 if existing.scheme == new.scheme
                     && existing.authority == new.authority
                     && (nested(&existing.path, &new.path) || nested(&new.path, &existing.path))
@@ -716,13 +844,17 @@ impl FileSystemMaster {
                 }
             }
         }
-        self.sync_path(&parent, self.settings.default_sync_interval_ms).await?;
-        self.sync_path(path, self.settings.default_sync_interval_ms).await?;
+        self.sync_path(&parent, self.settings.default_sync_interval_ms)
+            .await?;
+        self.sync_path(path, self.settings.default_sync_interval_ms)
+            .await?;
         {
             let state = self.read_state();
             let parent_id = lookup(&state, &parent)?;
             if !state.tree.get(parent_id).is_some_and(Inode::is_dir) {
-                return Err(AlluxioError::FailedPrecondition(format!("{parent} is not a directory")));
+                return Err(AlluxioError::FailedPrecondition(format!(
+                    "{parent} is not a directory"
+                )));
             }
             if state.tree.lookup(path).is_some() {
                 return Err(AlluxioError::AlreadyExists(format!(
@@ -732,13 +864,17 @@ impl FileSystemMaster {
         }
         tokio::time::timeout(std::time::Duration::from_secs(60), ufs.check_reachable())
             .await
-            .map_err(|_| AlluxioError::Unavailable(format!("UFS {ufs_uri} did not answer within 60s")))?
+            .map_err(|_| {
+                AlluxioError::Unavailable(format!("UFS {ufs_uri} did not answer within 60s"))
+            })?
             .map_err(AlluxioError::from)?;
 
         let mount_id = self
             .commit(|txn| {
                 if txn.state.mounts.get(path).is_some() || txn.state.tree.lookup(path).is_some() {
-                    return Err(AlluxioError::AlreadyExists(format!("Mount point {path} already exists")));
+                    return Err(AlluxioError::AlreadyExists(format!(
+                        "Mount point {path} already exists"
+                    )));
                 }
                 let parent_id = lookup(txn.state, &parent)?;
                 let mount_id = txn.state.next_mount_id;
@@ -773,17 +909,24 @@ impl FileSystemMaster {
             .await?;
         tracing::info!(path = %path, ufs = ufs_uri, mount_id, read_only, "mounted");
         let state = self.read_state();
-        let m = state.mounts.get(path).ok_or_else(|| AlluxioError::Internal("mount vanished".into()))?;
+        let m = state
+            .mounts
+            .get(path)
+            .ok_or_else(|| AlluxioError::Internal("mount vanished".into()))?;
         Ok(mount_info(m))
     }
 
     pub async fn unmount(&self, path: &AlluxioPath) -> Result<()> {
         if path.is_root() {
-            return Err(AlluxioError::InvalidArgument("Cannot unmount the root mount".to_string()));
+            return Err(AlluxioError::InvalidArgument(
+                "Cannot unmount the root mount".to_string(),
+            ));
         }
         self.commit(|txn| {
             if txn.state.mounts.get(path).is_none() {
-                return Err(AlluxioError::NotFound(format!("{path} is not a mount point")));
+                return Err(AlluxioError::NotFound(format!(
+                    "{path} is not a mount point"
+                )));
             }
             if let Some(m) = txn.state.mounts.mounts_below(path).first() {
                 return Err(AlluxioError::FailedPrecondition(format!(
@@ -792,7 +935,10 @@ impl FileSystemMaster {
                 )));
             }
             if let Some(id) = txn.state.tree.lookup(path) {
-                txn.apply(Entry::DeleteInode(j::DeleteInodeEntry { id, op_time_ms: now_ms() }))?;
+                txn.apply(Entry::DeleteInode(j::DeleteInodeEntry {
+                    id,
+                    op_time_ms: now_ms(),
+                }))?;
             }
             txn.apply(Entry::DeleteMountPoint(j::DeleteMountPointEntry {
                 alluxio_path: path.to_string(),
@@ -825,7 +971,9 @@ impl FileSystemMaster {
             .map_err(AlluxioError::from)?;
         self.commit(|txn| {
             if txn.state.mounts.get(path).is_none() {
-                return Err(AlluxioError::NotFound(format!("{path} is not a mount point")));
+                return Err(AlluxioError::NotFound(format!(
+                    "{path} is not a mount point"
+                )));
             }
             txn.apply(Entry::UpdateMountPoint(j::UpdateMountPointEntry {
                 alluxio_path: path.to_string(),
@@ -836,7 +984,10 @@ impl FileSystemMaster {
         })
         .await?;
         let state = self.read_state();
-        let m = state.mounts.get(path).ok_or_else(|| AlluxioError::Internal("mount vanished".into()))?;
+        let m = state
+            .mounts
+            .get(path)
+            .ok_or_else(|| AlluxioError::Internal("mount vanished".into()))?;
         Ok(mount_info(m))
     }
 
@@ -867,7 +1018,9 @@ pub fn mount_info(m: &crate::mount_table::MountPoint) -> MountPointInfo {
         ufs_uri: m.ufs_uri.clone(),
         read_only: m.read_only,
         shared: m.shared,
-        options: alluxio_ufs::options::masked(&m.options).into_iter().collect(),
+        options: alluxio_ufs::options::masked(&m.options)
+            .into_iter()
+            .collect(),
         mount_id: m.id,
         ufs_type: m.kind().to_string(),
     }
@@ -881,10 +1034,11 @@ pub(crate) fn lookup(state: &MasterState, path: &AlluxioPath) -> Result<u64> {
 }
 
 pub(crate) fn resolve_mount(state: &MasterState, path: &AlluxioPath) -> Result<Resolved> {
-    state
-        .mounts
-        .resolve(path)
-        .ok_or_else(|| AlluxioError::Internal(format!("no mount covers {path} (the root mount is missing)")))
+    state.mounts.resolve(path).ok_or_else(|| {
+        AlluxioError::Internal(format!(
+            "no mount covers {path} (the root mount is missing)"
+        ))
+    })
 }
 
 pub(crate) fn ufs_of(resolved: &Resolved) -> Result<Arc<dyn alluxio_ufs::UnderFileSystem>> {
@@ -911,7 +1065,11 @@ fn no_root() -> AlluxioError {
 }
 
 /// The root inode and root mount, journaled on a master's first start.
-pub fn bootstrap_root(txn: &mut Txn, root_ufs: &str, options: &BTreeMap<String, String>) -> Result<()> {
+pub fn bootstrap_root(
+    txn: &mut Txn,
+    root_ufs: &str,
+    options: &BTreeMap<String, String>,
+) -> Result<()> {
     if txn.state.tree.root().is_none() {
         let now = now_ms();
         txn.apply(Entry::InodeDirectory(j::InodeDirectoryEntry {

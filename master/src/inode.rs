@@ -268,7 +268,9 @@ impl InodeTree {
     pub fn remove_subtree(&mut self, id: u64) -> Result<Vec<Inode>, TreeError> {
         let inode = self.inodes.get(&id).ok_or(TreeError::Missing(id))?;
         let (parent_id, name) = (inode.parent_id, inode.name.clone());
-        if let Some(InodeKind::Directory(dir)) = self.inodes.get_mut(&parent_id).map(|p| &mut p.kind) {
+        if let Some(InodeKind::Directory(dir)) =
+            self.inodes.get_mut(&parent_id).map(|p| &mut p.kind)
+        {
             dir.children.remove(name.as_ref());
         }
         let mut removed = Vec::new();
@@ -298,9 +300,16 @@ impl InodeTree {
             if cursor == id {
                 return Err(TreeError::Cycle(id));
             }
-            cursor = self.inodes.get(&cursor).ok_or(TreeError::Missing(cursor))?.parent_id;
+            cursor = self
+                .inodes
+                .get(&cursor)
+                .ok_or(TreeError::Missing(cursor))?
+                .parent_id;
         }
-        let target = self.inodes.get(&new_parent).ok_or(TreeError::Missing(new_parent))?;
+        let target = self
+            .inodes
+            .get(&new_parent)
+            .ok_or(TreeError::Missing(new_parent))?;
         let dir = target.dir().ok_or(TreeError::NotADirectory(new_parent))?;
         if dir.children.contains_key(new_name) {
             return Err(TreeError::NameTaken {
@@ -308,11 +317,13 @@ impl InodeTree {
                 name: new_name.to_string(),
             });
         }
-        if let Some(InodeKind::Directory(d)) = self.inodes.get_mut(&old_parent).map(|p| &mut p.kind) {
+        if let Some(InodeKind::Directory(d)) = self.inodes.get_mut(&old_parent).map(|p| &mut p.kind)
+        {
             d.children.remove(old_name.as_ref());
         }
         let new_name: Box<str> = new_name.into();
-        if let Some(InodeKind::Directory(d)) = self.inodes.get_mut(&new_parent).map(|p| &mut p.kind) {
+        if let Some(InodeKind::Directory(d)) = self.inodes.get_mut(&new_parent).map(|p| &mut p.kind)
+        {
             d.children.insert(new_name.clone(), id);
         }
         let inode = self.inodes.get_mut(&id).ok_or(TreeError::Missing(id))?;
@@ -380,7 +391,10 @@ mod tests {
         let p = AlluxioPath::new("/a/b").unwrap();
         assert_eq!(t.lookup(&p), Some(3));
         assert_eq!(t.path_of(3).unwrap(), p);
-        assert_eq!(t.resolve_prefix(&AlluxioPath::new("/a/x/y").unwrap()), vec![1, 2]);
+        assert_eq!(
+            t.resolve_prefix(&AlluxioPath::new("/a/x/y").unwrap()),
+            vec![1, 2]
+        );
         assert_eq!(t.path_of(ROOT_ID).unwrap(), AlluxioPath::root());
     }
 
@@ -411,7 +425,12 @@ mod tests {
     #[test]
     fn block_ids_are_derived() {
         assert_eq!(file_id_of_block(block_id(77, 5)), 77);
-        let f = FileData { length: 130, block_size: 64, completed: true, ufs_mtime_ms: 0 };
+        let f = FileData {
+            length: 130,
+            block_size: 64,
+            completed: true,
+            ufs_mtime_ms: 0,
+        };
         assert_eq!(f.block_count(), 3);
     }
 }

@@ -46,7 +46,9 @@ pub struct MasterMetrics {
 impl MasterMetrics {
     pub fn register(registry: &mut Registry) -> Self {
         let m = MasterMetrics {
-            rpc_duration: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.0001, 4.0, 10))),
+            rpc_duration: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.0001, 4.0, 10))
+            }),
             rpc_errors: Family::default(),
             files: Gauge::default(),
             directories: Gauge::default(),
@@ -63,10 +65,26 @@ impl MasterMetrics {
             "Time to answer an RPC, by method",
             m.rpc_duration.clone(),
         );
-        registry.register("alluxio_master_rpc_errors", "RPCs that failed, by method and gRPC code", m.rpc_errors.clone());
-        registry.register("alluxio_master_files", "Files in the namespace", m.files.clone());
-        registry.register("alluxio_master_directories", "Directories in the namespace", m.directories.clone());
-        registry.register("alluxio_master_mount_points", "Entries in the mount table", m.mounts.clone());
+        registry.register(
+            "alluxio_master_rpc_errors",
+            "RPCs that failed, by method and gRPC code",
+            m.rpc_errors.clone(),
+        );
+        registry.register(
+            "alluxio_master_files",
+            "Files in the namespace",
+            m.files.clone(),
+        );
+        registry.register(
+            "alluxio_master_directories",
+            "Directories in the namespace",
+            m.directories.clone(),
+        );
+        registry.register(
+            "alluxio_master_mount_points",
+            "Entries in the mount table",
+            m.mounts.clone(),
+        );
         registry.register(
             "alluxio_master_journal_entries_since_checkpoint",
             "Journal entries written since the last checkpoint",
@@ -82,7 +100,11 @@ impl MasterMetrics {
             "Operations whose journal entries were flushed",
             m.journal_entries.clone(),
         );
-        registry.register("alluxio_master_workers", "Registered workers by state", m.workers.clone());
+        registry.register(
+            "alluxio_master_workers",
+            "Registered workers by state",
+            m.workers.clone(),
+        );
         m
     }
 
@@ -95,7 +117,8 @@ impl MasterMetrics {
             self.mounts.set(state.mounts.len() as i64);
         }
         let journal = fs.journal();
-        self.journal_entries_since_checkpoint.set(journal.entries_since_checkpoint() as i64);
+        self.journal_entries_since_checkpoint
+            .set(journal.entries_since_checkpoint() as i64);
         let flushes = journal.counters.flushes.load(Ordering::Relaxed);
         let prev = self.seen_flushes.swap(flushes, Ordering::Relaxed);
         self.journal_flushes.inc_by(flushes.saturating_sub(prev));
@@ -103,8 +126,12 @@ impl MasterMetrics {
         let prev = self.seen_entries.swap(entries, Ordering::Relaxed);
         self.journal_entries.inc_by(entries.saturating_sub(prev));
         let (live, lost) = fs.block_master().worker_counts();
-        self.workers.get_or_create(&StateLabels { state: "live" }).set(live as i64);
-        self.workers.get_or_create(&StateLabels { state: "lost" }).set(lost as i64);
+        self.workers
+            .get_or_create(&StateLabels { state: "live" })
+            .set(live as i64);
+        self.workers
+            .get_or_create(&StateLabels { state: "lost" })
+            .set(lost as i64);
     }
 
     /// Runs one RPC inside a tracing span, records its duration and, on

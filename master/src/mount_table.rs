@@ -74,7 +74,11 @@ impl Resolved {
         if self.ufs_relative.is_empty() {
             self.mount.ufs_uri.trim_end_matches('/').to_string()
         } else {
-            format!("{}/{}", self.mount.ufs_uri.trim_end_matches('/'), self.ufs_relative)
+            format!(
+                "{}/{}",
+                self.mount.ufs_uri.trim_end_matches('/'),
+                self.ufs_relative
+            )
         }
     }
 }
@@ -153,8 +157,22 @@ mod tests {
     #[test]
     fn resolves_to_deepest_mount() {
         let mut t = MountTable::default();
-        t.insert(MountPoint::new(1, p("/"), "memory://root".into(), false, false, Default::default()));
-        t.insert(MountPoint::new(2, p("/mnt/s3"), "memory://b/pre".into(), true, false, Default::default()));
+        t.insert(MountPoint::new(
+            1,
+            p("/"),
+            "memory://root".into(),
+            false,
+            false,
+            Default::default(),
+        ));
+        t.insert(MountPoint::new(
+            2,
+            p("/mnt/s3"),
+            "memory://b/pre".into(),
+            true,
+            false,
+            Default::default(),
+        ));
         let r = t.resolve(&p("/mnt/s3/x/y")).unwrap();
         assert_eq!(r.mount.id, 2);
         assert_eq!(r.ufs_relative, "x/y");

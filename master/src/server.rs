@@ -7,7 +7,9 @@ use crate::block_master::BlockMaster;
 use crate::fs_master::{bootstrap_root, FileSystemMaster, FsSettings};
 use crate::journal::{Journal, JournalError};
 use crate::metrics::MasterMetrics;
-use crate::service::{block::BlockMasterService, file_system::FileSystemService, meta::MetaMasterService};
+use crate::service::{
+    block::BlockMasterService, file_system::FileSystemService, meta::MetaMasterService,
+};
 use crate::state::MasterState;
 use alluxio_common::config::AlluxioConfig;
 use alluxio_common::AlluxioError;
@@ -28,7 +30,10 @@ pub enum MasterError {
     #[error("cannot recover the journal: {0}")]
     Journal(#[from] JournalError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("cannot initialise the namespace: {0}")]
     Bootstrap(AlluxioError),
 }
@@ -54,14 +59,18 @@ impl MasterServer {
         let mc = &config.master;
         let rpc_listener = bind(&mc.hostname, mc.rpc_port).await?;
         let web_listener = bind(&mc.hostname, mc.web_port).await?;
-        let rpc_addr = rpc_listener.local_addr().map_err(|source| MasterError::Bind {
-            addr: mc.hostname.clone(),
-            source,
-        })?;
-        let web_addr = web_listener.local_addr().map_err(|source| MasterError::Bind {
-            addr: mc.hostname.clone(),
-            source,
-        })?;
+        let rpc_addr = rpc_listener
+            .local_addr()
+            .map_err(|source| MasterError::Bind {
+                addr: mc.hostname.clone(),
+                source,
+            })?;
+        let web_addr = web_listener
+            .local_addr()
+            .map_err(|source| MasterError::Bind {
+                addr: mc.hostname.clone(),
+                source,
+            })?;
 
         let journal_dir = mc.journal.dir.clone();
         let (period, fsync) = (mc.journal.checkpoint_period_entries, mc.journal.fsync);
@@ -71,7 +80,9 @@ impl MasterServer {
             Journal::open(&journal_dir, &mut state, period, fsync).map(|(j, r)| (state, j, r))
         })
         .await
-        .map_err(|e| MasterError::Journal(JournalError::Failed(format!("recovery task failed: {e}"))))??;
+        .map_err(|e| {
+            MasterError::Journal(JournalError::Failed(format!("recovery task failed: {e}")))
+        })??;
         tracing::info!(
             checkpoint = report.checkpoint_sequence,
             replayed = report.replayed_entries,
@@ -82,15 +93,27 @@ impl MasterServer {
         );
 
         // Also when a crash cut the very first commit in half.
-        let fresh = state.tree.root().is_none() || state.mounts.get(&alluxio_common::AlluxioPath::root()).is_none();
+        let fresh = state.tree.root().is_none()
+            || state
+                .mounts
+                .get(&alluxio_common::AlluxioPath::root())
+                .is_none();
         let settings = FsSettings {
             default_block_size: config.user.block_size.0,
             default_sync_interval_ms: mc.metadata_sync_interval.0,
         };
-        let fs = Arc::new(FileSystemMaster::new(state, journal, Arc::new(BlockMaster::default()), settings));
+        let fs = Arc::new(FileSystemMaster::new(
+            state,
+            journal,
+            Arc::new(BlockMaster::default()),
+            settings,
+        ));
         if fresh {
             prepare_local_root(&mc.mount_table_root_ufs);
-            let (uri, options) = (mc.mount_table_root_ufs.clone(), mc.mount_table_root_options.clone());
+            let (uri, options) = (
+                mc.mount_table_root_ufs.clone(),
+                mc.mount_table_root_options.clone(),
+            );
             fs.commit(|txn| bootstrap_root(txn, &uri, &options))
                 .await
                 .map_err(MasterError::Bootstrap)?;
@@ -134,7 +157,8 @@ impl MasterServer {
         // HTTP: health, readiness, metrics.
         let hook_fs = fs.clone();
         let hook_metrics = metrics.clone();
-        let hook: alluxio_common::http::ScrapeHook = Arc::new(move || hook_metrics.refresh(&hook_fs));
+        let hook: alluxio_common::http::ScrapeHook =
+            Arc::new(move || hook_metrics.refresh(&hook_fs));
         let router = alluxio_common::http::status_router(registry, ready.clone(), Some(hook));
         let stop = wait_for(shutdown_rx.clone());
         tasks.push(tokio::spawn(async move {
@@ -146,33 +170,47 @@ impl MasterServer {
         // Background loops.
         let timeout = mc.worker_timeout.0;
         let blocks = fs.block_master().clone();
-        tasks.push(every(mc.worker_check_interval.0, shutdown_rx.clone(), move || {
-            let blocks = blocks.clone();
-            async move {
-                blocks.mark_lost_workers(timeout);
-            }
-        }));
+        tasks.push(every(
+            mc.worker_check_interval.0,
+            shutdown_rx.clone(),
+            move || {
+                let blocks = blocks.clone();
+                async move {
+                    blocks.mark_lost_workers(timeout);
+                }
+            },
+        ));
         let ttl_fs = fs.clone();
-        tasks.push(every(mc.ttl_check_interval.0, shutdown_rx.clone(), move || {
-            let fs = ttl_fs.clone();
-            async move {
-                fs.check_ttls().await;
-            }
-        }));
+        tasks.push(every(
+            mc.ttl_check_interval.0,
+            shutdown_rx.clone(),
+            move || {
+                let fs = ttl_fs.clone();
+                async move {
+                    fs.check_ttls().await;
+                }
+            },
+        ));
         let ckpt_fs = fs.clone();
-        tasks.push(every(Duration::from_millis(500), shutdown_rx.clone(), move || {
-            let fs = ckpt_fs.clone();
-            async move {
-                if fs.journal().checkpoint_due() {
-                    let result = tokio::task::spawn_blocking(move || fs.journal().checkpoint(&fs.state)).await;
-                    match result {
-                        Ok(Ok(_)) => {}
-                        Ok(Err(e)) => tracing::error!(error = %e, "checkpoint failed"),
-                        Err(e) => tracing::error!(error = %e, "checkpoint task failed"),
+        tasks.push(every(
+            Duration::from_millis(500),
+            shutdown_rx.clone(),
+            move || {
+                let fs = ckpt_fs.clone();
+                async move {
+                    if fs.journal().checkpoint_due() {
+                        let result =
+                            tokio::task::spawn_blocking(move || fs.journal().checkpoint(&fs.state))
+                                .await;
+                        match result {
+                            Ok(Ok(_)) => {}
+                            Ok(Err(e)) => tracing::error!(error = %e, "checkpoint failed"),
+                            Err(e) => tracing::error!(error = %e, "checkpoint task failed"),
+                        }
                     }
                 }
-            }
-        }));
+            },
+        ));
         let ready_fs = fs.clone();
         let ready_flag = ready.clone();
         tasks.push(every(Duration::from_millis(500), shutdown_rx, move || {

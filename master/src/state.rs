@@ -3,7 +3,9 @@
 //! changes it. Live operations and journal replay both go through `apply`,
 //! so a restarted master rebuilds exactly the state it acknowledged.
 
-use crate::inode::{DirectoryData, FileData, Inode, InodeKind, InodeTree, Persistence, TreeError, ROOT_ID};
+use crate::inode::{
+    DirectoryData, FileData, Inode, InodeKind, InodeTree, Persistence, TreeError, ROOT_ID,
+};
 use crate::mount_table::{MountPoint, MountTable};
 use alluxio_common::AlluxioPath;
 use alluxio_proto::journal::{self as j, journal_entry::Entry};
@@ -71,13 +73,21 @@ impl MasterState {
                 Vec::new()
             }
             Entry::DeleteInode(e) => {
-                let parent = self.tree.get(e.id).ok_or(TreeError::Missing(e.id))?.parent_id;
+                let parent = self
+                    .tree
+                    .get(e.id)
+                    .ok_or(TreeError::Missing(e.id))?
+                    .parent_id;
                 let removed = self.tree.remove_subtree(e.id)?;
                 self.touch(parent, e.op_time_ms);
                 removed
             }
             Entry::Rename(e) => {
-                let old_parent = self.tree.get(e.id).ok_or(TreeError::Missing(e.id))?.parent_id;
+                let old_parent = self
+                    .tree
+                    .get(e.id)
+                    .ok_or(TreeError::Missing(e.id))?
+                    .parent_id;
                 self.tree.rename(e.id, e.new_parent_id, &e.new_name)?;
                 self.touch(old_parent, e.op_time_ms);
                 self.touch(e.new_parent_id, e.op_time_ms);
@@ -171,7 +181,9 @@ impl MasterState {
         if let Some(t) = e.last_modification_time_ms {
             inode.mtime_ms = t;
         }
-        if let (Some(loaded), InodeKind::Directory(dir)) = (e.direct_children_loaded, &mut inode.kind) {
+        if let (Some(loaded), InodeKind::Directory(dir)) =
+            (e.direct_children_loaded, &mut inode.kind)
+        {
             dir.children_loaded = loaded;
         }
         Ok(())

@@ -50,7 +50,10 @@ impl FileSystemMaster {
                 let inode = deepest.expect("resolved");
                 // Nothing to compare: data not yet in the UFS, or a mount
                 // point (its UFS root always exists while mounted).
-                if inode.persistence != Persistence::Persisted || inode.is_mount_point() || !self.sync_due(inode.id, interval) {
+                if inode.persistence != Persistence::Persisted
+                    || inode.is_mount_point()
+                    || !self.sync_due(inode.id, interval)
+                {
                     return Ok(());
                 }
             } else {
@@ -68,11 +71,16 @@ impl FileSystemMaster {
                     }
                     // Missing intermediate directory under a directory that
                     // was never persisted: nothing in the UFS either.
-                    Some(d) if d.persistence != Persistence::Persisted && !d.is_mount_point() => return Ok(()),
+                    Some(d) if d.persistence != Persistence::Persisted && !d.is_mount_point() => {
+                        return Ok(())
+                    }
                     _ => {}
                 }
             }
-            (resolve_mount(&state, path)?, exists.then(|| *ids.last().expect("non-empty")))
+            (
+                resolve_mount(&state, path)?,
+                exists.then(|| *ids.last().expect("non-empty")),
+            )
         };
         let ufs = match ufs_of(&resolved) {
             Ok(ufs) => ufs,
@@ -82,7 +90,10 @@ impl FileSystemMaster {
             }
             Err(e) => return Err(e),
         };
-        let status = ufs.status(&resolved.ufs_relative).await.map_err(AlluxioError::from)?;
+        let status = ufs
+            .status(&resolved.ufs_relative)
+            .await
+            .map_err(AlluxioError::from)?;
         let block_size = self.settings.default_block_size;
 
         self.commit(|txn| {
@@ -122,9 +133,13 @@ impl FileSystemMaster {
     pub async fn sync_children(&self, path: &AlluxioPath, interval: i64) -> Result<()> {
         let (resolved, dir_id, persisted) = {
             let state = self.read_state();
-            let Some(id) = state.tree.lookup(path) else { return Ok(()) };
+            let Some(id) = state.tree.lookup(path) else {
+                return Ok(());
+            };
             let inode = state.tree.get(id).expect("looked up");
-            let Some(dir) = inode.dir() else { return Ok(()) };
+            let Some(dir) = inode.dir() else {
+                return Ok(());
+            };
             if dir.children_loaded && !self.sync_due(id, interval) {
                 return Ok(());
             }
@@ -154,7 +169,11 @@ impl FileSystemMaster {
                 return Ok(()); // Removed meanwhile.
             };
             let loaded = dir.children_loaded;
-            let existing: Vec<(String, u64)> = dir.children.iter().map(|(n, id)| (n.to_string(), *id)).collect();
+            let existing: Vec<(String, u64)> = dir
+                .children
+                .iter()
+                .map(|(n, id)| (n.to_string(), *id))
+                .collect();
             let mut in_ufs = std::collections::HashSet::new();
             for st in &listing {
                 if alluxio_common::path::validate_name(&st.name).is_err() {
@@ -239,26 +258,34 @@ fn create_from_ufs(txn: &mut Txn, parent: u64, st: &UfsStatus, block_size: u64) 
 /// Removes a persisted inode that no longer exists in the UFS. Keeps
 /// unpersisted data, incomplete files and mount points (and their parents).
 fn remove_if_vanished(txn: &mut Txn, id: u64) -> Result<()> {
-    let Some(inode) = txn.state.tree.get(id) else { return Ok(()) };
+    let Some(inode) = txn.state.tree.get(id) else {
+        return Ok(());
+    };
     if inode.persistence != Persistence::Persisted || inode.is_mount_point() {
         return Ok(());
     }
     let subtree = txn.state.tree.subtree_ids(id);
     let keeps_something = subtree.iter().any(|sub| {
-        txn.state.tree.get(*sub).is_some_and(|i| {
-            i.is_mount_point() || i.persistence != Persistence::Persisted
-        })
+        txn.state
+            .tree
+            .get(*sub)
+            .is_some_and(|i| i.is_mount_point() || i.persistence != Persistence::Persisted)
     });
     if keeps_something {
         return Ok(());
     }
-    txn.apply(Entry::DeleteInode(j::DeleteInodeEntry { id, op_time_ms: now_ms() }))
+    txn.apply(Entry::DeleteInode(j::DeleteInodeEntry {
+        id,
+        op_time_ms: now_ms(),
+    }))
 }
 
 /// Replaces a persisted inode whose UFS counterpart changed (different
 /// kind, length or modification time) with a new inode.
 fn replace_if_changed(txn: &mut Txn, id: u64, st: &UfsStatus, block_size: u64) -> Result<()> {
-    let Some(inode) = txn.state.tree.get(id) else { return Ok(()) };
+    let Some(inode) = txn.state.tree.get(id) else {
+        return Ok(());
+    };
     if inode.persistence != Persistence::Persisted || inode.is_mount_point() {
         return Ok(());
     }
@@ -268,7 +295,9 @@ fn replace_if_changed(txn: &mut Txn, id: u64, st: &UfsStatus, block_size: u64) -
             st.is_dir
                 || (f.completed
                     && (f.length != st.length
-                        || (f.ufs_mtime_ms != 0 && st.mtime_ms != 0 && f.ufs_mtime_ms != st.mtime_ms)))
+                        || (f.ufs_mtime_ms != 0
+                            && st.mtime_ms != 0
+                            && f.ufs_mtime_ms != st.mtime_ms)))
         }
     };
     if !changed {

@@ -13,10 +13,22 @@ async fn create_files(client: &alluxio_client::MasterClient, prefix: &str, n: us
     for i in 0..n {
         let path = format!("{prefix}/f{i:04}");
         client
-            .create_file(CreateFileRequest { path: path.clone(), recursive: true, write_type: WriteType::MustCache as i32, ..Default::default() })
+            .create_file(CreateFileRequest {
+                path: path.clone(),
+                recursive: true,
+                write_type: WriteType::MustCache as i32,
+                ..Default::default()
+            })
             .await
             .unwrap();
-        client.complete_file(CompleteFileRequest { path, length: i as u64, ..Default::default() }).await.unwrap();
+        client
+            .complete_file(CompleteFileRequest {
+                path,
+                length: i as u64,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
     }
 }
 
@@ -24,7 +36,9 @@ fn newest_log(dir: &Path) -> PathBuf {
     let mut logs: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log") && std::fs::metadata(p).unwrap().len() > 16)
+        .filter(|p| {
+            p.extension().is_some_and(|e| e == "log") && std::fs::metadata(p).unwrap().len() > 16
+        })
         .collect();
     logs.sort();
     logs.pop().expect("a log segment with entries")
@@ -39,9 +53,10 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 async fn file_names(server: &MasterServer, dir: &str) -> Vec<String> {
-    let client = alluxio_client::MasterClient::connect(&server.rpc_addr.to_string(), Duration::from_secs(5))
-        .await
-        .unwrap();
+    let client =
+        alluxio_client::MasterClient::connect(&server.rpc_addr.to_string(), Duration::from_secs(5))
+            .await
+            .unwrap();
     match client.list_status(dir, false, Some(-1)).await {
         Ok(infos) => infos.into_iter().map(|i| i.name).collect(),
         Err(alluxio_common::AlluxioError::NotFound(_)) => Vec::new(),
@@ -65,11 +80,18 @@ async fn restarts_from_logs_truncated_at_random_offsets() {
         let copy = m.dir.path().join(format!("journal-cut-{offset}"));
         copy_dir(&journal, &copy);
         let cut_log = copy.join(log.file_name().unwrap());
-        std::fs::OpenOptions::new().write(true).open(&cut_log).unwrap().set_len(offset).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&cut_log)
+            .unwrap()
+            .set_len(offset)
+            .unwrap();
 
         let mut config = m.config.clone();
         config.master.journal.dir = copy.clone();
-        let server = MasterServer::start(&config).await.unwrap_or_else(|e| panic!("cut at {offset}: {e}"));
+        let server = MasterServer::start(&config)
+            .await
+            .unwrap_or_else(|e| panic!("cut at {offset}: {e}"));
         let names = file_names(&server, "/t").await;
         // What survives is exactly a prefix of the creates, in order, and
         // every surviving file but possibly the last is complete.
@@ -100,7 +122,10 @@ async fn corruption_in_the_middle_stops_startup_with_file_and_offset() {
         Ok(_) => panic!("a corrupt journal must not start"),
         Err(e) => e.to_string(),
     };
-    assert!(err.contains(log.file_name().unwrap().to_str().unwrap()), "{err}");
+    assert!(
+        err.contains(log.file_name().unwrap().to_str().unwrap()),
+        "{err}"
+    );
     assert!(err.contains("offset"), "{err}");
     // Nothing was "repaired": the damaged file is untouched.
     assert_eq!(std::fs::read(&log).unwrap(), data);
@@ -115,12 +140,29 @@ async fn checkpoints_truncate_the_log_and_restore_everything() {
     loop {
         let checkpoints = std::fs::read_dir(&journal)
             .unwrap()
-            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".ckpt"))
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".ckpt")
+            })
             .count();
-        if checkpoints >= 1 && m.server.as_ref().unwrap().fs.journal().entries_since_checkpoint() < 100 {
+        if checkpoints >= 1
+            && m.server
+                .as_ref()
+                .unwrap()
+                .fs
+                .journal()
+                .entries_since_checkpoint()
+                < 100
+        {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "no checkpoint was written");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint was written"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     create_files(&m.client, "/k2", 5).await;
@@ -129,15 +171,24 @@ async fn checkpoints_truncate_the_log_and_restore_everything() {
         .unwrap()
         .filter_map(|e| {
             let name = e.unwrap().file_name().to_string_lossy().to_string();
-            name.strip_prefix("log-")?.strip_suffix(".log")?.parse().ok()
+            name.strip_prefix("log-")?
+                .strip_suffix(".log")?
+                .parse()
+                .ok()
         })
         .min()
         .unwrap();
-    assert!(first_log_seq > 100, "log not truncated: first segment starts at {first_log_seq}");
+    assert!(
+        first_log_seq > 100,
+        "log not truncated: first segment starts at {first_log_seq}"
+    );
 
     let before = m.client.list_status("/", true, Some(-1)).await.unwrap();
     m.restart().await;
     let after = m.client.list_status("/", true, Some(-1)).await.unwrap();
     assert_eq!(before, after);
-    assert_eq!(file_names(m.server.as_ref().unwrap(), "/k").await.len(), 150);
+    assert_eq!(
+        file_names(m.server.as_ref().unwrap(), "/k").await.len(),
+        150
+    );
 }

@@ -38,22 +38,43 @@ async fn files_and_directories_round_trip() {
     let m = start(|_| {}).await;
     let c = &m.client;
     c.create_directory(mkdir("/a/b/c", true)).await.unwrap();
-    assert!(m.ufs.join("a/b/c").is_dir(), "CACHE_THROUGH directories exist in the UFS");
+    assert!(
+        m.ufs.join("a/b/c").is_dir(),
+        "CACHE_THROUGH directories exist in the UFS"
+    );
     let info = c.create_file(create("/a/b/f")).await.unwrap();
     assert!(!info.completed);
-    let info = c.complete_file(complete("/a/b/f", 200 << 20)).await.unwrap();
+    let info = c
+        .complete_file(complete("/a/b/f", 200 << 20))
+        .await
+        .unwrap();
     assert!(info.completed);
     assert_eq!(info.block_ids.len(), 4, "200 MiB in 64 MiB blocks");
     assert_eq!(info.block_ids[1], (info.file_id << 24) | 1);
-    assert_eq!(info.persistence_state, PersistenceState::NotPersisted as i32);
+    assert_eq!(
+        info.persistence_state,
+        PersistenceState::NotPersisted as i32
+    );
 
-    let names: Vec<String> = c.list_status("/a", true, None).await.unwrap().into_iter().map(|i| i.path).collect();
+    let names: Vec<String> = c
+        .list_status("/a", true, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.path)
+        .collect();
     assert_eq!(names, vec!["/a/b", "/a/b/c", "/a/b/f"]);
 
     c.rename("/a/b", "/z").await.unwrap();
-    assert!(m.ufs.join("z/c").is_dir(), "persisted directories are renamed in the UFS");
+    assert!(
+        m.ufs.join("z/c").is_dir(),
+        "persisted directories are renamed in the UFS"
+    );
     assert_eq!(c.get_status("/z/f", None).await.unwrap().length, 200 << 20);
-    assert!(matches!(c.get_status("/a/b", None).await, Err(AlluxioError::NotFound(_))));
+    assert!(matches!(
+        c.get_status("/a/b", None).await,
+        Err(AlluxioError::NotFound(_))
+    ));
 
     c.set_attribute(SetAttributeRequest {
         path: "/z".into(),
@@ -70,17 +91,32 @@ async fn files_and_directories_round_trip() {
 
     c.delete("/z", true, false).await.unwrap();
     assert!(!m.ufs.join("z").exists());
-    assert!(c.list_status("/", false, None).await.unwrap().iter().all(|i| i.path != "/z"));
+    assert!(c
+        .list_status("/", false, None)
+        .await
+        .unwrap()
+        .iter()
+        .all(|i| i.path != "/z"));
 }
 
 #[tokio::test]
 async fn state_survives_restart() {
     let mut m = start(|_| {}).await;
-    m.client.create_directory(mkdir("/keep/me", true)).await.unwrap();
-    m.client.create_file(create("/keep/me/f")).await.unwrap();
-    m.client.complete_file(complete("/keep/me/f", 42)).await.unwrap();
     m.client
-        .set_attribute(SetAttributeRequest { path: "/keep".into(), pinned: Some(true), ..Default::default() })
+        .create_directory(mkdir("/keep/me", true))
+        .await
+        .unwrap();
+    m.client.create_file(create("/keep/me/f")).await.unwrap();
+    m.client
+        .complete_file(complete("/keep/me/f", 42))
+        .await
+        .unwrap();
+    m.client
+        .set_attribute(SetAttributeRequest {
+            path: "/keep".into(),
+            pinned: Some(true),
+            ..Default::default()
+        })
         .await
         .unwrap();
     let before = m.client.list_status("/", true, None).await.unwrap();
@@ -99,9 +135,22 @@ macro_rules! refused {
         let before = $m.client.list_status("/", true, Some(-1)).await.unwrap();
         let seq = $m.last_sequence();
         let result = $call.await;
-        assert!(matches!(result, Err($expected)), "{} gave {:?}", stringify!($call), result);
-        assert_eq!($m.last_sequence(), seq, "{} wrote to the journal", stringify!($call));
-        assert_eq!($m.client.list_status("/", true, Some(-1)).await.unwrap(), before);
+        assert!(
+            matches!(result, Err($expected)),
+            "{} gave {:?}",
+            stringify!($call),
+            result
+        );
+        assert_eq!(
+            $m.last_sequence(),
+            seq,
+            "{} wrote to the journal",
+            stringify!($call)
+        );
+        assert_eq!(
+            $m.client.list_status("/", true, Some(-1)).await.unwrap(),
+            before
+        );
     }};
 }
 
@@ -115,29 +164,88 @@ async fn bad_input_gets_the_right_code_and_changes_nothing() {
 
     for bad in ["relative", "/a/../b", "/a//b", "/a/./b", "/nul\0byte", ""] {
         refused!(m, AlluxioError::InvalidArgument(_), c.get_status(bad, None));
-        refused!(m, AlluxioError::InvalidArgument(_), c.create_directory(mkdir(bad, true)));
-        refused!(m, AlluxioError::InvalidArgument(_), c.create_file(create(bad)));
-        refused!(m, AlluxioError::InvalidArgument(_), c.delete(bad, true, false));
+        refused!(
+            m,
+            AlluxioError::InvalidArgument(_),
+            c.create_directory(mkdir(bad, true))
+        );
+        refused!(
+            m,
+            AlluxioError::InvalidArgument(_),
+            c.create_file(create(bad))
+        );
+        refused!(
+            m,
+            AlluxioError::InvalidArgument(_),
+            c.delete(bad, true, false)
+        );
     }
     refused!(m, AlluxioError::NotFound(_), c.get_status("/missing", None));
-    refused!(m, AlluxioError::NotFound(_), c.delete("/missing", false, false));
+    refused!(
+        m,
+        AlluxioError::NotFound(_),
+        c.delete("/missing", false, false)
+    );
     refused!(m, AlluxioError::NotFound(_), c.rename("/missing", "/x"));
-    refused!(m, AlluxioError::NotFound(_), c.create_directory(mkdir("/no/parent", false)));
-    refused!(m, AlluxioError::AlreadyExists(_), c.create_file(create("/d/file")));
-    refused!(m, AlluxioError::AlreadyExists(_), c.create_directory(mkdir("/d", false)));
-    refused!(m, AlluxioError::FailedPrecondition(_), c.complete_file(complete("/d/file", 5)));
-    refused!(m, AlluxioError::FailedPrecondition(_), c.create_file(create("/d/file/below")));
-    refused!(m, AlluxioError::FailedPrecondition(_), c.delete("/d", false, false));
-    refused!(m, AlluxioError::InvalidArgument(_), c.rename("/d", "/d/sub/inside"));
-    refused!(m, AlluxioError::InvalidArgument(_), c.rename("/d", "/d"));
-    refused!(m, AlluxioError::AlreadyExists(_), c.rename("/d/file", "/d/sub"));
-    refused!(m, AlluxioError::InvalidArgument(_), c.delete("/", true, false));
+    refused!(
+        m,
+        AlluxioError::NotFound(_),
+        c.create_directory(mkdir("/no/parent", false))
+    );
+    refused!(
+        m,
+        AlluxioError::AlreadyExists(_),
+        c.create_file(create("/d/file"))
+    );
+    refused!(
+        m,
+        AlluxioError::AlreadyExists(_),
+        c.create_directory(mkdir("/d", false))
+    );
+    refused!(
+        m,
+        AlluxioError::FailedPrecondition(_),
+        c.complete_file(complete("/d/file", 5))
+    );
+    refused!(
+        m,
+        AlluxioError::FailedPrecondition(_),
+        c.create_file(create("/d/file/below"))
+    );
+    refused!(
+        m,
+        AlluxioError::FailedPrecondition(_),
+        c.delete("/d", false, false)
+    );
     refused!(
         m,
         AlluxioError::InvalidArgument(_),
-        c.set_attribute(SetAttributeRequest { path: "/d".into(), mode: Some(0o77777), ..Default::default() })
+        c.rename("/d", "/d/sub/inside")
     );
-    assert!(m.ufs.join("d/sub").is_dir(), "refused operations left the UFS alone");
+    refused!(m, AlluxioError::InvalidArgument(_), c.rename("/d", "/d"));
+    refused!(
+        m,
+        AlluxioError::AlreadyExists(_),
+        c.rename("/d/file", "/d/sub")
+    );
+    refused!(
+        m,
+        AlluxioError::InvalidArgument(_),
+        c.delete("/", true, false)
+    );
+    refused!(
+        m,
+        AlluxioError::InvalidArgument(_),
+        c.set_attribute(SetAttributeRequest {
+            path: "/d".into(),
+            mode: Some(0o77777),
+            ..Default::default()
+        })
+    );
+    assert!(
+        m.ufs.join("d/sub").is_dir(),
+        "refused operations left the UFS alone"
+    );
 }
 
 #[tokio::test]
@@ -153,7 +261,13 @@ async fn mounts_and_their_errors() {
     let mut options = std::collections::HashMap::new();
     options.insert("request_timeout".to_string(), "5s".to_string());
     let info = c
-        .mount(MountRequest { alluxio_path: "/mnt/o".into(), ufs_uri: uri.clone(), read_only: true, options, ..Default::default() })
+        .mount(MountRequest {
+            alluxio_path: "/mnt/o".into(),
+            ufs_uri: uri.clone(),
+            read_only: true,
+            options,
+            ..Default::default()
+        })
         .await
         .unwrap();
     assert!(info.read_only);
@@ -164,39 +278,99 @@ async fn mounts_and_their_errors() {
     assert_eq!(f.persistence_state, PersistenceState::Persisted as i32);
 
     // Writes under a read-only mount are refused.
-    refused!(m, AlluxioError::PermissionDenied(_), c.create_directory(mkdir("/mnt/o/new", false)));
-    refused!(m, AlluxioError::PermissionDenied(_), c.delete("/mnt/o/x/data.bin", false, false));
-    refused!(m, AlluxioError::PermissionDenied(_), c.rename("/mnt/o/x/data.bin", "/mnt/o/x/moved"));
+    refused!(
+        m,
+        AlluxioError::PermissionDenied(_),
+        c.create_directory(mkdir("/mnt/o/new", false))
+    );
+    refused!(
+        m,
+        AlluxioError::PermissionDenied(_),
+        c.delete("/mnt/o/x/data.bin", false, false)
+    );
+    refused!(
+        m,
+        AlluxioError::PermissionDenied(_),
+        c.rename("/mnt/o/x/data.bin", "/mnt/o/x/moved")
+    );
     // Mounting over a mount, a malformed URI, an unreachable UFS, an
     // overlapping UFS, an unknown option.
-    let req = |path: &str, uri: &str| MountRequest { alluxio_path: path.into(), ufs_uri: uri.into(), ..Default::default() };
-    refused!(m, AlluxioError::AlreadyExists(_), c.mount(req("/mnt/o", &uri)));
+    let req = |path: &str, uri: &str| MountRequest {
+        alluxio_path: path.into(),
+        ufs_uri: uri.into(),
+        ..Default::default()
+    };
+    refused!(
+        m,
+        AlluxioError::AlreadyExists(_),
+        c.mount(req("/mnt/o", &uri))
+    );
     refused!(m, AlluxioError::AlreadyExists(_), c.mount(req("/", &uri)));
-    refused!(m, AlluxioError::InvalidArgument(_), c.mount(req("/mnt/bad", "not a uri")));
-    refused!(m, AlluxioError::InvalidArgument(_), c.mount(req("/mnt/bad", "ftp://host/x")));
-    refused!(m, AlluxioError::Unavailable(_), c.mount(req("/mnt/bad", "file:///nonexistent/alluxio/ufs")));
-    refused!(m, AlluxioError::InvalidArgument(_), c.mount(req("/mnt/again", &format!("{uri}/x"))));
-    refused!(m, AlluxioError::NotFound(_), c.mount(req("/no/such/parent", "memory://p")));
+    refused!(
+        m,
+        AlluxioError::InvalidArgument(_),
+        c.mount(req("/mnt/bad", "not a uri"))
+    );
+    refused!(
+        m,
+        AlluxioError::InvalidArgument(_),
+        c.mount(req("/mnt/bad", "ftp://host/x"))
+    );
+    refused!(
+        m,
+        AlluxioError::Unavailable(_),
+        c.mount(req("/mnt/bad", "file:///nonexistent/alluxio/ufs"))
+    );
+    refused!(
+        m,
+        AlluxioError::InvalidArgument(_),
+        c.mount(req("/mnt/again", &format!("{uri}/x")))
+    );
+    refused!(
+        m,
+        AlluxioError::NotFound(_),
+        c.mount(req("/no/such/parent", "memory://p"))
+    );
     let mut bad_option = req("/mnt/bad", "memory://q");
     bad_option.options.insert("colour".into(), "blue".into());
     refused!(m, AlluxioError::InvalidArgument(_), c.mount(bad_option));
-    refused!(m, AlluxioError::FailedPrecondition(_), c.delete("/mnt/o", true, false));
-    refused!(m, AlluxioError::FailedPrecondition(_), c.delete("/mnt", true, false));
+    refused!(
+        m,
+        AlluxioError::FailedPrecondition(_),
+        c.delete("/mnt/o", true, false)
+    );
+    refused!(
+        m,
+        AlluxioError::FailedPrecondition(_),
+        c.delete("/mnt", true, false)
+    );
     refused!(m, AlluxioError::NotFound(_), c.unmount("/mnt"));
     refused!(m, AlluxioError::InvalidArgument(_), c.unmount("/"));
 
     let table = c.mount_table().await.unwrap();
     assert_eq!(table.len(), 2);
 
-    c.update_mount(UpdateMountRequest { alluxio_path: "/mnt/o".into(), read_only: false, ..Default::default() })
+    c.update_mount(UpdateMountRequest {
+        alluxio_path: "/mnt/o".into(),
+        read_only: false,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    c.create_directory(mkdir("/mnt/o/now-writable", false))
         .await
         .unwrap();
-    c.create_directory(mkdir("/mnt/o/now-writable", false)).await.unwrap();
     assert!(other.path().join("now-writable").is_dir());
 
     c.unmount("/mnt/o").await.unwrap();
-    assert!(matches!(c.get_status("/mnt/o/x", None).await, Err(AlluxioError::NotFound(_))));
-    assert!(other.path().join("x/data.bin").exists(), "unmount keeps UFS data");
+    assert!(matches!(
+        c.get_status("/mnt/o/x", None).await,
+        Err(AlluxioError::NotFound(_))
+    ));
+    assert!(
+        other.path().join("x/data.bin").exists(),
+        "unmount keeps UFS data"
+    );
     c.mount(req("/mnt/o", &uri)).await.unwrap();
 }
 
@@ -208,12 +382,21 @@ async fn sync_interval_controls_what_is_seen_from_the_ufs() {
     std::fs::write(m.ufs.join("data/one"), b"1").unwrap();
     // First listing loads the directory.
     let names = |infos: Vec<FileInfo>| infos.into_iter().map(|i| i.name).collect::<Vec<_>>();
-    assert_eq!(names(c.list_status("/data", false, None).await.unwrap()), vec!["one"]);
+    assert_eq!(
+        names(c.list_status("/data", false, None).await.unwrap()),
+        vec!["one"]
+    );
 
     // Added behind the cluster's back: invisible with -1, visible with 0.
     std::fs::write(m.ufs.join("data/two"), b"22").unwrap();
-    assert_eq!(names(c.list_status("/data", false, Some(-1)).await.unwrap()), vec!["one"]);
-    assert_eq!(names(c.list_status("/data", false, Some(0)).await.unwrap()), vec!["one", "two"]);
+    assert_eq!(
+        names(c.list_status("/data", false, Some(-1)).await.unwrap()),
+        vec!["one"]
+    );
+    assert_eq!(
+        names(c.list_status("/data", false, Some(0)).await.unwrap()),
+        vec!["one", "two"]
+    );
 
     // Changed and removed behind the cluster's back.
     let old = c.get_status("/data/two", None).await.unwrap();
@@ -222,15 +405,27 @@ async fn sync_interval_controls_what_is_seen_from_the_ufs() {
     let now = c.list_status("/data", false, Some(0)).await.unwrap();
     assert_eq!(now.len(), 1);
     assert_eq!(now[0].length, 6);
-    assert_ne!(now[0].file_id, old.file_id, "a changed file gets a new inode (and new block ids)");
+    assert_ne!(
+        now[0].file_id, old.file_id,
+        "a changed file gets a new inode (and new block ids)"
+    );
 
     // With an interval, a sync happens at most once per interval.
     std::fs::write(m.ufs.join("data/three"), b"3").unwrap();
     let long = 3_600_000;
-    assert_eq!(c.list_status("/data", false, Some(long)).await.unwrap().len(), 1);
+    assert_eq!(
+        c.list_status("/data", false, Some(long))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 
     // A single missing path is looked up in the UFS (lazy load).
-    assert_eq!(c.get_status("/data/three", Some(0)).await.unwrap().length, 1);
+    assert_eq!(
+        c.get_status("/data/three", Some(0)).await.unwrap().length,
+        1
+    );
 }
 
 #[tokio::test]
@@ -244,17 +439,36 @@ async fn workers_register_heartbeat_and_get_lost() {
     c.create_file(create("/f")).await.unwrap();
     let f = c.complete_file(complete("/f", 10)).await.unwrap();
     let block = f.block_ids[0];
-    let tiers = vec![TierUsage { tier_alias: "MEM".into(), capacity_bytes: 1 << 30, used_bytes: 10 }];
+    let tiers = vec![TierUsage {
+        tier_alias: "MEM".into(),
+        capacity_bytes: 1 << 30,
+        used_bytes: 10,
+    }];
 
     // Unknown workers are told to register.
-    let cmd = c.worker_heartbeat(WorkerHeartbeatRequest { worker_id: 9, ..Default::default() }).await.unwrap();
+    let cmd = c
+        .worker_heartbeat(WorkerHeartbeatRequest {
+            worker_id: 9,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(cmd.command_type, CommandType::Register as i32);
 
     let mut blocks = std::collections::HashMap::new();
-    blocks.insert("MEM".to_string(), BlockIdList { block_ids: vec![block, 999 << 24] });
+    blocks.insert(
+        "MEM".to_string(),
+        BlockIdList {
+            block_ids: vec![block, 999 << 24],
+        },
+    );
     c.register_worker(RegisterWorkerRequest {
         worker_id: 9,
-        address: Some(WorkerAddress { host: "127.0.0.1".into(), rpc_port: 29999, web_port: 30000 }),
+        address: Some(WorkerAddress {
+            host: "127.0.0.1".into(),
+            rpc_port: 29999,
+            web_port: 30000,
+        }),
         tiers: tiers.clone(),
         blocks_on_tiers: blocks,
     })
@@ -262,25 +476,42 @@ async fn workers_register_heartbeat_and_get_lost() {
     .unwrap();
     let f = c.get_status("/f", None).await.unwrap();
     assert_eq!(f.in_alluxio_percentage, 100);
-    assert_eq!(f.file_block_infos[0].block_info.as_ref().unwrap().locations[0].worker_id, 9);
+    assert_eq!(
+        f.file_block_infos[0].block_info.as_ref().unwrap().locations[0].worker_id,
+        9
+    );
 
     // The block of a file that does not exist is freed at the next heartbeat.
     let cmd = c
-        .worker_heartbeat(WorkerHeartbeatRequest { worker_id: 9, tiers: tiers.clone(), ..Default::default() })
+        .worker_heartbeat(WorkerHeartbeatRequest {
+            worker_id: 9,
+            tiers: tiers.clone(),
+            ..Default::default()
+        })
         .await
         .unwrap();
-    assert_eq!((cmd.command_type, cmd.block_ids.clone()), (CommandType::Free as i32, vec![999 << 24]));
+    assert_eq!(
+        (cmd.command_type, cmd.block_ids.clone()),
+        (CommandType::Free as i32, vec![999 << 24])
+    );
 
     // Deleting the file frees its block too.
     c.delete("/f", false, true).await.unwrap();
     let cmd = c
-        .worker_heartbeat(WorkerHeartbeatRequest { worker_id: 9, tiers: tiers.clone(), ..Default::default() })
+        .worker_heartbeat(WorkerHeartbeatRequest {
+            worker_id: 9,
+            tiers: tiers.clone(),
+            ..Default::default()
+        })
         .await
         .unwrap();
     assert_eq!(cmd.block_ids, vec![block]);
 
     let info = c.master_info().await.unwrap();
-    assert_eq!((info.live_workers, info.capacity[0].capacity_bytes), (1, 1 << 30));
+    assert_eq!(
+        (info.live_workers, info.capacity[0].capacity_bytes),
+        (1, 1 << 30)
+    );
 
     // Silence: the worker is marked lost.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -290,13 +521,23 @@ async fn workers_register_heartbeat_and_get_lost() {
             assert_eq!(info.live_workers, 0);
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "worker never marked lost");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "worker never marked lost"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let (_, metrics) = common::http_get(&m.web(), "/metrics").await;
-    assert!(metrics.contains("alluxio_master_workers{state=\"lost\"} 1"), "{metrics}");
+    assert!(
+        metrics.contains("alluxio_master_workers{state=\"lost\"} 1"),
+        "{metrics}"
+    );
     assert!(matches!(
-        c.register_worker(RegisterWorkerRequest { worker_id: 0, ..Default::default() }).await,
+        c.register_worker(RegisterWorkerRequest {
+            worker_id: 0,
+            ..Default::default()
+        })
+        .await,
         Err(AlluxioError::InvalidArgument(_))
     ));
 }
@@ -307,9 +548,13 @@ async fn ttl_checker_deletes_or_frees() {
     let c = &m.client;
     c.create_directory(mkdir("/tmp/gone", true)).await.unwrap();
     c.create_directory(mkdir("/tmp/kept", true)).await.unwrap();
-    c.set_attribute(SetAttributeRequest { path: "/tmp/gone".into(), ttl_ms: Some(1), ..Default::default() })
-        .await
-        .unwrap();
+    c.set_attribute(SetAttributeRequest {
+        path: "/tmp/gone".into(),
+        ttl_ms: Some(1),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     c.set_attribute(SetAttributeRequest {
         path: "/tmp/kept".into(),
         ttl_ms: Some(1),
@@ -323,7 +568,10 @@ async fn ttl_checker_deletes_or_frees() {
         assert!(std::time::Instant::now() < deadline, "TTL never acted");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert!(!m.ufs.join("tmp/gone").exists(), "DELETE removes from the UFS too");
+    assert!(
+        !m.ufs.join("tmp/gone").exists(),
+        "DELETE removes from the UFS too"
+    );
     // FREE keeps the directory and clears its TTL.
     loop {
         let kept = c.get_status("/tmp/kept", None).await.unwrap();
@@ -338,7 +586,10 @@ async fn ttl_checker_deletes_or_frees() {
 #[tokio::test]
 async fn status_endpoints_and_metrics() {
     let m = start(|_| {}).await;
-    m.client.create_directory(mkdir("/m1", false)).await.unwrap();
+    m.client
+        .create_directory(mkdir("/m1", false))
+        .await
+        .unwrap();
     let _ = m.client.get_status("/nope", None).await;
     let (code, body) = common::http_get(&m.web(), "/healthz").await;
     assert_eq!((code, body.trim()), (200, "ok"));

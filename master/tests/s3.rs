@@ -11,13 +11,19 @@ use std::collections::BTreeMap;
 
 #[tokio::test]
 async fn s3_mount_lazy_load_writes_and_restart() {
-    let Some(s3) = alluxio_e2e::s3::S3Server::start() else { return };
+    let Some(s3) = alluxio_e2e::s3::S3Server::start() else {
+        return;
+    };
     s3.create_bucket("datasets");
     let options: BTreeMap<String, String> = s3.options().into_iter().collect();
 
     // Data that exists in S3 before the mount.
     let ufs = create_ufs("s3://datasets/tables", &options).unwrap();
-    for (key, size) in [("sales/part-0.parquet", 1000usize), ("sales/part-1.parquet", 2000), ("readme.txt", 5)] {
+    for (key, size) in [
+        ("sales/part-0.parquet", 1000usize),
+        ("sales/part-1.parquet", 2000),
+        ("readme.txt", 5),
+    ] {
         let mut w = ufs.create(key).await.unwrap();
         w.write(Bytes::from(vec![1u8; size])).await.unwrap();
         w.complete().await.unwrap();
@@ -39,12 +45,27 @@ async fn s3_mount_lazy_load_writes_and_restart() {
     assert_eq!(mount.options["access_key_id"], "******");
     assert_eq!(mount.options["endpoint"], s3.endpoint());
     let table = c.mount_table().await.unwrap();
-    assert!(table.iter().all(|m| !m.options.values().any(|v| v == alluxio_e2e::s3::SECRET_KEY)));
-    assert_eq!(table.iter().find(|m| m.alluxio_path == "/s3").unwrap().ufs_type, "s3");
+    assert!(table
+        .iter()
+        .all(|m| !m.options.values().any(|v| v == alluxio_e2e::s3::SECRET_KEY)));
+    assert_eq!(
+        table
+            .iter()
+            .find(|m| m.alluxio_path == "/s3")
+            .unwrap()
+            .ufs_type,
+        "s3"
+    );
 
     // Lazy load of a single path, then of whole directories.
-    let part = c.get_status("/s3/sales/part-1.parquet", None).await.unwrap();
-    assert_eq!((part.length, part.persistence_state), (2000, PersistenceState::Persisted as i32));
+    let part = c
+        .get_status("/s3/sales/part-1.parquet", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (part.length, part.persistence_state),
+        (2000, PersistenceState::Persisted as i32)
+    );
     assert_eq!(part.ufs_path, "s3://datasets/tables/sales/part-1.parquet");
     let all: Vec<(String, u64)> = c
         .list_status("/s3", true, None)
@@ -64,18 +85,34 @@ async fn s3_mount_lazy_load_writes_and_restart() {
     );
 
     // Writes through Alluxio land in S3.
-    c.create_directory(CreateDirectoryRequest { path: "/s3/out/empty".into(), recursive: true, ..Default::default() })
-        .await
-        .unwrap();
+    c.create_directory(CreateDirectoryRequest {
+        path: "/s3/out/empty".into(),
+        recursive: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     assert!(ufs.status("out/empty").await.unwrap().unwrap().is_dir);
     let fs = alluxio_client::FileSystem::new(c.clone());
     let written = fs
-        .write_file("/s3/out/result.csv", WriteType::Through, vec![Bytes::from_static(b"a,b\n1,2\n")])
+        .write_file(
+            "/s3/out/result.csv",
+            WriteType::Through,
+            vec![Bytes::from_static(b"a,b\n1,2\n")],
+        )
         .await
         .unwrap();
-    assert_eq!((written.length, written.persistence_state), (8, PersistenceState::Persisted as i32));
-    assert_eq!(&ufs.read_range("out/result.csv", 0..100).await.unwrap()[..], b"a,b\n1,2\n");
-    c.rename("/s3/out/result.csv", "/s3/out/final.csv").await.unwrap();
+    assert_eq!(
+        (written.length, written.persistence_state),
+        (8, PersistenceState::Persisted as i32)
+    );
+    assert_eq!(
+        &ufs.read_range("out/result.csv", 0..100).await.unwrap()[..],
+        b"a,b\n1,2\n"
+    );
+    c.rename("/s3/out/result.csv", "/s3/out/final.csv")
+        .await
+        .unwrap();
     assert!(ufs.status("out/result.csv").await.unwrap().is_none());
     assert!(ufs.status("out/final.csv").await.unwrap().is_some());
     c.delete("/s3/readme.txt", false, false).await.unwrap();
@@ -85,8 +122,20 @@ async fn s3_mount_lazy_load_writes_and_restart() {
     let mut w = ufs.create("sales/part-2.parquet").await.unwrap();
     w.write(Bytes::from(vec![0u8; 3000])).await.unwrap();
     w.complete().await.unwrap();
-    assert_eq!(c.list_status("/s3/sales", false, Some(-1)).await.unwrap().len(), 2);
-    assert_eq!(c.list_status("/s3/sales", false, Some(0)).await.unwrap().len(), 3);
+    assert_eq!(
+        c.list_status("/s3/sales", false, Some(-1))
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        c.list_status("/s3/sales", false, Some(0))
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
 
     // Missing bucket: the mount is refused as unreachable, nothing changes.
     let seq = m.last_sequence();
@@ -108,5 +157,9 @@ async fn s3_mount_lazy_load_writes_and_restart() {
     let after = m.client.list_status("/s3", true, Some(-1)).await.unwrap();
     assert_eq!(before, after);
     let info = m.client.ufs_info(mount.mount_id).await.unwrap();
-    assert_eq!(info.options["secret_access_key"], alluxio_e2e::s3::SECRET_KEY, "clients get real options");
+    assert_eq!(
+        info.options["secret_access_key"],
+        alluxio_e2e::s3::SECRET_KEY,
+        "clients get real options"
+    );
 }

@@ -49,7 +49,9 @@ impl UfsUri {
                     return Err(bad("file URIs need an absolute path: file:///dir"));
                 }
                 if path.is_empty() {
-                    return Err(bad("mounting the whole local root directory is not allowed"));
+                    return Err(bad(
+                        "mounting the whole local root directory is not allowed",
+                    ));
                 }
             }
             "s3" | "s3a" | "gs" | "abfs" | "abfss" | "az" | "azure" | "hdfs" => {
@@ -79,24 +81,47 @@ pub fn create_ufs(
     match parsed.scheme.as_str() {
         "file" => {
             refuse_unknown(options, &[])?;
-            Ok(Arc::new(LocalUfs::new(display, format!("/{}", parsed.path))))
+            Ok(Arc::new(LocalUfs::new(
+                display,
+                format!("/{}", parsed.path),
+            )))
         }
         "memory" => {
             refuse_unknown(options, &[])?;
             let store = memory_store(&parsed.authority);
-            Ok(Arc::new(ObjectStoreUfs::new(display, "memory", store, &parsed.path)))
+            Ok(Arc::new(ObjectStoreUfs::new(
+                display,
+                "memory",
+                store,
+                &parsed.path,
+            )))
         }
         "s3" | "s3a" => {
             let store = build_s3(&parsed, options)?;
-            Ok(Arc::new(ObjectStoreUfs::new(display, "s3", store, &parsed.path)))
+            Ok(Arc::new(ObjectStoreUfs::new(
+                display,
+                "s3",
+                store,
+                &parsed.path,
+            )))
         }
         "gs" => {
             let store = build_gcs(&parsed, options)?;
-            Ok(Arc::new(ObjectStoreUfs::new(display, "gcs", store, &parsed.path)))
+            Ok(Arc::new(ObjectStoreUfs::new(
+                display,
+                "gcs",
+                store,
+                &parsed.path,
+            )))
         }
         "abfs" | "abfss" | "az" | "azure" => {
             let store = build_azure(&parsed, options)?;
-            Ok(Arc::new(ObjectStoreUfs::new(display, "azure", store, &parsed.path)))
+            Ok(Arc::new(ObjectStoreUfs::new(
+                display,
+                "azure",
+                store,
+                &parsed.path,
+            )))
         }
         #[cfg(feature = "hdfs")]
         "hdfs" => {
@@ -152,7 +177,11 @@ fn refuse_unknown(options: &BTreeMap<String, String>, known: &[&[&str]]) -> UfsR
     Ok(())
 }
 
-fn duration_option(options: &BTreeMap<String, String>, key: &str, default: Duration) -> UfsResult<Duration> {
+fn duration_option(
+    options: &BTreeMap<String, String>,
+    key: &str,
+    default: Duration,
+) -> UfsResult<Duration> {
     match options.get(key) {
         None => Ok(default),
         Some(v) => humantime::parse_duration(v)
@@ -187,7 +216,15 @@ const ALLOW_HTTP: &[&str] = &["allow_http"];
 fn build_s3(uri: &UfsUri, options: &BTreeMap<String, String>) -> UfsResult<Arc<dyn ObjectStore>> {
     refuse_unknown(
         options,
-        &[S3_ACCESS_KEY, S3_SECRET_KEY, S3_TOKEN, S3_REGION, S3_ENDPOINT, S3_PATH_STYLE, ALLOW_HTTP],
+        &[
+            S3_ACCESS_KEY,
+            S3_SECRET_KEY,
+            S3_TOKEN,
+            S3_REGION,
+            S3_ENDPOINT,
+            S3_PATH_STYLE,
+            ALLOW_HTTP,
+        ],
     )?;
     let (client, retry) = client_settings(options)?;
     // Environment first (AWS_ACCESS_KEY_ID, AWS_REGION, AWS_ENDPOINT...),
@@ -222,9 +259,14 @@ fn build_s3(uri: &UfsUri, options: &BTreeMap<String, String>) -> UfsResult<Arc<d
     if let Some(v) = option(options, ALLOW_HTTP) {
         b = b.with_allow_http(parse_bool("allow_http", v)?);
     }
-    b.build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>).map_err(|e| UfsError::InvalidOption(
-        format!("cannot configure S3 for s3://{}: {e}", uri.authority),
-    ))
+    b.build()
+        .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+        .map_err(|e| {
+            UfsError::InvalidOption(format!(
+                "cannot configure S3 for s3://{}: {e}",
+                uri.authority
+            ))
+        })
 }
 
 const GCS_KEY_PATH: &[&str] = &["service_account_path", "fs.gcs.credential.path"];
@@ -243,9 +285,14 @@ fn build_gcs(uri: &UfsUri, options: &BTreeMap<String, String>) -> UfsResult<Arc<
     if let Some(v) = option(options, GCS_KEY) {
         b = b.with_service_account_key(v);
     }
-    b.build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>).map_err(|e| UfsError::InvalidOption(
-        format!("cannot configure GCS for gs://{}: {e}", uri.authority),
-    ))
+    b.build()
+        .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+        .map_err(|e| {
+            UfsError::InvalidOption(format!(
+                "cannot configure GCS for gs://{}: {e}",
+                uri.authority
+            ))
+        })
 }
 
 const AZ_ACCOUNT: &[&str] = &["account_name"];
@@ -253,8 +300,14 @@ const AZ_KEY: &[&str] = &["access_key", "account_key"];
 const AZ_ENDPOINT: &[&str] = &["endpoint"];
 const AZ_EMULATOR: &[&str] = &["use_emulator"];
 
-fn build_azure(uri: &UfsUri, options: &BTreeMap<String, String>) -> UfsResult<Arc<dyn ObjectStore>> {
-    refuse_unknown(options, &[AZ_ACCOUNT, AZ_KEY, AZ_ENDPOINT, AZ_EMULATOR, ALLOW_HTTP])?;
+fn build_azure(
+    uri: &UfsUri,
+    options: &BTreeMap<String, String>,
+) -> UfsResult<Arc<dyn ObjectStore>> {
+    refuse_unknown(
+        options,
+        &[AZ_ACCOUNT, AZ_KEY, AZ_ENDPOINT, AZ_EMULATOR, ALLOW_HTTP],
+    )?;
     let (client, retry) = client_settings(options)?;
     // abfs://container@account.dfs.core.windows.net/path or az://container/path
     let (container, account) = match uri.authority.split_once('@') {
@@ -283,9 +336,11 @@ fn build_azure(uri: &UfsUri, options: &BTreeMap<String, String>) -> UfsResult<Ar
     if let Some(v) = option(options, ALLOW_HTTP) {
         b = b.with_allow_http(parse_bool("allow_http", v)?);
     }
-    b.build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>).map_err(|e| UfsError::InvalidOption(
-        format!("cannot configure Azure for {}: {e}", uri.authority),
-    ))
+    b.build()
+        .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+        .map_err(|e| {
+            UfsError::InvalidOption(format!("cannot configure Azure for {}: {e}", uri.authority))
+        })
 }
 
 #[cfg(test)]
@@ -295,10 +350,20 @@ mod tests {
     #[test]
     fn parses_uris() {
         let u = UfsUri::parse("s3://bucket/a/b/").unwrap();
-        assert_eq!((u.scheme.as_str(), u.authority.as_str(), u.path.as_str()), ("s3", "bucket", "a/b"));
+        assert_eq!(
+            (u.scheme.as_str(), u.authority.as_str(), u.path.as_str()),
+            ("s3", "bucket", "a/b")
+        );
         let u = UfsUri::parse("file:///tmp/x").unwrap();
         assert_eq!(u.path, "tmp/x");
-        for bad in ["nope", "ftp://x/y", "s3:///path", "file://host/x", "file:///", "s3://b/../c"] {
+        for bad in [
+            "nope",
+            "ftp://x/y",
+            "s3:///path",
+            "file://host/x",
+            "file:///",
+            "s3://b/../c",
+        ] {
             assert!(UfsUri::parse(bad).is_err(), "{bad}");
         }
     }

@@ -33,7 +33,9 @@ pub struct ObjectStoreUfs {
 
 impl std::fmt::Debug for ObjectStoreUfs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ObjectStoreUfs").field("uri", &self.uri).finish()
+        f.debug_struct("ObjectStoreUfs")
+            .field("uri", &self.uri)
+            .finish()
     }
 }
 
@@ -58,7 +60,9 @@ impl ObjectStoreUfs {
     fn err(&self, path: &str, e: object_store::Error) -> UfsError {
         match e {
             object_store::Error::NotFound { .. } => UfsError::NotFound(self.display(path)),
-            object_store::Error::AlreadyExists { .. } => UfsError::AlreadyExists(self.display(path)),
+            object_store::Error::AlreadyExists { .. } => {
+                UfsError::AlreadyExists(self.display(path))
+            }
             other => UfsError::Other {
                 uri: self.uri.clone(),
                 reason: format!("{}: {other}", self.display(path)),
@@ -80,10 +84,9 @@ impl ObjectStoreUfs {
             is_dir: false,
             length: meta.size,
             mtime_ms: meta.last_modified.timestamp_millis(),
-            fingerprint: meta
-                .e_tag
-                .clone()
-                .unwrap_or_else(|| format!("{}-{}", meta.size, meta.last_modified.timestamp_millis())),
+            fingerprint: meta.e_tag.clone().unwrap_or_else(|| {
+                format!("{}-{}", meta.size, meta.last_modified.timestamp_millis())
+            }),
         }
     }
 
@@ -100,7 +103,11 @@ impl ObjectStoreUfs {
     /// Every object below `path` (recursively).
     async fn objects_under(&self, path: &str) -> UfsResult<Vec<ObjectMeta>> {
         let key = self.key(path);
-        let prefix = if key.as_ref().is_empty() { None } else { Some(&key) };
+        let prefix = if key.as_ref().is_empty() {
+            None
+        } else {
+            Some(&key)
+        };
         self.store
             .list(prefix)
             .try_collect()
@@ -125,7 +132,11 @@ impl UnderFileSystem for ObjectStoreUfs {
 
     async fn check_reachable(&self) -> UfsResult<()> {
         let key = self.key("");
-        let prefix = if key.as_ref().is_empty() { None } else { Some(&key) };
+        let prefix = if key.as_ref().is_empty() {
+            None
+        } else {
+            Some(&key)
+        };
         self.store
             .list_with_delimiter(prefix)
             .await
@@ -165,7 +176,11 @@ impl UnderFileSystem for ObjectStoreUfs {
 
     async fn list(&self, path: &str) -> UfsResult<Vec<UfsStatus>> {
         let key = self.key(path);
-        let prefix = if key.as_ref().is_empty() { None } else { Some(&key) };
+        let prefix = if key.as_ref().is_empty() {
+            None
+        } else {
+            Some(&key)
+        };
         let listing = self
             .store
             .list_with_delimiter(prefix)
@@ -214,7 +229,8 @@ impl UnderFileSystem for ObjectStoreUfs {
     }
 
     async fn create(&self, path: &str) -> UfsResult<Box<dyn UfsWriter>> {
-        let writer = BufWriter::with_capacity(self.store.clone(), self.key(path), UPLOAD_PART_BYTES);
+        let writer =
+            BufWriter::with_capacity(self.store.clone(), self.key(path), UPLOAD_PART_BYTES);
         Ok(Box::new(ObjectWriter {
             writer,
             store: self.store.clone(),
@@ -282,7 +298,11 @@ impl UnderFileSystem for ObjectStoreUfs {
             return Err(UfsError::NotFound(self.display(src)));
         }
         for meta in objects {
-            let rest = meta.location.as_ref().strip_prefix(&src_prefix).unwrap_or_default();
+            let rest = meta
+                .location
+                .as_ref()
+                .strip_prefix(&src_prefix)
+                .unwrap_or_default();
             let target = Path::from(format!("{}/{rest}", dst_key.as_ref()).as_str());
             self.store
                 .rename(&meta.location, &target)

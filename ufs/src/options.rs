@@ -7,9 +7,18 @@ use std::collections::BTreeMap;
 /// Keys whose values are secrets: never logged, never returned to users.
 pub fn is_secret_key(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
-    ["secret", "password", "token", "credential", "access_key", "accesskey", "sas", "private"]
-        .iter()
-        .any(|s| k.contains(s))
+    [
+        "secret",
+        "password",
+        "token",
+        "credential",
+        "access_key",
+        "accesskey",
+        "sas",
+        "private",
+    ]
+    .iter()
+    .any(|s| k.contains(s))
 }
 
 /// A copy of `options` with secret values replaced by `******`.
@@ -17,7 +26,11 @@ pub fn masked(options: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     options
         .iter()
         .map(|(k, v)| {
-            let v = if is_secret_key(k) { "******".to_string() } else { v.clone() };
+            let v = if is_secret_key(k) {
+                "******".to_string()
+            } else {
+                v.clone()
+            };
             (k.clone(), v)
         })
         .collect()

@@ -23,13 +23,28 @@ pub async fn exercise(ufs: Arc<dyn UnderFileSystem>) {
     assert_eq!(st.length, 11);
     assert!(ufs.status("d1").await.unwrap().unwrap().is_dir);
 
-    assert_eq!(&ufs.read_range("d1/file.txt", 6..11).await.unwrap()[..], b"world");
-    assert_eq!(&ufs.read_range("d1/file.txt", 6..100).await.unwrap()[..], b"world");
+    assert_eq!(
+        &ufs.read_range("d1/file.txt", 6..11).await.unwrap()[..],
+        b"world"
+    );
+    assert_eq!(
+        &ufs.read_range("d1/file.txt", 6..100).await.unwrap()[..],
+        b"world"
+    );
 
     // Empty directories survive.
     ufs.mkdirs("d1/empty").await.unwrap();
-    let names: Vec<_> = ufs.list("d1").await.unwrap().into_iter().map(|s| (s.name, s.is_dir)).collect();
-    assert_eq!(names, vec![("empty".to_string(), true), ("file.txt".to_string(), false)]);
+    let names: Vec<_> = ufs
+        .list("d1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.name, s.is_dir))
+        .collect();
+    assert_eq!(
+        names,
+        vec![("empty".to_string(), true), ("file.txt".to_string(), false)]
+    );
     assert!(ufs.list("nope").await.is_err());
 
     // Aborted writes leave nothing.
@@ -42,7 +57,10 @@ pub async fn exercise(ufs: Arc<dyn UnderFileSystem>) {
     ufs.rename("d1/file.txt", "d1/renamed.txt").await.unwrap();
     assert!(ufs.status("d1/file.txt").await.unwrap().is_none());
     ufs.rename("d1", "d2").await.unwrap();
-    assert_eq!(ufs.status("d2/renamed.txt").await.unwrap().unwrap().length, 11);
+    assert_eq!(
+        ufs.status("d2/renamed.txt").await.unwrap().unwrap().length,
+        11
+    );
     assert!(ufs.status("d2/empty").await.unwrap().unwrap().is_dir);
 
     // Deletes.
@@ -74,7 +92,9 @@ async fn missing_local_root_is_unreachable() {
 
 #[tokio::test]
 async fn real_s3_server() {
-    let Some(s3) = alluxio_e2e::s3::S3Server::start() else { return };
+    let Some(s3) = alluxio_e2e::s3::S3Server::start() else {
+        return;
+    };
     s3.create_bucket("contract");
     let options: BTreeMap<String, String> = s3.options().into_iter().collect();
     exercise(create_ufs("s3://contract/some/prefix", &options).unwrap()).await;
@@ -83,7 +103,9 @@ async fn real_s3_server() {
 #[tokio::test]
 async fn s3_listings_follow_every_page() {
     use futures::StreamExt;
-    let Some(s3) = alluxio_e2e::s3::S3Server::start() else { return };
+    let Some(s3) = alluxio_e2e::s3::S3Server::start() else {
+        return;
+    };
     s3.create_bucket("pages");
     let options: BTreeMap<String, String> = s3.options().into_iter().collect();
     let ufs = create_ufs("s3://pages", &options).unwrap();
@@ -106,7 +128,11 @@ async fn s3_listings_follow_every_page() {
 
 #[tokio::test]
 async fn unreachable_s3_is_reported_with_its_uri() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut options = BTreeMap::new();
     options.insert("endpoint".to_string(), format!("http://127.0.0.1:{port}"));
     options.insert("region".to_string(), "us-east-1".to_string());
@@ -115,5 +141,8 @@ async fn unreachable_s3_is_reported_with_its_uri() {
     options.insert("retry_timeout".to_string(), "1s".to_string());
     let ufs = create_ufs("s3://nowhere/x", &options).unwrap();
     let err = ufs.check_reachable().await.unwrap_err().to_string();
-    assert!(err.contains("s3://nowhere/x") && err.contains("unreachable"), "{err}");
+    assert!(
+        err.contains("s3://nowhere/x") && err.contains("unreachable"),
+        "{err}"
+    );
 }

@@ -11,7 +11,11 @@ use std::time::{Duration, Instant};
 pub const BIN: &str = env!("CARGO_BIN_EXE_alluxio");
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub struct MasterProcess {
@@ -43,7 +47,11 @@ impl MasterProcess {
     }
 
     fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
         self.child = Command::new(BIN)
             .arg("master")
             .args(["--hostname", "127.0.0.1"])
@@ -68,7 +76,10 @@ impl MasterProcess {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("master exited with {status}:\n{}", std::fs::read_to_string(&self.log).unwrap_or_default());
+                panic!(
+                    "master exited with {status}:\n{}",
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                );
             }
             if std::net::TcpStream::connect(("127.0.0.1", self.web_port)).is_ok()
                 && std::net::TcpStream::connect(("127.0.0.1", self.rpc_port)).is_ok()
@@ -122,7 +133,11 @@ impl MasterProcess {
     /// Runs a command that must fail; returns its stderr.
     pub fn fails(&self, args: &[&str]) -> String {
         let out = self.cli(args);
-        assert_eq!(out.status.code(), Some(1), "alluxio {args:?} should fail with status 1");
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "alluxio {args:?} should fail with status 1"
+        );
         String::from_utf8(out.stderr).unwrap()
     }
 }

@@ -88,12 +88,18 @@ pub fn read_file(
         // A crash right after creating a segment can leave a short header.
         if allow_torn_tail && MAGIC.starts_with(&data[..data.len().min(4)]) {
             return Ok(ReadSummary {
-                header: Header { kind: FileKind::Log, start_sequence: 0 },
+                header: Header {
+                    kind: FileKind::Log,
+                    start_sequence: 0,
+                },
                 valid_len: 0,
                 torn_at: Some(0),
             });
         }
-        return Err(corrupt(0, format!("file too short for a header ({} bytes)", data.len())));
+        return Err(corrupt(
+            0,
+            format!("file too short for a header ({} bytes)", data.len()),
+        ));
     }
     if data[..4] != MAGIC {
         return Err(corrupt(0, "not a journal file (bad magic)".to_string()));
@@ -130,7 +136,10 @@ pub fn read_file(
             }
         };
         if rest.len() < RECORD_HEADER_LEN {
-            return torn(format!("record header cut short ({} bytes left)", rest.len()));
+            return torn(format!(
+                "record header cut short ({} bytes left)",
+                rest.len()
+            ));
         }
         let len = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes"));
         let crc = u32::from_le_bytes(rest[4..8].try_into().expect("4 bytes"));
@@ -149,9 +158,15 @@ pub fn read_file(
             // field. A torn write can only be the last thing in the file,
             // so if any intact record follows, this is corruption.
             if intact_record_after(&data, offset + 1) {
-                return Err(corrupt(offset as u64, format!("damaged record length {len}")));
+                return Err(corrupt(
+                    offset as u64,
+                    format!("damaged record length {len}"),
+                ));
             }
-            return torn(format!("record of {len} bytes cut short at {} bytes", rest.len() - RECORD_HEADER_LEN));
+            return torn(format!(
+                "record of {len} bytes cut short at {} bytes",
+                rest.len() - RECORD_HEADER_LEN
+            ));
         }
         let payload = &rest[RECORD_HEADER_LEN..end];
         if crc32fast::hash(payload) != crc {
@@ -200,7 +215,10 @@ mod tests {
     fn entry(seq: u64) -> JournalEntry {
         JournalEntry {
             sequence: seq,
-            entry: Some(Entry::DeleteInode(DeleteInodeEntry { id: seq, op_time_ms: 0 })),
+            entry: Some(Entry::DeleteInode(DeleteInodeEntry {
+                id: seq,
+                op_time_ms: 0,
+            })),
         }
     }
 
@@ -244,7 +262,14 @@ mod tests {
             let (seqs, summary) = read_all(&path, true).unwrap();
             let complete = ends.iter().filter(|e| **e <= cut).count();
             assert_eq!(seqs.len(), complete, "cut at {cut}");
-            assert_eq!(summary.valid_len as usize, if complete == 0 { HEADER_LEN } else { ends[complete - 1] });
+            assert_eq!(
+                summary.valid_len as usize,
+                if complete == 0 {
+                    HEADER_LEN
+                } else {
+                    ends[complete - 1]
+                }
+            );
             // Without permission to drop a tail, a cut is corruption.
             if cut != HEADER_LEN && !ends.contains(&cut) {
                 assert!(read_all(&path, false).is_err());
@@ -260,7 +285,10 @@ mod tests {
         data[victim] ^= 0xff;
         std::fs::write(&path, &data).unwrap();
         let err = read_all(&path, true).unwrap_err().to_string();
-        assert!(err.contains("log-1.log") && err.contains(&format!("offset {}", ends[1])), "{err}");
+        assert!(
+            err.contains("log-1.log") && err.contains(&format!("offset {}", ends[1])),
+            "{err}"
+        );
     }
 
     #[test]

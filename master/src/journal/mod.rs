@@ -35,7 +35,10 @@ pub enum JournalError {
         offset: u64,
         reason: String,
     },
-    #[error("journal file {path} has format version {version}; this master reads version {}", format::FORMAT_VERSION)]
+    #[error(
+        "journal file {path} has format version {version}; this master reads version {}",
+        format::FORMAT_VERSION
+    )]
     UnsupportedVersion { path: PathBuf, version: u16 },
     #[error("journal file {path} at offset {offset}: expected entry {expected}, found {found}")]
     SequenceGap {
@@ -71,9 +74,12 @@ fn checkpoint_path(dir: &Path, sequence: u64) -> PathBuf {
     dir.join(format!("checkpoint-{sequence:020}.ckpt"))
 }
 
+/// Journal files by sequence number (checkpoint's, or segment start's).
+type FilesBySequence = Vec<(u64, PathBuf)>;
+
 /// Journal files in `dir`: (checkpoints, log segments), each sorted by
 /// sequence.
-fn list_files(dir: &Path) -> Result<(Vec<(u64, PathBuf)>, Vec<(u64, PathBuf)>), JournalError> {
+fn list_files(dir: &Path) -> Result<(FilesBySequence, FilesBySequence), JournalError> {
     let mut checkpoints = Vec::new();
     let mut logs = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| JournalError::io(dir, e))? {
@@ -119,7 +125,9 @@ struct Observer(Arc<JournalCounters>);
 impl writer::FlushObserver for Observer {
     fn flushed(&self, appends: usize, _bytes: usize) {
         self.0.flushes.fetch_add(1, Ordering::Relaxed);
-        self.0.entries_written.fetch_add(appends as u64, Ordering::Relaxed);
+        self.0
+            .entries_written
+            .fetch_add(appends as u64, Ordering::Relaxed);
     }
 }
 
@@ -167,7 +175,8 @@ impl Journal {
         std::fs::create_dir_all(dir).map_err(|e| JournalError::io(dir, e))?;
         let report = recover(dir, state)?;
         let next = state.last_sequence + 1;
-        let file = open_segment(dir, next).map_err(|e| JournalError::io(&segment_path(dir, next), e))?;
+        let file =
+            open_segment(dir, next).map_err(|e| JournalError::io(&segment_path(dir, next), e))?;
         let counters = Arc::new(JournalCounters::default());
         let tx = writer::spawn(dir.to_path_buf(), file, fsync, Observer(counters.clone()))
             .map_err(|e| JournalError::io(dir, e))?;
@@ -241,13 +250,22 @@ impl Journal {
     /// Blocking: run it on a blocking thread. Writers wait only while the
     /// state is encoded in memory, not while it is written to disk.
     pub fn checkpoint(&self, state: &RwLock<MasterState>) -> Result<u64, JournalError> {
-        let _one_at_a_time = self.checkpoint_running.lock().unwrap_or_else(|p| p.into_inner());
+        let _one_at_a_time = self
+            .checkpoint_running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let (sequence, data, rotated) = {
             let guard = state.read().unwrap_or_else(|p| p.into_inner());
             let sequence = guard.last_sequence;
             let mut data = encode_header(FileKind::Checkpoint, sequence).to_vec();
             guard.for_each_checkpoint_entry(|entry| {
-                encode_record(&JournalEntry { sequence, entry: Some(entry) }, &mut data);
+                encode_record(
+                    &JournalEntry {
+                        sequence,
+                        entry: Some(entry),
+                    },
+                    &mut data,
+                );
             });
             // Still under the lock, so no entry can slip in between the
             // checkpoint and the first entry of the new segment.
@@ -255,7 +273,13 @@ impl Journal {
             let sent = self
                 .writer
                 .lock()
-                .map(|w| w.send(WriterMessage::Rotate { start_sequence: sequence + 1, done }).is_ok())
+                .map(|w| {
+                    w.send(WriterMessage::Rotate {
+                        start_sequence: sequence + 1,
+                        done,
+                    })
+                    .is_ok()
+                })
                 .unwrap_or(false);
             if !sent {
                 return Err(JournalError::Failed("journal writer stopped".to_string()));
@@ -293,7 +317,8 @@ impl Journal {
             }
         }
         self.checkpoint_sequence.store(sequence, Ordering::Release);
-        self.checkpoint_time_ms.store(alluxio_common::now_ms(), Ordering::Release);
+        self.checkpoint_time_ms
+            .store(alluxio_common::now_ms(), Ordering::Release);
         tracing::info!(sequence, bytes = data.len(), "journal checkpoint written");
         Ok(sequence)
     }
@@ -314,11 +339,14 @@ fn recover(dir: &Path, state: &mut MasterState) -> Result<RecoveryReport, Journa
                 });
             }
             complete = matches!(entry.entry, Some(Entry::CheckpointEnd(_)));
-            state.apply(&entry).map(|_| ()).map_err(|source| JournalError::Apply {
-                path: path.clone(),
-                offset,
-                source,
-            })
+            state
+                .apply(&entry)
+                .map(|_| ())
+                .map_err(|source| JournalError::Apply {
+                    path: path.clone(),
+                    offset,
+                    source,
+                })
         })?;
         if !complete {
             return Err(JournalError::Corrupt {
@@ -362,7 +390,8 @@ fn recover(dir: &Path, state: &mut MasterState) -> Result<RecoveryReport, Journa
                 .write(true)
                 .open(path)
                 .map_err(|e| JournalError::io(path, e))?;
-            f.set_len(summary.valid_len).map_err(|e| JournalError::io(path, e))?;
+            f.set_len(summary.valid_len)
+                .map_err(|e| JournalError::io(path, e))?;
             f.sync_all().map_err(|e| JournalError::io(path, e))?;
         }
     }

@@ -45,7 +45,13 @@ pub(crate) fn spawn(
     Ok(tx)
 }
 
-fn run(dir: PathBuf, mut file: File, fsync: bool, rx: Receiver<WriterMessage>, observer: impl FlushObserver) {
+fn run(
+    dir: PathBuf,
+    mut file: File,
+    fsync: bool,
+    rx: Receiver<WriterMessage>,
+    observer: impl FlushObserver,
+) {
     let mut failure: Option<String> = None;
     let mut buf = Vec::with_capacity(1 << 20);
     let mut waiting: Vec<oneshot::Sender<Result<(), String>>> = Vec::new();
@@ -63,8 +69,18 @@ fn run(dir: PathBuf, mut file: File, fsync: bool, rx: Receiver<WriterMessage>, o
                     buf.extend_from_slice(&records);
                     waiting.push(done);
                 }
-                WriterMessage::Rotate { start_sequence, done } => {
-                    flush(&mut file, &mut buf, &mut waiting, fsync, &mut failure, &observer);
+                WriterMessage::Rotate {
+                    start_sequence,
+                    done,
+                } => {
+                    flush(
+                        &mut file,
+                        &mut buf,
+                        &mut waiting,
+                        fsync,
+                        &mut failure,
+                        &observer,
+                    );
                     if let Some(f) = &failure {
                         let _ = done.send(Err(f.clone()));
                         continue;
@@ -83,7 +99,14 @@ fn run(dir: PathBuf, mut file: File, fsync: bool, rx: Receiver<WriterMessage>, o
                 }
             }
         }
-        flush(&mut file, &mut buf, &mut waiting, fsync, &mut failure, &observer);
+        flush(
+            &mut file,
+            &mut buf,
+            &mut waiting,
+            fsync,
+            &mut failure,
+            &observer,
+        );
     }
 }
 
@@ -98,7 +121,9 @@ fn flush(
     if waiting.is_empty() {
         return;
     }
-    let result = file.write_all(buf).and_then(|()| if fsync { file.sync_data() } else { Ok(()) });
+    let result = file
+        .write_all(buf)
+        .and_then(|()| if fsync { file.sync_data() } else { Ok(()) });
     if let Err(e) = result {
         let msg = format!("journal write failed: {e}");
         tracing::error!(error = %e, "journal write failed; the master must restart from its journal");

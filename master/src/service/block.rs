@@ -15,7 +15,9 @@ pub struct BlockMasterService {
 
 fn check_worker(id: u64, address: Option<&WorkerAddress>) -> Result<(), AlluxioError> {
     if id == 0 {
-        return Err(AlluxioError::InvalidArgument("worker_id must not be 0".to_string()));
+        return Err(AlluxioError::InvalidArgument(
+            "worker_id must not be 0".to_string(),
+        ));
     }
     if let Some(a) = address {
         if a.host.is_empty() || a.rpc_port == 0 || a.rpc_port > u16::MAX as u32 {
@@ -30,7 +32,10 @@ fn check_worker(id: u64, address: Option<&WorkerAddress>) -> Result<(), AlluxioE
 
 #[tonic::async_trait]
 impl BlockService for BlockMasterService {
-    async fn register_worker(&self, req: Request<RegisterWorkerRequest>) -> Result<Response<RegisterWorkerResponse>, Status> {
+    async fn register_worker(
+        &self,
+        req: Request<RegisterWorkerRequest>,
+    ) -> Result<Response<RegisterWorkerResponse>, Status> {
         let r = req.into_inner();
         self.metrics
             .observe("RegisterWorker", async {
@@ -52,7 +57,10 @@ impl BlockService for BlockMasterService {
             .await
     }
 
-    async fn worker_heartbeat(&self, req: Request<WorkerHeartbeatRequest>) -> Result<Response<WorkerHeartbeatResponse>, Status> {
+    async fn worker_heartbeat(
+        &self,
+        req: Request<WorkerHeartbeatRequest>,
+    ) -> Result<Response<WorkerHeartbeatResponse>, Status> {
         let r = req.into_inner();
         self.metrics
             .observe("WorkerHeartbeat", async {
@@ -63,15 +71,24 @@ impl BlockService for BlockMasterService {
                     .map(|b| (b.block_id, b.length, b.tier_alias))
                     .collect();
                 let fs = &self.fs;
-                let command = fs.block_master().heartbeat(r.worker_id, r.tiers, added, r.removed_block_ids, |b| {
-                    fs.is_valid_block(b)
-                });
-                Ok(WorkerHeartbeatResponse { command: Some(command) })
+                let command = fs.block_master().heartbeat(
+                    r.worker_id,
+                    r.tiers,
+                    added,
+                    r.removed_block_ids,
+                    |b| fs.is_valid_block(b),
+                );
+                Ok(WorkerHeartbeatResponse {
+                    command: Some(command),
+                })
             })
             .await
     }
 
-    async fn commit_block(&self, req: Request<CommitBlockRequest>) -> Result<Response<CommitBlockResponse>, Status> {
+    async fn commit_block(
+        &self,
+        req: Request<CommitBlockRequest>,
+    ) -> Result<Response<CommitBlockResponse>, Status> {
         let r = req.into_inner();
         self.metrics
             .observe("CommitBlock", async {
@@ -82,7 +99,12 @@ impl BlockService for BlockMasterService {
                         r.block_id
                     )));
                 }
-                if !self.fs.block_master().commit_block(r.worker_id, r.block_id, r.length, &r.tier_alias) {
+                if !self.fs.block_master().commit_block(
+                    r.worker_id,
+                    r.block_id,
+                    r.length,
+                    &r.tier_alias,
+                ) {
                     return Err(AlluxioError::FailedPrecondition(format!(
                         "Worker {} is not registered; register first",
                         r.worker_id
@@ -106,12 +128,18 @@ impl BlockService for BlockMasterService {
             .await
     }
 
-    async fn get_block_info(&self, req: Request<GetBlockInfoRequest>) -> Result<Response<GetBlockInfoResponse>, Status> {
+    async fn get_block_info(
+        &self,
+        req: Request<GetBlockInfoRequest>,
+    ) -> Result<Response<GetBlockInfoResponse>, Status> {
         let r = req.into_inner();
         self.metrics
             .observe("GetBlockInfo", async {
                 if !self.fs.is_valid_block(r.block_id) {
-                    return Err(AlluxioError::NotFound(format!("Block {} does not exist", r.block_id)));
+                    return Err(AlluxioError::NotFound(format!(
+                        "Block {} does not exist",
+                        r.block_id
+                    )));
                 }
                 Ok(GetBlockInfoResponse {
                     block_info: Some(BlockInfo {

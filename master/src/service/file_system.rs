@@ -17,10 +17,17 @@ pub struct FileSystemService {
     pub list_batch_size: usize,
 }
 
-fn attrs(owner: &str, group: &str, mode: Option<u32>, default_mode: u32) -> Result<NewInodeAttrs, AlluxioError> {
+fn attrs(
+    owner: &str,
+    group: &str,
+    mode: Option<u32>,
+    default_mode: u32,
+) -> Result<NewInodeAttrs, AlluxioError> {
     let mode = mode.unwrap_or(default_mode);
     if mode > 0o7777 {
-        return Err(AlluxioError::InvalidArgument(format!("Invalid mode {mode:o}")));
+        return Err(AlluxioError::InvalidArgument(format!(
+            "Invalid mode {mode:o}"
+        )));
     }
     Ok(NewInodeAttrs {
         owner: owner.to_string(),
@@ -33,14 +40,18 @@ type ListStream = Pin<Box<dyn futures::Stream<Item = Result<ListStatusResponse, 
 
 #[tonic::async_trait]
 impl FsService for FileSystemService {
-    async fn create_file(&self, req: Request<CreateFileRequest>) -> Result<Response<CreateFileResponse>, Status> {
+    async fn create_file(
+        &self,
+        req: Request<CreateFileRequest>,
+    ) -> Result<Response<CreateFileResponse>, Status> {
         let r = req.into_inner();
         self.metrics
             .observe("CreateFile", async {
                 let p = path(&r.path)?;
                 let interval = self.fs.sync_interval(r.common.as_ref());
-                let write_type = WriteType::try_from(r.write_type)
-                    .map_err(|_| AlluxioError::InvalidArgument(format!("Unknown write type {}", r.write_type)))?;
+                let write_type = WriteType::try_from(r.write_type).map_err(|_| {
+                    AlluxioError::InvalidArgument(format!("Unknown write type {}", r.write_type))
+                })?;
                 let info = self
                     .fs
                     .create_file(
@@ -54,12 +65,17 @@ impl FsService for FileSystemService {
                         interval,
                     )
                     .await?;
-                Ok(CreateFileResponse { file_info: Some(info) })
+                Ok(CreateFileResponse {
+                    file_info: Some(info),
+                })
             })
             .await
     }
 
-    async fn complete_file(&self, req: Request<CompleteFileRequest>) -> Result<Response<CompleteFileResponse>, Status> {
+    async fn complete_file(
+        &self,
+        req: Request<CompleteFileRequest>,
+    ) -> Result<Response<CompleteFileResponse>, Status> {
         let r = req.into_inner();
         self.metrics
             .observe("CompleteFile", async {
@@ -67,7 +83,9 @@ impl FsService for FileSystemService {
                     .fs
                     .complete_file(&path(&r.path)?, r.length, r.persisted, r.ufs_mtime_ms)
                     .await?;
-                Ok(CompleteFileResponse { file_info: Some(info) })
+                Ok(CompleteFileResponse {
+                    file_info: Some(info),
+                })
             })
             .await
     }
@@ -93,31 +111,43 @@ impl FsService for FileSystemService {
                         interval,
                     )
                     .await?;
-                Ok(CreateDirectoryResponse { file_info: Some(info) })
+                Ok(CreateDirectoryResponse {
+                    file_info: Some(info),
+                })
             })
             .await
     }
 
-    async fn get_status(&self, req: Request<GetStatusRequest>) -> Result<Response<GetStatusResponse>, Status> {
+    async fn get_status(
+        &self,
+        req: Request<GetStatusRequest>,
+    ) -> Result<Response<GetStatusResponse>, Status> {
         let r = req.into_inner();
         self.metrics
             .observe("GetStatus", async {
                 let interval = self.fs.sync_interval(r.common.as_ref());
                 let info = self.fs.get_status(&path(&r.path)?, interval).await?;
-                Ok(GetStatusResponse { file_info: Some(info) })
+                Ok(GetStatusResponse {
+                    file_info: Some(info),
+                })
             })
             .await
     }
 
     type ListStatusStream = ListStream;
 
-    async fn list_status(&self, req: Request<ListStatusRequest>) -> Result<Response<Self::ListStatusStream>, Status> {
+    async fn list_status(
+        &self,
+        req: Request<ListStatusRequest>,
+    ) -> Result<Response<Self::ListStatusStream>, Status> {
         let r = req.into_inner();
         let ids = self
             .metrics
             .observe("ListStatus", async {
                 let interval = self.fs.sync_interval(r.common.as_ref());
-                self.fs.list_ids(&path(&r.path)?, r.recursive, interval).await
+                self.fs
+                    .list_ids(&path(&r.path)?, r.recursive, interval)
+                    .await
             })
             .await?
             .into_inner();
@@ -129,37 +159,56 @@ impl FsService for FileSystemService {
         tokio::spawn(async move {
             for chunk in ids.chunks(batch) {
                 let infos = fs.file_infos(chunk);
-                if tx.send(Ok(ListStatusResponse { file_infos: infos })).await.is_err() {
+                if tx
+                    .send(Ok(ListStatusResponse { file_infos: infos }))
+                    .await
+                    .is_err()
+                {
                     return; // Client went away.
                 }
             }
         });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx)) as ListStream))
+        Ok(Response::new(
+            Box::pin(ReceiverStream::new(rx)) as ListStream
+        ))
     }
 
-    async fn delete(&self, req: Request<DeleteRequest>) -> Result<Response<DeleteResponse>, Status> {
+    async fn delete(
+        &self,
+        req: Request<DeleteRequest>,
+    ) -> Result<Response<DeleteResponse>, Status> {
         let r = req.into_inner();
         self.metrics
             .observe("Delete", async {
                 let interval = self.fs.sync_interval(r.common.as_ref());
-                self.fs.delete(&path(&r.path)?, r.recursive, r.alluxio_only, interval).await?;
+                self.fs
+                    .delete(&path(&r.path)?, r.recursive, r.alluxio_only, interval)
+                    .await?;
                 Ok(DeleteResponse {})
             })
             .await
     }
 
-    async fn rename(&self, req: Request<RenameRequest>) -> Result<Response<RenameResponse>, Status> {
+    async fn rename(
+        &self,
+        req: Request<RenameRequest>,
+    ) -> Result<Response<RenameResponse>, Status> {
         let r = req.into_inner();
         self.metrics
             .observe("Rename", async {
                 let interval = self.fs.sync_interval(r.common.as_ref());
-                self.fs.rename(&path(&r.src)?, &path(&r.dst)?, interval).await?;
+                self.fs
+                    .rename(&path(&r.src)?, &path(&r.dst)?, interval)
+                    .await?;
                 Ok(RenameResponse {})
             })
             .await
     }
 
-    async fn set_attribute(&self, req: Request<SetAttributeRequest>) -> Result<Response<SetAttributeResponse>, Status> {
+    async fn set_attribute(
+        &self,
+        req: Request<SetAttributeRequest>,
+    ) -> Result<Response<SetAttributeResponse>, Status> {
         let r = req.into_inner();
         self.metrics
             .observe("SetAttribute", async {
@@ -199,7 +248,10 @@ impl FsService for FileSystemService {
             .await
     }
 
-    async fn unmount(&self, req: Request<UnmountRequest>) -> Result<Response<UnmountResponse>, Status> {
+    async fn unmount(
+        &self,
+        req: Request<UnmountRequest>,
+    ) -> Result<Response<UnmountResponse>, Status> {
         let r = req.into_inner();
         self.metrics
             .observe("Unmount", async {
@@ -209,13 +261,21 @@ impl FsService for FileSystemService {
             .await
     }
 
-    async fn update_mount(&self, req: Request<UpdateMountRequest>) -> Result<Response<UpdateMountResponse>, Status> {
+    async fn update_mount(
+        &self,
+        req: Request<UpdateMountRequest>,
+    ) -> Result<Response<UpdateMountResponse>, Status> {
         let r = req.into_inner();
         self.metrics
             .observe("UpdateMount", async {
                 let info = self
                     .fs
-                    .update_mount(&path(&r.alluxio_path)?, r.read_only, r.shared, r.options.into_iter().collect())
+                    .update_mount(
+                        &path(&r.alluxio_path)?,
+                        r.read_only,
+                        r.shared,
+                        r.options.into_iter().collect(),
+                    )
                     .await?;
                 Ok(UpdateMountResponse { mount: Some(info) })
             })
@@ -235,7 +295,10 @@ impl FsService for FileSystemService {
             .await
     }
 
-    async fn get_ufs_info(&self, req: Request<GetUfsInfoRequest>) -> Result<Response<GetUfsInfoResponse>, Status> {
+    async fn get_ufs_info(
+        &self,
+        req: Request<GetUfsInfoRequest>,
+    ) -> Result<Response<GetUfsInfoResponse>, Status> {
         let r = req.into_inner();
         self.metrics
             .observe("GetUfsInfo", async { self.fs.ufs_info(r.mount_id) })

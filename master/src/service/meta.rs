@@ -17,12 +17,19 @@ pub struct MetaMasterService {
 
 #[tonic::async_trait]
 impl MetaService for MetaMasterService {
-    async fn get_master_info(&self, _req: Request<GetMasterInfoRequest>) -> Result<Response<GetMasterInfoResponse>, Status> {
+    async fn get_master_info(
+        &self,
+        _req: Request<GetMasterInfoRequest>,
+    ) -> Result<Response<GetMasterInfoResponse>, Status> {
         self.metrics
             .observe("GetMasterInfo", async {
                 let (files, directories, mount_points) = {
                     let state = self.fs.read_state();
-                    (state.tree.file_count(), state.tree.directory_count(), state.mounts.len() as u32)
+                    (
+                        state.tree.file_count(),
+                        state.tree.directory_count(),
+                        state.mounts.len() as u32,
+                    )
                 };
                 let blocks = self.fs.block_master();
                 let (live, lost) = blocks.worker_counts();
@@ -52,6 +59,8 @@ impl MetaService for MetaMasterService {
     }
 
     async fn ping(&self, _req: Request<PingRequest>) -> Result<Response<PingResponse>, Status> {
-        self.metrics.observe("Ping", async { Ok(PingResponse {}) }).await
+        self.metrics
+            .observe("Ping", async { Ok(PingResponse {}) })
+            .await
     }
 }
