@@ -100,6 +100,11 @@ impl FileSystemMaster {
         &self.journal
     }
 
+    /// Writes a checkpoint now (blocking; call from a blocking thread).
+    pub fn checkpoint_now(&self) -> Result<u64, crate::journal::JournalError> {
+        self.journal.checkpoint(&self.state)
+    }
+
     pub fn block_master(&self) -> &Arc<BlockMaster> {
         &self.blocks
     }

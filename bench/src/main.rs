@@ -1,0 +1,78 @@
+//! `alluxio-bench`: measurements named by the issues, each against a plain
+//! alternative in the same run (these machines are noisy, so only
+//! side-by-side ratios mean anything). Results go to `bench/results/` as
+//! JSON plus an SVG bar chart.
+
+mod master;
+mod report;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(about = "alluxio-rs benchmarks")]
+struct Args {
+    /// Where JSON results and plots are written.
+    #[arg(long, default_value = "bench/results")]
+    out: PathBuf,
+    /// Seconds per measured phase.
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    #[command(subcommand)]
+    which: Which,
+}
+
+#[derive(Subcommand, Clone, Copy)]
+enum Which {
+    /// getStatus vs a no-op RPC, 16 concurrent clients.
+    MasterRpc,
+    /// create+complete with fsync (group commit, 64 clients) vs one fsync per entry.
+    JournalCommit,
+    /// RSS per inode after 1,000,000 files, then restart time from a
+    /// checkpoint of them plus 100,000 log entries.
+    MasterScale {
+        #[arg(long, default_value_t = 1_000_000)]
+        files: u64,
+        #[arg(long, default_value_t = 100_000)]
+        log_entries: u64,
+    },
+    /// Everything above.
+    All,
+}
+
+fn main() {
+    let args = Args::parse();
+    std::fs::create_dir_all(&args.out).expect("create the results directory");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(async {
+        let run = |w: Which| {
+            let out = args.out.clone();
+            let seconds = args.seconds;
+            async move {
+                match w {
+                    Which::MasterRpc => master::rpc(&out, seconds).await,
+                    Which::JournalCommit => master::journal_commit(&out, seconds).await,
+                    Which::MasterScale { files, log_entries } => {
+                        master::scale(&out, files, log_entries).await
+                    }
+                    Which::All => unreachable!(),
+                }
+            }
+        };
+        match args.which {
+            Which::All => {
+                run(Which::MasterRpc).await;
+                run(Which::JournalCommit).await;
+                run(Which::MasterScale {
+                    files: 1_000_000,
+                    log_entries: 100_000,
+                })
+                .await;
+            }
+            w => run(w).await,
+        }
+    });
+}
