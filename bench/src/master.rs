@@ -164,82 +164,96 @@ fn fsync_per_entry(dir: &Path, seconds: f64) -> f64 {
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-pub async fn journal_commit(out: &Path, seconds: f64) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let base_dir = dir.path().to_path_buf();
-    let baseline_a = tokio::task::spawn_blocking(move || fsync_per_entry(&base_dir, seconds / 2.0))
-        .await
-        .expect("baseline");
-
-    let server = MasterServer::start(&config(dir.path(), true))
-        .await
-        .expect("master");
+/// create+complete pairs per second from 64 concurrent clients over gRPC.
+async fn grpc_create_complete(dir: &Path, fsync: bool, seconds: f64) -> (f64, f64) {
+    let server = MasterServer::start(&config(dir, fsync)).await.expect("master");
     let conns = Arc::new(clients(&server, 16).await);
     conns[0]
-        .create_directory(alluxio_proto::grpc::CreateDirectoryRequest {
-            path: "/j".into(),
-            ..Default::default()
-        })
+        .create_directory(alluxio_proto::grpc::CreateDirectoryRequest { path: "/j".into(), allow_exists: true, ..Default::default() })
         .await
         .expect("mkdir");
     let flushes_before = server.fs.journal().counters.flushes.load(Ordering::Relaxed);
     let seq_before = server.fs.journal().last_sequence();
+    let run = alluxio_common::now_ms();
     let c = conns.clone();
     let pairs = rate(64, seconds, move |t, i| {
         let c = c.clone();
         async move {
             let client = &c[t % 16];
-            let path = format!("/j/t{t}-{i}");
+            let path = format!("/j/r{run}-t{t}-{i}");
             client
-                .create_file(CreateFileRequest {
-                    path: path.clone(),
-                    write_type: WriteType::MustCache as i32,
-                    ..Default::default()
-                })
+                .create_file(CreateFileRequest { path: path.clone(), write_type: WriteType::MustCache as i32, ..Default::default() })
                 .await
                 .expect("create");
-            client
-                .complete_file(CompleteFileRequest {
-                    path,
-                    length: 1,
-                    ..Default::default()
-                })
-                .await
-                .expect("complete");
+            client.complete_file(CompleteFileRequest { path, length: 1, ..Default::default() }).await.expect("complete");
         }
     })
     .await;
     let flushes = server.fs.journal().counters.flushes.load(Ordering::Relaxed) - flushes_before;
     let entries = server.fs.journal().last_sequence() - seq_before;
     server.shutdown().await;
+    (pairs, entries as f64 / flushes.max(1) as f64)
+}
 
-    let base_dir = dir.path().to_path_buf();
-    let baseline_b = tokio::task::spawn_blocking(move || fsync_per_entry(&base_dir, seconds / 2.0))
-        .await
-        .expect("baseline");
+/// The same operations called in-process (no RPC), so the journal, not
+/// gRPC, is the limit.
+async fn direct_create_complete(dir: &Path, seconds: f64) -> (f64, f64) {
+    let server = MasterServer::start(&config(dir, true)).await.expect("master");
+    let fs = server.fs.clone();
+    let attrs = NewInodeAttrs { owner: "bench".into(), group: "bench".into(), mode: 0o644 };
+    let root = alluxio_common::AlluxioPath::new("/direct").expect("path");
+    fs.create_directory(&root, false, true, false, attrs.clone(), -1).await.expect("mkdir");
+    let flushes_before = fs.journal().counters.flushes.load(Ordering::Relaxed);
+    let seq_before = fs.journal().last_sequence();
+    let f = fs.clone();
+    let pairs = rate(64, seconds, move |t, i| {
+        let (fs, attrs) = (f.clone(), attrs.clone());
+        async move {
+            let p = alluxio_common::AlluxioPath::new(&format!("/direct/t{t}-{i}")).expect("path");
+            fs.create_file(&p, false, 0, WriteType::MustCache, -1, 0, attrs, -1).await.expect("create");
+            fs.complete_file(&p, 1, false, 0).await.expect("complete");
+        }
+    })
+    .await;
+    let flushes = fs.journal().counters.flushes.load(Ordering::Relaxed) - flushes_before;
+    let entries = fs.journal().last_sequence() - seq_before;
+    drop(fs);
+    server.shutdown().await;
+    (pairs, entries as f64 / flushes.max(1) as f64)
+}
+
+pub async fn journal_commit(out: &Path, seconds: f64) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().to_path_buf();
+    let baseline_a = tokio::task::spawn_blocking(move || fsync_per_entry(&d, seconds / 2.0)).await.expect("baseline");
+    let (grpc_pairs, grpc_batch) = grpc_create_complete(&dir.path().join("a"), true, seconds).await;
+    let (direct_pairs, direct_batch) = direct_create_complete(&dir.path().join("b"), seconds).await;
+    let (nosync_pairs, _) = grpc_create_complete(&dir.path().join("c"), false, seconds).await;
+    let d = dir.path().to_path_buf();
+    let baseline_b = tokio::task::spawn_blocking(move || fsync_per_entry(&d, seconds / 2.0)).await.expect("baseline");
     let baseline = (baseline_a + baseline_b) / 2.0;
-    let ratio = pairs / baseline;
+    let ratio = grpc_pairs / baseline;
     write(
         out,
         "journal_group_commit",
         "operations per second",
         &[
-            Bar {
-                label: "create+complete, 64 clients".into(),
-                value: pairs,
-            },
-            Bar {
-                label: "one fsync per entry".into(),
-                value: baseline,
-            },
+            Bar { label: "create+complete, 64 gRPC clients".into(), value: grpc_pairs },
+            Bar { label: "same, in-process (no RPC)".into(), value: direct_pairs },
+            Bar { label: "same over gRPC, fsync OFF".into(), value: nosync_pairs },
+            Bar { label: "one fsync per entry".into(), value: baseline },
         ],
         json!({
-            "create_complete_pairs_per_s": pairs,
-            "journal_entries_per_s": pairs * 2.0,
+            "create_complete_pairs_per_s": grpc_pairs,
+            "entries_per_fsync": grpc_batch,
+            "in_process_pairs_per_s": direct_pairs,
+            "in_process_entries_per_fsync": direct_batch,
+            "grpc_fsync_off_pairs_per_s": nosync_pairs,
             "fsync_per_entry_baseline_per_s": baseline,
             "baseline_runs": [baseline_a, baseline_b],
-            "entries_per_fsync": entries as f64 / flushes.max(1) as f64,
             "ratio_pairs_vs_baseline_entries": ratio,
+            "ratio_in_process_vs_baseline": direct_pairs / baseline,
+            "fsync_on_vs_off": grpc_pairs / nosync_pairs,
             "target_ratio": 20.0,
             "meets_target": ratio >= 20.0,
         }),

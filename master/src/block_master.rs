@@ -94,6 +94,9 @@ impl BlockMaster {
     /// (Re-)registers a worker with everything it holds. `is_valid_block`
     /// says whether a block still belongs to a file; stale ones are queued
     /// for removal instead of being recorded.
+    ///
+    /// Lock order: callers may hold the namespace lock and then take this
+    /// one (building file infos), never the reverse.
     pub fn register(
         &self,
         id: u64,
@@ -102,6 +105,15 @@ impl BlockMaster {
         blocks: Vec<(u64, String)>,
         is_valid_block: impl Fn(u64) -> bool,
     ) {
+        // Validity is checked before taking our lock: the check reads the
+        // namespace, and the namespace lock is never taken inside ours.
+        let blocks: Vec<(u64, String, bool)> = blocks
+            .into_iter()
+            .map(|(b, tier)| {
+                let valid = is_valid_block(b);
+                (b, tier, valid)
+            })
+            .collect();
         let mut inner = self.lock();
         inner.drop_worker_blocks(id);
         let now = alluxio_common::now_ms();
@@ -119,8 +131,8 @@ impl BlockMaster {
                 to_free: HashSet::new(),
             },
         );
-        for (block, tier) in blocks {
-            if is_valid_block(block) {
+        for (block, tier, valid) in blocks {
+            if valid {
                 inner.add_location(id, block, &tier, None);
             } else if let Some(w) = inner.workers.get_mut(&id) {
                 w.to_free.insert(block);
@@ -137,6 +149,13 @@ impl BlockMaster {
         removed: Vec<u64>,
         is_valid_block: impl Fn(u64) -> bool,
     ) -> WorkerCommand {
+        let added: Vec<(u64, u64, String, bool)> = added
+            .into_iter()
+            .map(|(b, len, tier)| {
+                let valid = is_valid_block(b);
+                (b, len, tier, valid)
+            })
+            .collect();
         let mut inner = self.lock();
         let known_live = inner
             .workers
@@ -152,8 +171,8 @@ impl BlockMaster {
             inner.remove_location(id, block);
         }
         let mut stale = Vec::new();
-        for (block, length, tier) in added {
-            if is_valid_block(block) {
+        for (block, length, tier, valid) in added {
+            if valid {
                 inner.add_location(id, block, &tier, Some(length));
             } else {
                 stale.push(block);

@@ -172,7 +172,8 @@ impl FileSystemMaster {
             .tree
             .get(file_id_of_block(block))
             .and_then(Inode::file)
-            .is_some_and(|f| index < f.block_count().max(1))
+            // Blocks of a file being written are valid before its length is known.
+            .is_some_and(|f| !f.completed || index < f.block_count())
     }
 
     // ----- reading -----
