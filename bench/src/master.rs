@@ -166,10 +166,16 @@ fn fsync_per_entry(dir: &Path, seconds: f64) -> f64 {
 
 /// create+complete pairs per second from 64 concurrent clients over gRPC.
 async fn grpc_create_complete(dir: &Path, fsync: bool, seconds: f64) -> (f64, f64) {
-    let server = MasterServer::start(&config(dir, fsync)).await.expect("master");
+    let server = MasterServer::start(&config(dir, fsync))
+        .await
+        .expect("master");
     let conns = Arc::new(clients(&server, 16).await);
     conns[0]
-        .create_directory(alluxio_proto::grpc::CreateDirectoryRequest { path: "/j".into(), allow_exists: true, ..Default::default() })
+        .create_directory(alluxio_proto::grpc::CreateDirectoryRequest {
+            path: "/j".into(),
+            allow_exists: true,
+            ..Default::default()
+        })
         .await
         .expect("mkdir");
     let flushes_before = server.fs.journal().counters.flushes.load(Ordering::Relaxed);
@@ -182,10 +188,21 @@ async fn grpc_create_complete(dir: &Path, fsync: bool, seconds: f64) -> (f64, f6
             let client = &c[t % 16];
             let path = format!("/j/r{run}-t{t}-{i}");
             client
-                .create_file(CreateFileRequest { path: path.clone(), write_type: WriteType::MustCache as i32, ..Default::default() })
+                .create_file(CreateFileRequest {
+                    path: path.clone(),
+                    write_type: WriteType::MustCache as i32,
+                    ..Default::default()
+                })
                 .await
                 .expect("create");
-            client.complete_file(CompleteFileRequest { path, length: 1, ..Default::default() }).await.expect("complete");
+            client
+                .complete_file(CompleteFileRequest {
+                    path,
+                    length: 1,
+                    ..Default::default()
+                })
+                .await
+                .expect("complete");
         }
     })
     .await;
@@ -198,11 +215,19 @@ async fn grpc_create_complete(dir: &Path, fsync: bool, seconds: f64) -> (f64, f6
 /// The same operations called in-process (no RPC), so the journal, not
 /// gRPC, is the limit.
 async fn direct_create_complete(dir: &Path, seconds: f64) -> (f64, f64) {
-    let server = MasterServer::start(&config(dir, true)).await.expect("master");
+    let server = MasterServer::start(&config(dir, true))
+        .await
+        .expect("master");
     let fs = server.fs.clone();
-    let attrs = NewInodeAttrs { owner: "bench".into(), group: "bench".into(), mode: 0o644 };
+    let attrs = NewInodeAttrs {
+        owner: "bench".into(),
+        group: "bench".into(),
+        mode: 0o644,
+    };
     let root = alluxio_common::AlluxioPath::new("/direct").expect("path");
-    fs.create_directory(&root, false, true, false, attrs.clone(), -1).await.expect("mkdir");
+    fs.create_directory(&root, false, true, false, attrs.clone(), -1)
+        .await
+        .expect("mkdir");
     let flushes_before = fs.journal().counters.flushes.load(Ordering::Relaxed);
     let seq_before = fs.journal().last_sequence();
     let f = fs.clone();
@@ -210,7 +235,9 @@ async fn direct_create_complete(dir: &Path, seconds: f64) -> (f64, f64) {
         let (fs, attrs) = (f.clone(), attrs.clone());
         async move {
             let p = alluxio_common::AlluxioPath::new(&format!("/direct/t{t}-{i}")).expect("path");
-            fs.create_file(&p, false, 0, WriteType::MustCache, -1, 0, attrs, -1).await.expect("create");
+            fs.create_file(&p, false, 0, WriteType::MustCache, -1, 0, attrs, -1)
+                .await
+                .expect("create");
             fs.complete_file(&p, 1, false, 0).await.expect("complete");
         }
     })
@@ -225,12 +252,16 @@ async fn direct_create_complete(dir: &Path, seconds: f64) -> (f64, f64) {
 pub async fn journal_commit(out: &Path, seconds: f64) {
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path().to_path_buf();
-    let baseline_a = tokio::task::spawn_blocking(move || fsync_per_entry(&d, seconds / 2.0)).await.expect("baseline");
+    let baseline_a = tokio::task::spawn_blocking(move || fsync_per_entry(&d, seconds / 2.0))
+        .await
+        .expect("baseline");
     let (grpc_pairs, grpc_batch) = grpc_create_complete(&dir.path().join("a"), true, seconds).await;
     let (direct_pairs, direct_batch) = direct_create_complete(&dir.path().join("b"), seconds).await;
     let (nosync_pairs, _) = grpc_create_complete(&dir.path().join("c"), false, seconds).await;
     let d = dir.path().to_path_buf();
-    let baseline_b = tokio::task::spawn_blocking(move || fsync_per_entry(&d, seconds / 2.0)).await.expect("baseline");
+    let baseline_b = tokio::task::spawn_blocking(move || fsync_per_entry(&d, seconds / 2.0))
+        .await
+        .expect("baseline");
     let baseline = (baseline_a + baseline_b) / 2.0;
     let ratio = grpc_pairs / baseline;
     write(
@@ -238,10 +269,22 @@ pub async fn journal_commit(out: &Path, seconds: f64) {
         "journal_group_commit",
         "operations per second",
         &[
-            Bar { label: "create+complete, 64 gRPC clients".into(), value: grpc_pairs },
-            Bar { label: "same, in-process (no RPC)".into(), value: direct_pairs },
-            Bar { label: "same over gRPC, fsync OFF".into(), value: nosync_pairs },
-            Bar { label: "one fsync per entry".into(), value: baseline },
+            Bar {
+                label: "create+complete, 64 gRPC clients".into(),
+                value: grpc_pairs,
+            },
+            Bar {
+                label: "same, in-process (no RPC)".into(),
+                value: direct_pairs,
+            },
+            Bar {
+                label: "same over gRPC, fsync OFF".into(),
+                value: nosync_pairs,
+            },
+            Bar {
+                label: "one fsync per entry".into(),
+                value: baseline,
+            },
         ],
         json!({
             "create_complete_pairs_per_s": grpc_pairs,
