@@ -7,6 +7,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "alluxio/common.proto",
         "alluxio/file_system_master.proto",
         "alluxio/block_master.proto",
+        "alluxio/block_worker.proto",
         "alluxio/meta_master.proto",
         "alluxio/journal.proto",
     ];
@@ -17,6 +18,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        // Data payloads as `bytes::Bytes`: chunks are sliced, not copied.
+        .bytes(".alluxio.grpc")
         .compile_fds(descriptors)?;
     Ok(())
 }

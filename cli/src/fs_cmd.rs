@@ -350,13 +350,13 @@ pub async fn run(ctx: &Context, args: FsArgs) -> Result<(), AlluxioError> {
             }
         }
         FsCommand::Pin { path } => {
-            set_attr(&master, &path, false, |r| r.pinned = Some(true)).await?;
+            set_attr(&master, &path, true, |r| r.pinned = Some(true)).await?;
             if !json {
                 println!("File '{path}' was successfully pinned.");
             }
         }
         FsCommand::Unpin { path } => {
-            set_attr(&master, &path, false, |r| r.pinned = Some(false)).await?;
+            set_attr(&master, &path, true, |r| r.pinned = Some(false)).await?;
             if !json {
                 println!("File '{path}' was successfully unpinned.");
             }

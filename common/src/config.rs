@@ -17,7 +17,80 @@ use std::time::Duration;
 #[serde(deny_unknown_fields, default)]
 pub struct AlluxioConfig {
     pub master: MasterConfig,
+    pub worker: WorkerConfig,
     pub user: UserConfig,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkerConfig {
+    /// Host name clients use to reach this worker; also the bind address.
+    pub hostname: String,
+    pub rpc_port: u16,
+    pub web_port: u16,
+    /// Where the worker keeps its identity (and, by default, its tiers).
+    pub data_dir: PathBuf,
+    pub heartbeat_interval: ConfigDuration,
+    /// Eviction policy: LRU (default) or LRFU.
+    pub evictor: EvictorConfig,
+    /// Cache tiers from fastest to slowest. Empty: one MEM tier of 1GiB
+    /// under `data_dir/mem`.
+    pub tiers: Vec<TierConfig>,
+    /// After a partial read of an uncached block, still cache all of it.
+    pub cache_whole_block_on_partial_read: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierConfig {
+    /// MEM, SSD or HDD.
+    pub alias: String,
+    pub dirs: Vec<TierDirConfig>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierDirConfig {
+    pub path: PathBuf,
+    pub quota: ByteSize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum EvictorConfig {
+    Lru,
+    Lrfu,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            hostname: "127.0.0.1".to_string(),
+            rpc_port: 29999,
+            web_port: 30000,
+            data_dir: PathBuf::from("/tmp/alluxio-worker"),
+            heartbeat_interval: ConfigDuration(Duration::from_secs(1)),
+            evictor: EvictorConfig::Lru,
+            tiers: Vec::new(),
+            cache_whole_block_on_partial_read: true,
+        }
+    }
+}
+
+impl WorkerConfig {
+    /// The configured tiers, or the default single MEM tier.
+    pub fn effective_tiers(&self) -> Vec<TierConfig> {
+        if !self.tiers.is_empty() {
+            return self.tiers.clone();
+        }
+        vec![TierConfig {
+            alias: "MEM".to_string(),
+            dirs: vec![TierDirConfig {
+                path: self.data_dir.join("mem"),
+                quota: ByteSize(1 << 30),
+            }],
+        }]
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -63,6 +136,22 @@ pub struct UserConfig {
     pub read_type: ReadTypeConfig,
     /// How long a client retries an unreachable master before failing.
     pub rpc_retry_timeout: ConfigDuration,
+    /// Which worker a client reads uncached blocks through and writes to:
+    /// LOCAL_FIRST, ROUND_ROBIN or MOST_AVAILABLE.
+    pub location_policy: LocationPolicyConfig,
+    /// Read blocks of a worker on the same host straight from its files.
+    pub short_circuit: bool,
+    /// Host name this client considers local (for LOCAL_FIRST and
+    /// short-circuit reads).
+    pub hostname: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum LocationPolicyConfig {
+    LocalFirst,
+    RoundRobin,
+    MostAvailable,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,6 +206,9 @@ impl Default for UserConfig {
             write_type: WriteTypeConfig::CacheThrough,
             read_type: ReadTypeConfig::Cache,
             rpc_retry_timeout: ConfigDuration(Duration::from_secs(30)),
+            location_policy: LocationPolicyConfig::LocalFirst,
+            short_circuit: true,
+            hostname: "127.0.0.1".to_string(),
         }
     }
 }

@@ -29,6 +29,8 @@ pub struct MasterState {
     pub next_mount_id: u64,
     /// Sequence number of the last applied entry.
     pub last_sequence: u64,
+    /// Pinned files, kept up to date by `apply` so heartbeats can send them.
+    pub pinned_files: std::collections::HashSet<u64>,
 }
 
 impl Default for MasterState {
@@ -39,6 +41,7 @@ impl Default for MasterState {
             next_inode_id: ROOT_ID,
             next_mount_id: 1,
             last_sequence: 0,
+            pinned_files: Default::default(),
         }
     }
 }
@@ -57,6 +60,9 @@ impl MasterState {
             Entry::InodeFile(e) => {
                 let inode = self.file_from_entry(e);
                 self.tree.insert(inode)?;
+                if e.pinned {
+                    self.pinned_files.insert(e.id);
+                }
                 self.next_inode_id = self.next_inode_id.max(e.id + 1);
                 Vec::new()
             }
@@ -79,6 +85,9 @@ impl MasterState {
                     .ok_or(TreeError::Missing(e.id))?
                     .parent_id;
                 let removed = self.tree.remove_subtree(e.id)?;
+                for inode in &removed {
+                    self.pinned_files.remove(&inode.id);
+                }
                 self.touch(parent, e.op_time_ms);
                 removed
             }
@@ -168,6 +177,13 @@ impl MasterState {
         }
         if let Some(pinned) = e.pinned {
             inode.pinned = pinned;
+            if !inode.is_dir() {
+                if pinned {
+                    self.pinned_files.insert(e.id);
+                } else {
+                    self.pinned_files.remove(&e.id);
+                }
+            }
         }
         if let Some(ttl) = e.ttl_ms {
             inode.ttl_ms = ttl;

@@ -78,8 +78,10 @@ impl BlockService for BlockMasterService {
                     r.removed_block_ids,
                     |b| fs.is_valid_block(b),
                 );
+                let pinned_file_ids = fs.read_state().pinned_files.iter().copied().collect();
                 Ok(WorkerHeartbeatResponse {
                     command: Some(command),
+                    pinned_file_ids,
                 })
             })
             .await
