@@ -1,0 +1,844 @@
+//! The tiered block store: cached blocks in MEM/SSD/HDD directories with
+//! quotas, space reserved before writing, eviction (LRU or LRFU) that never
+//! touches pinned or open blocks, per-chunk checksums checked on every read,
+//! and a scan of what is on disk at startup. See `meta.rs` for the layout.
+//!
+//! All methods do blocking file I/O: call them from blocking threads.
+
+pub mod meta;
+
+use alluxio_common::config::{EvictorConfig, TierConfig};
+use alluxio_proto::grpc::{BlockAdded, TierUsage};
+use bytes::Bytes;
+use meta::BlockMeta;
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Checksum granularity and the unit of verification on reads.
+pub const CHUNK_SIZE: u64 = 1 << 20;
+const LAYOUT_DIR: &str = "alluxio-blocks";
+
+pub fn file_id_of(block_id: u64) -> u64 {
+    block_id >> 24
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("block {0} is not cached here")]
+    NotCached(u64),
+    #[error("block {0} is already cached here")]
+    AlreadyCached(u64),
+    #[error("no tier has room for {needed} more bytes (everything else is pinned or in use)")]
+    NoSpace { needed: u64 },
+    #[error("block {block_id} is damaged ({reason}); it was dropped from the cache")]
+    Corrupt { block_id: u64, reason: String },
+    #[error("block {block_id}: write of {written} bytes exceeds its {max} byte reservation")]
+    TooLong {
+        block_id: u64,
+        written: u64,
+        max: u64,
+    },
+    #[error("invalid tier configuration: {0}")]
+    Config(String),
+    #[error("block store I/O error on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+struct TierDir {
+    tier: usize,
+    alias: String,
+    root: PathBuf,
+    quota: u64,
+}
+
+impl TierDir {
+    fn data_path(&self, file_id: u64) -> PathBuf {
+        self.root.join("data").join(file_id.to_string())
+    }
+    fn meta_path(&self, block_id: u64) -> PathBuf {
+        self.root.join("meta").join(block_id.to_string())
+    }
+}
+
+struct Entry {
+    dir: usize,
+    meta: Arc<BlockMeta>,
+    last_access: u64,
+    /// LRFU's combined recency and frequency.
+    crf: f64,
+    leases: u32,
+    /// Remove when the last lease is closed.
+    doomed: bool,
+}
+
+#[derive(Default)]
+struct Inner {
+    blocks: HashMap<u64, Entry>,
+    /// Bytes committed or reserved, per directory.
+    used: Vec<u64>,
+    pinned_files: HashSet<u64>,
+    clock: u64,
+    next_lease: u64,
+    added: Vec<BlockAdded>,
+    removed: Vec<u64>,
+    evictions: u64,
+    /// Blocks being written, by (directory, file): their data file must
+    /// not be deleted under them.
+    writing: HashMap<(usize, u64), u32>,
+}
+
+pub struct StoreInner {
+    dirs: Vec<TierDir>,
+    tiers: Vec<String>,
+    evictor: EvictorConfig,
+    inner: Mutex<Inner>,
+}
+
+/// A cheap handle to the store.
+#[derive(Clone)]
+pub struct BlockStore(Arc<StoreInner>);
+
+/// What a short-circuit reader needs to read a block file itself.
+#[derive(Clone, Debug)]
+pub struct LocalBlock {
+    pub path: PathBuf,
+    pub offset: u64,
+    pub length: u64,
+    pub chunk_crcs: Vec<u32>,
+    pub lease_id: u64,
+}
+
+/// Snapshot of one tier for heartbeats and metrics.
+#[derive(Clone, Debug)]
+pub struct TierStats {
+    pub alias: String,
+    pub capacity: u64,
+    pub used: u64,
+    pub blocks: u64,
+}
+
+impl BlockStore {
+    /// Opens (creating) the tier directories and loads the blocks already
+    /// there. Damaged or half-written blocks are discarded.
+    pub fn open(tiers: &[TierConfig], evictor: EvictorConfig) -> Result<BlockStore, StoreError> {
+        if tiers.is_empty() {
+            return Err(StoreError::Config(
+                "at least one tier is needed".to_string(),
+            ));
+        }
+        let mut dirs = Vec::new();
+        let mut aliases = Vec::new();
+        for (t, tier) in tiers.iter().enumerate() {
+            if !["MEM", "SSD", "HDD"].contains(&tier.alias.as_str()) {
+                return Err(StoreError::Config(format!(
+                    "unknown tier alias {:?} (MEM, SSD or HDD)",
+                    tier.alias
+                )));
+            }
+            if aliases.contains(&tier.alias) {
+                return Err(StoreError::Config(format!(
+                    "tier {} is listed twice",
+                    tier.alias
+                )));
+            }
+            if tier.dirs.is_empty() {
+                return Err(StoreError::Config(format!(
+                    "tier {} has no directories",
+                    tier.alias
+                )));
+            }
+            aliases.push(tier.alias.clone());
+            for d in &tier.dirs {
+                let root = d.path.join(LAYOUT_DIR);
+                for sub in ["data", "meta", "tmp"] {
+                    let p = root.join(sub);
+                    std::fs::create_dir_all(&p).map_err(io(&p))?;
+                }
+                dirs.push(TierDir {
+                    tier: t,
+                    alias: tier.alias.clone(),
+                    root,
+                    quota: d.quota.0,
+                });
+            }
+        }
+        let store = BlockStore(Arc::new(StoreInner {
+            inner: Mutex::new(Inner {
+                used: vec![0; dirs.len()],
+                ..Inner::default()
+            }),
+            dirs,
+            tiers: aliases,
+            evictor,
+        }));
+        store.scan()?;
+        Ok(store)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.0.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn scan(&self) -> Result<(), StoreError> {
+        for (d, dir) in self.0.dirs.iter().enumerate() {
+            let tmp = dir.root.join("tmp");
+            for e in std::fs::read_dir(&tmp).map_err(io(&tmp))?.flatten() {
+                let _ = std::fs::remove_file(e.path());
+            }
+            let meta_dir = dir.root.join("meta");
+            for e in std::fs::read_dir(&meta_dir)
+                .map_err(io(&meta_dir))?
+                .flatten()
+            {
+                let path = e.path();
+                let loaded = std::fs::read(&path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|bytes| BlockMeta::decode(&bytes))
+                    .and_then(|m| {
+                        let data_len = std::fs::metadata(dir.data_path(file_id_of(m.block_id)))
+                            .map(|md| md.len())
+                            .unwrap_or(0);
+                        if data_len < m.offset + m.length {
+                            Err(format!(
+                                "data file holds {data_len} bytes, block ends at {}",
+                                m.offset + m.length
+                            ))
+                        } else {
+                            Ok(m)
+                        }
+                    });
+                match loaded {
+                    Ok(m) => {
+                        let mut inner = self.lock();
+                        inner.used[d] += m.length;
+                        inner.blocks.insert(
+                            m.block_id,
+                            Entry {
+                                dir: d,
+                                meta: Arc::new(m),
+                                last_access: 0,
+                                crf: 0.0,
+                                leases: 0,
+                                doomed: false,
+                            },
+                        );
+                    }
+                    Err(reason) => {
+                        tracing::warn!(file = %path.display(), reason, "discarding a damaged cached block");
+                        let _ = std::fs::remove_file(&path);
+                    }
+                }
+            }
+        }
+        let inner = self.lock();
+        tracing::info!(blocks = inner.blocks.len(), "block store loaded");
+        Ok(())
+    }
+
+    pub fn tier_aliases(&self) -> &[String] {
+        &self.0.tiers
+    }
+
+    pub fn contains(&self, block_id: u64) -> bool {
+        self.lock().blocks.get(&block_id).is_some_and(|e| !e.doomed)
+    }
+
+    /// Tier alias of a cached block.
+    pub fn tier_of(&self, block_id: u64) -> Option<String> {
+        let inner = self.lock();
+        inner
+            .blocks
+            .get(&block_id)
+            .map(|e| self.0.dirs[e.dir].alias.clone())
+    }
+
+    pub fn set_pinned_files(&self, pinned: HashSet<u64>) {
+        self.lock().pinned_files = pinned;
+    }
+
+    pub fn evictions(&self) -> u64 {
+        self.lock().evictions
+    }
+
+    pub fn tier_stats(&self) -> Vec<TierStats> {
+        let inner = self.lock();
+        let mut stats: Vec<TierStats> = self
+            .0
+            .tiers
+            .iter()
+            .map(|a| TierStats {
+                alias: a.clone(),
+                capacity: 0,
+                used: 0,
+                blocks: 0,
+            })
+            .collect();
+        for (d, dir) in self.0.dirs.iter().enumerate() {
+            stats[dir.tier].capacity += dir.quota;
+            stats[dir.tier].used += inner.used[d];
+        }
+        for e in inner.blocks.values() {
+            stats[self.0.dirs[e.dir].tier].blocks += 1;
+        }
+        stats
+    }
+
+    pub fn tier_usage(&self) -> Vec<TierUsage> {
+        self.tier_stats()
+            .into_iter()
+            .map(|s| TierUsage {
+                tier_alias: s.alias,
+                capacity_bytes: s.capacity,
+                used_bytes: s.used,
+            })
+            .collect()
+    }
+
+    /// Every cached block by tier alias (for registration).
+    pub fn blocks_by_tier(&self) -> HashMap<String, Vec<u64>> {
+        let inner = self.lock();
+        let mut out: HashMap<String, Vec<u64>> = HashMap::new();
+        for (id, e) in &inner.blocks {
+            out.entry(self.0.dirs[e.dir].alias.clone())
+                .or_default()
+                .push(*id);
+        }
+        out
+    }
+
+    /// Blocks added and removed since the last call (for heartbeats).
+    pub fn take_changes(&self) -> (Vec<BlockAdded>, Vec<u64>) {
+        let mut inner = self.lock();
+        (
+            std::mem::take(&mut inner.added),
+            std::mem::take(&mut inner.removed),
+        )
+    }
+
+    /// Puts changes back after a failed heartbeat, so none is lost.
+    pub fn restore_changes(&self, added: Vec<BlockAdded>, removed: Vec<u64>) {
+        let mut inner = self.lock();
+        inner.added.extend(added);
+        inner.removed.extend(removed);
+    }
+
+    /// Reserves room for a new block of at most `max_len` bytes in the
+    /// fastest tier at or below `min_tier` that has (or can evict) room.
+    pub fn create_block(
+        &self,
+        block_id: u64,
+        offset_in_file: u64,
+        max_len: u64,
+        min_tier: usize,
+    ) -> Result<BlockWriter, StoreError> {
+        if self.contains(block_id) {
+            return Err(StoreError::AlreadyCached(block_id));
+        }
+        let dir = self.reserve(max_len, min_tier)?;
+        *self
+            .lock()
+            .writing
+            .entry((dir, file_id_of(block_id)))
+            .or_default() += 1;
+        let d = &self.0.dirs[dir];
+        let path = d.data_path(file_id_of(block_id));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .read(true)
+            .open(&path)
+            .map_err(|e| {
+                self.release(dir, max_len);
+                self.writer_done(dir, block_id);
+                StoreError::Io {
+                    path: path.clone(),
+                    source: e,
+                }
+            })?;
+        Ok(BlockWriter {
+            store: self.clone(),
+            block_id,
+            dir,
+            offset_in_file,
+            max_len,
+            written: 0,
+            file,
+            path,
+            chunk_crcs: Vec::new(),
+            chunk_hasher: crc32fast::Hasher::new(),
+            chunk_fill: 0,
+            done: false,
+        })
+    }
+
+    fn reserve(&self, need: u64, min_tier: usize) -> Result<usize, StoreError> {
+        for tier in min_tier..self.0.tiers.len() {
+            let candidates: Vec<usize> = (0..self.0.dirs.len())
+                .filter(|d| self.0.dirs[*d].tier == tier)
+                .collect();
+            // First a directory with free room, then one where eviction helps.
+            {
+                let mut inner = self.lock();
+                if let Some(&d) = candidates
+                    .iter()
+                    .filter(|d| self.0.dirs[**d].quota.saturating_sub(inner.used[**d]) >= need)
+                    .max_by_key(|d| self.0.dirs[**d].quota - inner.used[**d])
+                {
+                    inner.used[d] += need;
+                    return Ok(d);
+                }
+            }
+            for d in candidates {
+                if self.evict_until_free(d, need) {
+                    return Ok(d);
+                }
+            }
+        }
+        Err(StoreError::NoSpace { needed: need })
+    }
+
+    fn writer_done(&self, dir: usize, block_id: u64) {
+        let mut inner = self.lock();
+        let key = (dir, file_id_of(block_id));
+        if let Some(n) = inner.writing.get_mut(&key) {
+            *n -= 1;
+            if *n == 0 {
+                inner.writing.remove(&key);
+            }
+        }
+    }
+
+    fn release(&self, dir: usize, bytes: u64) {
+        let mut inner = self.lock();
+        inner.used[dir] = inner.used[dir].saturating_sub(bytes);
+    }
+
+    /// Evicts unpinned, unopened blocks of directory `dir` (least valuable
+    /// first) until `need` bytes are free, and reserves them. False if even
+    /// evicting everything evictable is not enough; then nothing is evicted.
+    pub fn evict_until_free(&self, dir: usize, need: u64) -> bool {
+        let quota = self.0.dirs[dir].quota;
+        if need > quota {
+            return false;
+        }
+        let victims = {
+            let mut inner = self.lock();
+            let now = inner.clock;
+            let mut candidates: Vec<(f64, u64, u64)> = inner
+                .blocks
+                .iter()
+                .filter(|(id, e)| {
+                    e.dir == dir
+                        && e.leases == 0
+                        && !e.doomed
+                        && !inner.pinned_files.contains(&file_id_of(**id))
+                })
+                .map(|(id, e)| (self.score(e, now), *id, e.meta.length))
+                .collect();
+            candidates.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let free = quota.saturating_sub(inner.used[dir]);
+            let evictable: u64 = candidates.iter().map(|c| c.2).sum();
+            if free + evictable < need {
+                return false;
+            }
+            let mut freed = free;
+            let mut victims = Vec::new();
+            for (_, id, len) in candidates {
+                if freed >= need {
+                    break;
+                }
+                freed += len;
+                if let Some(e) = inner.blocks.remove(&id) {
+                    victims.push(e.meta);
+                }
+                inner.removed.push(id);
+                inner.evictions += 1;
+            }
+            inner.used[dir] = inner.used[dir] + need - (freed - free);
+            victims
+        };
+        for meta in victims {
+            tracing::debug!(block_id = meta.block_id, "evicted");
+            self.delete_files(dir, &meta);
+        }
+        true
+    }
+
+    fn score(&self, e: &Entry, now: u64) -> f64 {
+        match self.0.evictor {
+            EvictorConfig::Lru => e.last_access as f64,
+            EvictorConfig::Lrfu => e.crf * lrfu_decay(now - e.last_access),
+        }
+    }
+
+    fn touch(&self, inner: &mut Inner, id: u64) {
+        inner.clock += 1;
+        let now = inner.clock;
+        if let Some(e) = inner.blocks.get_mut(&id) {
+            e.crf = e.crf * lrfu_decay(now - e.last_access) + 1.0;
+            e.last_access = now;
+        }
+    }
+
+    /// Removes a block's record and reclaims its bytes.
+    fn delete_files(&self, dir: usize, meta: &BlockMeta) {
+        let d = &self.0.dirs[dir];
+        let _ = std::fs::remove_file(d.meta_path(meta.block_id));
+        let file_id = file_id_of(meta.block_id);
+        let others = {
+            let inner = self.lock();
+            inner.writing.get(&(dir, file_id)).is_some_and(|n| *n > 0)
+                || inner
+                    .blocks
+                    .iter()
+                    .any(|(id, e)| e.dir == dir && file_id_of(*id) == file_id)
+        };
+        let data = d.data_path(file_id);
+        if others {
+            if let Ok(f) = std::fs::OpenOptions::new().write(true).open(&data) {
+                punch_hole(&f, meta.offset, meta.length);
+            }
+        } else {
+            let _ = std::fs::remove_file(data);
+        }
+    }
+
+    /// Drops a block (free command, damage). Open leases delay the removal.
+    pub fn remove(&self, block_id: u64) {
+        let victim = {
+            let mut inner = self.lock();
+            match inner.blocks.get_mut(&block_id) {
+                None => return,
+                Some(e) if e.leases > 0 => {
+                    e.doomed = true;
+                    return;
+                }
+                Some(_) => {}
+            }
+            let e = inner.blocks.remove(&block_id).expect("checked above");
+            inner.used[e.dir] = inner.used[e.dir].saturating_sub(e.meta.length);
+            inner.removed.push(block_id);
+            (e.dir, e.meta)
+        };
+        self.delete_files(victim.0, &victim.1);
+    }
+
+    /// Reads `len` bytes at `offset` of a cached block, verifying the
+    /// checksum of every chunk touched. A damaged block is dropped.
+    pub fn read(&self, block_id: u64, offset: u64, len: u64) -> Result<Bytes, StoreError> {
+        let (dir, meta) = self.acquire(block_id)?;
+        let result = self.read_verified(dir, &meta, offset, len);
+        self.release_lease(block_id);
+        if let Err(StoreError::Corrupt { .. }) = &result {
+            self.remove(block_id);
+        }
+        result
+    }
+
+    fn acquire(&self, block_id: u64) -> Result<(usize, Arc<BlockMeta>), StoreError> {
+        let mut inner = self.lock();
+        self.touch(&mut inner, block_id);
+        match inner.blocks.get_mut(&block_id) {
+            Some(e) if !e.doomed => {
+                e.leases += 1;
+                Ok((e.dir, e.meta.clone()))
+            }
+            _ => Err(StoreError::NotCached(block_id)),
+        }
+    }
+
+    fn release_lease(&self, block_id: u64) {
+        let doomed = {
+            let mut inner = self.lock();
+            match inner.blocks.get_mut(&block_id) {
+                Some(e) => {
+                    e.leases = e.leases.saturating_sub(1);
+                    e.leases == 0 && e.doomed
+                }
+                None => false,
+            }
+        };
+        if doomed {
+            self.remove(block_id);
+        }
+    }
+
+    fn read_verified(
+        &self,
+        dir: usize,
+        meta: &BlockMeta,
+        offset: u64,
+        len: u64,
+    ) -> Result<Bytes, StoreError> {
+        let len = len.min(meta.length.saturating_sub(offset));
+        if len == 0 {
+            return Ok(Bytes::new());
+        }
+        let cs = meta.chunk_size as u64;
+        let first = offset / cs;
+        let last = (offset + len - 1) / cs;
+        let start = first * cs;
+        let end = ((last + 1) * cs).min(meta.length);
+        let path = self.0.dirs[dir].data_path(file_id_of(meta.block_id));
+        let corrupt = |reason: String| StoreError::Corrupt {
+            block_id: meta.block_id,
+            reason,
+        };
+        let file = File::open(&path)
+            .map_err(|e| corrupt(format!("cannot open {}: {e}", path.display())))?;
+        let mut buf = vec![0u8; (end - start) as usize];
+        let mut filled = 0;
+        while filled < buf.len() {
+            match file.read_at(&mut buf[filled..], meta.offset + start + filled as u64) {
+                Ok(0) => {
+                    return Err(corrupt(format!(
+                        "file truncated: {} of {} bytes",
+                        filled,
+                        buf.len()
+                    )))
+                }
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(StoreError::Io { path, source: e }),
+            }
+        }
+        for (i, chunk) in buf.chunks(cs as usize).enumerate() {
+            let index = first as usize + i;
+            if meta.chunk_crcs.get(index) != Some(&crc32fast::hash(chunk)) {
+                return Err(corrupt(format!("checksum mismatch in chunk {index}")));
+            }
+        }
+        let bytes = Bytes::from(buf);
+        let from = (offset - start) as usize;
+        Ok(bytes.slice(from..from + len as usize))
+    }
+
+    /// Opens a block for a short-circuit reader: it cannot be evicted until
+    /// `close_local`.
+    pub fn open_local(&self, block_id: u64) -> Result<LocalBlock, StoreError> {
+        let (dir, meta) = self.acquire(block_id)?;
+        let lease_id = {
+            let mut inner = self.lock();
+            inner.next_lease += 1;
+            inner.next_lease
+        };
+        Ok(LocalBlock {
+            path: self.0.dirs[dir].data_path(file_id_of(block_id)),
+            offset: meta.offset,
+            length: meta.length,
+            chunk_crcs: meta.chunk_crcs.clone(),
+            lease_id,
+        })
+    }
+
+    pub fn close_local(&self, block_id: u64) {
+        self.release_lease(block_id);
+    }
+
+    /// Moves a block to the fastest tier (CACHE_PROMOTE). Best effort.
+    pub fn promote(&self, block_id: u64) -> Result<(), StoreError> {
+        let current_tier = {
+            let inner = self.lock();
+            match inner.blocks.get(&block_id) {
+                Some(e) => self.0.dirs[e.dir].tier,
+                None => return Err(StoreError::NotCached(block_id)),
+            }
+        };
+        if current_tier == 0 {
+            return Ok(());
+        }
+        let (_, meta) = self.acquire(block_id)?;
+        let data = self.read(block_id, 0, meta.length);
+        self.release_lease(block_id);
+        let data = data?;
+        let new_tier = {
+            // Take it out of the index first, so the new copy can be added.
+            let mut inner = self.lock();
+            let Some(e) = inner.blocks.get(&block_id) else {
+                return Ok(());
+            };
+            if e.leases > 0 {
+                return Ok(()); // In use; try another time.
+            }
+            let e = inner.blocks.remove(&block_id).expect("checked");
+            inner.used[e.dir] = inner.used[e.dir].saturating_sub(e.meta.length);
+            drop(inner);
+            self.delete_files(e.dir, &e.meta);
+            self.create_block(block_id, meta.offset, meta.length, 0)
+        };
+        let mut writer = match new_tier {
+            Ok(w) => w,
+            Err(e) => {
+                self.lock().removed.push(block_id);
+                return Err(e);
+            }
+        };
+        writer.append(&data)?;
+        writer.commit()?;
+        Ok(())
+    }
+}
+
+/// LRFU's weighting of an access `age` ticks ago: (1/2)^(age/4).
+fn lrfu_decay(age: u64) -> f64 {
+    0.5f64.powf(age as f64 * 0.25)
+}
+
+fn punch_hole(file: &File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: fallocate on a valid descriptor with in-range arguments;
+    // failure (unsupported file system) only means the space stays used.
+    unsafe {
+        libc::fallocate(
+            file.as_raw_fd(),
+            libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+            offset as libc::off_t,
+            len as libc::off_t,
+        );
+    }
+}
+
+/// A block being written: bytes go straight to their place in the sparse
+/// data file; the block exists only after `commit`.
+pub struct BlockWriter {
+    store: BlockStore,
+    block_id: u64,
+    dir: usize,
+    offset_in_file: u64,
+    max_len: u64,
+    written: u64,
+    file: File,
+    path: PathBuf,
+    chunk_crcs: Vec<u32>,
+    chunk_hasher: crc32fast::Hasher,
+    chunk_fill: u64,
+    done: bool,
+}
+
+impl BlockWriter {
+    pub fn block_id(&self) -> u64 {
+        self.block_id
+    }
+
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    pub fn append(&mut self, mut data: &[u8]) -> Result<(), StoreError> {
+        if self.written + data.len() as u64 > self.max_len {
+            return Err(StoreError::TooLong {
+                block_id: self.block_id,
+                written: self.written + data.len() as u64,
+                max: self.max_len,
+            });
+        }
+        self.file
+            .write_all_at(data, self.offset_in_file + self.written)
+            .map_err(io(&self.path))?;
+        self.written += data.len() as u64;
+        while !data.is_empty() {
+            let take = ((CHUNK_SIZE - self.chunk_fill) as usize).min(data.len());
+            self.chunk_hasher.update(&data[..take]);
+            self.chunk_fill += take as u64;
+            data = &data[take..];
+            if self.chunk_fill == CHUNK_SIZE {
+                let h = std::mem::replace(&mut self.chunk_hasher, crc32fast::Hasher::new());
+                self.chunk_crcs.push(h.finalize());
+                self.chunk_fill = 0;
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes the block durable and visible; returns (length, tier alias).
+    pub fn commit(mut self) -> Result<(u64, String), StoreError> {
+        self.done = true;
+        let result = self.commit_inner();
+        if result.is_err() {
+            self.discard();
+        }
+        self.store.writer_done(self.dir, self.block_id);
+        result
+    }
+
+    fn commit_inner(&mut self) -> Result<(u64, String), StoreError> {
+        if self.chunk_fill > 0 {
+            let h = std::mem::replace(&mut self.chunk_hasher, crc32fast::Hasher::new());
+            self.chunk_crcs.push(h.finalize());
+        }
+        self.file.sync_data().map_err(io(&self.path))?;
+        let meta = BlockMeta {
+            block_id: self.block_id,
+            offset: self.offset_in_file,
+            length: self.written,
+            chunk_size: CHUNK_SIZE as u32,
+            chunk_crcs: std::mem::take(&mut self.chunk_crcs),
+        };
+        let d = &self.store.0.dirs[self.dir];
+        let tmp = d.root.join("tmp").join(self.block_id.to_string());
+        let final_path = d.meta_path(self.block_id);
+        let mut f = File::create(&tmp).map_err(io(&tmp))?;
+        f.write_all(&meta.encode()).map_err(io(&tmp))?;
+        f.sync_all().map_err(io(&tmp))?;
+        std::fs::rename(&tmp, &final_path).map_err(io(&final_path))?;
+        let meta_dir = d.root.join("meta");
+        File::open(&meta_dir)
+            .and_then(|f| f.sync_all())
+            .map_err(io(&meta_dir))?;
+
+        let alias = d.alias.clone();
+        let mut inner = self.store.lock();
+        inner.used[self.dir] = inner.used[self.dir] - self.max_len + self.written;
+        inner.clock += 1;
+        let now = inner.clock;
+        inner.blocks.insert(
+            self.block_id,
+            Entry {
+                dir: self.dir,
+                meta: Arc::new(meta),
+                last_access: now,
+                crf: 1.0,
+                leases: 0,
+                doomed: false,
+            },
+        );
+        inner.added.push(BlockAdded {
+            block_id: self.block_id,
+            length: self.written,
+            tier_alias: alias.clone(),
+        });
+        Ok((self.written, alias))
+    }
+
+    fn discard(&mut self) {
+        punch_hole(&self.file, self.offset_in_file, self.written);
+        self.store.release(self.dir, self.max_len);
+    }
+}
+
+impl Drop for BlockWriter {
+    fn drop(&mut self) {
+        if !self.done {
+            self.discard();
+            self.store.writer_done(self.dir, self.block_id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

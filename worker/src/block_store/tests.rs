@@ -1,0 +1,187 @@
+use super::*;
+use alluxio_common::config::{TierConfig, TierDirConfig};
+use alluxio_common::units::ByteSize;
+
+fn tiers(root: &Path, quotas: &[(&str, u64)]) -> Vec<TierConfig> {
+    quotas
+        .iter()
+        .map(|(alias, q)| TierConfig {
+            alias: alias.to_string(),
+            dirs: vec![TierDirConfig {
+                path: root.join(alias),
+                quota: ByteSize(*q),
+            }],
+        })
+        .collect()
+}
+
+fn put(store: &BlockStore, file: u64, index: u64, len: usize, fill: u8) -> String {
+    let id = (file << 24) | index;
+    let mut w = store
+        .create_block(id, index * (4 << 20), len as u64, 0)
+        .unwrap();
+    w.append(&vec![fill; len]).unwrap();
+    w.commit().unwrap().1
+}
+
+#[test]
+fn written_blocks_read_back_and_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = tiers(dir.path(), &[("MEM", 16 << 20)]);
+    let store = BlockStore::open(&t, EvictorConfig::Lru).unwrap();
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let mut w = store.create_block(5 << 24, 0, 4 << 20, 0).unwrap();
+    w.append(&data[..1000]).unwrap();
+    w.append(&data[1000..]).unwrap();
+    assert!(!store.contains(5 << 24), "invisible before commit");
+    w.commit().unwrap();
+    assert_eq!(&store.read(5 << 24, 0, 3_000_000).unwrap()[..], &data[..]);
+    assert_eq!(
+        &store.read(5 << 24, 1_048_570, 20).unwrap()[..],
+        &data[1_048_570..1_048_590]
+    );
+    drop(store);
+    let store = BlockStore::open(&t, EvictorConfig::Lru).unwrap();
+    assert_eq!(
+        &store.read(5 << 24, 2_000_000, 1000).unwrap()[..],
+        &data[2_000_000..2_001_000]
+    );
+    assert_eq!(store.tier_stats()[0].used, 3_000_000);
+}
+
+#[test]
+fn uncommitted_blocks_vanish_and_free_their_space() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = tiers(dir.path(), &[("MEM", 8 << 20)]);
+    let store = BlockStore::open(&t, EvictorConfig::Lru).unwrap();
+    let mut w = store.create_block(9 << 24, 0, 8 << 20, 0).unwrap();
+    w.append(&[1; 100]).unwrap();
+    assert!(
+        matches!(
+            store.create_block(10 << 24, 0, 1, 0),
+            Err(StoreError::NoSpace { .. })
+        ),
+        "reservation counts"
+    );
+    drop(w);
+    assert!(!store.contains(9 << 24));
+    assert_eq!(store.tier_stats()[0].used, 0);
+    drop(store);
+    assert!(!BlockStore::open(&t, EvictorConfig::Lru)
+        .unwrap()
+        .contains(9 << 24));
+}
+
+#[test]
+fn damaged_blocks_are_detected_and_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = tiers(dir.path(), &[("MEM", 16 << 20)]);
+    let store = BlockStore::open(&t, EvictorConfig::Lru).unwrap();
+    put(&store, 1, 0, 2 << 20, 7);
+    put(&store, 2, 0, 2 << 20, 8);
+    let data1 = dir.path().join("MEM/alluxio-blocks/data/1");
+    // Alter one byte: the read that touches it fails and drops the block.
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&data1)
+        .unwrap();
+    f.write_at(&[0], 1_500_000).unwrap();
+    assert!(
+        store.read(1 << 24, 0, 100).is_ok(),
+        "untouched chunk still verifies"
+    );
+    assert!(matches!(
+        store.read(1 << 24, 1_400_000, 200_000),
+        Err(StoreError::Corrupt { .. })
+    ));
+    assert!(!store.contains(1 << 24));
+    let (_, removed) = store.take_changes();
+    assert!(removed.contains(&(1 << 24)));
+    // Truncated data file: found at startup.
+    let data2 = dir.path().join("MEM/alluxio-blocks/data/2");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&data2)
+        .unwrap()
+        .set_len(1000)
+        .unwrap();
+    drop(store);
+    let store = BlockStore::open(&t, EvictorConfig::Lru).unwrap();
+    assert!(!store.contains(2 << 24));
+}
+
+#[test]
+fn eviction_takes_least_recently_used_and_spares_pinned_and_open_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = tiers(dir.path(), &[("MEM", 4 << 20)]);
+    let store = BlockStore::open(&t, EvictorConfig::Lru).unwrap();
+    for f in 1..=4 {
+        put(&store, f, 0, 1 << 20, f as u8);
+    }
+    store.set_pinned_files([1].into_iter().collect());
+    store.read(2 << 24, 0, 10).unwrap(); // 2 is now recent; 3 is the oldest unpinned.
+    let lease = store.open_local(4 << 24).unwrap();
+    put(&store, 5, 0, 1 << 20, 5);
+    assert!(store.contains(1 << 24), "pinned");
+    assert!(store.contains(2 << 24), "recently used");
+    assert!(!store.contains(3 << 24), "least recently used goes first");
+    assert!(store.contains(4 << 24));
+    put(&store, 6, 0, 1 << 20, 6);
+    assert!(store.contains(4 << 24), "open for short-circuit reading");
+    assert!(!store.contains(2 << 24));
+    store.close_local(4 << 24);
+    assert_eq!(lease.length, 1 << 20);
+    assert_eq!(store.evictions(), 2);
+}
+
+#[test]
+fn a_full_tier_falls_through_to_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = tiers(dir.path(), &[("MEM", 2 << 20), ("SSD", 8 << 20)]);
+    let store = BlockStore::open(&t, EvictorConfig::Lrfu).unwrap();
+    store.set_pinned_files([1, 2, 3].into_iter().collect());
+    assert_eq!(put(&store, 1, 0, 1 << 20, 1), "MEM");
+    assert_eq!(put(&store, 2, 0, 1 << 20, 2), "MEM");
+    assert_eq!(
+        put(&store, 3, 0, 1 << 20, 3),
+        "SSD",
+        "MEM is full of pinned blocks"
+    );
+    store.set_pinned_files(HashSet::new());
+    store.promote(3 << 24).unwrap();
+    assert_eq!(store.tier_of(3 << 24).as_deref(), Some("MEM"));
+    assert_eq!(&store.read(3 << 24, 0, 4).unwrap()[..], &[3, 3, 3, 3]);
+    let stats = store.tier_stats();
+    assert_eq!((stats[0].blocks, stats[1].blocks), (2, 0));
+}
+
+#[test]
+fn blocks_of_one_file_share_a_sparse_data_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = tiers(dir.path(), &[("MEM", 32 << 20)]);
+    let store = BlockStore::open(&t, EvictorConfig::Lru).unwrap();
+    put(&store, 8, 0, 4 << 20, 1);
+    put(&store, 8, 1, 4 << 20, 2);
+    let data = std::fs::read(dir.path().join("MEM/alluxio-blocks/data/8")).unwrap();
+    assert_eq!(data.len(), 8 << 20);
+    assert_eq!((data[0], data[(4 << 20) + 1]), (1, 2));
+    store.remove(8 << 24);
+    assert!(
+        dir.path().join("MEM/alluxio-blocks/data/8").exists(),
+        "block 1 is still there"
+    );
+    store.remove((8 << 24) | 1);
+    assert!(!dir.path().join("MEM/alluxio-blocks/data/8").exists());
+}
+
+#[test]
+fn bad_tier_configurations_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(BlockStore::open(&tiers(dir.path(), &[("RAM", 1)]), EvictorConfig::Lru).is_err());
+    assert!(BlockStore::open(
+        &tiers(dir.path(), &[("MEM", 1), ("MEM", 1)]),
+        EvictorConfig::Lru
+    )
+    .is_err());
+    assert!(BlockStore::open(&[], EvictorConfig::Lru).is_err());
+}

@@ -1,0 +1,10 @@
+//! The alluxio-rs worker: caches blocks in tiers and serves them.
+//!
+//! - `block_store`: blocks on MEM/SSD/HDD directories, eviction, checksums;
+//! - `ufs_source`: UFS clients per mount, from the master's `GetUfsInfo`;
+//! - `read_through`: fetching missing blocks from the UFS, one fetch per block;
+//! - `service`: the `BlockWorker` gRPC service;
+//! - `heartbeat`: registration and heartbeats with the master;
+//! - `metrics`; `server`: process lifecycle.
+
+pub mod block_store;
