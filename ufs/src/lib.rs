@@ -72,6 +72,9 @@ impl From<UfsError> for alluxio_common::AlluxioError {
 
 pub type UfsResult<T> = Result<T, UfsError>;
 
+/// Pieces of a file's bytes, in order.
+pub type ByteStream = std::pin::Pin<Box<dyn futures::Stream<Item = UfsResult<Bytes>> + Send>>;
+
 /// Streaming writer of one new UFS file. Data is visible at the path only
 /// after `complete`; `abort` discards it.
 #[async_trait]
@@ -102,6 +105,13 @@ pub trait UnderFileSystem: Send + Sync + std::fmt::Debug {
 
     /// Bytes `range` of a file; shorter at the end of the file.
     async fn read_range(&self, path: &str, range: Range<u64>) -> UfsResult<Bytes>;
+
+    /// Bytes `range` of a file as a stream of pieces, as they arrive, from
+    /// one request to the store. The default makes one `read_range` call.
+    async fn read_stream(&self, path: &str, range: Range<u64>) -> UfsResult<ByteStream> {
+        let bytes = self.read_range(path, range).await?;
+        Ok(Box::pin(futures::stream::once(async move { Ok(bytes) })))
+    }
 
     /// Starts a new file, replacing any existing one on completion.
     async fn create(&self, path: &str) -> UfsResult<Box<dyn UfsWriter>>;
