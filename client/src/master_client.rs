@@ -52,6 +52,24 @@ impl MasterClient {
         })
     }
 
+    /// A client that connects on first use and reconnects after failures
+    /// (for long-running processes such as workers).
+    pub fn connect_lazy(address: &str) -> Result<MasterClient> {
+        let endpoint = Endpoint::from_shared(format!("http://{address}"))
+            .map_err(|e| {
+                AlluxioError::InvalidArgument(format!("invalid master address {address:?}: {e}"))
+            })?
+            .connect_timeout(Duration::from_secs(5))
+            .tcp_nodelay(true);
+        let channel = endpoint.connect_lazy();
+        Ok(MasterClient {
+            address: address.to_string(),
+            fs: FileSystemMasterClient::new(channel.clone()).max_decoding_message_size(64 << 20),
+            block: BlockMasterClient::new(channel.clone()),
+            meta: MetaMasterClient::new(channel),
+        })
+    }
+
     pub fn address(&self) -> &str {
         &self.address
     }
@@ -199,9 +217,11 @@ impl MasterClient {
         Ok(())
     }
 
-    pub async fn worker_heartbeat(&self, req: WorkerHeartbeatRequest) -> Result<WorkerCommand> {
-        let r = self.block.clone().worker_heartbeat(req).await?;
-        Ok(r.into_inner().command.unwrap_or_default())
+    pub async fn worker_heartbeat(
+        &self,
+        req: WorkerHeartbeatRequest,
+    ) -> Result<WorkerHeartbeatResponse> {
+        Ok(self.block.clone().worker_heartbeat(req).await?.into_inner())
     }
 
     pub async fn commit_block(&self, req: CommitBlockRequest) -> Result<()> {

@@ -452,6 +452,8 @@ async fn workers_register_heartbeat_and_get_lost() {
             ..Default::default()
         })
         .await
+        .unwrap()
+        .command
         .unwrap();
     assert_eq!(cmd.command_type, CommandType::Register as i32);
 
@@ -489,6 +491,8 @@ async fn workers_register_heartbeat_and_get_lost() {
             ..Default::default()
         })
         .await
+        .unwrap()
+        .command
         .unwrap();
     assert_eq!(
         (cmd.command_type, cmd.block_ids.clone()),
@@ -504,6 +508,8 @@ async fn workers_register_heartbeat_and_get_lost() {
             ..Default::default()
         })
         .await
+        .unwrap()
+        .command
         .unwrap();
     assert_eq!(cmd.block_ids, vec![block]);
 

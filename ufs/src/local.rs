@@ -165,34 +165,44 @@ impl UnderFileSystem for LocalUfs {
         let display = self.display(path);
         let uri = self.uri.clone();
         let state = (file, range.end.saturating_sub(range.start));
-        Ok(Box::pin(futures::stream::try_unfold(state, move |(mut file, left)| {
-            let (display, uri) = (display.clone(), uri.clone());
-            async move {
-                if left == 0 {
-                    return Ok(None);
-                }
-                let wanted = left.min(PIECE) as usize;
-                let mut buf = vec![0u8; wanted];
-                let mut filled = 0;
-                while filled < buf.len() {
-                    let n = file.read(&mut buf[filled..]).await.map_err(|e| UfsError::Other {
-                        uri: uri.clone(),
-                        reason: format!("{display}: {e}"),
-                    })?;
-                    if n == 0 {
-                        break;
+        Ok(Box::pin(futures::stream::try_unfold(
+            state,
+            move |(mut file, left)| {
+                let (display, uri) = (display.clone(), uri.clone());
+                async move {
+                    if left == 0 {
+                        return Ok(None);
                     }
-                    filled += n;
+                    let wanted = left.min(PIECE) as usize;
+                    let mut buf = vec![0u8; wanted];
+                    let mut filled = 0;
+                    while filled < buf.len() {
+                        let n =
+                            file.read(&mut buf[filled..])
+                                .await
+                                .map_err(|e| UfsError::Other {
+                                    uri: uri.clone(),
+                                    reason: format!("{display}: {e}"),
+                                })?;
+                        if n == 0 {
+                            break;
+                        }
+                        filled += n;
+                    }
+                    if filled == 0 {
+                        return Ok(None);
+                    }
+                    buf.truncate(filled);
+                    // A short read means the end of the file.
+                    let left = if filled < wanted {
+                        0
+                    } else {
+                        left - filled as u64
+                    };
+                    Ok(Some((Bytes::from(buf), (file, left))))
                 }
-                if filled == 0 {
-                    return Ok(None);
-                }
-                buf.truncate(filled);
-                // A short read means the end of the file.
-                let left = if filled < wanted { 0 } else { left - filled as u64 };
-                Ok(Some((Bytes::from(buf), (file, left))))
-            }
-        })))
+            },
+        )))
     }
 
     async fn create(&self, path: &str) -> UfsResult<Box<dyn UfsWriter>> {

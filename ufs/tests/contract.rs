@@ -153,17 +153,37 @@ async fn streams_return_exactly_the_range() {
     let dir = tempfile::tempdir().unwrap();
     let data: Vec<u8> = (0..10_000_000u32).map(|i| (i % 253) as u8).collect();
     std::fs::write(dir.path().join("big"), &data).unwrap();
-    let local = create_ufs(&format!("file://{}", dir.path().display()), &BTreeMap::new()).unwrap();
+    let local = create_ufs(
+        &format!("file://{}", dir.path().display()),
+        &BTreeMap::new(),
+    )
+    .unwrap();
     let mem = create_ufs("memory://streams", &BTreeMap::new()).unwrap();
     let mut w = mem.create("big").await.unwrap();
     w.write(Bytes::from(data.clone())).await.unwrap();
     w.complete().await.unwrap();
     for ufs in [local, mem] {
-        for range in [0..10_000_000u64, 123..4_567_890, 9_999_000..10_000_000, 9_999_000..20_000_000] {
-            let pieces: Vec<Bytes> = ufs.read_stream("big", range.clone()).await.unwrap().try_collect().await.unwrap();
+        for range in [
+            0..10_000_000u64,
+            123..4_567_890,
+            9_999_000..10_000_000,
+            9_999_000..20_000_000,
+        ] {
+            let pieces: Vec<Bytes> = ufs
+                .read_stream("big", range.clone())
+                .await
+                .unwrap()
+                .try_collect()
+                .await
+                .unwrap();
             let got: Vec<u8> = pieces.concat();
             let end = range.end.min(10_000_000) as usize;
-            assert_eq!(got, &data[range.start as usize..end], "{} {range:?}", ufs.kind());
+            assert_eq!(
+                got,
+                &data[range.start as usize..end],
+                "{} {range:?}",
+                ufs.kind()
+            );
         }
     }
 }

@@ -8,3 +8,11 @@
 //! - `metrics`; `server`: process lifecycle.
 
 pub mod block_store;
+pub mod heartbeat;
+pub mod metrics;
+pub mod read_through;
+pub mod server;
+pub mod service;
+pub mod ufs_source;
+
+pub use server::{WorkerError, WorkerServer};

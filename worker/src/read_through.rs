@@ -1,0 +1,264 @@
+//! Read-through: a block that is not cached is fetched from the UFS with
+//! one ranged request, streamed to its readers as it arrives, and cached.
+//!
+//! Concurrent readers of one missing block share one fetch: the first
+//! starts it, later ones follow the same list of pieces. A fetch runs to
+//! the end even if its reader goes away, so a partial read still caches the
+//! whole block. When no tier has room the data still flows to the readers,
+//! just without being cached.
+
+use crate::block_store::{BlockStore, BlockWriter, StoreError};
+use crate::metrics::WorkerMetrics;
+use crate::ufs_source::UfsSource;
+use alluxio_common::{AlluxioError, Result};
+use alluxio_proto::grpc::UfsBlockSource;
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
+
+/// Pieces handed to readers and to the cache are at least this large.
+const PIECE_BYTES: usize = 1 << 20;
+
+/// Where a block's bytes come from in the UFS.
+#[derive(Clone, Debug)]
+pub struct BlockSource {
+    pub block_id: u64,
+    pub block_length: u64,
+    pub offset_in_file: u64,
+    pub ufs: UfsBlockSource,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Progress {
+    Running,
+    Done,
+    Failed(String),
+}
+
+/// One in-flight fetch of a whole block.
+pub struct Fetch {
+    pieces: Mutex<Vec<Bytes>>,
+    progress: watch::Sender<(usize, Progress)>,
+}
+
+impl Fetch {
+    /// Streams bytes [offset, offset+len) of the block to `send` as the
+    /// fetch delivers them. `send` returns false when the reader is gone.
+    pub async fn follow(
+        &self,
+        offset: u64,
+        len: u64,
+        mut send: impl FnMut(Bytes) -> bool,
+    ) -> Result<()> {
+        let end = offset + len;
+        let mut rx = self.progress.subscribe();
+        let mut next_piece = 0;
+        let mut piece_start = 0u64;
+        let mut pos = offset;
+        loop {
+            let (count, state) = rx.borrow_and_update().clone();
+            let available: Vec<Bytes> = {
+                let pieces = self.pieces.lock().unwrap_or_else(|p| p.into_inner());
+                pieces[next_piece..count.min(pieces.len())].to_vec()
+            };
+            for piece in available {
+                next_piece += 1;
+                let piece_end = piece_start + piece.len() as u64;
+                if piece_end > pos && piece_start < end {
+                    let from = (pos - piece_start) as usize;
+                    let to = (end.min(piece_end) - piece_start) as usize;
+                    if !send(piece.slice(from..to)) {
+                        return Ok(());
+                    }
+                    pos = piece_start + to as u64;
+                }
+                piece_start = piece_end;
+                if pos >= end {
+                    return Ok(());
+                }
+            }
+            match state {
+                Progress::Done => return Ok(()),
+                Progress::Failed(e) => return Err(AlluxioError::Unavailable(e)),
+                Progress::Running => {
+                    if rx.changed().await.is_err() {
+                        return Err(AlluxioError::Internal(
+                            "fetch ended without a result".to_string(),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    pub async fn wait(&self) -> Result<()> {
+        self.follow(0, u64::MAX / 2, |_| true).await
+    }
+}
+
+pub struct ReadThrough {
+    store: BlockStore,
+    ufs: Arc<UfsSource>,
+    metrics: Arc<WorkerMetrics>,
+    in_flight: Mutex<HashMap<u64, Arc<Fetch>>>,
+}
+
+impl ReadThrough {
+    pub fn new(store: BlockStore, ufs: Arc<UfsSource>, metrics: Arc<WorkerMetrics>) -> Self {
+        ReadThrough {
+            store,
+            ufs,
+            metrics,
+            in_flight: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The fetch of `source`'s block: an existing one, or a new one started
+    /// now (which caches the block if there is room).
+    pub fn fetch(self: &Arc<Self>, source: BlockSource) -> Arc<Fetch> {
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(f) = in_flight.get(&source.block_id) {
+            return f.clone();
+        }
+        let (tx, _) = watch::channel((0, Progress::Running));
+        let fetch = Arc::new(Fetch {
+            pieces: Mutex::new(Vec::new()),
+            progress: tx,
+        });
+        in_flight.insert(source.block_id, fetch.clone());
+        let this = self.clone();
+        let f = fetch.clone();
+        tokio::spawn(async move {
+            let block_id = source.block_id;
+            let result = this.run_fetch(&source, &f).await;
+            // Remove before announcing the end, so a reader arriving after
+            // the end finds the cached block (or starts a new fetch).
+            this.in_flight
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&block_id);
+            let count = f.pieces.lock().unwrap_or_else(|p| p.into_inner()).len();
+            let state = match result {
+                Ok(()) => Progress::Done,
+                Err(e) => {
+                    tracing::warn!(block_id, error = %e, "read-through failed");
+                    Progress::Failed(e.to_string())
+                }
+            };
+            f.progress.send_replace((count, state));
+        });
+        fetch
+    }
+
+    async fn run_fetch(&self, source: &BlockSource, fetch: &Fetch) -> Result<()> {
+        let (ufs, path) = self
+            .ufs
+            .resolve(source.ufs.mount_id, &source.ufs.ufs_path)
+            .await?;
+        let range = source.offset_in_file..source.offset_in_file + source.block_length;
+        self.metrics.ufs_requests.inc();
+        let mut stream = ufs.read_stream(&path, range).await?;
+        let store = self.store.clone();
+        let (id, off, len) = (source.block_id, source.offset_in_file, source.block_length);
+        let mut writer: Option<BlockWriter> =
+            tokio::task::spawn_blocking(move || match store.create_block(id, off, len, 0) {
+                Ok(w) => Some(w),
+                Err(StoreError::NoSpace { needed }) => {
+                    tracing::info!(
+                        block_id = id,
+                        needed,
+                        "no room to cache; serving without caching"
+                    );
+                    None
+                }
+                Err(e) => {
+                    tracing::warn!(block_id = id, error = %e, "cannot cache block");
+                    None
+                }
+            })
+            .await
+            .map_err(|e| AlluxioError::Internal(e.to_string()))?;
+
+        let mut pending = BytesMut::new();
+        let mut received = 0u64;
+        loop {
+            let next = stream.next().await;
+            let piece = match next {
+                Some(Ok(bytes)) => Some(bytes),
+                Some(Err(e)) => return Err(e.into()),
+                None => None,
+            };
+            if let Some(bytes) = &piece {
+                received += bytes.len() as u64;
+                pending.extend_from_slice(bytes);
+            }
+            if pending.len() >= PIECE_BYTES || (piece.is_none() && !pending.is_empty()) {
+                let ready = pending.split().freeze();
+                self.metrics.bytes_read_ufs.inc_by(ready.len() as u64);
+                {
+                    let mut pieces = fetch.pieces.lock().unwrap_or_else(|p| p.into_inner());
+                    pieces.push(ready.clone());
+                    fetch
+                        .progress
+                        .send_replace((pieces.len(), Progress::Running));
+                }
+                if let Some(mut w) = writer.take() {
+                    writer = tokio::task::spawn_blocking(move || match w.append(&ready) {
+                        Ok(()) => Some(w),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "caching failed; continuing without");
+                            None
+                        }
+                    })
+                    .await
+                    .map_err(|e| AlluxioError::Internal(e.to_string()))?;
+                }
+            }
+            if piece.is_none() {
+                break;
+            }
+        }
+        if received != source.block_length {
+            return Err(AlluxioError::Unavailable(format!(
+                "UFS returned {received} bytes for block {} of {} bytes (did the file change?)",
+                source.block_id, source.block_length
+            )));
+        }
+        if let Some(w) = writer {
+            let committed = tokio::task::spawn_blocking(move || w.commit())
+                .await
+                .map_err(|e| AlluxioError::Internal(e.to_string()))?;
+            if let Err(e) = committed {
+                tracing::warn!(block_id = source.block_id, error = %e, "cannot commit cached block");
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads a range straight from the UFS, without caching (NO_CACHE).
+    pub async fn read_uncached(
+        &self,
+        source: &BlockSource,
+        offset: u64,
+        len: u64,
+        mut send: impl FnMut(Bytes) -> bool,
+    ) -> Result<()> {
+        let (ufs, path) = self
+            .ufs
+            .resolve(source.ufs.mount_id, &source.ufs.ufs_path)
+            .await?;
+        let start = source.offset_in_file + offset;
+        self.metrics.ufs_requests.inc();
+        let mut stream = ufs.read_stream(&path, start..start + len).await?;
+        while let Some(piece) = stream.next().await {
+            let piece = piece?;
+            self.metrics.bytes_read_ufs.inc_by(piece.len() as u64);
+            if !send(piece) {
+                break;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,169 @@
+//! Starting and stopping a worker: open the block store, serve the data
+//! service and the status HTTP endpoints, and heartbeat to the master.
+
+use crate::block_store::BlockStore;
+use crate::heartbeat::{load_or_create_id, Heartbeat};
+use crate::metrics::WorkerMetrics;
+use crate::read_through::ReadThrough;
+use crate::service::{WorkerGrpc, WorkerService};
+use crate::ufs_source::UfsSource;
+use alluxio_client::MasterClient;
+use alluxio_common::config::AlluxioConfig;
+use alluxio_proto::grpc::block_worker_server::BlockWorkerServer;
+use alluxio_proto::grpc::WorkerAddress;
+use prometheus_client::registry::Registry;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("cannot open the block store: {0}")]
+    Store(#[from] crate::block_store::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("cannot keep the worker identity in {dir}: {source}")]
+    Identity { dir: String, source: std::io::Error },
+    #[error("invalid master address: {0}")]
+    Master(alluxio_common::AlluxioError),
+}
+
+pub struct WorkerServer {
+    pub worker_id: u64,
+    pub rpc_addr: SocketAddr,
+    pub web_addr: SocketAddr,
+    pub store: BlockStore,
+    pub metrics: Arc<WorkerMetrics>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+async fn bind(host: &str, port: u16) -> Result<tokio::net::TcpListener, WorkerError> {
+    let addr = format!("{host}:{port}");
+    tokio::net::TcpListener::bind(&addr)
+        .await
+        .map_err(|source| WorkerError::Bind { addr, source })
+}
+
+impl WorkerServer {
+    /// Starts a worker that talks to the master at `master_address`.
+    pub async fn start(
+        config: &AlluxioConfig,
+        master_address: &str,
+    ) -> Result<WorkerServer, WorkerError> {
+        let wc = &config.worker;
+        let worker_id =
+            load_or_create_id(&wc.data_dir).map_err(|source| WorkerError::Identity {
+                dir: wc.data_dir.display().to_string(),
+                source,
+            })?;
+        let tiers = wc.effective_tiers();
+        let evictor = wc.evictor;
+        let store = tokio::task::spawn_blocking(move || BlockStore::open(&tiers, evictor))
+            .await
+            .map_err(|e| {
+                WorkerError::Store(crate::block_store::StoreError::Config(e.to_string()))
+            })??;
+        let rpc_listener = bind(&wc.hostname, wc.rpc_port).await?;
+        let web_listener = bind(&wc.hostname, wc.web_port).await?;
+        let rpc_addr = rpc_listener
+            .local_addr()
+            .map_err(|source| WorkerError::Bind {
+                addr: wc.hostname.clone(),
+                source,
+            })?;
+        let web_addr = web_listener
+            .local_addr()
+            .map_err(|source| WorkerError::Bind {
+                addr: wc.hostname.clone(),
+                source,
+            })?;
+        // Lazy: the master may come up after the worker; heartbeats retry.
+        let master = MasterClient::connect_lazy(master_address).map_err(WorkerError::Master)?;
+
+        let mut registry = Registry::default();
+        let metrics = Arc::new(WorkerMetrics::register(&mut registry));
+        let ufs = Arc::new(UfsSource::new(master.clone()));
+        let read_through = Arc::new(ReadThrough::new(store.clone(), ufs, metrics.clone()));
+        let service = Arc::new(WorkerService {
+            store: store.clone(),
+            read_through,
+            metrics: metrics.clone(),
+            master: master.clone(),
+            worker_id,
+            cache_whole_block_on_partial_read: wc.cache_whole_block_on_partial_read,
+            leases: Mutex::new(Default::default()),
+        });
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let mut tasks = Vec::new();
+
+        let grpc = tonic::transport::Server::builder().add_service(
+            BlockWorkerServer::new(WorkerGrpc(service)).max_decoding_message_size(64 << 20),
+        );
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(rpc_listener);
+        let stop = wait_for(shutdown_rx.clone());
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = grpc.serve_with_incoming_shutdown(incoming, stop).await {
+                tracing::error!(error = %e, "worker gRPC server failed");
+            }
+        }));
+
+        let ready = Arc::new(AtomicBool::new(true));
+        let (hook_store, hook_metrics) = (store.clone(), metrics.clone());
+        let hook: alluxio_common::http::ScrapeHook =
+            Arc::new(move || hook_metrics.refresh(&hook_store));
+        let router =
+            alluxio_common::http::status_router(Arc::new(Mutex::new(registry)), ready, Some(hook));
+        let stop = wait_for(shutdown_rx.clone());
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = alluxio_common::http::serve(web_listener, router, stop).await {
+                tracing::error!(error = %e, "worker HTTP server failed");
+            }
+        }));
+
+        let heartbeat = Heartbeat {
+            master,
+            store: store.clone(),
+            worker_id,
+            address: WorkerAddress {
+                host: wc.hostname.clone(),
+                rpc_port: rpc_addr.port() as u32,
+                web_port: web_addr.port() as u32,
+            },
+            interval: wc.heartbeat_interval.0.max(Duration::from_millis(10)),
+        };
+        tasks.push(tokio::spawn(heartbeat.run(shutdown_rx)));
+        tracing::info!(worker_id, rpc = %rpc_addr, web = %web_addr, "Alluxio worker started");
+        Ok(WorkerServer {
+            worker_id,
+            rpc_addr,
+            web_addr,
+            store,
+            metrics,
+            shutdown,
+            tasks,
+        })
+    }
+
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        tracing::info!(worker_id = self.worker_id, "Alluxio worker stopped");
+    }
+}
+
+async fn wait_for(mut rx: watch::Receiver<bool>) {
+    while !*rx.borrow() {
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}

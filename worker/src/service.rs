@@ -1,0 +1,354 @@
+//! The `BlockWorker` gRPC service: block reads (from the cache, or through
+//! from the UFS), block writes, short-circuit leases and loads.
+
+use crate::block_store::{BlockStore, StoreError, CHUNK_SIZE};
+use crate::metrics::WorkerMetrics;
+use crate::read_through::{BlockSource, ReadThrough};
+use alluxio_client::MasterClient;
+use alluxio_proto::grpc::block_worker_server::BlockWorker;
+use alluxio_proto::grpc::*;
+use bytes::Bytes;
+use futures::StreamExt;
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+/// Short-circuit leases older than this are closed: their client is gone.
+const LEASE_TIMEOUT: Duration = Duration::from_secs(600);
+
+pub struct WorkerService {
+    pub store: BlockStore,
+    pub read_through: Arc<ReadThrough>,
+    pub metrics: Arc<WorkerMetrics>,
+    pub master: MasterClient,
+    pub worker_id: u64,
+    pub cache_whole_block_on_partial_read: bool,
+    pub leases: Mutex<HashMap<u64, (u64, Instant)>>,
+}
+
+fn store_status(e: StoreError) -> Status {
+    match e {
+        StoreError::NotCached(_) => Status::not_found(e.to_string()),
+        StoreError::AlreadyCached(_) => Status::already_exists(e.to_string()),
+        StoreError::NoSpace { .. } => Status::resource_exhausted(e.to_string()),
+        StoreError::TooLong { .. } => Status::invalid_argument(e.to_string()),
+        StoreError::Corrupt { .. } => Status::data_loss(e.to_string()),
+        StoreError::Config(_) | StoreError::Io { .. } => Status::internal(e.to_string()),
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Status> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Status::internal(e.to_string()))
+}
+
+type ChunkStream = Pin<Box<dyn futures::Stream<Item = Result<ReadBlockChunk, Status>> + Send>>;
+
+impl WorkerService {
+    /// Sends `[offset, offset+len)` of a block into `tx`, from the cache
+    /// while it verifies, and from the UFS otherwise (also for the rest of a
+    /// block found damaged half-way).
+    async fn serve_read(
+        self: Arc<Self>,
+        r: ReadBlockRequest,
+        tx: mpsc::Sender<Result<ReadBlockChunk, Status>>,
+    ) {
+        let chunk = (r.chunk_size as u64).max(CHUNK_SIZE);
+        let end = r.offset + r.length;
+        let mut pos = r.offset;
+        let read_type = ReadType::try_from(r.read_type).unwrap_or(ReadType::Cache);
+
+        if self.store.contains(r.block_id) {
+            self.metrics.cache_hits.inc();
+            while pos < end {
+                let (store, id, n) = (self.store.clone(), r.block_id, chunk.min(end - pos));
+                let p = pos;
+                match blocking(move || store.read(id, p, n)).await {
+                    Ok(Ok(data)) if data.is_empty() => break,
+                    Ok(Ok(data)) => {
+                        pos += data.len() as u64;
+                        self.metrics.bytes_read_cache.inc_by(data.len() as u64);
+                        if tx.send(Ok(ReadBlockChunk { data })).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(Err(StoreError::Corrupt { block_id, reason })) if r.ufs.is_some() => {
+                        tracing::warn!(
+                            block_id,
+                            reason,
+                            "damaged cached block; reading it again from the UFS"
+                        );
+                        break;
+                    }
+                    Ok(Err(e)) => {
+                        let _ = tx.send(Err(store_status(e))).await;
+                        return;
+                    }
+                    Err(status) => {
+                        let _ = tx.send(Err(status)).await;
+                        return;
+                    }
+                }
+            }
+            if pos >= end || r.ufs.is_none() {
+                if read_type == ReadType::CachePromote {
+                    let (store, id) = (self.store.clone(), r.block_id);
+                    tokio::task::spawn_blocking(move || store.promote(id));
+                }
+                return;
+            }
+        } else {
+            self.metrics.cache_misses.inc();
+        }
+
+        let Some(ufs) = r.ufs.clone() else {
+            let _ = tx
+                .send(Err(Status::not_found(format!(
+                    "block {} is not cached here and no UFS source was given",
+                    r.block_id
+                ))))
+                .await;
+            return;
+        };
+        let source = BlockSource {
+            block_id: r.block_id,
+            block_length: r.block_length,
+            offset_in_file: r.block_offset_in_file,
+            ufs,
+        };
+        let partial = r.offset > 0 || end < r.block_length;
+        let cache =
+            read_type != ReadType::NoCache && (!partial || self.cache_whole_block_on_partial_read);
+        let (sender, mut receiver) = mpsc::unbounded_channel::<Bytes>();
+        let forward = {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                while let Some(data) = receiver.recv().await {
+                    if tx.send(Ok(ReadBlockChunk { data })).await.is_err() {
+                        return;
+                    }
+                }
+            })
+        };
+        let result = if cache {
+            let fetch = self.read_through.fetch(source);
+            fetch
+                .follow(pos, end - pos, |b| sender.send(b).is_ok())
+                .await
+        } else {
+            self.read_through
+                .read_uncached(&source, pos, end - pos, |b| sender.send(b).is_ok())
+                .await
+        };
+        drop(sender);
+        let _ = forward.await;
+        if let Err(e) = result {
+            let _ = tx.send(Err(e.into())).await;
+        }
+    }
+
+    fn sweep_leases(&self) {
+        let expired: Vec<(u64, u64)> = {
+            let mut leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
+            let old: Vec<u64> = leases
+                .iter()
+                .filter(|(_, (_, at))| at.elapsed() > LEASE_TIMEOUT)
+                .map(|(id, _)| *id)
+                .collect();
+            old.into_iter()
+                .filter_map(|l| leases.remove(&l).map(|(b, _)| (l, b)))
+                .collect()
+        };
+        for (lease, block) in expired {
+            tracing::warn!(lease, block, "short-circuit lease expired; closing it");
+            self.store.close_local(block);
+        }
+    }
+}
+
+/// Wrapper so the service can hand `Arc<Self>` to spawned tasks.
+pub struct WorkerGrpc(pub Arc<WorkerService>);
+
+#[tonic::async_trait]
+impl BlockWorker for WorkerGrpc {
+    type ReadBlockStream = ChunkStream;
+
+    async fn read_block(
+        &self,
+        req: Request<ReadBlockRequest>,
+    ) -> Result<Response<Self::ReadBlockStream>, Status> {
+        let r = req.into_inner();
+        if r.length == 0 {
+            return Err(Status::invalid_argument("length must be positive"));
+        }
+        if r.block_length > 0 && r.offset + r.length > r.block_length {
+            return Err(Status::invalid_argument(format!(
+                "range {}+{} is outside block {} of {} bytes",
+                r.offset, r.length, r.block_id, r.block_length
+            )));
+        }
+        let (tx, rx) = mpsc::channel(4);
+        let svc = self.0.clone();
+        tokio::spawn(async move { svc.serve_read(r, tx).await });
+        Ok(Response::new(
+            Box::pin(ReceiverStream::new(rx)) as ChunkStream
+        ))
+    }
+
+    async fn write_block(
+        &self,
+        req: Request<Streaming<WriteBlockChunk>>,
+    ) -> Result<Response<WriteBlockResponse>, Status> {
+        let mut stream = req.into_inner();
+        let first = stream
+            .next()
+            .await
+            .ok_or_else(|| Status::invalid_argument("empty write stream"))??;
+        let header = first
+            .header
+            .ok_or_else(|| Status::invalid_argument("the first message must carry a header"))?;
+        if header.max_length == 0 {
+            return Err(Status::invalid_argument("max_length must be positive"));
+        }
+        let store = self.0.store.clone();
+        let (id, off, max) = (
+            header.block_id,
+            header.block_offset_in_file,
+            header.max_length,
+        );
+        let mut writer = blocking(move || store.create_block(id, off, max, 0))
+            .await?
+            .map_err(store_status)?;
+        let mut pending = first.data;
+        loop {
+            if !pending.is_empty() {
+                let data = std::mem::take(&mut pending);
+                writer = blocking(move || writer.append(&data).map(|()| writer))
+                    .await?
+                    .map_err(store_status)?;
+            }
+            match stream.next().await {
+                Some(Ok(msg)) => pending = msg.data,
+                Some(Err(status)) => return Err(status),
+                None => break,
+            }
+        }
+        let (length, tier_alias) = blocking(move || writer.commit())
+            .await?
+            .map_err(store_status)?;
+        self.0.metrics.bytes_written.inc_by(length);
+        let commit = self
+            .0
+            .master
+            .commit_block(CommitBlockRequest {
+                worker_id: self.0.worker_id,
+                block_id: id,
+                length,
+                tier_alias: tier_alias.clone(),
+            })
+            .await;
+        if let Err(e) = commit {
+            // The master does not know the block: do not keep it.
+            let store = self.0.store.clone();
+            let _ = blocking(move || store.remove(id)).await;
+            return Err(Status::from(e));
+        }
+        Ok(Response::new(WriteBlockResponse { length, tier_alias }))
+    }
+
+    async fn open_local_block(
+        &self,
+        req: Request<OpenLocalBlockRequest>,
+    ) -> Result<Response<OpenLocalBlockResponse>, Status> {
+        let id = req.into_inner().block_id;
+        self.0.sweep_leases();
+        let store = self.0.store.clone();
+        let local = blocking(move || store.open_local(id))
+            .await?
+            .map_err(store_status)?;
+        self.0
+            .leases
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(local.lease_id, (id, Instant::now()));
+        self.0.metrics.cache_hits.inc();
+        self.0.metrics.bytes_read_cache.inc_by(local.length);
+        Ok(Response::new(OpenLocalBlockResponse {
+            path: local.path.display().to_string(),
+            offset: local.offset,
+            length: local.length,
+            chunk_size: CHUNK_SIZE as u32,
+            chunk_crcs: local.chunk_crcs,
+            lease_id: local.lease_id,
+        }))
+    }
+
+    async fn close_local_block(
+        &self,
+        req: Request<CloseLocalBlockRequest>,
+    ) -> Result<Response<CloseLocalBlockResponse>, Status> {
+        let r = req.into_inner();
+        let lease = self
+            .0
+            .leases
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&r.lease_id);
+        match lease {
+            Some((block, _)) if block == r.block_id => {
+                self.0.store.close_local(block);
+                Ok(Response::new(CloseLocalBlockResponse {}))
+            }
+            _ => Err(Status::not_found(format!(
+                "no open lease {} for block {}",
+                r.lease_id, r.block_id
+            ))),
+        }
+    }
+
+    async fn cache_block(
+        &self,
+        req: Request<CacheBlockRequest>,
+    ) -> Result<Response<CacheBlockResponse>, Status> {
+        let r = req.into_inner();
+        if self.0.store.contains(r.block_id) {
+            return Ok(Response::new(CacheBlockResponse { fetched: false }));
+        }
+        let ufs = r
+            .ufs
+            .ok_or_else(|| Status::invalid_argument("missing UFS source"))?;
+        let fetch = self.0.read_through.fetch(BlockSource {
+            block_id: r.block_id,
+            block_length: r.block_length,
+            offset_in_file: r.block_offset_in_file,
+            ufs,
+        });
+        fetch.wait().await.map_err(Status::from)?;
+        if !self.0.store.contains(r.block_id) {
+            return Err(Status::resource_exhausted(format!(
+                "block {} was read but there is no room to cache it",
+                r.block_id
+            )));
+        }
+        Ok(Response::new(CacheBlockResponse { fetched: true }))
+    }
+
+    async fn report_corrupt_block(
+        &self,
+        req: Request<ReportCorruptBlockRequest>,
+    ) -> Result<Response<ReportCorruptBlockResponse>, Status> {
+        let id = req.into_inner().block_id;
+        tracing::warn!(
+            block_id = id,
+            "a short-circuit reader found this block damaged; dropping it"
+        );
+        let store = self.0.store.clone();
+        blocking(move || store.remove(id)).await?;
+        Ok(Response::new(ReportCorruptBlockResponse {}))
+    }
+}
