@@ -1,12 +1,17 @@
 //! Client library of alluxio-rs.
 //!
-//! [`MasterClient`] is the typed gRPC client of the master (metadata, mount
-//! table, workers, master info). [`FileSystem`] builds the user-facing
-//! operations on it, including writing a file's bytes to the UFS for the
-//! write types that persist data.
+//! [`MasterClient`] is the typed gRPC client of the master. [`FileSystem`]
+//! is the user-facing API: metadata from the master, data from workers
+//! ([`FileReader`], [`FileWriter`]), and the UFS directly when no worker can
+//! serve a block.
 
 pub mod file_system;
 pub mod master_client;
+pub mod reader;
+pub mod workers;
+pub mod writer;
 
 pub use file_system::FileSystem;
 pub use master_client::MasterClient;
+pub use reader::FileReader;
+pub use writer::FileWriter;

@@ -1,0 +1,310 @@
+//! Reading files: block by block, from the best source that works.
+//!
+//! For each block, in order: the workers that hold it (local first; a
+//! worker on this host is read straight from its block file, verifying the
+//! chunk checksums, when short-circuit is on), then a worker chosen by the
+//! location policy, which reads the block through from the UFS (caching it
+//! unless the read type is NO_CACHE), and finally the UFS itself. A source
+//! that fails half-way is left for the next one, which continues from the
+//! first byte not yet delivered, so a worker dying mid-read does not fail
+//! the reader.
+
+use crate::file_system::FileSystem;
+use crate::workers::WorkerRef;
+use alluxio_common::{AlluxioError, Result};
+use alluxio_proto::grpc::*;
+use bytes::Bytes;
+use futures::StreamExt;
+use std::os::unix::fs::FileExt;
+
+/// Why a read stopped: the source failed (try another) or the consumer did.
+enum Stop {
+    Source(AlluxioError),
+    Sink(AlluxioError),
+}
+
+pub struct FileReader {
+    fs: FileSystem,
+    info: FileInfo,
+    read_type: ReadType,
+}
+
+impl FileReader {
+    pub(crate) fn new(fs: FileSystem, info: FileInfo, read_type: ReadType) -> Self {
+        FileReader {
+            fs,
+            info,
+            read_type,
+        }
+    }
+
+    pub fn info(&self) -> &FileInfo {
+        &self.info
+    }
+
+    pub fn len(&self) -> u64 {
+        self.info.length
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.info.length == 0
+    }
+
+    /// Bytes `[offset, offset+len)` (shorter at the end of the file).
+    pub async fn read_at(&self, offset: u64, len: u64) -> Result<Bytes> {
+        let mut out = Vec::with_capacity(len.min(self.len().saturating_sub(offset)) as usize);
+        self.read_range(offset, len, |b| {
+            out.extend_from_slice(&b);
+            Ok(())
+        })
+        .await?;
+        Ok(Bytes::from(out))
+    }
+
+    /// Streams bytes `[offset, offset+len)` to `sink`, in order.
+    pub async fn read_range(
+        &self,
+        offset: u64,
+        len: u64,
+        mut sink: impl FnMut(Bytes) -> Result<()>,
+    ) -> Result<()> {
+        let end = (offset + len).min(self.info.length);
+        let mut pos = offset;
+        for fbi in &self.info.file_block_infos {
+            let block = fbi.block_info.clone().unwrap_or_default();
+            let (b_start, b_end) = (fbi.offset, fbi.offset + block.length);
+            if b_end <= pos || b_start >= end {
+                continue;
+            }
+            let from = pos - b_start;
+            let n = end.min(b_end) - pos;
+            self.read_block(fbi, &block, from, n, &mut sink).await?;
+            pos += n;
+        }
+        Ok(())
+    }
+
+    fn persisted(&self) -> bool {
+        self.info.persistence_state == PersistenceState::Persisted as i32
+    }
+
+    async fn read_block(
+        &self,
+        fbi: &FileBlockInfo,
+        block: &BlockInfo,
+        from: u64,
+        len: u64,
+        sink: &mut impl FnMut(Bytes) -> Result<()>,
+    ) -> Result<()> {
+        let pool = &self.fs.workers;
+        let holders = pool.order_locations(&block.locations);
+        let mut candidates: Vec<(WorkerRef, bool)> =
+            holders.iter().map(|w| (w.clone(), true)).collect();
+        if self.persisted() {
+            for w in pool.choose(&self.fs.live_workers().await) {
+                if !holders.contains(&w) {
+                    candidates.push((w, false));
+                }
+            }
+        }
+        // Bytes of this range already handed to `sink`: the next source
+        // continues from there.
+        let delivered = std::cell::Cell::new(0u64);
+        let mut last_error = None;
+        for (worker, holds) in candidates {
+            let mut counting = |b: Bytes| {
+                delivered.set(delivered.get() + b.len() as u64);
+                sink(b)
+            };
+            let remaining = (from + delivered.get(), len - delivered.get());
+            let result = if holds && self.fs.short_circuit && pool.is_local(&worker) {
+                match self
+                    .short_circuit(
+                        &worker,
+                        block.block_id,
+                        remaining.0,
+                        remaining.1,
+                        &mut counting,
+                    )
+                    .await
+                {
+                    Err(Stop::Source(e)) => {
+                        tracing::debug!(block_id = block.block_id, error = %e, "short-circuit read failed; using gRPC");
+                        let remaining = (from + delivered.get(), len - delivered.get());
+                        self.grpc_read(&worker, fbi, block, remaining.0, remaining.1, &mut counting)
+                            .await
+                    }
+                    other => other,
+                }
+            } else {
+                self.grpc_read(&worker, fbi, block, remaining.0, remaining.1, &mut counting)
+                    .await
+            };
+            match result {
+                Ok(()) => return Ok(()),
+                Err(Stop::Sink(e)) => return Err(e),
+                Err(Stop::Source(e)) => {
+                    tracing::debug!(block_id = block.block_id, worker = %worker.address(), error = %e, "worker read failed; trying the next source");
+                    last_error = Some(e);
+                }
+            }
+        }
+        if self.persisted() {
+            let start = fbi.offset + from + delivered.get();
+            let left = len - delivered.get();
+            let mut counting = |b: Bytes| {
+                delivered.set(delivered.get() + b.len() as u64);
+                sink(b)
+            };
+            return match self.ufs_read(start, left, &mut counting).await {
+                Ok(()) => Ok(()),
+                Err(Stop::Sink(e)) | Err(Stop::Source(e)) => Err(e),
+            };
+        }
+        Err(last_error.unwrap_or_else(|| {
+            AlluxioError::Unavailable(format!(
+                "block {} of {} is on no live worker and the file is not persisted",
+                block.block_id, self.info.path
+            ))
+        }))
+    }
+
+    async fn grpc_read(
+        &self,
+        worker: &WorkerRef,
+        fbi: &FileBlockInfo,
+        block: &BlockInfo,
+        offset: u64,
+        len: u64,
+        sink: &mut impl FnMut(Bytes) -> Result<()>,
+    ) -> Result<(), Stop> {
+        let mut client = self.fs.workers.client(worker).map_err(Stop::Source)?;
+        let ufs = self.persisted().then(|| UfsBlockSource {
+            mount_id: self.info.mount_id,
+            ufs_path: self.info.ufs_path.clone(),
+            offset_in_file: fbi.offset,
+        });
+        let request = ReadBlockRequest {
+            block_id: block.block_id,
+            offset,
+            length: len,
+            block_length: block.length,
+            block_offset_in_file: fbi.offset,
+            ufs,
+            read_type: self.read_type as i32,
+            chunk_size: 4 << 20,
+        };
+        let mut stream = client
+            .read_block(request)
+            .await
+            .map_err(|s| Stop::Source(s.into()))?
+            .into_inner();
+        let mut got = 0u64;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|s| Stop::Source(s.into()))?;
+            got += chunk.data.len() as u64;
+            sink(chunk.data).map_err(Stop::Sink)?;
+        }
+        if got != len {
+            return Err(Stop::Source(AlluxioError::Unavailable(format!(
+                "worker {} sent {got} of {len} bytes of block {}",
+                worker.address(),
+                block.block_id
+            ))));
+        }
+        Ok(())
+    }
+
+    async fn short_circuit(
+        &self,
+        worker: &WorkerRef,
+        block_id: u64,
+        offset: u64,
+        len: u64,
+        sink: &mut impl FnMut(Bytes) -> Result<()>,
+    ) -> Result<(), Stop> {
+        let mut client = self.fs.workers.client(worker).map_err(Stop::Source)?;
+        let open = client
+            .open_local_block(OpenLocalBlockRequest { block_id })
+            .await
+            .map_err(|s| Stop::Source(s.into()))?
+            .into_inner();
+        let lease = open.lease_id;
+        let result = read_local(open, offset, len, sink).await;
+        let _ = client
+            .close_local_block(CloseLocalBlockRequest {
+                block_id,
+                lease_id: lease,
+            })
+            .await;
+        if let Err(Stop::Source(AlluxioError::Internal(reason))) = &result {
+            if reason.starts_with("damaged") {
+                let _ = client
+                    .report_corrupt_block(ReportCorruptBlockRequest { block_id })
+                    .await;
+            }
+        }
+        result
+    }
+
+    async fn ufs_read(
+        &self,
+        start: u64,
+        len: u64,
+        sink: &mut impl FnMut(Bytes) -> Result<()>,
+    ) -> Result<(), Stop> {
+        let (ufs, path) = self.fs.ufs_for(&self.info).await.map_err(Stop::Source)?;
+        let mut stream = ufs
+            .read_stream(&path, start..start + len)
+            .await
+            .map_err(|e| Stop::Source(e.into()))?;
+        while let Some(piece) = stream.next().await {
+            let piece = piece.map_err(|e| Stop::Source(e.into()))?;
+            sink(piece).map_err(Stop::Sink)?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads a range of a local block file, verifying every chunk it touches.
+async fn read_local(
+    open: OpenLocalBlockResponse,
+    offset: u64,
+    len: u64,
+    sink: &mut impl FnMut(Bytes) -> Result<()>,
+) -> Result<(), Stop> {
+    let cs = (open.chunk_size as u64).max(1);
+    let mut pos = offset;
+    let end = (offset + len).min(open.length);
+    let file =
+        std::sync::Arc::new(std::fs::File::open(&open.path).map_err(|e| Stop::Source(e.into()))?);
+    while pos < end {
+        // Read up to 4 MiB of whole chunks at a time.
+        let first = pos / cs;
+        let last = ((pos + (4 << 20)).min(end) - 1) / cs;
+        let start = first * cs;
+        let stop = ((last + 1) * cs).min(open.length);
+        let (f, base) = (file.clone(), open.offset + start);
+        let buf = tokio::task::spawn_blocking(move || {
+            let mut buf = vec![0u8; (stop - start) as usize];
+            f.read_exact_at(&mut buf, base).map(|()| buf)
+        })
+        .await
+        .map_err(|e| Stop::Source(AlluxioError::Internal(e.to_string())))?
+        .map_err(|e| Stop::Source(AlluxioError::Internal(format!("damaged block file: {e}"))))?;
+        for (i, chunk) in buf.chunks(cs as usize).enumerate() {
+            let index = first as usize + i;
+            if open.chunk_crcs.get(index) != Some(&crc32fast::hash(chunk)) {
+                return Err(Stop::Source(AlluxioError::Internal(format!(
+                    "damaged block: checksum mismatch in chunk {index}"
+                ))));
+            }
+        }
+        let bytes = Bytes::from(buf);
+        let from = (pos - start) as usize;
+        let to = (end.min(stop) - start) as usize;
+        sink(bytes.slice(from..to)).map_err(Stop::Sink)?;
+        pos = start + to as u64;
+    }
+    Ok(())
+}
