@@ -1,5 +1,6 @@
 //! `alluxio fs ...`: file-system commands, named and shaped like Alluxio's.
 
+use crate::data_cmd;
 use crate::output::{self, file_info_json, ls_line, mount_json, mount_line, print_json, stat_text};
 use crate::Context;
 use alluxio_client::FileSystem;
@@ -22,6 +23,13 @@ pub struct FsArgs {
     /// duration such as 30s).
     #[arg(long = "sync-interval", global = true, allow_hyphen_values = true)]
     sync_interval: Option<String>,
+    /// Read type: CACHE, CACHE_PROMOTE or NO_CACHE (default: user.read_type).
+    #[arg(long = "read-type", global = true)]
+    read_type: Option<String>,
+    /// Write type: MUST_CACHE, CACHE_THROUGH, THROUGH or ASYNC_THROUGH
+    /// (default: user.write_type).
+    #[arg(long = "write-type", global = true)]
+    write_type: Option<String>,
     #[command(subcommand)]
     command: FsCommand,
 }
@@ -149,6 +157,55 @@ enum FsCommand {
     UnsetTtl {
         path: String,
     },
+    /// Print a file.
+    Cat {
+        path: String,
+    },
+    /// Print the first bytes of a file.
+    Head {
+        /// Bytes to print.
+        #[arg(short = 'c', default_value_t = 1024)]
+        bytes: u64,
+        path: String,
+    },
+    /// Print the last bytes of a file.
+    Tail {
+        #[arg(short = 'c', default_value_t = 1024)]
+        bytes: u64,
+        path: String,
+    },
+    /// Copy local files or directories into Alluxio.
+    #[command(name = "copyFromLocal")]
+    CopyFromLocal {
+        src: String,
+        dst: String,
+    },
+    /// Copy Alluxio files or directories to the local file system.
+    #[command(name = "copyToLocal")]
+    CopyToLocal {
+        src: String,
+        dst: String,
+    },
+    /// Copy within Alluxio.
+    Cp {
+        src: String,
+        dst: String,
+    },
+    /// Cache files in the workers.
+    Load {
+        /// Only into a worker on this host.
+        #[arg(long)]
+        local: bool,
+        path: String,
+    },
+    /// Show which workers hold a file's blocks.
+    Location {
+        path: String,
+    },
+    /// MD5 of a file's content.
+    Checksum {
+        path: String,
+    },
     /// Drop cached blocks of a path from the workers.
     Free {
         /// Also free pinned files.
@@ -195,7 +252,17 @@ fn check_path(raw: &str) -> Result<String, AlluxioError> {
 
 pub async fn run(ctx: &Context, args: FsArgs) -> Result<(), AlluxioError> {
     let master = ctx.master().await?;
-    let fs = FileSystem::new(master.clone());
+    let fs = FileSystem::with_config(master.clone(), &ctx.config);
+    let read_type = args
+        .read_type
+        .as_deref()
+        .map(data_cmd::parse_read_type)
+        .transpose()?;
+    let write_type = args
+        .write_type
+        .as_deref()
+        .map(data_cmd::parse_write_type)
+        .transpose()?;
     let sync = parse_sync_interval(&args.sync_interval)?;
     let json = args.json;
     match args.command {
@@ -239,7 +306,7 @@ pub async fn run(ctx: &Context, args: FsArgs) -> Result<(), AlluxioError> {
         FsCommand::Touch { paths } => {
             for path in paths {
                 let path = check_path(&path)?;
-                fs.write_file(&path, default_write_type(ctx), Vec::new()).await?;
+                fs.write_file(&path, write_type.unwrap_or(default_write_type(ctx)), Vec::new()).await?;
                 if !json {
                     println!("{path} has been created");
                 }
@@ -393,6 +460,34 @@ pub async fn run(ctx: &Context, args: FsArgs) -> Result<(), AlluxioError> {
                 println!("TTL of path '{path}' was successfully removed.");
             }
         }
+        FsCommand::Cat { path } => data_cmd::print_range(&fs, &check_path(&path)?, read_type, data_cmd::Range::All).await?,
+        FsCommand::Head { bytes, path } => {
+            data_cmd::print_range(&fs, &check_path(&path)?, read_type, data_cmd::Range::Head(bytes)).await?
+        }
+        FsCommand::Tail { bytes, path } => {
+            data_cmd::print_range(&fs, &check_path(&path)?, read_type, data_cmd::Range::Tail(bytes)).await?
+        }
+        FsCommand::CopyFromLocal { src, dst } => {
+            let n = data_cmd::copy_from_local(&fs, &data_cmd::local_path(&src), &check_path(&dst)?, write_type).await?;
+            if !json {
+                println!("Copied {src} to {dst} ({n} bytes)");
+            }
+        }
+        FsCommand::CopyToLocal { src, dst } => {
+            let n = data_cmd::copy_to_local(&fs, &check_path(&src)?, &data_cmd::local_path(&dst), read_type).await?;
+            if !json {
+                println!("Copied {src} to {dst} ({n} bytes)");
+            }
+        }
+        FsCommand::Cp { src, dst } => {
+            let n = data_cmd::copy(&fs, &check_path(&src)?, &check_path(&dst)?, read_type, write_type).await?;
+            if !json {
+                println!("Copied {src} to {dst} ({n} bytes)");
+            }
+        }
+        FsCommand::Load { local, path } => data_cmd::load(&fs, &check_path(&path)?, local, json).await?,
+        FsCommand::Location { path } => data_cmd::location(&fs, &check_path(&path)?, json).await?,
+        FsCommand::Checksum { path } => data_cmd::checksum(&fs, &check_path(&path)?, read_type, json).await?,
         FsCommand::Free { force, path } => {
             let blocks = master.free(&check_path(&path)?, true, force).await?;
             if json {

@@ -5,9 +5,12 @@
 //! errors exit with status 2 (clap's convention).
 
 mod admin_cmd;
+mod data_cmd;
 mod fs_cmd;
+mod local_cmd;
 mod master_cmd;
 mod output;
+mod worker_cmd;
 
 use alluxio_common::config::AlluxioConfig;
 use alluxio_common::AlluxioError;
@@ -38,6 +41,10 @@ struct Cli {
 enum Command {
     /// Run a master process.
     Master(master_cmd::MasterArgs),
+    /// Run a worker process.
+    Worker(worker_cmd::WorkerArgs),
+    /// Run a master and workers in this process (a whole local cluster).
+    Local(local_cmd::LocalArgs),
     /// File-system commands against a running cluster.
     Fs(fs_cmd::FsArgs),
     /// Administration commands.
@@ -84,6 +91,8 @@ fn main() {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Master(args) => master_cmd::run(ctx, args).await,
+            Command::Worker(args) => worker_cmd::run(ctx, args).await,
+            Command::Local(args) => local_cmd::run(ctx, args).await,
             Command::Fs(args) => fs_cmd::run(&ctx, args).await,
             Command::Fsadmin(args) => admin_cmd::run(&ctx, args).await,
         }

@@ -29,6 +29,8 @@ pub struct FileWriter {
     block: Option<BlockUpload>,
     ufs: Option<Box<dyn UfsWriter>>,
     length: u64,
+    /// Bytes handed to block uploads so far (decides the next block's index).
+    cached: u64,
     failed: bool,
 }
 
@@ -51,6 +53,7 @@ impl FileWriter {
             block: None,
             ufs,
             length: 0,
+            cached: 0,
             failed: false,
         })
     }
@@ -89,6 +92,7 @@ impl FileWriter {
                 let take = rest.len().min(room).min(MESSAGE_BYTES);
                 let piece = rest.split_to(take);
                 upload.written += take as u64;
+                self.cached += take as u64;
                 if upload
                     .tx
                     .send(WriteBlockChunk {
@@ -114,7 +118,7 @@ impl FileWriter {
     }
 
     async fn open_block(&self) -> Result<BlockUpload> {
-        let index = self.length / self.info.block_size_bytes;
+        let index = self.cached / self.info.block_size_bytes;
         let block_id = (self.info.file_id << 24) | index;
         let workers = self.fs.workers.choose(&self.fs.live_workers().await);
         let worker = workers.first().ok_or_else(|| {
