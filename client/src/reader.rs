@@ -16,6 +16,7 @@ use alluxio_proto::grpc::*;
 use bytes::Bytes;
 use futures::StreamExt;
 use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Why a read stopped: the source failed (try another) or the consumer did.
 enum Stop {
@@ -109,14 +110,17 @@ impl FileReader {
         }
         // Bytes of this range already handed to `sink`: the next source
         // continues from there.
-        let delivered = std::cell::Cell::new(0u64);
+        let delivered = AtomicU64::new(0);
         let mut last_error = None;
         for (worker, holds) in candidates {
             let mut counting = |b: Bytes| {
-                delivered.set(delivered.get() + b.len() as u64);
+                delivered.fetch_add(b.len() as u64, Ordering::Relaxed);
                 sink(b)
             };
-            let remaining = (from + delivered.get(), len - delivered.get());
+            let remaining = (
+                from + delivered.load(Ordering::Relaxed),
+                len - delivered.load(Ordering::Relaxed),
+            );
             let result = if holds && self.fs.short_circuit && pool.is_local(&worker) {
                 match self
                     .short_circuit(
@@ -130,7 +134,10 @@ impl FileReader {
                 {
                     Err(Stop::Source(e)) => {
                         tracing::debug!(block_id = block.block_id, error = %e, "short-circuit read failed; using gRPC");
-                        let remaining = (from + delivered.get(), len - delivered.get());
+                        let remaining = (
+                            from + delivered.load(Ordering::Relaxed),
+                            len - delivered.load(Ordering::Relaxed),
+                        );
                         self.grpc_read(&worker, fbi, block, remaining.0, remaining.1, &mut counting)
                             .await
                     }
@@ -150,10 +157,10 @@ impl FileReader {
             }
         }
         if self.persisted() {
-            let start = fbi.offset + from + delivered.get();
-            let left = len - delivered.get();
+            let start = fbi.offset + from + delivered.load(Ordering::Relaxed);
+            let left = len - delivered.load(Ordering::Relaxed);
             let mut counting = |b: Bytes| {
-                delivered.set(delivered.get() + b.len() as u64);
+                delivered.fetch_add(b.len() as u64, Ordering::Relaxed);
                 sink(b)
             };
             return match self.ufs_read(start, left, &mut counting).await {

@@ -1,0 +1,140 @@
+//! An in-process cluster: a master and workers on free ports, each worker
+//! with its own tiers, and a client `FileSystem`.
+
+#![allow(dead_code)]
+
+use alluxio_client::{FileSystem, MasterClient};
+use alluxio_common::config::{AlluxioConfig, TierConfig, TierDirConfig};
+use alluxio_common::units::ByteSize;
+use alluxio_master::MasterServer;
+use alluxio_worker::WorkerServer;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+pub const MIB: u64 = 1 << 20;
+
+pub struct Cluster {
+    pub master: MasterServer,
+    pub workers: Vec<Option<WorkerServer>>,
+    pub config: AlluxioConfig,
+    pub client: MasterClient,
+    pub fs: FileSystem,
+    pub ufs: PathBuf,
+    pub dir: tempfile::TempDir,
+}
+
+pub fn config(dir: &std::path::Path) -> AlluxioConfig {
+    let mut c = AlluxioConfig::default();
+    c.master.rpc_port = 0;
+    c.master.web_port = 0;
+    c.master.journal.dir = dir.join("journal");
+    c.master.mount_table_root_ufs = format!("file://{}", dir.join("ufs").display());
+    c.worker.rpc_port = 0;
+    c.worker.web_port = 0;
+    c.worker.heartbeat_interval.0 = Duration::from_millis(50);
+    c.user.block_size = ByteSize(MIB);
+    c
+}
+
+/// `quota` bytes of MEM per worker.
+pub async fn start(workers: usize, quota: u64, tweak: impl FnOnce(&mut AlluxioConfig)) -> Cluster {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    tweak(&mut c);
+    let master = MasterServer::start(&c).await.unwrap();
+    let client = MasterClient::connect(&master.rpc_addr.to_string(), Duration::from_secs(10))
+        .await
+        .unwrap();
+    let fs = FileSystem::with_config(client.clone(), &c);
+    let mut cluster = Cluster {
+        master,
+        workers: Vec::new(),
+        config: c,
+        client,
+        fs,
+        ufs: dir.path().join("ufs"),
+        dir,
+    };
+    for i in 0..workers {
+        let w = cluster.start_worker(i, quota).await;
+        cluster.workers.push(Some(w));
+    }
+    cluster.wait_for_workers(workers).await;
+    cluster
+}
+
+impl Cluster {
+    pub fn worker_config(&self, i: usize, quota: u64) -> AlluxioConfig {
+        let mut c = self.config.clone();
+        c.worker.data_dir = self.dir.path().join(format!("worker-{i}"));
+        if c.worker.tiers.is_empty() {
+            c.worker.tiers = vec![TierConfig {
+                alias: "MEM".into(),
+                dirs: vec![TierDirConfig {
+                    path: c.worker.data_dir.join("mem"),
+                    quota: ByteSize(quota),
+                }],
+            }];
+        }
+        c
+    }
+
+    pub async fn start_worker(&self, i: usize, quota: u64) -> WorkerServer {
+        let c = self.worker_config(i, quota);
+        WorkerServer::start(&c, &self.master.rpc_addr.to_string())
+            .await
+            .unwrap()
+    }
+
+    pub async fn wait_for_workers(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let live = self
+                .client
+                .worker_infos()
+                .await
+                .unwrap()
+                .iter()
+                .filter(|w| w.state == "LIVE")
+                .count();
+            if live >= n {
+                return;
+            }
+            assert!(Instant::now() < deadline, "workers did not register");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn worker(&self, i: usize) -> &WorkerServer {
+        self.workers[i].as_ref().unwrap()
+    }
+
+    /// Sum of a worker counter over all running workers.
+    pub fn total(&self, f: impl Fn(&WorkerServer) -> u64) -> u64 {
+        self.workers.iter().flatten().map(f).sum()
+    }
+
+    /// Waits until the master has seen every block of `path` on some worker
+    /// (heartbeats are asynchronous).
+    pub async fn wait_cached(&self, path: &str, percent: u32) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let info = self.client.get_status(path, None).await.unwrap();
+            if info.in_alluxio_percentage == percent {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{path} never reached {percent}% cached (at {}%)",
+                info.in_alluxio_percentage
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+pub fn data(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| ((i * 31 + seed as usize * 7) % 251) as u8)
+        .collect()
+}

@@ -1,0 +1,313 @@
+//! The data path over real gRPC: every write type and read type, cache hits
+//! (by metrics), eviction, pinning, restarts, damage, shared fetches.
+
+mod common;
+
+use alluxio_proto::grpc::{PersistenceState, ReadType, WriteType};
+use bytes::Bytes;
+use common::{data, start, MIB};
+
+fn chunks(v: &[u8]) -> Vec<Bytes> {
+    v.chunks(300_000).map(Bytes::copy_from_slice).collect()
+}
+
+#[tokio::test]
+async fn every_write_type_and_read_type_round_trips_on_a_local_ufs() {
+    let c = start(2, 64 * MIB, |_| {}).await;
+    let content = data((3 * MIB + 12345) as usize, 1);
+    for (i, wt) in [
+        WriteType::MustCache,
+        WriteType::CacheThrough,
+        WriteType::Through,
+        WriteType::AsyncThrough,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let path = format!("/w{i}");
+        let info = c.fs.write_file(&path, wt, chunks(&content)).await.unwrap();
+        assert_eq!(info.length, content.len() as u64);
+        let expected_state = match wt {
+            WriteType::MustCache => PersistenceState::NotPersisted,
+            WriteType::AsyncThrough => PersistenceState::ToBePersisted,
+            _ => PersistenceState::Persisted,
+        };
+        assert_eq!(info.persistence_state, expected_state as i32, "{wt:?}");
+        let in_ufs = c.ufs.join(format!("w{i}"));
+        assert_eq!(
+            in_ufs.exists(),
+            matches!(wt, WriteType::CacheThrough | WriteType::Through),
+            "{wt:?}"
+        );
+        if in_ufs.exists() {
+            assert_eq!(std::fs::read(&in_ufs).unwrap(), content);
+        }
+        for rt in [ReadType::Cache, ReadType::CachePromote, ReadType::NoCache] {
+            let reader = c.fs.open(&path, Some(rt)).await.unwrap();
+            assert_eq!(
+                &reader.read_at(0, u64::MAX / 2).await.unwrap()[..],
+                &content[..],
+                "{wt:?} {rt:?}"
+            );
+            let mid = reader.read_at(MIB - 10, 20).await.unwrap();
+            assert_eq!(&mid[..], &content[(MIB - 10) as usize..(MIB + 10) as usize]);
+        }
+    }
+}
+
+#[tokio::test]
+async fn second_reads_hit_the_cache() {
+    let c = start(1, 64 * MIB, |cfg| cfg.user.short_circuit = false).await;
+    let content = data((2 * MIB + 7) as usize, 2);
+    std::fs::create_dir_all(&c.ufs).unwrap();
+    std::fs::write(c.ufs.join("cold.bin"), &content).unwrap();
+    let w = c.worker(0);
+    let fs = &c.fs;
+    let read = |rt| async move {
+        let r = fs.open("/cold.bin", Some(rt)).await.unwrap();
+        r.read_at(0, r.len()).await.unwrap()
+    };
+    // NO_CACHE reads go to the UFS and leave nothing behind.
+    assert_eq!(&read(ReadType::NoCache).await[..], &content[..]);
+    assert_eq!(w.metrics.cache_hits.get(), 0);
+    let ufs_after_first = w.metrics.bytes_read_ufs.get();
+    assert_eq!(ufs_after_first, content.len() as u64);
+    assert_eq!(w.store.tier_stats()[0].blocks, 0);
+
+    assert_eq!(&read(ReadType::Cache).await[..], &content[..]);
+    assert_eq!(w.metrics.cache_misses.get(), 6, "3 blocks missed twice");
+    c.wait_cached("/cold.bin", 100).await;
+    assert_eq!(&read(ReadType::Cache).await[..], &content[..]);
+    assert_eq!(
+        w.metrics.cache_hits.get(),
+        3,
+        "the second read hits the cache"
+    );
+    assert_eq!(
+        w.metrics.bytes_read_ufs.get(),
+        2 * content.len() as u64,
+        "and reads nothing from the UFS"
+    );
+    assert_eq!(w.metrics.bytes_read_cache.get(), content.len() as u64);
+}
+
+#[tokio::test]
+async fn small_quota_evicts_but_never_pinned_blocks() {
+    let c = start(1, 3 * MIB, |_| {}).await;
+    std::fs::create_dir_all(&c.ufs).unwrap();
+    for name in ["pinned", "a", "b"] {
+        std::fs::write(c.ufs.join(name), data((2 * MIB) as usize, name.len() as u8)).unwrap();
+    }
+    let pinned = c.client.get_status("/pinned", None).await.unwrap();
+    c.client
+        .set_attribute(alluxio_proto::grpc::SetAttributeRequest {
+            path: "/pinned".into(),
+            pinned: Some(true),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    c.fs.load(&pinned, false, |_| {}).await.unwrap();
+    // Let a heartbeat tell the worker about the pin.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    for name in ["/a", "/b"] {
+        let r = c.fs.open(name, None).await.unwrap();
+        assert_eq!(r.read_at(0, r.len()).await.unwrap().len() as u64, 2 * MIB);
+    }
+    let w = c.worker(0);
+    assert!(w.store.evictions() >= 1, "a 3 MiB quota must evict");
+    for b in pinned.block_ids {
+        assert!(w.store.contains(b), "pinned block {b} was evicted");
+    }
+    assert!(w.store.tier_stats()[0].used <= 3 * MIB);
+}
+
+#[tokio::test]
+async fn with_every_tier_full_reads_still_succeed() {
+    let c = start(1, MIB, |_| {}).await;
+    std::fs::create_dir_all(&c.ufs).unwrap();
+    std::fs::write(c.ufs.join("keep"), data(MIB as usize, 1)).unwrap();
+    std::fs::write(c.ufs.join("big"), data((3 * MIB) as usize, 2)).unwrap();
+    let keep = c.client.get_status("/keep", None).await.unwrap();
+    c.client
+        .set_attribute(alluxio_proto::grpc::SetAttributeRequest {
+            path: "/keep".into(),
+            pinned: Some(true),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    c.fs.load(&keep, false, |_| {}).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let r = c.fs.open("/big", None).await.unwrap();
+    assert_eq!(
+        &r.read_at(0, r.len()).await.unwrap()[..],
+        &data((3 * MIB) as usize, 2)[..]
+    );
+    assert_eq!(
+        c.worker(0).store.tier_stats()[0].blocks,
+        1,
+        "nothing new could be cached"
+    );
+}
+
+#[tokio::test]
+async fn a_restarted_worker_keeps_its_identity_and_serves_its_blocks() {
+    let mut c = start(1, 64 * MIB, |cfg| cfg.user.short_circuit = false).await;
+    let content = data((2 * MIB) as usize, 9);
+    c.fs.write_file("/kept", WriteType::MustCache, chunks(&content))
+        .await
+        .unwrap();
+    let id = c.worker(0).worker_id;
+    c.workers[0].take().unwrap().shutdown().await;
+    let w = c.start_worker(0, 64 * MIB).await;
+    assert_eq!(w.worker_id, id);
+    let port = w.rpc_addr.port() as u32;
+    c.workers[0] = Some(w);
+    // Wait for the re-registration (the restarted worker has a new port).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !c
+        .client
+        .worker_infos()
+        .await
+        .unwrap()
+        .iter()
+        .any(|w| w.worker_id == id && w.address.as_ref().unwrap().rpc_port == port)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "restarted worker never registered"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    c.wait_cached("/kept", 100).await;
+    let r = c.fs.open("/kept", None).await.unwrap();
+    assert_eq!(&r.read_at(0, r.len()).await.unwrap()[..], &content[..]);
+    assert_eq!(c.worker(0).metrics.cache_hits.get(), 2);
+}
+
+#[tokio::test]
+async fn damaged_block_files_are_read_again_from_the_ufs() {
+    for short_circuit in [false, true] {
+        let c = start(1, 64 * MIB, |cfg| cfg.user.short_circuit = short_circuit).await;
+        let content = data((2 * MIB) as usize, 4);
+        let info =
+            c.fs.write_file("/d", WriteType::CacheThrough, chunks(&content))
+                .await
+                .unwrap();
+        c.wait_cached("/d", 100).await;
+        // Alter a byte of the cached copy of block 0.
+        let data_file = c
+            .dir
+            .path()
+            .join(format!("worker-0/mem/alluxio-blocks/data/{}", info.file_id));
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&data_file)
+            .unwrap();
+        std::os::unix::fs::FileExt::write_at(&f, &[0xff ^ content[1000]], 1000).unwrap();
+        let r = c.fs.open("/d", None).await.unwrap();
+        assert_eq!(
+            &r.read_at(0, r.len()).await.unwrap()[..],
+            &content[..],
+            "short_circuit={short_circuit}"
+        );
+        // The damaged copy was dropped; a fresh one replaces it.
+        c.wait_cached("/d", 100).await;
+        let r = c.fs.open("/d", None).await.unwrap();
+        assert_eq!(&r.read_at(0, r.len()).await.unwrap()[..], &content[..]);
+    }
+}
+
+#[tokio::test]
+async fn concurrent_readers_of_a_cold_block_share_one_ufs_request() {
+    let c = start(1, 256 * MIB, |cfg| {
+        cfg.user.short_circuit = false;
+        cfg.user.block_size = alluxio_common::units::ByteSize(64 * MIB);
+    })
+    .await;
+    let content = data((64 * MIB) as usize, 5);
+    std::fs::create_dir_all(&c.ufs).unwrap();
+    std::fs::write(c.ufs.join("shared"), &content).unwrap();
+    let mut readers = Vec::new();
+    for _ in 0..8 {
+        let fs = c.fs.clone();
+        readers.push(tokio::spawn(async move {
+            let r = fs.open("/shared", None).await.unwrap();
+            r.read_at(0, r.len()).await.unwrap()
+        }));
+    }
+    for r in readers {
+        assert!(r.await.unwrap()[..] == content[..]);
+    }
+    assert_eq!(
+        c.worker(0).metrics.ufs_requests.get(),
+        1,
+        "exactly one UFS GET"
+    );
+}
+
+#[tokio::test]
+async fn garbage_on_the_data_port_does_not_take_the_worker_down() {
+    use tokio::io::AsyncWriteExt;
+    let c = start(1, 64 * MIB, |cfg| cfg.user.short_circuit = false).await;
+    for garbage in [
+        &b"GET / HTTP/1.1\r\n\r\n"[..],
+        &[0u8; 4096][..],
+        &b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\xff\xff\xff\xff\xff"[..],
+    ] {
+        let mut s = tokio::net::TcpStream::connect(c.worker(0).rpc_addr)
+            .await
+            .unwrap();
+        let _ = s.write_all(garbage).await;
+        drop(s);
+    }
+    // A malformed request through gRPC: an error, not a crash.
+    let mut client = alluxio_proto::grpc::block_worker_client::BlockWorkerClient::connect(format!(
+        "http://{}",
+        c.worker(0).rpc_addr
+    ))
+    .await
+    .unwrap();
+    let err = client
+        .read_block(alluxio_proto::grpc::ReadBlockRequest {
+            block_id: 1,
+            length: 0,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    let content = data(1000, 1);
+    c.fs.write_file("/still-works", WriteType::MustCache, chunks(&content))
+        .await
+        .unwrap();
+    let r = c.fs.open("/still-works", None).await.unwrap();
+    assert_eq!(&r.read_at(0, 1000).await.unwrap()[..], &content[..]);
+}
+
+#[tokio::test]
+async fn an_unreachable_ufs_names_the_mount() {
+    let c = start(1, 64 * MIB, |cfg| cfg.user.short_circuit = false).await;
+    let other = tempfile::tempdir().unwrap();
+    std::fs::write(other.path().join("f"), data(1000, 1)).unwrap();
+    c.client
+        .create_directory(alluxio_proto::grpc::CreateDirectoryRequest {
+            path: "/m".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    c.client
+        .mount(alluxio_proto::grpc::MountRequest {
+            alluxio_path: "/m/other".into(),
+            ufs_uri: format!("file://{}", other.path().display()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let r = c.fs.open("/m/other/f", None).await.unwrap();
+    drop(other); // The directory behind the mount disappears.
+    let err = r.read_at(0, 1000).await.unwrap_err().to_string();
+    assert!(err.contains("file:///"), "{err}");
+}
