@@ -311,3 +311,63 @@ async fn an_unreachable_ufs_names_the_mount() {
     let err = r.read_at(0, 1000).await.unwrap_err().to_string();
     assert!(err.contains("file:///"), "{err}");
 }
+
+#[tokio::test]
+async fn every_write_type_and_read_type_round_trips_on_s3() {
+    let Some(s3) = alluxio_e2e::s3::S3Server::start() else {
+        return;
+    };
+    s3.create_bucket("data");
+    let c = start(2, 64 * MIB, |_| {}).await;
+    c.client
+        .mount(alluxio_proto::grpc::MountRequest {
+            alluxio_path: "/s3".into(),
+            ufs_uri: "s3://data/warehouse".into(),
+            options: s3.options().into_iter().collect(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let content = data((2 * MIB + 99) as usize, 3);
+    for (i, wt) in [
+        WriteType::MustCache,
+        WriteType::CacheThrough,
+        WriteType::Through,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let path = format!("/s3/t{i}.bin");
+        c.fs.write_file(&path, wt, chunks(&content)).await.unwrap();
+        for rt in [
+            ReadType::NoCache,
+            ReadType::Cache,
+            ReadType::CachePromote,
+            ReadType::Cache,
+        ] {
+            let r = c.fs.open(&path, Some(rt)).await.unwrap();
+            assert_eq!(
+                &r.read_at(0, r.len()).await.unwrap()[..],
+                &content[..],
+                "{wt:?} {rt:?}"
+            );
+        }
+    }
+    // Data that was in S3 first: read through once, then from the cache.
+    let ufs = alluxio_ufs::create_ufs("s3://data/warehouse", &s3.options().into_iter().collect())
+        .unwrap();
+    let mut w = ufs.create("preexisting.bin").await.unwrap();
+    w.write(Bytes::from(content.clone())).await.unwrap();
+    w.complete().await.unwrap();
+    let ufs_before = c.total(|w| w.metrics.bytes_read_ufs.get());
+    for _ in 0..2 {
+        let r = c.fs.open("/s3/preexisting.bin", None).await.unwrap();
+        assert_eq!(&r.read_at(0, r.len()).await.unwrap()[..], &content[..]);
+        c.wait_cached("/s3/preexisting.bin", 100).await;
+    }
+    assert_eq!(
+        c.total(|w| w.metrics.bytes_read_ufs.get()) - ufs_before,
+        content.len() as u64,
+        "S3 was read once"
+    );
+}
