@@ -189,6 +189,17 @@ impl MasterClient {
         Ok(r.into_inner())
     }
 
+    pub async fn commit_persisted(&self, file_id: u64, ufs_mtime_ms: i64) -> Result<()> {
+        self.fs
+            .clone()
+            .commit_persisted(CommitPersistedRequest {
+                file_id,
+                ufs_mtime_ms,
+            })
+            .await?;
+        Ok(())
+    }
+
     pub async fn master_info(&self) -> Result<GetMasterInfoResponse> {
         Ok(self
             .meta

@@ -31,6 +31,8 @@ pub struct MasterState {
     pub last_sequence: u64,
     /// Pinned files, kept up to date by `apply` so heartbeats can send them.
     pub pinned_files: std::collections::HashSet<u64>,
+    /// Completed ASYNC_THROUGH files still waiting to be written to the UFS.
+    pub to_persist: std::collections::HashSet<u64>,
 }
 
 impl Default for MasterState {
@@ -42,6 +44,7 @@ impl Default for MasterState {
             next_mount_id: 1,
             last_sequence: 0,
             pinned_files: Default::default(),
+            to_persist: Default::default(),
         }
     }
 }
@@ -63,6 +66,11 @@ impl MasterState {
                 if e.pinned {
                     self.pinned_files.insert(e.id);
                 }
+                if e.completed
+                    && Persistence::from_u32(e.persistence_state) == Persistence::ToBePersisted
+                {
+                    self.to_persist.insert(e.id);
+                }
                 self.next_inode_id = self.next_inode_id.max(e.id + 1);
                 Vec::new()
             }
@@ -76,6 +84,9 @@ impl MasterState {
                 file.ufs_mtime_ms = e.ufs_mtime_ms;
                 inode.mtime_ms = e.last_modification_time_ms;
                 inode.persistence = Persistence::from_u32(e.persistence_state);
+                if inode.persistence == Persistence::ToBePersisted {
+                    self.to_persist.insert(e.id);
+                }
                 Vec::new()
             }
             Entry::DeleteInode(e) => {
@@ -87,6 +98,7 @@ impl MasterState {
                 let removed = self.tree.remove_subtree(e.id)?;
                 for inode in &removed {
                     self.pinned_files.remove(&inode.id);
+                    self.to_persist.remove(&inode.id);
                 }
                 self.touch(parent, e.op_time_ms);
                 removed
@@ -193,6 +205,12 @@ impl MasterState {
         }
         if let Some(p) = e.persistence_state {
             inode.persistence = Persistence::from_u32(p);
+            if inode.persistence != Persistence::ToBePersisted {
+                self.to_persist.remove(&e.id);
+            }
+        }
+        if let (Some(t), InodeKind::File(f)) = (e.ufs_mtime_ms, &mut inode.kind) {
+            f.ufs_mtime_ms = t;
         }
         if let Some(t) = e.last_modification_time_ms {
             inode.mtime_ms = t;

@@ -40,6 +40,7 @@ pub fn load_or_create_id(data_dir: &Path) -> std::io::Result<u64> {
 
 pub struct Heartbeat {
     pub master: MasterClient,
+    pub persister: std::sync::Arc<crate::persist::Persister>,
     pub store: BlockStore,
     pub worker_id: u64,
     pub address: WorkerAddress,
@@ -88,6 +89,7 @@ impl Heartbeat {
         };
         self.store
             .set_pinned_files(response.pinned_file_ids.into_iter().collect());
+        self.persister.start(response.persist_files);
         let command = response.command.unwrap_or_default();
         match CommandType::try_from(command.command_type).unwrap_or(CommandType::Nothing) {
             CommandType::Nothing => Ok(true),

@@ -5,11 +5,13 @@
 //! - `read_through`: fetching missing blocks from the UFS, one fetch per block;
 //! - `service`: the `BlockWorker` gRPC service;
 //! - `heartbeat`: registration and heartbeats with the master;
+//! - `persist`: writing ASYNC_THROUGH files to the UFS when the master asks;
 //! - `metrics`; `server`: process lifecycle.
 
 pub mod block_store;
 pub mod heartbeat;
 pub mod metrics;
+pub mod persist;
 pub mod read_through;
 pub mod server;
 pub mod service;

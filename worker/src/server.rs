@@ -90,6 +90,11 @@ impl WorkerServer {
         let mut registry = Registry::default();
         let metrics = Arc::new(WorkerMetrics::register(&mut registry));
         let ufs = Arc::new(UfsSource::new(master.clone()));
+        let persister = Arc::new(crate::persist::Persister::new(
+            alluxio_client::FileSystem::with_config(master.clone(), config),
+            ufs.clone(),
+            master.clone(),
+        ));
         let read_through = Arc::new(ReadThrough::new(store.clone(), ufs, metrics.clone()));
         let service = Arc::new(WorkerService {
             store: store.clone(),
@@ -129,6 +134,7 @@ impl WorkerServer {
 
         let heartbeat = Heartbeat {
             master,
+            persister,
             store: store.clone(),
             worker_id,
             address: WorkerAddress {

@@ -56,6 +56,30 @@ async fn every_write_type_and_read_type_round_trips_on_a_local_ufs() {
 }
 
 #[tokio::test]
+async fn async_through_files_are_persisted_by_a_worker() {
+    let c = start(1, 64 * MIB, |_| {}).await;
+    let content = data((2 * MIB + 5) as usize, 6);
+    let info =
+        c.fs.write_file("/later/a.bin", WriteType::AsyncThrough, chunks(&content))
+            .await
+            .unwrap();
+    assert_eq!(
+        info.persistence_state,
+        PersistenceState::ToBePersisted as i32
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let info = c.client.get_status("/later/a.bin", None).await.unwrap();
+        if info.persistence_state == PersistenceState::Persisted as i32 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never persisted");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(std::fs::read(c.ufs.join("later/a.bin")).unwrap(), content);
+}
+
+#[tokio::test]
 async fn second_reads_hit_the_cache() {
     let c = start(1, 64 * MIB, |cfg| cfg.user.short_circuit = false).await;
     let content = data((2 * MIB + 7) as usize, 2);

@@ -79,9 +79,15 @@ impl BlockService for BlockMasterService {
                     |b| fs.is_valid_block(b),
                 );
                 let pinned_file_ids = fs.read_state().pinned_files.iter().copied().collect();
+                let persist_files = if command.command_type == CommandType::Register as i32 {
+                    Vec::new()
+                } else {
+                    fs.persist_jobs_for(r.worker_id)
+                };
                 Ok(WorkerHeartbeatResponse {
                     command: Some(command),
                     pinned_file_ids,
+                    persist_files,
                 })
             })
             .await

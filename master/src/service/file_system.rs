@@ -295,6 +295,19 @@ impl FsService for FileSystemService {
             .await
     }
 
+    async fn commit_persisted(
+        &self,
+        req: Request<CommitPersistedRequest>,
+    ) -> Result<Response<CommitPersistedResponse>, Status> {
+        let r = req.into_inner();
+        self.metrics
+            .observe("CommitPersisted", async {
+                self.fs.commit_persisted(r.file_id, r.ufs_mtime_ms).await?;
+                Ok(CommitPersistedResponse {})
+            })
+            .await
+    }
+
     async fn get_ufs_info(
         &self,
         req: Request<GetUfsInfoRequest>,
