@@ -3,6 +3,7 @@
 //! side-by-side ratios mean anything). Results go to `bench/results/` as
 //! JSON plus an SVG bar chart.
 
+mod data;
 mod master;
 mod report;
 
@@ -22,7 +23,7 @@ struct Args {
     which: Which,
 }
 
-#[derive(Subcommand, Clone, Copy)]
+#[derive(Subcommand, Clone)]
 enum Which {
     /// getStatus vs a no-op RPC, 16 concurrent clients.
     MasterRpc,
@@ -35,6 +36,21 @@ enum Which {
         files: u64,
         #[arg(long, default_value_t = 100_000)]
         log_entries: u64,
+    },
+    /// Cold and warm reads of a dataset in S3 (moto) vs direct reads.
+    ColdWarm {
+        /// Dataset size in MiB.
+        #[arg(long, default_value_t = 2048)]
+        mib: u64,
+    },
+    /// Warm reads from a separate client process: over gRPC vs a loopback
+    /// TCP copy, and short-circuit vs a page-cache read.
+    WarmReads {
+        #[arg(long, default_value_t = 1024)]
+        mib: u64,
+        /// The `alluxio` binary used as the client process.
+        #[arg(long, default_value = "target/release/alluxio")]
+        alluxio: PathBuf,
     },
     /// Everything above.
     All,
@@ -49,6 +65,7 @@ fn main() {
         .expect("tokio runtime");
     runtime.block_on(async {
         let run = |w: Which| {
+            let w = w.clone();
             let out = args.out.clone();
             let seconds = args.seconds;
             async move {
@@ -58,11 +75,13 @@ fn main() {
                     Which::MasterScale { files, log_entries } => {
                         master::scale(&out, files, log_entries).await
                     }
+                    Which::ColdWarm { mib } => data::cold_warm(&out, mib << 20).await,
+                    Which::WarmReads { mib, alluxio } => data::warm_reads(&out, mib << 20, &alluxio).await,
                     Which::All => unreachable!(),
                 }
             }
         };
-        match args.which {
+        match args.which.clone() {
             Which::All => {
                 run(Which::MasterRpc).await;
                 run(Which::JournalCommit).await;

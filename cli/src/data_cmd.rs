@@ -36,12 +36,16 @@ pub fn parse_write_type(raw: &str) -> Result<WriteType, AlluxioError> {
     }
 }
 
+/// Writes to file descriptor 1 directly: `std::io::Stdout` is line
+/// buffered and scans every write for newlines, which costs more than the
+/// read itself for large binary files.
 fn stdout_sink() -> impl FnMut(Bytes) -> Result<(), AlluxioError> {
-    let mut out = std::io::stdout().lock();
-    move |b: Bytes| {
-        out.write_all(&b)
-            .map_err(|e| AlluxioError::Internal(format!("cannot write to stdout: {e}")))
-    }
+    use std::os::fd::FromRawFd;
+    let _ = std::io::stdout().flush();
+    // SAFETY: fd 1 is open for the life of the process; ManuallyDrop keeps
+    // this File from closing it.
+    let mut out = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(1) });
+    move |b: Bytes| out.write_all(&b).map_err(|e| AlluxioError::Internal(format!("cannot write to stdout: {e}")))
 }
 
 /// `cat`, `head -c N`, `tail -c N`.

@@ -15,7 +15,6 @@ use alluxio_common::{AlluxioError, Result};
 use alluxio_proto::grpc::*;
 use bytes::Bytes;
 use futures::StreamExt;
-use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Why a read stopped: the source failed (try another) or the consumer did.
@@ -286,16 +285,13 @@ async fn read_local(
     let file =
         std::sync::Arc::new(std::fs::File::open(&open.path).map_err(|e| Stop::Source(e.into()))?);
     while pos < end {
-        // Read up to 4 MiB of whole chunks at a time.
+        // Read up to 16 MiB of whole chunks at a time.
         let first = pos / cs;
-        let last = ((pos + (4 << 20)).min(end) - 1) / cs;
+        let last = ((pos + (16 << 20)).min(end) - 1) / cs;
         let start = first * cs;
         let stop = ((last + 1) * cs).min(open.length);
         let (f, base) = (file.clone(), open.offset + start);
-        let buf = tokio::task::spawn_blocking(move || {
-            let mut buf = vec![0u8; (stop - start) as usize];
-            f.read_exact_at(&mut buf, base).map(|()| buf)
-        })
+        let buf = tokio::task::spawn_blocking(move || alluxio_common::io::read_exact_at(&f, (stop - start) as usize, base))
         .await
         .map_err(|e| Stop::Source(AlluxioError::Internal(e.to_string())))?
         .map_err(|e| Stop::Source(AlluxioError::Internal(format!("damaged block file: {e}"))))?;

@@ -6,7 +6,9 @@
 pub mod config;
 pub mod error;
 pub mod format;
+pub mod grpc;
 pub mod http;
+pub mod io;
 pub mod path;
 pub mod units;
 

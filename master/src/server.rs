@@ -146,7 +146,7 @@ impl MasterServer {
                 web_port: web_addr.port(),
                 start_time_ms: alluxio_common::now_ms(),
             }));
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(rpc_listener);
+        let incoming = alluxio_common::grpc::incoming(rpc_listener);
         let stop = wait_for(shutdown_rx.clone());
         tasks.push(tokio::spawn(async move {
             if let Err(e) = grpc.serve_with_incoming_shutdown(incoming, stop).await {

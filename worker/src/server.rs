@@ -108,10 +108,13 @@ impl WorkerServer {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut tasks = Vec::new();
 
-        let grpc = tonic::transport::Server::builder().add_service(
+        let grpc = tonic::transport::Server::builder()
+            .initial_stream_window_size(Some(8 << 20))
+            .initial_connection_window_size(Some(16 << 20))
+            .max_frame_size(Some((1 << 24) - 1)).add_service(
             BlockWorkerServer::new(WorkerGrpc(service)).max_decoding_message_size(64 << 20),
         );
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(rpc_listener);
+        let incoming = alluxio_common::grpc::incoming(rpc_listener);
         let stop = wait_for(shutdown_rx.clone());
         tasks.push(tokio::spawn(async move {
             if let Err(e) = grpc.serve_with_incoming_shutdown(incoming, stop).await {

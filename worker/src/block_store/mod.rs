@@ -601,22 +601,13 @@ impl BlockStore {
         };
         let file = File::open(&path)
             .map_err(|e| corrupt(format!("cannot open {}: {e}", path.display())))?;
-        let mut buf = vec![0u8; (end - start) as usize];
-        let mut filled = 0;
-        while filled < buf.len() {
-            match file.read_at(&mut buf[filled..], meta.offset + start + filled as u64) {
-                Ok(0) => {
-                    return Err(corrupt(format!(
-                        "file truncated: {} of {} bytes",
-                        filled,
-                        buf.len()
-                    )))
-                }
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(StoreError::Io { path, source: e }),
+        let buf = alluxio_common::io::read_exact_at(&file, (end - start) as usize, meta.offset + start).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                corrupt(format!("file truncated: {e}"))
+            } else {
+                StoreError::Io { path: path.clone(), source: e }
             }
-        }
+        })?;
         for (i, chunk) in buf.chunks(cs as usize).enumerate() {
             let index = first as usize + i;
             if meta.chunk_crcs.get(index) != Some(&crc32fast::hash(chunk)) {
