@@ -26,7 +26,12 @@ struct Cluster {
     config: AlluxioConfig,
 }
 
-async fn cluster(dir: &Path, cache: u64, root_ufs: String, root_options: BTreeMap<String, String>) -> Cluster {
+async fn cluster(
+    dir: &Path,
+    cache: u64,
+    root_ufs: String,
+    root_options: BTreeMap<String, String>,
+) -> Cluster {
     let mut c = AlluxioConfig::default();
     c.master.rpc_port = 0;
     c.master.web_port = 0;
@@ -39,16 +44,28 @@ async fn cluster(dir: &Path, cache: u64, root_ufs: String, root_options: BTreeMa
     c.worker.heartbeat_interval.0 = Duration::from_millis(100);
     c.worker.tiers = vec![TierConfig {
         alias: "MEM".into(),
-        dirs: vec![TierDirConfig { path: dir.join("worker/mem"), quota: ByteSize(cache) }],
+        dirs: vec![TierDirConfig {
+            path: dir.join("worker/mem"),
+            quota: ByteSize(cache),
+        }],
     }];
     let master = MasterServer::start(&c).await.expect("master");
-    let worker = WorkerServer::start(&c, &master.rpc_addr.to_string()).await.expect("worker");
-    let client = MasterClient::connect(&master.rpc_addr.to_string(), Duration::from_secs(10)).await.expect("connect");
+    let worker = WorkerServer::start(&c, &master.rpc_addr.to_string())
+        .await
+        .expect("worker");
+    let client = MasterClient::connect(&master.rpc_addr.to_string(), Duration::from_secs(10))
+        .await
+        .expect("connect");
     while client.worker_infos().await.expect("workers").is_empty() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let fs = FileSystem::with_config(client, &c);
-    Cluster { master, worker, fs, config: c }
+    Cluster {
+        master,
+        worker,
+        fs,
+        config: c,
+    }
 }
 
 async fn read_all(fs: &FileSystem, path: &str) -> u64 {
@@ -81,9 +98,14 @@ pub async fn cold_warm(out: &Path, total: u64) {
     let files = total.div_ceil(file_size);
     let piece = vec![0x42u8; (8 * MIB) as usize];
     for f in 0..files {
-        let mut w = ufs.create(&format!("part-{f:04}.bin")).await.expect("create");
+        let mut w = ufs
+            .create(&format!("part-{f:04}.bin"))
+            .await
+            .expect("create");
         for _ in 0..file_size / (8 * MIB) {
-            w.write(bytes::Bytes::from(piece.clone())).await.expect("upload");
+            w.write(bytes::Bytes::from(piece.clone()))
+                .await
+                .expect("upload");
         }
         w.complete().await.expect("complete");
     }
@@ -92,7 +114,10 @@ pub async fn cold_warm(out: &Path, total: u64) {
     let start = Instant::now();
     let mut direct = 0u64;
     for f in 0..files {
-        let mut s = ufs.read_stream(&format!("part-{f:04}.bin"), 0..file_size).await.expect("get");
+        let mut s = ufs
+            .read_stream(&format!("part-{f:04}.bin"), 0..file_size)
+            .await
+            .expect("get");
         while let Some(p) = s.next().await {
             direct += p.expect("piece").len() as u64;
         }
@@ -101,7 +126,13 @@ pub async fn cold_warm(out: &Path, total: u64) {
     assert_eq!(direct, bytes);
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let c = cluster(dir.path(), bytes + 256 * MIB, "s3://bench/data".into(), options).await;
+    let c = cluster(
+        dir.path(),
+        bytes + 256 * MIB,
+        "s3://bench/data".into(),
+        options,
+    )
+    .await;
     let mut times = Vec::new();
     for _ in 0..2 {
         let start = Instant::now();
@@ -115,7 +146,11 @@ pub async fn cold_warm(out: &Path, total: u64) {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let ufs_requests = c.worker.metrics.ufs_requests.get();
-    let (direct_mb, cold_mb, warm_mb) = (mb_s(bytes, direct_secs), mb_s(bytes, times[0]), mb_s(bytes, times[1]));
+    let (direct_mb, cold_mb, warm_mb) = (
+        mb_s(bytes, direct_secs),
+        mb_s(bytes, times[0]),
+        mb_s(bytes, times[1]),
+    );
     c.worker.shutdown().await;
     c.master.shutdown().await;
     write(
@@ -123,9 +158,18 @@ pub async fn cold_warm(out: &Path, total: u64) {
         "data_cold_warm_s3",
         "MiB/s",
         &[
-            Bar { label: "alluxio-rs warm (2nd read)".into(), value: warm_mb },
-            Bar { label: "alluxio-rs cold (1st read)".into(), value: cold_mb },
-            Bar { label: "direct S3 (object_store)".into(), value: direct_mb },
+            Bar {
+                label: "alluxio-rs warm (2nd read)".into(),
+                value: warm_mb,
+            },
+            Bar {
+                label: "alluxio-rs cold (1st read)".into(),
+                value: cold_mb,
+            },
+            Bar {
+                label: "direct S3 (object_store)".into(),
+                value: direct_mb,
+            },
         ],
         json!({
             "dataset_bytes": bytes,
@@ -148,7 +192,11 @@ pub async fn cold_warm(out: &Path, total: u64) {
 /// Seconds `cmd` takes to run to completion (stdout discarded).
 fn time_command(cmd: &mut Command) -> f64 {
     let start = Instant::now();
-    let status = cmd.stdout(Stdio::null()).stderr(Stdio::inherit()).status().expect("run");
+    let status = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .status()
+        .expect("run");
     assert!(status.success(), "{cmd:?} failed");
     start.elapsed().as_secs_f64()
 }
@@ -199,13 +247,27 @@ pub async fn warm_reads(out: &Path, size: u64, alluxio_bin: &Path) {
         }
     }
     std::fs::copy(&plain, ufs_dir.join("data.bin")).expect("copy");
-    let c = cluster(dir.path(), size + 256 * MIB, format!("file://{}", ufs_dir.display()), BTreeMap::new()).await;
+    let c = cluster(
+        dir.path(),
+        size + 256 * MIB,
+        format!("file://{}", ufs_dir.display()),
+        BTreeMap::new(),
+    )
+    .await;
     read_all(&c.fs, "/data.bin").await; // warm the cache
     tokio::time::sleep(Duration::from_millis(500)).await;
     let master = c.master.rpc_addr.to_string();
     let cat = |short_circuit: bool| {
         let mut cmd = Command::new(alluxio_bin);
-        cmd.args(["--master", &master, "-D", &format!("user.short_circuit={short_circuit}"), "fs", "cat", "/data.bin"]);
+        cmd.args([
+            "--master",
+            &master,
+            "-D",
+            &format!("user.short_circuit={short_circuit}"),
+            "fs",
+            "cat",
+            "/data.bin",
+        ]);
         cmd
     };
     // The plain read: dd reads into a user buffer and writes to /dev/null
@@ -223,7 +285,11 @@ pub async fn warm_reads(out: &Path, size: u64, alluxio_bin: &Path) {
         remote.push(time_command(&mut cat(false)));
         sc.push(time_command(&mut cat(true)));
         page.push(time_command(&mut dd()));
-        tcp.push(tokio::task::spawn_blocking(move || loopback_tcp_copy(size)).await.expect("tcp"));
+        tcp.push(
+            tokio::task::spawn_blocking(move || loopback_tcp_copy(size))
+                .await
+                .expect("tcp"),
+        );
     }
     let best = |v: &[f64]| v.iter().cloned().fold(f64::MAX, f64::min);
     let (remote_s, sc_s, page_s, tcp_s) = (best(&remote), best(&sc), best(&page), best(&tcp));
@@ -235,8 +301,14 @@ pub async fn warm_reads(out: &Path, size: u64, alluxio_bin: &Path) {
         "data_remote_warm_read",
         "MiB/s",
         &[
-            Bar { label: "alluxio fs cat, gRPC (other process)".into(), value: mb(remote_s) },
-            Bar { label: "plain loopback TCP, one stream".into(), value: mb(tcp_s) },
+            Bar {
+                label: "alluxio fs cat, gRPC (other process)".into(),
+                value: mb(remote_s),
+            },
+            Bar {
+                label: "plain loopback TCP, one stream".into(),
+                value: mb(tcp_s),
+            },
         ],
         json!({
             "bytes": size,
@@ -252,8 +324,14 @@ pub async fn warm_reads(out: &Path, size: u64, alluxio_bin: &Path) {
         "data_short_circuit_warm_read",
         "MiB/s",
         &[
-            Bar { label: "alluxio fs cat, short-circuit".into(), value: mb(sc_s) },
-            Bar { label: "dd of a plain file (page cache)".into(), value: mb(page_s) },
+            Bar {
+                label: "alluxio fs cat, short-circuit".into(),
+                value: mb(sc_s),
+            },
+            Bar {
+                label: "dd of a plain file (page cache)".into(),
+                value: mb(page_s),
+            },
         ],
         json!({
             "bytes": size,

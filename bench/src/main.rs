@@ -76,7 +76,9 @@ fn main() {
                         master::scale(&out, files, log_entries).await
                     }
                     Which::ColdWarm { mib } => data::cold_warm(&out, mib << 20).await,
-                    Which::WarmReads { mib, alluxio } => data::warm_reads(&out, mib << 20, &alluxio).await,
+                    Which::WarmReads { mib, alluxio } => {
+                        data::warm_reads(&out, mib << 20, &alluxio).await
+                    }
                     Which::All => unreachable!(),
                 }
             }

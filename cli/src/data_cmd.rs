@@ -45,7 +45,10 @@ fn stdout_sink() -> impl FnMut(Bytes) -> Result<(), AlluxioError> {
     // SAFETY: fd 1 is open for the life of the process; ManuallyDrop keeps
     // this File from closing it.
     let mut out = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(1) });
-    move |b: Bytes| out.write_all(&b).map_err(|e| AlluxioError::Internal(format!("cannot write to stdout: {e}")))
+    move |b: Bytes| {
+        out.write_all(&b)
+            .map_err(|e| AlluxioError::Internal(format!("cannot write to stdout: {e}")))
+    }
 }
 
 /// `cat`, `head -c N`, `tail -c N`.

@@ -291,7 +291,9 @@ async fn read_local(
         let start = first * cs;
         let stop = ((last + 1) * cs).min(open.length);
         let (f, base) = (file.clone(), open.offset + start);
-        let buf = tokio::task::spawn_blocking(move || alluxio_common::io::read_exact_at(&f, (stop - start) as usize, base))
+        let buf = tokio::task::spawn_blocking(move || {
+            alluxio_common::io::read_exact_at(&f, (stop - start) as usize, base)
+        })
         .await
         .map_err(|e| Stop::Source(AlluxioError::Internal(e.to_string())))?
         .map_err(|e| Stop::Source(AlluxioError::Internal(format!("damaged block file: {e}"))))?;

@@ -50,7 +50,10 @@ mod tests {
         let data: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
         std::fs::write(&path, &data).unwrap();
         let f = std::fs::File::open(&path).unwrap();
-        assert_eq!(super::read_exact_at(&f, 1000, 500).unwrap(), &data[500..1500]);
+        assert_eq!(
+            super::read_exact_at(&f, 1000, 500).unwrap(),
+            &data[500..1500]
+        );
         let err = super::read_exact_at(&f, 1000, 99_500).unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
     }

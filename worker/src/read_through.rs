@@ -164,7 +164,7 @@ impl ReadThrough {
         let (id, off, len) = (source.block_id, source.offset_in_file, source.block_length);
         let mut writer: Option<BlockWriter> =
             tokio::task::spawn_blocking(move || match store.create_block(id, off, len, 0) {
-                Ok(w) => Some(w),
+                Ok(w) => Some(w.refetchable()),
                 Err(StoreError::NoSpace { needed }) => {
                     tracing::info!(
                         block_id = id,

@@ -111,9 +111,10 @@ impl WorkerServer {
         let grpc = tonic::transport::Server::builder()
             .initial_stream_window_size(Some(8 << 20))
             .initial_connection_window_size(Some(16 << 20))
-            .max_frame_size(Some((1 << 24) - 1)).add_service(
-            BlockWorkerServer::new(WorkerGrpc(service)).max_decoding_message_size(64 << 20),
-        );
+            .max_frame_size(Some((1 << 24) - 1))
+            .add_service(
+                BlockWorkerServer::new(WorkerGrpc(service)).max_decoding_message_size(64 << 20),
+            );
         let incoming = alluxio_common::grpc::incoming(rpc_listener);
         let stop = wait_for(shutdown_rx.clone());
         tasks.push(tokio::spawn(async move {

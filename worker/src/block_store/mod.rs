@@ -383,6 +383,7 @@ impl BlockStore {
             chunk_hasher: crc32fast::Hasher::new(),
             chunk_fill: 0,
             done: false,
+            durable: true,
         })
     }
 
@@ -601,13 +602,18 @@ impl BlockStore {
         };
         let file = File::open(&path)
             .map_err(|e| corrupt(format!("cannot open {}: {e}", path.display())))?;
-        let buf = alluxio_common::io::read_exact_at(&file, (end - start) as usize, meta.offset + start).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                corrupt(format!("file truncated: {e}"))
-            } else {
-                StoreError::Io { path: path.clone(), source: e }
-            }
-        })?;
+        let buf =
+            alluxio_common::io::read_exact_at(&file, (end - start) as usize, meta.offset + start)
+                .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                    corrupt(format!("file truncated: {e}"))
+                } else {
+                    StoreError::Io {
+                        path: path.clone(),
+                        source: e,
+                    }
+                }
+            })?;
         for (i, chunk) in buf.chunks(cs as usize).enumerate() {
             let index = first as usize + i;
             if meta.chunk_crcs.get(index) != Some(&crc32fast::hash(chunk)) {
@@ -719,9 +725,20 @@ pub struct BlockWriter {
     chunk_hasher: crc32fast::Hasher,
     chunk_fill: u64,
     done: bool,
+    /// fsync data and record before the block becomes visible.
+    durable: bool,
 }
 
 impl BlockWriter {
+    /// Marks this block as a copy of UFS data: it is not fsynced. After a
+    /// machine crash its bytes may be incomplete, which the per-chunk
+    /// checksums detect on the next read (the block is then dropped and
+    /// fetched again); data written by clients is always fsynced.
+    pub fn refetchable(mut self) -> Self {
+        self.durable = false;
+        self
+    }
+
     pub fn block_id(&self) -> u64 {
         self.block_id
     }
@@ -772,7 +789,9 @@ impl BlockWriter {
             let h = std::mem::replace(&mut self.chunk_hasher, crc32fast::Hasher::new());
             self.chunk_crcs.push(h.finalize());
         }
-        self.file.sync_data().map_err(io(&self.path))?;
+        if self.durable {
+            self.file.sync_data().map_err(io(&self.path))?;
+        }
         let meta = BlockMeta {
             block_id: self.block_id,
             offset: self.offset_in_file,
@@ -785,12 +804,16 @@ impl BlockWriter {
         let final_path = d.meta_path(self.block_id);
         let mut f = File::create(&tmp).map_err(io(&tmp))?;
         f.write_all(&meta.encode()).map_err(io(&tmp))?;
-        f.sync_all().map_err(io(&tmp))?;
+        if self.durable {
+            f.sync_all().map_err(io(&tmp))?;
+        }
         std::fs::rename(&tmp, &final_path).map_err(io(&final_path))?;
-        let meta_dir = d.root.join("meta");
-        File::open(&meta_dir)
-            .and_then(|f| f.sync_all())
-            .map_err(io(&meta_dir))?;
+        if self.durable {
+            let meta_dir = d.root.join("meta");
+            File::open(&meta_dir)
+                .and_then(|f| f.sync_all())
+                .map_err(io(&meta_dir))?;
+        }
 
         let alias = d.alias.clone();
         let mut inner = self.store.lock();
