@@ -294,11 +294,7 @@ pub async fn location(fs: &FileSystem, path: &str, json: bool) -> Result<(), All
         .iter()
         .map(|b| {
             let block = b.block_info.clone().unwrap_or_default();
-            let hosts: Vec<String> = block
-                .locations
-                .iter()
-                .map(|l| format!("{}:{} ({})", l.host, l.rpc_port, l.tier_alias))
-                .collect();
+            let hosts = crate::output::block_locations(&block);
             (block.block_id, block.length, b.offset, hosts)
         })
         .collect();

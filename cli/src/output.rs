@@ -2,7 +2,9 @@
 //! JSON with `--json`.
 
 use alluxio_common::format::{format_bytes, format_mode, format_time_ms};
-use alluxio_proto::grpc::{FileInfo, MountPointInfo, PersistenceState, TtlAction, WorkerInfo};
+use alluxio_proto::grpc::{
+    BlockInfo, FileInfo, MountPointInfo, PersistenceState, TtlAction, WorkerInfo,
+};
 use serde_json::{json, Value};
 
 pub fn persistence_name(state: i32) -> &'static str {
@@ -52,6 +54,15 @@ fn display_name(name: &str) -> &str {
     } else {
         name
     }
+}
+
+/// `host:port (TIER)` for each worker holding a block.
+pub fn block_locations(block: &BlockInfo) -> Vec<String> {
+    block
+        .locations
+        .iter()
+        .map(|l| format!("{}:{} ({})", l.host, l.rpc_port, l.tier_alias))
+        .collect()
 }
 
 pub fn stat_text(info: &FileInfo) -> String {
@@ -104,11 +115,7 @@ pub fn stat_text(info: &FileInfo) -> String {
         ));
         for b in &info.file_block_infos {
             let block = b.block_info.clone().unwrap_or_default();
-            let hosts: Vec<String> = block
-                .locations
-                .iter()
-                .map(|l| format!("{}:{} ({})", l.host, l.rpc_port, l.tier_alias))
-                .collect();
+            let hosts = block_locations(&block);
             s.push_str(&format!(
                 "  BlockInfo{{id={}, length={}, offset={}, locations=[{}]}}\n",
                 block.block_id,

@@ -6,10 +6,10 @@
 pub mod config;
 pub mod error;
 pub mod format;
-pub mod grpc;
 pub mod http;
 pub mod io;
 pub mod path;
+pub mod server;
 pub mod units;
 
 pub use error::{AlluxioError, Result};

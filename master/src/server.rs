@@ -47,10 +47,9 @@ pub struct MasterServer {
 }
 
 async fn bind(host: &str, port: u16) -> Result<tokio::net::TcpListener, MasterError> {
-    let addr = format!("{host}:{port}");
-    tokio::net::TcpListener::bind(&addr)
+    alluxio_common::server::bind(host, port)
         .await
-        .map_err(|source| MasterError::Bind { addr, source })
+        .map_err(|(addr, source)| MasterError::Bind { addr, source })
 }
 
 impl MasterServer {
@@ -146,8 +145,8 @@ impl MasterServer {
                 web_port: web_addr.port(),
                 start_time_ms: alluxio_common::now_ms(),
             }));
-        let incoming = alluxio_common::grpc::incoming(rpc_listener);
-        let stop = wait_for(shutdown_rx.clone());
+        let incoming = alluxio_common::server::grpc_incoming(rpc_listener);
+        let stop = alluxio_common::server::wait_for_shutdown(shutdown_rx.clone());
         tasks.push(tokio::spawn(async move {
             if let Err(e) = grpc.serve_with_incoming_shutdown(incoming, stop).await {
                 tracing::error!(error = %e, "master gRPC server failed");
@@ -160,7 +159,7 @@ impl MasterServer {
         let hook: alluxio_common::http::ScrapeHook =
             Arc::new(move || hook_metrics.refresh(&hook_fs));
         let router = alluxio_common::http::status_router(registry, ready.clone(), Some(hook));
-        let stop = wait_for(shutdown_rx.clone());
+        let stop = alluxio_common::server::wait_for_shutdown(shutdown_rx.clone());
         tasks.push(tokio::spawn(async move {
             if let Err(e) = alluxio_common::http::serve(web_listener, router, stop).await {
                 tracing::error!(error = %e, "master HTTP server failed");
@@ -249,14 +248,6 @@ fn prepare_local_root(uri: &str) {
     }
 }
 
-async fn wait_for(mut rx: watch::Receiver<bool>) {
-    while !*rx.borrow() {
-        if rx.changed().await.is_err() {
-            return;
-        }
-    }
-}
-
 /// Runs `tick` every `period` until shutdown.
 fn every<F, Fut>(period: Duration, shutdown: watch::Receiver<bool>, mut tick: F) -> JoinHandle<()>
 where
@@ -266,7 +257,7 @@ where
     tokio::spawn(async move {
         let mut interval = tokio::time::interval(period.max(Duration::from_millis(10)));
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let stop = wait_for(shutdown);
+        let stop = alluxio_common::server::wait_for_shutdown(shutdown);
         tokio::pin!(stop);
         loop {
             tokio::select! {

@@ -45,10 +45,9 @@ pub struct WorkerServer {
 }
 
 async fn bind(host: &str, port: u16) -> Result<tokio::net::TcpListener, WorkerError> {
-    let addr = format!("{host}:{port}");
-    tokio::net::TcpListener::bind(&addr)
+    alluxio_common::server::bind(host, port)
         .await
-        .map_err(|source| WorkerError::Bind { addr, source })
+        .map_err(|(addr, source)| WorkerError::Bind { addr, source })
 }
 
 impl WorkerServer {
@@ -115,8 +114,8 @@ impl WorkerServer {
             .add_service(
                 BlockWorkerServer::new(WorkerGrpc(service)).max_decoding_message_size(64 << 20),
             );
-        let incoming = alluxio_common::grpc::incoming(rpc_listener);
-        let stop = wait_for(shutdown_rx.clone());
+        let incoming = alluxio_common::server::grpc_incoming(rpc_listener);
+        let stop = alluxio_common::server::wait_for_shutdown(shutdown_rx.clone());
         tasks.push(tokio::spawn(async move {
             if let Err(e) = grpc.serve_with_incoming_shutdown(incoming, stop).await {
                 tracing::error!(error = %e, "worker gRPC server failed");
@@ -129,7 +128,7 @@ impl WorkerServer {
             Arc::new(move || hook_metrics.refresh(&hook_store));
         let router =
             alluxio_common::http::status_router(Arc::new(Mutex::new(registry)), ready, Some(hook));
-        let stop = wait_for(shutdown_rx.clone());
+        let stop = alluxio_common::server::wait_for_shutdown(shutdown_rx.clone());
         tasks.push(tokio::spawn(async move {
             if let Err(e) = alluxio_common::http::serve(web_listener, router, stop).await {
                 tracing::error!(error = %e, "worker HTTP server failed");
@@ -167,13 +166,5 @@ impl WorkerServer {
             let _ = t.await;
         }
         tracing::info!(worker_id = self.worker_id, "Alluxio worker stopped");
-    }
-}
-
-async fn wait_for(mut rx: watch::Receiver<bool>) {
-    while !*rx.borrow() {
-        if rx.changed().await.is_err() {
-            return;
-        }
     }
 }

@@ -6,6 +6,9 @@
 //! All methods do blocking file I/O: call them from blocking threads.
 
 pub mod meta;
+mod writer;
+
+pub use writer::BlockWriter;
 
 use alluxio_common::config::{EvictorConfig, TierConfig};
 use alluxio_proto::grpc::{BlockAdded, TierUsage};
@@ -13,8 +16,6 @@ use bytes::Bytes;
 use meta::BlockMeta;
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::io::Write;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -707,150 +708,6 @@ fn punch_hole(file: &File, offset: u64, len: u64) {
             offset as libc::off_t,
             len as libc::off_t,
         );
-    }
-}
-
-/// A block being written: bytes go straight to their place in the sparse
-/// data file; the block exists only after `commit`.
-pub struct BlockWriter {
-    store: BlockStore,
-    block_id: u64,
-    dir: usize,
-    offset_in_file: u64,
-    max_len: u64,
-    written: u64,
-    file: File,
-    path: PathBuf,
-    chunk_crcs: Vec<u32>,
-    chunk_hasher: crc32fast::Hasher,
-    chunk_fill: u64,
-    done: bool,
-    /// fsync data and record before the block becomes visible.
-    durable: bool,
-}
-
-impl BlockWriter {
-    /// Marks this block as a copy of UFS data: it is not fsynced. After a
-    /// machine crash its bytes may be incomplete, which the per-chunk
-    /// checksums detect on the next read (the block is then dropped and
-    /// fetched again); data written by clients is always fsynced.
-    pub fn refetchable(mut self) -> Self {
-        self.durable = false;
-        self
-    }
-
-    pub fn block_id(&self) -> u64 {
-        self.block_id
-    }
-
-    pub fn written(&self) -> u64 {
-        self.written
-    }
-
-    pub fn append(&mut self, mut data: &[u8]) -> Result<(), StoreError> {
-        if self.written + data.len() as u64 > self.max_len {
-            return Err(StoreError::TooLong {
-                block_id: self.block_id,
-                written: self.written + data.len() as u64,
-                max: self.max_len,
-            });
-        }
-        self.file
-            .write_all_at(data, self.offset_in_file + self.written)
-            .map_err(io(&self.path))?;
-        self.written += data.len() as u64;
-        while !data.is_empty() {
-            let take = ((CHUNK_SIZE - self.chunk_fill) as usize).min(data.len());
-            self.chunk_hasher.update(&data[..take]);
-            self.chunk_fill += take as u64;
-            data = &data[take..];
-            if self.chunk_fill == CHUNK_SIZE {
-                let h = std::mem::replace(&mut self.chunk_hasher, crc32fast::Hasher::new());
-                self.chunk_crcs.push(h.finalize());
-                self.chunk_fill = 0;
-            }
-        }
-        Ok(())
-    }
-
-    /// Makes the block durable and visible; returns (length, tier alias).
-    pub fn commit(mut self) -> Result<(u64, String), StoreError> {
-        self.done = true;
-        let result = self.commit_inner();
-        if result.is_err() {
-            self.discard();
-        }
-        self.store.writer_done(self.dir, self.block_id);
-        result
-    }
-
-    fn commit_inner(&mut self) -> Result<(u64, String), StoreError> {
-        if self.chunk_fill > 0 {
-            let h = std::mem::replace(&mut self.chunk_hasher, crc32fast::Hasher::new());
-            self.chunk_crcs.push(h.finalize());
-        }
-        if self.durable {
-            self.file.sync_data().map_err(io(&self.path))?;
-        }
-        let meta = BlockMeta {
-            block_id: self.block_id,
-            offset: self.offset_in_file,
-            length: self.written,
-            chunk_size: CHUNK_SIZE as u32,
-            chunk_crcs: std::mem::take(&mut self.chunk_crcs),
-        };
-        let d = &self.store.0.dirs[self.dir];
-        let tmp = d.root.join("tmp").join(self.block_id.to_string());
-        let final_path = d.meta_path(self.block_id);
-        let mut f = File::create(&tmp).map_err(io(&tmp))?;
-        f.write_all(&meta.encode()).map_err(io(&tmp))?;
-        if self.durable {
-            f.sync_all().map_err(io(&tmp))?;
-        }
-        std::fs::rename(&tmp, &final_path).map_err(io(&final_path))?;
-        if self.durable {
-            let meta_dir = d.root.join("meta");
-            File::open(&meta_dir)
-                .and_then(|f| f.sync_all())
-                .map_err(io(&meta_dir))?;
-        }
-
-        let alias = d.alias.clone();
-        let mut inner = self.store.lock();
-        inner.used[self.dir] = inner.used[self.dir] - self.max_len + self.written;
-        inner.clock += 1;
-        let now = inner.clock;
-        inner.blocks.insert(
-            self.block_id,
-            Entry {
-                dir: self.dir,
-                meta: Arc::new(meta),
-                last_access: now,
-                crf: 1.0,
-                leases: 0,
-                doomed: false,
-            },
-        );
-        inner.added.push(BlockAdded {
-            block_id: self.block_id,
-            length: self.written,
-            tier_alias: alias.clone(),
-        });
-        Ok((self.written, alias))
-    }
-
-    fn discard(&mut self) {
-        punch_hole(&self.file, self.offset_in_file, self.written);
-        self.store.release(self.dir, self.max_len);
-    }
-}
-
-impl Drop for BlockWriter {
-    fn drop(&mut self) {
-        if !self.done {
-            self.discard();
-            self.store.writer_done(self.dir, self.block_id);
-        }
     }
 }
 

@@ -1,6 +1,7 @@
 use super::*;
 use alluxio_common::config::{TierConfig, TierDirConfig};
 use alluxio_common::units::ByteSize;
+use std::os::unix::fs::FileExt;
 
 fn tiers(root: &Path, quotas: &[(&str, u64)]) -> Vec<TierConfig> {
     quotas

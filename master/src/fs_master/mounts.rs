@@ -1,0 +1,243 @@
+//! The mount table: mount, unmount, update, list, and UFS info for clients.
+
+use super::*;
+
+impl FileSystemMaster {
+    pub async fn mount(
+        &self,
+        path: &AlluxioPath,
+        ufs_uri: &str,
+        read_only: bool,
+        shared: bool,
+        options: BTreeMap<String, String>,
+    ) -> Result<MountPointInfo> {
+        if path.is_root() {
+            return Err(AlluxioError::AlreadyExists(
+                "The root is already mounted".to_string(),
+            ));
+        }
+        let ufs = alluxio_ufs::create_ufs(ufs_uri, &options)?;
+        let parent = path.parent().unwrap_or_else(AlluxioPath::root);
+        {
+            let state = self.read_state();
+            if state.mounts.get(path).is_some() {
+                return Err(AlluxioError::AlreadyExists(format!(
+                    "Mount point {path} already exists"
+                )));
+            }
+            if let Some(m) = state.mounts.resolve(path) {
+                if m.mount.alluxio_path != AlluxioPath::root() && m.mount.read_only {
+                    return Err(AlluxioError::PermissionDenied(format!(
+                        "Cannot mount at {path}: it is under the read-only mount {}",
+                        m.mount.alluxio_path
+                    )));
+                }
+            }
+            let new = alluxio_ufs::UfsUri::parse(ufs_uri)?;
+            for m in state.mounts.iter() {
+                let Ok(existing) = alluxio_ufs::UfsUri::parse(&m.ufs_uri) else {
+                    continue;
+                };
+                let nested =
+                    |a: &str, b: &str| a.is_empty() || a == b || b.starts_with(&format!("{a}/"));
+                if existing.scheme == new.scheme
+                    && existing.authority == new.authority
+                    && (nested(&existing.path, &new.path) || nested(&new.path, &existing.path))
+                    && m.alluxio_path != AlluxioPath::root()
+                {
+                    return Err(AlluxioError::InvalidArgument(format!(
+                        "{ufs_uri} overlaps with {} mounted at {}",
+                        m.ufs_uri, m.alluxio_path
+                    )));
+                }
+            }
+        }
+        self.sync_path(&parent, self.settings.default_sync_interval_ms)
+            .await?;
+        self.sync_path(path, self.settings.default_sync_interval_ms)
+            .await?;
+        {
+            let state = self.read_state();
+            let parent_id = lookup(&state, &parent)?;
+            if !state.tree.get(parent_id).is_some_and(Inode::is_dir) {
+                return Err(AlluxioError::FailedPrecondition(format!(
+                    "{parent} is not a directory"
+                )));
+            }
+            if state.tree.lookup(path).is_some() {
+                return Err(AlluxioError::AlreadyExists(format!(
+                    "Cannot mount at {path}: the path already exists"
+                )));
+            }
+        }
+        check_reachable(ufs.as_ref(), ufs_uri).await?;
+
+        let mount_id = self
+            .commit(|txn| {
+                if txn.state.mounts.get(path).is_some() || txn.state.tree.lookup(path).is_some() {
+                    return Err(AlluxioError::AlreadyExists(format!(
+                        "Mount point {path} already exists"
+                    )));
+                }
+                let parent_id = lookup(txn.state, &parent)?;
+                let mount_id = txn.state.next_mount_id;
+                txn.apply(Entry::AddMountPoint(j::AddMountPointEntry {
+                    mount_id,
+                    alluxio_path: path.to_string(),
+                    ufs_uri: ufs_uri.to_string(),
+                    read_only,
+                    shared,
+                    options: options.clone().into_iter().collect(),
+                }))?;
+                let id = txn.next_inode_id();
+                let now = now_ms();
+                txn.apply(Entry::InodeDirectory(j::InodeDirectoryEntry {
+                    id,
+                    parent_id,
+                    name: path.name().to_string(),
+                    owner: String::new(),
+                    group: String::new(),
+                    mode: 0o755,
+                    creation_time_ms: now,
+                    last_modification_time_ms: now,
+                    persistence_state: Persistence::Persisted as u32,
+                    pinned: false,
+                    ttl_ms: -1,
+                    ttl_action: 0,
+                    mount_point: true,
+                    direct_children_loaded: false,
+                }))?;
+                Ok(mount_id)
+            })
+            .await?;
+        tracing::info!(path = %path, ufs = ufs_uri, mount_id, read_only, "mounted");
+        let state = self.read_state();
+        let m = state
+            .mounts
+            .get(path)
+            .ok_or_else(|| AlluxioError::Internal("mount vanished".into()))?;
+        Ok(mount_info(m))
+    }
+
+    pub async fn unmount(&self, path: &AlluxioPath) -> Result<()> {
+        if path.is_root() {
+            return Err(AlluxioError::InvalidArgument(
+                "Cannot unmount the root mount".to_string(),
+            ));
+        }
+        self.commit(|txn| {
+            if txn.state.mounts.get(path).is_none() {
+                return Err(AlluxioError::NotFound(format!(
+                    "{path} is not a mount point"
+                )));
+            }
+            if let Some(m) = txn.state.mounts.mounts_below(path).first() {
+                return Err(AlluxioError::FailedPrecondition(format!(
+                    "Cannot unmount {path}: the mount point {} is below it; unmount that first",
+                    m.alluxio_path
+                )));
+            }
+            if let Some(id) = txn.state.tree.lookup(path) {
+                txn.apply(Entry::DeleteInode(j::DeleteInodeEntry {
+                    id,
+                    op_time_ms: now_ms(),
+                }))?;
+            }
+            txn.apply(Entry::DeleteMountPoint(j::DeleteMountPointEntry {
+                alluxio_path: path.to_string(),
+            }))
+        })
+        .await?;
+        tracing::info!(path = %path, "unmounted");
+        Ok(())
+    }
+
+    pub async fn update_mount(
+        &self,
+        path: &AlluxioPath,
+        read_only: bool,
+        shared: bool,
+        options: BTreeMap<String, String>,
+    ) -> Result<MountPointInfo> {
+        let uri = {
+            let state = self.read_state();
+            state
+                .mounts
+                .get(path)
+                .map(|m| m.ufs_uri.clone())
+                .ok_or_else(|| AlluxioError::NotFound(format!("{path} is not a mount point")))?
+        };
+        let ufs = alluxio_ufs::create_ufs(&uri, &options)?;
+        check_reachable(ufs.as_ref(), &uri).await?;
+        self.commit(|txn| {
+            if txn.state.mounts.get(path).is_none() {
+                return Err(AlluxioError::NotFound(format!(
+                    "{path} is not a mount point"
+                )));
+            }
+            txn.apply(Entry::UpdateMountPoint(j::UpdateMountPointEntry {
+                alluxio_path: path.to_string(),
+                read_only,
+                shared,
+                options: options.clone().into_iter().collect(),
+            }))
+        })
+        .await?;
+        let state = self.read_state();
+        let m = state
+            .mounts
+            .get(path)
+            .ok_or_else(|| AlluxioError::Internal("mount vanished".into()))?;
+        Ok(mount_info(m))
+    }
+
+    pub fn mount_table(&self) -> Vec<MountPointInfo> {
+        self.read_state().mounts.iter().map(mount_info).collect()
+    }
+
+    /// The real options of a mount, for clients and workers that access
+    /// the UFS themselves.
+    pub fn ufs_info(&self, mount_id: u64) -> Result<grpc::GetUfsInfoResponse> {
+        let state = self.read_state();
+        let m = state
+            .mounts
+            .by_id(mount_id)
+            .ok_or_else(|| AlluxioError::NotFound(format!("No mount with id {mount_id}")))?;
+        Ok(grpc::GetUfsInfoResponse {
+            ufs_uri: m.ufs_uri.clone(),
+            options: m.options.clone().into_iter().collect(),
+            read_only: m.read_only,
+        })
+    }
+}
+
+/// How long a new or updated mount's UFS has to answer.
+const REACHABLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Refuses a UFS that cannot be listed (within a bounded time).
+async fn check_reachable(ufs: &dyn alluxio_ufs::UnderFileSystem, uri: &str) -> Result<()> {
+    tokio::time::timeout(REACHABLE_TIMEOUT, ufs.check_reachable())
+        .await
+        .map_err(|_| {
+            AlluxioError::Unavailable(format!(
+                "UFS {uri} did not answer within {}s",
+                REACHABLE_TIMEOUT.as_secs()
+            ))
+        })?
+        .map_err(AlluxioError::from)
+}
+
+/// Mount info for users: secrets masked.
+pub fn mount_info(m: &crate::mount_table::MountPoint) -> MountPointInfo {
+    MountPointInfo {
+        alluxio_path: m.alluxio_path.to_string(),
+        ufs_uri: m.ufs_uri.clone(),
+        read_only: m.read_only,
+        shared: m.shared,
+        options: alluxio_ufs::options::masked(&m.options)
+            .into_iter()
+            .collect(),
+        mount_id: m.id,
+        ufs_type: m.kind().to_string(),
+    }
+}
