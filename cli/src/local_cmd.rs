@@ -74,10 +74,8 @@ pub async fn run(mut ctx: Context, args: LocalArgs) -> Result<(), AlluxioError> 
     );
     for w in &workers {
         println!(
-            "  worker {:<4} {} (web http://{})",
-            w.worker_id % 10_000,
-            w.rpc_addr,
-            w.web_addr
+            "  worker      {} (web http://{}, id {})",
+            w.rpc_addr, w.web_addr, w.worker_id
         );
     }
     println!("  under store {}", cfg.master.mount_table_root_ufs);
