@@ -228,6 +228,32 @@ impl UnderFileSystem for ObjectStoreUfs {
         result.bytes().await.map_err(|e| self.err(path, e))
     }
 
+    async fn read_stream(&self, path: &str, range: Range<u64>) -> UfsResult<crate::ByteStream> {
+        if range.is_empty() {
+            return Ok(Box::pin(futures::stream::empty()));
+        }
+        let options = GetOptions {
+            range: Some(GetRange::Bounded(range)),
+            ..GetOptions::default()
+        };
+        let result = match self.store.get_opts(&self.key(path), options).await {
+            Ok(r) => r,
+            // A range starting at or after the end of the object.
+            Err(object_store::Error::Generic { source, .. }) if source.to_string().contains("range") => {
+                return Ok(Box::pin(futures::stream::empty()));
+            }
+            Err(e) => return Err(self.err(path, e)),
+        };
+        let uri = self.display(path);
+        let base = self.uri.clone();
+        Ok(Box::pin(result.into_stream().map(move |piece| {
+            piece.map_err(|e| UfsError::Other {
+                uri: base.clone(),
+                reason: format!("{uri}: {e}"),
+            })
+        })))
+    }
+
     async fn create(&self, path: &str) -> UfsResult<Box<dyn UfsWriter>> {
         let writer =
             BufWriter::with_capacity(self.store.clone(), self.key(path), UPLOAD_PART_BYTES);

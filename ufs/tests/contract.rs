@@ -98,6 +98,17 @@ async fn real_s3_server() {
     s3.create_bucket("contract");
     let options: BTreeMap<String, String> = s3.options().into_iter().collect();
     exercise(create_ufs("s3://contract/some/prefix", &options).unwrap()).await;
+
+    // Ranged reads stream: bytes arrive in several pieces, not as one
+    // buffer collected at the end.
+    use futures::TryStreamExt;
+    let ufs = create_ufs("s3://contract/streamed", &options).unwrap();
+    let mut w = ufs.create("big").await.unwrap();
+    w.write(Bytes::from(vec![9u8; 12 << 20])).await.unwrap();
+    w.complete().await.unwrap();
+    let pieces: Vec<Bytes> = ufs.read_stream("big", 1..(12 << 20)).await.unwrap().try_collect().await.unwrap();
+    assert!(pieces.len() > 1, "one piece: the range was buffered, not streamed");
+    assert_eq!(pieces.iter().map(|p| p.len()).sum::<usize>(), (12 << 20) - 1);
 }
 
 #[tokio::test]
