@@ -86,10 +86,20 @@ fn mb_s(bytes: u64, secs: f64) -> f64 {
 
 /// Cold and warm reads of a dataset in S3 (moto on 127.0.0.1) against
 /// reading it directly with object_store.
-pub async fn cold_warm(out: &Path, total: u64) {
-    let Some(s3) = alluxio_e2e::s3::S3Server::start() else {
-        eprintln!("moto_server is needed for this benchmark");
-        return;
+pub async fn cold_warm(out: &Path, total: u64, s3s_fs: Option<&Path>) {
+    let s3_root = tempfile::tempdir().expect("tempdir");
+    let (s3, server_name) = match s3s_fs {
+        Some(bin) => (
+            alluxio_e2e::s3::S3Server::start_s3s_fs(bin, s3_root.path()),
+            "s3s-fs on 127.0.0.1",
+        ),
+        None => match alluxio_e2e::s3::S3Server::start() {
+            Some(s) => (s, "moto_server on 127.0.0.1"),
+            None => {
+                eprintln!("moto_server (or --s3s-fs) is needed for this benchmark");
+                return;
+            }
+        },
     };
     s3.create_bucket("bench");
     let options: BTreeMap<String, String> = s3.options().into_iter().collect();
@@ -153,9 +163,14 @@ pub async fn cold_warm(out: &Path, total: u64) {
     );
     c.worker.shutdown().await;
     c.master.shutdown().await;
+    let name = if s3s_fs.is_some() {
+        "data_cold_warm_s3s_fs"
+    } else {
+        "data_cold_warm_moto"
+    };
     write(
         out,
-        "data_cold_warm_s3",
+        name,
         "MiB/s",
         &[
             Bar {
@@ -174,7 +189,7 @@ pub async fn cold_warm(out: &Path, total: u64) {
         json!({
             "dataset_bytes": bytes,
             "files": files,
-            "s3_server": "moto_server on 127.0.0.1",
+            "s3_server": server_name,
             "direct_seconds": direct_secs,
             "cold_seconds": times[0],
             "warm_seconds": times[1],

@@ -42,6 +42,9 @@ enum Which {
         /// Dataset size in MiB.
         #[arg(long, default_value_t = 2048)]
         mib: u64,
+        /// Use this s3s-fs binary as the S3 server instead of moto.
+        #[arg(long)]
+        s3s_fs: Option<PathBuf>,
     },
     /// Warm reads from a separate client process: over gRPC vs a loopback
     /// TCP copy, and short-circuit vs a page-cache read.
@@ -75,7 +78,9 @@ fn main() {
                     Which::MasterScale { files, log_entries } => {
                         master::scale(&out, files, log_entries).await
                     }
-                    Which::ColdWarm { mib } => data::cold_warm(&out, mib << 20).await,
+                    Which::ColdWarm { mib, s3s_fs } => {
+                        data::cold_warm(&out, mib << 20, s3s_fs.as_deref()).await
+                    }
                     Which::WarmReads { mib, alluxio } => {
                         data::warm_reads(&out, mib << 20, &alluxio).await
                     }
@@ -90,6 +95,16 @@ fn main() {
                 run(Which::MasterScale {
                     files: 1_000_000,
                     log_entries: 100_000,
+                })
+                .await;
+                run(Which::ColdWarm {
+                    mib: 2048,
+                    s3s_fs: None,
+                })
+                .await;
+                run(Which::WarmReads {
+                    mib: 1024,
+                    alluxio: PathBuf::from("target/release/alluxio"),
                 })
                 .await;
             }

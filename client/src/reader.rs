@@ -70,11 +70,17 @@ impl FileReader {
     ) -> Result<()> {
         let end = (offset + len).min(self.info.length);
         let mut pos = offset;
-        for fbi in &self.info.file_block_infos {
+        let blocks = &self.info.file_block_infos;
+        for (i, fbi) in blocks.iter().enumerate() {
             let block = fbi.block_info.clone().unwrap_or_default();
             let (b_start, b_end) = (fbi.offset, fbi.offset + block.length);
             if b_end <= pos || b_start >= end {
                 continue;
+            }
+            if b_end < end {
+                if let Some(next) = blocks.get(i + 1) {
+                    self.prefetch(next).await;
+                }
             }
             let from = pos - b_start;
             let n = end.min(b_end) - pos;
@@ -82,6 +88,41 @@ impl FileReader {
             pos += n;
         }
         Ok(())
+    }
+
+    /// Read-ahead: while one block is read, a worker starts fetching the
+    /// next uncached one from the UFS, so the two GETs overlap. The worker
+    /// shares that fetch with the read that follows.
+    async fn prefetch(&self, next: &FileBlockInfo) {
+        let block = next.block_info.clone().unwrap_or_default();
+        if !block.locations.is_empty() || !self.persisted() || self.read_type == ReadType::NoCache {
+            return;
+        }
+        let Some(worker) = self
+            .fs
+            .workers
+            .choose(&self.fs.live_workers().await)
+            .into_iter()
+            .next()
+        else {
+            return;
+        };
+        let Ok(mut client) = self.fs.workers.client(&worker) else {
+            return;
+        };
+        let request = CacheBlockRequest {
+            block_id: block.block_id,
+            block_length: block.length,
+            block_offset_in_file: next.offset,
+            ufs: Some(UfsBlockSource {
+                mount_id: self.info.mount_id,
+                ufs_path: self.info.ufs_path.clone(),
+                offset_in_file: next.offset,
+            }),
+        };
+        tokio::spawn(async move {
+            let _ = client.cache_block(request).await;
+        });
     }
 
     fn persisted(&self) -> bool {

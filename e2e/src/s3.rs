@@ -1,8 +1,10 @@
 //! A real S3 server for tests: moto's server (PyPI `moto[server]`) on a free
-//! port of 127.0.0.1, stopped when dropped.
+//! port of 127.0.0.1, stopped when dropped. Benchmarks may use s3s-fs
+//! (crates.io), a Rust S3 server over a directory, instead.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -13,16 +15,24 @@ pub const REGION: &str = "us-east-1";
 pub struct S3Server {
     child: Child,
     pub port: u16,
+    /// For s3s-fs: the directory whose subdirectories are the buckets.
+    root: Option<PathBuf>,
+}
+
+fn free_port() -> Option<u16> {
+    Some(
+        TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port(),
+    )
 }
 
 impl S3Server {
     /// Starts moto, or `None` (outside CI) when it is not installed.
     pub fn start() -> Option<S3Server> {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .ok()?
-            .local_addr()
-            .ok()?
-            .port();
+        let port = free_port()?;
         let child = match Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
@@ -34,16 +44,46 @@ impl S3Server {
                 return crate::missing_prerequisite("moto_server (pip install 'moto[server]')")
             }
         };
-        let server = S3Server { child, port };
+        let server = S3Server {
+            child,
+            port,
+            root: None,
+        };
+        server.wait_listening();
+        Some(server)
+    }
+
+    /// Starts s3s-fs from `binary`, serving buckets below `root`.
+    pub fn start_s3s_fs(binary: &Path, root: &Path) -> S3Server {
+        let port = free_port().expect("a free port");
+        std::fs::create_dir_all(root).expect("s3s-fs root");
+        let child = Command::new(binary)
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
+            .arg(root)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+        let server = S3Server {
+            child,
+            port,
+            root: Some(root.to_path_buf()),
+        };
+        server.wait_listening();
+        server
+    }
+
+    fn wait_listening(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             assert!(
                 Instant::now() < deadline,
-                "moto_server did not start on port {port}"
+                "the S3 server did not start on port {}",
+                self.port
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        Some(server)
     }
 
     pub fn endpoint(&self) -> String {
@@ -60,9 +100,13 @@ impl S3Server {
         ]
     }
 
-    /// Creates a bucket with a plain HTTP PUT (moto does not check
-    /// signatures), so tests need no S3 SDK.
+    /// Creates a bucket: a directory for s3s-fs; for moto a plain HTTP PUT
+    /// (moto does not check signatures), so tests need no S3 SDK.
     pub fn create_bucket(&self, name: &str) {
+        if let Some(root) = &self.root {
+            std::fs::create_dir_all(root.join(name)).expect("bucket directory");
+            return;
+        }
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         let req = format!(
             "PUT /{name} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
@@ -80,6 +124,7 @@ impl S3Server {
 
 impl Drop for S3Server {
     fn drop(&mut self) {
+        // SAFETY: signalling our own child process by its pid.
         unsafe {
             libc::kill(self.child.id() as i32, libc::SIGTERM);
         }

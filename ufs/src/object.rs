@@ -239,7 +239,9 @@ impl UnderFileSystem for ObjectStoreUfs {
         let result = match self.store.get_opts(&self.key(path), options).await {
             Ok(r) => r,
             // A range starting at or after the end of the object.
-            Err(object_store::Error::Generic { source, .. }) if source.to_string().contains("range") => {
+            Err(object_store::Error::Generic { source, .. })
+                if source.to_string().contains("range") =>
+            {
                 return Ok(Box::pin(futures::stream::empty()));
             }
             Err(e) => return Err(self.err(path, e)),

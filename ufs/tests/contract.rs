@@ -106,9 +106,21 @@ async fn real_s3_server() {
     let mut w = ufs.create("big").await.unwrap();
     w.write(Bytes::from(vec![9u8; 12 << 20])).await.unwrap();
     w.complete().await.unwrap();
-    let pieces: Vec<Bytes> = ufs.read_stream("big", 1..(12 << 20)).await.unwrap().try_collect().await.unwrap();
-    assert!(pieces.len() > 1, "one piece: the range was buffered, not streamed");
-    assert_eq!(pieces.iter().map(|p| p.len()).sum::<usize>(), (12 << 20) - 1);
+    let pieces: Vec<Bytes> = ufs
+        .read_stream("big", 1..(12 << 20))
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert!(
+        pieces.len() > 1,
+        "one piece: the range was buffered, not streamed"
+    );
+    assert_eq!(
+        pieces.iter().map(|p| p.len()).sum::<usize>(),
+        (12 << 20) - 1
+    );
 }
 
 #[tokio::test]

@@ -116,11 +116,17 @@ impl ReadThrough {
     }
 
     /// The fetch of `source`'s block: an existing one, or a new one started
-    /// now (which caches the block if there is room).
-    pub fn fetch(self: &Arc<Self>, source: BlockSource) -> Arc<Fetch> {
+    /// now (which caches the block if there is room). `None` when the block
+    /// is already cached: a finished fetch commits the block before it
+    /// leaves `in_flight`, and both are checked under the same lock, so a
+    /// block is never fetched twice because of a race with its own fetch.
+    pub fn fetch(self: &Arc<Self>, source: BlockSource) -> Option<Arc<Fetch>> {
         let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(f) = in_flight.get(&source.block_id) {
-            return f.clone();
+            return Some(f.clone());
+        }
+        if self.store.contains(source.block_id) {
+            return None;
         }
         let (tx, _) = watch::channel((0, Progress::Running));
         let fetch = Arc::new(Fetch {
@@ -149,7 +155,7 @@ impl ReadThrough {
             };
             f.progress.send_replace((count, state));
         });
-        fetch
+        Some(fetch)
     }
 
     async fn run_fetch(&self, source: &BlockSource, fetch: &Fetch) -> Result<()> {

@@ -136,7 +136,17 @@ impl WorkerService {
             })
         };
         let result = if cache {
-            let fetch = self.read_through.fetch(source);
+            let Some(fetch) = self.read_through.fetch(source) else {
+                // Cached meanwhile (by a read-ahead or another reader).
+                drop(sender);
+                let _ = forward.await;
+                let rest = ReadBlockRequest {
+                    offset: pos,
+                    length: end - pos,
+                    ..r
+                };
+                return Box::pin(self.clone().serve_read(rest, tx)).await;
+            };
             fetch
                 .follow(pos, end - pos, |b| sender.send(b).is_ok())
                 .await
@@ -322,12 +332,14 @@ impl BlockWorker for WorkerGrpc {
         let ufs = r
             .ufs
             .ok_or_else(|| Status::invalid_argument("missing UFS source"))?;
-        let fetch = self.0.read_through.fetch(BlockSource {
+        let Some(fetch) = self.0.read_through.fetch(BlockSource {
             block_id: r.block_id,
             block_length: r.block_length,
             offset_in_file: r.block_offset_in_file,
             ufs,
-        });
+        }) else {
+            return Ok(Response::new(CacheBlockResponse { fetched: false }));
+        };
         fetch.wait().await.map_err(Status::from)?;
         if !self.0.store.contains(r.block_id) {
             return Err(Status::resource_exhausted(format!(

@@ -99,20 +99,27 @@ async fn second_reads_hit_the_cache() {
     assert_eq!(w.store.tier_stats()[0].blocks, 0);
 
     assert_eq!(&read(ReadType::Cache).await[..], &content[..]);
-    assert_eq!(w.metrics.cache_misses.get(), 6, "3 blocks missed twice");
+    // 3 blocks missed by the NO_CACHE read; the CACHE read misses some or
+    // all of them again (read-ahead may have cached the later ones already).
+    assert!(w.metrics.cache_misses.get() >= 4);
     c.wait_cached("/cold.bin", 100).await;
+    let hits_before = w.metrics.cache_hits.get();
+    let cache_bytes_before = w.metrics.bytes_read_cache.get();
     assert_eq!(&read(ReadType::Cache).await[..], &content[..]);
     assert_eq!(
-        w.metrics.cache_hits.get(),
+        w.metrics.cache_hits.get() - hits_before,
         3,
-        "the second read hits the cache"
+        "the second read hits the cache for all 3 blocks"
     );
     assert_eq!(
         w.metrics.bytes_read_ufs.get(),
         2 * content.len() as u64,
         "and reads nothing from the UFS"
     );
-    assert_eq!(w.metrics.bytes_read_cache.get(), content.len() as u64);
+    assert_eq!(
+        w.metrics.bytes_read_cache.get() - cache_bytes_before,
+        content.len() as u64
+    );
 }
 
 #[tokio::test]
