@@ -402,3 +402,31 @@ async fn every_write_type_and_read_type_round_trips_on_s3() {
         "S3 was read once"
     );
 }
+
+#[tokio::test]
+async fn workers_register_again_after_a_master_restart() {
+    // Fixed master ports, so the worker can find the restarted master.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut c = start(1, 64 * MIB, |cfg| {
+        cfg.master.rpc_port = port;
+        cfg.user.short_circuit = false;
+    })
+    .await;
+    let content = data((2 * MIB) as usize, 8);
+    c.fs.write_file("/survives", WriteType::MustCache, chunks(&content))
+        .await
+        .unwrap();
+    c.wait_cached("/survives", 100).await;
+
+    c.restart_master().await;
+
+    // The master forgot the block locations; the worker's next heartbeat
+    // is answered with REGISTER and it reports its blocks again.
+    c.wait_cached("/survives", 100).await;
+    let r = c.fs.open("/survives", None).await.unwrap();
+    assert_eq!(&r.read_at(0, r.len()).await.unwrap()[..], &content[..]);
+}

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 pub const MIB: u64 = 1 << 20;
 
 pub struct Cluster {
-    pub master: MasterServer,
+    pub master: Option<MasterServer>,
     pub workers: Vec<Option<WorkerServer>>,
     pub config: AlluxioConfig,
     pub client: MasterClient,
@@ -47,7 +47,7 @@ pub async fn start(workers: usize, quota: u64, tweak: impl FnOnce(&mut AlluxioCo
         .unwrap();
     let fs = FileSystem::with_config(client.clone(), &c);
     let mut cluster = Cluster {
-        master,
+        master: Some(master),
         workers: Vec::new(),
         config: c,
         client,
@@ -81,7 +81,7 @@ impl Cluster {
 
     pub async fn start_worker(&self, i: usize, quota: u64) -> WorkerServer {
         let c = self.worker_config(i, quota);
-        WorkerServer::start(&c, &self.master.rpc_addr.to_string())
+        WorkerServer::start(&c, &self.master().rpc_addr.to_string())
             .await
             .unwrap()
     }
@@ -103,6 +103,24 @@ impl Cluster {
             assert!(Instant::now() < deadline, "workers did not register");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    pub fn master(&self) -> &MasterServer {
+        self.master.as_ref().expect("master running")
+    }
+
+    /// Stops the master and starts it again on the same journal and ports
+    /// (the config must have fixed ports for workers to find it again).
+    pub async fn restart_master(&mut self) {
+        if let Some(m) = self.master.take() {
+            m.shutdown().await;
+        }
+        let master = MasterServer::start(&self.config).await.unwrap();
+        self.client = MasterClient::connect(&master.rpc_addr.to_string(), Duration::from_secs(10))
+            .await
+            .unwrap();
+        self.fs = FileSystem::with_config(self.client.clone(), &self.config);
+        self.master = Some(master);
     }
 
     pub fn worker(&self, i: usize) -> &WorkerServer {
