@@ -346,6 +346,28 @@ fn no_root() -> AlluxioError {
     AlluxioError::Internal("the root directory is missing".to_string())
 }
 
+/// The directory inode of a mount point (the root is one too): persisted
+/// (it exists in its UFS), children not yet loaded.
+pub(crate) fn mount_point_entry(id: u64, parent_id: u64, name: &str) -> Entry {
+    let now = now_ms();
+    Entry::InodeDirectory(j::InodeDirectoryEntry {
+        id,
+        parent_id,
+        name: name.to_string(),
+        owner: String::new(),
+        group: String::new(),
+        mode: 0o755,
+        creation_time_ms: now,
+        last_modification_time_ms: now,
+        persistence_state: Persistence::Persisted as u32,
+        pinned: false,
+        ttl_ms: -1,
+        ttl_action: 0,
+        mount_point: true,
+        direct_children_loaded: false,
+    })
+}
+
 /// The root inode and root mount, journaled on a master's first start.
 pub fn bootstrap_root(
     txn: &mut Txn,
@@ -353,23 +375,7 @@ pub fn bootstrap_root(
     options: &BTreeMap<String, String>,
 ) -> Result<()> {
     if txn.state.tree.root().is_none() {
-        let now = now_ms();
-        txn.apply(Entry::InodeDirectory(j::InodeDirectoryEntry {
-            id: ROOT_ID,
-            parent_id: 0,
-            name: String::new(),
-            owner: String::new(),
-            group: String::new(),
-            mode: 0o755,
-            creation_time_ms: now,
-            last_modification_time_ms: now,
-            persistence_state: Persistence::Persisted as u32,
-            pinned: false,
-            ttl_ms: -1,
-            ttl_action: 0,
-            mount_point: true,
-            direct_children_loaded: false,
-        }))?;
+        txn.apply(mount_point_entry(ROOT_ID, 0, ""))?;
     }
     if txn.state.mounts.get(&AlluxioPath::root()).is_none() {
         let mount_id = txn.state.next_mount_id;

@@ -90,23 +90,7 @@ impl FileSystemMaster {
                     options: options.clone().into_iter().collect(),
                 }))?;
                 let id = txn.next_inode_id();
-                let now = now_ms();
-                txn.apply(Entry::InodeDirectory(j::InodeDirectoryEntry {
-                    id,
-                    parent_id,
-                    name: path.name().to_string(),
-                    owner: String::new(),
-                    group: String::new(),
-                    mode: 0o755,
-                    creation_time_ms: now,
-                    last_modification_time_ms: now,
-                    persistence_state: Persistence::Persisted as u32,
-                    pinned: false,
-                    ttl_ms: -1,
-                    ttl_action: 0,
-                    mount_point: true,
-                    direct_children_loaded: false,
-                }))?;
+                txn.apply(mount_point_entry(id, parent_id, path.name()))?;
                 Ok(mount_id)
             })
             .await?;
