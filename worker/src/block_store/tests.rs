@@ -1,3 +1,6 @@
+//! Block store behaviour: commit visibility, restart scans, damage
+//! detection, eviction order and exemptions, tiers, the sparse layout.
+
 use super::*;
 use alluxio_common::config::{TierConfig, TierDirConfig};
 use alluxio_common::units::ByteSize;
