@@ -239,7 +239,7 @@ impl FileReader {
             block_offset_in_file: fbi.offset,
             ufs,
             read_type: self.read_type as i32,
-            chunk_size: 4 << 20,
+            chunk_size: 1 << 20,
         };
         let mut stream = client
             .read_block(request)
