@@ -10,8 +10,8 @@ use crate::MasterClient;
 use alluxio_common::config::{AlluxioConfig, ReadTypeConfig, WriteTypeConfig};
 use alluxio_common::{AlluxioError, Result};
 use alluxio_proto::grpc::{
-    CacheBlockRequest, CreateFileRequest, FileInfo, PersistenceState, ReadType, UfsBlockSource,
-    WorkerInfo, WriteType,
+    CacheBlockRequest, CreateFileRequest, FileBlockInfo, FileInfo, PersistenceState, ReadType,
+    UfsBlockSource, WorkerInfo, WriteType,
 };
 use alluxio_ufs::UnderFileSystem;
 use bytes::Bytes;
@@ -191,16 +191,7 @@ impl FileSystem {
                 let worker = &workers[i % workers.len()];
                 let mut client = self.workers.client(worker)?;
                 let response = client
-                    .cache_block(CacheBlockRequest {
-                        block_id: block.block_id,
-                        block_length: block.length,
-                        block_offset_in_file: fbi.offset,
-                        ufs: Some(UfsBlockSource {
-                            mount_id: info.mount_id,
-                            ufs_path: info.ufs_path.clone(),
-                            offset_in_file: fbi.offset,
-                        }),
-                    })
+                    .cache_block(cache_block_request(info, fbi))
                     .await?
                     .into_inner();
                 if response.fetched {
@@ -211,5 +202,25 @@ impl FileSystem {
             progress(done);
         }
         Ok(fetched)
+    }
+}
+
+/// Where a file's block lives in its UFS, for a worker to read it through.
+pub(crate) fn ufs_block_source(info: &FileInfo, fbi: &FileBlockInfo) -> UfsBlockSource {
+    UfsBlockSource {
+        mount_id: info.mount_id,
+        ufs_path: info.ufs_path.clone(),
+        offset_in_file: fbi.offset,
+    }
+}
+
+/// Asks a worker to cache one block of a persisted file from the UFS.
+pub(crate) fn cache_block_request(info: &FileInfo, fbi: &FileBlockInfo) -> CacheBlockRequest {
+    let block = fbi.block_info.clone().unwrap_or_default();
+    CacheBlockRequest {
+        block_id: block.block_id,
+        block_length: block.length,
+        block_offset_in_file: fbi.offset,
+        ufs: Some(ufs_block_source(info, fbi)),
     }
 }

@@ -110,16 +110,7 @@ impl FileReader {
         let Ok(mut client) = self.fs.workers.client(&worker) else {
             return;
         };
-        let request = CacheBlockRequest {
-            block_id: block.block_id,
-            block_length: block.length,
-            block_offset_in_file: next.offset,
-            ufs: Some(UfsBlockSource {
-                mount_id: self.info.mount_id,
-                ufs_path: self.info.ufs_path.clone(),
-                offset_in_file: next.offset,
-            }),
-        };
+        let request = crate::file_system::cache_block_request(&self.info, next);
         tokio::spawn(async move {
             let _ = client.cache_block(request).await;
         });
@@ -226,11 +217,9 @@ impl FileReader {
         sink: &mut impl FnMut(Bytes) -> Result<()>,
     ) -> Result<(), Stop> {
         let mut client = self.fs.workers.client(worker).map_err(Stop::Source)?;
-        let ufs = self.persisted().then(|| UfsBlockSource {
-            mount_id: self.info.mount_id,
-            ufs_path: self.info.ufs_path.clone(),
-            offset_in_file: fbi.offset,
-        });
+        let ufs = self
+            .persisted()
+            .then(|| crate::file_system::ufs_block_source(&self.info, fbi));
         let request = ReadBlockRequest {
             block_id: block.block_id,
             offset,

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
-use object_store::{GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt};
+use object_store::{GetOptions, GetRange, GetResult, ObjectMeta, ObjectStore, ObjectStoreExt};
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::Arc;
@@ -97,6 +97,27 @@ impl ObjectStoreUfs {
             length: 0,
             mtime_ms: 0,
             fingerprint: String::new(),
+        }
+    }
+
+    /// A ranged GET; `None` when the range is empty or starts at or after
+    /// the end of the object (then there are no bytes to read).
+    async fn get_range(&self, path: &str, range: Range<u64>) -> UfsResult<Option<GetResult>> {
+        if range.is_empty() {
+            return Ok(None);
+        }
+        let options = GetOptions {
+            range: Some(GetRange::Bounded(range)),
+            ..GetOptions::default()
+        };
+        match self.store.get_opts(&self.key(path), options).await {
+            Ok(r) => Ok(Some(r)),
+            Err(object_store::Error::Generic { source, .. })
+                if source.to_string().contains("range") =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(self.err(path, e)),
         }
     }
 
@@ -208,43 +229,15 @@ impl UnderFileSystem for ObjectStoreUfs {
     }
 
     async fn read_range(&self, path: &str, range: Range<u64>) -> UfsResult<Bytes> {
-        if range.is_empty() {
-            return Ok(Bytes::new());
+        match self.get_range(path, range).await? {
+            Some(result) => result.bytes().await.map_err(|e| self.err(path, e)),
+            None => Ok(Bytes::new()),
         }
-        let options = GetOptions {
-            range: Some(GetRange::Bounded(range.clone())),
-            ..GetOptions::default()
-        };
-        let result = match self.store.get_opts(&self.key(path), options).await {
-            Ok(r) => r,
-            // A range starting at or after the end of the object.
-            Err(object_store::Error::Generic { source, .. })
-                if source.to_string().contains("range") =>
-            {
-                return Ok(Bytes::new());
-            }
-            Err(e) => return Err(self.err(path, e)),
-        };
-        result.bytes().await.map_err(|e| self.err(path, e))
     }
 
     async fn read_stream(&self, path: &str, range: Range<u64>) -> UfsResult<crate::ByteStream> {
-        if range.is_empty() {
+        let Some(result) = self.get_range(path, range).await? else {
             return Ok(Box::pin(futures::stream::empty()));
-        }
-        let options = GetOptions {
-            range: Some(GetRange::Bounded(range)),
-            ..GetOptions::default()
-        };
-        let result = match self.store.get_opts(&self.key(path), options).await {
-            Ok(r) => r,
-            // A range starting at or after the end of the object.
-            Err(object_store::Error::Generic { source, .. })
-                if source.to_string().contains("range") =>
-            {
-                return Ok(Box::pin(futures::stream::empty()));
-            }
-            Err(e) => return Err(self.err(path, e)),
         };
         let uri = self.display(path);
         let base = self.uri.clone();
