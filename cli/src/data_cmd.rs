@@ -13,29 +13,6 @@ use std::path::{Path, PathBuf};
 
 const COPY_CHUNK: usize = 4 << 20;
 
-pub fn parse_read_type(raw: &str) -> Result<ReadType, AlluxioError> {
-    match raw.to_ascii_uppercase().as_str() {
-        "CACHE" => Ok(ReadType::Cache),
-        "CACHE_PROMOTE" => Ok(ReadType::CachePromote),
-        "NO_CACHE" => Ok(ReadType::NoCache),
-        _ => Err(AlluxioError::InvalidArgument(format!(
-            "unknown read type {raw:?}: CACHE, CACHE_PROMOTE or NO_CACHE"
-        ))),
-    }
-}
-
-pub fn parse_write_type(raw: &str) -> Result<WriteType, AlluxioError> {
-    match raw.to_ascii_uppercase().as_str() {
-        "MUST_CACHE" => Ok(WriteType::MustCache),
-        "CACHE_THROUGH" => Ok(WriteType::CacheThrough),
-        "THROUGH" => Ok(WriteType::Through),
-        "ASYNC_THROUGH" => Ok(WriteType::AsyncThrough),
-        _ => Err(AlluxioError::InvalidArgument(format!(
-            "unknown write type {raw:?}: MUST_CACHE, CACHE_THROUGH, THROUGH or ASYNC_THROUGH"
-        ))),
-    }
-}
-
 /// Writes to file descriptor 1 directly: `std::io::Stdout` is line
 /// buffered and scans every write for newlines, which costs more than the
 /// read itself for large binary files.

@@ -5,6 +5,7 @@ use crate::output::{self, file_info_json, ls_line, mount_json, mount_line, print
 use crate::Context;
 use alluxio_client::FileSystem;
 use alluxio_common::format::format_bytes;
+use alluxio_common::units::SyncInterval;
 use alluxio_common::{AlluxioError, AlluxioPath};
 use alluxio_proto::grpc::{
     CreateDirectoryRequest, FileInfo, MountRequest, SetAttributeRequest, TtlAction,
@@ -231,19 +232,10 @@ fn parse_options(raw: &[String]) -> Result<HashMap<String, String>, AlluxioError
 }
 
 fn parse_sync_interval(raw: &Option<String>) -> Result<Option<i64>, AlluxioError> {
-    let Some(raw) = raw else { return Ok(None) };
-    if let Ok(n) = raw.parse::<i64>() {
-        if n >= -1 {
-            return Ok(Some(n));
-        }
-    }
-    humantime::parse_duration(raw)
-        .map(|d| Some(d.as_millis() as i64))
-        .map_err(|_| {
-            AlluxioError::InvalidArgument(format!(
-                "invalid sync interval {raw:?}: use -1, 0 or a duration"
-            ))
-        })
+    raw.as_deref()
+        .map(|r| r.parse::<SyncInterval>().map(SyncInterval::as_millis))
+        .transpose()
+        .map_err(AlluxioError::InvalidArgument)
 }
 
 fn check_path(raw: &str) -> Result<String, AlluxioError> {
@@ -256,12 +248,12 @@ pub async fn run(ctx: &Context, args: FsArgs) -> Result<(), AlluxioError> {
     let read_type = args
         .read_type
         .as_deref()
-        .map(data_cmd::parse_read_type)
+        .map(alluxio_client::parse_read_type)
         .transpose()?;
     let write_type = args
         .write_type
         .as_deref()
-        .map(data_cmd::parse_write_type)
+        .map(alluxio_client::parse_write_type)
         .transpose()?;
     let sync = parse_sync_interval(&args.sync_interval)?;
     let json = args.json;

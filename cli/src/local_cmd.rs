@@ -15,7 +15,8 @@ pub struct LocalArgs {
     /// Number of workers.
     #[arg(long, default_value_t = 1)]
     workers: u16,
-    /// Root UFS (default: a directory under the data directory).
+    /// Root UFS: a URI, or a local directory (default: a directory under
+    /// the data directory).
     #[arg(long)]
     ufs: Option<String>,
     /// Where journal, UFS and tiers live.
@@ -32,6 +33,7 @@ pub async fn run(mut ctx: Context, args: LocalArgs) -> Result<(), AlluxioError> 
     let cfg = &mut ctx.config;
     cfg.master.journal.dir = dir.join("journal");
     cfg.master.mount_table_root_ufs = match args.ufs {
+        Some(u) if u.starts_with('/') => format!("file://{u}"),
         Some(u) => u,
         None => format!("file://{}", dir.join("underfs").display()),
     };

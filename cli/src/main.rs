@@ -7,6 +7,7 @@
 mod admin_cmd;
 mod data_cmd;
 mod fs_cmd;
+mod fuse_cmd;
 mod local_cmd;
 mod master_cmd;
 mod output;
@@ -49,6 +50,8 @@ enum Command {
     Fs(fs_cmd::FsArgs),
     /// Administration commands.
     Fsadmin(admin_cmd::AdminArgs),
+    /// Mount the namespace as a POSIX file system (FUSE).
+    Fuse(fuse_cmd::FuseArgs),
 }
 
 /// What every client command needs: the configuration and where the
@@ -108,6 +111,7 @@ fn main() {
             Command::Local(args) => local_cmd::run(ctx, args).await,
             Command::Fs(args) => fs_cmd::run(&ctx, args).await,
             Command::Fsadmin(args) => admin_cmd::run(&ctx, args).await,
+            Command::Fuse(args) => fuse_cmd::run(ctx, args).await,
         }
     });
     if let Err(e) = result {

@@ -17,6 +17,27 @@ use alluxio_ufs::UnderFileSystem;
 use bytes::Bytes;
 use std::sync::Arc;
 
+/// How [`FileSystem::create_with`] creates a file.
+#[derive(Clone, Debug)]
+pub struct CreateOptions {
+    /// `None`: the file system's configured write type.
+    pub write_type: Option<WriteType>,
+    /// Permission bits; `None`: the master's default.
+    pub mode: Option<u32>,
+    /// Create missing parent directories.
+    pub recursive: bool,
+}
+
+impl Default for CreateOptions {
+    fn default() -> Self {
+        CreateOptions {
+            write_type: None,
+            mode: None,
+            recursive: true,
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct FileSystem {
     pub master: MasterClient,
@@ -114,13 +135,26 @@ impl FileSystem {
 
     /// Creates a file for writing with `write_type` (or the configured one).
     pub async fn create(&self, path: &str, write_type: Option<WriteType>) -> Result<FileWriter> {
-        let write_type = write_type.unwrap_or(self.write_type);
+        self.create_with(
+            path,
+            CreateOptions {
+                write_type,
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
+    /// Creates a file for writing with explicit options.
+    pub async fn create_with(&self, path: &str, options: CreateOptions) -> Result<FileWriter> {
+        let write_type = options.write_type.unwrap_or(self.write_type);
         let info = self
             .master
             .create_file(CreateFileRequest {
                 path: path.to_string(),
-                recursive: true,
+                recursive: options.recursive,
                 block_size_bytes: self.block_size,
+                mode: options.mode,
                 write_type: write_type as i32,
                 owner: self.user.clone(),
                 group: self.group.clone(),
@@ -222,5 +256,28 @@ pub(crate) fn cache_block_request(info: &FileInfo, fbi: &FileBlockInfo) -> Cache
         block_length: block.length,
         block_offset_in_file: fbi.offset,
         ufs: Some(ufs_block_source(info, fbi)),
+    }
+}
+
+pub fn parse_read_type(raw: &str) -> Result<ReadType, AlluxioError> {
+    match raw.to_ascii_uppercase().as_str() {
+        "CACHE" => Ok(ReadType::Cache),
+        "CACHE_PROMOTE" => Ok(ReadType::CachePromote),
+        "NO_CACHE" => Ok(ReadType::NoCache),
+        _ => Err(AlluxioError::InvalidArgument(format!(
+            "unknown read type {raw:?}: CACHE, CACHE_PROMOTE or NO_CACHE"
+        ))),
+    }
+}
+
+pub fn parse_write_type(raw: &str) -> Result<WriteType, AlluxioError> {
+    match raw.to_ascii_uppercase().as_str() {
+        "MUST_CACHE" => Ok(WriteType::MustCache),
+        "CACHE_THROUGH" => Ok(WriteType::CacheThrough),
+        "THROUGH" => Ok(WriteType::Through),
+        "ASYNC_THROUGH" => Ok(WriteType::AsyncThrough),
+        _ => Err(AlluxioError::InvalidArgument(format!(
+            "unknown write type {raw:?}: MUST_CACHE, CACHE_THROUGH, THROUGH or ASYNC_THROUGH"
+        ))),
     }
 }

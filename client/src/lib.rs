@@ -6,12 +6,14 @@
 //! serve a block.
 
 pub mod file_system;
+pub mod local_file;
 pub mod master_client;
 pub mod reader;
 pub mod workers;
 pub mod writer;
 
-pub use file_system::FileSystem;
+pub use file_system::{parse_read_type, parse_write_type, CreateOptions, FileSystem};
+pub use local_file::LocalFile;
 pub use master_client::MasterClient;
 pub use reader::FileReader;
 pub use writer::FileWriter;

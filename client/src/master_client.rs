@@ -105,17 +105,33 @@ impl MasterClient {
         recursive: bool,
         sync_interval_ms: Option<i64>,
     ) -> Result<Vec<FileInfo>> {
+        let mut batches = self
+            .list_status_batches(path, recursive, sync_interval_ms)
+            .await?;
+        let mut out = Vec::new();
+        while let Some(batch) = batches.next().await {
+            out.extend(batch?);
+        }
+        Ok(out)
+    }
+
+    /// A listing as the master streams it, batch by batch (for callers
+    /// that start using a large directory before all of it has arrived).
+    pub async fn list_status_batches(
+        &self,
+        path: &str,
+        recursive: bool,
+        sync_interval_ms: Option<i64>,
+    ) -> Result<futures::stream::BoxStream<'static, Result<Vec<FileInfo>>>> {
         let req = ListStatusRequest {
             path: path.to_string(),
             recursive,
             common: Some(FileSystemMasterCommonOptions { sync_interval_ms }),
         };
-        let mut stream = self.fs.clone().list_status(req).await?.into_inner();
-        let mut out = Vec::new();
-        while let Some(batch) = stream.next().await {
-            out.extend(batch?.file_infos);
-        }
-        Ok(out)
+        let stream = self.fs.clone().list_status(req).await?.into_inner();
+        Ok(stream
+            .map(|batch| batch.map(|b| b.file_infos).map_err(AlluxioError::from))
+            .boxed())
     }
 
     pub async fn delete(&self, path: &str, recursive: bool, alluxio_only: bool) -> Result<()> {

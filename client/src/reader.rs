@@ -266,7 +266,7 @@ impl FileReader {
             .map_err(|s| Stop::Source(s.into()))?
             .into_inner();
         let lease = open.lease_id;
-        let result = read_local(open, offset, len, sink).await;
+        let result = read_local(block_id, open, offset, len, sink).await;
         let _ = client
             .close_local_block(CloseLocalBlockRequest {
                 block_id,
@@ -304,6 +304,7 @@ impl FileReader {
 
 /// Reads a range of a local block file, verifying every chunk it touches.
 async fn read_local(
+    block_id: u64,
     open: OpenLocalBlockResponse,
     offset: u64,
     len: u64,
@@ -328,12 +329,8 @@ async fn read_local(
         .map_err(|e| Stop::Source(AlluxioError::Internal(e.to_string())))?
         .map_err(|e| Stop::Source(AlluxioError::Internal(format!("damaged block file: {e}"))))?;
         for (i, chunk) in buf.chunks(cs as usize).enumerate() {
-            let index = first as usize + i;
-            if open.chunk_crcs.get(index) != Some(&crc32fast::hash(chunk)) {
-                return Err(Stop::Source(AlluxioError::Internal(format!(
-                    "damaged block: checksum mismatch in chunk {index}"
-                ))));
-            }
+            crate::local_file::check_chunk(block_id, &open.chunk_crcs, first as usize + i, chunk)
+                .map_err(Stop::Source)?;
         }
         let bytes = Bytes::from(buf);
         let from = (pos - start) as usize;

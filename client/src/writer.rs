@@ -62,6 +62,11 @@ impl FileWriter {
         &self.info.path
     }
 
+    /// The file as the master created it (not yet completed).
+    pub fn info(&self) -> &FileInfo {
+        &self.info
+    }
+
     pub async fn write(&mut self, data: Bytes) -> Result<()> {
         if self.failed {
             return Err(AlluxioError::FailedPrecondition(format!(
@@ -117,7 +122,9 @@ impl FileWriter {
         Ok(())
     }
 
-    async fn open_block(&self) -> Result<BlockUpload> {
+    // `&mut self`: a shared borrow held across an await would require
+    // `FileWriter: Sync`, which the UFS writer is not.
+    async fn open_block(&mut self) -> Result<BlockUpload> {
         let index = self.cached / self.info.block_size_bytes;
         let block_id = (self.info.file_id << 24) | index;
         let workers = self.fs.workers.choose(&self.fs.live_workers().await);

@@ -106,6 +106,27 @@ pub struct SyncInterval(pub i64);
 
 impl SyncInterval {
     pub const NEVER: SyncInterval = SyncInterval(-1);
+
+    pub fn as_millis(self) -> i64 {
+        self.0
+    }
+}
+
+impl std::str::FromStr for SyncInterval {
+    type Err = String;
+
+    /// `-1`, `0`, a number of milliseconds, or a duration such as `30s`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().parse::<i64>() {
+            Ok(n) if n >= -1 => Ok(SyncInterval(n)),
+            Ok(n) => Err(format!(
+                "invalid sync interval {n}: use -1 (never), 0 (always) or a positive duration"
+            )),
+            Err(_) => humantime::parse_duration(s.trim())
+                .map(|d| SyncInterval(d.as_millis() as i64))
+                .map_err(|e| format!("invalid sync interval {s:?}: {e}")),
+        }
+    }
 }
 
 impl Serialize for SyncInterval {
@@ -127,12 +148,7 @@ impl<'de> Deserialize<'de> for SyncInterval {
             Raw::N(n) => Err(de::Error::custom(format!(
                 "invalid sync interval {n}: use -1 (never), 0 (always) or a positive duration"
             ))),
-            Raw::S(s) => match s.trim().parse::<i64>() {
-                Ok(n) if n >= -1 => Ok(SyncInterval(n)),
-                _ => humantime::parse_duration(&s)
-                    .map(|d| SyncInterval(d.as_millis() as i64))
-                    .map_err(|e| de::Error::custom(format!("invalid sync interval {s:?}: {e}"))),
-            },
+            Raw::S(s) => s.parse().map_err(de::Error::custom),
         }
     }
 }

@@ -321,6 +321,29 @@ impl BlockWorker for WorkerGrpc {
         }
     }
 
+    async fn renew_local_blocks(
+        &self,
+        req: Request<RenewLocalBlocksRequest>,
+    ) -> Result<Response<RenewLocalBlocksResponse>, Status> {
+        let now = Instant::now();
+        let mut leases = self.0.leases.lock().unwrap_or_else(|p| p.into_inner());
+        let unknown_lease_ids = req
+            .into_inner()
+            .lease_ids
+            .into_iter()
+            .filter(|id| match leases.get_mut(id) {
+                Some((_, at)) => {
+                    *at = now;
+                    false
+                }
+                None => true,
+            })
+            .collect();
+        Ok(Response::new(RenewLocalBlocksResponse {
+            unknown_lease_ids,
+        }))
+    }
+
     async fn cache_block(
         &self,
         req: Request<CacheBlockRequest>,

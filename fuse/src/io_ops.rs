@@ -1,0 +1,334 @@
+//! File data operations: open (through the daemon or by passthrough),
+//! create, read, write, flush, fsync and release.
+
+use crate::handles::{Handle, ReadHandle, WriteError, WriteHandle};
+use crate::state::FuseState;
+use alluxio_client::{CreateOptions, LocalFile};
+use alluxio_common::AlluxioError;
+use bytes::Bytes;
+use fuser::{BackingId, Errno, FileAttr, OpenFlags, ReplyOpen};
+use std::ffi::OsStr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often the leases of passthrough files are renewed (the worker
+/// drops leases after 10 minutes without news).
+pub const LEASE_RENEW_INTERVAL: Duration = Duration::from_secs(60);
+
+/// How a file was opened.
+pub enum Opened {
+    /// Reads come to the daemon; completed files keep their page cache.
+    Daemon { fh: u64, keep_cache: bool },
+    /// The kernel reads the local worker's copy itself.
+    Passthrough { fh: u64, backing: Arc<BackingId> },
+}
+
+impl FuseState {
+    pub async fn open(
+        &self,
+        ino: u64,
+        flags: OpenFlags,
+        uid: u32,
+        gid: u32,
+        reply: &ReplyOpen,
+    ) -> Result<Opened, Errno> {
+        let path = self.path_of(ino)?;
+        if flags.0 & libc::O_ACCMODE == libc::O_WRONLY || flags.0 & libc::O_TRUNC != 0 {
+            return self.open_for_write(ino, &path, flags, uid, gid).await;
+        }
+        let read_type = self.options.read_type;
+        if let Some(writer) = self.handles.writer_of(&path) {
+            // Written through this mount and closed, but the kernel's
+            // release (which completes it) may still be on its way.
+            let _ = tokio::time::timeout(self.options.retry_timeout, writer.finished()).await;
+        }
+        let reader = self
+            .retry(|| self.fs.open(&path, read_type))
+            .await
+            .map_err(|e| match e {
+                AlluxioError::FailedPrecondition(_) => {
+                    tracing::warn!(path, "open refused: the file is still being written");
+                    Errno::EBUSY
+                }
+                e => self.log_error("open", &path, e),
+            })?;
+        self.remember(reader.info(), false);
+        if self.options.passthrough && self.kernel_passthrough.load(Ordering::Relaxed) {
+            let _setup = self.passthrough.setup.lock().await;
+            if let Some(backing) = self.passthrough.reuse(ino) {
+                return Ok(self.passthrough_handle(ino, backing, reader.len()));
+            }
+            if self.passthrough.can_start(ino) {
+                match self.start_passthrough(reader.info(), reply).await {
+                    Ok(Some((backing, local))) => {
+                        self.passthrough.started(ino, backing.clone(), local);
+                        return Ok(self.passthrough_handle(ino, backing, reader.len()));
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        self.metrics.passthrough_fallbacks.inc();
+                        tracing::warn!(path, error = %e, "passthrough failed; reading through the daemon");
+                    }
+                }
+            }
+            self.passthrough.cached_open(ino);
+        } else {
+            self.passthrough.cached_open(ino);
+        }
+        self.metrics.open_handles.inc();
+        let fh = self
+            .handles
+            .insert(Handle::Read(Arc::new(ReadHandle::new(reader))));
+        Ok(Opened::Daemon {
+            fh,
+            keep_cache: true,
+        })
+    }
+
+    fn passthrough_handle(&self, ino: u64, backing: Arc<BackingId>, len: u64) -> Opened {
+        self.metrics.passthrough_opens.inc();
+        self.metrics.passthrough_opened_bytes.inc_by(len);
+        self.metrics.open_handles.inc();
+        let fh = self.handles.insert(Handle::Passthrough { ino });
+        Opened::Passthrough { fh, backing }
+    }
+
+    /// The local worker's copy of the file, checked and registered with
+    /// the kernel; `None` when the file is not wholly cached here.
+    async fn start_passthrough(
+        &self,
+        info: &alluxio_proto::grpc::FileInfo,
+        reply: &ReplyOpen,
+    ) -> Result<Option<(Arc<BackingId>, Arc<LocalFile>)>, String> {
+        let Some(local) = self
+            .fs
+            .open_local_file(info)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(None);
+        };
+        let local = Arc::new(local);
+        let result = self.register_backing(&local, reply).await;
+        match result {
+            Ok(backing) => Ok(Some((Arc::new(backing), local))),
+            Err(e) => {
+                local.close().await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn register_backing(
+        &self,
+        local: &Arc<LocalFile>,
+        reply: &ReplyOpen,
+    ) -> Result<BackingId, String> {
+        let verified: Vec<u64> = local
+            .blocks
+            .iter()
+            .map(|(id, _)| *id)
+            .filter(|id| self.passthrough.is_verified(*id))
+            .collect();
+        let check = local.clone();
+        let checked =
+            tokio::task::spawn_blocking(move || check.verify(|id| verified.contains(&id)))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
+        self.passthrough.mark_verified(checked);
+        let file = std::fs::File::open(&local.path)
+            .map_err(|e| format!("{}: {e}", local.path.display()))?;
+        reply
+            .open_backing(&file)
+            .map_err(|e| format!("the kernel refused the backing file: {e}"))
+    }
+
+    /// Write opens: a new file replacing the old one with O_TRUNC, EPERM
+    /// otherwise (Alluxio files are write-once).
+    async fn open_for_write(
+        &self,
+        ino: u64,
+        path: &str,
+        flags: OpenFlags,
+        uid: u32,
+        gid: u32,
+    ) -> Result<Opened, Errno> {
+        self.refuse_if_read_only("open for writing", path)?;
+        if flags.0 & libc::O_TRUNC == 0 {
+            tracing::warn!(
+                path,
+                "open for writing refused: Alluxio files are write-once (use O_TRUNC to replace it)"
+            );
+            return Err(Errno::EPERM);
+        }
+        let old = self.info_at(path).await?;
+        self.retry(|| self.fs.master.delete(path, false, false))
+            .await
+            .map_err(|e| self.log_error("delete", path, e))?;
+        let fh = self
+            .start_writer(ino, path, Some(old.mode & 0o7777), uid, gid)
+            .await?;
+        Ok(Opened::Daemon {
+            fh,
+            keep_cache: false,
+        })
+    }
+
+    async fn start_writer(
+        &self,
+        ino: u64,
+        path: &str,
+        mode: Option<u32>,
+        uid: u32,
+        gid: u32,
+    ) -> Result<u64, Errno> {
+        let fs = self.fs_for(uid, gid);
+        let options = CreateOptions {
+            write_type: self.options.write_type,
+            mode: mode.filter(|m| *m != 0),
+            recursive: false,
+        };
+        let writer = self
+            .retry(|| fs.create_with(path, options.clone()))
+            .await
+            .map_err(|e| self.log_error("create", path, e))?;
+        let ino = if ino == 0 {
+            self.inodes().remember(writer.info(), true).0
+        } else {
+            ino
+        };
+        self.metrics.open_handles.inc();
+        Ok(self
+            .handles
+            .insert(Handle::Write(Arc::new(WriteHandle::new(ino, writer)))))
+    }
+
+    /// create(2) of a new file, open for writing.
+    pub async fn create(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    ) -> Result<(FileAttr, u64), Errno> {
+        let path = self.child_path(parent, name)?;
+        self.refuse_if_read_only("create", &path)?;
+        let fh = self
+            .start_writer(0, &path, Some(mode & 0o7777), uid, gid)
+            .await?;
+        let handle = self.handles.write(fh).ok_or(Errno::EIO)?;
+        let info = self.info_at(&path).await?;
+        Ok((self.attr(&info, handle.ino), fh))
+    }
+
+    pub async fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Bytes, Errno> {
+        let Some(handle) = self.handles.read(fh) else {
+            if self.handles.write(fh).is_some() {
+                tracing::warn!("read of a file open for writing refused: it is not complete yet");
+            }
+            return Err(Errno::EBADF);
+        };
+        let data = handle
+            .read(offset, u64::from(size))
+            .await
+            .map_err(|e| self.log_error("read", &handle.reader.info().path, e))?;
+        self.metrics.bytes_read_daemon.inc_by(data.len() as u64);
+        Ok(data)
+    }
+
+    pub async fn write(&self, fh: u64, offset: u64, data: Bytes) -> Result<u32, Errno> {
+        let Some(handle) = self.handles.write(fh) else {
+            tracing::warn!(
+                "write refused: the file was opened read-only or is completed (Alluxio files are write-once)"
+            );
+            return Err(Errno::EBADF);
+        };
+        let n = data.len();
+        match handle.write(offset, data).await {
+            Ok(()) => {
+                self.metrics.bytes_written.inc_by(n as u64);
+                Ok(n as u32)
+            }
+            Err(e @ WriteError::NotSequential { .. }) => {
+                tracing::warn!(error = %e, "write refused");
+                Err(Errno::EINVAL)
+            }
+            Err(e @ WriteError::Closed { .. }) => {
+                tracing::warn!(error = %e, "write refused");
+                Err(Errno::EBADF)
+            }
+            Err(WriteError::Cluster(e)) => Err(self.log_error("write", &handle.path, e)),
+        }
+    }
+
+    /// close(2) of one descriptor: nothing to do, the file is completed
+    /// when its last descriptor is gone (release).
+    pub async fn flush(&self, fh: u64) -> Result<(), Errno> {
+        if self.handles.contains(fh) {
+            Ok(())
+        } else {
+            Err(Errno::EBADF)
+        }
+    }
+
+    /// fsync(2): data handed to the mount is already with the workers and
+    /// the UFS stream; the file becomes durable when it is completed on
+    /// close, which fsync cannot do early for a write-once file.
+    pub async fn fsync(&self, fh: u64) -> Result<(), Errno> {
+        if self.handles.contains(fh) {
+            Ok(())
+        } else {
+            Err(Errno::EBADF)
+        }
+    }
+
+    pub async fn release(&self, ino: u64, fh: u64) {
+        if let Some(w) = self.handles.write(fh) {
+            // Complete before the handle goes: opens of the file wait for
+            // the handle while it exists.
+            match w.complete().await {
+                Ok(Some(info)) => {
+                    self.remember(&info, false);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(path = w.path, error = %e, "completing the file failed; it is removed");
+                    w.abandon().await;
+                }
+            }
+        }
+        let Some(handle) = self.handles.remove(fh) else {
+            return;
+        };
+        self.metrics.open_handles.dec();
+        match handle {
+            Handle::Read(_) => self.passthrough.cached_release(ino),
+            Handle::Passthrough { ino } => {
+                if let Some(local) = self.passthrough.passthrough_release(ino) {
+                    local.close().await;
+                }
+            }
+            Handle::Write(_) | Handle::Dir(_) => {}
+        }
+    }
+
+    /// Renews the leases of every passthrough file, forever.
+    pub async fn renew_leases(self: Arc<Self>) {
+        loop {
+            tokio::time::sleep(LEASE_RENEW_INTERVAL).await;
+            for local in self.passthrough.local_files() {
+                if let Err(e) = local.renew().await {
+                    tracing::warn!(
+                        file = %local.path.display(),
+                        worker = local.worker_address(),
+                        error = %e,
+                        "cannot renew the leases of a passthrough file"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! The FUSE daemon's Prometheus metrics (served on its HTTP port).
+//!
+//! Reads through passthrough never reach the daemon, so they cannot be
+//! counted byte by byte: `passthrough_opened_bytes` counts the size of
+//! every file opened that way, next to the bytes the daemon served itself.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OpLabels {
+    pub op: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    pub op: &'static str,
+    pub errno: String,
+}
+
+#[derive(Default)]
+pub struct FuseMetrics {
+    pub operations: Family<OpLabels, Counter>,
+    pub errors: Family<ErrorLabels, Counter>,
+    pub bytes_read_daemon: Counter,
+    pub bytes_written: Counter,
+    pub passthrough_opens: Counter,
+    pub passthrough_opened_bytes: Counter,
+    pub passthrough_fallbacks: Counter,
+    pub open_handles: Gauge,
+}
+
+impl FuseMetrics {
+    pub fn register(registry: &mut Registry) -> Self {
+        let m = FuseMetrics::default();
+        registry.register(
+            "alluxio_fuse_operations",
+            "FUSE requests by operation",
+            m.operations.clone(),
+        );
+        registry.register(
+            "alluxio_fuse_errors",
+            "FUSE requests answered with an error, by operation and errno",
+            m.errors.clone(),
+        );
+        registry.register(
+            "alluxio_fuse_bytes_read_daemon",
+            "Bytes read through the daemon (not passthrough)",
+            m.bytes_read_daemon.clone(),
+        );
+        registry.register(
+            "alluxio_fuse_bytes_written",
+            "Bytes written through the mount",
+            m.bytes_written.clone(),
+        );
+        registry.register(
+            "alluxio_fuse_passthrough_opens",
+            "Opens served by kernel passthrough to the local worker's copy",
+            m.passthrough_opens.clone(),
+        );
+        registry.register(
+            "alluxio_fuse_passthrough_opened_bytes",
+            "Size of the files opened with passthrough (the kernel reads them directly)",
+            m.passthrough_opened_bytes.clone(),
+        );
+        registry.register(
+            "alluxio_fuse_passthrough_fallbacks",
+            "Opens of locally cached files that could not use passthrough",
+            m.passthrough_fallbacks.clone(),
+        );
+        registry.register(
+            "alluxio_fuse_open_handles",
+            "Open file and directory handles",
+            m.open_handles.clone(),
+        );
+        m
+    }
+
+    pub fn count(&self, op: &'static str) {
+        self.operations.get_or_create(&OpLabels { op }).inc();
+    }
+
+    pub fn error(&self, op: &'static str, errno: fuser::Errno) {
+        let errno = errno_name(errno.code());
+        self.errors.get_or_create(&ErrorLabels { op, errno }).inc();
+    }
+}
+
+fn errno_name(code: i32) -> String {
+    let name = match code {
+        libc::EPERM => "EPERM",
+        libc::ENOENT => "ENOENT",
+        libc::EIO => "EIO",
+        libc::EBADF => "EBADF",
+        libc::EACCES => "EACCES",
+        libc::EBUSY => "EBUSY",
+        libc::EEXIST => "EEXIST",
+        libc::EXDEV => "EXDEV",
+        libc::ENOTDIR => "ENOTDIR",
+        libc::EISDIR => "EISDIR",
+        libc::EINVAL => "EINVAL",
+        libc::ENOSPC => "ENOSPC",
+        libc::EROFS => "EROFS",
+        libc::ENOTEMPTY => "ENOTEMPTY",
+        libc::ENOTSUP => "ENOTSUP",
+        libc::ENODATA => "ENODATA",
+        libc::ENOSYS => "ENOSYS",
+        _ => return code.to_string(),
+    };
+    name.to_string()
+}

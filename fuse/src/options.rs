@@ -1,0 +1,175 @@
+//! `alluxio fuse` options: `-o name[=value],...`, parsed and checked before
+//! anything is mounted. Options the kernel understands are passed to it;
+//! the rest configure the daemon. An unknown option is an error naming it.
+
+use alluxio_client::{parse_read_type, parse_write_type};
+use alluxio_common::units::SyncInterval;
+use alluxio_proto::grpc::{ReadType, WriteType};
+use std::time::Duration;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct FuseOptions {
+    /// Let users other than the one who mounted use the mount.
+    pub allow_other: bool,
+    /// Refuse every change (EROFS).
+    pub read_only: bool,
+    /// How long the kernel may cache attributes and name lookups.
+    pub attr_timeout: Duration,
+    pub entry_timeout: Duration,
+    /// `None`: the client configuration's read and write types.
+    pub read_type: Option<ReadType>,
+    pub write_type: Option<WriteType>,
+    /// Hand locally cached files to the kernel (Linux 6.9+).
+    pub passthrough: bool,
+    /// Metadata sync interval for lookups and listings (ms; -1 never,
+    /// 0 always); `None`: the master's default.
+    pub sync_interval_ms: Option<i64>,
+    /// How long an operation retries an unreachable master or worker
+    /// before failing with EIO.
+    pub retry_timeout: Duration,
+    /// Threads reading requests from /dev/fuse.
+    pub threads: usize,
+    /// Let the kernel check permission bits (`default_permissions`).
+    pub default_permissions: bool,
+    /// Kernel options passed through unchanged (noatime, nodev, ...).
+    pub kernel: Vec<String>,
+}
+
+impl Default for FuseOptions {
+    fn default() -> Self {
+        FuseOptions {
+            allow_other: false,
+            read_only: false,
+            attr_timeout: Duration::from_secs(1),
+            entry_timeout: Duration::from_secs(1),
+            read_type: None,
+            write_type: None,
+            passthrough: true,
+            sync_interval_ms: None,
+            retry_timeout: Duration::from_secs(30),
+            threads: 2,
+            default_permissions: true,
+            kernel: Vec::new(),
+        }
+    }
+}
+
+/// Kernel mount options accepted as they are.
+const KERNEL_FLAGS: &[&str] = &[
+    "noatime", "atime", "nodev", "dev", "nosuid", "suid", "noexec", "exec", "sync", "async",
+    "dirsync",
+];
+
+impl FuseOptions {
+    /// Parses the values of every `-o` flag (each may hold a comma list).
+    pub fn parse<S: AsRef<str>>(groups: &[S]) -> Result<FuseOptions, String> {
+        let mut o = FuseOptions::default();
+        for group in groups {
+            for item in group.as_ref().split(',').filter(|s| !s.is_empty()) {
+                let (name, value) = match item.split_once('=') {
+                    Some((n, v)) => (n, Some(v)),
+                    None => (item, None),
+                };
+                o.apply(name, value)?;
+            }
+        }
+        Ok(o)
+    }
+
+    fn apply(&mut self, name: &str, value: Option<&str>) -> Result<(), String> {
+        let need = || value.ok_or_else(|| format!("option {name} needs a value ({name}=...)"));
+        match name {
+            "allow_other" => self.allow_other = true,
+            "ro" => self.read_only = true,
+            "rw" => self.read_only = false,
+            "attr_timeout" => self.attr_timeout = seconds(name, need()?)?,
+            "entry_timeout" => self.entry_timeout = seconds(name, need()?)?,
+            "read_type" => {
+                self.read_type = Some(parse_read_type(need()?).map_err(|e| e.to_string())?)
+            }
+            "write_type" => {
+                self.write_type = Some(parse_write_type(need()?).map_err(|e| e.to_string())?)
+            }
+            "passthrough" => self.passthrough = true,
+            "nopassthrough" => self.passthrough = false,
+            "sync_interval" => {
+                let v: SyncInterval = need()?
+                    .parse()
+                    .map_err(|e| format!("option sync_interval: {e}"))?;
+                self.sync_interval_ms = Some(v.as_millis());
+            }
+            "retry_timeout" => self.retry_timeout = seconds(name, need()?)?,
+            "threads" => {
+                self.threads = need()?
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=64).contains(n))
+                    .ok_or_else(|| format!("option threads must be 1 to 64, not {value:?}"))?
+            }
+            "default_permissions" => self.default_permissions = true,
+            "no_default_permissions" => self.default_permissions = false,
+            flag if KERNEL_FLAGS.contains(&flag) && value.is_none() => {
+                self.kernel.push(flag.to_string())
+            }
+            _ => {
+                return Err(format!(
+                    "unknown mount option {name:?} (known: allow_other, ro, rw, attr_timeout, \
+                     entry_timeout, read_type, write_type, passthrough, nopassthrough, \
+                     sync_interval, retry_timeout, threads, default_permissions, \
+                     no_default_permissions, {})",
+                    KERNEL_FLAGS.join(", ")
+                ))
+            }
+        }
+        Ok(())
+    }
+}
+
+fn seconds(name: &str, raw: &str) -> Result<Duration, String> {
+    raw.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| format!("option {name} must be a number of seconds, not {raw:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_without_options() {
+        let empty: [&str; 0] = [];
+        assert_eq!(FuseOptions::parse(&empty).unwrap(), FuseOptions::default());
+    }
+
+    #[test]
+    fn parses_comma_lists_across_flags() {
+        let o = FuseOptions::parse(&[
+            "ro,allow_other,attr_timeout=2.5",
+            "read_type=no_cache,write_type=MUST_CACHE,nopassthrough,noatime,sync_interval=0",
+        ])
+        .unwrap();
+        assert!(o.read_only && o.allow_other && !o.passthrough);
+        assert_eq!(o.attr_timeout, Duration::from_millis(2500));
+        assert_eq!(o.read_type, Some(ReadType::NoCache));
+        assert_eq!(o.write_type, Some(WriteType::MustCache));
+        assert_eq!(o.sync_interval_ms, Some(0));
+        assert_eq!(o.kernel, vec!["noatime".to_string()]);
+    }
+
+    #[test]
+    fn rejects_bad_options_with_their_name() {
+        for (bad, needle) in [
+            ("bogus", "unknown mount option \"bogus\""),
+            ("attr_timeout=soon", "attr_timeout"),
+            ("attr_timeout", "needs a value"),
+            ("read_type=FAST", "unknown read type"),
+            ("threads=0", "threads"),
+            ("noatime=1", "unknown mount option \"noatime\""),
+        ] {
+            let err = FuseOptions::parse(&[bad]).unwrap_err();
+            assert!(err.contains(needle), "{bad}: {err}");
+        }
+    }
+}

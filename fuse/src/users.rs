@@ -1,0 +1,122 @@
+//! Owner and group names (as the master stores them) to numeric ids (as
+//! the kernel wants them), and back, through the system's user database.
+//! Names that are numbers are taken as ids; unknown names map to the
+//! daemon's own ids. Results are cached: lookups may read /etc/passwd.
+
+use std::collections::HashMap;
+use std::ffi::{CStr, CString};
+use std::sync::Mutex;
+
+#[derive(Default)]
+pub struct Users {
+    uids: Mutex<HashMap<String, u32>>,
+    gids: Mutex<HashMap<String, u32>>,
+    user_names: Mutex<HashMap<u32, String>>,
+    group_names: Mutex<HashMap<u32, String>>,
+}
+
+impl Users {
+    pub fn uid(&self, name: &str) -> u32 {
+        cached(&self.uids, name.to_string(), || {
+            name.parse()
+                .ok()
+                .or_else(|| lookup_uid(name))
+                .unwrap_or_else(|| unsafe { libc::geteuid() })
+        })
+    }
+
+    pub fn gid(&self, name: &str) -> u32 {
+        cached(&self.gids, name.to_string(), || {
+            name.parse()
+                .ok()
+                .or_else(|| lookup_gid(name))
+                .unwrap_or_else(|| unsafe { libc::getegid() })
+        })
+    }
+
+    pub fn user_name(&self, uid: u32) -> String {
+        cached(&self.user_names, uid, || {
+            lookup_user_name(uid).unwrap_or_else(|| uid.to_string())
+        })
+    }
+
+    pub fn group_name(&self, gid: u32) -> String {
+        cached(&self.group_names, gid, || {
+            lookup_group_name(gid).unwrap_or_else(|| gid.to_string())
+        })
+    }
+}
+
+fn cached<K: std::hash::Hash + Eq, V: Clone>(
+    map: &Mutex<HashMap<K, V>>,
+    key: K,
+    compute: impl FnOnce() -> V,
+) -> V {
+    let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
+    map.entry(key).or_insert_with(compute).clone()
+}
+
+const BUF: usize = 16 * 1024;
+
+fn lookup_uid(name: &str) -> Option<u32> {
+    let name = CString::new(name).ok()?;
+    let mut buf = vec![0 as libc::c_char; BUF];
+    // SAFETY: every pointer refers to live, correctly sized memory.
+    unsafe {
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let mut out = std::ptr::null_mut();
+        libc::getpwnam_r(name.as_ptr(), &mut pwd, buf.as_mut_ptr(), BUF, &mut out);
+        (!out.is_null()).then_some(pwd.pw_uid)
+    }
+}
+
+fn lookup_gid(name: &str) -> Option<u32> {
+    let name = CString::new(name).ok()?;
+    let mut buf = vec![0 as libc::c_char; BUF];
+    // SAFETY: as above.
+    unsafe {
+        let mut grp: libc::group = std::mem::zeroed();
+        let mut out = std::ptr::null_mut();
+        libc::getgrnam_r(name.as_ptr(), &mut grp, buf.as_mut_ptr(), BUF, &mut out);
+        (!out.is_null()).then_some(grp.gr_gid)
+    }
+}
+
+fn lookup_user_name(uid: u32) -> Option<String> {
+    let mut buf = vec![0 as libc::c_char; BUF];
+    // SAFETY: as above; pw_name points into `buf` while we copy it.
+    unsafe {
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let mut out = std::ptr::null_mut();
+        libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), BUF, &mut out);
+        (!out.is_null()).then(|| CStr::from_ptr(pwd.pw_name).to_string_lossy().into_owned())
+    }
+}
+
+fn lookup_group_name(gid: u32) -> Option<String> {
+    let mut buf = vec![0 as libc::c_char; BUF];
+    // SAFETY: as above.
+    unsafe {
+        let mut grp: libc::group = std::mem::zeroed();
+        let mut out = std::ptr::null_mut();
+        libc::getgrgid_r(gid, &mut grp, buf.as_mut_ptr(), BUF, &mut out);
+        (!out.is_null()).then(|| CStr::from_ptr(grp.gr_name).to_string_lossy().into_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_and_numbers_resolve() {
+        let u = Users::default();
+        assert_eq!(u.uid("root"), 0);
+        assert_eq!(u.gid("root"), 0);
+        assert_eq!(u.uid("1234"), 1234);
+        assert_eq!(u.user_name(0), "root");
+        assert_eq!(u.group_name(0), "root");
+        assert_eq!(u.user_name(4_000_000), "4000000");
+        assert_eq!(u.uid("no-such-user-here"), unsafe { libc::geteuid() });
+    }
+}
