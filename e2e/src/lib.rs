@@ -1,9 +1,11 @@
-//! Support for end-to-end tests: real external systems started on
-//! 127.0.0.1 by the test itself.
+//! Support for end-to-end tests: an in-process cluster on free ports
+//! (`cluster`), and real external systems started on 127.0.0.1 by the test
+//! itself (`s3`).
 //!
 //! Prerequisites that are missing make a test skip locally, but fail it
 //! when `CI` is set, so CI never passes by skipping.
 
+pub mod cluster;
 pub mod s3;
 
 /// Reports a missing prerequisite: panics under CI, returns `None` otherwise.

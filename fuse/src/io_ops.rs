@@ -37,12 +37,8 @@ impl FuseState {
         if flags.0 & libc::O_ACCMODE == libc::O_WRONLY || flags.0 & libc::O_TRUNC != 0 {
             return self.open_for_write(ino, &path, flags, uid, gid).await;
         }
+        self.wait_for_writer(&path).await;
         let read_type = self.options.read_type;
-        if let Some(writer) = self.handles.writer_of(&path) {
-            // Written through this mount and closed, but the kernel's
-            // release (which completes it) may still be on its way.
-            let _ = tokio::time::timeout(self.options.retry_timeout, writer.finished()).await;
-        }
         let reader = self
             .retry(|| self.fs.open(&path, read_type))
             .await
@@ -163,6 +159,7 @@ impl FuseState {
             );
             return Err(Errno::EPERM);
         }
+        self.wait_for_writer(path).await;
         let old = self.info_at(path).await?;
         self.retry(|| self.fs.master.delete(path, false, false))
             .await

@@ -121,6 +121,7 @@ impl FuseState {
     async fn remove(&self, parent: u64, name: &OsStr, dir: bool) -> Result<(), Errno> {
         let path = self.child_path(parent, name)?;
         self.refuse_if_read_only("delete", &path)?;
+        self.wait_for_writer(&path).await;
         let info = self.info_at(&path).await?;
         match (dir, info.folder) {
             (true, false) => return Err(Errno::ENOTDIR),
@@ -145,6 +146,8 @@ impl FuseState {
         let from = self.child_path(parent, name)?;
         let to = self.child_path(new_parent, new_name)?;
         self.refuse_if_read_only("rename", &from)?;
+        self.wait_for_writer(&from).await;
+        self.wait_for_writer(&to).await;
         let mut result = self.retry(|| self.fs.master.rename(&from, &to)).await;
         if let Err(AlluxioError::AlreadyExists(_)) = &result {
             let target = self.info_at(&to).await?;

@@ -80,6 +80,22 @@ impl FuseState {
         self.inodes().child_path(parent, name).ok_or(Errno::ENOENT)
     }
 
+    /// Waits (up to the retry timeout) until a file this mount writes at
+    /// `path` is completed. A program that closed the file has it complete
+    /// only once the kernel's release arrives, which is asynchronous; a
+    /// read, replace, rename or delete right after close must see the
+    /// completed file, not race with its completion.
+    pub async fn wait_for_writer(&self, path: &str) {
+        if let Some(writer) = self.handles.writer_of(path) {
+            if tokio::time::timeout(self.options.retry_timeout, writer.finished())
+                .await
+                .is_err()
+            {
+                tracing::warn!(path, "the file is still open for writing");
+            }
+        }
+    }
+
     /// The master's view of `path` (synced with the UFS per the mount's
     /// sync interval).
     pub async fn info_at(&self, path: &str) -> Result<FileInfo, Errno> {

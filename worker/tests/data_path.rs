@@ -1,11 +1,9 @@
 //! The data path over real gRPC: every write type and read type, cache hits
 //! (by metrics), eviction, pinning, restarts, damage, shared fetches.
 
-mod common;
-
+use alluxio_e2e::cluster::{data, start, MIB};
 use alluxio_proto::grpc::{PersistenceState, ReadType, WriteType};
 use bytes::Bytes;
-use common::{data, start, MIB};
 
 fn chunks(v: &[u8]) -> Vec<Bytes> {
     v.chunks(300_000).map(Bytes::copy_from_slice).collect()

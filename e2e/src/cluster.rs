@@ -1,8 +1,6 @@
 //! An in-process cluster: a master and workers on free ports, each worker
 //! with its own tiers, and a client `FileSystem`.
 
-#![allow(dead_code)]
-
 use alluxio_client::{FileSystem, MasterClient};
 use alluxio_common::config::{AlluxioConfig, TierConfig, TierDirConfig};
 use alluxio_common::units::ByteSize;

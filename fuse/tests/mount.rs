@@ -1,0 +1,451 @@
+//! Real FUSE mounts of an in-process cluster, used through `std::fs` and
+//! libc like any program would. Needs root and /dev/fuse (CI has both; a
+//! missing prerequisite fails under CI).
+
+use alluxio_e2e::cluster::{data, start, Cluster, MIB};
+use alluxio_fuse::{FuseMetrics, FuseMount, FuseOptions};
+use alluxio_proto::grpc::WriteType;
+use bytes::Bytes;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn fuse_available() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if root && Path::new("/dev/fuse").exists() {
+        return true;
+    }
+    alluxio_e2e::missing_prerequisite::<()>("root and /dev/fuse for FUSE mounts");
+    false
+}
+
+struct Mounted {
+    mount: Option<FuseMount>,
+    point: PathBuf,
+    metrics: Arc<FuseMetrics>,
+    _dir: tempfile::TempDir,
+}
+
+impl Mounted {
+    fn path(&self, rel: &str) -> PathBuf {
+        self.point.join(rel)
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        if let Some(m) = self.mount.take() {
+            let _ = m.unmount();
+        }
+    }
+}
+
+async fn mount(c: &Cluster, alluxio_path: &str, options: &[&str]) -> Mounted {
+    let dir = tempfile::tempdir().unwrap();
+    let point = dir.path().join("mnt");
+    std::fs::create_dir(&point).unwrap();
+    let options = FuseOptions::parse(options).unwrap();
+    let metrics = Arc::new(FuseMetrics::default());
+    let mount = alluxio_fuse::mount(c.fs.clone(), alluxio_path, &point, options, metrics.clone())
+        .await
+        .unwrap();
+    Mounted {
+        mount: Some(mount),
+        point,
+        metrics,
+        _dir: dir,
+    }
+}
+
+/// Blocking file-system calls run off the runtime that serves the mount.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.unwrap()
+}
+
+fn errno<T>(r: std::io::Result<T>) -> i32 {
+    match r {
+        Ok(_) => 0,
+        Err(e) => e.raw_os_error().unwrap_or(-1),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn file_and_directory_operations_through_std_fs() {
+    if !fuse_available() {
+        return;
+    }
+    let c = start(1, 256 * MIB, |_| {}).await;
+    let m = mount(&c, "/", &[]).await;
+    let (root, ufs) = (m.point.clone(), c.ufs.clone());
+    let content = data((3 * MIB + 777) as usize, 3);
+    let written = content.clone();
+    blocking(move || {
+        std::fs::create_dir(root.join("d")).unwrap();
+        std::fs::create_dir_all(root.join("d/e/f")).unwrap();
+        let mut f = std::fs::File::create(root.join("d/file.bin")).unwrap();
+        for piece in written.chunks(100_000) {
+            f.write_all(piece).unwrap();
+        }
+        drop(f);
+        // Readable right after close, through the mount and from the UFS.
+        assert_eq!(std::fs::read(root.join("d/file.bin")).unwrap(), written);
+        assert_eq!(std::fs::read(ufs.join("d/file.bin")).unwrap(), written);
+        let meta = std::fs::metadata(root.join("d/file.bin")).unwrap();
+        assert!(meta.is_file());
+        assert_eq!(meta.len(), written.len() as u64);
+        assert!(std::fs::metadata(root.join("d/e")).unwrap().is_dir());
+
+        let mut names: Vec<String> = std::fs::read_dir(root.join("d"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, vec!["e", "file.bin"]);
+
+        std::fs::rename(root.join("d/file.bin"), root.join("d/e/moved.bin")).unwrap();
+        std::fs::rename(root.join("d/e"), root.join("renamed")).unwrap();
+        assert_eq!(
+            std::fs::read(root.join("renamed/moved.bin")).unwrap(),
+            written
+        );
+        assert!(!root.join("d/e").exists());
+        assert!(ufs.join("renamed/moved.bin").exists());
+
+        // rename(2) over an existing file replaces it.
+        std::fs::write(root.join("renamed/small"), b"small").unwrap();
+        std::fs::rename(root.join("renamed/small"), root.join("renamed/moved.bin")).unwrap();
+        assert_eq!(
+            std::fs::read(root.join("renamed/moved.bin")).unwrap(),
+            b"small"
+        );
+
+        std::fs::remove_file(root.join("renamed/moved.bin")).unwrap();
+        std::fs::remove_dir(root.join("renamed/f")).unwrap();
+        std::fs::remove_dir(root.join("renamed")).unwrap();
+        assert!(!ufs.join("renamed").exists());
+
+        // statfs reports the workers' capacity.
+        // SAFETY: statvfs fills the zeroed struct from a valid path.
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        let cpath = std::ffi::CString::new(root.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::statvfs(cpath.as_ptr(), &mut st) }, 0);
+        assert_eq!(st.f_blocks * st.f_frsize, 256 * MIB);
+        assert!(st.f_bfree <= st.f_blocks);
+    })
+    .await;
+    // Other clients see what the mount wrote once the kernel has released
+    // the file (asynchronously, just after the last close).
+    assert!(
+        c.fs.open("/d", None).await.is_err(),
+        "a directory is no file"
+    );
+    let root = m.point.clone();
+    blocking(move || std::fs::write(root.join("d/last"), b"seen by the client"))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !c
+        .client
+        .get_status("/d/last", None)
+        .await
+        .unwrap()
+        .completed
+    {
+        assert!(Instant::now() < deadline, "never completed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let r = c.fs.open("/d/last", None).await.unwrap();
+    assert_eq!(&r.read_at(0, 100).await.unwrap()[..], b"seen by the client");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn large_directories_are_listed_completely() {
+    if !fuse_available() {
+        return;
+    }
+    let c = start(1, 64 * MIB, |cfg| cfg.master.list_batch_size = 100).await;
+    for i in 0..1500 {
+        c.fs.write_file(
+            &format!("/big/f{i:05}"),
+            WriteType::MustCache,
+            [Bytes::from_static(b"x")],
+        )
+        .await
+        .unwrap();
+    }
+    let m = mount(&c, "/big", &[]).await;
+    let root = m.point.clone();
+    let (names, sizes) = blocking(move || {
+        let mut names = Vec::new();
+        let mut sizes = 0;
+        for e in std::fs::read_dir(&root).unwrap() {
+            let e = e.unwrap();
+            sizes += e.metadata().unwrap().len();
+            names.push(e.file_name().into_string().unwrap());
+        }
+        names.sort();
+        (names, sizes)
+    })
+    .await;
+    let expected: Vec<String> = (0..1500).map(|i| format!("f{i:05}")).collect();
+    assert_eq!(names, expected);
+    assert_eq!(sizes, 1500);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn refused_operations_get_the_expected_errno() {
+    if !fuse_available() {
+        return;
+    }
+    let c = start(1, 64 * MIB, |_| {}).await;
+    let m = mount(&c, "/", &[]).await;
+    let root = m.point.clone();
+    blocking(move || {
+        let f = root.join("done");
+        std::fs::write(&f, b"complete").unwrap();
+        // Write-once: no writing into a completed file...
+        let open_rw = std::fs::OpenOptions::new().write(true).open(&f);
+        assert_eq!(errno(open_rw), libc::EPERM);
+        let append = std::fs::OpenOptions::new().append(true).open(&f);
+        assert_eq!(errno(append), libc::EPERM);
+        // ...but O_TRUNC replaces it.
+        std::fs::write(&f, b"replaced").unwrap();
+        assert_eq!(std::fs::read(&f).unwrap(), b"replaced");
+        // Truncating to another size is refused; to the same size is fine.
+        let cpath = std::ffi::CString::new(f.to_str().unwrap()).unwrap();
+        // SAFETY: a valid C string.
+        assert_eq!(unsafe { libc::truncate(cpath.as_ptr(), 3) }, -1);
+        assert_eq!(
+            std::io::Error::last_os_error().raw_os_error(),
+            Some(libc::EOPNOTSUPP)
+        );
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::truncate(cpath.as_ptr(), 8) }, 0);
+        // Writes must be sequential.
+        let mut w = std::fs::File::create(root.join("seq")).unwrap();
+        w.write_all(b"abc").unwrap();
+        w.seek(SeekFrom::Start(10)).unwrap();
+        assert_eq!(errno(w.write_all(b"x")), libc::EINVAL);
+        w.seek(SeekFrom::Start(3)).unwrap();
+        w.write_all(b"def").unwrap();
+        drop(w);
+        assert_eq!(std::fs::read(root.join("seq")).unwrap(), b"abcdef");
+        // No links, no special files, no xattrs.
+        assert_eq!(
+            errno(std::os::unix::fs::symlink("done", root.join("ln"))),
+            libc::EOPNOTSUPP
+        );
+        assert_eq!(
+            errno(std::fs::hard_link(&f, root.join("hard"))),
+            libc::EOPNOTSUPP
+        );
+        let cpath = std::ffi::CString::new(f.to_str().unwrap()).unwrap();
+        let name = std::ffi::CString::new("user.x").unwrap();
+        // SAFETY: valid C strings; a zero-size query writes nothing.
+        let rc = unsafe { libc::getxattr(cpath.as_ptr(), name.as_ptr(), std::ptr::null_mut(), 0) };
+        assert_eq!(rc, -1);
+        assert_eq!(
+            std::io::Error::last_os_error().raw_os_error(),
+            Some(libc::EOPNOTSUPP)
+        );
+        // Namespace errors.
+        std::fs::create_dir(root.join("full")).unwrap();
+        std::fs::write(root.join("full/x"), b"x").unwrap();
+        assert_eq!(
+            errno(std::fs::remove_dir(root.join("full"))),
+            libc::ENOTEMPTY
+        );
+        assert_eq!(errno(std::fs::remove_dir(root.join("done"))), libc::ENOTDIR);
+        assert_eq!(errno(std::fs::remove_file(root.join("full"))), libc::EISDIR);
+        assert_eq!(
+            errno(std::fs::remove_file(root.join("missing"))),
+            libc::ENOENT
+        );
+        assert_eq!(errno(std::fs::create_dir(root.join("full"))), libc::EEXIST);
+        assert_eq!(errno(std::fs::read(root.join("missing"))), libc::ENOENT);
+    })
+    .await;
+    let refused_opens = m
+        .metrics
+        .errors
+        .get_or_create(&alluxio_fuse::metrics::ErrorLabels {
+            op: "open",
+            errno: "EPERM".to_string(),
+        })
+        .get();
+    assert!(refused_opens >= 2, "{refused_opens}");
+
+    // A read-only mount refuses every change with EROFS.
+    let ro = mount(&c, "/", &["ro"]).await;
+    let root = ro.point.clone();
+    blocking(move || {
+        assert_eq!(std::fs::read(root.join("done")).unwrap(), b"replaced");
+        assert_eq!(errno(std::fs::write(root.join("new"), b"x")), libc::EROFS);
+        assert_eq!(errno(std::fs::create_dir(root.join("nd"))), libc::EROFS);
+        assert_eq!(errno(std::fs::remove_file(root.join("done"))), libc::EROFS);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn big_files_concurrent_readers_and_mmap_with_and_without_passthrough() {
+    if !fuse_available() {
+        return;
+    }
+    let c = start(1, 256 * MIB, |_| {}).await;
+    let content = Arc::new(data((5 * MIB + 4321) as usize, 9));
+    let chunks: Vec<Bytes> = content
+        .chunks(MIB as usize)
+        .map(Bytes::copy_from_slice)
+        .collect();
+    c.fs.write_file("/big.bin", WriteType::MustCache, chunks)
+        .await
+        .unwrap();
+    c.wait_cached("/big.bin", 100).await;
+
+    for (options, passthrough) in [(vec![], true), (vec!["nopassthrough"], false)] {
+        let m = mount(&c, "/", &options).await;
+        let file = m.path("big.bin");
+        let expected = content.clone();
+        blocking(move || {
+            // Concurrent whole reads and random positional reads.
+            let readers: Vec<_> = (0..8)
+                .map(|i| {
+                    let (file, expected) = (file.clone(), expected.clone());
+                    std::thread::spawn(move || {
+                        if i % 2 == 0 {
+                            assert!(std::fs::read(&file).unwrap() == *expected);
+                        } else {
+                            let f = std::fs::File::open(&file).unwrap();
+                            for _ in 0..50 {
+                                let off = rand::random_range(0..expected.len() - 5000);
+                                let mut buf = vec![0u8; 5000];
+                                f.read_exact_at(&mut buf, off as u64).unwrap();
+                                assert_eq!(&buf[..], &expected[off..off + 5000]);
+                            }
+                        }
+                    })
+                })
+                .collect();
+            for r in readers {
+                r.join().unwrap();
+            }
+            // mmap reads the same bytes.
+            let f = std::fs::File::open(&file).unwrap();
+            let len = f.metadata().unwrap().len() as usize;
+            assert_eq!(len, expected.len());
+            // SAFETY: a private read-only mapping of an open file, unmapped below.
+            unsafe {
+                let p = libc::mmap(
+                    std::ptr::null_mut(),
+                    len,
+                    libc::PROT_READ,
+                    libc::MAP_PRIVATE,
+                    std::os::fd::AsRawFd::as_raw_fd(&f),
+                    0,
+                );
+                assert_ne!(p, libc::MAP_FAILED);
+                let mapped = std::slice::from_raw_parts(p as *const u8, len);
+                assert!(mapped == &expected[..], "mmap content differs");
+                libc::munmap(p, len);
+            }
+            // A short read at the end of the file.
+            let mut f = std::fs::File::open(&file).unwrap();
+            f.seek(SeekFrom::End(-10)).unwrap();
+            let mut tail = Vec::new();
+            f.read_to_end(&mut tail).unwrap();
+            assert_eq!(&tail[..], &expected[expected.len() - 10..]);
+        })
+        .await;
+        let opens = m.metrics.passthrough_opens.get();
+        let daemon = m.metrics.bytes_read_daemon.get();
+        if passthrough {
+            assert!(opens >= 10, "passthrough opens: {opens}");
+            assert_eq!(daemon, 0, "every read went through passthrough");
+        } else {
+            assert_eq!(opens, 0);
+            assert!(daemon >= content.len() as u64, "daemon bytes {daemon}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ufs_changes_appear_after_the_sync_interval() {
+    if !fuse_available() {
+        return;
+    }
+    let c = start(1, 64 * MIB, |_| {}).await;
+    let m = mount(&c, "/", &["sync_interval=0,attr_timeout=0,entry_timeout=0"]).await;
+    let (root, ufs) = (m.point.clone(), c.ufs.clone());
+    blocking(move || {
+        std::fs::create_dir_all(&ufs).unwrap();
+        std::fs::write(ufs.join("behind.txt"), b"first version").unwrap();
+        assert_eq!(
+            std::fs::read(root.join("behind.txt")).unwrap(),
+            b"first version"
+        );
+        let ino = std::fs::metadata(root.join("behind.txt")).unwrap().ino();
+        // Changed behind the cluster's back: a new length, a new file.
+        std::fs::write(ufs.join("behind.txt"), b"second, longer version").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let now = std::fs::read(root.join("behind.txt")).unwrap();
+            if now == b"second, longer version" {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "still {:?}",
+                String::from_utf8_lossy(&now)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_ne!(
+            std::fs::metadata(root.join("behind.txt")).unwrap().ino(),
+            ino
+        );
+        std::fs::remove_file(ufs.join("behind.txt")).unwrap();
+        let names: Vec<_> = std::fs::read_dir(&root).unwrap().collect();
+        assert!(names.is_empty(), "{names:?}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn requests_wait_for_a_restarting_master() {
+    if !fuse_available() {
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut c = start(1, 64 * MIB, |cfg| cfg.master.rpc_port = port).await;
+    c.fs.write_file(
+        "/kept",
+        WriteType::CacheThrough,
+        [Bytes::from_static(b"kept")],
+    )
+    .await
+    .unwrap();
+    let m = mount(
+        &c,
+        "/",
+        &["attr_timeout=0,entry_timeout=0,retry_timeout=60"],
+    )
+    .await;
+    if let Some(master) = c.master.take() {
+        master.shutdown().await;
+    }
+    // A read issued while the master is down waits for it.
+    let root = m.point.clone();
+    let read = tokio::task::spawn_blocking(move || std::fs::read(root.join("kept")));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!read.is_finished(), "the read should wait for the master");
+    c.restart_master().await;
+    assert_eq!(read.await.unwrap().unwrap(), b"kept");
+}
