@@ -449,3 +449,48 @@ async fn requests_wait_for_a_restarting_master() {
     c.restart_master().await;
     assert_eq!(read.await.unwrap().unwrap(), b"kept");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reads_survive_a_worker_restart() {
+    if !fuse_available() {
+        return;
+    }
+    let mut c = start(1, 64 * MIB, |_| {}).await;
+    let content = data((2 * MIB + 99) as usize, 4);
+    let chunks: Vec<Bytes> = content
+        .chunks(MIB as usize)
+        .map(Bytes::copy_from_slice)
+        .collect();
+    c.fs.write_file("/persisted", WriteType::CacheThrough, chunks)
+        .await
+        .unwrap();
+    let m = mount(&c, "/", &["nopassthrough,attr_timeout=0,entry_timeout=0"]).await;
+    let file = m.path("persisted");
+    // The worker is gone: reads fall back to the UFS.
+    if let Some(w) = c.workers[0].take() {
+        w.shutdown().await;
+    }
+    let (f, expected) = (file.clone(), content.clone());
+    blocking(move || assert!(std::fs::read(&f).unwrap() == expected)).await;
+    // It comes back with its cache: reads use it again, same mount.
+    let w = c.start_worker(0, 64 * MIB).await;
+    c.workers[0] = Some(w);
+    c.wait_for_workers(1).await;
+    let (f, expected) = (file.clone(), content.clone());
+    blocking(move || {
+        // Drop the kernel's copy so the daemon really reads again.
+        let fd = std::fs::File::open(&f).unwrap();
+        // SAFETY: advisory call on an open descriptor.
+        unsafe {
+            libc::posix_fadvise(
+                std::os::fd::AsRawFd::as_raw_fd(&fd),
+                0,
+                0,
+                libc::POSIX_FADV_DONTNEED,
+            )
+        };
+        assert!(std::fs::read(&f).unwrap() == expected);
+    })
+    .await;
+    assert!(m.metrics.bytes_read_daemon.get() >= 2 * content.len() as u64);
+}
