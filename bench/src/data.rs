@@ -17,16 +17,16 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const MIB: u64 = 1 << 20;
+pub(crate) const MIB: u64 = 1 << 20;
 
-struct Cluster {
-    master: MasterServer,
-    worker: WorkerServer,
-    fs: FileSystem,
-    config: AlluxioConfig,
+pub(crate) struct Cluster {
+    pub master: MasterServer,
+    pub worker: WorkerServer,
+    pub fs: FileSystem,
+    pub config: AlluxioConfig,
 }
 
-async fn cluster(
+pub(crate) async fn cluster(
     dir: &Path,
     cache: u64,
     root_ufs: String,
@@ -80,7 +80,7 @@ async fn read_all(fs: &FileSystem, path: &str) -> u64 {
     n
 }
 
-fn mb_s(bytes: u64, secs: f64) -> f64 {
+pub(crate) fn mb_s(bytes: u64, secs: f64) -> f64 {
     bytes as f64 / MIB as f64 / secs
 }
 
@@ -205,7 +205,7 @@ pub async fn cold_warm(out: &Path, total: u64, s3s_fs: Option<&Path>) {
 }
 
 /// Seconds `cmd` takes to run to completion (stdout discarded).
-fn time_command(cmd: &mut Command) -> f64 {
+pub(crate) fn time_command(cmd: &mut Command) -> f64 {
     let start = Instant::now();
     let status = cmd
         .stdout(Stdio::null())

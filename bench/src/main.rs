@@ -4,6 +4,7 @@
 //! JSON plus an SVG bar chart.
 
 mod data;
+mod fuse;
 mod master;
 mod report;
 
@@ -55,6 +56,18 @@ enum Which {
         #[arg(long, default_value = "target/release/alluxio")]
         alluxio: PathBuf,
     },
+    /// FUSE: warm read of a cached file vs the page cache, cold read from
+    /// S3 vs direct, and 1,000 small files.
+    Fuse {
+        /// Size of the big file in MiB.
+        #[arg(long, default_value_t = 1024)]
+        mib: u64,
+        /// Use this s3s-fs binary as the S3 server instead of moto.
+        #[arg(long)]
+        s3s_fs: Option<PathBuf>,
+        #[arg(long, default_value_t = 1000)]
+        small_files: usize,
+    },
     /// Everything above.
     All,
 }
@@ -84,6 +97,15 @@ fn main() {
                     Which::WarmReads { mib, alluxio } => {
                         data::warm_reads(&out, mib << 20, &alluxio).await
                     }
+                    Which::Fuse {
+                        mib,
+                        s3s_fs,
+                        small_files,
+                    } => {
+                        fuse::warm_read(&out, mib << 20).await;
+                        fuse::cold_read(&out, mib << 20, s3s_fs.as_deref()).await;
+                        fuse::small_files(&out, small_files).await;
+                    }
                     Which::All => unreachable!(),
                 }
             }
@@ -105,6 +127,12 @@ fn main() {
                 run(Which::WarmReads {
                     mib: 1024,
                     alluxio: PathBuf::from("target/release/alluxio"),
+                })
+                .await;
+                run(Which::Fuse {
+                    mib: 1024,
+                    s3s_fs: None,
+                    small_files: 1000,
                 })
                 .await;
             }

@@ -111,22 +111,53 @@ impl Handles {
 }
 
 pub struct ReadHandle {
-    pub reader: FileReader,
+    pub reader: Arc<FileReader>,
     window: tokio::sync::Mutex<Window>,
 }
 
+/// What a sequential reader has fetched: the current window, the one
+/// before (the kernel's concurrent read-ahead requests arrive slightly out
+/// of order), and the next one, already on its way.
 #[derive(Default)]
 struct Window {
+    current: Piece,
+    previous: Piece,
+    ahead: Option<(u64, tokio::task::JoinHandle<Result<Bytes>>)>,
+    /// Size of the next fetch while the reads stay sequential.
+    next: u64,
+}
+
+#[derive(Default)]
+struct Piece {
     start: u64,
     data: Bytes,
-    /// Size of the next fetch if the reads stay sequential.
-    next: u64,
+}
+
+impl Piece {
+    fn end(&self) -> u64 {
+        self.start + self.data.len() as u64
+    }
+
+    fn slice(&self, offset: u64, end: u64) -> Option<Bytes> {
+        (offset >= self.start && end <= self.end() && !self.data.is_empty()).then(|| {
+            let from = (offset - self.start) as usize;
+            self.data.slice(from..from + (end - offset) as usize)
+        })
+    }
+}
+
+impl Drop for Window {
+    fn drop(&mut self) {
+        if let Some((_, task)) = self.ahead.take() {
+            task.abort();
+        }
+    }
 }
 
 impl ReadHandle {
     pub fn new(reader: FileReader) -> Self {
         ReadHandle {
-            reader,
+            reader: Arc::new(reader),
             window: tokio::sync::Mutex::new(Window::default()),
         }
     }
@@ -139,24 +170,69 @@ impl ReadHandle {
         }
         let end = (offset + size).min(len);
         let mut w = self.window.lock().await;
-        let w_end = w.start + w.data.len() as u64;
-        if offset >= w.start && end <= w_end {
-            let from = (offset - w.start) as usize;
-            return Ok(w.data.slice(from..from + (end - offset) as usize));
+        if let Some(hit) = w
+            .current
+            .slice(offset, end)
+            .or_else(|| w.previous.slice(offset, end))
+        {
+            self.read_ahead(&mut w, offset);
+            return Ok(hit);
         }
-        let sequential = w_end > 0 && offset >= w.start && offset <= w_end;
-        w.next = if sequential {
+        // The next window, fetched in the background, is what a
+        // sequential reader wants now.
+        if let Some((start, _)) = &w.ahead {
+            if *start <= offset && offset < *start + w.next {
+                let (start, task) = w.ahead.take().expect("checked");
+                let data = task
+                    .await
+                    .map_err(|e| AlluxioError::Internal(format!("read-ahead failed: {e}")))??;
+                w.previous = std::mem::replace(&mut w.current, Piece { start, data });
+                w.next = (w.next * 2).clamp(FIRST_WINDOW, MAX_WINDOW);
+                if let Some(hit) = w.current.slice(offset, end) {
+                    self.read_ahead(&mut w, offset);
+                    return Ok(hit);
+                }
+            }
+        }
+        // A miss: fetch what is asked (and a window more if the reader
+        // was going forward).
+        let sequential = offset >= w.current.start && offset <= w.current.end() + MAX_WINDOW;
+        w.next = if sequential && !w.current.data.is_empty() {
             (w.next * 2).clamp(FIRST_WINDOW, MAX_WINDOW)
         } else {
             0
         };
-        let fetch = (end - offset).max(w.next);
-        let data = self.reader.read_at(offset, fetch).await?;
+        if let Some((_, task)) = w.ahead.take() {
+            task.abort();
+        }
+        let data = self
+            .reader
+            .read_at(offset, (end - offset).max(w.next))
+            .await?;
         let got = (data.len() as u64).min(end - offset) as usize;
         let out = data.slice(..got);
-        w.start = offset;
-        w.data = data;
+        w.previous = std::mem::take(&mut w.current);
+        w.current = Piece {
+            start: offset,
+            data,
+        };
+        self.read_ahead(&mut w, offset);
         Ok(out)
+    }
+
+    /// Once a sequential reader is half-way through the current window,
+    /// starts fetching the next one.
+    fn read_ahead(&self, w: &mut Window, offset: u64) {
+        let c = &w.current;
+        if w.next == 0 || w.ahead.is_some() || c.end() >= self.reader.len() {
+            return;
+        }
+        if offset < c.start + c.data.len() as u64 / 2 {
+            return;
+        }
+        let (reader, start, len) = (self.reader.clone(), c.end(), w.next);
+        let task = tokio::spawn(async move { reader.read_at(start, len).await });
+        w.ahead = Some((start, task));
     }
 }
 

@@ -105,6 +105,9 @@ pub async fn mount(
     .map_err(|e| MountError::Fuse(mount_point.clone(), e))?;
     let (session, notifier) = session;
     let _ = state.notifier.set(notifier);
+    if let Err(e) = set_read_ahead(&mount_point, state.options.read_ahead_kb) {
+        tracing::warn!(error = %e, "cannot set the mount's read-ahead; large reads come in 128 KiB pieces");
+    }
     let renewals = tokio::spawn(state.clone().renew_leases());
     tracing::info!(
         mount_point = %mount_point.display(),
@@ -156,6 +159,18 @@ fn session_config(options: &FuseOptions) -> Config {
     config.n_threads = Some(options.threads);
     config.clone_fd = options.threads > 1;
     config
+}
+
+/// Sets the kernel read-ahead of the mounted file system, through the
+/// sysfs entry of its backing device (named by its device number).
+fn set_read_ahead(mount_point: &Path, kb: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let dev = std::fs::metadata(mount_point)?.dev();
+    let (major, minor) = (libc::major(dev), libc::minor(dev));
+    std::fs::write(
+        format!("/sys/class/bdi/{major}:{minor}/read_ahead_kb"),
+        kb.to_string(),
+    )
 }
 
 /// An existing directory with nothing mounted on it.

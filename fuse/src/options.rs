@@ -29,6 +29,9 @@ pub struct FuseOptions {
     pub retry_timeout: Duration,
     /// Threads reading requests from /dev/fuse.
     pub threads: usize,
+    /// Kernel read-ahead of the mount in KiB (its bdi's read_ahead_kb):
+    /// large sequential reads arrive as 1 MiB requests instead of 128 KiB.
+    pub read_ahead_kb: u32,
     /// Let the kernel check permission bits (`default_permissions`).
     pub default_permissions: bool,
     /// Kernel options passed through unchanged (noatime, nodev, ...).
@@ -48,6 +51,7 @@ impl Default for FuseOptions {
             sync_interval_ms: None,
             retry_timeout: Duration::from_secs(30),
             threads: 2,
+            read_ahead_kb: 8192,
             default_permissions: true,
             kernel: Vec::new(),
         }
@@ -106,6 +110,11 @@ impl FuseOptions {
                     .filter(|n| (1..=64).contains(n))
                     .ok_or_else(|| format!("option threads must be 1 to 64, not {value:?}"))?
             }
+            "read_ahead_kb" => {
+                self.read_ahead_kb = need()?
+                    .parse()
+                    .map_err(|_| format!("option read_ahead_kb must be a number, not {value:?}"))?
+            }
             "default_permissions" => self.default_permissions = true,
             "no_default_permissions" => self.default_permissions = false,
             flag if KERNEL_FLAGS.contains(&flag) && value.is_none() => {
@@ -115,7 +124,7 @@ impl FuseOptions {
                 return Err(format!(
                     "unknown mount option {name:?} (known: allow_other, ro, rw, attr_timeout, \
                      entry_timeout, read_type, write_type, passthrough, nopassthrough, \
-                     sync_interval, retry_timeout, threads, default_permissions, \
+                     sync_interval, retry_timeout, threads, read_ahead_kb, default_permissions, \
                      no_default_permissions, {})",
                     KERNEL_FLAGS.join(", ")
                 ))
