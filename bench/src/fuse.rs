@@ -168,7 +168,7 @@ pub async fn cold_read(out: &Path, size: u64, s3s_fs: Option<&Path>) {
     let options: BTreeMap<String, String> = s3.options().into_iter().collect();
     let ufs = alluxio_ufs::create_ufs("s3://bench/data", &options).expect("ufs");
     let piece = bytes::Bytes::from(vec![0x42u8; (8 * MIB) as usize]);
-    for name in ["direct.bin", "mounted.bin"] {
+    for name in ["direct.bin", "client.bin", "mounted.bin"] {
         let mut w = ufs.create(name).await.expect("create");
         for _ in 0..size / (8 * MIB) {
             w.write(piece.clone()).await.expect("upload");
@@ -192,6 +192,18 @@ pub async fn cold_read(out: &Path, size: u64, s3s_fs: Option<&Path>) {
         options,
     )
     .await;
+    // The client library alone, for telling FUSE's cost from the cache's.
+    let start = Instant::now();
+    let r = c.fs.open("/client.bin", None).await.expect("open");
+    let mut client_bytes = 0;
+    r.read_range(0, size, |b| {
+        client_bytes += b.len() as u64;
+        Ok(())
+    })
+    .await
+    .expect("client read");
+    let client_s = start.elapsed().as_secs_f64();
+    assert_eq!(client_bytes, size);
     let (m, point) = mount_at(&c, dir.path(), "mnt", &[]).await;
     let cold_s = timed(dd(&point.join("mounted.bin"))).await;
     unmount(m);
@@ -207,6 +219,10 @@ pub async fn cold_read(out: &Path, size: u64, s3s_fs: Option<&Path>) {
                 value: mb_s(size, cold_s),
             },
             Bar {
+                label: "client library, cold".into(),
+                value: mb_s(size, client_s),
+            },
+            Bar {
                 label: "direct S3 (object_store)".into(),
                 value: mb_s(size, direct_s),
             },
@@ -214,6 +230,7 @@ pub async fn cold_read(out: &Path, size: u64, s3s_fs: Option<&Path>) {
         json!({
             "bytes": size,
             "s3_server": server,
+            "client_library_cold_seconds": client_s,
             "direct_seconds": direct_s,
             "cold_seconds": cold_s,
             "slowdown_percent": (cold_s / direct_s - 1.0) * 100.0,

@@ -90,6 +90,25 @@ impl FileReader {
         Ok(())
     }
 
+    /// Starts fetching the block after the one holding `offset` into a
+    /// worker's cache (see `prefetch`), for readers that come in pieces
+    /// smaller than a block and will want it soon. Returns that block's
+    /// index, if there is one.
+    pub async fn prefetch_block_after(&self, offset: u64) -> Option<usize> {
+        let i = self.block_index(offset)?;
+        let next = self.info.file_block_infos.get(i + 1)?;
+        self.prefetch(next).await;
+        Some(i + 1)
+    }
+
+    /// Index of the block holding byte `offset`.
+    pub fn block_index(&self, offset: u64) -> Option<usize> {
+        self.info.file_block_infos.iter().position(|fbi| {
+            let len = fbi.block_info.as_ref().map_or(0, |b| b.length);
+            fbi.offset <= offset && offset < fbi.offset + len
+        })
+    }
+
     /// Read-ahead: while one block is read, a worker starts fetching the
     /// next uncached one from the UFS, so the two GETs overlap. The worker
     /// shares that fetch with the read that follows.

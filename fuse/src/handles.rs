@@ -122,27 +122,65 @@ pub struct ReadHandle {
 struct Window {
     current: Piece,
     previous: Piece,
-    ahead: Option<(u64, tokio::task::JoinHandle<Result<Bytes>>)>,
+    ahead: Option<(u64, tokio::task::JoinHandle<Result<Piece>>)>,
     /// Size of the next fetch while the reads stay sequential.
     next: u64,
+    /// The block whose successor was last asked to be fetched into a
+    /// worker ahead of time.
+    prefetched_for: Option<usize>,
 }
 
+/// Bytes from `start` on, as the messages they arrived in: a kernel
+/// request inside one message is answered without a copy.
 #[derive(Default)]
 struct Piece {
     start: u64,
-    data: Bytes,
+    len: u64,
+    parts: Vec<Bytes>,
 }
 
 impl Piece {
+    async fn fetch(reader: &FileReader, start: u64, len: u64) -> Result<Piece> {
+        let mut piece = Piece {
+            start,
+            len: 0,
+            parts: Vec::new(),
+        };
+        reader
+            .read_range(start, len, |b| {
+                piece.len += b.len() as u64;
+                piece.parts.push(b);
+                Ok(())
+            })
+            .await?;
+        Ok(piece)
+    }
+
     fn end(&self) -> u64 {
-        self.start + self.data.len() as u64
+        self.start + self.len
     }
 
     fn slice(&self, offset: u64, end: u64) -> Option<Bytes> {
-        (offset >= self.start && end <= self.end() && !self.data.is_empty()).then(|| {
-            let from = (offset - self.start) as usize;
-            self.data.slice(from..from + (end - offset) as usize)
-        })
+        if offset < self.start || end > self.end() || self.len == 0 {
+            return None;
+        }
+        let mut out: Option<bytes::BytesMut> = None;
+        let mut at = self.start;
+        for part in &self.parts {
+            let (p_start, p_end) = (at, at + part.len() as u64);
+            at = p_end;
+            if p_end <= offset || p_start >= end {
+                continue;
+            }
+            let from = (offset.max(p_start) - p_start) as usize;
+            let to = (end.min(p_end) - p_start) as usize;
+            if p_start <= offset && end <= p_end {
+                return Some(part.slice(from..to));
+            }
+            out.get_or_insert_with(|| bytes::BytesMut::with_capacity((end - offset) as usize))
+                .extend_from_slice(&part[from..to]);
+        }
+        out.map(bytes::BytesMut::freeze)
     }
 }
 
@@ -182,11 +220,11 @@ impl ReadHandle {
         // sequential reader wants now.
         if let Some((start, _)) = &w.ahead {
             if *start <= offset && offset < *start + w.next {
-                let (start, task) = w.ahead.take().expect("checked");
-                let data = task
+                let (_, task) = w.ahead.take().expect("checked");
+                let piece = task
                     .await
                     .map_err(|e| AlluxioError::Internal(format!("read-ahead failed: {e}")))??;
-                w.previous = std::mem::replace(&mut w.current, Piece { start, data });
+                w.previous = std::mem::replace(&mut w.current, piece);
                 w.next = (w.next * 2).clamp(FIRST_WINDOW, MAX_WINDOW);
                 if let Some(hit) = w.current.slice(offset, end) {
                     self.read_ahead(&mut w, offset);
@@ -197,7 +235,7 @@ impl ReadHandle {
         // A miss: fetch what is asked (and a window more if the reader
         // was going forward).
         let sequential = offset >= w.current.start && offset <= w.current.end() + MAX_WINDOW;
-        w.next = if sequential && !w.current.data.is_empty() {
+        w.next = if sequential && w.current.len > 0 {
             (w.next * 2).clamp(FIRST_WINDOW, MAX_WINDOW)
         } else {
             0
@@ -205,17 +243,11 @@ impl ReadHandle {
         if let Some((_, task)) = w.ahead.take() {
             task.abort();
         }
-        let data = self
-            .reader
-            .read_at(offset, (end - offset).max(w.next))
-            .await?;
-        let got = (data.len() as u64).min(end - offset) as usize;
-        let out = data.slice(..got);
-        w.previous = std::mem::take(&mut w.current);
-        w.current = Piece {
-            start: offset,
-            data,
-        };
+        let piece = Piece::fetch(&self.reader, offset, (end - offset).max(w.next)).await?;
+        let out = piece
+            .slice(offset, end.min(piece.end()))
+            .unwrap_or_default();
+        w.previous = std::mem::replace(&mut w.current, piece);
         self.read_ahead(&mut w, offset);
         Ok(out)
     }
@@ -227,11 +259,19 @@ impl ReadHandle {
         if w.next == 0 || w.ahead.is_some() || c.end() >= self.reader.len() {
             return;
         }
-        if offset < c.start + c.data.len() as u64 / 2 {
+        if offset < c.start + c.len / 2 {
             return;
         }
         let (reader, start, len) = (self.reader.clone(), c.end(), w.next);
-        let task = tokio::spawn(async move { reader.read_at(start, len).await });
+        // A block of look-ahead at the worker too: the window alone would
+        // start the next block's UFS fetch only just before it is needed.
+        let block = self.reader.block_index(start);
+        if block.is_some() && block != w.prefetched_for {
+            w.prefetched_for = block;
+            let reader = reader.clone();
+            tokio::spawn(async move { reader.prefetch_block_after(start).await });
+        }
+        let task = tokio::spawn(async move { Piece::fetch(&reader, start, len).await });
         w.ahead = Some((start, task));
     }
 }

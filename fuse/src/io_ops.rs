@@ -16,6 +16,10 @@ use std::time::Duration;
 /// drops leases after 10 minutes without news).
 pub const LEASE_RENEW_INTERVAL: Duration = Duration::from_secs(60);
 
+/// Files smaller than this are read through the daemon (and then the
+/// kernel's page cache), not by passthrough.
+pub const PASSTHROUGH_MIN_BYTES: u64 = 1 << 20;
+
 /// How a file was opened.
 pub enum Opened {
     /// Reads come to the daemon; completed files keep their page cache.
@@ -50,7 +54,12 @@ impl FuseState {
                 e => self.log_error("open", &path, e),
             })?;
         self.remember(reader.info(), false);
-        if self.options.passthrough && self.kernel_passthrough.load(Ordering::Relaxed) {
+        // Small files stay in the mount's own page cache: setting up
+        // passthrough (leases, a backing file) costs more than reading them.
+        let passthrough = self.options.passthrough
+            && self.kernel_passthrough.load(Ordering::Relaxed)
+            && reader.len() >= PASSTHROUGH_MIN_BYTES;
+        if passthrough {
             let _setup = self.passthrough.setup.lock().await;
             if let Some(backing) = self.passthrough.reuse(ino) {
                 return Ok(self.passthrough_handle(ino, backing, reader.len()));
