@@ -9,6 +9,11 @@ if ! command -v moto_server >/dev/null 2>&1; then
     python3 -m pip install --quiet "moto[server]"
 fi
 
+# FUSE tests mount for real through /dev/fuse (as root; no libfuse needed).
+if [ ! -e /dev/fuse ]; then
+    modprobe fuse 2>/dev/null || true
+fi
+
 # Under CI a missing prerequisite fails the tests instead of skipping them.
 export CI="${CI:-1}"
 

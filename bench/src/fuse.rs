@@ -167,48 +167,74 @@ pub async fn cold_read(out: &Path, size: u64, s3s_fs: Option<&Path>) {
     s3.create_bucket("bench");
     let options: BTreeMap<String, String> = s3.options().into_iter().collect();
     let ufs = alluxio_ufs::create_ufs("s3://bench/data", &options).expect("ufs");
+    // Three rounds, each reading fresh objects three ways, alternating so
+    // that the S3 server's own caches and the machine's noise hit all
+    // three alike; the best round of each counts.
+    const ROUNDS: usize = 3;
     let piece = bytes::Bytes::from(vec![0x42u8; (8 * MIB) as usize]);
-    for name in ["direct.bin", "client.bin", "mounted.bin"] {
-        let mut w = ufs.create(name).await.expect("create");
-        for _ in 0..size / (8 * MIB) {
-            w.write(piece.clone()).await.expect("upload");
+    for round in 0..ROUNDS {
+        for kind in ["direct", "client", "mounted"] {
+            let mut w = ufs
+                .create(&format!("{kind}-{round}.bin"))
+                .await
+                .expect("create");
+            for _ in 0..size / (8 * MIB) {
+                w.write(piece.clone()).await.expect("upload");
+            }
+            w.complete().await.expect("complete");
         }
-        w.complete().await.expect("complete");
     }
-    let start = Instant::now();
-    let mut direct = 0u64;
-    let mut s = ufs.read_stream("direct.bin", 0..size).await.expect("get");
-    while let Some(p) = s.next().await {
-        direct += p.expect("piece").len() as u64;
-    }
-    let direct_s = start.elapsed().as_secs_f64();
-    assert_eq!(direct, size);
-
     let dir = tempfile::tempdir().expect("tempdir");
     let c = cluster(
         dir.path(),
-        size + 256 * MIB,
+        ROUNDS as u64 * 2 * size + 256 * MIB,
         "s3://bench/data".into(),
         options,
     )
     .await;
-    // The client library alone, for telling FUSE's cost from the cache's.
-    let start = Instant::now();
-    let r = c.fs.open("/client.bin", None).await.expect("open");
-    let mut client_bytes = 0;
-    r.read_range(0, size, |b| {
-        client_bytes += b.len() as u64;
-        Ok(())
-    })
-    .await
-    .expect("client read");
-    let client_s = start.elapsed().as_secs_f64();
-    assert_eq!(client_bytes, size);
     let (m, point) = mount_at(&c, dir.path(), "mnt", &[]).await;
-    let cold_s = timed(dd(&point.join("mounted.bin"))).await;
+    let (mut direct, mut client, mut fuse) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        let start = Instant::now();
+        let mut n = 0u64;
+        let mut s = ufs
+            .read_stream(&format!("direct-{round}.bin"), 0..size)
+            .await
+            .expect("get");
+        while let Some(p) = s.next().await {
+            n += p.expect("piece").len() as u64;
+        }
+        direct.push(start.elapsed().as_secs_f64());
+        assert_eq!(n, size);
+
+        // The client library alone, for telling FUSE's cost from the
+        // cache's.
+        let start = Instant::now();
+        let r =
+            c.fs.open(&format!("/client-{round}.bin"), None)
+                .await
+                .expect("open");
+        let mut n = 0;
+        r.read_range(0, size, |b| {
+            n += b.len() as u64;
+            Ok(())
+        })
+        .await
+        .expect("client read");
+        client.push(start.elapsed().as_secs_f64());
+        assert_eq!(n, size);
+
+        fuse.push(timed(dd(&point.join(format!("mounted-{round}.bin")))).await);
+    }
     unmount(m);
     c.worker.shutdown().await;
     c.master.shutdown().await;
+    let (direct_s, client_s, cold_s) = (best(&direct), best(&client), best(&fuse));
+    // Rounds are paired (same moment, same machine state): the median of
+    // the per-round ratios is steadier than a ratio of bests.
+    let mut ratios: Vec<f64> = fuse.iter().zip(&direct).map(|(f, d)| f / d).collect();
+    ratios.sort_by(f64::total_cmp);
+    let median_ratio = ratios[ratios.len() / 2];
     write(
         out,
         "fuse_cold_read",
@@ -230,12 +256,16 @@ pub async fn cold_read(out: &Path, size: u64, s3s_fs: Option<&Path>) {
         json!({
             "bytes": size,
             "s3_server": server,
+            "runs_seconds": {"direct": direct, "client_library": client, "fuse": fuse},
             "client_library_cold_seconds": client_s,
             "direct_seconds": direct_s,
             "cold_seconds": cold_s,
-            "slowdown_percent": (cold_s / direct_s - 1.0) * 100.0,
+            "note": "3 rounds; each reads three fresh objects: directly, through the client library, and through the mount with dd. slowdown_percent is from the median of the per-round FUSE/direct ratios; the bars show the best run of each",
+            "per_round_fuse_to_direct_ratios": ratios,
+            "slowdown_percent": (median_ratio - 1.0) * 100.0,
+            "slowdown_percent_of_best_runs": (cold_s / direct_s - 1.0) * 100.0,
             "target_slowdown_percent": 20.0,
-            "meets_target": cold_s / direct_s <= 1.2,
+            "meets_target": median_ratio <= 1.2,
         }),
     );
 }

@@ -17,6 +17,11 @@ use bytes::Bytes;
 use futures::StreamExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// Blocks a sequential reader has workers fetch from the UFS ahead of the
+/// one it reads, so that the UFS always has a request in flight (measured:
+/// one block ahead leaves the UFS idle at block boundaries).
+pub const BLOCKS_AHEAD: usize = 2;
+
 /// Why a read stopped: the source failed (try another) or the consumer did.
 enum Stop {
     Source(AlluxioError),
@@ -77,8 +82,8 @@ impl FileReader {
             if b_end <= pos || b_start >= end {
                 continue;
             }
-            if b_end < end {
-                if let Some(next) = blocks.get(i + 1) {
+            for next in blocks.iter().skip(i + 1).take(BLOCKS_AHEAD) {
+                if next.offset < end {
                     self.prefetch(next).await;
                 }
             }
@@ -90,15 +95,16 @@ impl FileReader {
         Ok(())
     }
 
-    /// Starts fetching the block after the one holding `offset` into a
-    /// worker's cache (see `prefetch`), for readers that come in pieces
-    /// smaller than a block and will want it soon. Returns that block's
-    /// index, if there is one.
-    pub async fn prefetch_block_after(&self, offset: u64) -> Option<usize> {
-        let i = self.block_index(offset)?;
-        let next = self.info.file_block_infos.get(i + 1)?;
-        self.prefetch(next).await;
-        Some(i + 1)
+    /// Starts fetching the `count` blocks after the one holding `offset`
+    /// into workers' caches (see `prefetch`), for readers that come in
+    /// pieces smaller than a block and will want them soon.
+    pub async fn prefetch_blocks_after(&self, offset: u64, count: usize) {
+        let Some(i) = self.block_index(offset) else {
+            return;
+        };
+        for next in self.info.file_block_infos.iter().skip(i + 1).take(count) {
+            self.prefetch(next).await;
+        }
     }
 
     /// Index of the block holding byte `offset`.

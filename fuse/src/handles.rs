@@ -269,7 +269,11 @@ impl ReadHandle {
         if block.is_some() && block != w.prefetched_for {
             w.prefetched_for = block;
             let reader = reader.clone();
-            tokio::spawn(async move { reader.prefetch_block_after(start).await });
+            tokio::spawn(async move {
+                reader
+                    .prefetch_blocks_after(start, alluxio_client::reader::BLOCKS_AHEAD)
+                    .await
+            });
         }
         let task = tokio::spawn(async move { Piece::fetch(&reader, start, len).await });
         w.ahead = Some((start, task));
