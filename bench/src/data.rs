@@ -246,14 +246,12 @@ fn loopback_tcp_copy(bytes: u64) -> f64 {
     secs
 }
 
-/// Warm reads by a separate client process (`alluxio fs cat`), over gRPC
-/// and via short-circuit, against a loopback TCP copy and `cat` of a plain
-/// file in the page cache.
-pub async fn warm_reads(out: &Path, size: u64, alluxio_bin: &Path) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let ufs_dir = dir.path().join("ufs");
+/// A plain file of `size` bytes in `dir`, a copy of it as `/data.bin` in a
+/// local-directory UFS, and a cluster over that UFS with room to cache it.
+pub(crate) async fn plain_file_and_cluster(dir: &Path, size: u64) -> (std::path::PathBuf, Cluster) {
+    let ufs_dir = dir.join("ufs");
     std::fs::create_dir_all(&ufs_dir).expect("ufs dir");
-    let plain = dir.path().join("plain.bin");
+    let plain = dir.join("plain.bin");
     {
         let mut f = std::fs::File::create(&plain).expect("plain");
         let piece = vec![0x5au8; (8 * MIB) as usize];
@@ -263,12 +261,21 @@ pub async fn warm_reads(out: &Path, size: u64, alluxio_bin: &Path) {
     }
     std::fs::copy(&plain, ufs_dir.join("data.bin")).expect("copy");
     let c = cluster(
-        dir.path(),
+        dir,
         size + 256 * MIB,
         format!("file://{}", ufs_dir.display()),
         BTreeMap::new(),
     )
     .await;
+    (plain, c)
+}
+
+/// Warm reads by a separate client process (`alluxio fs cat`), over gRPC
+/// and via short-circuit, against a loopback TCP copy and `cat` of a plain
+/// file in the page cache.
+pub async fn warm_reads(out: &Path, size: u64, alluxio_bin: &Path) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (plain, c) = plain_file_and_cluster(dir.path(), size).await;
     read_all(&c.fs, "/data.bin").await; // warm the cache
     tokio::time::sleep(Duration::from_millis(500)).await;
     let master = c.master.rpc_addr.to_string();

@@ -13,7 +13,6 @@ use alluxio_fuse::{FuseMetrics, FuseMount, FuseOptions};
 use futures::StreamExt;
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -62,24 +61,7 @@ fn unmount(m: FuseMount) {
 /// cache.
 pub async fn warm_read(out: &Path, size: u64) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let ufs_dir = dir.path().join("ufs");
-    std::fs::create_dir_all(&ufs_dir).expect("ufs");
-    let plain = dir.path().join("plain.bin");
-    {
-        let mut f = std::fs::File::create(&plain).expect("plain");
-        let piece = vec![0x5au8; (8 * MIB) as usize];
-        for _ in 0..size / (8 * MIB) {
-            f.write_all(&piece).expect("write");
-        }
-    }
-    std::fs::copy(&plain, ufs_dir.join("data.bin")).expect("copy");
-    let c = cluster(
-        dir.path(),
-        size + 256 * MIB,
-        format!("file://{}", ufs_dir.display()),
-        BTreeMap::new(),
-    )
-    .await;
+    let (plain, c) = crate::data::plain_file_and_cluster(dir.path(), size).await;
     let (pt, pt_point) = mount_at(&c, dir.path(), "passthrough", &[]).await;
     let (daemon, daemon_point) = mount_at(&c, dir.path(), "daemon", &["nopassthrough"]).await;
     let (pt_file, daemon_file) = (pt_point.join("data.bin"), daemon_point.join("data.bin"));
