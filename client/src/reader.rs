@@ -15,7 +15,9 @@ use alluxio_common::{AlluxioError, Result};
 use alluxio_proto::grpc::*;
 use bytes::Bytes;
 use futures::StreamExt;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 /// Blocks a sequential reader has workers fetch from the UFS ahead of the
 /// one it reads, so that the UFS always has a request in flight (measured:
@@ -32,6 +34,9 @@ pub struct FileReader {
     fs: FileSystem,
     info: FileInfo,
     read_type: ReadType,
+    /// The worker each block was handed to for read-ahead: each block is
+    /// prefetched once, and read from that worker, which shares its fetch.
+    prefetched: Mutex<HashMap<u64, WorkerRef>>,
 }
 
 impl FileReader {
@@ -40,6 +45,7 @@ impl FileReader {
             fs,
             info,
             read_type,
+            prefetched: Mutex::new(HashMap::new()),
         }
     }
 
@@ -123,6 +129,9 @@ impl FileReader {
         if !block.locations.is_empty() || !self.persisted() || self.read_type == ReadType::NoCache {
             return;
         }
+        if self.prefetched_to(block.block_id).is_some() {
+            return;
+        }
         let Some(worker) = self
             .fs
             .workers
@@ -135,10 +144,22 @@ impl FileReader {
         let Ok(mut client) = self.fs.workers.client(&worker) else {
             return;
         };
+        self.prefetched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(block.block_id, worker);
         let request = crate::file_system::cache_block_request(&self.info, next);
         tokio::spawn(async move {
             let _ = client.cache_block(request).await;
         });
+    }
+
+    fn prefetched_to(&self, block_id: u64) -> Option<WorkerRef> {
+        self.prefetched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&block_id)
+            .cloned()
     }
 
     fn persisted(&self) -> bool {
@@ -158,8 +179,12 @@ impl FileReader {
         let mut candidates: Vec<(WorkerRef, bool)> =
             holders.iter().map(|w| (w.clone(), true)).collect();
         if self.persisted() {
-            for w in pool.choose(&self.fs.live_workers().await) {
-                if !holders.contains(&w) {
+            let fetching = self.prefetched_to(block.block_id);
+            for w in fetching
+                .into_iter()
+                .chain(pool.choose(&self.fs.live_workers().await))
+            {
+                if !candidates.iter().any(|(c, _)| *c == w) {
                     candidates.push((w, false));
                 }
             }

@@ -1,0 +1,163 @@
+//! `alluxio.yaml` for a cluster: what the operator decides (addresses,
+//! ports, journal and tier directories inside the pods) plus the user's
+//! `spec.properties`, checked by the same strict parser the `alluxio`
+//! binary uses, so a bad key is refused here with its name instead of
+//! crash-looping the pods.
+
+use super::names::Names;
+use super::quantity;
+use crate::crd::cluster::{AlluxioClusterSpec, TierAlias};
+use alluxio_common::config::AlluxioConfig;
+
+/// Inside the pods: where the journal volume is mounted.
+pub const JOURNAL_DIR: &str = "/journal";
+/// Inside the worker pods: the worker's identity and default data.
+pub const WORKER_DATA_DIR: &str = "/data";
+/// Inside the pods: where the ConfigMap is mounted.
+pub const CONFIG_DIR: &str = "/etc/alluxio";
+
+/// Keys the operator sets from the spec; a property may not override them.
+const OWNED_KEYS: &[(&str, &str)] = &[
+    ("master.hostname", "the master Service"),
+    ("master.rpc_port", "spec.master.rpcPort"),
+    ("master.web_port", "spec.master.webPort"),
+    ("master.journal.dir", "spec.master.journal"),
+    ("worker.rpc_port", "spec.worker.rpcPort"),
+    ("worker.web_port", "spec.worker.webPort"),
+    ("worker.data_dir", "the worker pod's volumes"),
+    ("worker.tiers", "spec.worker.tiers"),
+];
+
+/// Directory of a tier inside a worker pod.
+pub fn tier_dir(alias: TierAlias) -> String {
+    format!("/tiers/{}", format!("{alias:?}").to_lowercase())
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    #[error("spec.properties.{key} is set by the operator from {owner}; change that instead")]
+    OwnedKey { key: String, owner: &'static str },
+    #[error("spec.worker.tiers[{index}].quota: {reason}")]
+    Quota { index: usize, reason: String },
+    #[error("spec.properties: {0}")]
+    Invalid(String),
+}
+
+/// The cluster's configuration and its YAML text.
+pub fn alluxio_config(
+    names: &Names,
+    spec: &AlluxioClusterSpec,
+) -> Result<(AlluxioConfig, String), ConfigError> {
+    for key in spec.properties.keys() {
+        if let Some((_, owner)) = OWNED_KEYS
+            .iter()
+            .find(|(k, _)| key == k || key.starts_with(&format!("{k}.")))
+        {
+            return Err(ConfigError::OwnedKey {
+                key: key.clone(),
+                owner,
+            });
+        }
+    }
+    let mut tiers = Vec::new();
+    for (index, t) in spec.worker.tiers.iter().enumerate() {
+        let quota =
+            quantity::bytes(&t.quota).map_err(|reason| ConfigError::Quota { index, reason })?;
+        tiers.push(format!(
+            "{{alias: {:?}, dirs: [{{path: {}, quota: {quota}}}]}}",
+            t.alias,
+            tier_dir(t.alias)
+        ));
+    }
+    let mut settings = vec![
+        format!("master.hostname={}", names.master_service_host()),
+        format!("master.rpc_port={}", spec.master.rpc_port),
+        format!("master.web_port={}", spec.master.web_port),
+        format!("master.journal.dir={JOURNAL_DIR}"),
+        format!("worker.rpc_port={}", spec.worker.rpc_port),
+        format!("worker.web_port={}", spec.worker.web_port),
+        format!("worker.data_dir={WORKER_DATA_DIR}"),
+        format!("worker.tiers=[{}]", tiers.join(", ")),
+    ];
+    settings.extend(spec.properties.iter().map(|(k, v)| format!("{k}={v}")));
+    let config = AlluxioConfig::load_from(None, &[], &settings)
+        .map_err(|e| ConfigError::Invalid(e.message().to_string()))?;
+    let yaml = serde_yaml::to_string(&config)
+        .map_err(|e| ConfigError::Invalid(format!("cannot write the configuration: {e}")))?;
+    Ok((config, yaml))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::cluster::{TierMedium, TierSpec};
+    use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+
+    fn names() -> Names {
+        Names::new("demo", "data")
+    }
+
+    #[test]
+    fn the_config_holds_addresses_tiers_and_properties_and_parses_back() {
+        let mut spec = AlluxioClusterSpec::default();
+        spec.worker.tiers.push(TierSpec {
+            alias: TierAlias::SSD,
+            medium: TierMedium::HostPath,
+            path: Some("/mnt/ssd".into()),
+            storage_class_name: None,
+            quota: Quantity("100Gi".into()),
+        });
+        spec.properties
+            .insert("user.block_size".into(), "128MiB".into());
+        let (config, yaml) = alluxio_config(&names(), &spec).unwrap();
+        assert_eq!(config.master.hostname, "demo-master.data.svc.cluster.local");
+        assert_eq!(config.master.rpc_port, 19998);
+        assert_eq!(config.user.block_size.0, 128 << 20);
+        let tiers: Vec<_> = config
+            .worker
+            .tiers
+            .iter()
+            .map(|t| {
+                (
+                    t.alias.clone(),
+                    t.dirs[0].path.display().to_string(),
+                    t.dirs[0].quota.0,
+                )
+            })
+            .collect();
+        assert_eq!(
+            tiers,
+            vec![
+                ("MEM".to_string(), "/tiers/mem".to_string(), 1 << 30),
+                ("SSD".to_string(), "/tiers/ssd".to_string(), 100 << 30)
+            ]
+        );
+        // What the pods load is exactly this configuration.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("alluxio.yaml");
+        std::fs::write(&file, &yaml).unwrap();
+        let loaded = AlluxioConfig::load_from(Some(&file), &[], &[]).unwrap();
+        assert_eq!(serde_yaml::to_string(&loaded).unwrap(), yaml);
+    }
+
+    #[test]
+    fn bad_properties_and_quotas_are_refused_by_name() {
+        let mut spec = AlluxioClusterSpec::default();
+        spec.properties
+            .insert("user.no_such_key".into(), "1".into());
+        let err = alluxio_config(&names(), &spec).unwrap_err().to_string();
+        assert!(err.contains("no_such_key"), "{err}");
+
+        let mut spec = AlluxioClusterSpec::default();
+        spec.properties.insert("master.rpc_port".into(), "1".into());
+        assert!(matches!(
+            alluxio_config(&names(), &spec),
+            Err(ConfigError::OwnedKey { .. })
+        ));
+
+        let mut spec = AlluxioClusterSpec::default();
+        spec.worker.tiers[0].quota = Quantity("lots".into());
+        let err = alluxio_config(&names(), &spec).unwrap_err().to_string();
+        assert!(err.contains("tiers[0].quota"), "{err}");
+    }
+}

@@ -1,0 +1,6 @@
+//! Pure functions from a custom resource to the objects it stands for;
+//! tested without an API server.
+
+pub mod config;
+pub mod names;
+pub mod quantity;

@@ -1,0 +1,41 @@
+//! `crds/` holds exactly the CRDs generated from the Rust types, and the
+//! examples in `crds/examples/` are valid resources of them.
+
+use alluxio_operator::build::config::alluxio_config;
+use alluxio_operator::build::names::Names;
+use alluxio_operator::crd::{crd_files, AlluxioCluster, Mount};
+use std::path::Path;
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
+}
+
+#[test]
+fn crds_directory_is_up_to_date() {
+    for (name, yaml) in crd_files() {
+        let path = repo().join("crds").join(name);
+        let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            on_disk == yaml,
+            "{} is stale: run `cargo run -p alluxio-operator -- crds --out crds`",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn examples_are_valid_resources() {
+    let dir = repo().join("crds/examples");
+    let cluster: AlluxioCluster =
+        serde_yaml::from_str(&std::fs::read_to_string(dir.join("alluxiocluster.yaml")).unwrap())
+            .unwrap();
+    assert_eq!(cluster.spec.worker.tiers.len(), 2);
+    let names = Names::new("demo", "default");
+    let (config, _) = alluxio_config(&names, &cluster.spec).unwrap();
+    assert_eq!(config.user.block_size.0, 128 << 20);
+
+    let mount: Mount =
+        serde_yaml::from_str(&std::fs::read_to_string(dir.join("mount.yaml")).unwrap()).unwrap();
+    assert_eq!(mount.spec.cluster, cluster.metadata.name.unwrap());
+    assert!(mount.spec.alluxio_path.starts_with('/'));
+}
