@@ -1,0 +1,528 @@
+//! The objects of a cluster, built from its spec: the ConfigMap with
+//! `alluxio.yaml`, the masters' headless and client Services, the master
+//! StatefulSet and the worker DaemonSet. Pod templates carry a hash of
+//! the configuration, so a changed configuration rolls the pods.
+
+use super::config::{tier_dir, CONFIG_DIR, JOURNAL_DIR, WORKER_DATA_DIR};
+use super::names::Names;
+use crate::crd::cluster::{AlluxioClusterSpec, ImagePullPolicy, JournalMedium, TierMedium};
+use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetSpec, StatefulSet, StatefulSetSpec};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
+    EnvVarSource, EphemeralVolumeSource, HTTPGetAction, HostPathVolumeSource, ObjectFieldSelector,
+    PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimTemplate, PodSpec,
+    PodTemplateSpec, Probe, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+    VolumeResourceRequirements,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use std::collections::BTreeMap;
+
+/// Pod annotation with the hash of `alluxio.yaml`.
+pub const CONFIG_HASH_ANNOTATION: &str = "alluxio.rs/config-hash";
+
+/// What every builder needs besides the spec.
+pub struct Context<'a> {
+    pub names: &'a Names,
+    pub spec: &'a AlluxioClusterSpec,
+    pub owner: OwnerReference,
+    pub config_yaml: &'a str,
+}
+
+impl Context<'_> {
+    fn meta(&self, name: String, component: &str) -> ObjectMeta {
+        ObjectMeta {
+            name: Some(name),
+            namespace: Some(self.names.namespace.clone()),
+            labels: Some(self.names.labels(component)),
+            owner_references: Some(vec![self.owner.clone()]),
+            ..Default::default()
+        }
+    }
+
+    pub fn config_hash(&self) -> String {
+        format!("{:08x}", crc32fast::hash(self.config_yaml.as_bytes()))
+    }
+
+    fn pod_meta(&self, component: &str) -> ObjectMeta {
+        let mut annotations =
+            BTreeMap::from([(CONFIG_HASH_ANNOTATION.to_string(), self.config_hash())]);
+        if self.spec.metrics.enabled {
+            annotations.insert("prometheus.io/scrape".into(), "true".into());
+            let port = match component {
+                "master" => self.spec.master.web_port,
+                _ => self.spec.worker.web_port,
+            };
+            annotations.insert("prometheus.io/port".into(), port.to_string());
+        }
+        ObjectMeta {
+            labels: Some(self.names.labels(component)),
+            annotations: Some(annotations),
+            ..Default::default()
+        }
+    }
+}
+
+pub fn config_map(cx: &Context) -> ConfigMap {
+    ConfigMap {
+        metadata: cx.meta(cx.names.config_map(), "config"),
+        data: Some(BTreeMap::from([(
+            "alluxio.yaml".to_string(),
+            cx.config_yaml.to_string(),
+        )])),
+        ..Default::default()
+    }
+}
+
+fn ports(rpc: i32, web: i32) -> Vec<ServicePort> {
+    vec![
+        ServicePort {
+            name: Some("rpc".into()),
+            port: rpc,
+            target_port: Some(IntOrString::Int(rpc)),
+            ..Default::default()
+        },
+        ServicePort {
+            name: Some("web".into()),
+            port: web,
+            target_port: Some(IntOrString::Int(web)),
+            ..Default::default()
+        },
+    ]
+}
+
+/// The headless Service naming each master pod, and the client Service.
+pub fn master_services(cx: &Context) -> (Service, Service) {
+    let m = &cx.spec.master;
+    let selector = Some(cx.names.labels("master"));
+    let headless = Service {
+        metadata: cx.meta(cx.names.master_headless_service(), "master"),
+        spec: Some(ServiceSpec {
+            cluster_ip: Some("None".into()),
+            publish_not_ready_addresses: Some(true),
+            selector: selector.clone(),
+            ports: Some(ports(m.rpc_port, m.web_port)),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let client = Service {
+        metadata: cx.meta(cx.names.master_service(), "master"),
+        spec: Some(ServiceSpec {
+            selector,
+            ports: Some(ports(m.rpc_port, m.web_port)),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    (headless, client)
+}
+
+fn container_ports(rpc: i32, web: i32) -> Vec<ContainerPort> {
+    vec![
+        ContainerPort {
+            name: Some("rpc".into()),
+            container_port: rpc,
+            ..Default::default()
+        },
+        ContainerPort {
+            name: Some("web".into()),
+            container_port: web,
+            ..Default::default()
+        },
+    ]
+}
+
+fn probe(path: &str, port: i32) -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.into()),
+            port: IntOrString::Int(port),
+            ..Default::default()
+        }),
+        period_seconds: Some(5),
+        ..Default::default()
+    }
+}
+
+fn mount(name: &str, path: &str) -> VolumeMount {
+    VolumeMount {
+        name: name.into(),
+        mount_path: path.into(),
+        ..Default::default()
+    }
+}
+
+fn config_volume(cx: &Context) -> Volume {
+    Volume {
+        name: "config".into(),
+        config_map: Some(ConfigMapVolumeSource {
+            name: cx.names.config_map(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn container(cx: &Context, name: &str, args: Vec<String>) -> Container {
+    Container {
+        name: name.into(),
+        image: Some(cx.spec.image.clone()),
+        image_pull_policy: Some(
+            match cx.spec.image_pull_policy {
+                ImagePullPolicy::Always => "Always",
+                ImagePullPolicy::IfNotPresent => "IfNotPresent",
+                ImagePullPolicy::Never => "Never",
+            }
+            .into(),
+        ),
+        args: Some(args),
+        env: Some(vec![EnvVar {
+            name: "ALLUXIO_CONF".into(),
+            value: Some(format!("{CONFIG_DIR}/alluxio.yaml")),
+            ..Default::default()
+        }]),
+        ..Default::default()
+    }
+}
+
+fn claim_spec(size: &Quantity, storage_class: &Option<String>) -> PersistentVolumeClaimSpec {
+    PersistentVolumeClaimSpec {
+        access_modes: Some(vec!["ReadWriteOnce".into()]),
+        storage_class_name: storage_class.clone(),
+        resources: Some(VolumeResourceRequirements {
+            requests: Some(BTreeMap::from([("storage".to_string(), size.clone())])),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+pub fn master_statefulset(cx: &Context) -> StatefulSet {
+    let m = &cx.spec.master;
+    let mut c = container(
+        cx,
+        "master",
+        vec!["master".into(), "--hostname".into(), "0.0.0.0".into()],
+    );
+    c.ports = Some(container_ports(m.rpc_port, m.web_port));
+    c.readiness_probe = Some(probe("/readyz", m.web_port));
+    c.liveness_probe = Some(probe("/healthz", m.web_port));
+    c.resources = m.resources.clone();
+    c.volume_mounts = Some(vec![
+        mount("config", CONFIG_DIR),
+        mount("journal", JOURNAL_DIR),
+    ]);
+    let mut volumes = vec![config_volume(cx)];
+    let mut claims = None;
+    match m.journal.medium {
+        JournalMedium::EmptyDir => volumes.push(Volume {
+            name: "journal".into(),
+            empty_dir: Some(EmptyDirVolumeSource {
+                size_limit: Some(m.journal.size.clone()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        JournalMedium::PersistentVolumeClaim => {
+            claims = Some(vec![PersistentVolumeClaim {
+                metadata: ObjectMeta {
+                    name: Some("journal".into()),
+                    ..Default::default()
+                },
+                spec: Some(claim_spec(&m.journal.size, &m.journal.storage_class_name)),
+                ..Default::default()
+            }])
+        }
+    }
+    StatefulSet {
+        metadata: cx.meta(cx.names.master_statefulset(), "master"),
+        spec: Some(StatefulSetSpec {
+            replicas: Some(m.replicas),
+            service_name: Some(cx.names.master_headless_service()),
+            selector: LabelSelector {
+                match_labels: Some(cx.names.labels("master")),
+                ..Default::default()
+            },
+            template: PodTemplateSpec {
+                metadata: Some(cx.pod_meta("master")),
+                spec: Some(PodSpec {
+                    containers: vec![c],
+                    volumes: Some(volumes),
+                    ..Default::default()
+                }),
+            },
+            volume_claim_templates: claims,
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+pub fn worker_daemonset(cx: &Context) -> DaemonSet {
+    let w = &cx.spec.worker;
+    let master = format!(
+        "{}:{}",
+        cx.names.master_service_host(),
+        cx.spec.master.rpc_port
+    );
+    let mut c = container(
+        cx,
+        "worker",
+        vec![
+            "--master".into(),
+            master,
+            "worker".into(),
+            "--hostname".into(),
+            "$(POD_IP)".into(),
+        ],
+    );
+    if let Some(env) = c.env.as_mut() {
+        env.push(EnvVar {
+            name: "POD_IP".into(),
+            value_from: Some(EnvVarSource {
+                field_ref: Some(ObjectFieldSelector {
+                    field_path: "status.podIP".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+    }
+    c.ports = Some(container_ports(w.rpc_port, w.web_port));
+    c.readiness_probe = Some(probe("/readyz", w.web_port));
+    c.liveness_probe = Some(probe("/healthz", w.web_port));
+    c.resources = w.resources.clone();
+    let mut mounts = vec![mount("config", CONFIG_DIR), mount("data", WORKER_DATA_DIR)];
+    let mut volumes = vec![
+        config_volume(cx),
+        Volume {
+            name: "data".into(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..Default::default()
+        },
+    ];
+    for t in &w.tiers {
+        let name = format!("tier-{}", format!("{:?}", t.alias).to_lowercase());
+        mounts.push(mount(&name, &tier_dir(t.alias)));
+        let mut v = Volume {
+            name,
+            ..Default::default()
+        };
+        match t.medium {
+            TierMedium::Memory => {
+                v.empty_dir = Some(EmptyDirVolumeSource {
+                    medium: Some("Memory".into()),
+                    size_limit: Some(t.quota.clone()),
+                })
+            }
+            TierMedium::HostPath => {
+                v.host_path = Some(HostPathVolumeSource {
+                    path: t.path.clone().unwrap_or_default(),
+                    type_: Some("DirectoryOrCreate".into()),
+                })
+            }
+            TierMedium::PersistentVolumeClaim => {
+                v.ephemeral = Some(EphemeralVolumeSource {
+                    volume_claim_template: Some(PersistentVolumeClaimTemplate {
+                        metadata: None,
+                        spec: claim_spec(&t.quota, &t.storage_class_name),
+                    }),
+                })
+            }
+        }
+        volumes.push(v);
+    }
+    c.volume_mounts = Some(mounts);
+    DaemonSet {
+        metadata: cx.meta(cx.names.worker_daemonset(), "worker"),
+        spec: Some(DaemonSetSpec {
+            selector: LabelSelector {
+                match_labels: Some(cx.names.labels("worker")),
+                ..Default::default()
+            },
+            template: PodTemplateSpec {
+                metadata: Some(cx.pod_meta("worker")),
+                spec: Some(PodSpec {
+                    containers: vec![c],
+                    volumes: Some(volumes),
+                    node_selector: (!w.node_selector.is_empty()).then(|| w.node_selector.clone()),
+                    tolerations: (!w.tolerations.is_empty()).then(|| w.tolerations.clone()),
+                    ..Default::default()
+                }),
+            },
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::build::config::alluxio_config;
+    use crate::crd::cluster::{TierAlias, TierSpec};
+
+    fn owner() -> OwnerReference {
+        OwnerReference {
+            api_version: "alluxio.rs/v1alpha1".into(),
+            kind: "AlluxioCluster".into(),
+            name: "demo".into(),
+            uid: "1234".into(),
+            controller: Some(true),
+            block_owner_deletion: Some(true),
+        }
+    }
+
+    fn build<T>(spec: &AlluxioClusterSpec, f: impl FnOnce(&Context) -> T) -> T {
+        let names = Names::new("demo", "data");
+        let (_, yaml) = alluxio_config(&names, spec).unwrap();
+        let cx = Context {
+            names: &names,
+            spec,
+            owner: owner(),
+            config_yaml: &yaml,
+        };
+        f(&cx)
+    }
+
+    #[test]
+    fn every_object_is_owned_labelled_and_named_after_the_cluster() {
+        let spec = AlluxioClusterSpec::default();
+        let (cm, (headless, client), sts, ds) = build(&spec, |cx| {
+            (
+                config_map(cx),
+                master_services(cx),
+                master_statefulset(cx),
+                worker_daemonset(cx),
+            )
+        });
+        let metas = [
+            &cm.metadata,
+            &headless.metadata,
+            &client.metadata,
+            &sts.metadata,
+            &ds.metadata,
+        ];
+        for m in metas {
+            assert_eq!(m.owner_references.as_ref().unwrap()[0].name, "demo");
+            assert_eq!(m.namespace.as_deref(), Some("data"));
+            assert_eq!(
+                m.labels.as_ref().unwrap()["app.kubernetes.io/instance"],
+                "demo"
+            );
+        }
+        assert_eq!(cm.metadata.name.as_deref(), Some("demo-config"));
+        assert!(cm.data.unwrap()["alluxio.yaml"].contains("demo-master.data.svc.cluster.local"));
+        assert_eq!(headless.spec.unwrap().cluster_ip.as_deref(), Some("None"));
+        assert_eq!(client.spec.unwrap().ports.unwrap()[0].port, 19998);
+    }
+
+    #[test]
+    fn the_master_statefulset_follows_replicas_and_journal_storage() {
+        let mut spec = AlluxioClusterSpec::default();
+        spec.master.replicas = 3;
+        let sts = build(&spec, master_statefulset).spec.unwrap();
+        assert_eq!(sts.replicas, Some(3));
+        assert_eq!(sts.service_name.as_deref(), Some("demo-master-headless"));
+        let claims = sts.volume_claim_templates.unwrap();
+        assert_eq!(claims[0].metadata.name.as_deref(), Some("journal"));
+        let pod = sts.template.spec.unwrap();
+        let c = &pod.containers[0];
+        assert_eq!(c.args.as_ref().unwrap()[0], "master");
+        assert!(c
+            .volume_mounts
+            .as_ref()
+            .unwrap()
+            .iter()
+            .any(|m| m.name == "journal" && m.mount_path == JOURNAL_DIR));
+
+        spec.master.journal.medium = JournalMedium::EmptyDir;
+        let sts = build(&spec, master_statefulset).spec.unwrap();
+        assert!(sts.volume_claim_templates.is_none());
+        let volumes = sts.template.spec.unwrap().volumes.unwrap();
+        assert!(volumes
+            .iter()
+            .any(|v| v.name == "journal" && v.empty_dir.is_some()));
+    }
+
+    #[test]
+    fn worker_tiers_become_volumes_and_placement_is_kept() {
+        let mut spec = AlluxioClusterSpec::default();
+        spec.worker.tiers.push(TierSpec {
+            alias: TierAlias::SSD,
+            medium: TierMedium::HostPath,
+            path: Some("/mnt/ssd".into()),
+            storage_class_name: None,
+            quota: Quantity("10Gi".into()),
+        });
+        spec.worker.tiers.push(TierSpec {
+            alias: TierAlias::HDD,
+            medium: TierMedium::PersistentVolumeClaim,
+            path: None,
+            storage_class_name: Some("slow".into()),
+            quota: Quantity("1Ti".into()),
+        });
+        spec.worker
+            .node_selector
+            .insert("alluxio.rs/cache".into(), "true".into());
+        let ds = build(&spec, worker_daemonset).spec.unwrap();
+        let pod = ds.template.spec.unwrap();
+        let volumes = pod.volumes.unwrap();
+        let by_name = |n: &str| volumes.iter().find(|v| v.name == n).unwrap();
+        assert_eq!(
+            by_name("tier-mem")
+                .empty_dir
+                .as_ref()
+                .unwrap()
+                .medium
+                .as_deref(),
+            Some("Memory")
+        );
+        assert_eq!(
+            by_name("tier-ssd").host_path.as_ref().unwrap().path,
+            "/mnt/ssd"
+        );
+        assert!(by_name("tier-hdd").ephemeral.is_some());
+        assert_eq!(pod.node_selector.unwrap()["alluxio.rs/cache"], "true");
+        let args = pod.containers[0].args.clone().unwrap();
+        assert_eq!(
+            args,
+            vec![
+                "--master",
+                "demo-master.data.svc.cluster.local:19998",
+                "worker",
+                "--hostname",
+                "$(POD_IP)"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_configuration_change_changes_the_pod_template() {
+        let spec = AlluxioClusterSpec::default();
+        let before = build(&spec, worker_daemonset);
+        let mut changed = spec.clone();
+        changed
+            .properties
+            .insert("user.block_size".into(), "256MiB".into());
+        let after = build(&changed, worker_daemonset);
+        let hash = |d: &DaemonSet| {
+            d.spec
+                .as_ref()
+                .unwrap()
+                .template
+                .metadata
+                .as_ref()
+                .unwrap()
+                .annotations
+                .as_ref()
+                .unwrap()[CONFIG_HASH_ANNOTATION]
+                .clone()
+        };
+        assert_ne!(hash(&before), hash(&after));
+        assert_eq!(hash(&before), hash(&build(&spec, worker_daemonset)));
+    }
+}
