@@ -361,23 +361,39 @@ async fn read_local(
     sink: &mut impl FnMut(Bytes) -> Result<()>,
 ) -> Result<(), Stop> {
     let cs = (open.chunk_size as u64).max(1);
-    let mut pos = offset;
     let end = (offset + len).min(open.length);
     let file =
         std::sync::Arc::new(std::fs::File::open(&open.path).map_err(|e| Stop::Source(e.into()))?);
-    while pos < end {
-        // Read up to 16 MiB of whole chunks at a time.
+    // Windows of up to 16 MiB of whole chunks; the next window is read on
+    // a blocking thread while this one is checked and handed on, so the
+    // copy out of the page cache and the checksums overlap.
+    let window = |pos: u64| {
         let first = pos / cs;
         let last = ((pos + (16 << 20)).min(end) - 1) / cs;
-        let start = first * cs;
-        let stop = ((last + 1) * cs).min(open.length);
+        (first, first * cs, ((last + 1) * cs).min(open.length))
+    };
+    let read = |start: u64, stop: u64| {
         let (f, base) = (file.clone(), open.offset + start);
-        let buf = tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || {
             alluxio_common::io::read_exact_at(&f, (stop - start) as usize, base)
         })
-        .await
-        .map_err(|e| Stop::Source(AlluxioError::Internal(e.to_string())))?
-        .map_err(|e| Stop::Source(AlluxioError::Internal(format!("damaged block file: {e}"))))?;
+    };
+    let mut pos = offset;
+    let mut next = (pos < end).then(|| {
+        let (first, start, stop) = window(pos);
+        (first, start, stop, read(start, stop))
+    });
+    while let Some((first, start, stop, pending)) = next.take() {
+        let buf = pending
+            .await
+            .map_err(|e| Stop::Source(AlluxioError::Internal(e.to_string())))?
+            .map_err(|e| {
+                Stop::Source(AlluxioError::Internal(format!("damaged block file: {e}")))
+            })?;
+        if stop < end {
+            let (first, start, stop) = window(stop);
+            next = Some((first, start, stop, read(start, stop)));
+        }
         for (i, chunk) in buf.chunks(cs as usize).enumerate() {
             crate::local_file::check_chunk(block_id, &open.chunk_crcs, first as usize + i, chunk)
                 .map_err(Stop::Source)?;
