@@ -48,7 +48,6 @@ impl FuseState {
 
     /// chmod/chown go to the master; truncation is allowed only where it
     /// changes nothing (Alluxio files are write-once); times are ignored.
-    #[allow(clippy::too_many_arguments)]
     pub async fn setattr(
         &self,
         ino: u64,
@@ -152,23 +151,20 @@ impl FuseState {
         if let Err(AlluxioError::AlreadyExists(_)) = &result {
             let target = self.info_at(&to).await?;
             let source = self.info_at(&from).await?;
-            if !no_replace && !target.folder && !source.folder {
-                self.retry(|| self.fs.master.delete(&to, false, false))
-                    .await
-                    .map_err(|e| self.log_error("delete", &to, e))?;
-                result = self.retry(|| self.fs.master.rename(&from, &to)).await;
-            } else if !no_replace && target.folder && source.folder {
-                // POSIX replaces an empty directory; a full one is ENOTEMPTY.
-                self.retry(|| self.fs.master.delete(&to, false, false))
-                    .await
-                    .map_err(|e| self.log_error("delete", &to, e))?;
-                result = self.retry(|| self.fs.master.rename(&from, &to)).await;
-            } else if target.folder != source.folder && !no_replace {
+            if target.folder != source.folder {
                 return Err(if target.folder {
                     Errno::EISDIR
                 } else {
                     Errno::ENOTDIR
                 });
+            }
+            if !no_replace {
+                // POSIX replaces a file, or an empty directory (a full one
+                // fails the non-recursive delete: ENOTEMPTY).
+                self.retry(|| self.fs.master.delete(&to, false, false))
+                    .await
+                    .map_err(|e| self.log_error("delete", &to, e))?;
+                result = self.retry(|| self.fs.master.rename(&from, &to)).await;
             }
         }
         result.map_err(|e| self.log_error("rename", &from, e))?;
