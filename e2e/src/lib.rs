@@ -5,6 +5,7 @@
 //! Prerequisites that are missing make a test skip locally, but fail it
 //! when `CI` is set, so CI never passes by skipping.
 
+pub mod apiserver;
 pub mod cluster;
 pub mod s3;
 
