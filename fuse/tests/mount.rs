@@ -448,6 +448,34 @@ async fn requests_wait_for_a_restarting_master() {
     assert!(!read.is_finished(), "the read should wait for the master");
     c.restart_master().await;
     assert_eq!(read.await.unwrap().unwrap(), b"kept");
+
+    // With a short retry budget, a master that stays away means EIO.
+    let short = mount(&c, "/", &["attr_timeout=0,entry_timeout=0,retry_timeout=1"]).await;
+    if let Some(master) = c.master.take() {
+        master.shutdown().await;
+    }
+    let root = short.point.clone();
+    let failed = blocking(move || errno(std::fs::metadata(root.join("kept")))).await;
+    assert_eq!(failed, libc::EIO);
+    assert!(
+        short
+            .metrics
+            .errors
+            .get_or_create(&alluxio_fuse::metrics::ErrorLabels {
+                op: "lookup",
+                errno: "EIO".to_string(),
+            })
+            .get()
+            + short
+                .metrics
+                .errors
+                .get_or_create(&alluxio_fuse::metrics::ErrorLabels {
+                    op: "getattr",
+                    errno: "EIO".to_string(),
+                })
+                .get()
+            >= 1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
