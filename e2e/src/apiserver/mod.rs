@@ -1,8 +1,50 @@
 //! A test Kubernetes API server (no real kube-apiserver runs on these
-//! machines). Built so far: the object store (`store`) with the semantics
-//! the operator and kubectl rely on, and label selectors (`selector`).
-//! The HTTP layer (discovery, CRUD, watch streams, server-side apply) comes
-//! next; until then nothing serves it.
+//! machines): an in-memory object store (`store`) with the semantics the
+//! operator and kubectl rely on, label selectors (`selector`), the
+//! resources it serves (`resources`) and its HTTP front end (`http`).
+//! Not there yet: aggregated discovery, OpenAPI documents, schema
+//! validation of custom resources, JSON patches and real server-side apply
+//! field management.
 
+pub mod http;
+pub mod resources;
 pub mod selector;
 pub mod store;
+
+/// A running test API server on 127.0.0.1.
+pub struct TestApiServer {
+    pub address: std::net::SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TestApiServer {
+    pub async fn start() -> std::io::Result<TestApiServer> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let app = http::router(http::Shared::new());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(TestApiServer { address, task })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// A kubeconfig that points kubectl at this server.
+    pub fn kubeconfig(&self) -> String {
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {}\n\
+             contexts:\n- name: test\n  context:\n    cluster: test\n    user: test\n    namespace: default\n\
+             current-context: test\nusers:\n- name: test\n  user: {{}}\n",
+            self.url()
+        )
+    }
+}
+
+impl Drop for TestApiServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

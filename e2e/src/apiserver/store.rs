@@ -28,6 +28,7 @@ pub struct Resource {
     pub kind: String,
     pub namespaced: bool,
     pub status_subresource: bool,
+    pub short_names: Vec<String>,
 }
 
 impl Resource {
@@ -452,6 +453,7 @@ impl Store {
                 kind: o["kind"].as_str().unwrap_or_default().to_string(),
                 namespaced: !namespace.is_empty(),
                 status_subresource: false,
+                short_names: Vec::new(),
             };
             let _ = self.delete(&r, &namespace, &name);
         }
@@ -499,6 +501,7 @@ mod tests {
             kind: "Mount".into(),
             namespaced: true,
             status_subresource: true,
+            short_names: Vec::new(),
         }
     }
 
@@ -510,6 +513,7 @@ mod tests {
             kind: "ConfigMap".into(),
             namespaced: true,
             status_subresource: false,
+            short_names: Vec::new(),
         }
     }
 

@@ -1,0 +1,105 @@
+//! The real kubectl against the test API server.
+
+use alluxio_e2e::apiserver::TestApiServer;
+use std::path::Path;
+use std::process::Command;
+
+fn kubectl(config: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(config)
+        .args(args)
+        .output()
+        .expect("kubectl runs");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_applies_crds_and_examples_gets_and_deletes() {
+    if Command::new("kubectl")
+        .arg("version")
+        .arg("--client")
+        .output()
+        .is_err()
+    {
+        alluxio_e2e::missing_prerequisite::<()>("kubectl");
+        return;
+    }
+    let server = TestApiServer::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("kubeconfig");
+    std::fs::write(&config, server.kubeconfig()).unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let (config2, repo2) = (config.clone(), repo.clone());
+    tokio::task::spawn_blocking(move || {
+        let crds = repo2.join("crds");
+        let (ok, out) = kubectl(&config2, &["apply", "--validate=false", "-f", crds.to_str().unwrap()]);
+        assert!(ok, "{out}");
+        let (ok, out) = kubectl(&config2, &["wait", "--for=condition=Established", "crd/mounts.alluxio.rs", "--timeout=10s"]);
+        assert!(ok, "{out}");
+        let examples = repo2.join("crds/examples");
+        let (ok, out) = kubectl(&config2, &["apply", "--validate=false", "-f", examples.to_str().unwrap()]);
+        assert!(ok, "{out}");
+        let (ok, out) = kubectl(&config2, &["get", "alluxioclusters"]);
+        assert!(ok && out.contains("demo"), "{out}");
+        let (ok, out) = kubectl(&config2, &["get", "amnt", "datasets", "-o", "jsonpath={.spec.ufs}"]);
+        assert!(ok && out.contains("s3://datasets/tables"), "{out}");
+        // generation follows spec changes only; status is a subresource.
+        let generation = |c: &Path| {
+            kubectl(c, &["get", "mount", "datasets", "-o", "jsonpath={.metadata.generation}"]).1
+        };
+        assert_eq!(generation(&config2), "1");
+        let (ok, out) = kubectl(
+            &config2,
+            &["patch", "mount", "datasets", "--type", "merge", "-p", r#"{"spec":{"readOnly":false}}"#],
+        );
+        assert!(ok, "{out}");
+        assert_eq!(generation(&config2), "2");
+        let (ok, out) = kubectl(
+            &config2,
+            &["patch", "mount", "datasets", "--subresource", "status", "--type", "merge", "-p", r#"{"status":{"mounted":true}}"#],
+        );
+        assert!(ok, "{out}");
+        assert_eq!(generation(&config2), "2");
+        let (_, mounted) = kubectl(&config2, &["get", "mount", "datasets", "-o", "jsonpath={.status.mounted}"]);
+        assert_eq!(mounted, "true");
+        // A watch from an old version replays what happened since.
+        let (_, list) = kubectl(&config2, &["get", "--raw", "/apis/alluxio.rs/v1alpha1/namespaces/default/mounts"]);
+        let list: serde_json::Value = serde_json::from_str(&list).unwrap();
+        let rv = list["metadata"]["resourceVersion"].as_str().unwrap().to_string();
+        let (ok, out) = kubectl(&config2, &["label", "mount", "datasets", "team=ml"]);
+        assert!(ok, "{out}");
+        let (ok, out) = kubectl(&config2, &["delete", "mount", "datasets"]);
+        assert!(ok, "{out}");
+        let url = format!(
+            "/apis/alluxio.rs/v1alpha1/namespaces/default/mounts?watch=true&resourceVersion={rv}&timeoutSeconds=1"
+        );
+        let (ok, out) = kubectl(&config2, &["get", "--raw", &url]);
+        assert!(ok, "{out}");
+        let kinds: Vec<&str> = out
+            .lines()
+            .filter_map(|l| l.split("\"type\":\"").nth(1))
+            .map(|t| t.split('"').next().unwrap_or(""))
+            .collect();
+        assert_eq!(kinds, vec!["MODIFIED", "DELETED"], "{out}");
+        let (ok, _) = kubectl(&config2, &["get", "mount", "datasets"]);
+        assert!(!ok, "deleted");
+        // The cluster and its objects go with `kubectl delete -f`.
+        let (ok, out) = kubectl(&config2, &["delete", "-f", examples.to_str().unwrap(), "--ignore-not-found"]);
+        assert!(ok, "{out}");
+        let (_, out) = kubectl(&config2, &["get", "alluxioclusters", "-o", "name"]);
+        assert!(out.trim().is_empty(), "{out}");
+    })
+    .await
+    .unwrap();
+}
