@@ -50,8 +50,16 @@ async fn kubectl_applies_crds_and_examples_gets_and_deletes() {
         let examples = repo2.join("crds/examples");
         let (ok, out) = kubectl(&config2, &["apply", "--validate=false", "-f", examples.to_str().unwrap()]);
         assert!(ok, "{out}");
+        // The printer columns of the CRD.
         let (ok, out) = kubectl(&config2, &["get", "alluxioclusters"]);
         assert!(ok && out.contains("demo"), "{out}");
+        let header: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
+        assert_eq!(header, vec!["NAME", "PHASE", "WORKERS", "CAPACITY", "AGE"], "{out}");
+        let (ok, out) = kubectl(&config2, &["get", "mounts"]);
+        assert!(ok, "{out}");
+        let header: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
+        assert_eq!(header, vec!["NAME", "CLUSTER", "PATH", "UFS", "MOUNTED", "CACHED", "AGE"], "{out}");
+        assert!(out.contains("/datasets") && out.contains("s3://datasets/tables"), "{out}");
         let (ok, out) = kubectl(&config2, &["get", "amnt", "datasets", "-o", "jsonpath={.spec.ufs}"]);
         assert!(ok && out.contains("s3://datasets/tables"), "{out}");
         // generation follows spec changes only; status is a subresource.

@@ -6,6 +6,7 @@
 use super::resources::{builtin_resources, resource_from_crd};
 use super::selector::Selector;
 use super::store::{Resource, Store, StoreError};
+use super::table;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -21,6 +22,8 @@ use tokio::sync::watch;
 pub struct ServerState {
     pub store: Store,
     pub resources: Vec<Resource>,
+    /// `additionalPrinterColumns` of each CRD version, by (group, plural).
+    pub printer_columns: HashMap<(String, String), Vec<Value>>,
 }
 
 #[derive(Clone)]
@@ -30,12 +33,26 @@ pub struct Shared {
     changed: watch::Sender<u64>,
 }
 
+impl ServerState {
+    fn columns(&self, r: &Resource) -> Vec<Value> {
+        self.printer_columns
+            .get(&(r.group.clone(), r.plural.clone()))
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+fn accept(headers: &HeaderMap) -> Option<&str> {
+    headers.get("accept").and_then(|v| v.to_str().ok())
+}
+
 impl Shared {
     pub fn new() -> Self {
         Shared {
             state: Arc::new(Mutex::new(ServerState {
                 store: Store::default(),
                 resources: builtin_resources(),
+                printer_columns: HashMap::new(),
             })),
             changed: watch::Sender::new(0),
         }
@@ -319,13 +336,30 @@ async fn handle(
             let state = s.lock();
             let namespace = (!ns.is_empty()).then_some(ns.as_str());
             let (items, rv) = state.store.list(&r, namespace, &selector);
+            if table::wants_table(accept(&headers)) {
+                let columns = state.columns(&r);
+                return axum::Json(table::table(&items, &columns, rv)).into_response();
+            }
             return axum::Json(json!({
                 "kind": format!("{}List", r.kind), "apiVersion": r.api_version(),
                 "metadata": {"resourceVersion": rv.to_string()}, "items": items,
             }))
             .into_response();
         }
-        (&Method::GET, Some(name)) => s.lock().store.get(&r, &ns, name),
+        (&Method::GET, Some(name)) => {
+            let state = s.lock();
+            let found = state.store.get(&r, &ns, name);
+            if let (Ok(o), true) = (&found, table::wants_table(accept(&headers))) {
+                let rv = state.store.resource_version();
+                return axum::Json(table::table(
+                    std::slice::from_ref(o),
+                    &state.columns(&r),
+                    rv,
+                ))
+                .into_response();
+            }
+            found
+        }
         (&Method::POST, None) => {
             let object = match parse_body(&headers, &body) {
                 Ok(o) => o,
@@ -403,6 +437,21 @@ fn register_crd(state: &mut ServerState, crd: &Value) {
         {
             state.resources.push(r);
         }
+    }
+    let spec = &crd["spec"];
+    if let Some(columns) = spec["versions"]
+        .as_array()
+        .and_then(|v| v.first())
+        .and_then(|v| v["additionalPrinterColumns"].as_array())
+    {
+        let key = (
+            spec["group"].as_str().unwrap_or_default().to_string(),
+            spec["names"]["plural"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
+        state.printer_columns.insert(key, columns.clone());
     }
     let Some(crd_resource) = state
         .resources

@@ -10,6 +10,7 @@ pub mod http;
 pub mod resources;
 pub mod selector;
 pub mod store;
+pub mod table;
 
 /// A running test API server on 127.0.0.1.
 pub struct TestApiServer {
