@@ -40,7 +40,7 @@ async fn kubectl_applies_crds_and_examples_gets_and_deletes() {
         .parent()
         .unwrap()
         .to_path_buf();
-    let (config2, repo2) = (config.clone(), repo.clone());
+    let (config2, repo2, dir2) = (config.clone(), repo.clone(), dir.path().to_path_buf());
     tokio::task::spawn_blocking(move || {
         let crds = repo2.join("crds");
         let (ok, out) = kubectl(&config2, &["apply", "--validate=false", "-f", crds.to_str().unwrap()]);
@@ -50,6 +50,24 @@ async fn kubectl_applies_crds_and_examples_gets_and_deletes() {
         let examples = repo2.join("crds/examples");
         let (ok, out) = kubectl(&config2, &["apply", "--validate=false", "-f", examples.to_str().unwrap()]);
         assert!(ok, "{out}");
+        // The schema fills defaults and refuses bad resources at apply.
+        let (_, port) = kubectl(&config2, &["get", "ac", "demo", "-o", "jsonpath={.spec.master.rpcPort}"]);
+        assert_eq!(port, "19998");
+        let bad = dir2.join("bad.yaml");
+        std::fs::write(
+            &bad,
+            "apiVersion: alluxio.rs/v1alpha1\nkind: Mount\nmetadata:\n  name: bad\nspec:\n  cluster: demo\n  alluxioPath: data\n  ufs: s3://b/p\n",
+        )
+        .unwrap();
+        let (ok, out) = kubectl(&config2, &["apply", "--validate=false", "-f", bad.to_str().unwrap()]);
+        assert!(!ok && out.contains("spec.alluxioPath in body should match"), "{out}");
+        std::fs::write(
+            &bad,
+            "apiVersion: alluxio.rs/v1alpha1\nkind: AlluxioCluster\nmetadata:\n  name: bad\nspec:\n  master:\n    replicas: 2\n",
+        )
+        .unwrap();
+        let (ok, out) = kubectl(&config2, &["apply", "--validate=false", "-f", bad.to_str().unwrap()]);
+        assert!(!ok && out.contains("Unsupported value: 2"), "{out}");
         // The printer columns of the CRD.
         let (ok, out) = kubectl(&config2, &["get", "alluxioclusters"]);
         assert!(ok && out.contains("demo"), "{out}");

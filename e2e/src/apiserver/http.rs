@@ -439,6 +439,18 @@ fn register_crd(state: &mut ServerState, crd: &Value) {
         }
     }
     let spec = &crd["spec"];
+    if let Some(schema) = spec["versions"]
+        .as_array()
+        .and_then(|v| v.first())
+        .map(|v| v["schema"]["openAPIV3Schema"].clone())
+        .filter(|s| s.is_object())
+    {
+        state.store.set_schema(
+            spec["group"].as_str().unwrap_or_default(),
+            spec["names"]["plural"].as_str().unwrap_or_default(),
+            schema,
+        );
+    }
     if let Some(columns) = spec["versions"]
         .as_array()
         .and_then(|v| v.first())

@@ -2,12 +2,14 @@
 //! machines): an in-memory object store (`store`) with the semantics the
 //! operator and kubectl rely on, label selectors (`selector`), the
 //! resources it serves (`resources`) and its HTTP front end (`http`).
-//! Not there yet: aggregated discovery, OpenAPI documents, schema
-//! validation of custom resources, JSON patches and real server-side apply
-//! field management.
+//! Custom resources are defaulted, pruned and validated with their CRD's
+//! schema (`schema`). Not there yet: aggregated discovery, OpenAPI
+//! documents, CEL rules, JSON patches and real server-side apply field
+//! management.
 
 pub mod http;
 pub mod resources;
+pub mod schema;
 pub mod selector;
 pub mod store;
 pub mod table;

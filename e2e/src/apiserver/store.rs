@@ -90,6 +90,8 @@ pub struct Store {
     objects: BTreeMap<Key, Value>,
     history: VecDeque<WatchEvent>,
     history_limit: usize,
+    /// `openAPIV3Schema` of custom resources, by (group, plural).
+    schemas: BTreeMap<(String, String), Value>,
 }
 
 /// Seconds since the epoch as RFC 3339, as Kubernetes writes times.
@@ -175,6 +177,27 @@ impl Store {
             objects: BTreeMap::new(),
             history: VecDeque::new(),
             history_limit,
+            schemas: BTreeMap::new(),
+        }
+    }
+
+    /// Writes of `group`/`plural` are defaulted, pruned and validated
+    /// with `schema` from now on.
+    pub fn set_schema(&mut self, group: &str, plural: &str, schema: Value) {
+        self.schemas
+            .insert((group.to_string(), plural.to_string()), schema);
+    }
+
+    fn admit(&self, r: &Resource, object: &mut Value) -> Result<(), StoreError> {
+        match self.schemas.get(&(r.group.clone(), r.plural.clone())) {
+            Some(schema) => super::schema::admit(schema, object).map_err(|e| {
+                StoreError::Invalid(format!(
+                    "{} \"{}\" is invalid: {e}",
+                    r.kind,
+                    meta(object, "name").unwrap_or_default()
+                ))
+            }),
+            None => Ok(()),
         }
     }
 
@@ -243,6 +266,7 @@ impl Store {
                 o.remove("status");
             }
         }
+        self.admit(r, &mut object)?;
         self.stamp(&mut object);
         self.record(r, namespace, EventType::Added, &object);
         self.objects.insert(k, object.clone());
@@ -352,6 +376,7 @@ impl Store {
             n["kind"] = json!(r.kind);
             n
         };
+        self.admit(r, &mut new)?;
         if generation_content(&new) != generation_content(&old) {
             let g = old
                 .pointer("/metadata/generation")
