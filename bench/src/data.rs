@@ -84,26 +84,53 @@ pub(crate) fn mb_s(bytes: u64, secs: f64) -> f64 {
     bytes as f64 / MIB as f64 / secs
 }
 
-/// Cold and warm reads of a dataset in S3 (moto on 127.0.0.1) against
-/// reading it directly with object_store.
-pub async fn cold_warm(out: &Path, total: u64, s3s_fs: Option<&Path>) {
-    let s3_root = tempfile::tempdir().expect("tempdir");
-    let (s3, server_name) = match s3s_fs {
+/// An S3 server on 127.0.0.1 for a benchmark (s3s-fs when its binary is
+/// given, else moto) with a bucket `bench`, and the UFS of `s3://bench/data`.
+pub(crate) struct BenchS3 {
+    pub server: alluxio_e2e::s3::S3Server,
+    pub name: &'static str,
+    pub options: BTreeMap<String, String>,
+    pub ufs: std::sync::Arc<dyn alluxio_ufs::UnderFileSystem>,
+}
+
+pub(crate) fn bench_s3(s3s_fs: Option<&Path>, root: &Path) -> Option<BenchS3> {
+    let (server, name) = match s3s_fs {
         Some(bin) => (
-            alluxio_e2e::s3::S3Server::start_s3s_fs(bin, s3_root.path()),
+            alluxio_e2e::s3::S3Server::start_s3s_fs(bin, root),
             "s3s-fs on 127.0.0.1",
         ),
         None => match alluxio_e2e::s3::S3Server::start() {
             Some(s) => (s, "moto_server on 127.0.0.1"),
             None => {
                 eprintln!("moto_server (or --s3s-fs) is needed for this benchmark");
-                return;
+                return None;
             }
         },
     };
-    s3.create_bucket("bench");
-    let options: BTreeMap<String, String> = s3.options().into_iter().collect();
+    server.create_bucket("bench");
+    let options: BTreeMap<String, String> = server.options().into_iter().collect();
     let ufs = alluxio_ufs::create_ufs("s3://bench/data", &options).expect("ufs");
+    Some(BenchS3 {
+        server,
+        name,
+        options,
+        ufs,
+    })
+}
+
+/// Cold and warm reads of a dataset in S3 (moto on 127.0.0.1) against
+/// reading it directly with object_store.
+pub async fn cold_warm(out: &Path, total: u64, s3s_fs: Option<&Path>) {
+    let s3_root = tempfile::tempdir().expect("tempdir");
+    let Some(BenchS3 {
+        server: _s3,
+        name: server_name,
+        options,
+        ufs,
+    }) = bench_s3(s3s_fs, s3_root.path())
+    else {
+        return;
+    };
     let file_size = 128 * MIB;
     let files = total.div_ceil(file_size);
     let piece = vec![0x42u8; (8 * MIB) as usize];

@@ -133,22 +133,15 @@ fn drop_page_cache(file: &Path) {
 /// A cold read through the mount of an object in S3 vs reading it directly.
 pub async fn cold_read(out: &Path, size: u64, s3s_fs: Option<&Path>) {
     let s3_root = tempfile::tempdir().expect("tempdir");
-    let (s3, server) = match s3s_fs {
-        Some(bin) => (
-            alluxio_e2e::s3::S3Server::start_s3s_fs(bin, s3_root.path()),
-            "s3s-fs on 127.0.0.1",
-        ),
-        None => match alluxio_e2e::s3::S3Server::start() {
-            Some(s) => (s, "moto_server on 127.0.0.1"),
-            None => {
-                eprintln!("moto_server (or --s3s-fs) is needed for this benchmark");
-                return;
-            }
-        },
+    let Some(crate::data::BenchS3 {
+        server: _s3,
+        name: server,
+        options,
+        ufs,
+    }) = crate::data::bench_s3(s3s_fs, s3_root.path())
+    else {
+        return;
     };
-    s3.create_bucket("bench");
-    let options: BTreeMap<String, String> = s3.options().into_iter().collect();
-    let ufs = alluxio_ufs::create_ufs("s3://bench/data", &options).expect("ufs");
     // Three rounds, each reading fresh objects three ways, alternating so
     // that the S3 server's own caches and the machine's noise hit all
     // three alike; the best round of each counts.
