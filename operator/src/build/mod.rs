@@ -2,6 +2,7 @@
 //! tested without an API server.
 
 pub mod config;
+pub mod mount_plan;
 pub mod names;
 pub mod quantity;
 pub mod workloads;

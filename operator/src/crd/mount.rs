@@ -87,4 +87,8 @@ pub struct MountStatus {
     /// `cached_percentage` with a `%`, for `kubectl get`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cached: Option<String>,
+    /// Hash of the credentials last applied (the master masks their
+    /// values, so this is how a rotated Secret is noticed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_hash: Option<String>,
 }
