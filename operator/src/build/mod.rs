@@ -1,6 +1,7 @@
 //! Pure functions from a custom resource to the objects it stands for;
 //! tested without an API server.
 
+pub mod cluster_status;
 pub mod config;
 pub mod mount_plan;
 pub mod names;
