@@ -5,4 +5,5 @@
 //! and the Helm chart are not built yet (see the README's status table).
 
 pub mod build;
+pub mod controller;
 pub mod crd;
