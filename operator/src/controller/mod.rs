@@ -1,8 +1,10 @@
 //! Reconciliation against the Kubernetes API. Built so far: the apply step
-//! of an AlluxioCluster (`cluster`). The watch-driven controller, status
-//! updates from the master and the Mount reconciler come next.
+//! of an AlluxioCluster (`cluster`) and the Mount reconciler with its
+//! finalizer (`mount`). The watch-driven controllers that call them, and
+//! the cluster status from the master, come next.
 
 pub mod cluster;
+pub mod mount;
 
 /// What every reconcile needs.
 #[derive(Clone)]
