@@ -75,6 +75,12 @@ impl From<Status> for AlluxioError {
                     msg
                 })
             }
+            // A request cut off by its connection (the server went away
+            // mid-call) surfaces as Unknown or Cancelled with the transport
+            // error as its source: that is an unreachable server too.
+            Code::Unknown | Code::Cancelled if std::error::Error::source(&s).is_some() => {
+                AlluxioError::Unavailable(format!("connection lost: {msg}"))
+            }
             _ => AlluxioError::Internal(format!("{:?}: {msg}", s.code())),
         }
     }
