@@ -2,7 +2,7 @@
 //! the kube client, as the operator does in a cluster.
 
 use alluxio_e2e::apiserver::TestApiServer;
-use alluxio_operator::build::workloads::CONFIG_HASH_ANNOTATION;
+use alluxio_operator::build::workloads::config_hash_of;
 use alluxio_operator::controller::cluster::{apply_cluster, ApplyError};
 use alluxio_operator::controller::Context;
 use alluxio_operator::crd::{AlluxioCluster, Mount};
@@ -25,17 +25,9 @@ fn example() -> AlluxioCluster {
 }
 
 fn hash(ds: &DaemonSet) -> String {
-    ds.spec
-        .as_ref()
+    config_hash_of(&ds.spec.as_ref().unwrap().template)
         .unwrap()
-        .template
-        .metadata
-        .as_ref()
-        .unwrap()
-        .annotations
-        .as_ref()
-        .unwrap()[CONFIG_HASH_ANNOTATION]
-        .clone()
+        .to_string()
 }
 
 #[tokio::test]

@@ -64,6 +64,17 @@ impl Context<'_> {
     }
 }
 
+/// The configuration hash a pod template carries, if any.
+pub fn config_hash_of(template: &PodTemplateSpec) -> Option<&str> {
+    template
+        .metadata
+        .as_ref()?
+        .annotations
+        .as_ref()?
+        .get(CONFIG_HASH_ANNOTATION)
+        .map(String::as_str)
+}
+
 pub fn config_map(cx: &Context) -> ConfigMap {
     ConfigMap {
         metadata: cx.meta(cx.names.config_map(), "config"),
@@ -510,17 +521,9 @@ mod tests {
             .insert("user.block_size".into(), "256MiB".into());
         let after = build(&changed, worker_daemonset);
         let hash = |d: &DaemonSet| {
-            d.spec
-                .as_ref()
+            config_hash_of(&d.spec.as_ref().unwrap().template)
                 .unwrap()
-                .template
-                .metadata
-                .as_ref()
-                .unwrap()
-                .annotations
-                .as_ref()
-                .unwrap()[CONFIG_HASH_ANNOTATION]
-                .clone()
+                .to_string()
         };
         assert_ne!(hash(&before), hash(&after));
         assert_eq!(hash(&before), hash(&build(&spec, worker_daemonset)));
