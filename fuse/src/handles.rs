@@ -97,14 +97,6 @@ impl Handles {
         self.lock().contains_key(&fh)
     }
 
-    pub fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Handle>> {
         self.open.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -75,7 +75,7 @@ pub fn router(shared: Shared) -> Router {
         .route("/apis", get(api_groups))
         .route(
             "/api/v1",
-            get(|s, h| resource_list(s, h, String::new(), "v1".into())),
+            get(|s| resource_list(s, String::new(), "v1".into())),
         )
         .route("/apis/{group}/{version}", get(group_resources))
         .route("/api/v1/{*rest}", axum::routing::any(core_request))
@@ -160,18 +160,12 @@ async fn api_groups(State(s): State<Shared>) -> impl IntoResponse {
 
 async fn group_resources(
     State(s): State<Shared>,
-    headers: HeaderMap,
     Path((group, version)): Path<(String, String)>,
 ) -> Response {
-    resource_list(State(s), headers, group, version).await
+    resource_list(State(s), group, version).await
 }
 
-async fn resource_list(
-    State(s): State<Shared>,
-    _headers: HeaderMap,
-    group: String,
-    version: String,
-) -> Response {
+async fn resource_list(State(s): State<Shared>, group: String, version: String) -> Response {
     let state = s.lock();
     let resources: Vec<Value> = state
         .resources
