@@ -73,7 +73,7 @@ pub async fn run(ctx: Context, args: FuseArgs) -> Result<(), AlluxioError> {
     );
 
     let mut check = tokio::time::interval(Duration::from_millis(250));
-    let signal = crate::master_cmd::wait_for_signal();
+    let signal = alluxio_common::server::wait_for_signal();
     tokio::pin!(signal);
     loop {
         tokio::select! {

@@ -88,7 +88,7 @@ pub async fn run(mut ctx: Context, args: LocalArgs) -> Result<(), AlluxioError> 
     println!("  alluxio fs cat /Cargo.toml");
     println!("  alluxio fs ls -R /");
     println!("  alluxio fsadmin report");
-    crate::master_cmd::wait_for_signal().await;
+    alluxio_common::server::wait_for_signal().await;
     for w in workers {
         w.shutdown().await;
     }

@@ -46,23 +46,8 @@ pub async fn run(mut ctx: Context, args: MasterArgs) -> Result<(), AlluxioError>
     let server = MasterServer::start(&ctx.config)
         .await
         .map_err(|e| AlluxioError::Unavailable(e.to_string()))?;
-    wait_for_signal().await;
+    alluxio_common::server::wait_for_signal().await;
     tracing::info!("shutting down");
     server.shutdown().await;
     Ok(())
-}
-
-/// Resolves on SIGTERM or SIGINT.
-pub async fn wait_for_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
 }

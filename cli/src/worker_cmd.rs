@@ -75,7 +75,7 @@ pub async fn run(mut ctx: Context, args: WorkerArgs) -> Result<(), AlluxioError>
     let server = WorkerServer::start(&ctx.config, &ctx.master_address)
         .await
         .map_err(|e| AlluxioError::Unavailable(e.to_string()))?;
-    crate::master_cmd::wait_for_signal().await;
+    alluxio_common::server::wait_for_signal().await;
     tracing::info!("shutting down");
     server.shutdown().await;
     Ok(())

@@ -28,3 +28,18 @@ pub async fn wait_for_shutdown(mut rx: watch::Receiver<bool>) {
         }
     }
 }
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn wait_for_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

@@ -7,3 +7,5 @@
 pub mod build;
 pub mod controller;
 pub mod crd;
+pub mod leader;
+pub mod metrics;

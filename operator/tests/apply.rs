@@ -43,10 +43,7 @@ async fn a_cluster_is_applied_idempotently_rolled_on_change_and_collected_on_del
         .create(&PostParams::default(), &example())
         .await
         .unwrap();
-    let cx = Context {
-        client: client.clone(),
-        field_manager: "alluxio-operator".into(),
-    };
+    let cx = Context::new(client.clone(), "alluxio-operator", Default::default());
     apply_cluster(&cx, &cluster).await.unwrap();
 
     let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), "default");

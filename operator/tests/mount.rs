@@ -76,10 +76,7 @@ async fn a_mount_is_mounted_with_its_secret_and_unmounted_before_it_goes() {
         .create(&PostParams::default(), &Mount::new("datasets", spec))
         .await
         .unwrap();
-    let cx = Context {
-        client: client.clone(),
-        field_manager: "alluxio-operator".into(),
-    };
+    let cx = Context::new(client.clone(), "alluxio-operator", Default::default());
 
     let m = mounts.get("datasets").await.unwrap();
     assert_eq!(

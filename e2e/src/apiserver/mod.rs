@@ -35,6 +35,14 @@ impl TestApiServer {
         format!("http://{}", self.address)
     }
 
+    /// A kube client of this server, with `default` as its namespace.
+    pub fn client(&self) -> kube::Client {
+        let url = self.url().parse().expect("the server's own URL");
+        let mut config = kube::Config::new(url);
+        config.default_namespace = "default".into();
+        kube::Client::try_from(config).expect("a plain-HTTP kube client")
+    }
+
     /// A kubeconfig that points kubectl at this server.
     pub fn kubeconfig(&self) -> String {
         format!(

@@ -1,19 +1,33 @@
-//! Applying an AlluxioCluster: dereference (names, owner) -> validate and
-//! build (pure, `build/`) -> server-side apply of each object, with one
-//! error variant per stage.
+//! Reconciling an AlluxioCluster: dereference (names, owner) -> validate
+//! and build (pure, `build/`) -> server-side apply of each object ->
+//! observe (pods ready, workers registered at the master) -> status, with
+//! one error variant per stage. An invalid spec is not retried: it gets a
+//! Ready=False condition and waits for the next change.
 
+use super::masters::MASTER_TIMEOUT;
 use super::Context;
+use crate::build::cluster_status::{cluster_status, Observed};
 use crate::build::config::{alluxio_config, ConfigError};
 use crate::build::names::Names;
 use crate::build::workloads::{
     self, config_map, master_services, master_statefulset, worker_daemonset,
 };
 use crate::crd::AlluxioCluster;
+use k8s_openapi::api::apps::v1::{DaemonSet, StatefulSet};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde_json::json;
 use std::fmt::Debug;
+use std::time::Duration;
+
+/// How often a cluster's status is refreshed from the master when nothing
+/// changes: often while it comes up, rarely once it is Ready.
+const REFRESH_NOT_READY: Duration = Duration::from_secs(5);
+const REFRESH_READY: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -27,6 +41,14 @@ pub enum ApplyError {
         name: String,
         source: kube::Error,
     },
+    #[error("cannot read {kind} {name}: {source}")]
+    Observe {
+        kind: &'static str,
+        name: String,
+        source: kube::Error,
+    },
+    #[error("cannot update the status: {0}")]
+    Status(kube::Error),
 }
 
 impl ApplyError {
@@ -36,8 +58,98 @@ impl ApplyError {
             ApplyError::Dereference => "Dereference",
             ApplyError::Invalid(_) => "InvalidSpec",
             ApplyError::Apply { .. } => "ApplyFailed",
+            ApplyError::Observe { .. } => "ObserveFailed",
+            ApplyError::Status(_) => "StatusFailed",
         }
     }
+}
+
+/// One reconcile of `cluster`: apply, observe, write the status.
+pub async fn reconcile_cluster(
+    cx: &Context,
+    cluster: &AlluxioCluster,
+) -> Result<Action, ApplyError> {
+    let mut observed = Observed {
+        generation: cluster.metadata.generation.unwrap_or(0),
+        ..Default::default()
+    };
+    match apply_cluster(cx, cluster).await {
+        Ok(()) => observe(cx, cluster, &mut observed).await?,
+        Err(e @ ApplyError::Invalid(_)) => observed.invalid = Some(e.to_string()),
+        Err(e) => return Err(e),
+    }
+    let previous = cluster.status.clone().unwrap_or_default();
+    let status = cluster_status(
+        &previous,
+        &observed,
+        Time(k8s_openapi::jiff::Timestamp::now()),
+    );
+    if status != previous {
+        let api: Api<AlluxioCluster> =
+            Api::namespaced(cx.client.clone(), &cluster.namespace().unwrap_or_default());
+        api.patch_status(
+            &cluster.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "status": status })),
+        )
+        .await
+        .map_err(ApplyError::Status)?;
+    }
+    Ok(match status.phase.as_deref() {
+        Some("Failed") => Action::await_change(),
+        Some("Ready") => Action::requeue(REFRESH_READY),
+        _ => Action::requeue(REFRESH_NOT_READY),
+    })
+}
+
+/// Reads the workloads' readiness and, when a master pod is ready, the
+/// workers registered with the master (`None` when it does not answer).
+async fn observe(
+    cx: &Context,
+    cluster: &AlluxioCluster,
+    o: &mut Observed,
+) -> Result<(), ApplyError> {
+    let namespace = cluster.namespace().unwrap_or_default();
+    let names = Names::new(&cluster.name_any(), &namespace);
+    let statefulsets: Api<StatefulSet> = Api::namespaced(cx.client.clone(), &namespace);
+    let daemonsets: Api<DaemonSet> = Api::namespaced(cx.client.clone(), &namespace);
+    let observe_error =
+        |kind, name: String| move |source| ApplyError::Observe { kind, name, source };
+    let sts_name = names.master_statefulset();
+    let sts = statefulsets
+        .get(&sts_name)
+        .await
+        .map_err(observe_error("StatefulSet", sts_name))?;
+    let ds_name = names.worker_daemonset();
+    let ds = daemonsets
+        .get(&ds_name)
+        .await
+        .map_err(observe_error("DaemonSet", ds_name))?;
+    o.masters_desired = cluster.spec.master.replicas;
+    o.masters_ready = sts
+        .status
+        .as_ref()
+        .and_then(|s| s.ready_replicas)
+        .unwrap_or(0);
+    let ds_status = ds.status.unwrap_or_default();
+    o.workers_desired = ds_status.desired_number_scheduled;
+    o.workers_ready = ds_status.number_ready;
+    o.master_endpoint = format!(
+        "{}:{}",
+        names.master_service_host(),
+        cluster.spec.master.rpc_port
+    );
+    o.workers = match cx.masters.of(&cx.client, cluster).await {
+        Ok(master) => tokio::time::timeout(MASTER_TIMEOUT, master.worker_infos())
+            .await
+            .ok()
+            .and_then(Result::ok),
+        Err(e) => {
+            tracing::debug!(cluster = cluster.name_any(), "master not reachable: {e}");
+            None
+        }
+    };
+    Ok(())
 }
 
 /// Server-side applies every object of `cluster`; idempotent.

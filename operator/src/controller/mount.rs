@@ -1,26 +1,42 @@
-//! Reconciling a Mount: read inputs (the Secret, the master's mount table)
-//! -> plan (pure, `build/mount_plan.rs`) -> act on the master over gRPC ->
-//! update the status. A finalizer makes sure the UFS is unmounted before
-//! the object goes. Credential values are never logged or put in errors.
+//! Reconciling a Mount: read inputs (its AlluxioCluster, the master, the
+//! Secret, the master's mount table) -> plan (pure, `build/mount_plan.rs`)
+//! -> act on the master over gRPC -> update the status (with what the
+//! master knows of the mount's files and how much of them is cached). A
+//! finalizer makes sure the UFS is unmounted before the object goes; when
+//! the cluster itself is gone there is nothing left to unmount. Credential
+//! values are never logged or put in errors.
 
+use super::masters::{MasterError, MASTER_TIMEOUT};
 use super::Context;
 use crate::build::mount_plan::{
     credentials_hash, plan_mount, plan_unmount, MountAction, PlanError,
 };
-use crate::crd::{Condition, Mount, MountStatus};
+use crate::crd::{AlluxioCluster, Condition, Mount, MountStatus};
 use alluxio_client::MasterClient;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::Action;
 use kube::ResourceExt;
 use serde_json::json;
 use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// How often a mounted Mount's usage (files, bytes, cached) is refreshed.
+const REFRESH_USAGE: Duration = Duration::from_secs(60);
+/// How often a Mount whose cluster does not exist looks again (a new
+/// cluster also triggers it through the cluster watch).
+const RETRY_NO_CLUSTER: Duration = Duration::from_secs(60);
 
 /// Held by every Mount until its UFS is unmounted.
 pub const FINALIZER: &str = "alluxio.rs/unmount";
 
 #[derive(Debug, thiserror::Error)]
 pub enum MountError {
+    #[error("AlluxioCluster {0} does not exist in this namespace")]
+    ClusterNotFound(String),
+    #[error("master: {0}")]
+    MasterUnavailable(#[from] MasterError),
     #[error("cannot read the credentials Secret {name}: {source}")]
     Secret { name: String, source: kube::Error },
     #[error("credentials Secret {name} has a key {key:?} whose value is not UTF-8")]
@@ -37,6 +53,8 @@ impl MountError {
     /// Condition reason and metrics label.
     pub fn reason(&self) -> &'static str {
         match self {
+            MountError::ClusterNotFound(_) => "ClusterNotFound",
+            MountError::MasterUnavailable(_) => "MasterUnavailable",
             MountError::Secret { .. } | MountError::SecretValue { .. } => "CredentialsUnavailable",
             MountError::Plan(PlanError::Occupied { .. }) => "PathOccupied",
             MountError::Plan(PlanError::DuplicateOption(_)) => "InvalidSpec",
@@ -53,6 +71,41 @@ pub enum Outcome {
     Removed,
 }
 
+/// One reconcile of `mount`, as the controller runs it: finds the
+/// cluster's master, then [`reconcile_mount`].
+pub async fn reconcile(cx: &Context, mount: &Mount) -> Result<Action, MountError> {
+    let namespace = mount.namespace().unwrap_or_default();
+    let clusters: Api<AlluxioCluster> = Api::namespaced(cx.client.clone(), &namespace);
+    let cluster = clusters
+        .get_opt(&mount.spec.cluster)
+        .await?
+        .filter(|c| c.metadata.deletion_timestamp.is_none());
+    let Some(cluster) = cluster else {
+        if mount.metadata.deletion_timestamp.is_some() {
+            // The cluster, and its mount table with it, is gone.
+            remove_finalizer(cx, mount).await?;
+            return Ok(Action::await_change());
+        }
+        let missing = MountError::ClusterNotFound(mount.spec.cluster.clone());
+        write_status(cx, mount, status(mount, Err(&missing), None)).await?;
+        return Ok(Action::requeue(RETRY_NO_CLUSTER));
+    };
+    let master = match cx.masters.of(&cx.client, &cluster).await {
+        Ok(master) => master,
+        Err(e) => {
+            let e = MountError::MasterUnavailable(e);
+            if mount.metadata.deletion_timestamp.is_none() {
+                write_status(cx, mount, status(mount, Err(&e), None)).await?;
+            }
+            return Err(e);
+        }
+    };
+    match reconcile_mount(cx, &master, mount).await? {
+        Outcome::Applied => Ok(Action::requeue(REFRESH_USAGE)),
+        Outcome::Removed => Ok(Action::await_change()),
+    }
+}
+
 pub async fn reconcile_mount(
     cx: &Context,
     master: &MasterClient,
@@ -67,18 +120,7 @@ pub async fn reconcile_mount(
             master.unmount(&path).await?;
             tracing::info!(mount = name, path, "unmounted");
         }
-        let rest: Vec<String> = mount
-            .finalizers()
-            .iter()
-            .filter(|f| *f != FINALIZER)
-            .cloned()
-            .collect();
-        api.patch(
-            &name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"finalizers": rest}})),
-        )
-        .await?;
+        remove_finalizer(cx, mount).await?;
         return Ok(Outcome::Removed);
     }
     if !mount.finalizers().iter().any(|f| f == FINALIZER) {
@@ -92,14 +134,72 @@ pub async fn reconcile_mount(
         .await?;
     }
     let result = apply(cx, master, mount, &namespace).await;
-    let status = status(mount, &result);
-    api.patch_status(
-        &name,
+    let usage = match &result {
+        Ok(_) => usage(master, &mount.spec.alluxio_path).await,
+        Err(_) => None,
+    };
+    let outcome = result.as_ref().map(String::as_str);
+    write_status(cx, mount, status(mount, outcome, usage)).await?;
+    result.map(|_| Outcome::Applied)
+}
+
+async fn remove_finalizer(cx: &Context, mount: &Mount) -> Result<(), MountError> {
+    let api: Api<Mount> =
+        Api::namespaced(cx.client.clone(), &mount.namespace().unwrap_or_default());
+    let rest: Vec<String> = mount
+        .finalizers()
+        .iter()
+        .filter(|f| *f != FINALIZER)
+        .cloned()
+        .collect();
+    api.patch(
+        &mount.name_any(),
         &PatchParams::default(),
-        &Patch::Merge(json!({"status": status})),
+        &Patch::Merge(json!({"metadata": {"finalizers": rest}})),
     )
     .await?;
-    result.map(|_| Outcome::Applied)
+    Ok(())
+}
+
+async fn write_status(cx: &Context, mount: &Mount, status: MountStatus) -> Result<(), MountError> {
+    if mount.status.as_ref() == Some(&status) {
+        return Ok(());
+    }
+    let api: Api<Mount> =
+        Api::namespaced(cx.client.clone(), &mount.namespace().unwrap_or_default());
+    api.patch_status(
+        &mount.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "status": status })),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Files and bytes the master knows under the mount, and how many of
+/// those bytes are cached; `None` when the master cannot say in time.
+pub struct Usage {
+    pub files: u64,
+    pub bytes: u64,
+    pub cached_bytes: u64,
+}
+
+async fn usage(master: &MasterClient, path: &str) -> Option<Usage> {
+    let listing = tokio::time::timeout(MASTER_TIMEOUT, master.list_status(path, true, None))
+        .await
+        .ok()?
+        .ok()?;
+    let mut u = Usage {
+        files: 0,
+        bytes: 0,
+        cached_bytes: 0,
+    };
+    for f in listing.iter().filter(|f| !f.folder) {
+        u.files += 1;
+        u.bytes += f.length;
+        u.cached_bytes += f.length * u64::from(f.in_alluxio_percentage.min(100)) / 100;
+    }
+    Some(u)
 }
 
 async fn apply(
@@ -165,10 +265,10 @@ async fn credentials(
     Ok(out)
 }
 
-fn status(mount: &Mount, result: &Result<String, MountError>) -> MountStatus {
+fn status(mount: &Mount, outcome: Result<&str, &MountError>, usage: Option<Usage>) -> MountStatus {
     let previous = mount.status.clone().unwrap_or_default();
     let generation = mount.metadata.generation.unwrap_or(0);
-    let (ok, reason, message) = match result {
+    let (ok, reason, message) = match outcome {
         Ok(_) => (
             true,
             "Mounted",
@@ -186,8 +286,23 @@ fn status(mount: &Mount, result: &Result<String, MountError>) -> MountStatus {
         .find(|c| c.type_ == "Ready" && c.status == status)
         .map(|c| c.last_transition_time.clone())
         .unwrap_or_else(|| Time(k8s_openapi::jiff::Timestamp::now()));
+    let usage = usage.unwrap_or(Usage {
+        files: previous.ufs_files,
+        bytes: previous.ufs_bytes,
+        cached_bytes: previous.cached_bytes,
+    });
+    let percentage = (usage.cached_bytes * 100)
+        .checked_div(usage.bytes)
+        .unwrap_or(0) as u32;
     MountStatus {
-        mounted: ok || previous.mounted,
+        // Without its cluster nothing is mounted any more.
+        mounted: ok
+            || (previous.mounted && !matches!(outcome, Err(MountError::ClusterNotFound(_)))),
+        ufs_files: usage.files,
+        ufs_bytes: usage.bytes,
+        cached_bytes: usage.cached_bytes,
+        cached_percentage: percentage,
+        cached: Some(format!("{percentage}%")),
         conditions: vec![Condition {
             type_: "Ready".into(),
             status: status.into(),
@@ -197,10 +312,9 @@ fn status(mount: &Mount, result: &Result<String, MountError>) -> MountStatus {
             last_transition_time: since,
         }],
         observed_generation: Some(generation),
-        credentials_hash: match result {
-            Ok(hash) => Some(hash.clone()),
+        credentials_hash: match outcome {
+            Ok(hash) => Some(hash.to_string()),
             Err(_) => previous.credentials_hash.clone(),
         },
-        ..previous
     }
 }

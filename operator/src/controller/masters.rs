@@ -1,0 +1,100 @@
+//! Finding a cluster's master and keeping one gRPC client per address.
+//!
+//! The operator dials the master pod's IP (from the pod's status) rather
+//! than the Service's DNS name: it works wherever the operator runs with
+//! a route to pod IPs, needs no cluster DNS, and tells "no master pod is
+//! ready" apart from "the master does not answer".
+
+use crate::build::names::Names;
+use crate::crd::AlluxioCluster;
+use alluxio_client::MasterClient;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams};
+use kube::ResourceExt;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// How long one attempt to reach a master may take before the reconcile
+/// reports it unreachable and tries again later.
+pub const MASTER_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum MasterError {
+    #[error("cannot list the master pods: {0}")]
+    List(#[from] kube::Error),
+    #[error("no master pod of cluster {0} is ready")]
+    NotReady(String),
+    #[error("{0}")]
+    Client(#[from] alluxio_common::AlluxioError),
+}
+
+/// Whether a pod's Ready condition is True.
+pub fn pod_is_ready(pod: &Pod) -> bool {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// `ip:port` of the cluster's ready master pods, lowest ordinal first.
+pub async fn master_addresses(
+    client: &kube::Client,
+    cluster: &AlluxioCluster,
+) -> Result<Vec<String>, MasterError> {
+    let namespace = cluster.namespace().unwrap_or_default();
+    let names = Names::new(&cluster.name_any(), &namespace);
+    let selector = names
+        .labels("master")
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+    let mut ready: Vec<Pod> = pods
+        .list(&ListParams::default().labels(&selector))
+        .await?
+        .items
+        .into_iter()
+        .filter(pod_is_ready)
+        .collect();
+    ready.sort_by_key(|p| p.name_any());
+    Ok(ready
+        .iter()
+        .filter_map(|p| p.status.as_ref()?.pod_ip.clone())
+        .map(|ip| format!("{ip}:{}", cluster.spec.master.rpc_port))
+        .collect())
+}
+
+/// One gRPC client per cluster (by namespace/name), replaced when the
+/// cluster's master moves to another address.
+#[derive(Default)]
+pub struct MasterClients {
+    by_cluster: Mutex<HashMap<String, MasterClient>>,
+}
+
+impl MasterClients {
+    /// A client of the cluster's first ready master.
+    pub async fn of(
+        &self,
+        client: &kube::Client,
+        cluster: &AlluxioCluster,
+    ) -> Result<MasterClient, MasterError> {
+        let addresses = master_addresses(client, cluster).await?;
+        let Some(address) = addresses.first() else {
+            return Err(MasterError::NotReady(cluster.name_any()));
+        };
+        let key = format!(
+            "{}/{}",
+            cluster.namespace().unwrap_or_default(),
+            cluster.name_any()
+        );
+        let mut clients = self.by_cluster.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = clients.get(&key).filter(|c| c.address() == address) {
+            return Ok(c.clone());
+        }
+        let master = MasterClient::connect_lazy(address)?;
+        clients.insert(key, master.clone());
+        Ok(master)
+    }
+}

@@ -1,0 +1,169 @@
+//! The watch-driven controllers (kube's runtime `Controller`): one for
+//! AlluxioClusters, which also watches the objects they own, and one for
+//! Mounts, which also wakes the Mounts of a cluster when it changes. Each
+//! reconcile is timed and counted; failures are retried with exponential
+//! backoff per object.
+
+use super::cluster::{reconcile_cluster, ApplyError};
+use super::mount::{reconcile, MountError};
+use super::Context;
+use crate::crd::{AlluxioCluster, Mount};
+use futures::{FutureExt, StreamExt};
+use k8s_openapi::api::apps::v1::{DaemonSet, StatefulSet};
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
+use kube::{Api, ResourceExt};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long running reconciles may take to finish after shutdown begins.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Label the operator puts on everything it creates; owned-object watches
+/// select on it so they do not cache every ConfigMap of the cluster.
+const MANAGED_BY: &str = "app.kubernetes.io/managed-by=alluxio-operator";
+
+/// Backoff key of an object: kind, namespace and name.
+fn key<K: kube::Resource<DynamicType = ()>>(o: &K) -> String {
+    format!(
+        "{}/{}/{}",
+        K::kind(&()),
+        o.namespace().unwrap_or_default(),
+        o.name_any()
+    )
+}
+
+fn api<K>(client: &kube::Client, namespace: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// Runs both controllers until `shutdown` resolves, then lets running
+/// reconciles finish. `namespace` limits them to one namespace. The
+/// returned store holds the clusters the controller sees (for metrics).
+pub fn controllers(
+    cx: Arc<Context>,
+    namespace: Option<&str>,
+    shutdown: impl Future<Output = ()> + Clone + Send + Sync + 'static,
+) -> (Store<AlluxioCluster>, impl Future<Output = ()>) {
+    let client = &cx.client;
+    let owned = watcher::Config::default().labels(MANAGED_BY);
+    let clusters = Controller::new(api::<AlluxioCluster>(client, namespace), Default::default())
+        .owns(api::<ConfigMap>(client, namespace), owned.clone())
+        .owns(api::<Service>(client, namespace), owned.clone())
+        .owns(api::<StatefulSet>(client, namespace), owned.clone())
+        .owns(api::<DaemonSet>(client, namespace), owned)
+        .graceful_shutdown_on(shutdown.clone());
+    let cluster_store = clusters.store();
+
+    let mounts = Controller::new(api::<Mount>(client, namespace), Default::default());
+    let mount_store = mounts.store();
+    let mounts_by_cluster = mount_store.clone();
+    let mounts = mounts
+        .watches(
+            api::<AlluxioCluster>(client, namespace),
+            Default::default(),
+            move |cluster| mounts_of(&mounts_by_cluster, &cluster),
+        )
+        .graceful_shutdown_on(shutdown.clone());
+
+    let run_clusters = clusters
+        .run(reconcile_cluster_timed, cluster_error_policy, cx.clone())
+        .for_each(|result| log_controller_error("AlluxioCluster", result));
+    let run_mounts = mounts
+        .run(reconcile_mount_timed, mount_error_policy, cx)
+        .for_each(|result| log_controller_error("Mount", result));
+    // kube's Controller does not finish while its cache has never filled
+    // (say the CRDs are missing): then there is no reconcile to wait for.
+    let stores_ready = {
+        let cluster_store = cluster_store.clone();
+        move || {
+            cluster_store.wait_until_ready().now_or_never().is_some()
+                && mount_store.wait_until_ready().now_or_never().is_some()
+        }
+    };
+    let grace_over = async move {
+        shutdown.await;
+        if stores_ready() {
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+            tracing::warn!("reconciles still running after {SHUTDOWN_GRACE:?}; stopping anyway");
+        }
+    };
+    (cluster_store, async move {
+        tokio::select! {
+            _ = async { tokio::join!(run_clusters, run_mounts) } => {}
+            _ = grace_over => {}
+        }
+    })
+}
+
+/// Reconcile failures are logged by the error policies; what is left are
+/// watch errors, such as missing CRDs or no permission to list.
+async fn log_controller_error<T, E1, E2>(
+    kind: &str,
+    result: Result<T, kube::runtime::controller::Error<E1, E2>>,
+) where
+    E1: std::error::Error,
+    E2: std::error::Error,
+{
+    use kube::runtime::controller::Error;
+    match result {
+        Err(Error::QueueError(e)) => tracing::warn!("cannot watch {kind}s: {e}"),
+        Err(e) => tracing::debug!("{kind} controller: {e}"),
+        Ok(_) => {}
+    }
+}
+
+/// The Mounts (from the controller's cache) that name `cluster`.
+fn mounts_of(store: &Store<Mount>, cluster: &AlluxioCluster) -> Vec<ObjectRef<Mount>> {
+    store
+        .state()
+        .iter()
+        .filter(|m| m.spec.cluster == cluster.name_any() && m.namespace() == cluster.namespace())
+        .map(|m| ObjectRef::from_obj(m.as_ref()))
+        .collect()
+}
+
+async fn reconcile_cluster_timed(
+    cluster: Arc<AlluxioCluster>,
+    cx: Arc<Context>,
+) -> Result<Action, ApplyError> {
+    let timer = cx.metrics.start("alluxiocluster");
+    let result = reconcile_cluster(&cx, &cluster).await;
+    timer.finish(result.as_ref().err().map(ApplyError::reason));
+    if result.is_ok() {
+        cx.succeeded(&key(cluster.as_ref()));
+    }
+    result
+}
+
+fn cluster_error_policy(cluster: Arc<AlluxioCluster>, e: &ApplyError, cx: Arc<Context>) -> Action {
+    let delay = cx.backoff(&key(cluster.as_ref()));
+    tracing::warn!(cluster = key(cluster.as_ref()), retry_in = ?delay, "reconcile failed: {e}");
+    Action::requeue(delay)
+}
+
+async fn reconcile_mount_timed(mount: Arc<Mount>, cx: Arc<Context>) -> Result<Action, MountError> {
+    let timer = cx.metrics.start("mount");
+    let result = reconcile(&cx, &mount).await;
+    timer.finish(result.as_ref().err().map(MountError::reason));
+    if result.is_ok() {
+        cx.succeeded(&key(mount.as_ref()));
+    }
+    result
+}
+
+fn mount_error_policy(mount: Arc<Mount>, e: &MountError, cx: Arc<Context>) -> Action {
+    let delay = cx.backoff(&key(mount.as_ref()));
+    tracing::warn!(mount = key(mount.as_ref()), retry_in = ?delay, "reconcile failed: {e}");
+    Action::requeue(delay)
+}

@@ -1,0 +1,301 @@
+//! The watch-driven controllers (kube's runtime `Controller`) against the
+//! test API server and a real master and worker (in process). The test
+//! plays the kubelet's part by hand: it reports the master pod's IP and
+//! readiness and the workloads' ready counts; the process kubelet test in
+//! `e2e/` runs real pods instead.
+
+use alluxio_e2e::apiserver::TestApiServer;
+use alluxio_e2e::cluster::MIB;
+use alluxio_operator::build::names::Names;
+use alluxio_operator::controller::mount::FINALIZER;
+use alluxio_operator::controller::{run::controllers, Context};
+use alluxio_operator::crd::{AlluxioCluster, Mount, MountSpec};
+use alluxio_operator::metrics::Metrics;
+use futures::FutureExt;
+use k8s_openapi::api::apps::v1::{DaemonSet, StatefulSet};
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::CustomResourceExt;
+use serde_json::json;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Polls `check` until it returns `Some`, for up to 60 s.
+async fn eventually<T, F: Future<Output = Option<T>>>(
+    what: &str,
+    mut check: impl FnMut() -> F,
+) -> T {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn example_cluster(rpc_port: u16) -> AlluxioCluster {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../crds/examples/alluxiocluster.yaml");
+    let mut c: AlluxioCluster =
+        serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    c.spec.master.rpc_port = i32::from(rpc_port);
+    c
+}
+
+fn mount_spec(cluster: &str, path: &str, ufs: &str) -> MountSpec {
+    MountSpec {
+        cluster: cluster.into(),
+        alluxio_path: path.into(),
+        ufs: ufs.into(),
+        options: Default::default(),
+        read_only: false,
+        shared: false,
+        credentials: None,
+        sync_interval: None,
+    }
+}
+
+fn condition(m: &Mount) -> Option<(String, String)> {
+    let c = m.status.as_ref()?.conditions.first()?;
+    Some((c.status.clone(), c.reason.clone()))
+}
+
+/// What a kubelet and the workload controllers would report once the
+/// master pod (at 127.0.0.1) and one worker are up.
+async fn report_pods_ready(client: &kube::Client) {
+    let names = Names::new("demo", "default");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let pod = Pod {
+        metadata: ObjectMeta {
+            name: Some("demo-master-0".into()),
+            labels: Some(names.labels("master")),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    let ready = json!({"status": {"podIP": "127.0.0.1",
+        "conditions": [{"type": "Ready", "status": "True"}]}});
+    let params = PatchParams::default();
+    pods.patch_status("demo-master-0", &params, &Patch::Merge(&ready))
+        .await
+        .unwrap();
+    Api::<StatefulSet>::namespaced(client.clone(), "default")
+        .patch_status(
+            "demo-master",
+            &params,
+            &Patch::Merge(json!({"status": {"replicas": 1, "readyReplicas": 1}})),
+        )
+        .await
+        .unwrap();
+    Api::<DaemonSet>::namespaced(client.clone(), "default")
+        .patch_status(
+            "demo-worker",
+            &params,
+            &Patch::Merge(
+                json!({"status": {"desiredNumberScheduled": 1, "numberReady": 1,
+                "currentNumberScheduled": 1, "numberMisscheduled": 0}}),
+            ),
+        )
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controllers_bring_a_cluster_to_ready_and_mount_and_unmount_its_mounts() {
+    let alluxio = alluxio_e2e::cluster::start(1, 64 * MIB, |_| {}).await;
+    let rpc_port = alluxio.master.as_ref().unwrap().rpc_addr.port();
+    let server = TestApiServer::start().await.unwrap();
+    let client = server.client();
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in [AlluxioCluster::crd(), Mount::crd()] {
+        crds.create(&PostParams::default(), &crd).await.unwrap();
+    }
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = Metrics::register(&mut registry);
+    let cx = Arc::new(Context::new(client.clone(), "alluxio-operator", metrics));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let shutdown = alluxio_common::server::wait_for_shutdown(stop_rx)
+        .boxed()
+        .shared();
+    let (_store, running) = controllers(cx, Some("default"), shutdown);
+    let running = tokio::spawn(running);
+
+    // The cluster's objects appear; with its pods ready it becomes Ready
+    // with the capacity the master reports.
+    let clusters: Api<AlluxioCluster> = Api::namespaced(client.clone(), "default");
+    clusters
+        .create(&PostParams::default(), &example_cluster(rpc_port))
+        .await
+        .unwrap();
+    let statefulsets: Api<StatefulSet> = Api::namespaced(client.clone(), "default");
+    eventually("the master StatefulSet", || async {
+        statefulsets.get_opt("demo-master").await.unwrap()
+    })
+    .await;
+    let pending = clusters.get("demo").await.unwrap();
+    eventually("a Pending status", || async {
+        let c = clusters.get("demo").await.unwrap();
+        (c.status?.phase? == "Pending").then_some(())
+    })
+    .await;
+    assert!(pending.metadata.generation.is_some());
+    report_pods_ready(&client).await;
+    let ready = eventually("phase Ready", || async {
+        let c = clusters.get("demo").await.unwrap();
+        let s = c.status?;
+        (s.phase.as_deref() == Some("Ready")).then_some(s)
+    })
+    .await;
+    assert_eq!(ready.tiers[0].capacity_bytes, 64 * MIB);
+    assert_eq!(ready.workers.as_deref(), Some("1/1"));
+    let ready_condition = ready
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert_eq!(ready_condition.status, "True");
+
+    // A Mount of a local directory with two files: mounted, with usage.
+    let ufs = tempfile::tempdir().unwrap();
+    std::fs::write(ufs.path().join("a"), vec![1u8; 1000]).unwrap();
+    std::fs::write(ufs.path().join("b"), vec![2u8; 3000]).unwrap();
+    let mounts: Api<Mount> = Api::namespaced(client.clone(), "default");
+    let ufs_uri = format!("file://{}", ufs.path().display());
+    mounts
+        .create(
+            &PostParams::default(),
+            &Mount::new("local", mount_spec("demo", "/local", &ufs_uri)),
+        )
+        .await
+        .unwrap();
+    let mounted = eventually("the Mount Ready", || async {
+        let m = mounts.get("local").await.unwrap();
+        (condition(&m)? == ("True".into(), "Mounted".into())).then_some(m)
+    })
+    .await;
+    let status = mounted.status.unwrap();
+    assert_eq!((status.ufs_files, status.ufs_bytes), (2, 4000));
+    assert_eq!(status.cached.as_deref(), Some("0%"));
+    assert!(mounted
+        .metadata
+        .finalizers
+        .unwrap()
+        .contains(&FINALIZER.to_string()));
+    let table = alluxio.client.mount_table().await.unwrap();
+    assert!(table
+        .iter()
+        .any(|e| e.alluxio_path == "/local" && e.ufs_uri == ufs_uri));
+
+    // A Mount whose UFS cannot be reached says why and is retried.
+    mounts
+        .create(
+            &PostParams::default(),
+            &Mount::new(
+                "gone",
+                mount_spec("demo", "/gone", "file:///nonexistent/alluxio-rs"),
+            ),
+        )
+        .await
+        .unwrap();
+    let (_, reason) = eventually("the failing Mount's condition", || async {
+        condition(&mounts.get("gone").await.unwrap()).filter(|(s, _)| s == "False")
+    })
+    .await;
+    assert_eq!(reason, "MountFailed");
+    // A Mount of a cluster that does not exist says so.
+    mounts
+        .create(
+            &PostParams::default(),
+            &Mount::new("orphan", mount_spec("nope", "/orphan", &ufs_uri)),
+        )
+        .await
+        .unwrap();
+    let (_, reason) = eventually("the orphan Mount's condition", || async {
+        condition(&mounts.get("orphan").await.unwrap())
+    })
+    .await;
+    assert_eq!(reason, "ClusterNotFound");
+
+    // Deleting a Mount unmounts it before it goes.
+    mounts
+        .delete("local", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("the Mount gone", || async {
+        mounts
+            .get_opt("local")
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    let table = alluxio.client.mount_table().await.unwrap();
+    assert!(table.iter().all(|e| e.alluxio_path != "/local"));
+
+    // An invalid spec the schema cannot catch fails the cluster, without retries.
+    clusters
+        .patch(
+            "demo",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"properties": {"user.no_such_key": "1"}}})),
+        )
+        .await
+        .unwrap();
+    let failed = eventually("phase Failed", || async {
+        let s = clusters.get("demo").await.unwrap().status?;
+        (s.phase.as_deref() == Some("Failed")).then_some(s)
+    })
+    .await;
+    assert_eq!(failed.conditions[0].reason, "InvalidSpec");
+    assert!(
+        failed.conditions[0].message.contains("no_such_key"),
+        "{:?}",
+        failed.conditions
+    );
+
+    // Deleting the cluster with a Mount left: the Mount can still be
+    // deleted (there is no mount table left to clean).
+    clusters
+        .delete("demo", &DeleteParams::default())
+        .await
+        .unwrap();
+    mounts
+        .delete("gone", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("the Mount of the deleted cluster gone", || async {
+        mounts
+            .get_opt("gone")
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    assert!(
+        text.contains("alluxio_operator_reconciles_total{controller=\"mount\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("alluxio_operator_reconcile_failures_total{controller=\"mount\",reason=\"MountFailed\"}"),
+        "{text}"
+    );
+    assert!(text.contains(
+        "alluxio_operator_reconcile_duration_seconds_count{controller=\"alluxiocluster\"}"
+    ));
+
+    stop_tx.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(30), running)
+        .await
+        .expect("controllers stop on shutdown")
+        .unwrap();
+}
