@@ -109,7 +109,7 @@ pub fn controllers(
 /// Reconcile failures are logged by the error policies; what is left are
 /// watch errors, such as missing CRDs or no permission to list.
 async fn log_controller_error<T, E1, E2>(
-    kind: &str,
+    kind: &'static str,
     result: Result<T, kube::runtime::controller::Error<E1, E2>>,
 ) where
     E1: std::error::Error,
