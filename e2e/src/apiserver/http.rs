@@ -317,7 +317,9 @@ async fn handle(
             Err(e) => return e.into_response(),
         }
     };
-    let selector = match Selector::parse(q.get("labelSelector").map_or("", String::as_str)) {
+    let selector = match Selector::parse(q.get("labelSelector").map_or("", String::as_str))
+        .and_then(|s| s.with_fields(q.get("fieldSelector").map_or("", String::as_str)))
+    {
         Ok(sel) => sel,
         Err(e) => return status_error(StatusCode::BAD_REQUEST, "BadRequest", e),
     };

@@ -1,6 +1,9 @@
 //! Label selectors as the API server takes them in `?labelSelector=`:
 //! `a=b`, `a==b`, `a!=b`, `a`, `!a`, `a in (x,y)`, `a notin (x,y)`,
-//! comma-separated (all must hold).
+//! comma-separated (all must hold); and field selectors
+//! (`?fieldSelector=`): `=`, `==` and `!=` on the fields the real server
+//! supports for every kind and for pods (`metadata.name`,
+//! `metadata.namespace`, `spec.nodeName`, `status.phase`).
 
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -16,7 +19,18 @@ enum Requirement {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Selector(Vec<Requirement>);
+pub struct Selector {
+    labels: Vec<Requirement>,
+    /// Field path (JSON pointer) and the value it must (not) have.
+    fields: Vec<(String, String, bool)>,
+}
+
+const SELECTABLE_FIELDS: &[&str] = &[
+    "metadata.name",
+    "metadata.namespace",
+    "spec.nodeName",
+    "status.phase",
+];
 
 impl Selector {
     pub fn parse(raw: &str) -> Result<Selector, String> {
@@ -42,7 +56,33 @@ impl Selector {
             };
             out.push(req);
         }
-        Ok(Selector(out))
+        Ok(Selector {
+            labels: out,
+            fields: Vec::new(),
+        })
+    }
+
+    /// Adds a field selector's requirements.
+    pub fn with_fields(mut self, raw: &str) -> Result<Selector, String> {
+        for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (field, value, equal) = if let Some((f, v)) = part.split_once("!=") {
+                (f, v, false)
+            } else if let Some((f, v)) = part.split_once("==").or_else(|| part.split_once('=')) {
+                (f, v, true)
+            } else {
+                return Err(format!("invalid field selector {raw:?} at {part:?}"));
+            };
+            let field = field.trim();
+            if !SELECTABLE_FIELDS.contains(&field) {
+                return Err(format!(
+                    "field label not supported: {field} (supported: {})",
+                    SELECTABLE_FIELDS.join(", ")
+                ));
+            }
+            let pointer = format!("/{}", field.replace('.', "/"));
+            self.fields.push((pointer, value.trim().to_string(), equal));
+        }
+        Ok(self)
     }
 
     /// Whether an object's `metadata.labels` satisfy every requirement.
@@ -51,14 +91,22 @@ impl Selector {
             .pointer("/metadata/labels")
             .and_then(|l| serde_json::from_value(l.clone()).ok())
             .unwrap_or_default();
-        self.0.iter().all(|r| match r {
-            Requirement::Equals(k, v) => labels.get(k) == Some(v),
-            Requirement::NotEquals(k, v) => labels.get(k) != Some(v),
-            Requirement::Exists(k) => labels.contains_key(k),
-            Requirement::NotExists(k) => !labels.contains_key(k),
-            Requirement::In(k, set) => labels.get(k).is_some_and(|v| set.contains(v)),
-            Requirement::NotIn(k, set) => labels.get(k).is_none_or(|v| !set.contains(v)),
-        })
+        let fields_hold = self.fields.iter().all(|(pointer, want, equal)| {
+            let have = object
+                .pointer(pointer)
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            (have == want) == *equal
+        });
+        fields_hold
+            && self.labels.iter().all(|r| match r {
+                Requirement::Equals(k, v) => labels.get(k) == Some(v),
+                Requirement::NotEquals(k, v) => labels.get(k) != Some(v),
+                Requirement::Exists(k) => labels.contains_key(k),
+                Requirement::NotExists(k) => !labels.contains_key(k),
+                Requirement::In(k, set) => labels.get(k).is_some_and(|v| set.contains(v)),
+                Requirement::NotIn(k, set) => labels.get(k).is_none_or(|v| !set.contains(v)),
+            })
     }
 }
 
@@ -127,6 +175,16 @@ mod tests {
             assert!(!Selector::parse(s).unwrap().matches(&o), "{s}");
         }
         assert!(Selector::parse("a in x").is_err());
+        let named = json!({"metadata": {"name": "demo"}, "spec": {"nodeName": "n1"}});
+        let by_name = Selector::default()
+            .with_fields("metadata.name=demo")
+            .unwrap();
+        assert!(by_name.matches(&named));
+        let elsewhere = Selector::default()
+            .with_fields("spec.nodeName!=n1")
+            .unwrap();
+        assert!(!elsewhere.matches(&named));
+        assert!(Selector::default().with_fields("spec.replicas=1").is_err());
         assert!(Selector::parse("=b").is_err());
     }
 }

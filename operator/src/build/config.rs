@@ -9,12 +9,15 @@ use super::quantity;
 use crate::crd::cluster::{AlluxioClusterSpec, TierAlias};
 use alluxio_common::config::AlluxioConfig;
 
+// Every path inside the pods is under /opt/alluxio, the image's own
+// directory, so nothing the pods mount shadows a system directory.
+
 /// Inside the pods: where the journal volume is mounted.
-pub const JOURNAL_DIR: &str = "/journal";
+pub const JOURNAL_DIR: &str = "/opt/alluxio/journal";
 /// Inside the worker pods: the worker's identity and default data.
-pub const WORKER_DATA_DIR: &str = "/data";
+pub const WORKER_DATA_DIR: &str = "/opt/alluxio/data";
 /// Inside the pods: where the ConfigMap is mounted.
-pub const CONFIG_DIR: &str = "/etc/alluxio";
+pub const CONFIG_DIR: &str = "/opt/alluxio/conf";
 
 /// Keys the operator sets from the spec; a property may not override them.
 const OWNED_KEYS: &[(&str, &str)] = &[
@@ -30,7 +33,7 @@ const OWNED_KEYS: &[(&str, &str)] = &[
 
 /// Directory of a tier inside a worker pod.
 pub fn tier_dir(alias: TierAlias) -> String {
-    format!("/tiers/{}", format!("{alias:?}").to_lowercase())
+    format!("/opt/alluxio/tiers/{}", format!("{alias:?}").to_lowercase())
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -128,8 +131,8 @@ mod tests {
         assert_eq!(
             tiers,
             vec![
-                ("MEM".to_string(), "/tiers/mem".to_string(), 1 << 30),
-                ("SSD".to_string(), "/tiers/ssd".to_string(), 100 << 30)
+                ("MEM".to_string(), "/opt/alluxio/tiers/mem".to_string(), 1 << 30),
+                ("SSD".to_string(), "/opt/alluxio/tiers/ssd".to_string(), 100 << 30)
             ]
         );
         // What the pods load is exactly this configuration.

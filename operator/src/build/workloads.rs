@@ -189,11 +189,25 @@ fn container(cx: &Context, name: &str, args: Vec<String>) -> Container {
             .into(),
         ),
         args: Some(args),
-        env: Some(vec![EnvVar {
-            name: "ALLUXIO_CONF".into(),
-            value: Some(format!("{CONFIG_DIR}/alluxio.yaml")),
-            ..Default::default()
-        }]),
+        // Servers bind the pod's IP (`--hostname $(POD_IP)`).
+        env: Some(vec![
+            EnvVar {
+                name: "ALLUXIO_CONF".into(),
+                value: Some(format!("{CONFIG_DIR}/alluxio.yaml")),
+                ..Default::default()
+            },
+            EnvVar {
+                name: "POD_IP".into(),
+                value_from: Some(EnvVarSource {
+                    field_ref: Some(ObjectFieldSelector {
+                        field_path: "status.podIP".into(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        ]),
         ..Default::default()
     }
 }
@@ -215,7 +229,7 @@ pub fn master_statefulset(cx: &Context) -> StatefulSet {
     let mut c = container(
         cx,
         "master",
-        vec!["master".into(), "--hostname".into(), "0.0.0.0".into()],
+        vec!["master".into(), "--hostname".into(), "$(POD_IP)".into()],
     );
     c.ports = Some(container_ports(m.rpc_port, m.web_port));
     c.readiness_probe = Some(probe("/readyz", m.web_port));
@@ -289,19 +303,6 @@ pub fn worker_daemonset(cx: &Context) -> DaemonSet {
             "$(POD_IP)".into(),
         ],
     );
-    if let Some(env) = c.env.as_mut() {
-        env.push(EnvVar {
-            name: "POD_IP".into(),
-            value_from: Some(EnvVarSource {
-                field_ref: Some(ObjectFieldSelector {
-                    field_path: "status.podIP".into(),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
-            ..Default::default()
-        });
-    }
     c.ports = Some(container_ports(w.rpc_port, w.web_port));
     c.readiness_probe = Some(probe("/readyz", w.web_port));
     c.liveness_probe = Some(probe("/healthz", w.web_port));
