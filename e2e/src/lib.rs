@@ -7,6 +7,9 @@
 
 pub mod apiserver;
 pub mod cluster;
+pub mod http_get;
+pub mod kubectl;
+pub mod kubelet;
 pub mod s3;
 
 /// Reports a missing prerequisite: panics under CI, returns `None` otherwise.

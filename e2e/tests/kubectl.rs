@@ -1,35 +1,12 @@
 //! The real kubectl against the test API server.
 
 use alluxio_e2e::apiserver::TestApiServer;
+use alluxio_e2e::kubectl::{kubectl, require_kubectl};
 use std::path::Path;
-use std::process::Command;
-
-fn kubectl(config: &Path, args: &[&str]) -> (bool, String) {
-    let out = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(config)
-        .args(args)
-        .output()
-        .expect("kubectl runs");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_applies_crds_and_examples_gets_and_deletes() {
-    if Command::new("kubectl")
-        .arg("version")
-        .arg("--client")
-        .output()
-        .is_err()
-    {
-        alluxio_e2e::missing_prerequisite::<()>("kubectl");
+    if require_kubectl().is_none() {
         return;
     }
     let server = TestApiServer::start().await.unwrap();

@@ -36,17 +36,8 @@ impl Replica {
     }
 
     async fn get(&self, path: &str) -> Option<(u16, String)> {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-            .await
-            .ok()?;
-        let request = format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n");
-        s.write_all(request.as_bytes()).await.ok()?;
-        let mut response = String::new();
-        s.read_to_string(&mut response).await.ok()?;
-        let code = response.split(' ').nth(1)?.parse().ok()?;
-        let body = response.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
-        Some((code, body))
+        let address = format!("127.0.0.1:{}", self.port);
+        alluxio_e2e::http_get::http_get(&address, path).await.ok()
     }
 
     fn terminate(&mut self) -> std::process::ExitStatus {

@@ -131,8 +131,16 @@ mod tests {
         assert_eq!(
             tiers,
             vec![
-                ("MEM".to_string(), "/opt/alluxio/tiers/mem".to_string(), 1 << 30),
-                ("SSD".to_string(), "/opt/alluxio/tiers/ssd".to_string(), 100 << 30)
+                (
+                    "MEM".to_string(),
+                    "/opt/alluxio/tiers/mem".to_string(),
+                    1 << 30
+                ),
+                (
+                    "SSD".to_string(),
+                    "/opt/alluxio/tiers/ssd".to_string(),
+                    100 << 30
+                )
             ]
         );
         // What the pods load is exactly this configuration.

@@ -1,0 +1,241 @@
+//! The whole install in the simulation: the real kubectl applies the CRDs
+//! and the example AlluxioCluster to the test API server, the real
+//! `alluxio-operator` process reconciles it, and the process kubelet runs
+//! the generated StatefulSet and DaemonSet as real `alluxio` master and
+//! worker processes on three simulated nodes (two of them labelled for
+//! the cache). `kubectl wait` sees the cluster Ready, a Mount object
+//! becomes a real mount that serves data, and deleting the cluster stops
+//! the processes. Needs root (mount namespaces) and kubectl.
+
+use alluxio_e2e::apiserver::TestApiServer;
+use alluxio_e2e::kubectl::{kubectl, require_kubectl};
+use alluxio_e2e::kubelet::{KubeletConfig, Node, ProcessKubelet};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+/// The `alluxio` binary built next to this test (cargo test --workspace
+/// builds it).
+fn alluxio_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe.parent().unwrap().parent().unwrap().join("alluxio");
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build -p alluxio-cli`",
+        path.display()
+    );
+    path
+}
+
+struct Operator(Child);
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        let _ = self.0.wait();
+    }
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// kubectl in a blocking thread (it is a child process; the API server
+/// runs on this test's runtime).
+async fn k(config: &Path, args: &[&str]) -> (bool, String) {
+    let config = config.to_path_buf();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        kubectl(&config, &args)
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_apply_brings_up_a_real_cluster_and_delete_stops_it() {
+    if require_kubectl().is_none() {
+        return;
+    }
+    if unsafe { libc::geteuid() } != 0 {
+        alluxio_e2e::missing_prerequisite::<()>("root (the process kubelet uses mount namespaces)");
+        return;
+    }
+    let server = TestApiServer::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("kubeconfig");
+    std::fs::write(&config, server.kubeconfig()).unwrap();
+    let crds = repo().join("crds");
+    let (ok, out) = k(
+        &config,
+        &["apply", "--validate=false", "-f", crds.to_str().unwrap()],
+    )
+    .await;
+    assert!(ok, "{out}");
+    let (ok, out) = k(
+        &config,
+        &[
+            "wait",
+            "--for=condition=Established",
+            "crd/alluxioclusters.alluxio.rs",
+            "--timeout=30s",
+        ],
+    )
+    .await;
+    assert!(ok, "{out}");
+
+    let operator = Operator(
+        Command::new(env!("CARGO_BIN_EXE_alluxio-operator"))
+            .args(["run", "--metrics-address", "127.0.0.1:0"])
+            .env("KUBECONFIG", &config)
+            .env("POD_NAME", "operator-0")
+            .spawn()
+            .unwrap(),
+    );
+    let kubelet = ProcessKubelet::start(
+        server.client(),
+        KubeletConfig {
+            nodes: vec![
+                Node::new("node-0", &[("alluxio.rs/cache", "true")]),
+                Node::new("node-1", &[("alluxio.rs/cache", "true")]),
+                Node::new("node-2", &[]),
+            ],
+            images: vec![("ghcr.io/alluxio-rs/alluxio".into(), alluxio_binary())],
+            root: dir.path().join("kubelet"),
+        },
+    );
+
+    // The example as a user would apply it.
+    let example = repo().join("crds/examples/alluxiocluster.yaml");
+    let (ok, out) = k(
+        &config,
+        &["apply", "--validate=false", "-f", example.to_str().unwrap()],
+    )
+    .await;
+    assert!(ok, "{out}");
+    let (ok, out) = k(
+        &config,
+        &[
+            "wait",
+            "--for=condition=Ready",
+            "alluxiocluster/demo",
+            "--timeout=180s",
+        ],
+    )
+    .await;
+    if !ok {
+        panic!(
+            "{out}\nmaster log:\n{}\nworker log:\n{}",
+            kubelet.log("default", "demo-master-0", "master"),
+            kubelet.log("default", "demo-worker-node-0", "worker")
+        );
+    }
+    let (_, table) = k(&config, &["get", "alluxioclusters"]).await;
+    assert!(table.contains("Ready") && table.contains("2/2"), "{table}");
+
+    // Real processes: the master pod's IP answers the alluxio CLI.
+    let pods: Api<Pod> = Api::namespaced(server.client(), "default");
+    let master_pod = pods.get("demo-master-0").await.unwrap();
+    let master_ip = master_pod.status.unwrap().pod_ip.unwrap();
+    let master = format!("{master_ip}:19998");
+    let workers = pods
+        .list(&ListParams::default().labels("app.kubernetes.io/component=worker"))
+        .await
+        .unwrap();
+    let mut worker_nodes: Vec<String> = workers
+        .items
+        .iter()
+        .filter_map(|p| p.spec.as_ref()?.node_name.clone())
+        .collect();
+    worker_nodes.sort();
+    assert_eq!(
+        worker_nodes,
+        ["node-0", "node-1"],
+        "the nodeSelector places the workers"
+    );
+
+    // A Mount becomes a real mount that serves data through the workers.
+    let ufs = dir.path().join("ufs");
+    std::fs::create_dir_all(&ufs).unwrap();
+    std::fs::write(ufs.join("hello.txt"), "hello from the under storage\n").unwrap();
+    let mount_yaml = dir.path().join("mount.yaml");
+    std::fs::write(
+        &mount_yaml,
+        format!(
+            "apiVersion: alluxio.rs/v1alpha1\nkind: Mount\nmetadata:\n  name: local\n  namespace: default\n\
+             spec:\n  cluster: demo\n  alluxioPath: /local\n  ufs: file://{}\n",
+            ufs.display()
+        ),
+    )
+    .unwrap();
+    let (ok, out) = k(
+        &config,
+        &[
+            "apply",
+            "--validate=false",
+            "-f",
+            mount_yaml.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert!(ok, "{out}");
+    let (ok, out) = k(
+        &config,
+        &[
+            "wait",
+            "--for=condition=Ready",
+            "mount/local",
+            "--timeout=60s",
+        ],
+    )
+    .await;
+    assert!(ok, "{out}");
+    let cli = |args: &[&str]| {
+        let out = Command::new(alluxio_binary())
+            .arg("--master")
+            .arg(&master)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let table = cli(&["fs", "mount"]);
+    assert!(
+        table.contains("/local") && table.contains(&ufs.display().to_string()),
+        "{table}"
+    );
+    assert_eq!(
+        cli(&["fs", "cat", "/local/hello.txt"]),
+        "hello from the under storage\n"
+    );
+
+    // Deleting the cluster stops its processes; the Mount goes after it.
+    let (ok, out) = k(&config, &["delete", "alluxiocluster", "demo"]).await;
+    assert!(ok, "{out}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while tokio::net::TcpStream::connect(&master).await.is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "the master still answers after the cluster was deleted"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (ok, out) = k(&config, &["delete", "mount", "local", "--timeout=60s"]).await;
+    assert!(ok, "{out}");
+    let (_, left) = k(&config, &["get", "pods,mounts", "-A"]).await;
+    assert!(!left.contains("demo-") && !left.contains("local"), "{left}");
+
+    kubelet.stop().await;
+    drop(operator);
+}
