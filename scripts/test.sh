@@ -14,6 +14,11 @@ if [ ! -e /dev/fuse ]; then
     modprobe fuse 2>/dev/null || true
 fi
 
+# A current kubectl and helm (the tests run the real ones against the
+# test API server and the chart).
+PATH="$(./scripts/install-kube-tools.sh):$PATH"
+export PATH
+
 # Under CI a missing prerequisite fails the tests instead of skipping them.
 export CI="${CI:-1}"
 

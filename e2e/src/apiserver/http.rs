@@ -502,12 +502,15 @@ async fn watch_stream(
         .get("resourceVersion")
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(0);
+    // Streaming lists (kubectl 1.35's default): the current objects, then
+    // a bookmark that marks the end of the initial events.
+    let initial_events = q.get("sendInitialEvents").is_some_and(|v| v == "true");
     let mut changed = s.changed.subscribe();
     tokio::spawn(async move {
         let deadline = tokio::time::Instant::now() + timeout;
         // From "0" or nothing: the current objects first, as ADDED.
         let mut since = start;
-        if start == 0 {
+        if start == 0 || initial_events {
             let (items, rv) = {
                 let state = s.lock();
                 state.store.list(&r, namespace.as_deref(), &selector)
@@ -522,6 +525,14 @@ async fn watch_stream(
                 }
             }
             since = rv;
+            if initial_events {
+                let end = json!({"type": "BOOKMARK", "object": {"kind": r.kind, "apiVersion": r.api_version(),
+                    "metadata": {"resourceVersion": rv.to_string(),
+                        "annotations": {"k8s.io/initial-events-end": "true"}}}});
+                if tx.send(line(end)).await.is_err() {
+                    return;
+                }
+            }
         }
         loop {
             let events = {
