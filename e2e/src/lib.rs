@@ -8,7 +8,7 @@
 pub mod apiserver;
 pub mod cluster;
 pub mod http_get;
-pub mod kubectl;
+pub mod kube_tools;
 pub mod kubelet;
 pub mod s3;
 

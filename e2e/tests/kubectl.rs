@@ -1,7 +1,7 @@
 //! The real kubectl against the test API server.
 
 use alluxio_e2e::apiserver::TestApiServer;
-use alluxio_e2e::kubectl::{kubectl, require_kubectl};
+use alluxio_e2e::kube_tools::{kubectl, require_kubectl};
 use std::path::Path;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,6 +6,7 @@
 
 use alluxio_e2e::apiserver::TestApiServer;
 use alluxio_e2e::cluster::MIB;
+use alluxio_e2e::kube_tools::{assert_chart_allows, CHART_OPERATOR_USER};
 use alluxio_operator::build::names::Names;
 use alluxio_operator::controller::mount::FINALIZER;
 use alluxio_operator::controller::{run::controllers, Context};
@@ -117,7 +118,10 @@ async fn controllers_bring_a_cluster_to_ready_and_mount_and_unmount_its_mounts()
     }
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = Metrics::register(&mut registry);
-    let cx = Arc::new(Context::new(client.clone(), "alluxio-operator", metrics));
+    // The controllers act as the chart's ServiceAccount, so the requests
+    // they make can be checked against the chart's RBAC at the end.
+    let operator_client = server.client_as(CHART_OPERATOR_USER);
+    let cx = Arc::new(Context::new(operator_client, "alluxio-operator", metrics));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let shutdown = alluxio_common::server::wait_for_shutdown(stop_rx)
         .boxed()
@@ -298,4 +302,5 @@ async fn controllers_bring_a_cluster_to_ready_and_mount_and_unmount_its_mounts()
         .await
         .expect("controllers stop on shutdown")
         .unwrap();
+    assert_chart_allows(&server.requests_of(CHART_OPERATOR_USER));
 }

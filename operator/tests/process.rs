@@ -4,6 +4,7 @@
 //! standby takes over at once.
 
 use alluxio_e2e::apiserver::TestApiServer;
+use alluxio_e2e::kube_tools::{assert_chart_allows, CHART_OPERATOR_USER};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::Api;
 use std::process::{Child, Command};
@@ -85,7 +86,9 @@ async fn one_replica_leads_and_hands_over_on_sigterm() {
     let server = TestApiServer::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, server.kubeconfig()).unwrap();
+    // As the chart's ServiceAccount, to check its RBAC at the end.
+    let user = CHART_OPERATOR_USER;
+    std::fs::write(&kubeconfig, server.kubeconfig_as(user)).unwrap();
     let leases: Api<Lease> = Api::namespaced(server.client(), "default");
 
     let mut first = Replica::start(&kubeconfig, "operator-a");
@@ -120,4 +123,9 @@ async fn one_replica_leads_and_hands_over_on_sigterm() {
     let spec = leases.get("alluxio-operator").await.unwrap().spec.unwrap();
     assert_eq!(spec.holder_identity, None);
     assert_eq!(spec.lease_duration_seconds, Some(1));
+    let requests = server.requests_of(user);
+    assert!(requests
+        .iter()
+        .any(|r| r.resource == "leases" && r.verb == "update"));
+    assert_chart_allows(&requests);
 }

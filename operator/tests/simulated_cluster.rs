@@ -8,7 +8,7 @@
 //! the processes. Needs root (mount namespaces) and kubectl.
 
 use alluxio_e2e::apiserver::TestApiServer;
-use alluxio_e2e::kubectl::{kubectl, require_kubectl};
+use alluxio_e2e::kube_tools::{kubectl, require_kubectl};
 use alluxio_e2e::kubelet::{KubeletConfig, Node, ProcessKubelet};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};

@@ -3,6 +3,7 @@
 //! (newline-delimited JSON events with bookmarks, `410 Gone` as an ERROR
 //! event for versions older than the store keeps).
 
+use super::audit::{self, AuditEntry};
 use super::resources::{builtin_resources, resource_from_crd};
 use super::selector::Selector;
 use super::store::{Resource, Store, StoreError};
@@ -24,6 +25,8 @@ pub struct ServerState {
     pub resources: Vec<Resource>,
     /// `additionalPrinterColumns` of each CRD version, by (group, plural).
     pub printer_columns: HashMap<(String, String), Vec<Value>>,
+    /// Every resource request, by user.
+    pub audit: Vec<AuditEntry>,
 }
 
 #[derive(Clone)]
@@ -53,6 +56,7 @@ impl Shared {
                 store: Store::default(),
                 resources: builtin_resources(),
                 printer_columns: HashMap::new(),
+                audit: Vec::new(),
             })),
             changed: watch::Sender::new(0),
         }
@@ -60,6 +64,17 @@ impl Shared {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ServerState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The resource requests made as `user` so far.
+    pub fn requests_of(&self, user: &str) -> Vec<AuditEntry> {
+        let state = self.lock();
+        state
+            .audit
+            .iter()
+            .filter(|e| e.user == user)
+            .cloned()
+            .collect()
     }
 }
 
@@ -310,12 +325,26 @@ async fn handle(
     q: HashMap<String, String>,
     body: Bytes,
 ) -> Response {
+    let watch = q.get("watch").is_some_and(|w| w == "true" || w == "1");
     let target = {
-        let state = s.lock();
-        match parse_target(&state, &group, &version, &rest) {
+        let mut state = s.lock();
+        let target = match parse_target(&state, &group, &version, &rest) {
             Ok(t) => t,
             Err(e) => return e.into_response(),
-        }
+        };
+        let user = headers
+            .get("impersonate-user")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("admin");
+        let suffix = if target.status { "/status" } else { "" };
+        state.audit.push(AuditEntry {
+            user: user.to_string(),
+            verb: audit::verb(&method, target.name.is_some(), watch),
+            group: group.clone(),
+            resource: format!("{}{suffix}", target.resource.plural),
+            namespace: target.namespace.clone(),
+        });
+        target
     };
     let selector = match Selector::parse(q.get("labelSelector").map_or("", String::as_str))
         .and_then(|s| s.with_fields(q.get("fieldSelector").map_or("", String::as_str)))
@@ -325,7 +354,6 @@ async fn handle(
     };
     let r = target.resource.clone();
     let ns = target.namespace.clone();
-    let watch = q.get("watch").is_some_and(|w| w == "true" || w == "1");
     let result = match (&method, &target.name) {
         (&Method::GET, None) if watch => return watch_stream(s, target, selector, q).await,
         (&Method::GET, None) => {

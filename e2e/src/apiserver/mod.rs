@@ -7,6 +7,7 @@
 //! documents, CEL rules, JSON patches and real server-side apply field
 //! management.
 
+pub mod audit;
 pub mod http;
 pub mod resources;
 pub mod schema;
@@ -17,6 +18,7 @@ pub mod table;
 /// A running test API server on 127.0.0.1.
 pub struct TestApiServer {
     pub address: std::net::SocketAddr,
+    shared: http::Shared,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -24,11 +26,16 @@ impl TestApiServer {
     pub async fn start() -> std::io::Result<TestApiServer> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
-        let app = http::router(http::Shared::new());
+        let shared = http::Shared::new();
+        let app = http::router(shared.clone());
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Ok(TestApiServer { address, task })
+        Ok(TestApiServer {
+            address,
+            shared,
+            task,
+        })
     }
 
     pub fn url(&self) -> String {
@@ -41,6 +48,27 @@ impl TestApiServer {
         let mut config = kube::Config::new(url);
         config.default_namespace = "default".into();
         kube::Client::try_from(config).expect("a plain-HTTP kube client")
+    }
+
+    /// A kube client that acts as `user` (through the Impersonate-User
+    /// header), so its requests can be told apart in [`Self::requests_of`].
+    pub fn client_as(&self, user: &str) -> kube::Client {
+        let url = self.url().parse().expect("the server's own URL");
+        let mut config = kube::Config::new(url);
+        config.default_namespace = "default".into();
+        config.auth_info.impersonate = Some(user.to_string());
+        kube::Client::try_from(config).expect("a plain-HTTP kube client")
+    }
+
+    /// The resource requests made as `user` so far.
+    pub fn requests_of(&self, user: &str) -> Vec<audit::AuditEntry> {
+        self.shared.requests_of(user)
+    }
+
+    /// A kubeconfig whose user acts as `user` (kubeconfig's `as`).
+    pub fn kubeconfig_as(&self, user: &str) -> String {
+        self.kubeconfig()
+            .replace("  user: {}\n", &format!("  user:\n    as: {user}\n"))
     }
 
     /// A kubeconfig that points kubectl at this server.

@@ -1,0 +1,92 @@
+//! Running the real `kubectl` (against a test API server) and `helm`
+//! (on the chart). `scripts/install-kube-tools.sh` installs both.
+
+use std::path::Path;
+use std::process::Command;
+
+/// Whether kubectl is installed; `None` (skip) or a panic under CI when not.
+pub fn require_kubectl() -> Option<()> {
+    match Command::new("kubectl")
+        .args(["version", "--client"])
+        .output()
+    {
+        Ok(out) if out.status.success() => Some(()),
+        _ => crate::missing_prerequisite("kubectl"),
+    }
+}
+
+/// Runs `kubectl --kubeconfig config args...`: success and stdout+stderr.
+pub fn kubectl(config: &Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(config)
+        .args(args)
+        .output()
+        .expect("kubectl runs");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Whether helm is installed; `None` (skip) or a panic under CI when not.
+pub fn require_helm() -> Option<()> {
+    match Command::new("helm").arg("version").output() {
+        Ok(out) if out.status.success() => Some(()),
+        _ => crate::missing_prerequisite("helm"),
+    }
+}
+
+/// Runs `helm args...`: success and stdout+stderr.
+pub fn helm(args: &[&str]) -> (bool, String) {
+    let out = Command::new("helm").args(args).output().expect("helm runs");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// The objects `helm template` renders from `chart` with `args`.
+pub fn helm_template(chart: &Path, args: &[&str]) -> Vec<serde_json::Value> {
+    let mut all = vec!["template", "test", chart.to_str().expect("a UTF-8 path")];
+    all.extend_from_slice(args);
+    let (ok, out) = helm(&all);
+    assert!(ok, "helm template failed: {out}");
+    serde_yaml::Deserializer::from_str(&out)
+        .filter_map(|doc| serde::Deserialize::deserialize(doc).ok())
+        .filter(|v: &serde_json::Value| v.is_object())
+        .collect()
+}
+
+/// The repository's Helm chart.
+pub fn chart_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../charts/alluxio-rs")
+}
+
+/// The user of the chart's ServiceAccount when the chart is installed as
+/// release `test` in namespace `default` (as `helm template test` does).
+pub const CHART_OPERATOR_USER: &str = "system:serviceaccount:default:test-alluxio-rs";
+
+/// Asserts that the RBAC the chart installs (release `test` in `default`)
+/// allows every one of `requests` (skips without helm, except under CI).
+pub fn assert_chart_allows(requests: &[crate::apiserver::audit::AuditEntry]) {
+    use crate::apiserver::audit::{denied, Grant};
+    if require_helm().is_none() {
+        return;
+    }
+    assert!(!requests.is_empty(), "no requests were recorded");
+    let grants = Grant::from_objects(&helm_template(&chart_dir(), &["--namespace", "default"]));
+    let denied = denied(requests, &grants);
+    assert!(
+        denied.is_empty(),
+        "the chart's RBAC does not allow: {denied:#?}"
+    );
+}

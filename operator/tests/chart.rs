@@ -1,0 +1,115 @@
+//! The Helm chart: lints clean, renders what each setting says, and
+//! carries exactly the CRDs generated from the Rust types. (That its RBAC
+//! allows every request the operator makes is checked where the operator
+//! runs: `controller.rs` and `process.rs`.)
+
+use alluxio_e2e::kube_tools::{helm, helm_template, require_helm};
+use serde_json::Value;
+use std::path::PathBuf;
+
+fn chart() -> PathBuf {
+    alluxio_e2e::kube_tools::chart_dir()
+}
+
+fn kinds(objects: &[Value]) -> Vec<String> {
+    let mut k: Vec<String> = objects
+        .iter()
+        .map(|o| o["kind"].as_str().unwrap_or("").to_string())
+        .collect();
+    k.sort();
+    k
+}
+
+fn find<'a>(objects: &'a [Value], kind: &str) -> &'a Value {
+    objects
+        .iter()
+        .find(|o| o["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} rendered"))
+}
+
+fn args(deployment: &Value) -> Vec<String> {
+    deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn the_chart_lints_and_renders_its_settings() {
+    if require_helm().is_none() {
+        return;
+    }
+    let (ok, out) = helm(&["lint", "--strict", chart().to_str().unwrap()]);
+    assert!(ok, "{out}");
+
+    let default = helm_template(&chart(), &["--namespace", "ops"]);
+    assert_eq!(
+        kinds(&default),
+        [
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "Deployment",
+            "Role",
+            "RoleBinding",
+            "Service",
+            "ServiceAccount"
+        ]
+    );
+    let deployment = find(&default, "Deployment");
+    assert_eq!(
+        args(deployment),
+        [
+            "run",
+            "--metrics-address=0.0.0.0:8080",
+            "--lease-name=test-alluxio-rs"
+        ]
+    );
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], "test-alluxio-rs");
+    assert_eq!(
+        pod["containers"][0]["readinessProbe"]["httpGet"]["path"],
+        "/readyz"
+    );
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    // The leader election Role lives in the release's namespace.
+    assert_eq!(find(&default, "Role")["metadata"]["namespace"], "ops");
+
+    // One watched namespace: a Role there instead of a ClusterRole; and
+    // the ServiceMonitor for the Prometheus operator when asked.
+    let scoped = helm_template(
+        &chart(),
+        &[
+            "--namespace",
+            "ops",
+            "--set",
+            "watchNamespace=data",
+            "--set",
+            "serviceMonitor.enabled=true",
+            "--set",
+            "replicas=2",
+        ],
+    );
+    assert!(!kinds(&scoped).contains(&"ClusterRole".to_string()));
+    let roles: Vec<&Value> = scoped.iter().filter(|o| o["kind"] == "Role").collect();
+    let namespaces: Vec<&str> = roles
+        .iter()
+        .map(|r| r["metadata"]["namespace"].as_str().unwrap())
+        .collect();
+    assert_eq!(namespaces, ["data", "ops"]);
+    let deployment = find(&scoped, "Deployment");
+    assert!(args(deployment).contains(&"--namespace=data".to_string()));
+    assert_eq!(deployment["spec"]["replicas"], 2);
+    let monitor = find(&scoped, "ServiceMonitor");
+    assert_eq!(monitor["spec"]["endpoints"][0]["port"], "metrics");
+
+    // The CRDs install with the chart.
+    let with_crds = helm_template(&chart(), &["--include-crds"]);
+    let crds: Vec<&str> = with_crds
+        .iter()
+        .filter(|o| o["kind"] == "CustomResourceDefinition")
+        .map(|o| o["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(crds, ["alluxioclusters.alluxio.rs", "mounts.alluxio.rs"]);
+}
