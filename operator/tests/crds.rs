@@ -15,7 +15,7 @@ fn crds_directories_are_up_to_date() {
     // crds/ for kubectl users, and the chart's copy that Helm installs.
     for dir in ["crds", "charts/alluxio-rs/crds"] {
         for (name, yaml) in crd_files() {
-            let path = repo().join(dir).join(&name);
+            let path = repo().join(dir).join(name);
             let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
             assert!(
                 on_disk == yaml,
