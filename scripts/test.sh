@@ -9,6 +9,12 @@ if ! command -v moto_server >/dev/null 2>&1; then
     python3 -m pip install --quiet "moto[server]"
 fi
 
+# A real Prometheus server scrapes the simulated cluster in the operator tests.
+if ! command -v prometheus >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+fi
+
 # FUSE tests mount for real through /dev/fuse (as root; no libfuse needed).
 if [ ! -e /dev/fuse ]; then
     modprobe fuse 2>/dev/null || true

@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod http_get;
 pub mod kube_tools;
 pub mod kubelet;
+pub mod prometheus;
 pub mod s3;
 
 /// Reports a missing prerequisite: panics under CI, returns `None` otherwise.

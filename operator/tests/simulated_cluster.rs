@@ -90,9 +90,17 @@ async fn kubectl_apply_brings_up_a_real_cluster_and_delete_stops_it() {
     .await;
     assert!(ok, "{out}");
 
+    let operator_metrics = format!(
+        "127.0.0.1:{}",
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    );
     let operator = Operator(
         Command::new(env!("CARGO_BIN_EXE_alluxio-operator"))
-            .args(["run", "--metrics-address", "127.0.0.1:0"])
+            .args(["run", "--metrics-address", &operator_metrics])
             .env("KUBECONFIG", &config)
             .env("POD_NAME", "operator-0")
             .spawn()
@@ -159,6 +167,35 @@ async fn kubectl_apply_brings_up_a_real_cluster_and_delete_stops_it() {
         ["node-0", "node-1"],
         "the nodeSelector places the workers"
     );
+
+    // A real Prometheus scrapes the operator, the master and the workers
+    // at the ports the generated pods declare.
+    let worker_targets: Vec<String> = workers
+        .items
+        .iter()
+        .map(|p| {
+            format!(
+                "{}:30000",
+                p.status.as_ref().unwrap().pod_ip.as_ref().unwrap()
+            )
+        })
+        .collect();
+    let prometheus = alluxio_e2e::prometheus::Prometheus::start(&[
+        ("operator", vec![operator_metrics.clone()]),
+        ("master", vec![format!("{master_ip}:19999")]),
+        ("worker", worker_targets),
+    ]);
+    if let Some(prometheus) = &prometheus {
+        prometheus.wait_for_series("up == 1", 4).await;
+        prometheus
+            .wait_for_series(r#"alluxio_operator_clusters{phase="Ready"}"#, 1)
+            .await;
+        prometheus.wait_for_series("alluxio_master_files", 1).await;
+        let capacity = prometheus
+            .wait_for_series("alluxio_worker_bytes_read_cache_total", 2)
+            .await;
+        assert_eq!(capacity.len(), 2, "{capacity:?}");
+    }
 
     // A Mount becomes a real mount that serves data through the workers.
     let ufs = dir.path().join("ufs");
