@@ -6,6 +6,7 @@
 mod data;
 mod fuse;
 mod master;
+mod operator;
 mod report;
 
 use clap::{Parser, Subcommand};
@@ -68,6 +69,20 @@ enum Which {
         #[arg(long, default_value_t = 1000)]
         small_files: usize,
     },
+    /// kubectl apply of the example cluster to Ready in the simulation
+    /// (vs bare processes), and the operator's memory with many objects.
+    Operator {
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        #[arg(long, default_value_t = 100)]
+        clusters: usize,
+        #[arg(long, default_value_t = 1000)]
+        mounts: usize,
+        #[arg(long, default_value = "target/release/alluxio")]
+        alluxio: PathBuf,
+        #[arg(long, default_value = "target/release/alluxio-operator")]
+        operator: PathBuf,
+    },
     /// Everything above.
     All,
 }
@@ -106,6 +121,16 @@ fn main() {
                         fuse::cold_read(&out, mib << 20, s3s_fs.as_deref()).await;
                         fuse::small_files(&out, small_files).await;
                     }
+                    Which::Operator {
+                        rounds,
+                        clusters,
+                        mounts,
+                        alluxio,
+                        operator: op,
+                    } => {
+                        operator::apply_to_ready(&out, rounds, &alluxio, &op).await;
+                        operator::memory(&out, clusters, mounts, &op).await;
+                    }
                     Which::All => unreachable!(),
                 }
             }
@@ -133,6 +158,14 @@ fn main() {
                     mib: 1024,
                     s3s_fs: None,
                     small_files: 1000,
+                })
+                .await;
+                run(Which::Operator {
+                    rounds: 3,
+                    clusters: 100,
+                    mounts: 1000,
+                    alluxio: PathBuf::from("target/release/alluxio"),
+                    operator: PathBuf::from("target/release/alluxio-operator"),
                 })
                 .await;
             }

@@ -124,7 +124,13 @@ fn ip_block() -> u8 {
 }
 
 impl ProcessKubelet {
-    pub fn start(client: kube::Client, config: KubeletConfig) -> ProcessKubelet {
+    pub fn start(client: kube::Client, mut config: KubeletConfig) -> ProcessKubelet {
+        // Containers start in "/", so entrypoints must be absolute.
+        for (_, binary) in &mut config.images {
+            if let Ok(absolute) = std::fs::canonicalize(&*binary) {
+                *binary = absolute;
+            }
+        }
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let root = config.root.clone();
         let mut kubelet = Kubelet {
@@ -501,6 +507,7 @@ async fn run_containers(p: &mut RunningPod, images: &[(String, PathBuf)]) {
                     c.next_liveness = now + delay(&c.spec.liveness_probe);
                 }
                 Err(e) => {
+                    eprintln!("process kubelet: pod {}: {e}", p.pod.name_any());
                     c.waiting = Some(("CreateContainerError".into(), e));
                     c.next_start = now + restart_delay(c.restarts);
                 }
