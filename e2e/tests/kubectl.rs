@@ -76,6 +76,19 @@ async fn kubectl_applies_crds_and_examples_gets_and_deletes() {
         assert_eq!(generation(&config2), "2");
         let (_, mounted) = kubectl(&config2, &["get", "mount", "datasets", "-o", "jsonpath={.status.mounted}"]);
         assert_eq!(mounted, "true");
+        // JSON patches (RFC 6902), all or nothing.
+        let (ok, out) = kubectl(
+            &config2,
+            &["patch", "mount", "datasets", "--type", "json", "-p", r#"[{"op":"add","path":"/spec/options/region","value":"eu-west-1"}]"#],
+        );
+        assert!(ok, "{out}");
+        let (_, region) = kubectl(&config2, &["get", "mount", "datasets", "-o", "jsonpath={.spec.options.region}"]);
+        assert_eq!(region, "eu-west-1");
+        let (ok, out) = kubectl(
+            &config2,
+            &["patch", "mount", "datasets", "--type", "json", "-p", r#"[{"op":"test","path":"/spec/readOnly","value":true}]"#],
+        );
+        assert!(!ok && out.contains("JSON patch failed"), "{out}");
         // A watch from an old version replays what happened since.
         let (_, list) = kubectl(&config2, &["get", "--raw", "/apis/alluxio.rs/v1alpha1/namespaces/default/mounts"]);
         let list: serde_json::Value = serde_json::from_str(&list).unwrap();

@@ -419,11 +419,7 @@ async fn handle(
                 // Server-side apply of a new object creates it.
                 state.store.create(&r, &ns, patch)
             } else if content.contains("json-patch") {
-                return status_error(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "UnsupportedMediaType",
-                    "JSON patches are not supported by the test API server yet".into(),
-                );
+                state.store.json_patch(&r, &ns, name, &patch, target.status)
             } else {
                 state.store.patch(&r, &ns, name, &patch, target.status)
             }

@@ -94,6 +94,28 @@ pub struct Store {
     schemas: BTreeMap<(String, String), Value>,
 }
 
+/// A Secret's `stringData` is write-only: the API server folds it into
+/// `data` (base64) and drops it.
+fn fold_string_data(secret: &mut Value) {
+    use base64::Engine;
+    let Some(strings) = secret.as_object_mut().and_then(|o| o.remove("stringData")) else {
+        return;
+    };
+    let Some(strings) = strings.as_object() else {
+        return;
+    };
+    let data = secret
+        .as_object_mut()
+        .map(|o| o.entry("data").or_insert_with(|| json!({})));
+    if let Some(Value::Object(data)) = data {
+        for (k, v) in strings {
+            let text = v.as_str().unwrap_or_default();
+            let encoded = base64::engine::general_purpose::STANDARD.encode(text);
+            data.insert(k.clone(), json!(encoded));
+        }
+    }
+}
+
 /// Seconds since the epoch as RFC 3339, as Kubernetes writes times.
 pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
@@ -189,6 +211,9 @@ impl Store {
     }
 
     fn admit(&self, r: &Resource, object: &mut Value) -> Result<(), StoreError> {
+        if r.group.is_empty() && r.plural == "secrets" {
+            fold_string_data(object);
+        }
         match self.schemas.get(&(r.group.clone(), r.plural.clone())) {
             Some(schema) => super::schema::admit(schema, object).map_err(|e| {
                 StoreError::Invalid(format!(
@@ -415,6 +440,32 @@ impl Store {
         merge_patch(&mut target, patch);
         // A patch only conflicts when it names a resourceVersion itself.
         if patch.pointer("/metadata/resourceVersion").is_none() {
+            if let Some(m) = target.get_mut("metadata").and_then(Value::as_object_mut) {
+                m.remove("resourceVersion");
+            }
+        }
+        self.update(r, namespace, name, target, status_only)
+    }
+
+    /// Applies a JSON patch (RFC 6902), to the object or its status; a
+    /// failing `test` operation or a bad path refuses the whole patch.
+    pub fn json_patch(
+        &mut self,
+        r: &Resource,
+        namespace: &str,
+        name: &str,
+        operations: &Value,
+        status_only: bool,
+    ) -> Result<Value, StoreError> {
+        let ops: json_patch::Patch = serde_json::from_value(operations.clone())
+            .map_err(|e| StoreError::Invalid(format!("invalid JSON patch: {e}")))?;
+        let mut target = self.get(r, namespace, name)?;
+        let version_before = target.pointer("/metadata/resourceVersion").cloned();
+        json_patch::patch(&mut target, &ops)
+            .map_err(|e| StoreError::Invalid(format!("the JSON patch failed: {e}")))?;
+        // As with merge patches, only a patch that sets the resourceVersion
+        // itself can conflict.
+        if target.pointer("/metadata/resourceVersion").cloned() == version_before {
             if let Some(m) = target.get_mut("metadata").and_then(Value::as_object_mut) {
                 m.remove("resourceVersion");
             }
@@ -733,6 +784,56 @@ mod tests {
         let events = s.events_since(&r, Some("ns"), 5).unwrap();
         assert_eq!(events[0].kind, EventType::Deleted);
         assert_eq!(meta(&events[0].object, "name").unwrap(), "c4");
+    }
+
+    #[test]
+    fn secrets_keep_string_data_as_base64_data() {
+        let mut s = Store::default();
+        let secrets = super::super::resources::builtin_resources()
+            .into_iter()
+            .find(|r| r.plural == "secrets")
+            .unwrap();
+        let o = s
+            .create(
+                &secrets,
+                "ns",
+                json!({"metadata": {"name": "s"}, "data": {"a": "eA=="}, "stringData": {"b": "hi"}}),
+            )
+            .unwrap();
+        assert_eq!(o["data"], json!({"a": "eA==", "b": "aGk="}));
+        assert!(o.get("stringData").is_none());
+    }
+
+    #[test]
+    fn json_patches_apply_atomically() {
+        let mut s = Store::default();
+        s.create(
+            &mounts(),
+            "ns",
+            json!({"metadata": {"name": "m"}, "spec": {"a": 1}}),
+        )
+        .unwrap();
+        let patched = s
+            .json_patch(
+                &mounts(),
+                "ns",
+                "m",
+                &json!([{"op": "replace", "path": "/spec/a", "value": 2},
+                        {"op": "add", "path": "/spec/b", "value": [1]}]),
+                false,
+            )
+            .unwrap();
+        assert_eq!(patched["spec"], json!({"a": 2, "b": [1]}));
+        let failed = s.json_patch(
+            &mounts(),
+            "ns",
+            "m",
+            &json!([{"op": "replace", "path": "/spec/a", "value": 3},
+                    {"op": "test", "path": "/spec/a", "value": 9}]),
+            false,
+        );
+        assert!(matches!(failed, Err(StoreError::Invalid(_))));
+        assert_eq!(s.get(&mounts(), "ns", "m").unwrap()["spec"]["a"], 2);
     }
 
     #[test]
