@@ -45,6 +45,21 @@ async fn kubectl_applies_crds_and_examples_gets_and_deletes() {
         .unwrap();
         let (ok, out) = kubectl(&config2, &["apply", "--validate=false", "-f", bad.to_str().unwrap()]);
         assert!(!ok && out.contains("Unsupported value: 2"), "{out}");
+        // CEL rules: each tier alias once; a Mount's cluster is immutable.
+        std::fs::write(
+            &bad,
+            concat!(
+                "apiVersion: alluxio.rs/v1alpha1\nkind: AlluxioCluster\nmetadata:\n  name: twice\n",
+                "spec:\n  worker:\n    tiers:\n",
+                "    - {alias: MEM, medium: Memory, quota: 1Gi}\n",
+                "    - {alias: MEM, medium: Memory, quota: 2Gi}\n",
+            ),
+        )
+        .unwrap();
+        let (ok, out) = kubectl(&config2, &["apply", "--validate=false", "-f", bad.to_str().unwrap()]);
+        assert!(!ok && out.contains("may appear only once"), "{out}");
+        let (ok, out) = kubectl(&config2, &["patch", "mount", "datasets", "--type", "merge", "-p", r#"{"spec":{"cluster":"other"}}"#]);
+        assert!(!ok && out.contains("cannot move to another cluster"), "{out}");
         // The printer columns of the CRD.
         let (ok, out) = kubectl(&config2, &["get", "alluxioclusters"]);
         assert!(ok && out.contains("demo"), "{out}");

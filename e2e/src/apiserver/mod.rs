@@ -3,11 +3,12 @@
 //! operator and kubectl rely on, label selectors (`selector`), the
 //! resources it serves (`resources`) and its HTTP front end (`http`).
 //! Custom resources are defaulted, pruned and validated with their CRD's
-//! schema (`schema`). Not there yet: aggregated discovery, OpenAPI
-//! documents, CEL rules, JSON patches and real server-side apply field
-//! management.
+//! schema (`schema`) and CEL rules (`cel`); requests are recorded by user
+//! (`audit`). Not there yet: aggregated discovery, OpenAPI documents and
+//! real server-side apply field management.
 
 pub mod audit;
+pub mod cel;
 pub mod http;
 pub mod resources;
 pub mod schema;

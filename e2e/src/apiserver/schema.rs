@@ -3,13 +3,15 @@
 //! pruned, and values are checked against `type`, `required`, `enum`,
 //! `pattern`, `minimum`/`maximum`, `minLength`, `nullable` and
 //! `x-kubernetes-int-or-string`, with messages in the real server's words.
-//! CEL rules (`x-kubernetes-validations`) are not evaluated.
+//! CEL rules (`x-kubernetes-validations`) are evaluated afterwards, on
+//! the defaulted object (`cel`).
 
 use serde_json::{Map, Value};
 
 /// Fills defaults, prunes and validates `object` (a whole resource) with
-/// the CRD version's `openAPIV3Schema`. All errors, joined, on failure.
-pub fn admit(schema: &Value, object: &mut Value) -> Result<(), String> {
+/// the CRD version's `openAPIV3Schema`, then checks its CEL rules (`old`
+/// is the stored object on updates). All errors, joined, on failure.
+pub fn admit(schema: &Value, object: &mut Value, old: Option<&Value>) -> Result<(), String> {
     let mut errors = Vec::new();
     if let (Some(props), Some(o)) = (schema["properties"].as_object(), object.as_object_mut()) {
         // apiVersion, kind and metadata are the server's, not the schema's.
@@ -29,6 +31,16 @@ pub fn admit(schema: &Value, object: &mut Value) -> Result<(), String> {
             if let Some(r) = r.as_str() {
                 if !o.contains_key(r) {
                     errors.push(format!("{r}: Required value"));
+                }
+            }
+        }
+    }
+    if errors.is_empty() {
+        if let (Some(props), Some(o)) = (schema["properties"].as_object(), object.as_object()) {
+            for (key, sub) in props.iter().filter(|(k, _)| *k != "metadata") {
+                if let Some(v) = o.get(key) {
+                    let old_value = old.and_then(|o| o.get(key));
+                    super::cel::check_rules(sub, v, old_value, key, &mut errors);
                 }
             }
         }
@@ -203,7 +215,7 @@ mod tests {
         let mut o = json!({"apiVersion": "a/v1", "kind": "K", "metadata": {"name": "x"},
             "spec": {"path": "/d", "bogus": 1, "tiers": [{"alias": "MEM", "quota": "1Gi", "extra": true}],
                      "options": {"k": "v"}}, "junk": {}});
-        admit(&schema(), &mut o).unwrap();
+        admit(&schema(), &mut o, None).unwrap();
         assert_eq!(o["spec"]["replicas"], 1);
         assert!(o["spec"].get("bogus").is_none());
         assert!(o["spec"]["tiers"][0].get("extra").is_none());
@@ -244,10 +256,10 @@ mod tests {
             (json!({"spec": {"path": 5}}), "must be of type string"),
         ];
         for (mut o, want) in cases {
-            let err = admit(&schema(), &mut o).unwrap_err();
+            let err = admit(&schema(), &mut o, None).unwrap_err();
             assert!(err.contains(want), "{o}: {err}");
         }
         let mut ok = json!({"spec": {"path": "/d", "note": null}, "status": null});
-        admit(&schema(), &mut ok).unwrap();
+        admit(&schema(), &mut ok, None).unwrap();
     }
 }

@@ -210,12 +210,17 @@ impl Store {
             .insert((group.to_string(), plural.to_string()), schema);
     }
 
-    fn admit(&self, r: &Resource, object: &mut Value) -> Result<(), StoreError> {
+    fn admit(
+        &self,
+        r: &Resource,
+        object: &mut Value,
+        old: Option<&Value>,
+    ) -> Result<(), StoreError> {
         if r.group.is_empty() && r.plural == "secrets" {
             fold_string_data(object);
         }
         match self.schemas.get(&(r.group.clone(), r.plural.clone())) {
-            Some(schema) => super::schema::admit(schema, object).map_err(|e| {
+            Some(schema) => super::schema::admit(schema, object, old).map_err(|e| {
                 StoreError::Invalid(format!(
                     "{} \"{}\" is invalid: {e}",
                     r.kind,
@@ -291,7 +296,7 @@ impl Store {
                 o.remove("status");
             }
         }
-        self.admit(r, &mut object)?;
+        self.admit(r, &mut object, None)?;
         self.stamp(&mut object);
         self.record(r, namespace, EventType::Added, &object);
         self.objects.insert(k, object.clone());
@@ -401,7 +406,7 @@ impl Store {
             n["kind"] = json!(r.kind);
             n
         };
-        self.admit(r, &mut new)?;
+        self.admit(r, &mut new, Some(&old))?;
         if generation_content(&new) != generation_content(&old) {
             let g = old
                 .pointer("/metadata/generation")
