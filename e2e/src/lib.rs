@@ -6,6 +6,7 @@
 //! when `CI` is set, so CI never passes by skipping.
 
 pub mod apiserver;
+pub mod binaries;
 pub mod cluster;
 pub mod http_get;
 pub mod kube_tools;

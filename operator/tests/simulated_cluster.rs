@@ -16,17 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-/// The `alluxio` binary built next to this test (cargo test --workspace
-/// builds it).
 fn alluxio_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe.parent().unwrap().parent().unwrap().join("alluxio");
-    assert!(
-        path.exists(),
-        "{} is missing: build it with `cargo build -p alluxio-cli`",
-        path.display()
-    );
-    path
+    alluxio_e2e::binaries::built_binary("alluxio")
 }
 
 struct Operator(Child);

@@ -2,7 +2,8 @@
 //!
 //! `grpc` holds what travels between processes (master, workers, clients);
 //! `journal` holds the records the master writes to its write-ahead log and
-//! checkpoints. Both are plain prost types; behaviour lives in other crates.
+//! checkpoints; `csi` is the Container Storage Interface v1 the CSI driver
+//! serves. All are plain prost types; behaviour lives in other crates.
 
 #![allow(clippy::all, clippy::pedantic)]
 
@@ -12,4 +13,8 @@ pub mod grpc {
 
 pub mod journal {
     tonic::include_proto!("alluxio.journal");
+}
+
+pub mod csi {
+    tonic::include_proto!("csi.v1");
 }

@@ -1,0 +1,315 @@
+//! The CSI Controller service: a volume is a directory under the
+//! plugin's volume root in the Alluxio namespace (`<root>/<name>`), with
+//! a record of its requested capacity and parameters next to it
+//! (`<records>/<name>.json`, written through to the UFS), so CreateVolume
+//! is idempotent by name across controller restarts and refuses the same
+//! name with different parameters.
+
+use super::unsupported_capability;
+use alluxio_client::{FileSystem, MasterClient};
+use alluxio_common::AlluxioError;
+use alluxio_proto::csi::controller_server::Controller;
+use alluxio_proto::csi::controller_service_capability::{rpc, Rpc, Type as CapabilityType};
+use alluxio_proto::csi::validate_volume_capabilities_response::Confirmed;
+use alluxio_proto::csi::*;
+use alluxio_proto::grpc::WriteType;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use tonic::{Request, Response, Status};
+
+/// StorageClass parameters a volume takes (the rest is refused), beside
+/// the `csi.storage.k8s.io/` keys the provisioner adds.
+pub const PARAMETERS: &[&str] = &["readType", "mountOptions", "masterAddress"];
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct VolumeRecord {
+    name: String,
+    capacity_bytes: i64,
+    parameters: BTreeMap<String, String>,
+}
+
+pub struct ControllerService {
+    pub master: MasterClient,
+    pub fs: FileSystem,
+    /// Alluxio directory holding the volumes.
+    pub volume_root: String,
+    /// Alluxio directory holding the volume records.
+    pub records_root: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ControllerError {
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    Alluxio(#[from] AlluxioError),
+}
+
+impl From<ControllerError> for Status {
+    fn from(e: ControllerError) -> Status {
+        match e {
+            ControllerError::InvalidArgument(m) => Status::invalid_argument(m),
+            ControllerError::AlreadyExists(m) => Status::already_exists(m),
+            ControllerError::Alluxio(e) => e.into(),
+        }
+    }
+}
+
+/// A volume name usable as one path component.
+fn check_name(name: &str, field: &str) -> Result<(), ControllerError> {
+    if name.is_empty() {
+        return Err(ControllerError::InvalidArgument(format!(
+            "{field} is required"
+        )));
+    }
+    if name.contains('/') || name == "." || name == ".." || name.len() > 253 {
+        return Err(ControllerError::InvalidArgument(format!(
+            "{field} {name:?} must be one path component of at most 253 characters"
+        )));
+    }
+    Ok(())
+}
+
+fn check_capabilities(caps: &[VolumeCapability]) -> Result<(), ControllerError> {
+    if caps.is_empty() {
+        return Err(ControllerError::InvalidArgument(
+            "volume_capabilities are required".into(),
+        ));
+    }
+    match caps.iter().find_map(unsupported_capability) {
+        Some(why) => Err(ControllerError::InvalidArgument(why)),
+        None => Ok(()),
+    }
+}
+
+impl ControllerService {
+    fn volume_path(&self, name: &str) -> String {
+        format!("{}/{name}", self.volume_root.trim_end_matches('/'))
+    }
+
+    fn record_path(&self, name: &str) -> String {
+        format!("{}/{name}.json", self.records_root.trim_end_matches('/'))
+    }
+
+    async fn read_record(&self, name: &str) -> Result<Option<VolumeRecord>, ControllerError> {
+        let reader = match self.fs.open(&self.record_path(name), None).await {
+            Ok(r) => r,
+            Err(AlluxioError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let bytes = reader.read_at(0, reader.len()).await?;
+        serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            AlluxioError::Internal(format!("volume record of {name} is damaged: {e}")).into()
+        })
+    }
+
+    async fn create(&self, req: CreateVolumeRequest) -> Result<Volume, ControllerError> {
+        check_name(&req.name, "name")?;
+        check_capabilities(&req.volume_capabilities)?;
+        if req.volume_content_source.is_some() {
+            return Err(ControllerError::InvalidArgument(
+                "volume content sources (snapshots, clones) are not supported".into(),
+            ));
+        }
+        let parameters: BTreeMap<String, String> = req
+            .parameters
+            .into_iter()
+            .filter(|(k, _)| !k.starts_with("csi.storage.k8s.io/"))
+            .collect();
+        if let Some(k) = parameters
+            .keys()
+            .find(|k| !PARAMETERS.contains(&k.as_str()))
+        {
+            return Err(ControllerError::InvalidArgument(format!(
+                "unknown parameter {k:?} (known: {})",
+                PARAMETERS.join(", ")
+            )));
+        }
+        let range = req.capacity_range.unwrap_or_default();
+        if range.required_bytes < 0 || range.limit_bytes < 0 {
+            return Err(ControllerError::InvalidArgument(
+                "capacity must not be negative".into(),
+            ));
+        }
+        if range.limit_bytes > 0 && range.required_bytes > range.limit_bytes {
+            return Err(ControllerError::InvalidArgument(
+                "required_bytes exceeds limit_bytes".into(),
+            ));
+        }
+        let capacity = if range.required_bytes > 0 {
+            range.required_bytes
+        } else {
+            range.limit_bytes
+        };
+        let name = req.name;
+        let record = match self.read_record(&name).await? {
+            Some(existing) => {
+                let fits = existing.capacity_bytes >= range.required_bytes
+                    && (range.limit_bytes == 0 || existing.capacity_bytes <= range.limit_bytes);
+                if !fits || existing.parameters != parameters {
+                    return Err(ControllerError::AlreadyExists(format!(
+                        "volume {name} exists with capacity {} and parameters {:?}",
+                        existing.capacity_bytes, existing.parameters
+                    )));
+                }
+                existing
+            }
+            None => {
+                let record = VolumeRecord {
+                    name: name.clone(),
+                    capacity_bytes: capacity,
+                    parameters,
+                };
+                match self
+                    .master
+                    .create_directory(alluxio_proto::grpc::CreateDirectoryRequest {
+                        path: self.volume_path(&name),
+                        recursive: true,
+                        allow_exists: true,
+                        write_type: WriteType::CacheThrough as i32,
+                        ..Default::default()
+                    })
+                    .await
+                {
+                    Ok(_) | Err(AlluxioError::AlreadyExists(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                let json = serde_json::to_vec(&record)
+                    .map_err(|e| AlluxioError::Internal(e.to_string()))?;
+                let mut w = self
+                    .fs
+                    .create_with(
+                        &self.record_path(&name),
+                        alluxio_client::CreateOptions {
+                            write_type: Some(WriteType::CacheThrough),
+                            mode: None,
+                            recursive: true,
+                        },
+                    )
+                    .await?;
+                if let Err(e) = w.write(Bytes::from(json)).await {
+                    w.abandon().await;
+                    return Err(e.into());
+                }
+                w.close().await?;
+                record
+            }
+        };
+        let mut context: HashMap<String, String> = record.parameters.into_iter().collect();
+        context.insert("alluxioPath".into(), self.volume_path(&name));
+        Ok(Volume {
+            capacity_bytes: record.capacity_bytes,
+            volume_id: name,
+            volume_context: context,
+            content_source: None,
+            accessible_topology: Vec::new(),
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl Controller for ControllerService {
+    async fn create_volume(
+        &self,
+        req: Request<CreateVolumeRequest>,
+    ) -> Result<Response<CreateVolumeResponse>, Status> {
+        let volume = self.create(req.into_inner()).await?;
+        tracing::info!(volume = volume.volume_id, "volume created");
+        Ok(Response::new(CreateVolumeResponse {
+            volume: Some(volume),
+        }))
+    }
+
+    async fn delete_volume(
+        &self,
+        req: Request<DeleteVolumeRequest>,
+    ) -> Result<Response<DeleteVolumeResponse>, Status> {
+        let id = req.into_inner().volume_id;
+        check_name(&id, "volume_id")?;
+        for (path, recursive) in [
+            (self.volume_path(&id), true),
+            (self.record_path(&id), false),
+        ] {
+            match self.master.delete(&path, recursive, false).await {
+                Ok(()) | Err(AlluxioError::NotFound(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        tracing::info!(volume = id, "volume deleted");
+        Ok(Response::new(DeleteVolumeResponse {}))
+    }
+
+    async fn validate_volume_capabilities(
+        &self,
+        req: Request<ValidateVolumeCapabilitiesRequest>,
+    ) -> Result<Response<ValidateVolumeCapabilitiesResponse>, Status> {
+        let req = req.into_inner();
+        check_name(&req.volume_id, "volume_id")?;
+        if req.volume_capabilities.is_empty() {
+            return Err(Status::invalid_argument("volume_capabilities are required"));
+        }
+        if self.read_record(&req.volume_id).await?.is_none() {
+            return Err(Status::not_found(format!(
+                "volume {} does not exist",
+                req.volume_id
+            )));
+        }
+        let response = match req
+            .volume_capabilities
+            .iter()
+            .find_map(unsupported_capability)
+        {
+            Some(why) => ValidateVolumeCapabilitiesResponse {
+                confirmed: None,
+                message: why,
+            },
+            None => ValidateVolumeCapabilitiesResponse {
+                confirmed: Some(Confirmed {
+                    volume_context: req.volume_context,
+                    volume_capabilities: req.volume_capabilities,
+                    parameters: req.parameters,
+                    mutable_parameters: req.mutable_parameters,
+                }),
+                message: String::new(),
+            },
+        };
+        Ok(Response::new(response))
+    }
+
+    async fn get_capacity(
+        &self,
+        _: Request<GetCapacityRequest>,
+    ) -> Result<Response<GetCapacityResponse>, Status> {
+        // What the cache can hold: the live workers' free space.
+        let workers = self.master.worker_infos().await.map_err(Status::from)?;
+        let available: u64 = workers
+            .iter()
+            .filter(|w| w.state == "LIVE")
+            .flat_map(|w| w.tiers.iter())
+            .map(|t| t.capacity_bytes.saturating_sub(t.used_bytes))
+            .sum();
+        Ok(Response::new(GetCapacityResponse {
+            available_capacity: available.min(i64::MAX as u64) as i64,
+            maximum_volume_size: None,
+            minimum_volume_size: None,
+        }))
+    }
+
+    async fn controller_get_capabilities(
+        &self,
+        _: Request<ControllerGetCapabilitiesRequest>,
+    ) -> Result<Response<ControllerGetCapabilitiesResponse>, Status> {
+        let rpc = |t: rpc::Type| ControllerServiceCapability {
+            r#type: Some(CapabilityType::Rpc(Rpc { r#type: t as i32 })),
+        };
+        Ok(Response::new(ControllerGetCapabilitiesResponse {
+            capabilities: vec![
+                rpc(rpc::Type::CreateDeleteVolume),
+                rpc(rpc::Type::GetCapacity),
+            ],
+        }))
+    }
+}

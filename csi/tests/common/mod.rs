@@ -1,0 +1,149 @@
+//! A running `alluxio-csi` process against an in-process cluster, and
+//! gRPC clients of it over its unix socket.
+
+#![allow(dead_code)]
+
+use alluxio_e2e::cluster::{Cluster, MIB};
+use alluxio_proto::csi::controller_client::ControllerClient;
+use alluxio_proto::csi::identity_client::IdentityClient;
+use alluxio_proto::csi::node_client::NodeClient;
+use alluxio_proto::csi::volume_capability::access_mode::Mode;
+use alluxio_proto::csi::volume_capability::{AccessMode, AccessType, BlockVolume, MountVolume};
+use alluxio_proto::csi::VolumeCapability;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+use tonic::transport::{Channel, Endpoint};
+
+pub struct Plugin {
+    pub child: Child,
+    pub dir: PathBuf,
+    pub socket: PathBuf,
+    pub master: String,
+    pub metrics: String,
+}
+
+/// Needs root (mounts); `None` (skip) outside CI without it.
+pub fn require_root() -> Option<()> {
+    if unsafe { libc::geteuid() } == 0 {
+        Some(())
+    } else {
+        alluxio_e2e::missing_prerequisite("root (FUSE and bind mounts)")
+    }
+}
+
+pub async fn cluster() -> Cluster {
+    alluxio_e2e::cluster::start(1, 64 * MIB, |_| {}).await
+}
+
+pub fn master_address(c: &Cluster) -> String {
+    c.master.as_ref().unwrap().rpc_addr.to_string()
+}
+
+impl Plugin {
+    /// Starts the plugin (mode all) with its files under `dir`.
+    pub fn start(dir: &Path, master: &str) -> Plugin {
+        let socket = dir.join("csi/csi.sock");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let metrics = format!("127.0.0.1:{port}");
+        let child = Command::new(alluxio_e2e::binaries::built_binary("alluxio-csi"))
+            .arg(format!("--endpoint=unix://{}", socket.display()))
+            .args(["--mode", "all", "--node-id", "node-0", "--master", master])
+            .arg(format!("--allowed-root={}", dir.join("kubelet").display()))
+            .arg(format!("--state-dir={}", dir.join("state").display()))
+            .arg(format!(
+                "--alluxio={}",
+                alluxio_e2e::binaries::built_binary("alluxio").display()
+            ))
+            .args(["--metrics-address", &metrics])
+            .spawn()
+            .unwrap();
+        Plugin {
+            child,
+            dir: dir.to_path_buf(),
+            socket,
+            master: master.to_string(),
+            metrics,
+        }
+    }
+
+    /// A channel over the unix socket, once the plugin listens.
+    pub async fn channel(&self) -> Channel {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while tokio::net::UnixStream::connect(&self.socket).await.is_err() {
+            assert!(Instant::now() < deadline, "the plugin never listened");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let socket = self.socket.clone();
+        Endpoint::try_from("http://localhost")
+            .unwrap()
+            .connect_with_connector(tower::service_fn(move |_| {
+                let socket = socket.clone();
+                async move {
+                    tokio::net::UnixStream::connect(socket)
+                        .await
+                        .map(hyper_util::rt::TokioIo::new)
+                }
+            }))
+            .await
+            .unwrap()
+    }
+
+    pub async fn identity(&self) -> IdentityClient<Channel> {
+        IdentityClient::new(self.channel().await)
+    }
+
+    pub async fn controller(&self) -> ControllerClient<Channel> {
+        ControllerClient::new(self.channel().await)
+    }
+
+    pub async fn node(&self) -> NodeClient<Channel> {
+        NodeClient::new(self.channel().await)
+    }
+
+    /// A path under the allowed kubelet root.
+    pub fn kubelet_path(&self, rest: &str) -> String {
+        self.dir.join("kubelet").join(rest).display().to_string()
+    }
+
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Plugin {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+pub fn mount_capability(mode: Mode) -> VolumeCapability {
+    VolumeCapability {
+        access_type: Some(AccessType::Mount(MountVolume::default())),
+        access_mode: Some(AccessMode { mode: mode as i32 }),
+    }
+}
+
+pub fn block_capability() -> VolumeCapability {
+    VolumeCapability {
+        access_type: Some(AccessType::Block(BlockVolume {})),
+        access_mode: Some(AccessMode {
+            mode: Mode::SingleNodeWriter as i32,
+        }),
+    }
+}
+
+/// Lines of /proc/self/mountinfo that mention `dir` (to show nothing is left).
+pub fn mounts_under(dir: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let needle = dir.display().to_string();
+    text.lines()
+        .filter(|l| l.contains(&needle))
+        .map(str::to_string)
+        .collect()
+}

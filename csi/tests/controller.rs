@@ -1,0 +1,186 @@
+//! Identity and Controller RPCs of the real plugin process over its unix
+//! socket, against an in-process cluster: success, idempotency and the
+//! errors the CSI spec defines.
+
+mod common;
+
+use alluxio_proto::csi::volume_capability::access_mode::Mode;
+use alluxio_proto::csi::*;
+use common::*;
+use std::collections::HashMap;
+use tonic::Code;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_and_controller_rpcs_follow_the_spec() {
+    let cluster = cluster().await;
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = Plugin::start(dir.path(), &master_address(&cluster));
+
+    let mut identity = plugin.identity().await;
+    let info = identity
+        .get_plugin_info(GetPluginInfoRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(info.name, "csi.alluxio.rs");
+    assert!(!info.vendor_version.is_empty());
+    let ready = identity.probe(ProbeRequest {}).await.unwrap().into_inner();
+    assert_eq!(ready.ready, Some(true));
+    let caps = identity
+        .get_plugin_capabilities(GetPluginCapabilitiesRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(caps.capabilities.len(), 2);
+
+    let mut controller = plugin.controller().await;
+    let caps = controller
+        .controller_get_capabilities(ControllerGetCapabilitiesRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(caps.capabilities.len(), 2);
+
+    let request = |name: &str, required: i64, caps: Vec<VolumeCapability>| CreateVolumeRequest {
+        name: name.into(),
+        capacity_range: Some(CapacityRange {
+            required_bytes: required,
+            limit_bytes: 0,
+        }),
+        volume_capabilities: caps,
+        parameters: HashMap::from([
+            ("readType".to_string(), "CACHE".to_string()),
+            (
+                "csi.storage.k8s.io/pvc/name".to_string(),
+                "data".to_string(),
+            ),
+        ]),
+        ..Default::default()
+    };
+    let rwx = || vec![mount_capability(Mode::MultiNodeMultiWriter)];
+    let created = controller
+        .create_volume(request("pvc-1", 1 << 30, rwx()))
+        .await
+        .unwrap()
+        .into_inner()
+        .volume
+        .unwrap();
+    assert_eq!(created.volume_id, "pvc-1");
+    assert_eq!(created.capacity_bytes, 1 << 30);
+    assert_eq!(created.volume_context["alluxioPath"], "/csi/volumes/pvc-1");
+    assert_eq!(created.volume_context["readType"], "CACHE");
+    let status = cluster
+        .client
+        .get_status("/csi/volumes/pvc-1", None)
+        .await
+        .unwrap();
+    assert!(status.folder);
+
+    // Idempotent by name; a smaller request fits the existing volume.
+    let again = controller
+        .create_volume(request("pvc-1", 1 << 20, rwx()))
+        .await
+        .unwrap()
+        .into_inner()
+        .volume
+        .unwrap();
+    assert_eq!(again, created);
+    // The same name with an incompatible capacity or parameters.
+    let err = controller
+        .create_volume(request("pvc-1", 2 << 30, rwx()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::AlreadyExists, "{err}");
+    let mut other = request("pvc-1", 1 << 30, rwx());
+    other
+        .parameters
+        .insert("readType".into(), "NO_CACHE".into());
+    let err = controller.create_volume(other).await.unwrap_err();
+    assert_eq!(err.code(), Code::AlreadyExists, "{err}");
+
+    // Bad requests.
+    for (bad, why) in [
+        (request("", 1, rwx()), "name is required"),
+        (request("a/b", 1, rwx()), "one path component"),
+        (request("pvc-2", 1, vec![]), "volume_capabilities"),
+        (
+            request("pvc-2", 1, vec![block_capability()]),
+            "block volumes",
+        ),
+    ] {
+        let err = controller.create_volume(bad).await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{err}");
+        assert!(err.message().contains(why), "{err}");
+    }
+    let mut unknown = request("pvc-2", 1, rwx());
+    unknown.parameters.insert("colour".into(), "blue".into());
+    let err = controller.create_volume(unknown).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().contains("colour"), "{err}");
+
+    // ValidateVolumeCapabilities.
+    let validate = |id: &str, caps: Vec<VolumeCapability>| ValidateVolumeCapabilitiesRequest {
+        volume_id: id.into(),
+        volume_capabilities: caps,
+        ..Default::default()
+    };
+    let ok = controller
+        .validate_volume_capabilities(validate("pvc-1", rwx()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(ok.confirmed.is_some());
+    let block = controller
+        .validate_volume_capabilities(validate("pvc-1", vec![block_capability()]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        block.confirmed.is_none() && block.message.contains("block"),
+        "{block:?}"
+    );
+    let err = controller
+        .validate_volume_capabilities(validate("nope", rwx()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+    let err = controller
+        .validate_volume_capabilities(validate("pvc-1", vec![]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+
+    // GetCapacity: the live worker's free cache.
+    let capacity = controller
+        .get_capacity(GetCapacityRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(capacity.available_capacity > 0 && capacity.available_capacity <= 64 << 20);
+
+    // DeleteVolume is idempotent; the volume is gone afterwards.
+    for _ in 0..2 {
+        controller
+            .delete_volume(DeleteVolumeRequest {
+                volume_id: "pvc-1".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    let err = controller
+        .validate_volume_capabilities(validate("pvc-1", rwx()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+    assert!(cluster
+        .client
+        .get_status("/csi/volumes/pvc-1", None)
+        .await
+        .is_err());
+    let err = controller
+        .delete_volume(DeleteVolumeRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+}
