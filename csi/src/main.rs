@@ -4,7 +4,7 @@
 //! serves everything. SIGTERM stops serving and leaves the FUSE daemons
 //! (and so the pods' mounts) running.
 
-use alluxio_client::{FileSystem, MasterClient};
+use alluxio_client::MasterClient;
 use alluxio_csi::fuse_daemons::FuseDaemons;
 use alluxio_csi::metrics::CsiMetrics;
 use alluxio_csi::server::controller::ControllerService;
@@ -99,12 +99,11 @@ async fn run(args: Args) -> Result<(), String> {
         controller,
     }));
     if controller {
-        routes = routes.add_service(ControllerServer::new(ControllerService {
-            master: master.clone(),
-            fs: FileSystem::new(master.clone()),
-            volume_root: args.volume_root.clone(),
-            records_root: args.records_root.clone(),
-        }));
+        routes = routes.add_service(ControllerServer::new(ControllerService::new(
+            &args.master,
+            &args.volume_root,
+            &args.records_root,
+        )));
     }
     if args.mode != Mode::Controller {
         if args.node_id.is_empty() {

@@ -183,4 +183,38 @@ async fn identity_and_controller_rpcs_follow_the_spec() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
+
+    // A StorageClass of another cluster names its master: the volume id
+    // carries it, so DeleteVolume reaches the same master.
+    let mut named = request("pvc-3", 1, rwx());
+    named
+        .parameters
+        .insert("masterAddress".into(), master_address(&cluster));
+    let volume = controller
+        .create_volume(named)
+        .await
+        .unwrap()
+        .into_inner()
+        .volume
+        .unwrap();
+    assert_eq!(
+        volume.volume_id,
+        format!("pvc-3@{}", master_address(&cluster))
+    );
+    assert_eq!(
+        volume.volume_context["masterAddress"],
+        master_address(&cluster)
+    );
+    controller
+        .delete_volume(DeleteVolumeRequest {
+            volume_id: volume.volume_id,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(cluster
+        .client
+        .get_status("/csi/volumes/pvc-3", None)
+        .await
+        .is_err());
 }

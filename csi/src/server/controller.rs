@@ -4,6 +4,11 @@
 //! (`<records>/<name>.json`, written through to the UFS), so CreateVolume
 //! is idempotent by name across controller restarts and refuses the same
 //! name with different parameters.
+//!
+//! One controller serves every cluster: a StorageClass names its cluster's
+//! master in the `masterAddress` parameter (the operator writes it), and
+//! the volume id carries it (`<name>@<master>`), because DeleteVolume is
+//! given nothing else.
 
 use super::unsupported_capability;
 use alluxio_client::{FileSystem, MasterClient};
@@ -16,6 +21,7 @@ use alluxio_proto::grpc::WriteType;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
 use tonic::{Request, Response, Status};
 
 /// StorageClass parameters a volume takes (the rest is refused), beside
@@ -30,12 +36,28 @@ struct VolumeRecord {
 }
 
 pub struct ControllerService {
-    pub master: MasterClient,
-    pub fs: FileSystem,
+    /// The master of volumes whose StorageClass names none.
+    default_master: String,
     /// Alluxio directory holding the volumes.
-    pub volume_root: String,
+    volume_root: String,
     /// Alluxio directory holding the volume records.
-    pub records_root: String,
+    records_root: String,
+    clients: Mutex<HashMap<String, FileSystem>>,
+}
+
+/// `<name>` or `<name>@<master>`.
+fn volume_id(name: &str, master: Option<&str>) -> String {
+    match master {
+        Some(m) => format!("{name}@{m}"),
+        None => name.to_string(),
+    }
+}
+
+fn parse_volume_id(id: &str) -> (&str, Option<&str>) {
+    match id.split_once('@') {
+        Some((name, master)) => (name, Some(master)),
+        None => (id, None),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +108,27 @@ fn check_capabilities(caps: &[VolumeCapability]) -> Result<(), ControllerError> 
 }
 
 impl ControllerService {
+    pub fn new(default_master: &str, volume_root: &str, records_root: &str) -> Self {
+        ControllerService {
+            default_master: default_master.to_string(),
+            volume_root: volume_root.to_string(),
+            records_root: records_root.to_string(),
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The file system of the cluster at `master` (the default one if `None`).
+    fn fs(&self, master: Option<&str>) -> Result<FileSystem, ControllerError> {
+        let address = master.unwrap_or(&self.default_master);
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(fs) = clients.get(address) {
+            return Ok(fs.clone());
+        }
+        let fs = FileSystem::new(MasterClient::connect_lazy(address)?);
+        clients.insert(address.to_string(), fs.clone());
+        Ok(fs)
+    }
+
     fn volume_path(&self, name: &str) -> String {
         format!("{}/{name}", self.volume_root.trim_end_matches('/'))
     }
@@ -94,8 +137,12 @@ impl ControllerService {
         format!("{}/{name}.json", self.records_root.trim_end_matches('/'))
     }
 
-    async fn read_record(&self, name: &str) -> Result<Option<VolumeRecord>, ControllerError> {
-        let reader = match self.fs.open(&self.record_path(name), None).await {
+    async fn read_record(
+        &self,
+        fs: &FileSystem,
+        name: &str,
+    ) -> Result<Option<VolumeRecord>, ControllerError> {
+        let reader = match fs.open(&self.record_path(name), None).await {
             Ok(r) => r,
             Err(AlluxioError::NotFound(_)) => return Ok(None),
             Err(e) => return Err(e.into()),
@@ -145,7 +192,9 @@ impl ControllerService {
             range.limit_bytes
         };
         let name = req.name;
-        let record = match self.read_record(&name).await? {
+        let master = parameters.get("masterAddress").cloned();
+        let fs = self.fs(master.as_deref())?;
+        let record = match self.read_record(&fs, &name).await? {
             Some(existing) => {
                 let fits = existing.capacity_bytes >= range.required_bytes
                     && (range.limit_bytes == 0 || existing.capacity_bytes <= range.limit_bytes);
@@ -163,7 +212,7 @@ impl ControllerService {
                     capacity_bytes: capacity,
                     parameters,
                 };
-                match self
+                match fs
                     .master
                     .create_directory(alluxio_proto::grpc::CreateDirectoryRequest {
                         path: self.volume_path(&name),
@@ -179,8 +228,7 @@ impl ControllerService {
                 }
                 let json = serde_json::to_vec(&record)
                     .map_err(|e| AlluxioError::Internal(e.to_string()))?;
-                let mut w = self
-                    .fs
+                let mut w = fs
                     .create_with(
                         &self.record_path(&name),
                         alluxio_client::CreateOptions {
@@ -202,7 +250,7 @@ impl ControllerService {
         context.insert("alluxioPath".into(), self.volume_path(&name));
         Ok(Volume {
             capacity_bytes: record.capacity_bytes,
-            volume_id: name,
+            volume_id: volume_id(&name, master.as_deref()),
             volume_context: context,
             content_source: None,
             accessible_topology: Vec::new(),
@@ -228,12 +276,14 @@ impl Controller for ControllerService {
         req: Request<DeleteVolumeRequest>,
     ) -> Result<Response<DeleteVolumeResponse>, Status> {
         let id = req.into_inner().volume_id;
-        check_name(&id, "volume_id")?;
+        let (name, master) = parse_volume_id(&id);
+        check_name(name, "volume_id")?;
+        let fs = self.fs(master)?;
         for (path, recursive) in [
-            (self.volume_path(&id), true),
-            (self.record_path(&id), false),
+            (self.volume_path(name), true),
+            (self.record_path(name), false),
         ] {
-            match self.master.delete(&path, recursive, false).await {
+            match fs.master.delete(&path, recursive, false).await {
                 Ok(()) | Err(AlluxioError::NotFound(_)) => {}
                 Err(e) => return Err(e.into()),
             }
@@ -247,11 +297,13 @@ impl Controller for ControllerService {
         req: Request<ValidateVolumeCapabilitiesRequest>,
     ) -> Result<Response<ValidateVolumeCapabilitiesResponse>, Status> {
         let req = req.into_inner();
-        check_name(&req.volume_id, "volume_id")?;
+        let (name, master) = parse_volume_id(&req.volume_id);
+        check_name(name, "volume_id")?;
+        let fs = self.fs(master)?;
         if req.volume_capabilities.is_empty() {
             return Err(Status::invalid_argument("volume_capabilities are required"));
         }
-        if self.read_record(&req.volume_id).await?.is_none() {
+        if self.read_record(&fs, name).await?.is_none() {
             return Err(Status::not_found(format!(
                 "volume {} does not exist",
                 req.volume_id
@@ -281,10 +333,12 @@ impl Controller for ControllerService {
 
     async fn get_capacity(
         &self,
-        _: Request<GetCapacityRequest>,
+        req: Request<GetCapacityRequest>,
     ) -> Result<Response<GetCapacityResponse>, Status> {
         // What the cache can hold: the live workers' free space.
-        let workers = self.master.worker_infos().await.map_err(Status::from)?;
+        let master = req.into_inner().parameters.get("masterAddress").cloned();
+        let fs = self.fs(master.as_deref())?;
+        let workers = fs.master.worker_infos().await.map_err(Status::from)?;
         let available: u64 = workers
             .iter()
             .filter(|w| w.state == "LIVE")
