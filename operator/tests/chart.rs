@@ -104,6 +104,61 @@ fn the_chart_lints_and_renders_its_settings() {
     let monitor = find(&scoped, "ServiceMonitor");
     assert_eq!(monitor["spec"]["endpoints"][0]["port"], "metrics");
 
+    // The CSI driver: CSIDriver, node plugin (privileged, Bidirectional
+    // propagation, registrar), controller with external-provisioner, and
+    // a StorageClass per listed cluster.
+    let csi = helm_template(
+        &chart(),
+        &[
+            "--set",
+            "csi.enabled=true",
+            "--set",
+            "csi.storageClasses[0].name=alluxio-demo",
+            "--set",
+            "csi.storageClasses[0].masterAddress=demo-master.default.svc.cluster.local:19998",
+        ],
+    );
+    assert_eq!(
+        find(&csi, "CSIDriver")["metadata"]["name"],
+        "csi.alluxio.rs"
+    );
+    assert_eq!(find(&csi, "CSIDriver")["spec"]["attachRequired"], false);
+    let node = csi
+        .iter()
+        .find(|o| o["kind"] == "DaemonSet")
+        .expect("the node plugin");
+    let containers = node["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap();
+    assert_eq!(containers[0]["name"], "node-driver-registrar");
+    let plugin = &containers[1];
+    assert_eq!(plugin["securityContext"]["privileged"], true);
+    let kubelet_mount = plugin["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "kubelet-dir")
+        .unwrap();
+    assert_eq!(kubelet_mount["mountPropagation"], "Bidirectional");
+    let controller = csi
+        .iter()
+        .find(|o| {
+            o["kind"] == "Deployment" && o["metadata"]["name"] == "test-alluxio-rs-csi-controller"
+        })
+        .expect("the CSI controller");
+    let sidecar = &controller["spec"]["template"]["spec"]["containers"][0];
+    assert!(sidecar["image"]
+        .as_str()
+        .unwrap()
+        .contains("csi-provisioner"));
+    let class = find(&csi, "StorageClass");
+    assert_eq!(class["provisioner"], "csi.alluxio.rs");
+    assert_eq!(
+        class["parameters"]["masterAddress"],
+        "demo-master.default.svc.cluster.local:19998"
+    );
+    assert!(!kinds(&default).contains(&"CSIDriver".to_string()));
+
     // The CRDs install with the chart.
     let with_crds = helm_template(&chart(), &["--include-crds"]);
     let crds: Vec<&str> = with_crds
