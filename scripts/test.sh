@@ -9,6 +9,15 @@ if ! command -v moto_server >/dev/null 2>&1; then
     python3 -m pip install --quiet "moto[server]"
 fi
 
+# pyspark reads a Parquet dataset through a CSI volume (Spark needs Java 17+).
+if ! python3 -c "import pyspark, pyarrow" >/dev/null 2>&1; then
+    python3 -m pip install --quiet pyspark pyarrow
+fi
+if ! command -v java >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends default-jre-headless >/dev/null
+fi
+
 # A real Prometheus server scrapes the simulated cluster in the operator tests.
 if ! command -v prometheus >/dev/null 2>&1; then
     apt-get update -qq

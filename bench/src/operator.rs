@@ -86,6 +86,7 @@ pub async fn apply_to_ready(out: &Path, rounds: usize, alluxio: &Path, operator:
                 ],
                 images: vec![("ghcr.io/alluxio-rs/alluxio".into(), alluxio.to_path_buf())],
                 root: dir.path().join("kubelet"),
+                csi: None,
             },
         );
         let example = repo().join("crds/examples/alluxiocluster.yaml");

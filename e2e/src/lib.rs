@@ -8,10 +8,12 @@
 pub mod apiserver;
 pub mod binaries;
 pub mod cluster;
+pub mod csi_client;
 pub mod http_get;
 pub mod kube_tools;
 pub mod kubelet;
 pub mod prometheus;
+pub mod provisioner;
 pub mod s3;
 
 /// Reports a missing prerequisite: panics under CI, returns `None` otherwise.

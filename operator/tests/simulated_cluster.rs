@@ -107,6 +107,7 @@ async fn kubectl_apply_brings_up_a_real_cluster_and_delete_stops_it() {
             ],
             images: vec![("ghcr.io/alluxio-rs/alluxio".into(), alluxio_binary())],
             root: dir.path().join("kubelet"),
+            csi: None,
         },
     );
 

@@ -12,8 +12,7 @@ use alluxio_proto::csi::volume_capability::{AccessMode, AccessType, BlockVolume,
 use alluxio_proto::csi::VolumeCapability;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
-use std::time::{Duration, Instant};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 pub struct Plugin {
     pub child: Child,
@@ -73,24 +72,7 @@ impl Plugin {
 
     /// A channel over the unix socket, once the plugin listens.
     pub async fn channel(&self) -> Channel {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while tokio::net::UnixStream::connect(&self.socket).await.is_err() {
-            assert!(Instant::now() < deadline, "the plugin never listened");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let socket = self.socket.clone();
-        Endpoint::try_from("http://localhost")
-            .unwrap()
-            .connect_with_connector(tower::service_fn(move |_| {
-                let socket = socket.clone();
-                async move {
-                    tokio::net::UnixStream::connect(socket)
-                        .await
-                        .map(hyper_util::rt::TokioIo::new)
-                }
-            }))
-            .await
-            .unwrap()
+        alluxio_e2e::csi_client::csi_channel(&self.socket).await
     }
 
     pub async fn identity(&self) -> IdentityClient<Channel> {

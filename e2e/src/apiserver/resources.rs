@@ -73,6 +73,25 @@ pub fn builtin_resources() -> Vec<Resource> {
         r("coordination.k8s.io", "v1", "leases", "Lease", true, false),
         short(
             r(
+                "storage.k8s.io",
+                "v1",
+                "storageclasses",
+                "StorageClass",
+                false,
+                false,
+            ),
+            &["sc"],
+        ),
+        r(
+            "storage.k8s.io",
+            "v1",
+            "csidrivers",
+            "CSIDriver",
+            false,
+            false,
+        ),
+        short(
+            r(
                 "apiextensions.k8s.io",
                 "v1",
                 "customresourcedefinitions",

@@ -18,6 +18,7 @@
 //! and Secret contents written as files when the pod starts. Needs root
 //! (mount namespaces).
 
+pub mod csi;
 pub mod dns;
 pub mod runtime;
 pub mod workloads;
@@ -67,10 +68,14 @@ pub struct KubeletConfig {
     pub images: Vec<(String, PathBuf)>,
     /// Volumes, logs and hosts files go here.
     pub root: PathBuf,
+    /// The CSI node plugin for claims bound to its driver's volumes.
+    pub csi: Option<csi::CsiPlugin>,
 }
 
 struct RunningContainer {
     spec: Container,
+    /// Exited and, by the pod's restartPolicy, not to be started again.
+    finished: bool,
     child: Option<Child>,
     /// Ever started (the pod leaves Pending).
     started_once: bool,
@@ -93,6 +98,8 @@ struct RunningPod {
     hosts_file: PathBuf,
     hosts: String,
     volumes: HashMap<String, PathBuf>,
+    /// CSI volumes published for this pod.
+    published: Vec<csi::PublishedVolume>,
     containers: Vec<RunningContainer>,
     start_time: String,
     last_status: Value,
@@ -203,11 +210,45 @@ impl Kubelet {
             }
         }
         let all: Vec<String> = self.pods.keys().cloned().collect();
-        let stops = all
-            .into_iter()
-            .filter_map(|uid| self.pods.remove(&uid))
-            .map(stop_pod);
+        let mut stops = Vec::new();
+        for uid in all {
+            if let Some(p) = self.pods.remove(&uid) {
+                let teardown = self.csi_teardown(&p);
+                stops.push(async move {
+                    stop_pod(p).await;
+                    teardown.await;
+                });
+            }
+        }
         futures::future::join_all(stops).await;
+    }
+
+    /// Unpublishes the CSI volumes of `p` (a pod just removed from
+    /// `self.pods`), unstaging those no remaining pod uses.
+    fn csi_teardown(
+        &self,
+        p: &RunningPod,
+    ) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let plugin = self.config.csi.clone();
+        let work: Vec<(csi::PublishedVolume, bool)> = p
+            .published
+            .iter()
+            .map(|v| {
+                let still_used = self
+                    .pods
+                    .values()
+                    .any(|o| o.published.iter().any(|w| w.volume_id == v.volume_id));
+                (v.clone(), !still_used)
+            })
+            .collect();
+        async move {
+            let Some(plugin) = plugin else {
+                return;
+            };
+            for (v, last) in work {
+                csi::unpublish(&plugin, &v, last).await;
+            }
+        }
     }
 
     async fn sync(&mut self) -> Result<(), kube::Error> {
@@ -244,7 +285,11 @@ impl Kubelet {
             .collect();
         for uid in gone {
             if let Some(p) = self.pods.remove(&uid) {
-                tokio::spawn(stop_pod(p));
+                let teardown = self.csi_teardown(&p);
+                tokio::spawn(async move {
+                    stop_pod(p).await;
+                    teardown.await;
+                });
             }
         }
         // New pods: set up their sandbox.
@@ -319,6 +364,7 @@ impl Kubelet {
             .join(format!("{namespace}_{}_{uid}", pod.name_any()));
         std::fs::create_dir_all(dir.join("logs")).map_err(|e| e.to_string())?;
         let mut volumes = HashMap::new();
+        let mut published_volumes = Vec::new();
         for v in spec.volumes.iter().flatten() {
             let path = if v.empty_dir.is_some() {
                 dir.join("volumes").join(&v.name)
@@ -331,6 +377,27 @@ impl Kubelet {
                     .join("hostpath")
                     .join(relative)
             } else if let Some(claim) = &v.persistent_volume_claim {
+                let mut csi_path = None;
+                if let Some(plugin) = &self.config.csi {
+                    let published = csi::publish_claim(
+                        &self.client,
+                        plugin,
+                        &self.config.root,
+                        &dir,
+                        &namespace,
+                        &claim.claim_name,
+                        claim.read_only.unwrap_or(false),
+                    )
+                    .await?;
+                    if let Some(p) = published {
+                        csi_path = Some(p.target.clone());
+                        published_volumes.push(p);
+                    }
+                }
+                if let Some(target) = csi_path {
+                    volumes.insert(v.name.clone(), target);
+                    continue;
+                }
                 self.config
                     .root
                     .join("claims")
@@ -372,6 +439,7 @@ impl Kubelet {
             .iter()
             .map(|c| RunningContainer {
                 spec: c.clone(),
+                finished: false,
                 child: None,
                 started_once: false,
                 restarts: 0,
@@ -393,6 +461,7 @@ impl Kubelet {
             hosts_file,
             hosts: String::new(),
             volumes,
+            published: published_volumes,
             containers,
             start_time: now_rfc3339(),
             last_status: Value::Null,
@@ -432,10 +501,20 @@ fn binary_for<'a>(images: &'a [(String, PathBuf)], image: &str) -> Option<&'a Pa
     images.iter().find(|(n, _)| n == name).map(|(_, b)| b)
 }
 
-/// Starts, restarts and probes the pod's containers.
+/// Starts, restarts (as the pod's restartPolicy says) and probes the
+/// pod's containers.
 async fn run_containers(p: &mut RunningPod, images: &[(String, PathBuf)]) {
     let now = Instant::now();
+    let policy = p
+        .pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.restart_policy.clone())
+        .unwrap_or_else(|| "Always".into());
     for c in &mut p.containers {
+        if c.finished {
+            continue;
+        }
         if let Some(child) = &mut c.child {
             if let Ok(Some(status)) = child.try_wait() {
                 use std::os::unix::process::ExitStatusExt;
@@ -445,6 +524,11 @@ async fn run_containers(p: &mut RunningPod, images: &[(String, PathBuf)]) {
                 c.child = None;
                 c.ready = false;
                 c.last_exit = Some(code);
+                if policy == "Never" || (policy == "OnFailure" && code == 0) {
+                    c.finished = true;
+                    c.waiting = None;
+                    continue;
+                }
                 c.next_start = now + restart_delay(c.restarts);
                 c.waiting = Some((
                     "CrashLoopBackOff".into(),
@@ -553,6 +637,9 @@ fn pod_status(p: &RunningPod) -> Value {
         .iter()
         .map(|c| {
             let state = match (&c.child, &c.waiting) {
+                (None, _) if c.finished => json!({"terminated": {
+                    "exitCode": c.last_exit.unwrap_or(0),
+                    "reason": if c.last_exit == Some(0) { "Completed" } else { "Error" }}}),
                 (Some(_), _) => json!({"running": {"startedAt": c.started_at}}),
                 (None, Some((reason, message))) => {
                     json!({"waiting": {"reason": reason, "message": message}})
@@ -569,8 +656,19 @@ fn pod_status(p: &RunningPod) -> Value {
                 "restartCount": c.restarts, "state": state, "lastState": last})
         })
         .collect();
+    let phase = if p.containers.iter().all(|c| c.finished) {
+        if p.containers.iter().all(|c| c.last_exit == Some(0)) {
+            "Succeeded"
+        } else {
+            "Failed"
+        }
+    } else if all_started {
+        "Running"
+    } else {
+        "Pending"
+    };
     json!({"status": {
-        "phase": if all_started { "Running" } else { "Pending" },
+        "phase": phase,
         "hostIP": "127.0.0.1", "podIP": p.ip, "podIPs": [{"ip": p.ip}],
         "startTime": p.start_time,
         "conditions": [

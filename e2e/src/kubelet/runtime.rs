@@ -2,7 +2,8 @@
 //! would run them, minus the image: the container's entrypoint is a local
 //! binary chosen by image name. Each process gets
 //!
-//! - its own mount namespace, with a private, empty `/opt` (standing in
+//! - its own UTS namespace with the pod's host name, and its own mount
+//!   namespace, with a private, empty `/opt` (standing in
 //!   for the image's own directories; the pods' paths are under it),
 //!   every volumeMount bind-mounted at its mountPath (read-only when
 //!   asked), and the pod's `/etc/hosts` (see `dns`);
@@ -123,6 +124,7 @@ fn cstring(p: impl AsRef<std::ffi::OsStr>) -> Result<CString, String> {
 
 /// The mount operations, prepared before fork (no allocation after it).
 enum MountOp {
+    Hostname(CString),
     Private,
     Tmpfs(CString),
     Mkdir(CString),
@@ -131,7 +133,15 @@ enum MountOp {
 }
 
 fn mount_plan(sb: &Sandbox<'_>) -> Result<Vec<MountOp>, String> {
+    let hostname = sb
+        .pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.hostname.clone())
+        .or_else(|| sb.pod.metadata.name.clone())
+        .unwrap_or_default();
     let mut ops = vec![
+        MountOp::Hostname(cstring(&hostname)?),
         MountOp::Private,
         MountOp::Tmpfs(cstring(CONTAINER_OWN_DIR)?),
     ];
@@ -179,9 +189,12 @@ fn enter_container(ops: &[MountOp]) -> std::io::Result<()> {
     };
     let null = std::ptr::null::<libc::c_char>();
     unsafe {
-        check(libc::unshare(libc::CLONE_NEWNS))?;
+        check(libc::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWUTS))?;
         for op in ops {
             match op {
+                MountOp::Hostname(name) => {
+                    check(libc::sethostname(name.as_ptr(), name.as_bytes().len()))?
+                }
                 MountOp::Private => check(libc::mount(
                     null,
                     c"/".as_ptr(),
@@ -233,12 +246,10 @@ pub fn start_container(
     let mut argv: Vec<String> = c.command.clone().unwrap_or_default();
     argv.extend(c.args.clone().unwrap_or_default());
     let argv: Vec<String> = argv.iter().map(|a| expand(a, &env)).collect();
-    // A command replaces the image's entrypoint (only the binary itself
-    // or its name are known here).
+    // The image holds one program: a command naming a program runs the
+    // image's binary, unless it is an absolute path of the host.
     let (program, args) = match c.command.as_ref().and_then(|cmd| cmd.first()) {
-        Some(first) if !binary.ends_with(first) && first.as_str() != binary.to_string_lossy() => {
-            (PathBuf::from(first), &argv[1..])
-        }
+        Some(first) if Path::new(first).is_absolute() => (PathBuf::from(first), &argv[1..]),
         Some(_) => (binary.to_path_buf(), &argv[1..]),
         None => (binary.to_path_buf(), &argv[..]),
     };

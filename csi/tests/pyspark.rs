@@ -1,0 +1,256 @@
+//! End to end in the simulation, as a Spark-on-Kubernetes executor would
+//! use a volume: a claim of the alluxio StorageClass is provisioned by the
+//! CSI controller (through the provisioner loop playing
+//! external-provisioner), the process kubelet stages and publishes it for
+//! a pod, and the pod — real `pyspark` (PyPI) on a Java runtime — reads a
+//! Parquet dataset from the volume and gets the same rows as reading the
+//! dataset directly. Deleting the pod unpublishes and unstages, deleting
+//! the claim deletes the volume. Needs root, pyspark and java.
+
+mod common;
+
+use alluxio_e2e::apiserver::TestApiServer;
+use alluxio_e2e::kubelet::csi::CsiPlugin;
+use alluxio_e2e::kubelet::{KubeletConfig, Node, ProcessKubelet};
+use alluxio_e2e::provisioner::Provisioner;
+use alluxio_proto::grpc::WriteType;
+use bytes::Bytes;
+use common::*;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
+use k8s_openapi::api::storage::v1::StorageClass;
+use kube::api::{Api, DeleteParams, PostParams};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const READER: &str = r#"
+import sys
+from pyspark.sql import SparkSession, functions as F
+spark = (SparkSession.builder.master("local[1]").appName("alluxio-rs-reader")
+         .config("spark.ui.enabled", "false").getOrCreate())
+df = spark.read.parquet(sys.argv[1])
+row = df.agg(F.count("*").alias("n"), F.sum("value").alias("s"),
+             F.countDistinct("name").alias("d")).collect()[0]
+print(f"ROWS={row.n} SUM={row.s:.6f} NAMES={row.d}", flush=True)
+spark.stop()
+"#;
+
+const WRITER: &str = r#"
+import sys, pyarrow as pa, pyarrow.parquet as pq
+for part in range(3):
+    ids = list(range(part * 20000, (part + 1) * 20000))
+    table = pa.table({"id": ids, "value": [i * 0.5 for i in ids],
+                      "name": [f"n{i % 97}" for i in ids]})
+    pq.write_table(table, f"{sys.argv[1]}/part-{part}.parquet")
+"#;
+
+/// The python3 with pyspark, or `None` (skip; a failure under CI).
+fn python_with_pyspark() -> Option<PathBuf> {
+    let out = Command::new("python3")
+        .args(["-c", "import pyspark, pyarrow, sys; print(sys.executable)"])
+        .output()
+        .ok()?;
+    let java = Command::new("java")
+        .arg("-version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !out.status.success() || !java {
+        return alluxio_e2e::missing_prerequisite("pyspark and pyarrow (PyPI) with a Java runtime");
+    }
+    Some(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+}
+
+fn read_directly(python: &Path, dataset: &Path) -> String {
+    let out = Command::new(python)
+        .args(["-c", READER])
+        .arg(dataset)
+        .env("PYSPARK_PYTHON", python)
+        .env("SPARK_LOCAL_IP", "127.0.0.1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    result_line(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// The reader's result (Spark's progress bar may precede it on its line).
+fn result_line(output: &str) -> String {
+    output
+        .find("ROWS=")
+        .and_then(|i| output[i..].lines().next())
+        .unwrap_or_default()
+        .to_string()
+}
+
+async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    timeout: Duration,
+    mut check: impl FnMut() -> F,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pyspark_reads_a_parquet_dataset_through_a_provisioned_volume() {
+    if require_root().is_none() {
+        return;
+    }
+    let Some(python) = python_with_pyspark() else {
+        return;
+    };
+    let cluster = cluster().await;
+    let master = master_address(&cluster);
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = Plugin::start(dir.path(), &master);
+    let server = TestApiServer::start().await.unwrap();
+    let client = server.client();
+
+    // The StorageClass the chart would install for this cluster.
+    let class: StorageClass = serde_json::from_value(json!({
+        "metadata": {"name": "alluxio"},
+        "provisioner": "csi.alluxio.rs",
+        "reclaimPolicy": "Delete",
+        "parameters": {"masterAddress": master},
+    }))
+    .unwrap();
+    Api::<StorageClass>::all(client.clone())
+        .create(&PostParams::default(), &class)
+        .await
+        .unwrap();
+    let _provisioner = Provisioner::start(client.clone(), "csi.alluxio.rs", &plugin.socket).await;
+    let kubelet = ProcessKubelet::start(
+        client.clone(),
+        KubeletConfig {
+            nodes: vec![Node::new("node-0", &[])],
+            images: vec![("python".into(), python.clone())],
+            root: dir.path().join("kubelet"),
+            csi: Some(CsiPlugin {
+                driver: "csi.alluxio.rs".into(),
+                socket: plugin.socket.clone(),
+            }),
+        },
+    );
+
+    // A claim, provisioned and bound.
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), "default");
+    let claim: PersistentVolumeClaim = serde_json::from_value(json!({
+        "metadata": {"name": "dataset"},
+        "spec": {"accessModes": ["ReadWriteMany"], "storageClassName": "alluxio",
+                 "resources": {"requests": {"storage": "1Gi"}}},
+    }))
+    .unwrap();
+    claims.create(&PostParams::default(), &claim).await.unwrap();
+    let pv = eventually("the claim bound", Duration::from_secs(60), || async {
+        claims.get("dataset").await.unwrap().spec?.volume_name
+    })
+    .await;
+    let volume_dir = format!("/csi/volumes/{pv}");
+    assert!(
+        cluster
+            .client
+            .get_status(&volume_dir, None)
+            .await
+            .unwrap()
+            .folder
+    );
+
+    // The dataset: Parquet files written by pyarrow, copied into the volume.
+    let local = dir.path().join("dataset");
+    std::fs::create_dir_all(&local).unwrap();
+    let out = Command::new(&python)
+        .args(["-c", WRITER])
+        .arg(&local)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for entry in std::fs::read_dir(&local).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let bytes = std::fs::read(entry.path()).unwrap();
+        cluster
+            .fs
+            .write_file(
+                &format!("{volume_dir}/{name}"),
+                WriteType::CacheThrough,
+                [Bytes::from(bytes)],
+            )
+            .await
+            .unwrap();
+    }
+
+    // The reader pod mounts the claim at /opt/data.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "spark-reader"},
+        "spec": {
+            "nodeName": "node-0",
+            "restartPolicy": "Never",
+            "containers": [{
+                "name": "reader", "image": "python:3",
+                "command": ["python3", "-c", READER, "/opt/data"],
+                "env": [{"name": "HOME", "value": "/tmp"},
+                        {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                        {"name": "SPARK_LOCAL_IP", "value": "$(POD_IP)"},
+                        {"name": "PYSPARK_PYTHON", "value": python.display().to_string()}],
+                "volumeMounts": [{"name": "data", "mountPath": "/opt/data", "readOnly": true}],
+            }],
+            "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "dataset"}}],
+        },
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    let phase = eventually(
+        "the reader pod finished",
+        Duration::from_secs(300),
+        || async {
+            let phase = pods.get("spark-reader").await.unwrap().status?.phase?;
+            matches!(phase.as_str(), "Succeeded" | "Failed").then_some(phase)
+        },
+    )
+    .await;
+    let log = kubelet.log("default", "spark-reader", "reader");
+    assert_eq!(phase, "Succeeded", "{log}");
+    let through_volume = result_line(&log);
+    let direct = read_directly(&python, &local);
+    assert_eq!(through_volume, direct, "{log}");
+    assert!(direct.starts_with("ROWS=60000 "), "{direct}");
+
+    // Deleting the pod unpublishes and unstages; deleting the claim
+    // deletes the volume.
+    pods.delete("spark-reader", &DeleteParams::default())
+        .await
+        .unwrap();
+    let kubelet_root = dir.path().join("kubelet");
+    eventually("the volume unstaged", Duration::from_secs(60), || async {
+        mounts_under(&kubelet_root).is_empty().then_some(())
+    })
+    .await;
+    claims
+        .delete("dataset", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("the volume deleted", Duration::from_secs(60), || async {
+        cluster
+            .client
+            .get_status(&volume_dir, None)
+            .await
+            .is_err()
+            .then_some(())
+    })
+    .await;
+    kubelet.stop().await;
+}
