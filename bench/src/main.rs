@@ -3,6 +3,7 @@
 //! side-by-side ratios mean anything). Results go to `bench/results/` as
 //! JSON plus an SVG bar chart.
 
+mod csi;
 mod data;
 mod fuse;
 mod master;
@@ -83,6 +84,18 @@ enum Which {
         #[arg(long, default_value = "target/release/alluxio-operator")]
         operator: PathBuf,
     },
+    /// CSI: NodeStage/NodePublish latency, and reads through a published
+    /// volume vs a plain FUSE mount (root).
+    Csi {
+        #[arg(long, default_value_t = 1024)]
+        mib: u64,
+        #[arg(long, default_value_t = 10)]
+        rounds: usize,
+        #[arg(long, default_value = "target/release/alluxio")]
+        alluxio: PathBuf,
+        #[arg(long, default_value = "target/release/alluxio-csi")]
+        plugin: PathBuf,
+    },
     /// Everything above.
     All,
 }
@@ -131,6 +144,12 @@ fn main() {
                         operator::apply_to_ready(&out, rounds, &alluxio, &op).await;
                         operator::memory(&out, clusters, mounts, &op).await;
                     }
+                    Which::Csi {
+                        mib,
+                        rounds,
+                        alluxio,
+                        plugin,
+                    } => csi::csi(&out, mib << 20, rounds, &alluxio, &plugin).await,
                     Which::All => unreachable!(),
                 }
             }
@@ -166,6 +185,13 @@ fn main() {
                     mounts: 1000,
                     alluxio: PathBuf::from("target/release/alluxio"),
                     operator: PathBuf::from("target/release/alluxio-operator"),
+                })
+                .await;
+                run(Which::Csi {
+                    mib: 1024,
+                    rounds: 10,
+                    alluxio: PathBuf::from("target/release/alluxio"),
+                    plugin: PathBuf::from("target/release/alluxio-csi"),
                 })
                 .await;
             }
