@@ -5,7 +5,8 @@
 //!   measurable loss; the published volume is a bind mount of a FUSE mount
 //!   just like the plain one).
 
-use crate::data::{mb_s, plain_file_and_cluster, time_command};
+use crate::data::{mb_s, plain_file_and_cluster};
+use crate::fuse::{dd, timed};
 use crate::report::{write, Bar};
 use alluxio_proto::csi::node_client::NodeClient;
 use alluxio_proto::csi::volume_capability::access_mode::Mode;
@@ -38,19 +39,6 @@ fn capability() -> VolumeCapability {
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
-}
-
-fn dd(file: &Path) -> Command {
-    let mut cmd = Command::new("dd");
-    cmd.arg(format!("if={}", file.display()))
-        .args(["of=/dev/null", "bs=1M", "status=none"]);
-    cmd
-}
-
-async fn timed(mut cmd: Command) -> f64 {
-    tokio::task::spawn_blocking(move || time_command(&mut cmd))
-        .await
-        .expect("command")
 }
 
 pub async fn csi(out: &Path, size: u64, rounds: usize, alluxio: &Path, plugin: &Path) {

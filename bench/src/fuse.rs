@@ -34,14 +34,14 @@ async fn mount_at(c: &Cluster, dir: &Path, name: &str, options: &[&str]) -> (Fus
     (mount, point)
 }
 
-fn dd(file: &Path) -> Command {
+pub(crate) fn dd(file: &Path) -> Command {
     let mut cmd = Command::new("dd");
     cmd.arg(format!("if={}", file.display()))
         .args(["of=/dev/null", "bs=1M", "status=none"]);
     cmd
 }
 
-async fn timed(mut cmd: Command) -> f64 {
+pub(crate) async fn timed(mut cmd: Command) -> f64 {
     tokio::task::spawn_blocking(move || time_command(&mut cmd))
         .await
         .expect("command")

@@ -9,7 +9,6 @@
 
 use crate::report::{write, Bar};
 use alluxio_e2e::apiserver::TestApiServer;
-use alluxio_e2e::kube_tools::kubectl;
 use alluxio_e2e::kubelet::{KubeletConfig, Node, ProcessKubelet};
 use alluxio_operator::crd::{AlluxioCluster, Mount, MountSpec};
 use kube::api::{Api, ListParams, PostParams};
@@ -43,16 +42,8 @@ fn start_operator(binary: &Path, kubeconfig: &Path) -> Process {
     )
 }
 
-/// kubectl off the runtime's threads (the API server runs on them).
 async fn k(config: &Path, args: &[&str]) -> (bool, String) {
-    let config = config.to_path_buf();
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        kubectl(&config, &args)
-    })
-    .await
-    .expect("kubectl thread")
+    alluxio_e2e::kube_tools::kubectl_async(config, args).await
 }
 
 async fn api_server_with_crds(dir: &Path) -> (TestApiServer, PathBuf) {

@@ -10,6 +10,7 @@
 mod common;
 
 use alluxio_e2e::apiserver::TestApiServer;
+use alluxio_e2e::eventually;
 use alluxio_e2e::kubelet::csi::CsiPlugin;
 use alluxio_e2e::kubelet::{KubeletConfig, Node, ProcessKubelet};
 use alluxio_e2e::provisioner::Provisioner;
@@ -22,7 +23,7 @@ use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const READER: &str = r#"
 import sys
@@ -84,21 +85,6 @@ fn result_line(output: &str) -> String {
         .and_then(|i| output[i..].lines().next())
         .unwrap_or_default()
         .to_string()
-}
-
-async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
-    what: &str,
-    timeout: Duration,
-    mut check: impl FnMut() -> F,
-) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

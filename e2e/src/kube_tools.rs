@@ -33,6 +33,19 @@ pub fn kubectl(config: &Path, args: &[&str]) -> (bool, String) {
     )
 }
 
+/// [`kubectl`] on a blocking thread, for async tests whose runtime also
+/// serves the API server kubectl talks to.
+pub async fn kubectl_async(config: &Path, args: &[&str]) -> (bool, String) {
+    let config = config.to_path_buf();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        kubectl(&config, &args)
+    })
+    .await
+    .expect("the kubectl thread")
+}
+
 /// Whether helm is installed; `None` (skip) or a panic under CI when not.
 pub fn require_helm() -> Option<()> {
     match Command::new("helm").arg("version").output() {

@@ -24,3 +24,23 @@ pub fn missing_prerequisite<T>(what: &str) -> Option<T> {
     eprintln!("SKIPPED: {what} is not available here; run scripts/test.sh to install it");
     None
 }
+
+/// Polls `check` every 100 ms until it returns `Some`, for up to
+/// `timeout`; panics naming `what` after that.
+pub async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    timeout: std::time::Duration,
+    mut check: impl FnMut() -> F,
+) -> T {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

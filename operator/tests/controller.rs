@@ -21,21 +21,11 @@ use kube::CustomResourceExt;
 use serde_json::json;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Polls `check` until it returns `Some`, for up to 60 s.
-async fn eventually<T, F: Future<Output = Option<T>>>(
-    what: &str,
-    mut check: impl FnMut() -> F,
-) -> T {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+/// Waits up to 60 s for `check`.
+async fn eventually<T, F: Future<Output = Option<T>>>(what: &str, check: impl FnMut() -> F) -> T {
+    alluxio_e2e::eventually(what, Duration::from_secs(60), check).await
 }
 
 fn example_cluster(rpc_port: u16) -> AlluxioCluster {

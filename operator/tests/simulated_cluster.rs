@@ -8,7 +8,7 @@
 //! the processes. Needs root (mount namespaces) and kubectl.
 
 use alluxio_e2e::apiserver::TestApiServer;
-use alluxio_e2e::kube_tools::{kubectl, require_kubectl};
+use alluxio_e2e::kube_tools::require_kubectl;
 use alluxio_e2e::kubelet::{KubeletConfig, Node, ProcessKubelet};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
@@ -36,17 +36,8 @@ fn repo() -> PathBuf {
         .to_path_buf()
 }
 
-/// kubectl in a blocking thread (it is a child process; the API server
-/// runs on this test's runtime).
 async fn k(config: &Path, args: &[&str]) -> (bool, String) {
-    let config = config.to_path_buf();
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        kubectl(&config, &args)
-    })
-    .await
-    .unwrap()
+    alluxio_e2e::kube_tools::kubectl_async(config, args).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -250,6 +250,19 @@ impl NodeService {
         Ok(())
     }
 
+    /// Counts the outcome of `op` on `volume` and answers it.
+    fn counted<T>(
+        &self,
+        volume: &str,
+        op: &'static str,
+        result: Result<(), NodeError>,
+        response: T,
+    ) -> Result<Response<T>, Status> {
+        self.metrics.count(volume, op, result.is_ok());
+        result?;
+        Ok(Response::new(response))
+    }
+
     fn stats(
         &self,
         req: NodeGetVolumeStatsRequest,
@@ -310,9 +323,7 @@ impl Node for NodeService {
         let req = req.into_inner();
         let volume = req.volume_id.clone();
         let result = self.stage(req).await;
-        self.metrics.count(&volume, "stage", result.is_ok());
-        result?;
-        Ok(Response::new(NodeStageVolumeResponse {}))
+        self.counted(&volume, "stage", result, NodeStageVolumeResponse {})
     }
 
     async fn node_unstage_volume(
@@ -322,9 +333,7 @@ impl Node for NodeService {
         let req = req.into_inner();
         let volume = req.volume_id.clone();
         let result = self.unstage(req).await;
-        self.metrics.count(&volume, "unstage", result.is_ok());
-        result?;
-        Ok(Response::new(NodeUnstageVolumeResponse {}))
+        self.counted(&volume, "unstage", result, NodeUnstageVolumeResponse {})
     }
 
     async fn node_publish_volume(
@@ -334,9 +343,7 @@ impl Node for NodeService {
         let req = req.into_inner();
         let volume = req.volume_id.clone();
         let result = self.publish(req).await;
-        self.metrics.count(&volume, "publish", result.is_ok());
-        result?;
-        Ok(Response::new(NodePublishVolumeResponse {}))
+        self.counted(&volume, "publish", result, NodePublishVolumeResponse {})
     }
 
     async fn node_unpublish_volume(
@@ -346,9 +353,7 @@ impl Node for NodeService {
         let req = req.into_inner();
         let volume = req.volume_id.clone();
         let result = self.unpublish(req).await;
-        self.metrics.count(&volume, "unpublish", result.is_ok());
-        result?;
-        Ok(Response::new(NodeUnpublishVolumeResponse {}))
+        self.counted(&volume, "unpublish", result, NodeUnpublishVolumeResponse {})
     }
 
     async fn node_get_volume_stats(
