@@ -10,7 +10,7 @@
 use alluxio_e2e::apiserver::TestApiServer;
 use alluxio_e2e::kube_tools::require_kubectl;
 use alluxio_e2e::kubelet::{KubeletConfig, Node, ProcessKubelet};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::api::{Api, ListParams};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -80,14 +80,17 @@ async fn kubectl_apply_brings_up_a_real_cluster_and_delete_stops_it() {
             .unwrap()
             .port()
     );
-    let operator = Operator(
-        Command::new(env!("CARGO_BIN_EXE_alluxio-operator"))
-            .args(["run", "--metrics-address", &operator_metrics])
-            .env("KUBECONFIG", &config)
-            .env("POD_NAME", "operator-0")
-            .spawn()
-            .unwrap(),
-    );
+    let start_operator = || {
+        Operator(
+            Command::new(env!("CARGO_BIN_EXE_alluxio-operator"))
+                .args(["run", "--metrics-address", &operator_metrics])
+                .env("KUBECONFIG", &config)
+                .env("POD_NAME", "operator-0")
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let mut operator = start_operator();
     let kubelet = ProcessKubelet::start(
         server.client(),
         KubeletConfig {
@@ -110,6 +113,20 @@ async fn kubectl_apply_brings_up_a_real_cluster_and_delete_stops_it() {
     )
     .await;
     assert!(ok, "{out}");
+    // The operator is killed (SIGKILL) while it reconciles the new cluster
+    // and comes back, as a restarted container would: it converges.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let config_maps: Api<ConfigMap> = Api::namespaced(server.client(), "default");
+    while config_maps.get_opt("demo-config").await.unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the operator never started reconciling"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let _ = operator.0.kill();
+    let _ = operator.0.wait();
+    operator = start_operator();
     let (ok, out) = k(
         &config,
         &[
@@ -129,6 +146,20 @@ async fn kubectl_apply_brings_up_a_real_cluster_and_delete_stops_it() {
     }
     let (_, table) = k(&config, &["get", "alluxioclusters"]).await;
     assert!(table.contains("Ready") && table.contains("2/2"), "{table}");
+    // Nothing leaked or doubled by the restart.
+    let (_, objects) = k(&config, &["get", "cm,svc,sts,ds", "-o", "name"]).await;
+    let mut objects: Vec<&str> = objects.lines().collect();
+    objects.sort();
+    assert_eq!(
+        objects,
+        [
+            "configmap/demo-config",
+            "daemonset.apps/demo-worker",
+            "service/demo-master",
+            "service/demo-master-headless",
+            "statefulset.apps/demo-master"
+        ]
+    );
 
     // Real processes: the master pod's IP answers the alluxio CLI.
     let pods: Api<Pod> = Api::namespaced(server.client(), "default");
