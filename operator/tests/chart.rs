@@ -49,6 +49,8 @@ fn the_chart_lints_and_renders_its_settings() {
         kinds(&default),
         [
             "ClusterRole",
+            "ClusterRole",
+            "ClusterRoleBinding",
             "ClusterRoleBinding",
             "Deployment",
             "Role",
@@ -91,7 +93,16 @@ fn the_chart_lints_and_renders_its_settings() {
             "replicas=2",
         ],
     );
-    assert!(!kinds(&scoped).contains(&"ClusterRole".to_string()));
+    // Only StorageClasses (cluster-scoped) keep a ClusterRole.
+    let cluster_roles: Vec<&Value> = scoped
+        .iter()
+        .filter(|o| o["kind"] == "ClusterRole")
+        .collect();
+    assert_eq!(cluster_roles.len(), 1);
+    assert_eq!(
+        cluster_roles[0]["rules"][0]["resources"][0],
+        "storageclasses"
+    );
     let roles: Vec<&Value> = scoped.iter().filter(|o| o["kind"] == "Role").collect();
     let namespaces: Vec<&str> = roles
         .iter()

@@ -15,6 +15,7 @@ use alluxio_operator::metrics::Metrics;
 use futures::FutureExt;
 use k8s_openapi::api::apps::v1::{DaemonSet, StatefulSet};
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::CustomResourceExt;
@@ -147,6 +148,16 @@ async fn controllers_bring_a_cluster_to_ready_and_mount_and_unmount_its_mounts()
     .await;
     assert_eq!(ready.tiers[0].capacity_bytes, 64 * MIB);
     assert_eq!(ready.workers.as_deref(), Some("1/1"));
+    // spec.csi.enabled: a StorageClass for the cluster, held by a finalizer.
+    let classes: Api<StorageClass> = Api::all(client.clone());
+    let class = classes.get("alluxio-default-demo").await.unwrap();
+    assert_eq!(class.provisioner, "csi.alluxio.rs");
+    let demo = clusters.get("demo").await.unwrap();
+    assert!(demo
+        .metadata
+        .finalizers
+        .unwrap()
+        .contains(&"alluxio.rs/storage-class".to_string()));
     let ready_condition = ready
         .conditions
         .iter()
@@ -259,6 +270,16 @@ async fn controllers_bring_a_cluster_to_ready_and_mount_and_unmount_its_mounts()
         .delete("demo", &DeleteParams::default())
         .await
         .unwrap();
+    eventually("the cluster and its StorageClass gone", || async {
+        let gone = clusters.get_opt("demo").await.unwrap().is_none()
+            && classes
+                .get_opt("alluxio-default-demo")
+                .await
+                .unwrap()
+                .is_none();
+        gone.then_some(())
+    })
+    .await;
     mounts
         .delete("gone", &DeleteParams::default())
         .await

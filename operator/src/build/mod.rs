@@ -6,4 +6,5 @@ pub mod config;
 pub mod mount_plan;
 pub mod names;
 pub mod quantity;
+pub mod storage_class;
 pub mod workloads;

@@ -9,11 +9,13 @@ use super::Context;
 use crate::build::cluster_status::{cluster_status, Observed};
 use crate::build::config::{alluxio_config, ConfigError};
 use crate::build::names::Names;
+use crate::build::storage_class::{storage_class, storage_class_name, STORAGE_CLASS_FINALIZER};
 use crate::build::workloads::{
     self, config_map, master_services, master_statefulset, worker_daemonset,
 };
 use crate::crd::AlluxioCluster;
 use k8s_openapi::api::apps::v1::{DaemonSet, StatefulSet};
+use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
@@ -49,6 +51,8 @@ pub enum ApplyError {
     },
     #[error("cannot update the status: {0}")]
     Status(kube::Error),
+    #[error("cannot keep the cluster's StorageClass: {0}")]
+    StorageClass(kube::Error),
 }
 
 impl ApplyError {
@@ -60,6 +64,7 @@ impl ApplyError {
             ApplyError::Apply { .. } => "ApplyFailed",
             ApplyError::Observe { .. } => "ObserveFailed",
             ApplyError::Status(_) => "StatusFailed",
+            ApplyError::StorageClass(_) => "StorageClassFailed",
         }
     }
 }
@@ -69,12 +74,20 @@ pub async fn reconcile_cluster(
     cx: &Context,
     cluster: &AlluxioCluster,
 ) -> Result<Action, ApplyError> {
+    if cluster.metadata.deletion_timestamp.is_some() {
+        // Owned objects go with the cluster; the StorageClass is not owned.
+        remove_storage_class(cx, cluster).await?;
+        return Ok(Action::await_change());
+    }
     let mut observed = Observed {
         generation: cluster.metadata.generation.unwrap_or(0),
         ..Default::default()
     };
     match apply_cluster(cx, cluster).await {
-        Ok(()) => observe(cx, cluster, &mut observed).await?,
+        Ok(()) => {
+            sync_storage_class(cx, cluster).await?;
+            observe(cx, cluster, &mut observed).await?
+        }
         Err(e @ ApplyError::Invalid(_)) => observed.invalid = Some(e.to_string()),
         Err(e) => return Err(e),
     }
@@ -100,6 +113,91 @@ pub async fn reconcile_cluster(
         Some("Ready") => Action::requeue(REFRESH_READY),
         _ => Action::requeue(REFRESH_NOT_READY),
     })
+}
+
+fn set_finalizers(cluster: &AlluxioCluster, with: bool) -> Option<Vec<String>> {
+    let has = cluster
+        .finalizers()
+        .iter()
+        .any(|f| f == STORAGE_CLASS_FINALIZER);
+    if has == with {
+        return None;
+    }
+    let mut finalizers: Vec<String> = cluster
+        .finalizers()
+        .iter()
+        .filter(|f| *f != STORAGE_CLASS_FINALIZER)
+        .cloned()
+        .collect();
+    if with {
+        finalizers.push(STORAGE_CLASS_FINALIZER.to_string());
+    }
+    Some(finalizers)
+}
+
+async fn patch_finalizers(
+    cx: &Context,
+    cluster: &AlluxioCluster,
+    with: bool,
+) -> Result<(), ApplyError> {
+    let Some(finalizers) = set_finalizers(cluster, with) else {
+        return Ok(());
+    };
+    let api: Api<AlluxioCluster> =
+        Api::namespaced(cx.client.clone(), &cluster.namespace().unwrap_or_default());
+    api.patch(
+        &cluster.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": finalizers}})),
+    )
+    .await
+    .map_err(ApplyError::StorageClass)?;
+    Ok(())
+}
+
+/// With `spec.csi.enabled`: the finalizer first, then the StorageClass
+/// (so it can never be left behind); without: both removed.
+async fn sync_storage_class(cx: &Context, cluster: &AlluxioCluster) -> Result<(), ApplyError> {
+    if !cluster.spec.csi.enabled {
+        return remove_storage_class(cx, cluster).await;
+    }
+    patch_finalizers(cx, cluster, true).await?;
+    let names = Names::new(
+        &cluster.name_any(),
+        &cluster.namespace().unwrap_or_default(),
+    );
+    let class = storage_class(&names, &cluster.spec);
+    let api: Api<StorageClass> = Api::all(cx.client.clone());
+    let params = PatchParams::apply(&cx.field_manager).force();
+    api.patch(&storage_class_name(&names), &params, &Patch::Apply(&class))
+        .await
+        .map_err(ApplyError::StorageClass)?;
+    Ok(())
+}
+
+/// Deletes the cluster's StorageClass, if any, then drops the finalizer.
+async fn remove_storage_class(cx: &Context, cluster: &AlluxioCluster) -> Result<(), ApplyError> {
+    if !cluster
+        .finalizers()
+        .iter()
+        .any(|f| f == STORAGE_CLASS_FINALIZER)
+    {
+        return Ok(());
+    }
+    let names = Names::new(
+        &cluster.name_any(),
+        &cluster.namespace().unwrap_or_default(),
+    );
+    let api: Api<StorageClass> = Api::all(cx.client.clone());
+    match api
+        .delete(&storage_class_name(&names), &Default::default())
+        .await
+    {
+        Ok(_) => {}
+        Err(kube::Error::Api(e)) if e.code == 404 => {}
+        Err(e) => return Err(ApplyError::StorageClass(e)),
+    }
+    patch_finalizers(cx, cluster, false).await
 }
 
 /// Reads the workloads' readiness and, when a master pod is ready, the

@@ -241,7 +241,9 @@ pub enum TierMedium {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CsiSpec {
-    /// Run the CSI node plugin on the workers' nodes.
+    /// Offer the cluster to pods through the CSI driver (installed by the
+    /// chart with `csi.enabled`): the operator keeps a StorageClass
+    /// `alluxio-<namespace>-<name>` for it.
     #[serde(default)]
     pub enabled: bool,
 }
