@@ -217,4 +217,35 @@ async fn identity_and_controller_rpcs_follow_the_spec() {
         .get_status("/csi/volumes/pvc-3", None)
         .await
         .is_err());
+
+    // basePath puts volumes under another directory (a Mount's path).
+    let mut based = request("pvc-4", 1, rwx());
+    based
+        .parameters
+        .insert("basePath".into(), "/mounts/s3/".into());
+    let volume = controller
+        .create_volume(based)
+        .await
+        .unwrap()
+        .into_inner()
+        .volume
+        .unwrap();
+    assert_eq!(volume.volume_context["alluxioPath"], "/mounts/s3/pvc-4");
+    let status = cluster.client.get_status("/mounts/s3/pvc-4", None).await;
+    assert!(status.unwrap().folder);
+    controller
+        .delete_volume(DeleteVolumeRequest {
+            volume_id: "pvc-4".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let status = cluster.client.get_status("/mounts/s3/pvc-4", None).await;
+    assert!(status.is_err());
+    let mut relative = request("pvc-5", 1, rwx());
+    relative
+        .parameters
+        .insert("basePath".into(), "mounts/../x".into());
+    let err = controller.create_volume(relative).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err}");
 }

@@ -1,5 +1,6 @@
-//! The CSI Controller service: a volume is a directory under the
-//! plugin's volume root in the Alluxio namespace (`<root>/<name>`), with
+//! The CSI Controller service: a volume is a directory of the Alluxio
+//! namespace, `<base>/<name>`, where the base is the StorageClass's
+//! `basePath` (say, a Mount's path) or the plugin's volume root, with
 //! a record of its requested capacity and parameters next to it
 //! (`<records>/<name>.json`, written through to the UFS), so CreateVolume
 //! is idempotent by name across controller restarts and refuses the same
@@ -26,11 +27,13 @@ use tonic::{Request, Response, Status};
 
 /// StorageClass parameters a volume takes (the rest is refused), beside
 /// the `csi.storage.k8s.io/` keys the provisioner adds.
-pub const PARAMETERS: &[&str] = &["readType", "mountOptions", "masterAddress"];
+pub const PARAMETERS: &[&str] = &["readType", "mountOptions", "masterAddress", "basePath"];
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct VolumeRecord {
     name: String,
+    /// The volume's directory in the Alluxio namespace.
+    path: String,
     capacity_bytes: i64,
     parameters: BTreeMap<String, String>,
 }
@@ -129,8 +132,25 @@ impl ControllerService {
         Ok(fs)
     }
 
-    fn volume_path(&self, name: &str) -> String {
-        format!("{}/{name}", self.volume_root.trim_end_matches('/'))
+    /// `<base>/<name>`: the `basePath` parameter or the volume root.
+    fn volume_path(
+        &self,
+        name: &str,
+        parameters: &BTreeMap<String, String>,
+    ) -> Result<String, ControllerError> {
+        let base = match parameters.get("basePath") {
+            Some(base) => {
+                let clean = base.starts_with('/') && !base.split('/').any(|p| p == "..");
+                if !clean {
+                    return Err(ControllerError::InvalidArgument(format!(
+                        "parameter basePath {base:?} must be an absolute Alluxio path without '..'"
+                    )));
+                }
+                base.as_str()
+            }
+            None => self.volume_root.as_str(),
+        };
+        Ok(format!("{}/{name}", base.trim_end_matches('/')))
     }
 
     fn record_path(&self, name: &str) -> String {
@@ -209,13 +229,14 @@ impl ControllerService {
             None => {
                 let record = VolumeRecord {
                     name: name.clone(),
+                    path: self.volume_path(&name, &parameters)?,
                     capacity_bytes: capacity,
                     parameters,
                 };
                 match fs
                     .master
                     .create_directory(alluxio_proto::grpc::CreateDirectoryRequest {
-                        path: self.volume_path(&name),
+                        path: record.path.clone(),
                         recursive: true,
                         allow_exists: true,
                         write_type: WriteType::CacheThrough as i32,
@@ -247,7 +268,7 @@ impl ControllerService {
             }
         };
         let mut context: HashMap<String, String> = record.parameters.into_iter().collect();
-        context.insert("alluxioPath".into(), self.volume_path(&name));
+        context.insert("alluxioPath".into(), record.path);
         Ok(Volume {
             capacity_bytes: record.capacity_bytes,
             volume_id: volume_id(&name, master.as_deref()),
@@ -279,10 +300,15 @@ impl Controller for ControllerService {
         let (name, master) = parse_volume_id(&id);
         check_name(name, "volume_id")?;
         let fs = self.fs(master)?;
-        for (path, recursive) in [
-            (self.volume_path(name), true),
-            (self.record_path(name), false),
-        ] {
+        // The record says where the volume is; without one (a volume
+        // deleted before, or never made) there is nothing but the record
+        // path to clean.
+        let mut paths = Vec::new();
+        if let Some(record) = self.read_record(&fs, name).await? {
+            paths.push((record.path, true));
+        }
+        paths.push((self.record_path(name), false));
+        for (path, recursive) in paths {
             match fs.master.delete(&path, recursive, false).await {
                 Ok(()) | Err(AlluxioError::NotFound(_)) => {}
                 Err(e) => return Err(e.into()),
