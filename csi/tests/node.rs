@@ -138,6 +138,25 @@ async fn stage_publish_and_their_errors_with_real_mounts() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::AlreadyExists, "{err}");
+    // So does another volume at a target that is already in use.
+    node.node_stage_volume(stage_request(
+        &plugin,
+        "v9",
+        "/data",
+        Mode::MultiNodeMultiWriter,
+    ))
+    .await
+    .unwrap();
+    let mut taken = publish_request(&plugin, "v9", "pod-b", false);
+    taken.target_path = rw.display().to_string();
+    let err = node.node_publish_volume(taken).await.unwrap_err();
+    assert_eq!(err.code(), Code::AlreadyExists, "{err}");
+    node.node_unstage_volume(NodeUnstageVolumeRequest {
+        volume_id: "v9".into(),
+        staging_target_path: plugin.kubelet_path("plugins/staging/v9"),
+    })
+    .await
+    .unwrap();
 
     // Stats of a published path; errors for unknown volumes and paths.
     let stats = node

@@ -197,7 +197,11 @@ impl NodeService {
             )));
         }
         if let Some(m) = mounts::mount_at(&target) {
-            if m.read_only == req.readonly && m.fs_type.starts_with("fuse") {
+            // Already done: this volume, published here, the same way.
+            let ours = staged
+                .as_ref()
+                .is_some_and(|v| v.targets.iter().any(|(t, _)| *t == target));
+            if ours && m.read_only == req.readonly && m.fs_type.starts_with("fuse") {
                 return Ok(());
             }
             return Err(NodeError::AlreadyExists(format!(
