@@ -179,4 +179,18 @@ pub async fn csi(out: &Path, size: u64, rounds: usize, alluxio: &Path, plugin: &
                "ratio_volume_vs_plain_mount": m_s / v_s,
                "note": "best of 3 alternating warm reads of a cached file"}),
     );
+    // The daemon outlives the plugin by design: undo the last volume.
+    let (staging, target) = paths(rounds - 1);
+    let _ = node
+        .node_unpublish_volume(NodeUnpublishVolumeRequest {
+            volume_id: format!("v{}", rounds - 1),
+            target_path: target.display().to_string(),
+        })
+        .await;
+    let _ = node
+        .node_unstage_volume(NodeUnstageVolumeRequest {
+            volume_id: format!("v{}", rounds - 1),
+            staging_target_path: staging.display().to_string(),
+        })
+        .await;
 }

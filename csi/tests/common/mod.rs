@@ -99,8 +99,40 @@ impl Plugin {
 }
 
 impl Drop for Plugin {
+    /// The FUSE daemons outlive the plugin by design; a test (passing or
+    /// not) must not leave them, or their mounts, behind.
     fn drop(&mut self) {
         self.kill9();
+        kill_daemons_and_mounts(&self.dir);
+    }
+}
+
+/// Kills the daemons recorded in the plugin's state under `dir` and
+/// detaches every mount under `dir`.
+pub fn kill_daemons_and_mounts(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir.join("state/volumes")) {
+        for e in entries.flatten() {
+            let Ok(bytes) = std::fs::read(e.path()) else {
+                continue;
+            };
+            let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+                continue;
+            };
+            if let Some(pid) = v["pid"].as_u64() {
+                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            }
+        }
+    }
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut points: Vec<PathBuf> = alluxio_csi::mounts::parse_mountinfo(&text)
+        .into_iter()
+        .map(|m| m.mount_point)
+        .filter(|p| p.starts_with(dir))
+        .collect();
+    // Deepest first: targets before the staging mounts they bind.
+    points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    for point in points {
+        let _ = alluxio_csi::mounts::unmount(&point, true);
     }
 }
 
