@@ -108,6 +108,40 @@ async fn restarts_from_logs_truncated_at_random_offsets() {
 }
 
 #[tokio::test]
+async fn a_torn_tail_before_an_empty_segment_is_still_the_end_of_the_log() {
+    let mut m = common::start(|_| {}).await;
+    create_files(&m.client, "/t", 10).await;
+    m.server.take().unwrap().shutdown().await;
+    let journal = m.config.master.journal.dir.clone();
+    let log = newest_log(&journal);
+    // Cut the last record in half, and add a segment that was rotated to
+    // but never written (header only), as a checkpoint leaves behind.
+    let len = std::fs::metadata(&log).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(len - 3)
+        .unwrap();
+    let mut header = b"ALXJ".to_vec();
+    header.extend_from_slice(&1u16.to_le_bytes()); // format version
+    header.extend_from_slice(&1u16.to_le_bytes()); // a log segment
+    header.extend_from_slice(&1_000_000u64.to_le_bytes());
+    std::fs::write(journal.join(format!("log-{:020}.log", 1_000_000)), header).unwrap();
+
+    let server = MasterServer::start(&m.config).await.unwrap();
+    let names = file_names(&server, "/t").await;
+    let expected: Vec<String> = (0..names.len()).map(|i| format!("f{i:04}")).collect();
+    assert_eq!(names, expected);
+    assert!(names.len() >= 9, "{names:?}");
+    server.shutdown().await;
+    // Restarts cleanly again, with the empty segment gone.
+    let server = MasterServer::start(&m.config).await.unwrap();
+    assert_eq!(file_names(&server, "/t").await.len(), names.len());
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn corruption_in_the_middle_stops_startup_with_file_and_offset() {
     let mut m = common::start(|_| {}).await;
     create_files(&m.client, "/c", 10).await;

@@ -359,8 +359,17 @@ fn recover(dir: &Path, state: &mut MasterState) -> Result<RecoveryReport, Journa
         report.checkpoint_sequence = *sequence;
     }
 
+    // Segments after the last one that holds a record are empty (rotated
+    // to, never written): a torn record before them is still the end of
+    // the log.
+    let holds_records =
+        |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.len() > format::HEADER_LEN as u64);
+    let last_written = logs
+        .iter()
+        .rposition(|(_, p)| holds_records(p))
+        .unwrap_or(logs.len().saturating_sub(1));
     for (i, (_, path)) in logs.iter().enumerate() {
-        let is_last = i == logs.len() - 1;
+        let is_last = i >= last_written;
         let summary = read_file(path, is_last, |offset, entry| {
             if entry.sequence <= state.last_sequence {
                 return Ok(()); // Already in the checkpoint.
@@ -393,6 +402,12 @@ fn recover(dir: &Path, state: &mut MasterState) -> Result<RecoveryReport, Journa
             f.set_len(summary.valid_len)
                 .map_err(|e| JournalError::io(path, e))?;
             f.sync_all().map_err(|e| JournalError::io(path, e))?;
+            // Empty segments after it were named for sequences past the
+            // dropped record; new entries continue this one instead.
+            for (_, later) in &logs[i + 1..] {
+                std::fs::remove_file(later).map_err(|e| JournalError::io(later, e))?;
+            }
+            break;
         }
     }
     Ok(report)
