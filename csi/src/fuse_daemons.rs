@@ -197,9 +197,8 @@ impl FuseDaemons {
             .insert(v.pid, child);
         let deadline = Instant::now() + MOUNT_TIMEOUT;
         loop {
-            let mounted = mounts::mount_at(&v.staging_path)
-                .is_some_and(|m| m.fs_type.starts_with("fuse"))
-                && mounts::is_connected(&v.staging_path);
+            let mounted =
+                mounts::is_fuse_mount(&v.staging_path) && mounts::is_connected(&v.staging_path);
             if mounted {
                 break;
             }
@@ -302,7 +301,7 @@ impl FuseDaemons {
         let mut alive = 0;
         for v in volumes {
             let healthy = daemon_alive(v.pid)
-                && mounts::mount_at(&v.staging_path).is_some_and(|m| m.fs_type.starts_with("fuse"))
+                && mounts::is_fuse_mount(&v.staging_path)
                 && mounts::is_connected(&v.staging_path);
             if healthy {
                 alive += 1;

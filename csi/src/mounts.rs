@@ -106,6 +106,11 @@ pub fn unmount(path: &Path, detach: bool) -> std::io::Result<()> {
     check(unsafe { libc::umount2(p.as_ptr(), flags) })
 }
 
+/// Whether the topmost mount at `path` is a FUSE file system.
+pub fn is_fuse_mount(path: &Path) -> bool {
+    mount_at(path).is_some_and(|m| m.fs_type.starts_with("fuse"))
+}
+
 /// Whether a FUSE mount at `path` answers (a dead daemon gives ENOTCONN).
 pub fn is_connected(path: &Path) -> bool {
     match std::fs::metadata(path) {

@@ -19,7 +19,8 @@ pub struct S3Server {
     root: Option<PathBuf>,
 }
 
-fn free_port() -> Option<u16> {
+/// A port on 127.0.0.1 that nothing listens on right now.
+pub fn free_port() -> Option<u16> {
     Some(
         TcpListener::bind("127.0.0.1:0")
             .ok()?

@@ -11,11 +11,7 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    alluxio_e2e::s3::free_port().expect("a free port")
 }
 
 struct Replica {

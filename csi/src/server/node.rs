@@ -14,7 +14,7 @@ use alluxio_proto::csi::node_service_capability::{rpc, Rpc, Type as CapabilityTy
 use alluxio_proto::csi::volume_usage::Unit;
 use alluxio_proto::csi::*;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
@@ -76,10 +76,6 @@ fn check_capability(c: Option<&VolumeCapability>) -> Result<&VolumeCapability, N
     }
 }
 
-fn is_fuse_mount(path: &Path) -> bool {
-    mounts::mount_at(path).is_some_and(|m| m.fs_type.starts_with("fuse"))
-}
-
 impl NodeService {
     async fn stage(&self, req: NodeStageVolumeRequest) -> Result<(), NodeError> {
         require(&req.volume_id, "volume_id")?;
@@ -134,7 +130,7 @@ impl NodeService {
                     existing.staging_path.display()
                 )));
             }
-            if is_fuse_mount(&staging) {
+            if mounts::is_fuse_mount(&staging) {
                 return Ok(());
             }
         }
@@ -168,7 +164,7 @@ impl NodeService {
         )?;
         if self.daemons.get(&req.volume_id).is_some() {
             self.daemons.stop(&req.volume_id).await;
-        } else if is_fuse_mount(&staging) {
+        } else if mounts::is_fuse_mount(&staging) {
             // Staged by someone we no longer know: just detach it.
             mounts::unmount(&staging, true).map_err(|e| NodeError::Internal(e.to_string()))?;
         }
@@ -189,7 +185,7 @@ impl NodeService {
             .daemons
             .get(&req.volume_id)
             .filter(|v| v.staging_path == staging);
-        if staged.is_none() || !is_fuse_mount(&staging) {
+        if staged.is_none() || !mounts::is_fuse_mount(&staging) {
             return Err(NodeError::FailedPrecondition(format!(
                 "volume {} is not staged at {}",
                 req.volume_id,

@@ -43,11 +43,7 @@ impl Plugin {
     /// Starts the plugin (mode all) with its files under `dir`.
     pub fn start(dir: &Path, master: &str) -> Plugin {
         let socket = dir.join("csi/csi.sock");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = alluxio_e2e::s3::free_port().unwrap();
         let metrics = format!("127.0.0.1:{port}");
         let child = Command::new(alluxio_e2e::binaries::built_binary("alluxio-csi"))
             .arg(format!("--endpoint=unix://{}", socket.display()))
