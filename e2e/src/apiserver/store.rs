@@ -10,7 +10,8 @@
 //! - deleting an object with finalizers only sets `deletionTimestamp`; it
 //!   goes when the last finalizer is removed;
 //! - deleting an object deletes the objects that name it in their
-//!   `ownerReferences` (garbage collection, background propagation);
+//!   `ownerReferences` (garbage collection, background propagation), and
+//!   an object created when none of its owners exists any more is deleted;
 //! - every change is an event; watches replay the events after a version,
 //!   or fail with `410 Gone` when that version is older than the history.
 
@@ -300,7 +301,29 @@ impl Store {
         self.stamp(&mut object);
         self.record(r, namespace, EventType::Added, &object);
         self.objects.insert(k, object.clone());
+        // The real garbage collector also deletes an object created after
+        // all of its owners were gone (a controller acting on a stale list
+        // does this); it does so moments later, here at once.
+        if self.every_owner_is_gone(&object) {
+            let _ = self.delete(r, namespace, &name);
+        }
         Ok(object)
+    }
+
+    /// True when `object` names owners and none of them exists (by uid).
+    fn every_owner_is_gone(&self, object: &Value) -> bool {
+        let Some(refs) = object
+            .pointer("/metadata/ownerReferences")
+            .and_then(Value::as_array)
+            .filter(|refs| !refs.is_empty())
+        else {
+            return false;
+        };
+        !refs.iter().any(|owner| {
+            self.objects
+                .values()
+                .any(|o| o.pointer("/metadata/uid") == Some(&owner["uid"]))
+        })
     }
 
     pub fn get(&self, r: &Resource, namespace: &str, name: &str) -> Result<Value, StoreError> {
@@ -741,6 +764,24 @@ mod tests {
         s.delete(&mounts(), "ns", "owner").unwrap();
         assert!(s.get(&config_maps(), "ns", "dep").is_err());
         assert!(s.get(&config_maps(), "ns", "free").is_ok());
+    }
+
+    #[test]
+    fn an_object_created_after_its_owner_went_is_collected() {
+        let mut s = Store::default();
+        let owner = s
+            .create(&mounts(), "ns", json!({"metadata": {"name": "owner"}}))
+            .unwrap();
+        let uid = meta(&owner, "uid").unwrap();
+        s.delete(&mounts(), "ns", "owner").unwrap();
+        // A controller working from a list taken before the delete.
+        s.create(
+            &config_maps(),
+            "ns",
+            json!({"metadata": {"name": "late", "ownerReferences": [{"uid": uid, "kind": "Mount", "name": "owner", "apiVersion": "alluxio.rs/v1alpha1"}]}}),
+        )
+        .unwrap();
+        assert!(s.get(&config_maps(), "ns", "late").is_err());
     }
 
     #[test]
