@@ -112,18 +112,14 @@ impl LocalFile {
             if skip(*block_id) {
                 continue;
             }
-            let cs = u64::from(block.chunk_size.max(1));
-            let mut pos = 0;
-            let mut index = 0;
-            while pos < block.length {
-                let n = cs.min(block.length - pos);
-                let buf = alluxio_common::io::read_exact_at(&file, n as usize, block.offset + pos)
+            let bytes =
+                alluxio_common::mapped::read_range(&file, block.offset, block.length as usize, ())
                     .map_err(|e| {
                         AlluxioError::Internal(format!("damaged block {block_id}: {e}"))
                     })?;
-                check_chunk(*block_id, &block.chunk_crcs, index, &buf)?;
-                pos += n;
-                index += 1;
+            let cs = block.chunk_size.max(1) as usize;
+            for (index, chunk) in bytes.chunks(cs).enumerate() {
+                check_chunk(*block_id, &block.chunk_crcs, index, chunk)?;
             }
             checked.push(*block_id);
         }

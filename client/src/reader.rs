@@ -12,12 +12,14 @@
 use crate::file_system::FileSystem;
 use crate::workers::WorkerRef;
 use alluxio_common::{AlluxioError, Result};
+use alluxio_proto::grpc::block_worker_client::BlockWorkerClient;
 use alluxio_proto::grpc::*;
 use bytes::Bytes;
 use futures::StreamExt;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use tonic::transport::Channel;
 
 /// Blocks a sequential reader has workers fetch from the UFS ahead of the
 /// one it reads, so that the UFS always has a request in flight (measured:
@@ -315,14 +317,17 @@ impl FileReader {
             .await
             .map_err(|s| Stop::Source(s.into()))?
             .into_inner();
-        let lease = open.lease_id;
-        let result = read_local(block_id, open, offset, len, sink).await;
-        let _ = client
-            .close_local_block(CloseLocalBlockRequest {
-                block_id,
-                lease_id: lease,
-            })
-            .await;
+        let lease = Arc::new(BlockLease {
+            client: Some(client.clone()),
+            block_id,
+            lease_id: open.lease_id,
+        });
+        let result = read_local(block_id, open, offset, len, &lease, sink).await;
+        // When the sink kept none of the bytes, give the lease back now;
+        // otherwise it goes when the last of them is dropped.
+        if let Some(lease) = Arc::into_inner(lease) {
+            lease.close().await;
+        }
         if let Err(Stop::Source(AlluxioError::Internal(reason))) = &result {
             if reason.starts_with("damaged") {
                 let _ = client
@@ -352,53 +357,97 @@ impl FileReader {
     }
 }
 
+/// A short-circuit lease on a block: the worker does not evict the block
+/// while it is held. Bytes read from the block file are mappings of it, so
+/// they hold the lease too, and a block cannot change under a reader that
+/// keeps them (a read-ahead cache, say).
+struct BlockLease {
+    client: Option<BlockWorkerClient<Channel>>,
+    block_id: u64,
+    lease_id: u64,
+}
+
+impl BlockLease {
+    fn request(&self) -> CloseLocalBlockRequest {
+        CloseLocalBlockRequest {
+            block_id: self.block_id,
+            lease_id: self.lease_id,
+        }
+    }
+
+    async fn close(mut self) {
+        if let Some(mut client) = self.client.take() {
+            let _ = client.close_local_block(self.request()).await;
+        }
+    }
+}
+
+impl Drop for BlockLease {
+    fn drop(&mut self) {
+        // Closed from a task; without a runtime the worker's lease timeout
+        // ends it instead.
+        if let (Some(mut client), Ok(runtime)) =
+            (self.client.take(), tokio::runtime::Handle::try_current())
+        {
+            let request = self.request();
+            runtime.spawn(async move {
+                let _ = client.close_local_block(request).await;
+            });
+        }
+    }
+}
+
 /// Reads a range of a local block file, verifying every chunk it touches.
 async fn read_local(
     block_id: u64,
     open: OpenLocalBlockResponse,
     offset: u64,
     len: u64,
+    lease: &Arc<BlockLease>,
     sink: &mut impl FnMut(Bytes) -> Result<()>,
 ) -> Result<(), Stop> {
     let cs = (open.chunk_size as u64).max(1);
     let end = (offset + len).min(open.length);
-    let file =
-        std::sync::Arc::new(std::fs::File::open(&open.path).map_err(|e| Stop::Source(e.into()))?);
-    // Windows of up to 16 MiB of whole chunks; the next window is read on
-    // a blocking thread while this one is checked and handed on, so the
-    // copy out of the page cache and the checksums overlap.
+    let file = Arc::new(std::fs::File::open(&open.path).map_err(|e| Stop::Source(e.into()))?);
+    let open = Arc::new(open);
+    // Windows of up to 16 MiB of whole chunks, mapped and verified on a
+    // blocking thread while the window before is handed on.
     let window = |pos: u64| {
         let first = pos / cs;
         let last = ((pos + (16 << 20)).min(end) - 1) / cs;
-        (first, first * cs, ((last + 1) * cs).min(open.length))
+        (first * cs, ((last + 1) * cs).min(open.length))
     };
-    let read = |start: u64, stop: u64| {
-        let (f, base) = (file.clone(), open.offset + start);
-        tokio::task::spawn_blocking(move || {
-            alluxio_common::io::read_exact_at(&f, (stop - start) as usize, base)
+    let map_and_verify = |start: u64, stop: u64| {
+        let (file, open, lease) = (file.clone(), open.clone(), lease.clone());
+        tokio::task::spawn_blocking(move || -> Result<Bytes> {
+            let bytes = alluxio_common::mapped::read_range(
+                &file,
+                open.offset + start,
+                (stop - start) as usize,
+                lease,
+            )
+            .map_err(|e| AlluxioError::Internal(format!("damaged block file: {e}")))?;
+            let first = (start / cs) as usize;
+            for (i, chunk) in bytes.chunks(cs as usize).enumerate() {
+                crate::local_file::check_chunk(block_id, &open.chunk_crcs, first + i, chunk)?;
+            }
+            Ok(bytes)
         })
     };
     let mut pos = offset;
     let mut next = (pos < end).then(|| {
-        let (first, start, stop) = window(pos);
-        (first, start, stop, read(start, stop))
+        let (start, stop) = window(pos);
+        (start, stop, map_and_verify(start, stop))
     });
-    while let Some((first, start, stop, pending)) = next.take() {
-        let buf = pending
+    while let Some((start, stop, pending)) = next.take() {
+        let bytes = pending
             .await
             .map_err(|e| Stop::Source(AlluxioError::Internal(e.to_string())))?
-            .map_err(|e| {
-                Stop::Source(AlluxioError::Internal(format!("damaged block file: {e}")))
-            })?;
+            .map_err(Stop::Source)?;
         if stop < end {
-            let (first, start, stop) = window(stop);
-            next = Some((first, start, stop, read(start, stop)));
+            let (start, stop) = window(stop);
+            next = Some((start, stop, map_and_verify(start, stop)));
         }
-        for (i, chunk) in buf.chunks(cs as usize).enumerate() {
-            crate::local_file::check_chunk(block_id, &open.chunk_crcs, first as usize + i, chunk)
-                .map_err(Stop::Source)?;
-        }
-        let bytes = Bytes::from(buf);
         let from = (pos - start) as usize;
         let to = (end.min(stop) - start) as usize;
         sink(bytes.slice(from..to)).map_err(Stop::Sink)?;

@@ -8,6 +8,7 @@ pub mod error;
 pub mod format;
 pub mod http;
 pub mod io;
+pub mod mapped;
 pub mod path;
 pub mod server;
 pub mod units;

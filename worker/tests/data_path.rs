@@ -217,7 +217,7 @@ async fn a_restarted_worker_keeps_its_identity_and_serves_its_blocks() {
 
 #[tokio::test]
 async fn damaged_block_files_are_read_again_from_the_ufs() {
-    for short_circuit in [false, true] {
+    for (short_circuit, truncate) in [(false, false), (true, false), (false, true), (true, true)] {
         let c = start(1, 64 * MIB, |cfg| cfg.user.short_circuit = short_circuit).await;
         let content = data((2 * MIB) as usize, 4);
         let info =
@@ -225,7 +225,7 @@ async fn damaged_block_files_are_read_again_from_the_ufs() {
                 .await
                 .unwrap();
         c.wait_cached("/d", 100).await;
-        // Alter a byte of the cached copy of block 0.
+        // Alter a byte of the cached copy of block 0, or cut it short.
         let data_file = c
             .dir
             .path()
@@ -234,12 +234,16 @@ async fn damaged_block_files_are_read_again_from_the_ufs() {
             .write(true)
             .open(&data_file)
             .unwrap();
-        std::os::unix::fs::FileExt::write_at(&f, &[0xff ^ content[1000]], 1000).unwrap();
+        if truncate {
+            f.set_len(MIB + 17).unwrap();
+        } else {
+            std::os::unix::fs::FileExt::write_at(&f, &[0xff ^ content[1000]], 1000).unwrap();
+        }
         let r = c.fs.open("/d", None).await.unwrap();
         assert_eq!(
             &r.read_at(0, r.len()).await.unwrap()[..],
             &content[..],
-            "short_circuit={short_circuit}"
+            "short_circuit={short_circuit} truncate={truncate}"
         );
         // The damaged copy was dropped; a fresh one replaces it.
         c.wait_cached("/d", 100).await;
