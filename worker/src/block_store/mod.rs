@@ -541,11 +541,17 @@ impl BlockStore {
     }
 
     /// Reads `len` bytes at `offset` of a cached block, verifying the
-    /// checksum of every chunk touched. A damaged block is dropped.
+    /// checksum of every chunk touched. A damaged block is dropped. The
+    /// bytes are a mapping of the block file and hold a lease on the block
+    /// until they are dropped, so it is not evicted (which would change
+    /// them) while they are being sent.
     pub fn read(&self, block_id: u64, offset: u64, len: u64) -> Result<Bytes, StoreError> {
         let (dir, meta) = self.acquire(block_id)?;
-        let result = self.read_verified(dir, &meta, offset, len);
-        self.release_lease(block_id);
+        let lease = ReadLease {
+            store: self.clone(),
+            block_id,
+        };
+        let result = self.read_verified(dir, &meta, offset, len, lease);
         if let Err(StoreError::Corrupt { .. }) = &result {
             self.remove(block_id);
         }
@@ -586,6 +592,7 @@ impl BlockStore {
         meta: &BlockMeta,
         offset: u64,
         len: u64,
+        lease: ReadLease,
     ) -> Result<Bytes, StoreError> {
         let len = len.min(meta.length.saturating_sub(offset));
         if len == 0 {
@@ -603,27 +610,30 @@ impl BlockStore {
         };
         let file = File::open(&path)
             .map_err(|e| corrupt(format!("cannot open {}: {e}", path.display())))?;
-        let buf =
-            alluxio_common::io::read_exact_at(&file, (end - start) as usize, meta.offset + start)
-                .map_err(|e| {
-                if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                    corrupt(format!("file truncated: {e}"))
-                } else {
-                    StoreError::Io {
-                        path: path.clone(),
-                        source: e,
-                    }
+        let buf = alluxio_common::mapped::read_range(
+            &file,
+            meta.offset + start,
+            (end - start) as usize,
+            lease,
+        )
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                corrupt(format!("file truncated: {e}"))
+            } else {
+                StoreError::Io {
+                    path: path.clone(),
+                    source: e,
                 }
-            })?;
+            }
+        })?;
         for (i, chunk) in buf.chunks(cs as usize).enumerate() {
             let index = first as usize + i;
             if meta.chunk_crcs.get(index) != Some(&crc32fast::hash(chunk)) {
                 return Err(corrupt(format!("checksum mismatch in chunk {index}")));
             }
         }
-        let bytes = Bytes::from(buf);
         let from = (offset - start) as usize;
-        Ok(bytes.slice(from..from + len as usize))
+        Ok(buf.slice(from..from + len as usize))
     }
 
     /// Opens a block for a short-circuit reader: it cannot be evicted until
@@ -661,7 +671,11 @@ impl BlockStore {
             return Ok(());
         }
         let (_, meta) = self.acquire(block_id)?;
-        let data = self.read(block_id, 0, meta.length);
+        // A copy: the block's files are deleted below, and the mapped bytes
+        // `read` returns would hold a lease that keeps the block in use.
+        let data = self
+            .read(block_id, 0, meta.length)
+            .map(|mapped| Bytes::from(mapped.to_vec()));
         self.release_lease(block_id);
         let data = data?;
         let new_tier = {
@@ -708,6 +722,18 @@ fn punch_hole(file: &File, offset: u64, len: u64) {
             offset as libc::off_t,
             len as libc::off_t,
         );
+    }
+}
+
+/// A lease taken for one read, given back when the bytes read are dropped.
+struct ReadLease {
+    store: BlockStore,
+    block_id: u64,
+}
+
+impl Drop for ReadLease {
+    fn drop(&mut self) {
+        self.store.release_lease(self.block_id);
     }
 }
 

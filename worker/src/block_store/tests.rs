@@ -189,3 +189,19 @@ fn bad_tier_configurations_are_refused() {
     .is_err());
     assert!(BlockStore::open(&[], EvictorConfig::Lru).is_err());
 }
+
+#[test]
+fn bytes_being_sent_keep_their_block_until_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = tiers(dir.path(), &[("MEM", 16 << 20)]);
+    let store = BlockStore::open(&t, EvictorConfig::Lru).unwrap();
+    put(&store, 1, 0, 2_000_000, 9);
+    let sending = store.read(1 << 24, 0, 2_000_000).unwrap();
+    // A free command while the bytes are still in flight waits for them.
+    store.remove(1 << 24);
+    assert!(sending.iter().all(|&b| b == 9));
+    assert_eq!(store.tier_stats()[0].used, 2_000_000);
+    drop(sending);
+    assert!(!store.contains(1 << 24));
+    assert_eq!(store.tier_stats()[0].used, 0);
+}
