@@ -50,6 +50,8 @@ pub async fn run(mut ctx: Context, args: LocalArgs) -> Result<(), AlluxioError> 
         let base = cfg.worker.rpc_port;
         wc.worker.rpc_port = base.saturating_add(2 * i);
         wc.worker.web_port = base.saturating_add(2 * i + 1);
+        // Data ports count down from worker.data_port (29998, 29997, ...).
+        wc.worker.data_port = cfg.worker.data_port.saturating_sub(i);
         if base == 0 {
             wc.worker.web_port = 0;
         }
@@ -76,8 +78,8 @@ pub async fn run(mut ctx: Context, args: LocalArgs) -> Result<(), AlluxioError> 
     );
     for w in &workers {
         println!(
-            "  worker      {} (web http://{}, id {})",
-            w.rpc_addr, w.web_addr, w.worker_id
+            "  worker      {} (data {}, web http://{}, id {})",
+            w.rpc_addr, w.data_addr, w.web_addr, w.worker_id
         );
     }
     println!("  under store {}", cfg.master.mount_table_root_ufs);

@@ -16,6 +16,9 @@ pub struct WorkerArgs {
     /// HTTP port for /metrics, /healthz, /readyz (worker.web_port).
     #[arg(long)]
     web_port: Option<u16>,
+    /// Raw TCP data port for cached blocks (worker.data_port; 0: any).
+    #[arg(long)]
+    data_port: Option<u16>,
     /// Identity and default tier location (worker.data_dir).
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -62,6 +65,9 @@ pub async fn run(mut ctx: Context, args: WorkerArgs) -> Result<(), AlluxioError>
     }
     if let Some(p) = args.web_port {
         w.web_port = p;
+    }
+    if let Some(p) = args.data_port {
+        w.data_port = p;
     }
     if let Some(d) = args.data_dir {
         w.data_dir = d;

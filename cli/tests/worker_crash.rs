@@ -24,6 +24,8 @@ fn start_worker(master: &MasterProcess, dir: &std::path::Path, i: usize) -> std:
             &free_port().to_string(),
             "--web-port",
             &free_port().to_string(),
+            "--data-port",
+            &free_port().to_string(),
         ])
         .arg("--data-dir")
         .arg(&data)

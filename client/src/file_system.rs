@@ -49,6 +49,8 @@ pub struct FileSystem {
     pub write_type: WriteType,
     pub read_type: ReadType,
     pub short_circuit: bool,
+    /// Read cached blocks of other workers over their raw TCP data port.
+    pub data_port_reads: bool,
 }
 
 impl FileSystem {
@@ -78,6 +80,7 @@ impl FileSystem {
                 ReadTypeConfig::NoCache => ReadType::NoCache,
             },
             short_circuit: u.short_circuit,
+            data_port_reads: u.data_port_reads,
         }
     }
 

@@ -5,6 +5,7 @@
 //! ([`FileReader`], [`FileWriter`]), and the UFS directly when no worker can
 //! serve a block.
 
+mod data_port;
 pub mod file_system;
 pub mod local_file;
 pub mod master_client;

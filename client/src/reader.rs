@@ -2,15 +2,18 @@
 //!
 //! For each block, in order: the workers that hold it (local first; a
 //! worker on this host is read straight from its block file, verifying the
-//! chunk checksums, when short-circuit is on), then a worker chosen by the
+//! chunk checksums, when short-circuit is on; others over their raw TCP
+//! data port, with gRPC as the fallback), then a worker chosen by the
 //! location policy, which reads the block through from the UFS (caching it
 //! unless the read type is NO_CACHE), and finally the UFS itself. A source
 //! that fails half-way is left for the next one, which continues from the
 //! first byte not yet delivered, so a worker dying mid-read does not fail
 //! the reader.
 
+use crate::data_port::DataPortError;
 use crate::file_system::FileSystem;
 use crate::workers::WorkerRef;
+use alluxio_common::data_protocol::ReadRequest;
 use alluxio_common::{AlluxioError, Result};
 use alluxio_proto::grpc::block_worker_client::BlockWorkerClient;
 use alluxio_proto::grpc::*;
@@ -204,31 +207,53 @@ impl FileReader {
                 from + delivered.load(Ordering::Relaxed),
                 len - delivered.load(Ordering::Relaxed),
             );
-            let result = if holds && self.fs.short_circuit && pool.is_local(&worker) {
-                match self
-                    .short_circuit(
+            // A holder is read without gRPC when it can be: from its block
+            // file on this host, or over its data port; gRPC is the fallback.
+            let fast = if !holds {
+                None
+            } else if self.fs.short_circuit && pool.is_local(&worker) {
+                Some(
+                    self.short_circuit(
                         &worker,
                         block.block_id,
                         remaining.0,
                         remaining.1,
                         &mut counting,
                     )
-                    .await
-                {
-                    Err(Stop::Source(e)) => {
-                        tracing::debug!(block_id = block.block_id, error = %e, "short-circuit read failed; using gRPC");
-                        let remaining = (
-                            from + delivered.load(Ordering::Relaxed),
-                            len - delivered.load(Ordering::Relaxed),
-                        );
-                        self.grpc_read(&worker, fbi, block, remaining.0, remaining.1, &mut counting)
-                            .await
-                    }
-                    other => other,
-                }
+                    .await,
+                )
+            } else if let Some(address) = worker.data_address().filter(|_| self.fs.data_port_reads)
+            {
+                let request = ReadRequest {
+                    block_id: block.block_id,
+                    offset: remaining.0,
+                    length: remaining.1,
+                };
+                Some(
+                    match pool.data.read(&address, request, &mut counting).await {
+                        Ok(()) => Ok(()),
+                        Err(DataPortError::Source(e)) => Err(Stop::Source(e)),
+                        Err(DataPortError::Sink(e)) => Err(Stop::Sink(e)),
+                    },
+                )
             } else {
-                self.grpc_read(&worker, fbi, block, remaining.0, remaining.1, &mut counting)
-                    .await
+                None
+            };
+            let result = match fast {
+                Some(Err(Stop::Source(e))) => {
+                    tracing::debug!(block_id = block.block_id, error = %e, "direct read failed; using gRPC");
+                    let remaining = (
+                        from + delivered.load(Ordering::Relaxed),
+                        len - delivered.load(Ordering::Relaxed),
+                    );
+                    self.grpc_read(&worker, fbi, block, remaining.0, remaining.1, &mut counting)
+                        .await
+                }
+                Some(other) => other,
+                None => {
+                    self.grpc_read(&worker, fbi, block, remaining.0, remaining.1, &mut counting)
+                        .await
+                }
             };
             match result {
                 Ok(()) => return Ok(()),

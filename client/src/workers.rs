@@ -1,6 +1,7 @@
 //! Which worker to use: block locations ordered by locality, and location
 //! policies for blocks no worker holds yet (LOCAL_FIRST, ROUND_ROBIN,
-//! MOST_AVAILABLE). Also keeps one gRPC channel per worker.
+//! MOST_AVAILABLE). Also keeps one gRPC channel and a few data-port
+//! connections per worker.
 
 use alluxio_common::config::LocationPolicyConfig;
 use alluxio_common::{AlluxioError, Result};
@@ -18,11 +19,18 @@ pub struct WorkerRef {
     pub worker_id: u64,
     pub host: String,
     pub rpc_port: u32,
+    /// 0 when the worker has no data port.
+    pub data_port: u32,
 }
 
 impl WorkerRef {
     pub fn address(&self) -> String {
         format!("{}:{}", self.host, self.rpc_port)
+    }
+
+    /// `host:data_port`, when the worker has a data port.
+    pub fn data_address(&self) -> Option<String> {
+        (self.data_port != 0).then(|| format!("{}:{}", self.host, self.data_port))
     }
 }
 
@@ -32,6 +40,7 @@ impl From<&BlockLocation> for WorkerRef {
             worker_id: l.worker_id,
             host: l.host.clone(),
             rpc_port: l.rpc_port,
+            data_port: l.data_port,
         }
     }
 }
@@ -43,6 +52,7 @@ impl From<&WorkerInfo> for WorkerRef {
             worker_id: w.worker_id,
             host: a.host,
             rpc_port: a.rpc_port,
+            data_port: a.data_port,
         }
     }
 }
@@ -52,6 +62,7 @@ pub struct WorkerPool {
     local_host: String,
     next: AtomicUsize,
     channels: Mutex<HashMap<String, Channel>>,
+    pub(crate) data: crate::data_port::DataConnections,
 }
 
 impl WorkerPool {
@@ -61,6 +72,7 @@ impl WorkerPool {
             local_host,
             next: AtomicUsize::new(0),
             channels: Mutex::new(HashMap::new()),
+            data: Default::default(),
         }
     }
 

@@ -28,6 +28,9 @@ pub struct WorkerConfig {
     pub hostname: String,
     pub rpc_port: u16,
     pub web_port: u16,
+    /// Raw TCP port serving cached block bytes (see `data_protocol`);
+    /// 0 picks a free port, which the worker reports to the master.
+    pub data_port: u16,
     /// Where the worker keeps its identity (and, by default, its tiers).
     pub data_dir: PathBuf,
     pub heartbeat_interval: ConfigDuration,
@@ -68,6 +71,7 @@ impl Default for WorkerConfig {
             hostname: "127.0.0.1".to_string(),
             rpc_port: 29999,
             web_port: 30000,
+            data_port: 29998,
             data_dir: PathBuf::from("/tmp/alluxio-worker"),
             heartbeat_interval: ConfigDuration(Duration::from_secs(1)),
             evictor: EvictorConfig::Lru,
@@ -141,6 +145,9 @@ pub struct UserConfig {
     pub location_policy: LocationPolicyConfig,
     /// Read blocks of a worker on the same host straight from its files.
     pub short_circuit: bool,
+    /// Read cached blocks of other workers over their data port (raw TCP)
+    /// rather than gRPC; blocks a worker does not hold always go over gRPC.
+    pub data_port_reads: bool,
     /// Host name this client considers local (for LOCAL_FIRST and
     /// short-circuit reads).
     pub hostname: String,
@@ -208,6 +215,7 @@ impl Default for UserConfig {
             rpc_retry_timeout: ConfigDuration(Duration::from_secs(30)),
             location_policy: LocationPolicyConfig::LocalFirst,
             short_circuit: true,
+            data_port_reads: true,
             hostname: "127.0.0.1".to_string(),
         }
     }

@@ -4,6 +4,7 @@
 //! tracing setup. Nothing here knows about a particular component.
 
 pub mod config;
+pub mod data_protocol;
 pub mod error;
 pub mod format;
 pub mod http;

@@ -29,6 +29,7 @@ pub fn config(dir: &std::path::Path) -> AlluxioConfig {
     c.master.mount_table_root_ufs = format!("file://{}", dir.join("ufs").display());
     c.worker.rpc_port = 0;
     c.worker.web_port = 0;
+    c.worker.data_port = 0;
     c.worker.heartbeat_interval.0 = Duration::from_millis(50);
     c.user.block_size = ByteSize(MIB);
     c

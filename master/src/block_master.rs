@@ -281,6 +281,7 @@ impl BlockMaster {
                         worker_id: w.id,
                         host: w.address.host.clone(),
                         rpc_port: w.address.rpc_port,
+                        data_port: w.address.data_port,
                         tier_alias: w.blocks.get(&block).cloned().unwrap_or_default(),
                     })
                     .collect()
@@ -357,6 +358,7 @@ mod tests {
             host: "127.0.0.1".into(),
             rpc_port: 29999,
             web_port: 30000,
+            data_port: 29998,
         }
     }
 

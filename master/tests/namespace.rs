@@ -470,6 +470,7 @@ async fn workers_register_heartbeat_and_get_lost() {
             host: "127.0.0.1".into(),
             rpc_port: 29999,
             web_port: 30000,
+            data_port: 0,
         }),
         tiers: tiers.clone(),
         blocks_on_tiers: blocks,

@@ -9,6 +9,7 @@
 //! - `metrics`; `server`: process lifecycle.
 
 pub mod block_store;
+pub mod data_server;
 pub mod heartbeat;
 pub mod metrics;
 pub mod persist;

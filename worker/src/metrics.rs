@@ -16,6 +16,7 @@ pub struct TierLabels {
 #[derive(Default)]
 pub struct WorkerMetrics {
     pub bytes_read_cache: Counter,
+    pub bytes_read_data_port: Counter,
     pub bytes_read_ufs: Counter,
     pub bytes_written: Counter,
     pub cache_hits: Counter,
@@ -35,6 +36,11 @@ impl WorkerMetrics {
             "alluxio_worker_bytes_read_cache",
             "Bytes served from the cache",
             m.bytes_read_cache.clone(),
+        );
+        registry.register(
+            "alluxio_worker_bytes_read_data_port",
+            "Bytes of cached blocks served over the raw TCP data port (part of bytes_read_cache)",
+            m.bytes_read_data_port.clone(),
         );
         registry.register(
             "alluxio_worker_bytes_read_ufs",

@@ -38,6 +38,8 @@ pub struct WorkerServer {
     pub worker_id: u64,
     pub rpc_addr: SocketAddr,
     pub web_addr: SocketAddr,
+    /// The raw TCP data port for cached blocks.
+    pub data_addr: SocketAddr,
     pub store: BlockStore,
     pub metrics: Arc<WorkerMetrics>,
     shutdown: watch::Sender<bool>,
@@ -71,6 +73,7 @@ impl WorkerServer {
             })??;
         let rpc_listener = bind(&wc.hostname, wc.rpc_port).await?;
         let web_listener = bind(&wc.hostname, wc.web_port).await?;
+        let data_listener = bind(&wc.hostname, wc.data_port).await?;
         let rpc_addr = rpc_listener
             .local_addr()
             .map_err(|source| WorkerError::Bind {
@@ -78,6 +81,12 @@ impl WorkerServer {
                 source,
             })?;
         let web_addr = web_listener
+            .local_addr()
+            .map_err(|source| WorkerError::Bind {
+                addr: wc.hostname.clone(),
+                source,
+            })?;
+        let data_addr = data_listener
             .local_addr()
             .map_err(|source| WorkerError::Bind {
                 addr: wc.hostname.clone(),
@@ -122,6 +131,14 @@ impl WorkerServer {
             }
         }));
 
+        let stop = alluxio_common::server::wait_for_shutdown(shutdown_rx.clone());
+        tasks.push(tokio::spawn(crate::data_server::serve(
+            data_listener,
+            store.clone(),
+            metrics.clone(),
+            stop,
+        )));
+
         let ready = Arc::new(AtomicBool::new(true));
         let (hook_store, hook_metrics) = (store.clone(), metrics.clone());
         let hook: alluxio_common::http::ScrapeHook =
@@ -144,15 +161,17 @@ impl WorkerServer {
                 host: wc.hostname.clone(),
                 rpc_port: rpc_addr.port() as u32,
                 web_port: web_addr.port() as u32,
+                data_port: data_addr.port() as u32,
             },
             interval: wc.heartbeat_interval.0.max(Duration::from_millis(10)),
         };
         tasks.push(tokio::spawn(heartbeat.run(shutdown_rx)));
-        tracing::info!(worker_id, rpc = %rpc_addr, web = %web_addr, "Alluxio worker started");
+        tracing::info!(worker_id, rpc = %rpc_addr, web = %web_addr, data = %data_addr, "Alluxio worker started");
         Ok(WorkerServer {
             worker_id,
             rpc_addr,
             web_addr,
+            data_addr,
             store,
             metrics,
             shutdown,

@@ -1,6 +1,7 @@
 //! The data path over real gRPC: every write type and read type, cache hits
 //! (by metrics), eviction, pinning, restarts, damage, shared fetches.
 
+use alluxio_common::data_protocol;
 use alluxio_e2e::cluster::{data, start, MIB};
 use alluxio_proto::grpc::{PersistenceState, ReadType, WriteType};
 use bytes::Bytes;
@@ -295,6 +296,45 @@ async fn garbage_on_the_data_port_does_not_take_the_worker_down() {
         let _ = s.write_all(garbage).await;
         drop(s);
     }
+    // On the raw data port: a BAD_REQUEST answer that says why, then the
+    // connection closes.
+    for garbage in [
+        &b"GET /blocks/1 HTTP/1.1\r\nHost: worker\r\n\r\n"[..],
+        &[0xffu8; 4096][..],
+    ] {
+        use tokio::io::AsyncReadExt;
+        let mut s = tokio::net::TcpStream::connect(c.worker(0).data_addr)
+            .await
+            .unwrap();
+        s.write_all(garbage).await.unwrap();
+        let mut answer = Vec::new();
+        let _ = s.read_to_end(&mut answer).await;
+        let header: [u8; data_protocol::ANSWER_HEADER_LEN] = answer
+            [..data_protocol::ANSWER_HEADER_LEN]
+            .try_into()
+            .unwrap();
+        let header = data_protocol::AnswerHeader::decode(&header).unwrap();
+        assert_eq!(header.status, data_protocol::Status::BadRequest);
+        let reason = String::from_utf8_lossy(&answer[data_protocol::ANSWER_HEADER_LEN..]);
+        assert!(reason.contains("bad magic"), "{reason}");
+    }
+    // A well-formed request for a block the worker does not have.
+    {
+        use tokio::io::AsyncReadExt;
+        let mut s = tokio::net::TcpStream::connect(c.worker(0).data_addr)
+            .await
+            .unwrap();
+        let request = data_protocol::ReadRequest {
+            block_id: 12345 << 24,
+            offset: 0,
+            length: 10,
+        };
+        s.write_all(&request.encode()).await.unwrap();
+        let mut header = [0u8; data_protocol::ANSWER_HEADER_LEN];
+        s.read_exact(&mut header).await.unwrap();
+        let header = data_protocol::AnswerHeader::decode(&header).unwrap();
+        assert_eq!(header.status, data_protocol::Status::NotCached);
+    }
     // A malformed request through gRPC: an error, not a crash.
     let mut client = alluxio_proto::grpc::block_worker_client::BlockWorkerClient::connect(format!(
         "http://{}",
@@ -317,6 +357,8 @@ async fn garbage_on_the_data_port_does_not_take_the_worker_down() {
         .unwrap();
     let r = c.fs.open("/still-works", None).await.unwrap();
     assert_eq!(&r.read_at(0, 1000).await.unwrap()[..], &content[..]);
+    // That read went over the data port.
+    assert_eq!(c.worker(0).metrics.bytes_read_data_port.get(), 1000);
 }
 
 #[tokio::test]

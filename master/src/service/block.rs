@@ -20,7 +20,11 @@ fn check_worker(id: u64, address: Option<&WorkerAddress>) -> Result<(), AlluxioE
         ));
     }
     if let Some(a) = address {
-        if a.host.is_empty() || a.rpc_port == 0 || a.rpc_port > u16::MAX as u32 {
+        if a.host.is_empty()
+            || a.rpc_port == 0
+            || a.rpc_port > u16::MAX as u32
+            || a.data_port > u16::MAX as u32
+        {
             return Err(AlluxioError::InvalidArgument(format!(
                 "invalid worker address {}:{}",
                 a.host, a.rpc_port

@@ -258,6 +258,15 @@ impl BlockStore {
         self.lock().blocks.get(&block_id).is_some_and(|e| !e.doomed)
     }
 
+    /// Length of a cached block.
+    pub fn length(&self, block_id: u64) -> Option<u64> {
+        self.lock()
+            .blocks
+            .get(&block_id)
+            .filter(|e| !e.doomed)
+            .map(|e| e.meta.length)
+    }
+
     /// Tier alias of a cached block.
     pub fn tier_of(&self, block_id: u64) -> Option<String> {
         let inner = self.lock();

@@ -1,0 +1,147 @@
+//! Reading cached blocks over a worker's data port: plain TCP in the format
+//! of `alluxio_common::data_protocol`, a few idle connections kept per
+//! worker for the next block.
+
+use alluxio_common::data_protocol::{AnswerHeader, ReadRequest, Status, ANSWER_HEADER_LEN};
+use alluxio_common::{AlluxioError, Result};
+use bytes::{Bytes, BytesMut};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Bytes handed on at a time.
+const PIECE: usize = 1 << 20;
+/// Idle connections kept per worker.
+const IDLE_PER_WORKER: usize = 4;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the worker may take to start answering (it maps and verifies
+/// the first window first) or between two pieces.
+const READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest explanation accepted with an error answer.
+const MAX_REASON: u64 = 64 << 10;
+
+/// Why a data-port read stopped.
+pub(crate) enum DataPortError {
+    /// The worker could not serve it (try gRPC or another worker); the
+    /// bytes already handed on stay handed on.
+    Source(AlluxioError),
+    /// The consumer of the bytes failed.
+    Sink(AlluxioError),
+}
+
+#[derive(Default)]
+pub(crate) struct DataConnections {
+    idle: Mutex<HashMap<String, Vec<TcpStream>>>,
+}
+
+impl DataConnections {
+    /// Streams `request` from the worker at `address` to `sink`.
+    pub async fn read(
+        &self,
+        address: &str,
+        request: ReadRequest,
+        sink: &mut impl FnMut(Bytes) -> Result<()>,
+    ) -> Result<(), DataPortError> {
+        let source = |what: String| DataPortError::Source(AlluxioError::Unavailable(what));
+        let (mut stream, header) = self
+            .send(address, request)
+            .await
+            .map_err(|e| source(format!("data port {address}: {e}")))?;
+        if header.status != Status::Ok {
+            let reason = read_reason(&mut stream, header.length).await;
+            // The connection is still good for another request.
+            if header.status != Status::BadRequest && !reason.is_empty() {
+                self.put_back(address, stream);
+            }
+            return Err(source(format!(
+                "data port {address}: {:?}: {reason}",
+                header.status
+            )));
+        }
+        let mut left = header.length;
+        while left > 0 {
+            let mut piece = BytesMut::with_capacity(PIECE.min(left as usize));
+            while piece.len() < piece.capacity() {
+                let n = tokio::time::timeout(READ_TIMEOUT, stream.read_buf(&mut piece))
+                    .await
+                    .map_err(|_| source(format!("data port {address}: no data for 30 s")))?
+                    .map_err(|e| source(format!("data port {address}: {e}")))?;
+                if n == 0 {
+                    return Err(source(format!(
+                        "data port {address} closed after {} of {} bytes of block {}",
+                        header.length - left + piece.len() as u64,
+                        header.length,
+                        request.block_id
+                    )));
+                }
+            }
+            left -= piece.len() as u64;
+            sink(piece.freeze()).map_err(DataPortError::Sink)?;
+        }
+        self.put_back(address, stream);
+        Ok(())
+    }
+
+    /// Sends the request on an idle connection (a new one when it turns out
+    /// to be closed) and reads the answer's header.
+    async fn send(
+        &self,
+        address: &str,
+        request: ReadRequest,
+    ) -> std::io::Result<(TcpStream, AnswerHeader)> {
+        let idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(address)
+            .and_then(Vec::pop);
+        if let Some(stream) = idle {
+            // A worker may have closed an idle connection (restart, idle
+            // timeout): then try once more on a fresh one.
+            if let Ok(answer) = exchange(stream, request).await {
+                return Ok(answer);
+            }
+        }
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address))
+            .await
+            .map_err(|_| std::io::Error::other("connect timed out"))??;
+        stream.set_nodelay(true)?;
+        exchange(stream, request).await
+    }
+
+    fn put_back(&self, address: &str, stream: TcpStream) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let list = idle.entry(address.to_string()).or_default();
+        if list.len() < IDLE_PER_WORKER {
+            list.push(stream);
+        }
+    }
+}
+
+async fn exchange(
+    mut stream: TcpStream,
+    request: ReadRequest,
+) -> std::io::Result<(TcpStream, AnswerHeader)> {
+    stream.write_all(&request.encode()).await?;
+    let mut raw = [0u8; ANSWER_HEADER_LEN];
+    tokio::time::timeout(READ_TIMEOUT, stream.read_exact(&mut raw))
+        .await
+        .map_err(|_| std::io::Error::other("no answer for 30 s"))??;
+    let header = AnswerHeader::decode(&raw).map_err(std::io::Error::other)?;
+    Ok((stream, header))
+}
+
+/// The explanation that follows an error answer; empty when it cannot be
+/// read (then the connection is not reused).
+async fn read_reason(stream: &mut TcpStream, length: u64) -> String {
+    if length > MAX_REASON {
+        return String::new();
+    }
+    let mut reason = vec![0u8; length as usize];
+    match tokio::time::timeout(READ_TIMEOUT, stream.read_exact(&mut reason)).await {
+        Ok(Ok(_)) => String::from_utf8_lossy(&reason).into_owned(),
+        _ => String::new(),
+    }
+}

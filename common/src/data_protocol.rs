@@ -1,0 +1,201 @@
+//! The wire format of a worker's data port (`worker.data_port`, 29998):
+//! cached block bytes over plain TCP, without gRPC's framing and its two
+//! extra copies (the worker writes straight from its mapping of the block
+//! file; the client reads straight into the buffer it hands on).
+//!
+//! Version 1. A connection carries one request at a time; after a complete
+//! answer it takes the next. All integers are little-endian; the CRC32 in
+//! each header covers the header bytes before it.
+//!
+//! Request, 36 bytes:
+//!
+//! | bytes | field |
+//! |---|---|
+//! | 0..4 | magic `ALXD` |
+//! | 4..6 | version (1) |
+//! | 6..8 | kind (1: read a cached block) |
+//! | 8..16 | block id |
+//! | 16..24 | offset in the block |
+//! | 24..32 | length (clamped to the block's end) |
+//! | 32..36 | CRC32 of bytes 0..32 |
+//!
+//! Answer header, 20 bytes: magic, version, status (u16), length (u64),
+//! CRC32 of bytes 0..16. With status OK, `length` bytes of the block follow;
+//! a worker that finds the block damaged half-way closes the connection, so
+//! a short answer is a failed read. With any other status, `length` bytes
+//! of UTF-8 explanation follow. After BAD_REQUEST the worker closes the
+//! connection: it cannot tell where the next request would start.
+
+/// First bytes of every request and answer.
+pub const MAGIC: [u8; 4] = *b"ALXD";
+pub const VERSION: u16 = 1;
+pub const REQUEST_LEN: usize = 36;
+pub const ANSWER_HEADER_LEN: usize = 20;
+/// Kind of request: read bytes of a cached block.
+const READ_CACHED_BLOCK: u16 = 1;
+
+/// Read `length` bytes at `offset` of cached block `block_id`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadRequest {
+    pub block_id: u64,
+    pub offset: u64,
+    pub length: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u16)]
+pub enum Status {
+    Ok = 0,
+    /// The worker does not hold the block (read it over gRPC, which also
+    /// reads through from the UFS).
+    NotCached = 1,
+    /// The block failed its checksums; the worker dropped it.
+    Damaged = 2,
+    BadRequest = 3,
+    Internal = 4,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AnswerHeader {
+    pub status: Status,
+    pub length: u64,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ProtocolError {
+    #[error("not an alluxio-rs data port message (bad magic bytes)")]
+    BadMagic,
+    #[error("unsupported data protocol version {0} (this side speaks {VERSION})")]
+    Version(u16),
+    #[error("header checksum mismatch")]
+    Checksum,
+    #[error("unknown request kind {0}")]
+    Kind(u16),
+    #[error("unknown answer status {0}")]
+    Status(u16),
+}
+
+impl ReadRequest {
+    pub fn encode(&self) -> [u8; REQUEST_LEN] {
+        let mut b = [0u8; REQUEST_LEN];
+        b[0..4].copy_from_slice(&MAGIC);
+        b[4..6].copy_from_slice(&VERSION.to_le_bytes());
+        b[6..8].copy_from_slice(&READ_CACHED_BLOCK.to_le_bytes());
+        b[8..16].copy_from_slice(&self.block_id.to_le_bytes());
+        b[16..24].copy_from_slice(&self.offset.to_le_bytes());
+        b[24..32].copy_from_slice(&self.length.to_le_bytes());
+        let crc = crc32fast::hash(&b[..32]);
+        b[32..36].copy_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    pub fn decode(b: &[u8; REQUEST_LEN]) -> Result<ReadRequest, ProtocolError> {
+        check_header(b)?;
+        let kind = u16_at(b, 6);
+        if kind != READ_CACHED_BLOCK {
+            return Err(ProtocolError::Kind(kind));
+        }
+        Ok(ReadRequest {
+            block_id: u64_at(b, 8),
+            offset: u64_at(b, 16),
+            length: u64_at(b, 24),
+        })
+    }
+}
+
+impl AnswerHeader {
+    pub fn encode(&self) -> [u8; ANSWER_HEADER_LEN] {
+        let mut b = [0u8; ANSWER_HEADER_LEN];
+        b[0..4].copy_from_slice(&MAGIC);
+        b[4..6].copy_from_slice(&VERSION.to_le_bytes());
+        b[6..8].copy_from_slice(&(self.status as u16).to_le_bytes());
+        b[8..16].copy_from_slice(&self.length.to_le_bytes());
+        let crc = crc32fast::hash(&b[..16]);
+        b[16..20].copy_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    pub fn decode(b: &[u8; ANSWER_HEADER_LEN]) -> Result<AnswerHeader, ProtocolError> {
+        check_header(b)?;
+        let status = match u16_at(b, 6) {
+            0 => Status::Ok,
+            1 => Status::NotCached,
+            2 => Status::Damaged,
+            3 => Status::BadRequest,
+            4 => Status::Internal,
+            other => return Err(ProtocolError::Status(other)),
+        };
+        Ok(AnswerHeader {
+            status,
+            length: u64_at(b, 8),
+        })
+    }
+}
+
+/// Magic, version and the trailing CRC32 of a request or answer header.
+fn check_header(b: &[u8]) -> Result<(), ProtocolError> {
+    if b[0..4] != MAGIC {
+        return Err(ProtocolError::BadMagic);
+    }
+    let (body, crc) = b.split_at(b.len() - 4);
+    if crc32fast::hash(body).to_le_bytes() != crc {
+        return Err(ProtocolError::Checksum);
+    }
+    let version = u16_at(b, 4);
+    if version != VERSION {
+        return Err(ProtocolError::Version(version));
+    }
+    Ok(())
+}
+
+fn u16_at(b: &[u8], at: usize) -> u16 {
+    u16::from_le_bytes([b[at], b[at + 1]])
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut v = [0u8; 8];
+    v.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_and_answers_round_trip() {
+        let r = ReadRequest {
+            block_id: 7 << 24,
+            offset: 1 << 20,
+            length: 64 << 20,
+        };
+        assert_eq!(ReadRequest::decode(&r.encode()), Ok(r));
+        for status in [Status::Ok, Status::NotCached, Status::Damaged] {
+            let a = AnswerHeader { status, length: 12 };
+            assert_eq!(AnswerHeader::decode(&a.encode()), Ok(a));
+        }
+    }
+
+    #[test]
+    fn garbage_and_damage_are_refused_with_a_reason() {
+        let mut b = ReadRequest {
+            block_id: 1,
+            offset: 0,
+            length: 1,
+        }
+        .encode();
+        let good = b;
+        b[10] ^= 1;
+        assert_eq!(ReadRequest::decode(&b), Err(ProtocolError::Checksum));
+        assert_eq!(
+            ReadRequest::decode(&[b'G'; REQUEST_LEN]),
+            Err(ProtocolError::BadMagic)
+        );
+        // Another version, with a correct checksum.
+        let mut v2 = good;
+        v2[4] = 2;
+        let crc = crc32fast::hash(&v2[..32]);
+        v2[32..].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(ReadRequest::decode(&v2), Err(ProtocolError::Version(2)));
+    }
+}

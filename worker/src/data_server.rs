@@ -1,0 +1,154 @@
+//! The worker's data port: cached block bytes over plain TCP (the format is
+//! `alluxio_common::data_protocol`). gRPC stays the way to read blocks this
+//! worker does not hold (read-through from the UFS); this port only serves
+//! what is cached, verified chunk by chunk, written to the socket straight
+//! from the mapped block file.
+//!
+//! Bad input costs only its own connection: a request that is not ours
+//! gets a BAD_REQUEST answer and the connection is closed; a connection that
+//! sends nothing for a minute is closed.
+
+use crate::block_store::{BlockStore, StoreError};
+use crate::metrics::WorkerMetrics;
+use alluxio_common::data_protocol::{AnswerHeader, ReadRequest, Status, REQUEST_LEN};
+use bytes::Bytes;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+
+/// Bytes mapped, verified and written at a time; the next window is
+/// mapped and verified while one is written.
+const WINDOW: u64 = 4 << 20;
+/// A connection that sends no request for this long is closed.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Serves connections until `stop` completes, then drops them.
+pub async fn serve(
+    listener: TcpListener,
+    store: BlockStore,
+    metrics: Arc<WorkerMetrics>,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let mut connections = JoinSet::new();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    connections.spawn(serve_connection(stream, store.clone(), metrics.clone()));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "data port: accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            () = &mut stop => break,
+        }
+    }
+    connections.shutdown().await;
+}
+
+async fn serve_connection(mut stream: TcpStream, store: BlockStore, metrics: Arc<WorkerMetrics>) {
+    let _ = stream.set_nodelay(true);
+    loop {
+        let mut raw = [0u8; REQUEST_LEN];
+        match tokio::time::timeout(IDLE_TIMEOUT, stream.read_exact(&mut raw)).await {
+            Ok(Ok(_)) => {}
+            // Closed by the client, broken, or idle.
+            _ => return,
+        }
+        let request = match ReadRequest::decode(&raw) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!(error = %e, "data port: refused a request");
+                let _ = answer_error(&mut stream, Status::BadRequest, &e.to_string()).await;
+                return;
+            }
+        };
+        if serve_read(&mut stream, &store, &metrics, request)
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// Answers one read. An error means the connection cannot carry another
+/// request (the socket failed, or the answer was cut short on damage).
+async fn serve_read(
+    stream: &mut TcpStream,
+    store: &BlockStore,
+    metrics: &WorkerMetrics,
+    r: ReadRequest,
+) -> std::io::Result<()> {
+    let Some(block_length) = store.length(r.block_id) else {
+        let reason = format!("block {} is not cached here", r.block_id);
+        return answer_error(stream, Status::NotCached, &reason).await;
+    };
+    let end = r.offset.saturating_add(r.length).min(block_length);
+    let read = |pos: u64| {
+        let (store, id, n) = (store.clone(), r.block_id, WINDOW.min(end - pos));
+        tokio::task::spawn_blocking(move || store.read(id, pos, n))
+    };
+    let first = if r.offset < end {
+        Some(read(r.offset).await)
+    } else {
+        None
+    };
+    // Problems with the first window still get a proper answer.
+    let first = match first {
+        None => Bytes::new(),
+        Some(Ok(Ok(bytes))) => bytes,
+        Some(Ok(Err(StoreError::NotCached(_)))) => {
+            let reason = format!("block {} is not cached here", r.block_id);
+            return answer_error(stream, Status::NotCached, &reason).await;
+        }
+        Some(Ok(Err(e @ StoreError::Corrupt { .. }))) => {
+            return answer_error(stream, Status::Damaged, &e.to_string()).await;
+        }
+        Some(Ok(Err(e))) => return answer_error(stream, Status::Internal, &e.to_string()).await,
+        Some(Err(e)) => return answer_error(stream, Status::Internal, &e.to_string()).await,
+    };
+    metrics.cache_hits.inc();
+    let header = AnswerHeader {
+        status: Status::Ok,
+        length: end.saturating_sub(r.offset),
+    };
+    stream.write_all(&header.encode()).await?;
+    let mut pos = r.offset;
+    let mut current = first;
+    while !current.is_empty() {
+        pos += current.len() as u64;
+        let next = (pos < end).then(|| read(pos));
+        stream.write_all(&current).await?;
+        metrics.bytes_read_cache.inc_by(current.len() as u64);
+        metrics.bytes_read_data_port.inc_by(current.len() as u64);
+        current = match next {
+            None => Bytes::new(),
+            Some(pending) => match pending.await {
+                Ok(Ok(bytes)) => bytes,
+                Ok(Err(e)) => {
+                    // Damaged (and dropped) or evicted half-way: cut the
+                    // answer short; the client goes to another source.
+                    tracing::warn!(block_id = r.block_id, error = %e, "data port: read failed mid-answer");
+                    return Err(std::io::Error::other(e.to_string()));
+                }
+                Err(e) => return Err(std::io::Error::other(e.to_string())),
+            },
+        };
+    }
+    Ok(())
+}
+
+async fn answer_error(stream: &mut TcpStream, status: Status, reason: &str) -> std::io::Result<()> {
+    let header = AnswerHeader {
+        status,
+        length: reason.len() as u64,
+    };
+    stream.write_all(&header.encode()).await?;
+    stream.write_all(reason.as_bytes()).await
+}
