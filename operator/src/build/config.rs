@@ -27,6 +27,7 @@ const OWNED_KEYS: &[(&str, &str)] = &[
     ("master.journal.dir", "spec.master.journal"),
     ("worker.rpc_port", "spec.worker.rpcPort"),
     ("worker.web_port", "spec.worker.webPort"),
+    ("worker.data_port", "spec.worker.dataPort"),
     ("worker.data_dir", "the worker pod's volumes"),
     ("worker.tiers", "spec.worker.tiers"),
 ];
@@ -79,6 +80,7 @@ pub fn alluxio_config(
         format!("master.journal.dir={JOURNAL_DIR}"),
         format!("worker.rpc_port={}", spec.worker.rpc_port),
         format!("worker.web_port={}", spec.worker.web_port),
+        format!("worker.data_port={}", spec.worker.data_port),
         format!("worker.data_dir={WORKER_DATA_DIR}"),
         format!("worker.tiers=[{}]", tiers.join(", ")),
     ];
@@ -115,6 +117,7 @@ mod tests {
         let (config, yaml) = alluxio_config(&names(), &spec).unwrap();
         assert_eq!(config.master.hostname, "demo-master.data.svc.cluster.local");
         assert_eq!(config.master.rpc_port, 19998);
+        assert_eq!(config.worker.data_port, 29998);
         assert_eq!(config.user.block_size.0, 128 << 20);
         let tiers: Vec<_> = config
             .worker

@@ -303,7 +303,13 @@ pub fn worker_daemonset(cx: &Context) -> DaemonSet {
             "$(POD_IP)".into(),
         ],
     );
-    c.ports = Some(container_ports(w.rpc_port, w.web_port));
+    let mut ports = container_ports(w.rpc_port, w.web_port);
+    ports.push(ContainerPort {
+        name: Some("data".into()),
+        container_port: w.data_port,
+        ..Default::default()
+    });
+    c.ports = Some(ports);
     c.readiness_probe = Some(probe("/readyz", w.web_port));
     c.liveness_probe = Some(probe("/healthz", w.web_port));
     c.resources = w.resources.clone();
@@ -509,6 +515,17 @@ mod tests {
                 "--hostname",
                 "$(POD_IP)"
             ]
+        );
+        let ports: Vec<(String, i32)> = pod.containers[0]
+            .ports
+            .clone()
+            .unwrap()
+            .into_iter()
+            .map(|p| (p.name.unwrap(), p.container_port))
+            .collect();
+        assert_eq!(
+            ports,
+            [("rpc", 29999), ("web", 30000), ("data", 29998)].map(|(n, p)| (n.to_string(), p))
         );
     }
 

@@ -108,6 +108,9 @@ fn worker_rpc_port() -> i32 {
 fn worker_web_port() -> i32 {
     30000
 }
+fn worker_data_port() -> i32 {
+    29998
+}
 
 impl Default for MasterSpec {
     fn default() -> Self {
@@ -178,6 +181,10 @@ pub struct WorkerSpec {
     #[serde(default = "worker_web_port")]
     #[schemars(range(min = 1, max = 65535))]
     pub web_port: i32,
+    /// Raw TCP port serving cached blocks to remote clients.
+    #[serde(default = "worker_data_port")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub data_port: i32,
 }
 
 fn default_tiers() -> Vec<TierSpec> {
@@ -199,6 +206,7 @@ impl Default for WorkerSpec {
             resources: None,
             rpc_port: worker_rpc_port(),
             web_port: worker_web_port(),
+            data_port: worker_data_port(),
         }
     }
 }
