@@ -346,6 +346,7 @@ impl FileReader {
             client: Some(client.clone()),
             block_id,
             lease_id: open.lease_id,
+            runtime: tokio::runtime::Handle::current(),
         });
         let result = read_local(block_id, open, offset, len, &lease, sink).await;
         // When the sink kept none of the bytes, give the lease back now;
@@ -390,6 +391,9 @@ struct BlockLease {
     client: Option<BlockWorkerClient<Channel>>,
     block_id: u64,
     lease_id: u64,
+    /// Where to send the close from when the last bytes are dropped on a
+    /// thread outside the runtime (a FUSE thread, say).
+    runtime: tokio::runtime::Handle,
 }
 
 impl BlockLease {
@@ -409,13 +413,11 @@ impl BlockLease {
 
 impl Drop for BlockLease {
     fn drop(&mut self) {
-        // Closed from a task; without a runtime the worker's lease timeout
-        // ends it instead.
-        if let (Some(mut client), Ok(runtime)) =
-            (self.client.take(), tokio::runtime::Handle::try_current())
-        {
+        // Closed from a task; if the runtime is gone, the worker's lease
+        // timeout ends it instead.
+        if let Some(mut client) = self.client.take() {
             let request = self.request();
-            runtime.spawn(async move {
+            self.runtime.spawn(async move {
                 let _ = client.close_local_block(request).await;
             });
         }

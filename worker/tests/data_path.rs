@@ -474,3 +474,39 @@ async fn workers_register_again_after_a_master_restart() {
     let r = c.fs.open("/survives", None).await.unwrap();
     assert_eq!(&r.read_at(0, r.len()).await.unwrap()[..], &content[..]);
 }
+
+#[tokio::test]
+async fn bytes_a_short_circuit_reader_keeps_stay_valid_until_dropped() {
+    let c = start(1, 64 * MIB, |cfg| cfg.user.short_circuit = true).await;
+    let content = data((2 * MIB) as usize, 6);
+    let info =
+        c.fs.write_file("/kept", WriteType::MustCache, chunks(&content))
+            .await
+            .unwrap();
+    c.wait_cached("/kept", 100).await;
+    let r = c.fs.open("/kept", None).await.unwrap();
+    // A consumer that keeps what it is given, as a read-ahead cache does.
+    let mut kept = Vec::new();
+    r.read_range(0, r.len(), |b| {
+        kept.push(b);
+        Ok(())
+    })
+    .await
+    .unwrap();
+    let store = &c.worker(0).store;
+    // A free command while the reader holds mapped bytes of the blocks:
+    // they go only when the bytes are dropped, so the bytes do not change.
+    for block_id in &info.block_ids {
+        store.remove(*block_id);
+    }
+    assert_eq!(store.tier_stats()[0].used, 2 * MIB);
+    let joined: Vec<u8> = kept.iter().flat_map(|b| b.iter().copied()).collect();
+    assert!(joined == content, "bytes changed under their holder");
+    drop(kept);
+    alluxio_e2e::eventually(
+        "the lease to be given back",
+        std::time::Duration::from_secs(10),
+        || async { (store.tier_stats()[0].used == 0).then_some(()) },
+    )
+    .await;
+}
