@@ -2,6 +2,7 @@
 //! of `alluxio_common::data_protocol`, a few idle connections kept per
 //! worker for the next block.
 
+use crate::reader::Stop;
 use alluxio_common::data_protocol::{AnswerHeader, ReadRequest, Status, ANSWER_HEADER_LEN};
 use alluxio_common::{AlluxioError, Result};
 use bytes::{Bytes, BytesMut};
@@ -22,29 +23,21 @@ const READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest explanation accepted with an error answer.
 const MAX_REASON: u64 = 64 << 10;
 
-/// Why a data-port read stopped.
-pub(crate) enum DataPortError {
-    /// The worker could not serve it (try gRPC or another worker); the
-    /// bytes already handed on stay handed on.
-    Source(AlluxioError),
-    /// The consumer of the bytes failed.
-    Sink(AlluxioError),
-}
-
 #[derive(Default)]
 pub(crate) struct DataConnections {
     idle: Mutex<HashMap<String, Vec<TcpStream>>>,
 }
 
 impl DataConnections {
-    /// Streams `request` from the worker at `address` to `sink`.
+    /// Streams `request` from the worker at `address` to `sink`. On a
+    /// `Stop::Source` failure the bytes already handed on stay handed on.
     pub async fn read(
         &self,
         address: &str,
         request: ReadRequest,
         sink: &mut impl FnMut(Bytes) -> Result<()>,
-    ) -> Result<(), DataPortError> {
-        let source = |what: String| DataPortError::Source(AlluxioError::Unavailable(what));
+    ) -> Result<(), Stop> {
+        let source = |what: String| Stop::Source(AlluxioError::Unavailable(what));
         let (mut stream, header) = self
             .send(address, request)
             .await
@@ -78,7 +71,7 @@ impl DataConnections {
                 }
             }
             left -= piece.len() as u64;
-            sink(piece.freeze()).map_err(DataPortError::Sink)?;
+            sink(piece.freeze()).map_err(Stop::Sink)?;
         }
         self.put_back(address, stream);
         Ok(())

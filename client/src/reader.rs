@@ -10,7 +10,6 @@
 //! first byte not yet delivered, so a worker dying mid-read does not fail
 //! the reader.
 
-use crate::data_port::DataPortError;
 use crate::file_system::FileSystem;
 use crate::workers::WorkerRef;
 use alluxio_common::data_protocol::ReadRequest;
@@ -30,7 +29,7 @@ use tonic::transport::Channel;
 pub const BLOCKS_AHEAD: usize = 2;
 
 /// Why a read stopped: the source failed (try another) or the consumer did.
-enum Stop {
+pub(crate) enum Stop {
     Source(AlluxioError),
     Sink(AlluxioError),
 }
@@ -207,39 +206,19 @@ impl FileReader {
                 from + delivered.load(Ordering::Relaxed),
                 len - delivered.load(Ordering::Relaxed),
             );
-            // A holder is read without gRPC when it can be: from its block
-            // file on this host, or over its data port; gRPC is the fallback.
-            let fast = if !holds {
-                None
-            } else if self.fs.short_circuit && pool.is_local(&worker) {
-                Some(
-                    self.short_circuit(
-                        &worker,
-                        block.block_id,
-                        remaining.0,
-                        remaining.1,
-                        &mut counting,
-                    )
-                    .await,
+            let direct = if holds {
+                self.direct_read(
+                    &worker,
+                    block.block_id,
+                    remaining.0,
+                    remaining.1,
+                    &mut counting,
                 )
-            } else if let Some(address) = worker.data_address().filter(|_| self.fs.data_port_reads)
-            {
-                let request = ReadRequest {
-                    block_id: block.block_id,
-                    offset: remaining.0,
-                    length: remaining.1,
-                };
-                Some(
-                    match pool.data.read(&address, request, &mut counting).await {
-                        Ok(()) => Ok(()),
-                        Err(DataPortError::Source(e)) => Err(Stop::Source(e)),
-                        Err(DataPortError::Sink(e)) => Err(Stop::Sink(e)),
-                    },
-                )
+                .await
             } else {
                 None
             };
-            let result = match fast {
+            let result = match direct {
                 Some(Err(Stop::Source(e))) => {
                     tracing::debug!(block_id = block.block_id, error = %e, "direct read failed; using gRPC");
                     let remaining = (
@@ -282,6 +261,32 @@ impl FileReader {
                 block.block_id, self.info.path
             ))
         }))
+    }
+
+    /// Reads from a worker that holds the block without gRPC when it can:
+    /// from its block file when it is on this host (short-circuit), else
+    /// over its data port. `None` when neither is possible or switched off.
+    async fn direct_read(
+        &self,
+        worker: &WorkerRef,
+        block_id: u64,
+        offset: u64,
+        len: u64,
+        sink: &mut impl FnMut(Bytes) -> Result<()>,
+    ) -> Option<Result<(), Stop>> {
+        if self.fs.short_circuit && self.fs.workers.is_local(worker) {
+            return Some(
+                self.short_circuit(worker, block_id, offset, len, sink)
+                    .await,
+            );
+        }
+        let address = worker.data_address().filter(|_| self.fs.data_port_reads)?;
+        let request = ReadRequest {
+            block_id,
+            offset,
+            length: len,
+        };
+        Some(self.fs.workers.data.read(&address, request, sink).await)
     }
 
     async fn grpc_read(
