@@ -46,10 +46,17 @@ pub struct WorkerServer {
     tasks: Vec<JoinHandle<()>>,
 }
 
-async fn bind(host: &str, port: u16) -> Result<tokio::net::TcpListener, WorkerError> {
-    alluxio_common::server::bind(host, port)
+/// Listens on `host:port` and says which address that is (port 0 picks a
+/// free one).
+async fn bind(host: &str, port: u16) -> Result<(tokio::net::TcpListener, SocketAddr), WorkerError> {
+    let listener = alluxio_common::server::bind(host, port)
         .await
-        .map_err(|(addr, source)| WorkerError::Bind { addr, source })
+        .map_err(|(addr, source)| WorkerError::Bind { addr, source })?;
+    let addr = listener.local_addr().map_err(|source| WorkerError::Bind {
+        addr: format!("{host}:{port}"),
+        source,
+    })?;
+    Ok((listener, addr))
 }
 
 impl WorkerServer {
@@ -71,27 +78,9 @@ impl WorkerServer {
             .map_err(|e| {
                 WorkerError::Store(crate::block_store::StoreError::Config(e.to_string()))
             })??;
-        let rpc_listener = bind(&wc.hostname, wc.rpc_port).await?;
-        let web_listener = bind(&wc.hostname, wc.web_port).await?;
-        let data_listener = bind(&wc.hostname, wc.data_port).await?;
-        let rpc_addr = rpc_listener
-            .local_addr()
-            .map_err(|source| WorkerError::Bind {
-                addr: wc.hostname.clone(),
-                source,
-            })?;
-        let web_addr = web_listener
-            .local_addr()
-            .map_err(|source| WorkerError::Bind {
-                addr: wc.hostname.clone(),
-                source,
-            })?;
-        let data_addr = data_listener
-            .local_addr()
-            .map_err(|source| WorkerError::Bind {
-                addr: wc.hostname.clone(),
-                source,
-            })?;
+        let (rpc_listener, rpc_addr) = bind(&wc.hostname, wc.rpc_port).await?;
+        let (web_listener, web_addr) = bind(&wc.hostname, wc.web_port).await?;
+        let (data_listener, data_addr) = bind(&wc.hostname, wc.data_port).await?;
         // Lazy: the master may come up after the worker; heartbeats retry.
         let master = MasterClient::connect_lazy(master_address).map_err(WorkerError::Master)?;
 
