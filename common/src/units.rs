@@ -99,6 +99,11 @@ impl<'de> Deserialize<'de> for ConfigDuration {
     }
 }
 
+/// Mount option with a mount's own metadata sync interval (read by the
+/// master, ignored by UFS clients); the operator sets it from a Mount's
+/// `syncInterval`.
+pub const SYNC_INTERVAL_OPTION: &str = "sync_interval";
+
 /// Metadata sync interval: `-1` never, `0` on every access, otherwise at most
 /// once per interval. Written as an integer of milliseconds or a duration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

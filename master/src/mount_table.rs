@@ -18,6 +18,9 @@ pub struct MountPoint {
     pub shared: bool,
     /// Credentials included: never log this map, show `masked()` instead.
     pub options: BTreeMap<String, String>,
+    /// The `sync_interval` option: metadata sync for paths under this
+    /// mount when a request does not choose one.
+    pub sync_interval_ms: Option<i64>,
     /// The UFS client, or why it could not be built.
     pub ufs: Result<Arc<dyn UnderFileSystem>, String>,
 }
@@ -44,7 +47,9 @@ impl MountPoint {
         options: BTreeMap<String, String>,
     ) -> Self {
         let ufs = create_ufs(&ufs_uri, &options).map_err(|e| e.to_string());
+        let sync_interval_ms = alluxio_ufs::options::sync_interval_ms(&options);
         MountPoint {
+            sync_interval_ms,
             id,
             alluxio_path,
             ufs_uri,
@@ -131,6 +136,18 @@ impl MountTable {
                     mount: mount.clone(),
                     ufs_relative,
                 });
+            }
+            candidate = p.parent();
+        }
+        None
+    }
+
+    /// The sync interval the deepest mount containing `path` sets, if any.
+    pub fn sync_interval_ms(&self, path: &AlluxioPath) -> Option<i64> {
+        let mut candidate = Some(path.clone());
+        while let Some(p) = candidate {
+            if let Some(mount) = self.mounts.get(&p) {
+                return mount.sync_interval_ms;
             }
             candidate = p.parent();
         }

@@ -614,3 +614,48 @@ async fn status_endpoints_and_metrics() {
         assert!(metrics.contains(needle), "missing {needle} in\n{metrics}");
     }
 }
+
+#[tokio::test]
+async fn a_mount_can_set_its_own_sync_interval() {
+    // The master's default is -1 (never sync after the first load).
+    let m = start(|_| {}).await;
+    let c = &m.client;
+    let always = tempfile::tempdir().unwrap();
+    let options = |interval: &str| {
+        std::collections::HashMap::from([("sync_interval".to_string(), interval.to_string())])
+    };
+    let err = c
+        .mount(MountRequest {
+            alluxio_path: "/fresh".into(),
+            ufs_uri: format!("file://{}", always.path().display()),
+            options: options("sometimes"),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("sync_interval"), "{err}");
+    c.mount(MountRequest {
+        alluxio_path: "/fresh".into(),
+        ufs_uri: format!("file://{}", always.path().display()),
+        options: options("0"),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    std::fs::create_dir_all(m.ufs.join("stale")).unwrap();
+    let count =
+        |path: &'static str| async move { c.list_status(path, false, None).await.unwrap().len() };
+    assert_eq!(count("/fresh").await, 0);
+    assert_eq!(count("/stale").await, 0);
+    // Files added behind the cluster's back: seen under the mount that
+    // syncs on every access, not under the root (the default, never).
+    std::fs::write(always.path().join("new"), b"1").unwrap();
+    std::fs::write(m.ufs.join("stale/new"), b"1").unwrap();
+    assert_eq!(count("/fresh").await, 1);
+    assert_eq!(count("/stale").await, 0);
+    // A request's own interval still wins.
+    assert_eq!(
+        c.list_status("/stale", false, Some(0)).await.unwrap().len(),
+        1
+    );
+}

@@ -162,7 +162,20 @@ fn option<'a>(options: &'a BTreeMap<String, String>, names: &[&str]) -> Option<&
 }
 
 fn refuse_unknown(options: &BTreeMap<String, String>, known: &[&[&str]]) -> UfsResult<()> {
-    const COMMON: [&str; 2] = ["request_timeout", "retry_timeout"];
+    const COMMON: [&str; 3] = [
+        "request_timeout",
+        "retry_timeout",
+        alluxio_common::units::SYNC_INTERVAL_OPTION,
+    ];
+    if let Some(v) = options.get(alluxio_common::units::SYNC_INTERVAL_OPTION) {
+        v.parse::<alluxio_common::units::SyncInterval>()
+            .map_err(|e| {
+                UfsError::InvalidOption(format!(
+                    "{}: {e}",
+                    alluxio_common::units::SYNC_INTERVAL_OPTION
+                ))
+            })?;
+    }
     for key in options.keys() {
         let ok = COMMON.contains(&key.as_str())
             || known.iter().any(|names| names.contains(&key.as_str()));

@@ -4,6 +4,17 @@
 
 use std::collections::BTreeMap;
 
+/// The mount's own metadata sync interval in milliseconds (option
+/// `sync_interval`: `-1` never, `0` on every access, or a duration such as
+/// `5min`), when it sets a valid one.
+pub fn sync_interval_ms(options: &BTreeMap<String, String>) -> Option<i64> {
+    options
+        .get(alluxio_common::units::SYNC_INTERVAL_OPTION)?
+        .parse::<alluxio_common::units::SyncInterval>()
+        .ok()
+        .map(|s| s.as_millis())
+}
+
 /// Keys whose values are secrets: never logged, never returned to users.
 pub fn is_secret_key(key: &str) -> bool {
     let k = key.to_ascii_lowercase();

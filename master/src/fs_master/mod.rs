@@ -173,12 +173,20 @@ impl FileSystemMaster {
         result
     }
 
+    /// The metadata sync interval of a request on `path`: the request's
+    /// own, else the one the mount holding `path` sets (mount option
+    /// `sync_interval`), else the master's default.
     pub(crate) fn sync_interval(
         &self,
+        path: &str,
         common: Option<&grpc::FileSystemMasterCommonOptions>,
     ) -> i64 {
-        common
-            .and_then(|c| c.sync_interval_ms)
+        if let Some(ms) = common.and_then(|c| c.sync_interval_ms) {
+            return ms;
+        }
+        AlluxioPath::new(path)
+            .ok()
+            .and_then(|p| self.read_state().mounts.sync_interval_ms(&p))
             .unwrap_or(self.settings.default_sync_interval_ms)
     }
 

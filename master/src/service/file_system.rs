@@ -48,7 +48,7 @@ impl FsService for FileSystemService {
         self.metrics
             .observe("CreateFile", async {
                 let p = path(&r.path)?;
-                let interval = self.fs.sync_interval(r.common.as_ref());
+                let interval = self.fs.sync_interval(&r.path, r.common.as_ref());
                 let write_type = WriteType::try_from(r.write_type).map_err(|_| {
                     AlluxioError::InvalidArgument(format!("Unknown write type {}", r.write_type))
                 })?;
@@ -98,7 +98,7 @@ impl FsService for FileSystemService {
         self.metrics
             .observe("CreateDirectory", async {
                 let p = path(&r.path)?;
-                let interval = self.fs.sync_interval(r.common.as_ref());
+                let interval = self.fs.sync_interval(&r.path, r.common.as_ref());
                 let persist = r.write_type != WriteType::MustCache as i32;
                 let info = self
                     .fs
@@ -125,7 +125,7 @@ impl FsService for FileSystemService {
         let r = req.into_inner();
         self.metrics
             .observe("GetStatus", async {
-                let interval = self.fs.sync_interval(r.common.as_ref());
+                let interval = self.fs.sync_interval(&r.path, r.common.as_ref());
                 let info = self.fs.get_status(&path(&r.path)?, interval).await?;
                 Ok(GetStatusResponse {
                     file_info: Some(info),
@@ -144,7 +144,7 @@ impl FsService for FileSystemService {
         let ids = self
             .metrics
             .observe("ListStatus", async {
-                let interval = self.fs.sync_interval(r.common.as_ref());
+                let interval = self.fs.sync_interval(&r.path, r.common.as_ref());
                 self.fs
                     .list_ids(&path(&r.path)?, r.recursive, interval)
                     .await
@@ -180,7 +180,7 @@ impl FsService for FileSystemService {
         let r = req.into_inner();
         self.metrics
             .observe("Delete", async {
-                let interval = self.fs.sync_interval(r.common.as_ref());
+                let interval = self.fs.sync_interval(&r.path, r.common.as_ref());
                 self.fs
                     .delete(&path(&r.path)?, r.recursive, r.alluxio_only, interval)
                     .await?;
@@ -196,7 +196,7 @@ impl FsService for FileSystemService {
         let r = req.into_inner();
         self.metrics
             .observe("Rename", async {
-                let interval = self.fs.sync_interval(r.common.as_ref());
+                let interval = self.fs.sync_interval(&r.src, r.common.as_ref());
                 self.fs
                     .rename(&path(&r.src)?, &path(&r.dst)?, interval)
                     .await?;
@@ -212,7 +212,7 @@ impl FsService for FileSystemService {
         let r = req.into_inner();
         self.metrics
             .observe("SetAttribute", async {
-                let interval = self.fs.sync_interval(r.common.as_ref());
+                let interval = self.fs.sync_interval(&r.path, r.common.as_ref());
                 self.fs.set_attribute(&r, interval).await?;
                 Ok(SetAttributeResponse {})
             })

@@ -8,6 +8,7 @@
 //! in the Mount's status.
 
 use crate::crd::mount::MountSpec;
+use alluxio_common::units::SYNC_INTERVAL_OPTION;
 use alluxio_proto::grpc::{MountPointInfo, MountRequest, UpdateMountRequest};
 use std::collections::{BTreeMap, HashMap};
 
@@ -29,6 +30,8 @@ pub enum PlanError {
     },
     #[error("option {0:?} is set both in spec.options and in the credentials Secret")]
     DuplicateOption(String),
+    #[error("the sync interval is set both as spec.syncInterval and in spec.options")]
+    SyncIntervalTwice,
 }
 
 /// Hash of the credentials, for `status.credentialsHash`; the values never
@@ -44,11 +47,26 @@ pub fn credentials_hash(credentials: &BTreeMap<String, String>) -> String {
     format!("{:08x}", h.finalize())
 }
 
+/// The options that are not secret: `spec.options`, and `spec.syncInterval`
+/// as the master's `sync_interval` mount option.
+fn plain_options(spec: &MountSpec) -> Result<BTreeMap<String, String>, PlanError> {
+    let mut plain = spec.options.clone();
+    if let Some(interval) = &spec.sync_interval {
+        if plain
+            .insert(SYNC_INTERVAL_OPTION.to_string(), interval.clone())
+            .is_some()
+        {
+            return Err(PlanError::SyncIntervalTwice);
+        }
+    }
+    Ok(plain)
+}
+
 fn options(
-    spec: &MountSpec,
+    plain: &BTreeMap<String, String>,
     credentials: &BTreeMap<String, String>,
 ) -> Result<HashMap<String, String>, PlanError> {
-    let mut all: HashMap<String, String> = spec.options.clone().into_iter().collect();
+    let mut all: HashMap<String, String> = plain.clone().into_iter().collect();
     for (k, v) in credentials {
         if all.insert(k.clone(), v.clone()).is_some() {
             return Err(PlanError::DuplicateOption(k.clone()));
@@ -64,7 +82,8 @@ pub fn plan_mount(
     applied_credentials_hash: Option<&str>,
     table: &[MountPointInfo],
 ) -> Result<MountAction, PlanError> {
-    let wanted_options = options(spec, credentials)?;
+    let plain = plain_options(spec)?;
+    let wanted_options = options(&plain, credentials)?;
     let Some(current) = table.iter().find(|m| m.alluxio_path == spec.alluxio_path) else {
         return Ok(MountAction::Mount(MountRequest {
             alluxio_path: spec.alluxio_path.clone(),
@@ -81,11 +100,8 @@ pub fn plan_mount(
             wanted: spec.ufs.clone(),
         });
     }
-    let plain_options_differ = spec.options.len() + credentials.len() != current.options.len()
-        || spec
-            .options
-            .iter()
-            .any(|(k, v)| current.options.get(k) != Some(v));
+    let plain_options_differ = plain.len() + credentials.len() != current.options.len()
+        || plain.iter().any(|(k, v)| current.options.get(k) != Some(v));
     let credentials_changed = applied_credentials_hash != Some(&credentials_hash(credentials))
         || credentials.keys().any(|k| !current.options.contains_key(k));
     if current.read_only != spec.read_only
@@ -157,6 +173,34 @@ mod tests {
         assert!(req.read_only);
         assert_eq!(req.options["secret_access_key"], "s3cr3t");
         assert_eq!(req.options["region"], "us-east-1");
+    }
+
+    #[test]
+    fn the_sync_interval_becomes_the_masters_mount_option() {
+        let mut spec = spec();
+        spec.sync_interval = Some("5min".into());
+        let MountAction::Mount(req) = plan_mount(&spec, &secret(), None, &[]).unwrap() else {
+            panic!("expected a mount");
+        };
+        assert_eq!(req.options["sync_interval"], "5min");
+        // Mounted with it: nothing to do; mounted without it: an update.
+        let hash = credentials_hash(&secret());
+        let mut with = mounted(true, "us-east-1");
+        with.options.insert("sync_interval".into(), "5min".into());
+        assert_eq!(
+            plan_mount(&spec, &secret(), Some(&hash), &[with]).unwrap(),
+            MountAction::Nothing
+        );
+        let without = [mounted(true, "us-east-1")];
+        assert!(matches!(
+            plan_mount(&spec, &secret(), Some(&hash), &without).unwrap(),
+            MountAction::Update(_)
+        ));
+        spec.options.insert("sync_interval".into(), "0".into());
+        assert_eq!(
+            plan_mount(&spec, &secret(), None, &[]),
+            Err(PlanError::SyncIntervalTwice)
+        );
     }
 
     #[test]

@@ -57,7 +57,9 @@ impl MountError {
             MountError::MasterUnavailable(_) => "MasterUnavailable",
             MountError::Secret { .. } | MountError::SecretValue { .. } => "CredentialsUnavailable",
             MountError::Plan(PlanError::Occupied { .. }) => "PathOccupied",
-            MountError::Plan(PlanError::DuplicateOption(_)) => "InvalidSpec",
+            MountError::Plan(PlanError::DuplicateOption(_) | PlanError::SyncIntervalTwice) => {
+                "InvalidSpec"
+            }
             MountError::Master(_) => "MountFailed",
             MountError::Kube(_) => "ApiError",
         }
