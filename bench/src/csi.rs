@@ -8,6 +8,7 @@
 use crate::data::{mb_s, plain_file_and_cluster};
 use crate::fuse::{dd, timed};
 use crate::report::{write, Bar};
+use alluxio_e2e::TerminateOnDrop;
 use alluxio_proto::csi::node_client::NodeClient;
 use alluxio_proto::csi::volume_capability::access_mode::Mode;
 use alluxio_proto::csi::volume_capability::{AccessMode, AccessType, MountVolume};
@@ -15,17 +16,8 @@ use alluxio_proto::csi::*;
 use serde_json::json;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-        let _ = self.0.wait();
-    }
-}
 
 fn capability() -> VolumeCapability {
     VolumeCapability {
@@ -47,7 +39,7 @@ pub async fn csi(out: &Path, size: u64, rounds: usize, alluxio: &Path, plugin: &
     let master = c.master.rpc_addr.to_string();
     let kubelet = dir.path().join("kubelet");
     let socket = dir.path().join("csi.sock");
-    let _plugin = Process(
+    let _plugin = TerminateOnDrop(
         Command::new(plugin)
             .arg(format!("--endpoint=unix://{}", socket.display()))
             .args(["--mode", "node", "--node-id", "bench", "--master", &master])
@@ -134,7 +126,7 @@ pub async fn csi(out: &Path, size: u64, rounds: usize, alluxio: &Path, plugin: &
     let (_, target) = paths(rounds - 1);
     let plain_point = dir.path().join("plain-mount");
     std::fs::create_dir_all(&plain_point).expect("mount point");
-    let _plain_mount = Process(
+    let _plain_mount = TerminateOnDrop(
         Command::new(alluxio)
             .args(["--master", &master, "fuse"])
             .arg(&plain_point)

@@ -8,30 +8,18 @@
 //!   reconciled 100 AlluxioClusters and 1,000 Mounts (target: < 64 MiB).
 
 use crate::report::{write, Bar};
-use alluxio_e2e::apiserver::TestApiServer;
+use alluxio_e2e::kube_tools::{api_server_with_crds, repo_dir};
 use alluxio_e2e::kubelet::{KubeletConfig, Node, ProcessKubelet};
+use alluxio_e2e::TerminateOnDrop;
 use alluxio_operator::crd::{AlluxioCluster, Mount, MountSpec};
 use kube::api::{Api, ListParams, PostParams};
 use serde_json::json;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-        let _ = self.0.wait();
-    }
-}
-
-fn start_operator(binary: &Path, kubeconfig: &Path) -> Process {
-    Process(
+fn start_operator(binary: &Path, kubeconfig: &Path) -> TerminateOnDrop {
+    TerminateOnDrop(
         Command::new(binary)
             .args(["run", "--metrics-address", "127.0.0.1:0"])
             .env("KUBECONFIG", kubeconfig)
@@ -44,20 +32,6 @@ fn start_operator(binary: &Path, kubeconfig: &Path) -> Process {
 
 async fn k(config: &Path, args: &[&str]) -> (bool, String) {
     alluxio_e2e::kube_tools::kubectl_async(config, args).await
-}
-
-async fn api_server_with_crds(dir: &Path) -> (TestApiServer, PathBuf) {
-    let server = TestApiServer::start().await.expect("test API server");
-    let config = dir.join("kubeconfig");
-    std::fs::write(&config, server.kubeconfig()).expect("write kubeconfig");
-    let crds = repo().join("crds");
-    let (ok, out) = k(
-        &config,
-        &["apply", "--validate=false", "-f", crds.to_str().unwrap()],
-    )
-    .await;
-    assert!(ok, "{out}");
-    (server, config)
 }
 
 /// Median of the apply-to-Ready time over `rounds`, next to bare processes.
@@ -80,7 +54,7 @@ pub async fn apply_to_ready(out: &Path, rounds: usize, alluxio: &Path, operator:
                 csi: None,
             },
         );
-        let example = repo().join("crds/examples/alluxiocluster.yaml");
+        let example = repo_dir().join("crds/examples/alluxiocluster.yaml");
         let started = Instant::now();
         let (ok, out) = k(
             &config,
@@ -150,7 +124,7 @@ async fn bare_start(alluxio: &Path, dir: &Path) -> f64 {
     .expect("write config");
     let started = Instant::now();
     let spawn = |args: Vec<String>| {
-        Process(
+        TerminateOnDrop(
             Command::new(alluxio)
                 .arg("--conf")
                 .arg(&conf)
@@ -162,7 +136,7 @@ async fn bare_start(alluxio: &Path, dir: &Path) -> f64 {
         )
     };
     let _master = spawn(vec!["master".into()]);
-    let _workers: Vec<Process> = (0..2)
+    let _workers: Vec<TerminateOnDrop> = (0..2)
         .map(|i| {
             spawn(vec![
                 "--master".into(),
@@ -214,7 +188,7 @@ pub async fn memory(out: &Path, clusters: usize, mounts: usize, operator: &Path)
 
     let client = server.client();
     let example: AlluxioCluster = serde_yaml::from_str(
-        &std::fs::read_to_string(repo().join("crds/examples/alluxiocluster.yaml")).unwrap(),
+        &std::fs::read_to_string(repo_dir().join("crds/examples/alluxiocluster.yaml")).unwrap(),
     )
     .unwrap();
     let cluster_api: Api<AlluxioCluster> = Api::namespaced(client.clone(), "default");

@@ -7,6 +7,7 @@
 
 mod common;
 
+use alluxio_proto::csi::node_client::NodeClient;
 use alluxio_proto::csi::volume_capability::access_mode::Mode;
 use alluxio_proto::csi::*;
 use alluxio_proto::grpc::WriteType;
@@ -16,6 +17,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
 use std::time::{Duration, Instant};
+use tonic::transport::Channel;
 use tonic::Code;
 
 fn stage_request(plugin: &Plugin, volume: &str, path: &str, mode: Mode) -> NodeStageVolumeRequest {
@@ -42,6 +44,22 @@ fn publish_request(
         readonly,
         ..Default::default()
     }
+}
+
+/// Stages volume `v1` (Alluxio path `/ds`, read-only) and publishes it
+/// read-only for `pod-a`.
+async fn stage_and_publish_read_only(node: &mut NodeClient<Channel>, plugin: &Plugin) {
+    node.node_stage_volume(stage_request(
+        plugin,
+        "v1",
+        "/ds",
+        Mode::MultiNodeReaderOnly,
+    ))
+    .await
+    .unwrap();
+    node.node_publish_volume(publish_request(plugin, "v1", "pod-a", true))
+        .await
+        .unwrap();
 }
 
 fn pattern(len: usize) -> Vec<u8> {
@@ -289,17 +307,7 @@ async fn fuse_daemons_outlive_the_plugin_and_dead_ones_are_replaced() {
     let dir = tempfile::tempdir().unwrap();
     let mut plugin = Plugin::start(dir.path(), &master_address(&cluster));
     let mut node = plugin.node().await;
-    node.node_stage_volume(stage_request(
-        &plugin,
-        "v1",
-        "/ds",
-        Mode::MultiNodeReaderOnly,
-    ))
-    .await
-    .unwrap();
-    node.node_publish_volume(publish_request(&plugin, "v1", "pod-a", true))
-        .await
-        .unwrap();
+    stage_and_publish_read_only(&mut node, &plugin).await;
     let target = Path::new(&plugin.kubelet_path("pods/pod-a/volumes/v1")).to_path_buf();
 
     // A reader in the middle of the file when the plugin is killed.
@@ -334,17 +342,7 @@ async fn fuse_daemons_outlive_the_plugin_and_dead_ones_are_replaced() {
     let pid = fuse_pid(dir.path());
     let plugin = Plugin::start(dir.path(), &master_address(&cluster));
     let mut node = plugin.node().await;
-    node.node_stage_volume(stage_request(
-        &plugin,
-        "v1",
-        "/ds",
-        Mode::MultiNodeReaderOnly,
-    ))
-    .await
-    .unwrap();
-    node.node_publish_volume(publish_request(&plugin, "v1", "pod-a", true))
-        .await
-        .unwrap();
+    stage_and_publish_read_only(&mut node, &plugin).await;
     assert_eq!(fuse_pid(dir.path()), pid);
 
     // kill -9 of the daemon: the plugin mounts again and binds the target

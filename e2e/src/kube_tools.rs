@@ -79,9 +79,37 @@ pub fn helm_template(chart: &Path, args: &[&str]) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The repository's root directory.
+pub fn repo_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("e2e/ is inside the repository")
+        .to_path_buf()
+}
+
 /// The repository's Helm chart.
 pub fn chart_dir() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../charts/alluxio-rs")
+    repo_dir().join("charts/alluxio-rs")
+}
+
+/// A test API server with the repository's CRDs applied by `kubectl`, and
+/// the kubeconfig for it, written into `dir`.
+pub async fn api_server_with_crds(
+    dir: &Path,
+) -> (crate::apiserver::TestApiServer, std::path::PathBuf) {
+    let server = crate::apiserver::TestApiServer::start()
+        .await
+        .expect("test API server");
+    let config = dir.join("kubeconfig");
+    std::fs::write(&config, server.kubeconfig()).expect("write kubeconfig");
+    let crds = repo_dir().join("crds");
+    let (ok, out) = kubectl_async(
+        &config,
+        &["apply", "--validate=false", "-f", crds.to_str().unwrap()],
+    )
+    .await;
+    assert!(ok, "{out}");
+    (server, config)
 }
 
 /// The user of the chart's ServiceAccount when the chart is installed as

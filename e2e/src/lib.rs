@@ -16,6 +16,18 @@ pub mod prometheus;
 pub mod provisioner;
 pub mod s3;
 
+/// A child process that gets SIGTERM, and is waited for, when this goes
+/// out of scope: a failing test or benchmark leaves nothing running.
+pub struct TerminateOnDrop(pub std::process::Child);
+
+impl Drop for TerminateOnDrop {
+    fn drop(&mut self) {
+        // SAFETY: signalling our own child by its pid.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        let _ = self.0.wait();
+    }
+}
+
 /// Reports a missing prerequisite: panics under CI, returns `None` otherwise.
 pub fn missing_prerequisite<T>(what: &str) -> Option<T> {
     if std::env::var_os("CI").is_some() {

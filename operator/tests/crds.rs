@@ -1,21 +1,17 @@
 //! `crds/` holds exactly the CRDs generated from the Rust types, and the
 //! examples in `crds/examples/` are valid resources of them.
 
+use alluxio_e2e::kube_tools::repo_dir;
 use alluxio_operator::build::config::alluxio_config;
 use alluxio_operator::build::names::Names;
 use alluxio_operator::crd::{crd_files, AlluxioCluster, Mount};
-use std::path::Path;
-
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap()
-}
 
 #[test]
 fn crds_directories_are_up_to_date() {
     // crds/ for kubectl users, and the chart's copy that Helm installs.
     for dir in ["crds", "charts/alluxio-rs/crds"] {
         for (name, yaml) in crd_files() {
-            let path = repo().join(dir).join(name);
+            let path = repo_dir().join(dir).join(name);
             let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
             assert!(
                 on_disk == yaml,
@@ -28,7 +24,7 @@ fn crds_directories_are_up_to_date() {
 
 #[test]
 fn examples_are_valid_resources() {
-    let dir = repo().join("crds/examples");
+    let dir = repo_dir().join("crds/examples");
     let cluster: AlluxioCluster =
         serde_yaml::from_str(&std::fs::read_to_string(dir.join("alluxiocluster.yaml")).unwrap())
             .unwrap();

@@ -7,33 +7,18 @@
 //! becomes a real mount that serves data, and deleting the cluster stops
 //! the processes. Needs root (mount namespaces) and kubectl.
 
-use alluxio_e2e::apiserver::TestApiServer;
-use alluxio_e2e::kube_tools::require_kubectl;
+use alluxio_e2e::kube_tools::{api_server_with_crds, repo_dir, require_kubectl};
 use alluxio_e2e::kubelet::{KubeletConfig, Node, ProcessKubelet};
+use alluxio_e2e::s3::free_port;
+use alluxio_e2e::TerminateOnDrop;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::api::{Api, ListParams};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn alluxio_binary() -> PathBuf {
     alluxio_e2e::binaries::built_binary("alluxio")
-}
-
-struct Operator(Child);
-
-impl Drop for Operator {
-    fn drop(&mut self) {
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-        let _ = self.0.wait();
-    }
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
 }
 
 async fn k(config: &Path, args: &[&str]) -> (bool, String) {
@@ -49,17 +34,8 @@ async fn kubectl_apply_brings_up_a_real_cluster_and_delete_stops_it() {
         alluxio_e2e::missing_prerequisite::<()>("root (the process kubelet uses mount namespaces)");
         return;
     }
-    let server = TestApiServer::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("kubeconfig");
-    std::fs::write(&config, server.kubeconfig()).unwrap();
-    let crds = repo().join("crds");
-    let (ok, out) = k(
-        &config,
-        &["apply", "--validate=false", "-f", crds.to_str().unwrap()],
-    )
-    .await;
-    assert!(ok, "{out}");
+    let (server, config) = api_server_with_crds(dir.path()).await;
     let (ok, out) = k(
         &config,
         &[
@@ -72,16 +48,9 @@ async fn kubectl_apply_brings_up_a_real_cluster_and_delete_stops_it() {
     .await;
     assert!(ok, "{out}");
 
-    let operator_metrics = format!(
-        "127.0.0.1:{}",
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    );
+    let operator_metrics = format!("127.0.0.1:{}", free_port().unwrap());
     let start_operator = || {
-        Operator(
+        TerminateOnDrop(
             Command::new(env!("CARGO_BIN_EXE_alluxio-operator"))
                 .args(["run", "--metrics-address", &operator_metrics])
                 .env("KUBECONFIG", &config)
@@ -106,7 +75,7 @@ async fn kubectl_apply_brings_up_a_real_cluster_and_delete_stops_it() {
     );
 
     // The example as a user would apply it.
-    let example = repo().join("crds/examples/alluxiocluster.yaml");
+    let example = repo_dir().join("crds/examples/alluxiocluster.yaml");
     let (ok, out) = k(
         &config,
         &["apply", "--validate=false", "-f", example.to_str().unwrap()],
