@@ -8,11 +8,11 @@
 use crate::data::{mb_s, plain_file_and_cluster};
 use crate::fuse::{dd, timed};
 use crate::report::{write, Bar};
-use alluxio_e2e::TerminateOnDrop;
 use alluxio_proto::csi::node_client::NodeClient;
 use alluxio_proto::csi::volume_capability::access_mode::Mode;
 use alluxio_proto::csi::volume_capability::{AccessMode, AccessType, MountVolume};
 use alluxio_proto::csi::*;
+use alluxio_testkit::TerminateOnDrop;
 use serde_json::json;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -88,7 +88,7 @@ pub(crate) fn mb_s(bytes: u64, secs: f64) -> f64 {
 /// An S3 server on 127.0.0.1 for a benchmark (s3s-fs when its binary is
 /// given, else moto) with a bucket `bench`, and the UFS of `s3://bench/data`.
 pub(crate) struct BenchS3 {
-    pub server: alluxio_e2e::s3::S3Server,
+    pub server: alluxio_testkit::s3::S3Server,
     pub name: &'static str,
     pub options: BTreeMap<String, String>,
     pub ufs: std::sync::Arc<dyn alluxio_ufs::UnderFileSystem>,
@@ -97,10 +97,10 @@ pub(crate) struct BenchS3 {
 pub(crate) fn bench_s3(s3s_fs: Option<&Path>, root: &Path) -> Option<BenchS3> {
     let (server, name) = match s3s_fs {
         Some(bin) => (
-            alluxio_e2e::s3::S3Server::start_s3s_fs(bin, root),
+            alluxio_testkit::s3::S3Server::start_s3s_fs(bin, root),
             "s3s-fs on 127.0.0.1",
         ),
-        None => match alluxio_e2e::s3::S3Server::start() {
+        None => match alluxio_testkit::s3::S3Server::start() {
             Some(s) => (s, "moto_server on 127.0.0.1"),
             None => {
                 eprintln!("moto_server (or --s3s-fs) is needed for this benchmark");

@@ -10,8 +10,8 @@
 use crate::report::{write, Bar};
 use alluxio_e2e::kube_tools::{api_server_with_crds, repo_dir};
 use alluxio_e2e::kubelet::{KubeletConfig, Node, ProcessKubelet};
-use alluxio_e2e::TerminateOnDrop;
 use alluxio_operator::crd::{AlluxioCluster, Mount, MountSpec};
+use alluxio_testkit::TerminateOnDrop;
 use kube::api::{Api, ListParams, PostParams};
 use serde_json::json;
 use std::path::Path;

@@ -114,12 +114,12 @@ pub async fn copy_to_local(
     dst: &Path,
     read_type: Option<ReadType>,
 ) -> Result<u64, AlluxioError> {
-    let info = fs.master.get_status(src, None).await?;
+    let info = fs.master().get_status(src, None).await?;
     if info.folder {
         std::fs::create_dir_all(dst)
             .map_err(|e| AlluxioError::Internal(format!("{}: {e}", dst.display())))?;
         let mut total = 0;
-        for child in fs.master.list_status(src, false, None).await? {
+        for child in fs.master().list_status(src, false, None).await? {
             total += Box::pin(copy_to_local(
                 fs,
                 &child.path,
@@ -169,10 +169,10 @@ pub async fn copy(
     read_type: Option<ReadType>,
     write_type: Option<WriteType>,
 ) -> Result<u64, AlluxioError> {
-    let info = fs.master.get_status(src, None).await?;
+    let info = fs.master().get_status(src, None).await?;
     if info.folder {
         let mut total = 0;
-        for child in fs.master.list_status(src, false, None).await? {
+        for child in fs.master().list_status(src, false, None).await? {
             let target = format!("{}/{}", dst.trim_end_matches('/'), child.name);
             total += Box::pin(copy(fs, &child.path, &target, read_type, write_type)).await?;
         }
@@ -201,12 +201,12 @@ pub async fn copy(
 
 /// Files below `path` (or `path` itself).
 async fn files_below(fs: &FileSystem, path: &str) -> Result<Vec<FileInfo>, AlluxioError> {
-    let info = fs.master.get_status(path, None).await?;
+    let info = fs.master().get_status(path, None).await?;
     if !info.folder {
         return Ok(vec![info]);
     }
     Ok(fs
-        .master
+        .master()
         .list_status(path, true, None)
         .await?
         .into_iter()
@@ -265,7 +265,7 @@ pub async fn load(
 
 /// `location`: which workers hold each block.
 pub async fn location(fs: &FileSystem, path: &str, json: bool) -> Result<(), AlluxioError> {
-    let info = fs.master.get_status(path, None).await?;
+    let info = fs.master().get_status(path, None).await?;
     let blocks: Vec<_> = info
         .file_block_infos
         .iter()

@@ -25,6 +25,11 @@ pub struct LocalArgs {
     /// Cache quota per worker (MEM tier).
     #[arg(long, default_value = "1GiB")]
     cache: String,
+    /// Start afresh: erase the journal and the workers' caches under the
+    /// data directory first (the UFS, even the default one under it, is
+    /// kept). Needed to change the root UFS of an existing data directory.
+    #[arg(long)]
+    format: bool,
 }
 
 pub async fn run(mut ctx: Context, args: LocalArgs) -> Result<(), AlluxioError> {
@@ -32,16 +37,33 @@ pub async fn run(mut ctx: Context, args: LocalArgs) -> Result<(), AlluxioError> 
     let dir = args.data_dir.clone();
     let cfg = &mut ctx.config;
     cfg.master.journal.dir = dir.join("journal");
-    cfg.master.mount_table_root_ufs = match args.ufs {
-        Some(u) if u.starts_with('/') => format!("file://{u}"),
-        Some(u) => u,
-        None => format!("file://{}", dir.join("underfs").display()),
-    };
+    let requested_ufs = args.ufs.map(|u| match u.starts_with('/') {
+        true => format!("file://{u}"),
+        false => u,
+    });
+    cfg.master.mount_table_root_ufs = requested_ufs
+        .clone()
+        .unwrap_or_else(|| format!("file://{}", dir.join("underfs").display()));
     let quota = alluxio_common::units::ByteSize::parse(&args.cache)
         .map_err(AlluxioError::InvalidArgument)?;
+    if args.format {
+        format_data_dir(&dir)?;
+    }
     let master = MasterServer::start(cfg)
         .await
         .map_err(|e| AlluxioError::Unavailable(e.to_string()))?;
+    // The journal decides the root UFS of an existing data directory: use
+    // what it records, and refuse a different --ufs instead of ignoring it.
+    let root_ufs = recorded_root_ufs(&master);
+    if let Some(requested) = requested_ufs.filter(|r| *r != root_ufs) {
+        master.shutdown().await;
+        return Err(AlluxioError::FailedPrecondition(format!(
+            "{} already holds a namespace whose root UFS is {root_ufs}, not {requested}; \
+             run with --format to erase it and start afresh (the UFS is kept), \
+             or choose another --data-dir",
+            dir.display()
+        )));
+    }
     let master_address = format!("{}:{}", cfg.master.hostname, master.rpc_addr.port());
 
     let mut workers = Vec::new();
@@ -82,7 +104,7 @@ pub async fn run(mut ctx: Context, args: LocalArgs) -> Result<(), AlluxioError> 
             w.rpc_addr, w.data_addr, w.web_addr, w.worker_id
         );
     }
-    println!("  under store {}", cfg.master.mount_table_root_ufs);
+    println!("  under store {root_ufs}");
     println!("  data        {}", dir.display());
     println!();
     println!("Try:");
@@ -95,5 +117,38 @@ pub async fn run(mut ctx: Context, args: LocalArgs) -> Result<(), AlluxioError> 
         w.shutdown().await;
     }
     master.shutdown().await;
+    Ok(())
+}
+
+/// The UFS the master has mounted at `/`.
+fn recorded_root_ufs(master: &MasterServer) -> String {
+    master
+        .fs
+        .mount_table()
+        .into_iter()
+        .find(|m| m.alluxio_path == "/")
+        .map(|m| m.ufs_uri)
+        .unwrap_or_default()
+}
+
+/// Erases the journal and every worker's directory under `dir` (what
+/// `alluxio local` keeps there besides the default UFS).
+fn format_data_dir(dir: &std::path::Path) -> Result<(), AlluxioError> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(()); // nothing there yet
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name == "journal" || name.starts_with("worker-") {
+            std::fs::remove_dir_all(entry.path()).map_err(|e| {
+                AlluxioError::Internal(format!("cannot erase {}: {e}", entry.path().display()))
+            })?;
+        }
+    }
+    println!(
+        "formatted {} (journal and worker caches erased)",
+        dir.display()
+    );
     Ok(())
 }

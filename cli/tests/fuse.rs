@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 
 fn fuse_available() -> bool {
     // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 && Path::new("/dev/fuse").exists() {
+    if alluxio_testkit::running_as_root() && Path::new("/dev/fuse").exists() {
         return true;
     }
-    alluxio_e2e::missing_prerequisite::<()>("root and /dev/fuse for FUSE mounts");
+    alluxio_testkit::missing_prerequisite::<()>("root and /dev/fuse for FUSE mounts");
     false
 }
 
@@ -68,8 +68,7 @@ fn bad_mount_points_fail_with_a_clear_error() {
     let mut first = start_fuse(&master, &point, "write_type=THROUGH");
     let err = master.fails(&["fuse", point.to_str().unwrap(), "--web-port", "0"]);
     assert!(err.contains("busy"), "{err}");
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(first.id() as i32, libc::SIGTERM) };
+    alluxio_testkit::signal(first.id(), libc::SIGTERM);
     assert!(first.wait().unwrap().success());
 }
 
@@ -100,8 +99,7 @@ fn written_through_the_mount_read_with_fs_cat_and_unmounted_on_sigterm() {
     assert!(out.stdout == content, "fs cat returned other bytes");
 
     // SIGTERM: a clean unmount and exit status 0.
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(fuse.id() as i32, libc::SIGTERM) };
+    alluxio_testkit::signal(fuse.id(), libc::SIGTERM);
     assert!(fuse.wait().unwrap().success());
     assert!(!is_mounted(&point));
     assert!(std::fs::read_dir(&point).unwrap().next().is_none());

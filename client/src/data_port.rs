@@ -2,7 +2,7 @@
 //! of `alluxio_common::data_protocol`, a few idle connections kept per
 //! worker for the next block.
 
-use crate::reader::Stop;
+use crate::block::Stop;
 use alluxio_common::data_protocol::{AnswerHeader, ReadRequest, Status, ANSWER_HEADER_LEN};
 use alluxio_common::{AlluxioError, Result};
 use bytes::{Bytes, BytesMut};

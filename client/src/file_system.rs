@@ -1,21 +1,19 @@
 //! [`FileSystem`]: the user-level API over the master and the workers.
 //!
-//! Metadata goes to the master; data goes to workers (see `reader.rs`,
-//! `writer.rs`), or straight to the UFS when no worker can serve it.
+//! A facade over the [`ClientCore`]: metadata goes to the master; data goes
+//! to workers (see `reader.rs`, `writer.rs`), or straight to the UFS when no
+//! worker can serve it.
 
+use crate::block::cache_block_request;
+use crate::core::{ClientCore, ClientSettings};
+use crate::local_file::LocalFile;
 use crate::reader::FileReader;
-use crate::workers::WorkerPool;
 use crate::writer::FileWriter;
 use crate::MasterClient;
-use alluxio_common::config::{AlluxioConfig, ReadTypeConfig, WriteTypeConfig};
+use alluxio_common::config::AlluxioConfig;
 use alluxio_common::{AlluxioError, Result};
-use alluxio_proto::grpc::{
-    CacheBlockRequest, CreateFileRequest, FileBlockInfo, FileInfo, PersistenceState, ReadType,
-    UfsBlockSource, WorkerInfo, WriteType,
-};
-use alluxio_ufs::UnderFileSystem;
+use alluxio_proto::grpc::{CreateFileRequest, FileInfo, PersistenceState, ReadType, WriteType};
 use bytes::Bytes;
-use std::sync::Arc;
 
 /// How [`FileSystem::create_with`] creates a file.
 #[derive(Clone, Debug)]
@@ -38,19 +36,11 @@ impl Default for CreateOptions {
     }
 }
 
+/// The user-facing API. Holds a [`ClientCore`] and nothing else: readers
+/// and writers it opens hold the same core.
 #[derive(Clone)]
 pub struct FileSystem {
-    pub master: MasterClient,
-    pub(crate) workers: Arc<WorkerPool>,
-    /// Owner and group recorded on new files and directories.
-    pub user: String,
-    pub group: String,
-    pub block_size: u64,
-    pub write_type: WriteType,
-    pub read_type: ReadType,
-    pub short_circuit: bool,
-    /// Read cached blocks of other workers over their raw TCP data port.
-    pub data_port_reads: bool,
+    core: ClientCore,
 }
 
 impl FileSystem {
@@ -60,65 +50,32 @@ impl FileSystem {
     }
 
     pub fn with_config(master: MasterClient, config: &AlluxioConfig) -> Self {
-        let user = std::env::var("USER").unwrap_or_else(|_| "root".to_string());
-        let u = &config.user;
         FileSystem {
-            master,
-            workers: Arc::new(WorkerPool::new(u.location_policy, u.hostname.clone())),
-            group: user.clone(),
-            user,
-            block_size: u.block_size.0,
-            write_type: match u.write_type {
-                WriteTypeConfig::MustCache => WriteType::MustCache,
-                WriteTypeConfig::CacheThrough => WriteType::CacheThrough,
-                WriteTypeConfig::Through => WriteType::Through,
-                WriteTypeConfig::AsyncThrough => WriteType::AsyncThrough,
-            },
-            read_type: match u.read_type {
-                ReadTypeConfig::Cache => ReadType::Cache,
-                ReadTypeConfig::CachePromote => ReadType::CachePromote,
-                ReadTypeConfig::NoCache => ReadType::NoCache,
-            },
-            short_circuit: u.short_circuit,
-            data_port_reads: u.data_port_reads,
+            core: ClientCore::new(master, config),
         }
     }
 
-    pub(crate) async fn live_workers(&self) -> Vec<WorkerInfo> {
-        match self.master.worker_infos().await {
-            Ok(w) => w,
-            Err(e) => {
-                tracing::debug!(error = %e, "cannot list workers");
-                Vec::new()
-            }
-        }
+    /// The master client, for metadata calls the facade does not wrap.
+    pub fn master(&self) -> &MasterClient {
+        &self.core.master
     }
 
-    /// The UFS of a file and the file's path inside it.
-    pub(crate) async fn ufs_for(
-        &self,
-        info: &FileInfo,
-    ) -> Result<(Arc<dyn UnderFileSystem>, String)> {
-        let ufs_info = self.master.ufs_info(info.mount_id).await?;
-        let ufs =
-            alluxio_ufs::create_ufs(&ufs_info.ufs_uri, &ufs_info.options.into_iter().collect())?;
-        let base = ufs_info.ufs_uri.trim_end_matches('/');
-        let relative = info
-            .ufs_path
-            .strip_prefix(base)
-            .map(|r| r.trim_start_matches('/').to_string())
-            .ok_or_else(|| {
-                AlluxioError::Internal(format!(
-                    "{} is not below {}",
-                    info.ufs_path, ufs_info.ufs_uri
-                ))
-            })?;
-        Ok((ufs, relative))
+    pub fn settings(&self) -> &ClientSettings {
+        &self.core.settings
+    }
+
+    /// The same file system, recording `user` and `group` as the owner of
+    /// what it creates (the FUSE daemon acts for each caller).
+    pub fn as_identity(&self, user: String, group: String) -> FileSystem {
+        let mut fs = self.clone();
+        fs.core.settings.user = user;
+        fs.core.settings.group = group;
+        fs
     }
 
     /// Opens a file for reading with `read_type` (or the configured one).
     pub async fn open(&self, path: &str, read_type: Option<ReadType>) -> Result<FileReader> {
-        let info = self.master.get_status(path, None).await?;
+        let info = self.core.master.get_status(path, None).await?;
         if info.folder {
             return Err(AlluxioError::InvalidArgument(format!(
                 "{path} is a directory"
@@ -129,11 +86,8 @@ impl FileSystem {
                 "{path} is still being written"
             )));
         }
-        Ok(FileReader::new(
-            self.clone(),
-            info,
-            read_type.unwrap_or(self.read_type),
-        ))
+        let read_type = read_type.unwrap_or(self.core.settings.read_type);
+        Ok(FileReader::new(self.core.clone(), info, read_type))
     }
 
     /// Creates a file for writing with `write_type` (or the configured one).
@@ -150,24 +104,26 @@ impl FileSystem {
 
     /// Creates a file for writing with explicit options.
     pub async fn create_with(&self, path: &str, options: CreateOptions) -> Result<FileWriter> {
-        let write_type = options.write_type.unwrap_or(self.write_type);
+        let settings = &self.core.settings;
+        let write_type = options.write_type.unwrap_or(settings.write_type);
         let info = self
+            .core
             .master
             .create_file(CreateFileRequest {
                 path: path.to_string(),
                 recursive: options.recursive,
-                block_size_bytes: self.block_size,
+                block_size_bytes: settings.block_size,
                 mode: options.mode,
                 write_type: write_type as i32,
-                owner: self.user.clone(),
-                group: self.group.clone(),
+                owner: settings.user.clone(),
+                group: settings.group.clone(),
                 ..Default::default()
             })
             .await?;
-        match FileWriter::start(self.clone(), info, write_type).await {
+        match FileWriter::start(self.core.clone(), info, write_type).await {
             Ok(w) => Ok(w),
             Err(e) => {
-                let _ = self.master.delete(path, false, true).await;
+                let _ = self.core.master.delete(path, false, true).await;
                 Err(e)
             }
         }
@@ -205,9 +161,10 @@ impl FileSystem {
                 info.path
             )));
         }
-        let mut workers = self.workers.choose(&self.live_workers().await);
+        let pool = &self.core.workers;
+        let mut workers = pool.choose(&self.core.live_workers().await);
         if local {
-            workers.retain(|w| self.workers.is_local(w));
+            workers.retain(|w| pool.is_local(w));
         }
         if workers.is_empty() {
             return Err(AlluxioError::Unavailable(if local {
@@ -226,7 +183,7 @@ impl FileSystem {
                 .any(|l| !local || l.host == workers[0].host);
             if !on_target {
                 let worker = &workers[i % workers.len()];
-                let mut client = self.workers.client(worker)?;
+                let mut client = pool.client(worker)?;
                 let response = client
                     .cache_block(cache_block_request(info, fbi))
                     .await?
@@ -240,25 +197,12 @@ impl FileSystem {
         }
         Ok(fetched)
     }
-}
 
-/// Where a file's block lives in its UFS, for a worker to read it through.
-pub(crate) fn ufs_block_source(info: &FileInfo, fbi: &FileBlockInfo) -> UfsBlockSource {
-    UfsBlockSource {
-        mount_id: info.mount_id,
-        ufs_path: info.ufs_path.clone(),
-        offset_in_file: fbi.offset,
-    }
-}
-
-/// Asks a worker to cache one block of a persisted file from the UFS.
-pub(crate) fn cache_block_request(info: &FileInfo, fbi: &FileBlockInfo) -> CacheBlockRequest {
-    let block = fbi.block_info.clone().unwrap_or_default();
-    CacheBlockRequest {
-        block_id: block.block_id,
-        block_length: block.length,
-        block_offset_in_file: fbi.offset,
-        ufs: Some(ufs_block_source(info, fbi)),
+    /// The local copy of a completed file, when one worker on this host
+    /// caches all of its blocks in one data file; `None` otherwise (see
+    /// [`LocalFile`]).
+    pub async fn open_local_file(&self, info: &FileInfo) -> Result<Option<LocalFile>> {
+        LocalFile::open(&self.core, info).await
     }
 }
 

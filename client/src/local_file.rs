@@ -8,7 +8,8 @@
 //! would punch a hole in the copy) while the file is open, and renews the
 //! leases while it stays open.
 
-use crate::file_system::FileSystem;
+use crate::block::check_chunk;
+use crate::core::ClientCore;
 use crate::workers::WorkerRef;
 use alluxio_common::{AlluxioError, Result};
 use alluxio_proto::grpc::block_worker_client::BlockWorkerClient;
@@ -31,11 +32,11 @@ pub struct LocalFile {
     leases: Mutex<Vec<(u64, u64)>>,
 }
 
-impl FileSystem {
+impl LocalFile {
     /// The local copy of a completed file, when one worker on this host
     /// caches all of its blocks in one data file; `None` otherwise (some
     /// block elsewhere or nowhere, an empty file, no local worker).
-    pub async fn open_local_file(&self, info: &FileInfo) -> Result<Option<LocalFile>> {
+    pub(crate) async fn open(core: &ClientCore, info: &FileInfo) -> Result<Option<LocalFile>> {
         if !info.completed || info.length == 0 || info.file_block_infos.is_empty() {
             return Ok(None);
         }
@@ -47,11 +48,11 @@ impl FileSystem {
             .locations
             .iter()
             .map(WorkerRef::from)
-            .find(|w| self.workers.is_local(w))
+            .find(|w| core.workers.is_local(w))
         else {
             return Ok(None);
         };
-        let mut client = self.workers.client(&worker)?;
+        let mut client = core.workers.client(&worker)?;
         let mut file = LocalFile {
             path: PathBuf::new(),
             length: info.length,
@@ -94,9 +95,7 @@ impl FileSystem {
         }
         Ok(Some(file))
     }
-}
 
-impl LocalFile {
     pub fn worker_address(&self) -> String {
         self.worker.address()
     }
@@ -165,16 +164,5 @@ impl LocalFile {
                 .close_local_block(CloseLocalBlockRequest { block_id, lease_id })
                 .await;
         }
-    }
-}
-
-/// Checks chunk `index` of a local block against the CRC the worker gave.
-pub(crate) fn check_chunk(block_id: u64, crcs: &[u32], index: usize, data: &[u8]) -> Result<()> {
-    if crcs.get(index) == Some(&crc32fast::hash(data)) {
-        Ok(())
-    } else {
-        Err(AlluxioError::Internal(format!(
-            "damaged block {block_id}: checksum mismatch in chunk {index}"
-        )))
     }
 }

@@ -10,7 +10,8 @@
 //! first byte not yet delivered, so a worker dying mid-read does not fail
 //! the reader.
 
-use crate::file_system::FileSystem;
+use crate::block::{cache_block_request, check_chunk, ufs_block_source, Stop};
+use crate::core::ClientCore;
 use crate::workers::WorkerRef;
 use alluxio_common::data_protocol::ReadRequest;
 use alluxio_common::{AlluxioError, Result};
@@ -28,14 +29,8 @@ use tonic::transport::Channel;
 /// one block ahead leaves the UFS idle at block boundaries).
 pub const BLOCKS_AHEAD: usize = 2;
 
-/// Why a read stopped: the source failed (try another) or the consumer did.
-pub(crate) enum Stop {
-    Source(AlluxioError),
-    Sink(AlluxioError),
-}
-
 pub struct FileReader {
-    fs: FileSystem,
+    core: ClientCore,
     info: FileInfo,
     read_type: ReadType,
     /// The worker each block was handed to for read-ahead: each block is
@@ -44,9 +39,9 @@ pub struct FileReader {
 }
 
 impl FileReader {
-    pub(crate) fn new(fs: FileSystem, info: FileInfo, read_type: ReadType) -> Self {
+    pub(crate) fn new(core: ClientCore, info: FileInfo, read_type: ReadType) -> Self {
         FileReader {
-            fs,
+            core,
             info,
             read_type,
             prefetched: Mutex::new(HashMap::new()),
@@ -137,22 +132,22 @@ impl FileReader {
             return;
         }
         let Some(worker) = self
-            .fs
+            .core
             .workers
-            .choose(&self.fs.live_workers().await)
+            .choose(&self.core.live_workers().await)
             .into_iter()
             .next()
         else {
             return;
         };
-        let Ok(mut client) = self.fs.workers.client(&worker) else {
+        let Ok(mut client) = self.core.workers.client(&worker) else {
             return;
         };
         self.prefetched
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(block.block_id, worker);
-        let request = crate::file_system::cache_block_request(&self.info, next);
+        let request = cache_block_request(&self.info, next);
         tokio::spawn(async move {
             let _ = client.cache_block(request).await;
         });
@@ -178,7 +173,7 @@ impl FileReader {
         len: u64,
         sink: &mut impl FnMut(Bytes) -> Result<()>,
     ) -> Result<()> {
-        let pool = &self.fs.workers;
+        let pool = &self.core.workers;
         let holders = pool.order_locations(&block.locations);
         let mut candidates: Vec<(WorkerRef, bool)> =
             holders.iter().map(|w| (w.clone(), true)).collect();
@@ -186,7 +181,7 @@ impl FileReader {
             let fetching = self.prefetched_to(block.block_id);
             for w in fetching
                 .into_iter()
-                .chain(pool.choose(&self.fs.live_workers().await))
+                .chain(pool.choose(&self.core.live_workers().await))
             {
                 if !candidates.iter().any(|(c, _)| *c == w) {
                     candidates.push((w, false));
@@ -274,19 +269,21 @@ impl FileReader {
         len: u64,
         sink: &mut impl FnMut(Bytes) -> Result<()>,
     ) -> Option<Result<(), Stop>> {
-        if self.fs.short_circuit && self.fs.workers.is_local(worker) {
+        if self.core.settings.short_circuit && self.core.workers.is_local(worker) {
             return Some(
                 self.short_circuit(worker, block_id, offset, len, sink)
                     .await,
             );
         }
-        let address = worker.data_address().filter(|_| self.fs.data_port_reads)?;
+        let address = worker
+            .data_address()
+            .filter(|_| self.core.settings.data_port_reads)?;
         let request = ReadRequest {
             block_id,
             offset,
             length: len,
         };
-        Some(self.fs.workers.data.read(&address, request, sink).await)
+        Some(self.core.workers.data.read(&address, request, sink).await)
     }
 
     async fn grpc_read(
@@ -298,10 +295,8 @@ impl FileReader {
         len: u64,
         sink: &mut impl FnMut(Bytes) -> Result<()>,
     ) -> Result<(), Stop> {
-        let mut client = self.fs.workers.client(worker).map_err(Stop::Source)?;
-        let ufs = self
-            .persisted()
-            .then(|| crate::file_system::ufs_block_source(&self.info, fbi));
+        let mut client = self.core.workers.client(worker).map_err(Stop::Source)?;
+        let ufs = self.persisted().then(|| ufs_block_source(&self.info, fbi));
         let request = ReadBlockRequest {
             block_id: block.block_id,
             offset,
@@ -341,7 +336,7 @@ impl FileReader {
         len: u64,
         sink: &mut impl FnMut(Bytes) -> Result<()>,
     ) -> Result<(), Stop> {
-        let mut client = self.fs.workers.client(worker).map_err(Stop::Source)?;
+        let mut client = self.core.workers.client(worker).map_err(Stop::Source)?;
         let open = client
             .open_local_block(OpenLocalBlockRequest { block_id })
             .await
@@ -375,16 +370,25 @@ impl FileReader {
         len: u64,
         sink: &mut impl FnMut(Bytes) -> Result<()>,
     ) -> Result<(), Stop> {
-        let (ufs, path) = self.fs.ufs_for(&self.info).await.map_err(Stop::Source)?;
-        let mut stream = ufs
-            .read_stream(&path, start..start + len)
-            .await
-            .map_err(|e| Stop::Source(e.into()))?;
-        while let Some(piece) = stream.next().await {
-            let piece = piece.map_err(|e| Stop::Source(e.into()))?;
-            sink(piece).map_err(Stop::Sink)?;
+        let (ufs, path) = self.core.ufs_for(&self.info).await.map_err(Stop::Source)?;
+        let result = async {
+            let mut stream = ufs
+                .read_stream(&path, start..start + len)
+                .await
+                .map_err(|e| Stop::Source(e.into()))?;
+            while let Some(piece) = stream.next().await {
+                let piece = piece.map_err(|e| Stop::Source(e.into()))?;
+                sink(piece).map_err(Stop::Sink)?;
+            }
+            Ok(())
         }
-        Ok(())
+        .await;
+        if let Err(Stop::Source(_)) = &result {
+            // The mount may have changed (new credentials): build its UFS
+            // client again next time.
+            self.core.mounts.invalidate(self.info.mount_id);
+        }
+        result
     }
 }
 
@@ -461,7 +465,7 @@ async fn read_local(
             .map_err(|e| AlluxioError::Internal(format!("damaged block file: {e}")))?;
             let first = (start / cs) as usize;
             for (i, chunk) in bytes.chunks(cs as usize).enumerate() {
-                crate::local_file::check_chunk(block_id, &open.chunk_crcs, first + i, chunk)?;
+                check_chunk(block_id, &open.chunk_crcs, first + i, chunk)?;
             }
             Ok(bytes)
         })

@@ -5,7 +5,7 @@
 //! incomplete file and aborts the UFS upload, so nothing half-written is
 //! left visible.
 
-use crate::file_system::FileSystem;
+use crate::core::ClientCore;
 use alluxio_common::{AlluxioError, Result};
 use alluxio_proto::grpc::*;
 use alluxio_ufs::UfsWriter;
@@ -23,7 +23,7 @@ struct BlockUpload {
 }
 
 pub struct FileWriter {
-    fs: FileSystem,
+    core: ClientCore,
     info: FileInfo,
     write_type: WriteType,
     block: Option<BlockUpload>,
@@ -36,18 +36,18 @@ pub struct FileWriter {
 
 impl FileWriter {
     pub(crate) async fn start(
-        fs: FileSystem,
+        core: ClientCore,
         info: FileInfo,
         write_type: WriteType,
     ) -> Result<FileWriter> {
         let ufs = if persists(write_type) {
-            let (ufs, path) = fs.ufs_for(&info).await?;
+            let (ufs, path) = core.ufs_for(&info).await?;
             Some(ufs.create(&path).await?)
         } else {
             None
         };
         Ok(FileWriter {
-            fs,
+            core,
             info,
             write_type,
             block: None,
@@ -127,14 +127,14 @@ impl FileWriter {
     async fn open_block(&mut self) -> Result<BlockUpload> {
         let index = self.cached / self.info.block_size_bytes;
         let block_id = (self.info.file_id << 24) | index;
-        let workers = self.fs.workers.choose(&self.fs.live_workers().await);
+        let workers = self.core.workers.choose(&self.core.live_workers().await);
         let worker = workers.first().ok_or_else(|| {
             AlluxioError::Unavailable(format!(
                 "no worker is available to cache {}",
                 self.info.path
             ))
         })?;
-        let mut client = self.fs.workers.client(worker)?;
+        let mut client = self.core.workers.client(worker)?;
         let (tx, rx) = mpsc::channel(4);
         tx.send(WriteBlockChunk {
             header: Some(WriteBlockHeader {
@@ -183,7 +183,7 @@ impl FileWriter {
         if let Some(ufs) = self.ufs.take() {
             ufs_mtime_ms = ufs.complete().await?.mtime_ms;
         }
-        self.fs
+        self.core
             .master
             .complete_file(CompleteFileRequest {
                 path: self.info.path.clone(),
@@ -202,7 +202,7 @@ impl FileWriter {
         if let Some(ufs) = self.ufs.take() {
             let _ = ufs.abort().await;
         }
-        let _ = self.fs.master.delete(&self.info.path, false, true).await;
+        let _ = self.core.master.delete(&self.info.path, false, true).await;
     }
 }
 

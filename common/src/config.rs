@@ -7,7 +7,7 @@
 
 use crate::error::AlluxioError;
 use crate::units::{ByteSize, ConfigDuration, SyncInterval};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_yaml::{Mapping, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -108,6 +108,7 @@ pub struct MasterConfig {
     /// UFS mounted at `/` on the first start.
     pub mount_table_root_ufs: String,
     /// Options of the root mount (credentials, endpoint, region...).
+    #[serde(deserialize_with = "string_map")]
     pub mount_table_root_options: BTreeMap<String, String>,
     /// Default metadata sync interval (-1 never, 0 always, or a duration).
     pub metadata_sync_interval: SyncInterval,
@@ -243,10 +244,11 @@ impl AlluxioConfig {
         let defaults = serde_yaml::to_value(AlluxioConfig::default())
             .map_err(|e| AlluxioError::Internal(format!("default configuration: {e}")))?;
         let mut merged = defaults.clone();
+        // Which layer set each key, to name it when a value is refused.
+        let mut origins = Origins::default();
 
-        let mut source = "defaults".to_string();
         if let Some(file) = file {
-            source = file.display().to_string();
+            let source = file.display().to_string();
             let text = std::fs::read_to_string(file).map_err(|e| {
                 AlluxioError::InvalidArgument(format!("cannot read config file {source}: {e}"))
             })?;
@@ -254,6 +256,11 @@ impl AlluxioConfig {
                 AlluxioError::InvalidArgument(format!("invalid YAML in {source}: {e}"))
             })?;
             if !value.is_null() {
+                let mut keys = Vec::new();
+                collect_leaves(&value, &mut Vec::new(), &mut keys);
+                for key in keys {
+                    origins.record(key, format!("config file {source}"));
+                }
                 merge(&mut merged, value);
             }
         }
@@ -264,6 +271,7 @@ impl AlluxioConfig {
             let name = format!("ALLUXIO_{}", path.join("_").to_uppercase());
             if let Some((_, raw)) = env.iter().find(|(k, _)| *k == name) {
                 set_path(&mut merged, path, parse_scalar(raw));
+                origins.record(path.clone(), format!("environment variable {name}"));
             }
         }
 
@@ -279,18 +287,87 @@ impl AlluxioConfig {
                     "invalid configuration key {key:?}"
                 )));
             }
-            set_path(&mut merged, &path, parse_scalar(raw));
+            // A key of a free-form option map keeps its text as written
+            // (`007` stays `007`); other keys are typed as YAML types them.
+            let value = if in_free_form_map(&defaults, &path) {
+                Value::String(raw.to_string())
+            } else {
+                parse_scalar(raw)
+            };
+            set_path(&mut merged, &path, value);
+            origins.record(path, format!("flag -D {item}"));
         }
 
-        let deserializer = merged;
-        serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        serde_path_to_error::deserialize(merged).map_err(|e| {
             let at = e.path().to_string();
             AlluxioError::InvalidArgument(format!(
-                "invalid configuration ({source}) at {at}: {}",
+                "invalid configuration ({}) at {at}: {}",
+                origins.of(&at),
                 e.inner()
             ))
         })
     }
+}
+
+/// The layer (file, environment variable, flag) that last set each key.
+#[derive(Default)]
+struct Origins(Vec<(Vec<String>, String)>);
+
+impl Origins {
+    fn record(&mut self, key: Vec<String>, origin: String) {
+        self.0.push((key, origin));
+    }
+
+    /// The origin of the value at `at` (a dotted path as serde reports
+    /// it): the last layer that set that key, a key below it, or the key
+    /// it is in. The built-in defaults are never to blame for a refusal,
+    /// but when no layer matches, say so rather than guess.
+    fn of(&self, at: &str) -> String {
+        let at: Vec<&str> = at.split('.').filter(|c| !c.is_empty()).collect();
+        let related = |key: &[String]| {
+            let n = key.len().min(at.len());
+            key[..n].iter().zip(&at[..n]).all(|(k, a)| k == a)
+        };
+        self.0
+            .iter()
+            .rev()
+            .find(|(key, _)| related(key))
+            .map_or_else(
+                || "no layer set this key".to_string(),
+                |(_, origin)| origin.clone(),
+            )
+    }
+}
+
+/// Whether `path` names a key inside a free-form map of the defaults (one
+/// that is empty by default, such as `master.mount_table_root_options`).
+fn in_free_form_map(defaults: &Value, path: &[String]) -> bool {
+    let mut cur = defaults;
+    for key in &path[..path.len().saturating_sub(1)] {
+        match cur.get(key.as_str()) {
+            Some(next) => cur = next,
+            None => return false,
+        }
+    }
+    matches!(cur, Value::Mapping(m) if m.is_empty()) && path.len() > 1
+}
+
+/// A map of option strings, whose values a YAML file may write as any
+/// scalar (`allow_http: true`, `port: 9000`): their text is kept.
+fn string_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    use serde::de::Error;
+    BTreeMap::<String, Value>::deserialize(d)?
+        .into_iter()
+        .map(|(key, value)| match value {
+            Value::String(s) => Ok((key, s)),
+            Value::Bool(b) => Ok((key, b.to_string())),
+            Value::Number(n) => Ok((key, n.to_string())),
+            Value::Null => Ok((key, String::new())),
+            _ => Err(D::Error::custom(format!(
+                "option {key}: expected a string, a number or a boolean"
+            ))),
+        })
+        .collect()
 }
 
 /// Parses an env or flag value the way YAML would (numbers, booleans,
@@ -398,5 +475,65 @@ mod tests {
         let err =
             AlluxioConfig::load_from(None, &[], &["master.rpc_port=abc".to_string()]).unwrap_err();
         assert!(err.to_string().contains("master.rpc_port"), "{err}");
+    }
+
+    #[test]
+    fn a_refused_value_names_its_layer_not_the_defaults() {
+        let flag = AlluxioConfig::load_from(None, &[], &["master.rpc_port=abc".to_string()])
+            .unwrap_err()
+            .to_string();
+        assert!(flag.contains("flag -D master.rpc_port=abc"), "{flag}");
+        assert!(!flag.contains("defaults"), "{flag}");
+
+        let env = vec![("ALLUXIO_WORKER_RPC_PORT".to_string(), "x".to_string())];
+        let from_env = AlluxioConfig::load_from(None, &env, &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            from_env.contains("environment variable ALLUXIO_WORKER_RPC_PORT"),
+            "{from_env}"
+        );
+
+        let f = write("master:\n  web_port: many\n");
+        let from_file = AlluxioConfig::load_from(Some(f.path()), &[], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(from_file.contains("config file"), "{from_file}");
+    }
+
+    #[test]
+    fn option_maps_keep_every_value_shape_as_text() {
+        let flags: Vec<String> = [
+            "allow_http=true",
+            "port=9000",
+            "padded=007",
+            "ratio=1.50",
+            "endpoint=http://127.0.0.1:9000",
+            "empty=",
+        ]
+        .iter()
+        .map(|o| format!("master.mount_table_root_options.{o}"))
+        .collect();
+        let c = AlluxioConfig::load_from(None, &[], &flags).unwrap();
+        let o = &c.master.mount_table_root_options;
+        assert_eq!(o["allow_http"], "true");
+        assert_eq!(o["port"], "9000");
+        assert_eq!(o["padded"], "007");
+        assert_eq!(o["ratio"], "1.50");
+        assert_eq!(o["endpoint"], "http://127.0.0.1:9000");
+        assert_eq!(o["empty"], "");
+
+        let f = write(
+            "master:\n  mount_table_root_options:\n    allow_http: true\n    port: 9000\n    region: us-east-1\n",
+        );
+        let c = AlluxioConfig::load_from(Some(f.path()), &[], &[]).unwrap();
+        let o = &c.master.mount_table_root_options;
+        assert_eq!(o["allow_http"], "true");
+        assert_eq!(o["port"], "9000");
+        assert_eq!(o["region"], "us-east-1");
+
+        let f = write("master:\n  mount_table_root_options:\n    nested: {a: 1}\n");
+        let err = AlluxioConfig::load_from(Some(f.path()), &[], &[]).unwrap_err();
+        assert!(err.to_string().contains("option nested"), "{err}");
     }
 }

@@ -103,6 +103,7 @@ struct MappedRange {
 // SAFETY: the mapping is read-only and owned by this value alone; the
 // pointer is only dereferenced through `as_slice`.
 unsafe impl Send for MappedRange {}
+// SAFETY: as above; shared access only ever reads the mapping.
 unsafe impl Sync for MappedRange {}
 
 impl MappedRange {

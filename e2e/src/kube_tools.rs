@@ -11,7 +11,7 @@ pub fn require_kubectl() -> Option<()> {
         .output()
     {
         Ok(out) if out.status.success() => Some(()),
-        _ => crate::missing_prerequisite("kubectl"),
+        _ => alluxio_testkit::missing_prerequisite("kubectl"),
     }
 }
 
@@ -50,7 +50,7 @@ pub async fn kubectl_async(config: &Path, args: &[&str]) -> (bool, String) {
 pub fn require_helm() -> Option<()> {
     match Command::new("helm").arg("version").output() {
         Ok(out) if out.status.success() => Some(()),
-        _ => crate::missing_prerequisite("helm"),
+        _ => alluxio_testkit::missing_prerequisite("helm"),
     }
 }
 

@@ -170,7 +170,7 @@ impl FuseState {
         }
         self.wait_for_writer(path).await;
         let old = self.info_at(path).await?;
-        self.retry(|| self.fs.master.delete(path, false, false))
+        self.retry(|| self.fs.master().delete(path, false, false))
             .await
             .map_err(|e| self.log_error("delete", path, e))?;
         let fh = self

@@ -78,7 +78,8 @@ pub async fn mount(
 ) -> Result<FuseMount, MountError> {
     let mount_point = check_mount_point(mount_point)?;
     let root = errno::with_retry(options.retry_timeout, || {
-        fs.master.get_status(alluxio_path, options.sync_interval_ms)
+        fs.master()
+            .get_status(alluxio_path, options.sync_interval_ms)
     })
     .await
     .map_err(|source| MountError::Root {

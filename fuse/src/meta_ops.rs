@@ -66,7 +66,7 @@ impl FuseState {
                 group: gid.map(|g| self.users.group_name(g)),
                 ..Default::default()
             };
-            self.retry(|| self.fs.master.set_attribute(req.clone()))
+            self.retry(|| self.fs.master().set_attribute(req.clone()))
                 .await
                 .map_err(|e| self.log_error("setAttribute", &path, e))?;
         }
@@ -103,7 +103,7 @@ impl FuseState {
             ..Default::default()
         };
         let info = self
-            .retry(|| self.fs.master.create_directory(req.clone()))
+            .retry(|| self.fs.master().create_directory(req.clone()))
             .await
             .map_err(|e| self.log_error("mkdir", &path, e))?;
         Ok(self.remember(&info, true))
@@ -127,7 +127,7 @@ impl FuseState {
             (false, true) => return Err(Errno::EISDIR),
             _ => {}
         }
-        self.retry(|| self.fs.master.delete(&path, false, false))
+        self.retry(|| self.fs.master().delete(&path, false, false))
             .await
             .map_err(|e| self.log_error("delete", &path, e))
     }
@@ -147,7 +147,7 @@ impl FuseState {
         self.refuse_if_read_only("rename", &from)?;
         self.wait_for_writer(&from).await;
         self.wait_for_writer(&to).await;
-        let mut result = self.retry(|| self.fs.master.rename(&from, &to)).await;
+        let mut result = self.retry(|| self.fs.master().rename(&from, &to)).await;
         if let Err(AlluxioError::AlreadyExists(_)) = &result {
             let target = self.info_at(&to).await?;
             let source = self.info_at(&from).await?;
@@ -161,10 +161,10 @@ impl FuseState {
             if !no_replace {
                 // POSIX replaces a file, or an empty directory (a full one
                 // fails the non-recursive delete: ENOTEMPTY).
-                self.retry(|| self.fs.master.delete(&to, false, false))
+                self.retry(|| self.fs.master().delete(&to, false, false))
                     .await
                     .map_err(|e| self.log_error("delete", &to, e))?;
-                result = self.retry(|| self.fs.master.rename(&from, &to)).await;
+                result = self.retry(|| self.fs.master().rename(&from, &to)).await;
             }
         }
         result.map_err(|e| self.log_error("rename", &from, e))?;
@@ -176,7 +176,7 @@ impl FuseState {
         let path = self.path_of(ino)?;
         let sync = self.options.sync_interval_ms;
         let batches = self
-            .retry(|| self.fs.master.list_status_batches(&path, false, sync))
+            .retry(|| self.fs.master().list_status_batches(&path, false, sync))
             .await
             .map_err(|e| self.log_error("listStatus", &path, e))?;
         self.metrics.open_handles.inc();
@@ -245,7 +245,7 @@ impl FuseState {
     /// Capacity and usage of every live worker's tiers.
     pub async fn statfs(&self) -> Result<StatFs, Errno> {
         let workers = self
-            .retry(|| self.fs.master.worker_infos())
+            .retry(|| self.fs.master().worker_infos())
             .await
             .map_err(|e| self.log_error("statfs", "/", e))?;
         let (capacity, used) = workers

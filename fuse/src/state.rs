@@ -100,7 +100,7 @@ impl FuseState {
     /// sync interval).
     pub async fn info_at(&self, path: &str) -> Result<FileInfo, Errno> {
         let sync = self.options.sync_interval_ms;
-        self.retry(|| self.fs.master.get_status(path, sync))
+        self.retry(|| self.fs.master().get_status(path, sync))
             .await
             .map_err(|e| self.log_error("getStatus", path, e))
     }
@@ -171,10 +171,8 @@ impl FuseState {
     /// A file system acting for the user of a request (owner of what it
     /// creates).
     pub fn fs_for(&self, uid: u32, gid: u32) -> FileSystem {
-        let mut fs = self.fs.clone();
-        fs.user = self.users.user_name(uid);
-        fs.group = self.users.group_name(gid);
-        fs
+        self.fs
+            .as_identity(self.users.user_name(uid), self.users.group_name(gid))
     }
 
     pub fn refuse_if_read_only(&self, what: &str, path: &str) -> Result<(), Errno> {

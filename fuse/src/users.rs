@@ -21,6 +21,7 @@ impl Users {
             name.parse()
                 .ok()
                 .or_else(|| lookup_uid(name))
+                // SAFETY: geteuid(2) cannot fail and touches no memory.
                 .unwrap_or_else(|| unsafe { libc::geteuid() })
         })
     }
@@ -30,6 +31,7 @@ impl Users {
             name.parse()
                 .ok()
                 .or_else(|| lookup_gid(name))
+                // SAFETY: getegid(2) cannot fail and touches no memory.
                 .unwrap_or_else(|| unsafe { libc::getegid() })
         })
     }
@@ -117,6 +119,8 @@ mod tests {
         assert_eq!(u.user_name(0), "root");
         assert_eq!(u.group_name(0), "root");
         assert_eq!(u.user_name(4_000_000), "4000000");
-        assert_eq!(u.uid("no-such-user-here"), unsafe { libc::geteuid() });
+        // SAFETY: geteuid(2) cannot fail and touches no memory.
+        let me = unsafe { libc::geteuid() };
+        assert_eq!(u.uid("no-such-user-here"), me);
     }
 }

@@ -2,9 +2,9 @@
 //! libc like any program would. Needs root and /dev/fuse (CI has both; a
 //! missing prerequisite fails under CI).
 
-use alluxio_e2e::cluster::{data, start, Cluster, MIB};
 use alluxio_fuse::{FuseMetrics, FuseMount, FuseOptions};
 use alluxio_proto::grpc::WriteType;
+use alluxio_testkit::cluster::{data, start, Cluster, MIB};
 use bytes::Bytes;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, MetadataExt};
@@ -14,11 +14,11 @@ use std::time::{Duration, Instant};
 
 fn fuse_available() -> bool {
     // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
+    let root = alluxio_testkit::running_as_root();
     if root && Path::new("/dev/fuse").exists() {
         return true;
     }
-    alluxio_e2e::missing_prerequisite::<()>("root and /dev/fuse for FUSE mounts");
+    alluxio_testkit::missing_prerequisite::<()>("root and /dev/fuse for FUSE mounts");
     false
 }
 
@@ -128,10 +128,12 @@ async fn file_and_directory_operations_through_std_fs() {
         assert!(!ufs.join("renamed").exists());
 
         // statfs reports the workers' capacity.
-        // SAFETY: statvfs fills the zeroed struct from a valid path.
+        // SAFETY: statvfs is plain old data, valid when zeroed.
         let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
         let cpath = std::ffi::CString::new(root.to_str().unwrap()).unwrap();
-        assert_eq!(unsafe { libc::statvfs(cpath.as_ptr(), &mut st) }, 0);
+        // SAFETY: a NUL-terminated path and a writable struct.
+        let rc = unsafe { libc::statvfs(cpath.as_ptr(), &mut st) };
+        assert_eq!(rc, 0);
         assert_eq!(st.f_blocks * st.f_frsize, 256 * MIB);
         assert!(st.f_bfree <= st.f_blocks);
     })

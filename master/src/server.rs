@@ -12,6 +12,7 @@ use crate::service::{
 };
 use crate::state::MasterState;
 use alluxio_common::config::AlluxioConfig;
+use alluxio_common::server::Supervisor;
 use alluxio_common::AlluxioError;
 use alluxio_proto::grpc::{
     block_master_server::BlockMasterServer, file_system_master_server::FileSystemMasterServer,
@@ -22,8 +23,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use tokio::net::TcpListener;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MasterError {
@@ -42,92 +42,35 @@ pub struct MasterServer {
     pub rpc_addr: SocketAddr,
     pub web_addr: SocketAddr,
     pub fs: Arc<FileSystemMaster>,
-    shutdown: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
+    tasks: Supervisor,
 }
 
-async fn bind(host: &str, port: u16) -> Result<tokio::net::TcpListener, MasterError> {
-    alluxio_common::server::bind(host, port)
+/// Listens on `host:port` and says which address that is (port 0 picks a
+/// free one).
+async fn bind(host: &str, port: u16) -> Result<(TcpListener, SocketAddr), MasterError> {
+    let listener = alluxio_common::server::bind(host, port)
         .await
-        .map_err(|(addr, source)| MasterError::Bind { addr, source })
+        .map_err(|(addr, source)| MasterError::Bind { addr, source })?;
+    let addr = listener.local_addr().map_err(|source| MasterError::Bind {
+        addr: format!("{host}:{port}"),
+        source,
+    })?;
+    Ok((listener, addr))
 }
 
 impl MasterServer {
     /// Recovers state and starts serving. Ports 0 pick free ports (tests).
     pub async fn start(config: &AlluxioConfig) -> Result<MasterServer, MasterError> {
         let mc = &config.master;
-        let rpc_listener = bind(&mc.hostname, mc.rpc_port).await?;
-        let web_listener = bind(&mc.hostname, mc.web_port).await?;
-        let rpc_addr = rpc_listener
-            .local_addr()
-            .map_err(|source| MasterError::Bind {
-                addr: mc.hostname.clone(),
-                source,
-            })?;
-        let web_addr = web_listener
-            .local_addr()
-            .map_err(|source| MasterError::Bind {
-                addr: mc.hostname.clone(),
-                source,
-            })?;
-
-        let journal_dir = mc.journal.dir.clone();
-        let (period, fsync) = (mc.journal.checkpoint_period_entries, mc.journal.fsync);
-        let started = std::time::Instant::now();
-        let (state, journal, report) = tokio::task::spawn_blocking(move || {
-            let mut state = MasterState::default();
-            Journal::open(&journal_dir, &mut state, period, fsync).map(|(j, r)| (state, j, r))
-        })
-        .await
-        .map_err(|e| {
-            MasterError::Journal(JournalError::Failed(format!("recovery task failed: {e}")))
-        })??;
-        tracing::info!(
-            checkpoint = report.checkpoint_sequence,
-            replayed = report.replayed_entries,
-            torn_tail_dropped = report.torn_tail_dropped,
-            inodes = state.tree.len(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "journal recovered"
-        );
-
-        // Also when a crash cut the very first commit in half.
-        let fresh = state.tree.root().is_none()
-            || state
-                .mounts
-                .get(&alluxio_common::AlluxioPath::root())
-                .is_none();
-        let settings = FsSettings {
-            default_block_size: config.user.block_size.0,
-            default_sync_interval_ms: mc.metadata_sync_interval.0,
-        };
-        let fs = Arc::new(FileSystemMaster::new(
-            state,
-            journal,
-            Arc::new(BlockMaster::default()),
-            settings,
-        ));
-        if fresh {
-            prepare_local_root(&mc.mount_table_root_ufs);
-            let (uri, options) = (
-                mc.mount_table_root_ufs.clone(),
-                mc.mount_table_root_options.clone(),
-            );
-            fs.commit(|txn| bootstrap_root(txn, &uri, &options))
-                .await
-                .map_err(MasterError::Bootstrap)?;
-            tracing::info!(root_ufs = %mc.mount_table_root_ufs, "initialised a new namespace");
-        }
+        let (rpc_listener, rpc_addr) = bind(&mc.hostname, mc.rpc_port).await?;
+        let (web_listener, web_addr) = bind(&mc.hostname, mc.web_port).await?;
+        let fs = Arc::new(recover(config).await?);
 
         let mut registry = Registry::default();
         let metrics = Arc::new(MasterMetrics::register(&mut registry));
-        let registry = Arc::new(Mutex::new(registry));
         let ready = Arc::new(AtomicBool::new(false));
-        let (shutdown, shutdown_rx) = watch::channel(false);
-        let mut tasks = Vec::new();
+        let mut tasks = Supervisor::default();
 
-        // gRPC
-        let address = format!("{}:{}", mc.hostname, rpc_addr.port());
         let grpc = tonic::transport::Server::builder()
             .add_service(FileSystemMasterServer::new(FileSystemService {
                 fs: fs.clone(),
@@ -141,88 +84,32 @@ impl MasterServer {
             .add_service(MetaMasterServer::new(MetaMasterService {
                 fs: fs.clone(),
                 metrics: metrics.clone(),
-                address,
+                address: format!("{}:{}", mc.hostname, rpc_addr.port()),
                 web_port: web_addr.port(),
                 start_time_ms: alluxio_common::now_ms(),
             }));
         let incoming = alluxio_common::server::grpc_incoming(rpc_listener);
-        let stop = alluxio_common::server::wait_for_shutdown(shutdown_rx.clone());
-        tasks.push(tokio::spawn(async move {
-            if let Err(e) = grpc.serve_with_incoming_shutdown(incoming, stop).await {
-                tracing::error!(error = %e, "master gRPC server failed");
-            }
-        }));
+        tasks.spawn_server("master gRPC", move |stop| {
+            grpc.serve_with_incoming_shutdown(incoming, stop)
+        });
 
         // HTTP: health, readiness, metrics.
-        let hook_fs = fs.clone();
-        let hook_metrics = metrics.clone();
+        let (hook_fs, hook_metrics) = (fs.clone(), metrics.clone());
         let hook: alluxio_common::http::ScrapeHook =
             Arc::new(move || hook_metrics.refresh(&hook_fs));
+        let registry = Arc::new(Mutex::new(registry));
         let router = alluxio_common::http::status_router(registry, ready.clone(), Some(hook));
-        let stop = alluxio_common::server::wait_for_shutdown(shutdown_rx.clone());
-        tasks.push(tokio::spawn(async move {
-            if let Err(e) = alluxio_common::http::serve(web_listener, router, stop).await {
-                tracing::error!(error = %e, "master HTTP server failed");
-            }
-        }));
+        tasks.spawn_server("master HTTP", move |stop| {
+            alluxio_common::http::serve(web_listener, router, stop)
+        });
 
-        // Background loops.
-        let timeout = mc.worker_timeout.0;
-        let blocks = fs.block_master().clone();
-        tasks.push(every(
-            mc.worker_check_interval.0,
-            shutdown_rx.clone(),
-            move || {
-                let blocks = blocks.clone();
-                async move {
-                    blocks.mark_lost_workers(timeout);
-                }
-            },
-        ));
-        let ttl_fs = fs.clone();
-        tasks.push(every(
-            mc.ttl_check_interval.0,
-            shutdown_rx.clone(),
-            move || {
-                let fs = ttl_fs.clone();
-                async move {
-                    fs.check_ttls().await;
-                }
-            },
-        ));
-        let ckpt_fs = fs.clone();
-        tasks.push(every(
-            Duration::from_millis(500),
-            shutdown_rx.clone(),
-            move || {
-                let fs = ckpt_fs.clone();
-                async move {
-                    if fs.journal().checkpoint_due() {
-                        let result =
-                            tokio::task::spawn_blocking(move || fs.journal().checkpoint(&fs.state))
-                                .await;
-                        match result {
-                            Ok(Ok(_)) => {}
-                            Ok(Err(e)) => tracing::error!(error = %e, "checkpoint failed"),
-                            Err(e) => tracing::error!(error = %e, "checkpoint task failed"),
-                        }
-                    }
-                }
-            },
-        ));
-        let ready_fs = fs.clone();
-        let ready_flag = ready.clone();
-        tasks.push(every(Duration::from_millis(500), shutdown_rx, move || {
-            ready_flag.store(ready_fs.healthy(), Ordering::Release);
-            async {}
-        }));
+        start_background_loops(&mut tasks, config, &fs, ready.clone());
         ready.store(true, Ordering::Release);
         tracing::info!(rpc = %rpc_addr, web = %web_addr, "Alluxio master started");
         Ok(MasterServer {
             rpc_addr,
             web_addr,
             fs,
-            shutdown,
             tasks,
         })
     }
@@ -230,12 +117,108 @@ impl MasterServer {
     /// Stops serving and waits for every task. Journal entries already
     /// acknowledged are on disk; nothing else needs saving.
     pub async fn shutdown(self) {
-        let _ = self.shutdown.send(true);
-        for task in self.tasks {
-            let _ = task.await;
-        }
+        self.tasks.shutdown().await;
         tracing::info!("Alluxio master stopped");
     }
+}
+
+/// Replays the journal into a new [`FileSystemMaster`]; on the first start
+/// (or after a crash cut the very first commit in half), creates the root
+/// and mounts the configured root UFS at `/`.
+async fn recover(config: &AlluxioConfig) -> Result<FileSystemMaster, MasterError> {
+    let mc = &config.master;
+    let journal_dir = mc.journal.dir.clone();
+    let (period, fsync) = (mc.journal.checkpoint_period_entries, mc.journal.fsync);
+    let started = std::time::Instant::now();
+    let (state, journal, report) = tokio::task::spawn_blocking(move || {
+        let mut state = MasterState::default();
+        Journal::open(&journal_dir, &mut state, period, fsync).map(|(j, r)| (state, j, r))
+    })
+    .await
+    .map_err(|e| {
+        MasterError::Journal(JournalError::Failed(format!("recovery task failed: {e}")))
+    })??;
+    tracing::info!(
+        checkpoint = report.checkpoint_sequence,
+        replayed = report.replayed_entries,
+        torn_tail_dropped = report.torn_tail_dropped,
+        inodes = state.tree.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "journal recovered"
+    );
+
+    let root = alluxio_common::AlluxioPath::root();
+    let recorded_root_ufs = state.mounts.get(&root).map(|m| m.ufs_uri.clone());
+    let fresh = state.tree.root().is_none() || recorded_root_ufs.is_none();
+    let settings = FsSettings {
+        default_block_size: config.user.block_size.0,
+        default_sync_interval_ms: mc.metadata_sync_interval.0,
+    };
+    let fs = FileSystemMaster::new(state, journal, Arc::new(BlockMaster::default()), settings);
+    if fresh {
+        prepare_local_root(&mc.mount_table_root_ufs);
+        let (uri, options) = (
+            mc.mount_table_root_ufs.clone(),
+            mc.mount_table_root_options.clone(),
+        );
+        fs.commit(|txn| bootstrap_root(txn, &uri, &options))
+            .await
+            .map_err(MasterError::Bootstrap)?;
+        tracing::info!(root_ufs = %mc.mount_table_root_ufs, "initialised a new namespace");
+    } else if recorded_root_ufs.as_deref() != Some(mc.mount_table_root_ufs.as_str()) {
+        // As in Alluxio, the root UFS is chosen when the journal is formatted.
+        tracing::warn!(
+            recorded = recorded_root_ufs.as_deref().unwrap_or_default(),
+            configured = %mc.mount_table_root_ufs,
+            "master.mount_table_root_ufs differs from the root mount recorded in the journal; \
+             the recorded one is used (format the journal to change it)"
+        );
+    }
+    Ok(fs)
+}
+
+/// The leader's periodic duties: lost workers, TTLs, checkpoints, and the
+/// readiness flag.
+fn start_background_loops(
+    tasks: &mut Supervisor,
+    config: &AlluxioConfig,
+    fs: &Arc<FileSystemMaster>,
+    ready: Arc<AtomicBool>,
+) {
+    let mc = &config.master;
+    let timeout = mc.worker_timeout.0;
+    let blocks = fs.block_master().clone();
+    tasks.every("lost-worker check", mc.worker_check_interval.0, move || {
+        blocks.mark_lost_workers(timeout);
+        async {}
+    });
+    let ttl_fs = fs.clone();
+    tasks.every("TTL check", mc.ttl_check_interval.0, move || {
+        let fs = ttl_fs.clone();
+        async move {
+            fs.check_ttls().await;
+        }
+    });
+    let ckpt_fs = fs.clone();
+    tasks.every("checkpoint", Duration::from_millis(500), move || {
+        let fs = ckpt_fs.clone();
+        async move {
+            if fs.journal().checkpoint_due() {
+                let result =
+                    tokio::task::spawn_blocking(move || fs.journal().checkpoint(&fs.state)).await;
+                match result {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => tracing::error!(error = %e, "checkpoint failed"),
+                    Err(e) => tracing::error!(error = %e, "checkpoint task failed"),
+                }
+            }
+        }
+    });
+    let ready_fs = fs.clone();
+    tasks.every("readiness", Duration::from_millis(500), move || {
+        ready.store(ready_fs.healthy(), Ordering::Release);
+        async {}
+    });
 }
 
 /// A local root directory is created on the first start (a convenience
@@ -246,24 +229,4 @@ fn prepare_local_root(uri: &str) {
             tracing::warn!(path, error = %e, "cannot create the local root UFS directory");
         }
     }
-}
-
-/// Runs `tick` every `period` until shutdown.
-fn every<F, Fut>(period: Duration, shutdown: watch::Receiver<bool>, mut tick: F) -> JoinHandle<()>
-where
-    F: FnMut() -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    tokio::spawn(async move {
-        let mut interval = tokio::time::interval(period.max(Duration::from_millis(10)));
-        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let stop = alluxio_common::server::wait_for_shutdown(shutdown);
-        tokio::pin!(stop);
-        loop {
-            tokio::select! {
-                _ = &mut stop => return,
-                _ = interval.tick() => tick().await,
-            }
-        }
-    })
 }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 #[tokio::test]
 async fn s3_mount_lazy_load_writes_and_restart() {
-    let Some(s3) = alluxio_e2e::s3::S3Server::start() else {
+    let Some(s3) = alluxio_testkit::s3::S3Server::start() else {
         return;
     };
     s3.create_bucket("datasets");
@@ -45,9 +45,10 @@ async fn s3_mount_lazy_load_writes_and_restart() {
     assert_eq!(mount.options["access_key_id"], "******");
     assert_eq!(mount.options["endpoint"], s3.endpoint());
     let table = c.mount_table().await.unwrap();
-    assert!(table
-        .iter()
-        .all(|m| !m.options.values().any(|v| v == alluxio_e2e::s3::SECRET_KEY)));
+    assert!(table.iter().all(|m| !m
+        .options
+        .values()
+        .any(|v| v == alluxio_testkit::s3::SECRET_KEY)));
     assert_eq!(
         table
             .iter()
@@ -159,7 +160,7 @@ async fn s3_mount_lazy_load_writes_and_restart() {
     let info = m.client.ufs_info(mount.mount_id).await.unwrap();
     assert_eq!(
         info.options["secret_access_key"],
-        alluxio_e2e::s3::SECRET_KEY,
+        alluxio_testkit::s3::SECRET_KEY,
         "clients get real options"
     );
 }

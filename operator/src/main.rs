@@ -4,7 +4,7 @@
 //! the Rust types.
 
 use alluxio_operator::controller::{run::controllers, Context};
-use alluxio_operator::crd::AlluxioCluster;
+use alluxio_operator::crd::{AlluxioCluster, ClusterPhase};
 use alluxio_operator::leader::LeaderElector;
 use alluxio_operator::metrics::Metrics;
 use clap::{Parser, Subcommand};
@@ -93,8 +93,9 @@ async fn run(args: RunArgs) -> Result<i32, String> {
             metrics.set_cluster_phases(state.iter().map(|c| {
                 c.status
                     .as_ref()
-                    .and_then(|s| s.phase.as_deref())
-                    .unwrap_or("Pending")
+                    .and_then(|s| s.phase)
+                    .unwrap_or(ClusterPhase::Pending)
+                    .as_str()
             }));
         })
     };

@@ -5,16 +5,17 @@
 //! `e2e/` runs real pods instead.
 
 use alluxio_e2e::apiserver::TestApiServer;
-use alluxio_e2e::cluster::MIB;
 use alluxio_e2e::kube_tools::{assert_chart_allows, CHART_OPERATOR_USER};
 use alluxio_operator::build::names::Names;
 use alluxio_operator::controller::mount::FINALIZER;
 use alluxio_operator::controller::{run::controllers, Context};
-use alluxio_operator::crd::{AlluxioCluster, Mount, MountSpec};
+use alluxio_operator::crd::{AlluxioCluster, ClusterPhase, Mount, MountSpec};
 use alluxio_operator::metrics::Metrics;
+use alluxio_testkit::cluster::MIB;
 use futures::FutureExt;
 use k8s_openapi::api::apps::v1::{DaemonSet, StatefulSet};
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
@@ -26,7 +27,7 @@ use std::time::Duration;
 
 /// Waits up to 60 s for `check`.
 async fn eventually<T, F: Future<Output = Option<T>>>(what: &str, check: impl FnMut() -> F) -> T {
-    alluxio_e2e::eventually(what, Duration::from_secs(60), check).await
+    alluxio_testkit::eventually(what, Duration::from_secs(60), check).await
 }
 
 fn example_cluster(rpc_port: u16) -> AlluxioCluster {
@@ -49,6 +50,35 @@ fn mount_spec(cluster: &str, path: &str, ufs: &str) -> MountSpec {
         credentials: None,
         sync_interval: None,
     }
+}
+
+/// (type, reason) of the Events about the object called `name`, oldest first.
+async fn events_about(client: &kube::Client, name: &str) -> Vec<(String, String)> {
+    let events: Api<Event> = Api::namespaced(client.clone(), "default");
+    let mut list: Vec<Event> = events
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+        .collect();
+    list.sort_by_key(|e| e.event_time.clone().map(|t| t.0));
+    list.into_iter()
+        .map(|e| (e.type_.unwrap_or_default(), e.reason.unwrap_or_default()))
+        .collect()
+}
+
+/// Waits for an Event of `type_` and `reason` about `name`.
+async fn event_seen(client: &kube::Client, name: &str, type_: &str, reason: &str) {
+    let what = format!("a {type_} Event {reason} about {name}");
+    eventually(&what, || async {
+        let seen = events_about(client, name).await;
+        seen.iter()
+            .any(|(t, r)| t == type_ && r == reason)
+            .then_some(())
+    })
+    .await;
 }
 
 fn condition(m: &Mount) -> Option<(String, String)> {
@@ -99,7 +129,7 @@ async fn report_pods_ready(client: &kube::Client) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn controllers_bring_a_cluster_to_ready_and_mount_and_unmount_its_mounts() {
-    let alluxio = alluxio_e2e::cluster::start(1, 64 * MIB, |_| {}).await;
+    let mut alluxio = alluxio_testkit::cluster::start(1, 64 * MIB, |_| {}).await;
     let rpc_port = alluxio.master.as_ref().unwrap().rpc_addr.port();
     let server = TestApiServer::start().await.unwrap();
     let client = server.client();
@@ -135,7 +165,7 @@ async fn controllers_bring_a_cluster_to_ready_and_mount_and_unmount_its_mounts()
     let pending = clusters.get("demo").await.unwrap();
     eventually("a Pending status", || async {
         let c = clusters.get("demo").await.unwrap();
-        (c.status?.phase? == "Pending").then_some(())
+        (c.status?.phase? == ClusterPhase::Pending).then_some(())
     })
     .await;
     assert!(pending.metadata.generation.is_some());
@@ -143,7 +173,7 @@ async fn controllers_bring_a_cluster_to_ready_and_mount_and_unmount_its_mounts()
     let ready = eventually("phase Ready", || async {
         let c = clusters.get("demo").await.unwrap();
         let s = c.status?;
-        (s.phase.as_deref() == Some("Ready")).then_some(s)
+        (s.phase == Some(ClusterPhase::Ready)).then_some(s)
     })
     .await;
     assert_eq!(ready.tiers[0].capacity_bytes, 64 * MIB);
@@ -164,6 +194,9 @@ async fn controllers_bring_a_cluster_to_ready_and_mount_and_unmount_its_mounts()
         .find(|c| c.type_ == "Ready")
         .unwrap();
     assert_eq!(ready_condition.status, "True");
+    // What the operator did is told in Events, as kubectl describe shows them.
+    event_seen(&client, "demo", "Normal", "Applied").await;
+    event_seen(&client, "demo", "Normal", "StorageClassApplied").await;
 
     // A Mount of a local directory with two files: mounted, with usage.
     let ufs = tempfile::tempdir().unwrap();
@@ -212,6 +245,8 @@ async fn controllers_bring_a_cluster_to_ready_and_mount_and_unmount_its_mounts()
     })
     .await;
     assert_eq!(reason, "MountFailed");
+    event_seen(&client, "local", "Normal", "Mounted").await;
+    event_seen(&client, "gone", "Warning", "MountFailed").await;
     // A Mount of a cluster that does not exist says so.
     mounts
         .create(
@@ -225,6 +260,7 @@ async fn controllers_bring_a_cluster_to_ready_and_mount_and_unmount_its_mounts()
     })
     .await;
     assert_eq!(reason, "ClusterNotFound");
+    event_seen(&client, "orphan", "Warning", "ClusterNotFound").await;
 
     // Deleting a Mount unmounts it before it goes.
     mounts
@@ -242,6 +278,21 @@ async fn controllers_bring_a_cluster_to_ready_and_mount_and_unmount_its_mounts()
     .await;
     let table = alluxio.client.mount_table().await.unwrap();
     assert!(table.iter().all(|e| e.alluxio_path != "/local"));
+    event_seen(&client, "local", "Normal", "Unmounted").await;
+
+    // The master goes away and the configuration changes: the workloads
+    // roll, and the cluster says its master does not answer.
+    alluxio.master.take().unwrap().shutdown().await;
+    clusters
+        .patch(
+            "demo",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"properties": {"user.block_size": "32MiB"}}})),
+        )
+        .await
+        .unwrap();
+    event_seen(&client, "demo", "Normal", "Rolled").await;
+    event_seen(&client, "demo", "Warning", "MasterUnavailable").await;
 
     // An invalid spec the schema cannot catch fails the cluster, without retries.
     clusters
@@ -254,7 +305,7 @@ async fn controllers_bring_a_cluster_to_ready_and_mount_and_unmount_its_mounts()
         .unwrap();
     let failed = eventually("phase Failed", || async {
         let s = clusters.get("demo").await.unwrap().status?;
-        (s.phase.as_deref() == Some("Failed")).then_some(s)
+        (s.phase == Some(ClusterPhase::Failed)).then_some(s)
     })
     .await;
     assert_eq!(failed.conditions[0].reason, "InvalidSpec");
@@ -263,6 +314,7 @@ async fn controllers_bring_a_cluster_to_ready_and_mount_and_unmount_its_mounts()
         "{:?}",
         failed.conditions
     );
+    event_seen(&client, "demo", "Warning", "InvalidSpec").await;
 
     // Deleting the cluster with a Mount left: the Mount can still be
     // deleted (there is no mount table left to clean).

@@ -15,12 +15,12 @@ use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mount_is_mounted_with_its_secret_and_unmounted_before_it_goes() {
-    let Some(s3) = alluxio_e2e::s3::S3Server::start() else {
+    let Some(s3) = alluxio_testkit::s3::S3Server::start() else {
         return;
     };
     s3.create_bucket("datasets");
     let dir = tempfile::tempdir().unwrap();
-    let master = alluxio_master::MasterServer::start(&alluxio_e2e::cluster::config(dir.path()))
+    let master = alluxio_master::MasterServer::start(&alluxio_testkit::cluster::config(dir.path()))
         .await
         .unwrap();
     let master_client =

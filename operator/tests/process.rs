@@ -11,7 +11,7 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 fn free_port() -> u16 {
-    alluxio_e2e::s3::free_port().expect("a free port")
+    alluxio_testkit::free_port().expect("a free port")
 }
 
 struct Replica {
@@ -34,11 +34,13 @@ impl Replica {
 
     async fn get(&self, path: &str) -> Option<(u16, String)> {
         let address = format!("127.0.0.1:{}", self.port);
-        alluxio_e2e::http_get::http_get(&address, path).await.ok()
+        alluxio_testkit::http_get::http_get(&address, path)
+            .await
+            .ok()
     }
 
     fn terminate(&mut self) -> std::process::ExitStatus {
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        alluxio_testkit::signal(self.child.id(), libc::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {

@@ -9,8 +9,8 @@
 
 use alluxio_e2e::kube_tools::{api_server_with_crds, repo_dir, require_kubectl};
 use alluxio_e2e::kubelet::{KubeletConfig, Node, ProcessKubelet};
-use alluxio_e2e::s3::free_port;
-use alluxio_e2e::TerminateOnDrop;
+use alluxio_testkit::free_port;
+use alluxio_testkit::TerminateOnDrop;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::api::{Api, ListParams};
 use std::path::{Path, PathBuf};
@@ -18,7 +18,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn alluxio_binary() -> PathBuf {
-    alluxio_e2e::binaries::built_binary("alluxio")
+    alluxio_testkit::binaries::built_binary("alluxio")
 }
 
 async fn k(config: &Path, args: &[&str]) -> (bool, String) {
@@ -30,8 +30,10 @@ async fn kubectl_apply_brings_up_a_real_cluster_and_delete_stops_it() {
     if require_kubectl().is_none() {
         return;
     }
-    if unsafe { libc::geteuid() } != 0 {
-        alluxio_e2e::missing_prerequisite::<()>("root (the process kubelet uses mount namespaces)");
+    if !alluxio_testkit::running_as_root() {
+        alluxio_testkit::missing_prerequisite::<()>(
+            "root (the process kubelet uses mount namespaces)",
+        );
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -163,7 +165,7 @@ async fn kubectl_apply_brings_up_a_real_cluster_and_delete_stops_it() {
             )
         })
         .collect();
-    let prometheus = alluxio_e2e::prometheus::Prometheus::start(&[
+    let prometheus = alluxio_testkit::prometheus::Prometheus::start(&[
         ("operator", vec![operator_metrics.clone()]),
         ("master", vec![format!("{master_ip}:19999")]),
         ("worker", worker_targets),

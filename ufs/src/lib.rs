@@ -14,6 +14,7 @@
 
 pub mod factory;
 pub mod local;
+pub mod mount_path;
 pub mod object;
 pub mod options;
 
@@ -25,6 +26,7 @@ use bytes::Bytes;
 use std::ops::Range;
 
 pub use factory::{create_ufs, UfsUri};
+pub use mount_path::path_in_mount;
 
 /// What a UFS reports for one file or directory.
 #[derive(Clone, Debug, PartialEq, Eq)]

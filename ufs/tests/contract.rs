@@ -92,7 +92,7 @@ async fn missing_local_root_is_unreachable() {
 
 #[tokio::test]
 async fn real_s3_server() {
-    let Some(s3) = alluxio_e2e::s3::S3Server::start() else {
+    let Some(s3) = alluxio_testkit::s3::S3Server::start() else {
         return;
     };
     s3.create_bucket("contract");
@@ -126,7 +126,7 @@ async fn real_s3_server() {
 #[tokio::test]
 async fn s3_listings_follow_every_page() {
     use futures::StreamExt;
-    let Some(s3) = alluxio_e2e::s3::S3Server::start() else {
+    let Some(s3) = alluxio_testkit::s3::S3Server::start() else {
         return;
     };
     s3.create_bucket("pages");

@@ -1,7 +1,7 @@
 //! The alluxio-rs worker: caches blocks in tiers and serves them.
 //!
 //! - `block_store`: blocks on MEM/SSD/HDD directories, eviction, checksums;
-//! - `ufs_source`: UFS clients per mount, from the master's `GetUfsInfo`;
+//! - UFS clients per mount come from the client's `MountResolver`;
 //! - `read_through`: fetching missing blocks from the UFS, one fetch per block;
 //! - `service`: the `BlockWorker` gRPC service;
 //! - `heartbeat`: registration and heartbeats with the master;
@@ -16,6 +16,5 @@ pub mod persist;
 pub mod read_through;
 pub mod server;
 pub mod service;
-pub mod ufs_source;
 
 pub use server::{WorkerError, WorkerServer};

@@ -3,7 +3,7 @@
 //! each file through the normal client path (mostly from its own cache),
 //! streams it to the UFS, and reports it persisted.
 
-use crate::ufs_source::UfsSource;
+use alluxio_client::MountResolver;
 use alluxio_client::{FileSystem, MasterClient};
 use alluxio_common::{AlluxioError, Result};
 use alluxio_proto::grpc::{PersistFile, ReadType};
@@ -14,13 +14,13 @@ const PIECE: u64 = 8 << 20;
 
 pub struct Persister {
     pub fs: FileSystem,
-    pub ufs: Arc<UfsSource>,
+    pub ufs: Arc<MountResolver>,
     pub master: MasterClient,
     running: Mutex<HashSet<u64>>,
 }
 
 impl Persister {
-    pub fn new(fs: FileSystem, ufs: Arc<UfsSource>, master: MasterClient) -> Self {
+    pub fn new(fs: FileSystem, ufs: Arc<MountResolver>, master: MasterClient) -> Self {
         Persister {
             fs,
             ufs,

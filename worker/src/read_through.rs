@@ -9,7 +9,7 @@
 
 use crate::block_store::{BlockStore, BlockWriter, StoreError};
 use crate::metrics::WorkerMetrics;
-use crate::ufs_source::UfsSource;
+use alluxio_client::MountResolver;
 use alluxio_common::{AlluxioError, Result};
 use alluxio_proto::grpc::UfsBlockSource;
 use bytes::{Bytes, BytesMut};
@@ -100,13 +100,13 @@ impl Fetch {
 
 pub struct ReadThrough {
     store: BlockStore,
-    ufs: Arc<UfsSource>,
+    ufs: Arc<MountResolver>,
     metrics: Arc<WorkerMetrics>,
     in_flight: Mutex<HashMap<u64, Arc<Fetch>>>,
 }
 
 impl ReadThrough {
-    pub fn new(store: BlockStore, ufs: Arc<UfsSource>, metrics: Arc<WorkerMetrics>) -> Self {
+    pub fn new(store: BlockStore, ufs: Arc<MountResolver>, metrics: Arc<WorkerMetrics>) -> Self {
         ReadThrough {
             store,
             ufs,

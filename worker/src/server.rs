@@ -6,9 +6,10 @@ use crate::heartbeat::{load_or_create_id, Heartbeat};
 use crate::metrics::WorkerMetrics;
 use crate::read_through::ReadThrough;
 use crate::service::{WorkerGrpc, WorkerService};
-use crate::ufs_source::UfsSource;
 use alluxio_client::MasterClient;
+use alluxio_client::MountResolver;
 use alluxio_common::config::AlluxioConfig;
+use alluxio_common::server::Supervisor;
 use alluxio_proto::grpc::block_worker_server::BlockWorkerServer;
 use alluxio_proto::grpc::WorkerAddress;
 use prometheus_client::registry::Registry;
@@ -16,8 +17,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -42,8 +41,7 @@ pub struct WorkerServer {
     pub data_addr: SocketAddr,
     pub store: BlockStore,
     pub metrics: Arc<WorkerMetrics>,
-    shutdown: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
+    tasks: Supervisor,
 }
 
 /// Listens on `host:port` and says which address that is (port 0 picks a
@@ -86,7 +84,7 @@ impl WorkerServer {
 
         let mut registry = Registry::default();
         let metrics = Arc::new(WorkerMetrics::register(&mut registry));
-        let ufs = Arc::new(UfsSource::new(master.clone()));
+        let ufs = Arc::new(MountResolver::new(master.clone()));
         let persister = Arc::new(crate::persist::Persister::new(
             alluxio_client::FileSystem::with_config(master.clone(), config),
             ufs.clone(),
@@ -102,8 +100,7 @@ impl WorkerServer {
             cache_whole_block_on_partial_read: wc.cache_whole_block_on_partial_read,
             leases: Mutex::new(Default::default()),
         });
-        let (shutdown, shutdown_rx) = watch::channel(false);
-        let mut tasks = Vec::new();
+        let mut tasks = Supervisor::default();
 
         let grpc = tonic::transport::Server::builder()
             .initial_stream_window_size(Some(8 << 20))
@@ -113,20 +110,16 @@ impl WorkerServer {
                 BlockWorkerServer::new(WorkerGrpc(service)).max_decoding_message_size(64 << 20),
             );
         let incoming = alluxio_common::server::grpc_incoming(rpc_listener);
-        let stop = alluxio_common::server::wait_for_shutdown(shutdown_rx.clone());
-        tasks.push(tokio::spawn(async move {
-            if let Err(e) = grpc.serve_with_incoming_shutdown(incoming, stop).await {
-                tracing::error!(error = %e, "worker gRPC server failed");
-            }
-        }));
-
-        let stop = alluxio_common::server::wait_for_shutdown(shutdown_rx.clone());
-        tasks.push(tokio::spawn(crate::data_server::serve(
+        tasks.spawn_server("worker gRPC", move |stop| {
+            grpc.serve_with_incoming_shutdown(incoming, stop)
+        });
+        let data_port = crate::data_server::serve(
             data_listener,
             store.clone(),
             metrics.clone(),
-            stop,
-        )));
+            tasks.stop_signal(),
+        );
+        tasks.spawn("worker data port", data_port);
 
         let ready = Arc::new(AtomicBool::new(true));
         let (hook_store, hook_metrics) = (store.clone(), metrics.clone());
@@ -134,12 +127,9 @@ impl WorkerServer {
             Arc::new(move || hook_metrics.refresh(&hook_store));
         let router =
             alluxio_common::http::status_router(Arc::new(Mutex::new(registry)), ready, Some(hook));
-        let stop = alluxio_common::server::wait_for_shutdown(shutdown_rx.clone());
-        tasks.push(tokio::spawn(async move {
-            if let Err(e) = alluxio_common::http::serve(web_listener, router, stop).await {
-                tracing::error!(error = %e, "worker HTTP server failed");
-            }
-        }));
+        tasks.spawn_server("worker HTTP", move |stop| {
+            alluxio_common::http::serve(web_listener, router, stop)
+        });
 
         let heartbeat = Heartbeat {
             master,
@@ -154,7 +144,7 @@ impl WorkerServer {
             },
             interval: wc.heartbeat_interval.0.max(Duration::from_millis(10)),
         };
-        tasks.push(tokio::spawn(heartbeat.run(shutdown_rx)));
+        tasks.spawn("heartbeat", heartbeat.run(tasks.subscribe()));
         tracing::info!(worker_id, rpc = %rpc_addr, web = %web_addr, data = %data_addr, "Alluxio worker started");
         Ok(WorkerServer {
             worker_id,
@@ -163,16 +153,12 @@ impl WorkerServer {
             data_addr,
             store,
             metrics,
-            shutdown,
             tasks,
         })
     }
 
     pub async fn shutdown(self) {
-        let _ = self.shutdown.send(true);
-        for t in self.tasks {
-            let _ = t.await;
-        }
+        self.tasks.shutdown().await;
         tracing::info!(worker_id = self.worker_id, "Alluxio worker stopped");
     }
 }

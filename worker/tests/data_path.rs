@@ -2,8 +2,8 @@
 //! (by metrics), eviction, pinning, restarts, damage, shared fetches.
 
 use alluxio_common::data_protocol;
-use alluxio_e2e::cluster::{data, start, MIB};
 use alluxio_proto::grpc::{PersistenceState, ReadType, WriteType};
+use alluxio_testkit::cluster::{data, start, MIB};
 use bytes::Bytes;
 
 fn chunks(v: &[u8]) -> Vec<Bytes> {
@@ -389,7 +389,7 @@ async fn an_unreachable_ufs_names_the_mount() {
 
 #[tokio::test]
 async fn every_write_type_and_read_type_round_trips_on_s3() {
-    let Some(s3) = alluxio_e2e::s3::S3Server::start() else {
+    let Some(s3) = alluxio_testkit::s3::S3Server::start() else {
         return;
     };
     s3.create_bucket("data");
@@ -503,7 +503,7 @@ async fn bytes_a_short_circuit_reader_keeps_stay_valid_until_dropped() {
     let joined: Vec<u8> = kept.iter().flat_map(|b| b.iter().copied()).collect();
     assert!(joined == content, "bytes changed under their holder");
     drop(kept);
-    alluxio_e2e::eventually(
+    alluxio_testkit::eventually(
         "the lease to be given back",
         std::time::Duration::from_secs(10),
         || async { (store.tier_stats()[0].used == 0).then_some(()) },

@@ -92,16 +92,12 @@ impl MasterProcess {
     }
 
     pub fn kill9(&mut self) {
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGKILL);
-        }
+        alluxio_testkit::signal(self.child.id(), libc::SIGKILL);
         let _ = self.child.wait();
     }
 
     pub fn terminate(&mut self) -> std::process::ExitStatus {
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
-        }
+        alluxio_testkit::signal(self.child.id(), libc::SIGTERM);
         self.child.wait().unwrap()
     }
 

@@ -58,6 +58,10 @@ pub fn builtin_resources() -> Vec<Resource> {
             &["pv"],
         ),
         short(r("", "v1", "events", "Event", true, false), &["ev"]),
+        // The newer Events API, which kube's event Recorder writes. A real
+        // API server shows one store through both; this one keeps them
+        // apart (see the README).
+        r("events.k8s.io", "v1", "events", "Event", true, false),
         short(
             r("apps", "v1", "statefulsets", "StatefulSet", true, true),
             &["sts"],

@@ -485,9 +485,18 @@ impl Store {
         operations: &Value,
         status_only: bool,
     ) -> Result<Value, StoreError> {
-        let ops: json_patch::Patch = serde_json::from_value(operations.clone())
+        let mut ops: json_patch::Patch = serde_json::from_value(operations.clone())
             .map_err(|e| StoreError::Invalid(format!("invalid JSON patch: {e}")))?;
         let mut target = self.get(r, namespace, name)?;
+        // As the real API server's patcher does, a `test` that a missing
+        // field is null passes (kube's finalizer helper relies on it when
+        // an object has no finalizers yet).
+        ops.0.retain(|op| match op {
+            json_patch::PatchOperation::Test(t) => {
+                !(t.value.is_null() && target.pointer(t.path.as_str()).is_none())
+            }
+            _ => true,
+        });
         let version_before = target.pointer("/metadata/resourceVersion").cloned();
         json_patch::patch(&mut target, &ops)
             .map_err(|e| StoreError::Invalid(format!("the JSON patch failed: {e}")))?;
@@ -880,6 +889,37 @@ mod tests {
         );
         assert!(matches!(failed, Err(StoreError::Invalid(_))));
         assert_eq!(s.get(&mounts(), "ns", "m").unwrap()["spec"]["a"], 2);
+    }
+
+    #[test]
+    fn a_json_patch_test_that_a_missing_field_is_null_passes() {
+        let mut s = Store::default();
+        s.create(&mounts(), "ns", json!({"metadata": {"name": "m"}}))
+            .unwrap();
+        // kube's finalizer helper on an object without finalizers.
+        let patched = s
+            .json_patch(
+                &mounts(),
+                "ns",
+                "m",
+                &json!([{"op": "test", "path": "/metadata/finalizers", "value": null},
+                        {"op": "add", "path": "/metadata/finalizers", "value": ["f"]}]),
+                false,
+            )
+            .unwrap();
+        assert_eq!(patched["metadata"]["finalizers"], json!(["f"]));
+        // Present now: the same test fails, and nothing changes.
+        let again = s.json_patch(
+            &mounts(),
+            "ns",
+            "m",
+            &json!([{"op": "test", "path": "/metadata/finalizers", "value": null},
+                    {"op": "add", "path": "/metadata/finalizers", "value": ["g"]}]),
+            false,
+        );
+        assert!(matches!(again, Err(StoreError::Invalid(_))));
+        let kept = s.get(&mounts(), "ns", "m").unwrap();
+        assert_eq!(kept["metadata"]["finalizers"], json!(["f"]));
     }
 
     #[test]

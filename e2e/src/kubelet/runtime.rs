@@ -188,6 +188,8 @@ fn enter_container(ops: &[MountOp]) -> std::io::Result<()> {
         }
     };
     let null = std::ptr::null::<libc::c_char>();
+    // SAFETY: every pointer passed is a NUL-terminated string built before
+    // the fork (or null where the call allows it).
     unsafe {
         check(libc::unshare(libc::CLONE_NEWNS | libc::CLONE_NEWUTS))?;
         for op in ops {
@@ -272,6 +274,9 @@ pub fn start_container(
         .stderr(log2)
         .process_group(0)
         .kill_on_drop(true);
+    // SAFETY: `enter_container` only makes system calls on memory
+    // prepared before the fork (no allocation, no locks), as code between
+    // fork and exec must.
     unsafe {
         cmd.pre_exec(move || enter_container(&ops));
     }
@@ -282,6 +287,7 @@ pub fn start_container(
 /// Sends `signal` to the container's process group.
 pub fn signal_group(child: &tokio::process::Child, signal: libc::c_int) {
     if let Some(pid) = child.id() {
+        // SAFETY: kill(2) takes plain integers and touches no memory of ours.
         unsafe { libc::kill(-(pid as i32), signal) };
     }
 }
@@ -315,7 +321,7 @@ pub async fn probe(p: &Probe, c: &Container, ip: &str) -> bool {
             };
             let path = get.path.as_deref().unwrap_or("/");
             matches!(
-                crate::http_get::http_get(&format!("{ip}:{port}"), path).await,
+                alluxio_testkit::http_get::http_get(&format!("{ip}:{port}"), path).await,
                 Ok((200..=399, _))
             )
         } else if let Some(tcp) = &p.tcp_socket {

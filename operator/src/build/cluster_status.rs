@@ -5,7 +5,7 @@
 //! Conditions keep their `lastTransitionTime` while their status stays the
 //! same, as the Kubernetes API conventions ask.
 
-use crate::crd::cluster::{AlluxioClusterStatus, TierStatus};
+use crate::crd::cluster::{AlluxioClusterStatus, ClusterPhase, TierStatus};
 use crate::crd::Condition;
 use alluxio_proto::grpc::WorkerInfo;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -58,7 +58,7 @@ pub fn cluster_status(
     let g = o.generation;
     if let Some(why) = &o.invalid {
         return AlluxioClusterStatus {
-            phase: Some("Failed".into()),
+            phase: Some(ClusterPhase::Failed),
             conditions: vec![condition(
                 prev,
                 "Ready",
@@ -107,13 +107,13 @@ pub fn cluster_status(
     let degraded = (masters_ok && !master_answers) || lost > 0;
     let ready = masters_ok && master_answers && workers_ok;
     let phase = if ready && degraded {
-        "Degraded"
+        ClusterPhase::Degraded
     } else if ready {
-        "Ready"
+        ClusterPhase::Ready
     } else if o.masters_ready > 0 || o.workers_ready > 0 {
-        "Running"
+        ClusterPhase::Running
     } else {
-        "Pending"
+        ClusterPhase::Pending
     };
     let conditions = vec![
         condition(
@@ -189,7 +189,7 @@ pub fn cluster_status(
         ),
     ];
     AlluxioClusterStatus {
-        phase: Some(phase.into()),
+        phase: Some(phase),
         conditions,
         observed_generation: Some(g),
         master_endpoint: Some(o.master_endpoint.clone()),
@@ -246,7 +246,7 @@ mod tests {
             &observed(),
             time("2026-01-01T00:00:00Z"),
         );
-        assert_eq!(s.phase.as_deref(), Some("Ready"));
+        assert_eq!(s.phase, Some(ClusterPhase::Ready));
         assert_eq!(find(&s, "Ready").status, "True");
         assert_eq!(find(&s, "Degraded").status, "False");
         assert_eq!(s.workers.as_deref(), Some("2/2"));
@@ -263,20 +263,20 @@ mod tests {
         o.workers_ready = 0;
         o.workers = None;
         let s = cluster_status(&Default::default(), &o, time("2026-01-01T00:00:00Z"));
-        assert_eq!(s.phase.as_deref(), Some("Pending"));
+        assert_eq!(s.phase, Some(ClusterPhase::Pending));
         o.masters_ready = 1;
         let s = cluster_status(&Default::default(), &o, time("2026-01-01T00:00:00Z"));
-        assert_eq!(s.phase.as_deref(), Some("Running"));
+        assert_eq!(s.phase, Some(ClusterPhase::Running));
         assert_eq!(find(&s, "MasterReady").reason, "Unreachable");
         let mut o = observed();
         o.workers.as_mut().unwrap().push(worker("LOST", 4));
         let s = cluster_status(&Default::default(), &o, time("2026-01-01T00:00:00Z"));
-        assert_eq!(s.phase.as_deref(), Some("Degraded"));
+        assert_eq!(s.phase, Some(ClusterPhase::Degraded));
         assert_eq!(find(&s, "Degraded").reason, "WorkersLost");
         let mut o = observed();
         o.invalid = Some("spec.worker.tiers[0].quota: \"lots\" is not a byte quantity".into());
         let s = cluster_status(&Default::default(), &o, time("2026-01-01T00:00:00Z"));
-        assert_eq!(s.phase.as_deref(), Some("Failed"));
+        assert_eq!(s.phase, Some(ClusterPhase::Failed));
         assert_eq!(find(&s, "Ready").reason, "InvalidSpec");
         assert!(find(&s, "Ready").message.contains("tiers[0].quota"));
     }

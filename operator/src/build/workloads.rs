@@ -22,15 +22,16 @@ use std::collections::BTreeMap;
 /// Pod annotation with the hash of `alluxio.yaml`.
 pub const CONFIG_HASH_ANNOTATION: &str = "alluxio.rs/config-hash";
 
-/// What every builder needs besides the spec.
-pub struct Context<'a> {
+/// What every builder reads: the cluster's names, spec, owner reference
+/// and rendered configuration.
+pub struct Inputs<'a> {
     pub names: &'a Names,
     pub spec: &'a AlluxioClusterSpec,
     pub owner: OwnerReference,
     pub config_yaml: &'a str,
 }
 
-impl Context<'_> {
+impl Inputs<'_> {
     fn meta(&self, name: String, component: &str) -> ObjectMeta {
         ObjectMeta {
             name: Some(name),
@@ -75,12 +76,12 @@ pub fn config_hash_of(template: &PodTemplateSpec) -> Option<&str> {
         .map(String::as_str)
 }
 
-pub fn config_map(cx: &Context) -> ConfigMap {
+pub fn config_map(inputs: &Inputs) -> ConfigMap {
     ConfigMap {
-        metadata: cx.meta(cx.names.config_map(), "config"),
+        metadata: inputs.meta(inputs.names.config_map(), "config"),
         data: Some(BTreeMap::from([(
             "alluxio.yaml".to_string(),
-            cx.config_yaml.to_string(),
+            inputs.config_yaml.to_string(),
         )])),
         ..Default::default()
     }
@@ -104,11 +105,11 @@ fn ports(rpc: i32, web: i32) -> Vec<ServicePort> {
 }
 
 /// The headless Service naming each master pod, and the client Service.
-pub fn master_services(cx: &Context) -> (Service, Service) {
-    let m = &cx.spec.master;
-    let selector = Some(cx.names.labels("master"));
+pub fn master_services(inputs: &Inputs) -> (Service, Service) {
+    let m = &inputs.spec.master;
+    let selector = Some(inputs.names.labels("master"));
     let headless = Service {
-        metadata: cx.meta(cx.names.master_headless_service(), "master"),
+        metadata: inputs.meta(inputs.names.master_headless_service(), "master"),
         spec: Some(ServiceSpec {
             cluster_ip: Some("None".into()),
             publish_not_ready_addresses: Some(true),
@@ -119,7 +120,7 @@ pub fn master_services(cx: &Context) -> (Service, Service) {
         ..Default::default()
     };
     let client = Service {
-        metadata: cx.meta(cx.names.master_service(), "master"),
+        metadata: inputs.meta(inputs.names.master_service(), "master"),
         spec: Some(ServiceSpec {
             selector,
             ports: Some(ports(m.rpc_port, m.web_port)),
@@ -165,23 +166,23 @@ fn mount(name: &str, path: &str) -> VolumeMount {
     }
 }
 
-fn config_volume(cx: &Context) -> Volume {
+fn config_volume(inputs: &Inputs) -> Volume {
     Volume {
         name: "config".into(),
         config_map: Some(ConfigMapVolumeSource {
-            name: cx.names.config_map(),
+            name: inputs.names.config_map(),
             ..Default::default()
         }),
         ..Default::default()
     }
 }
 
-fn container(cx: &Context, name: &str, args: Vec<String>) -> Container {
+fn container(inputs: &Inputs, name: &str, args: Vec<String>) -> Container {
     Container {
         name: name.into(),
-        image: Some(cx.spec.image.clone()),
+        image: Some(inputs.spec.image.clone()),
         image_pull_policy: Some(
-            match cx.spec.image_pull_policy {
+            match inputs.spec.image_pull_policy {
                 ImagePullPolicy::Always => "Always",
                 ImagePullPolicy::IfNotPresent => "IfNotPresent",
                 ImagePullPolicy::Never => "Never",
@@ -224,10 +225,10 @@ fn claim_spec(size: &Quantity, storage_class: &Option<String>) -> PersistentVolu
     }
 }
 
-pub fn master_statefulset(cx: &Context) -> StatefulSet {
-    let m = &cx.spec.master;
+pub fn master_statefulset(inputs: &Inputs) -> StatefulSet {
+    let m = &inputs.spec.master;
     let mut c = container(
-        cx,
+        inputs,
         "master",
         vec!["master".into(), "--hostname".into(), "$(POD_IP)".into()],
     );
@@ -239,7 +240,7 @@ pub fn master_statefulset(cx: &Context) -> StatefulSet {
         mount("config", CONFIG_DIR),
         mount("journal", JOURNAL_DIR),
     ]);
-    let mut volumes = vec![config_volume(cx)];
+    let mut volumes = vec![config_volume(inputs)];
     let mut claims = None;
     match m.journal.medium {
         JournalMedium::EmptyDir => volumes.push(Volume {
@@ -262,16 +263,16 @@ pub fn master_statefulset(cx: &Context) -> StatefulSet {
         }
     }
     StatefulSet {
-        metadata: cx.meta(cx.names.master_statefulset(), "master"),
+        metadata: inputs.meta(inputs.names.master_statefulset(), "master"),
         spec: Some(StatefulSetSpec {
             replicas: Some(m.replicas),
-            service_name: Some(cx.names.master_headless_service()),
+            service_name: Some(inputs.names.master_headless_service()),
             selector: LabelSelector {
-                match_labels: Some(cx.names.labels("master")),
+                match_labels: Some(inputs.names.labels("master")),
                 ..Default::default()
             },
             template: PodTemplateSpec {
-                metadata: Some(cx.pod_meta("master")),
+                metadata: Some(inputs.pod_meta("master")),
                 spec: Some(PodSpec {
                     containers: vec![c],
                     volumes: Some(volumes),
@@ -285,15 +286,15 @@ pub fn master_statefulset(cx: &Context) -> StatefulSet {
     }
 }
 
-pub fn worker_daemonset(cx: &Context) -> DaemonSet {
-    let w = &cx.spec.worker;
+pub fn worker_daemonset(inputs: &Inputs) -> DaemonSet {
+    let w = &inputs.spec.worker;
     let master = format!(
         "{}:{}",
-        cx.names.master_service_host(),
-        cx.spec.master.rpc_port
+        inputs.names.master_service_host(),
+        inputs.spec.master.rpc_port
     );
     let mut c = container(
-        cx,
+        inputs,
         "worker",
         vec![
             "--master".into(),
@@ -315,7 +316,7 @@ pub fn worker_daemonset(cx: &Context) -> DaemonSet {
     c.resources = w.resources.clone();
     let mut mounts = vec![mount("config", CONFIG_DIR), mount("data", WORKER_DATA_DIR)];
     let mut volumes = vec![
-        config_volume(cx),
+        config_volume(inputs),
         Volume {
             name: "data".into(),
             empty_dir: Some(EmptyDirVolumeSource::default()),
@@ -355,14 +356,14 @@ pub fn worker_daemonset(cx: &Context) -> DaemonSet {
     }
     c.volume_mounts = Some(mounts);
     DaemonSet {
-        metadata: cx.meta(cx.names.worker_daemonset(), "worker"),
+        metadata: inputs.meta(inputs.names.worker_daemonset(), "worker"),
         spec: Some(DaemonSetSpec {
             selector: LabelSelector {
-                match_labels: Some(cx.names.labels("worker")),
+                match_labels: Some(inputs.names.labels("worker")),
                 ..Default::default()
             },
             template: PodTemplateSpec {
-                metadata: Some(cx.pod_meta("worker")),
+                metadata: Some(inputs.pod_meta("worker")),
                 spec: Some(PodSpec {
                     containers: vec![c],
                     volumes: Some(volumes),
@@ -394,27 +395,27 @@ mod tests {
         }
     }
 
-    fn build<T>(spec: &AlluxioClusterSpec, f: impl FnOnce(&Context) -> T) -> T {
+    fn build<T>(spec: &AlluxioClusterSpec, f: impl FnOnce(&Inputs) -> T) -> T {
         let names = Names::new("demo", "data");
         let (_, yaml) = alluxio_config(&names, spec).unwrap();
-        let cx = Context {
+        let inputs = Inputs {
             names: &names,
             spec,
             owner: owner(),
             config_yaml: &yaml,
         };
-        f(&cx)
+        f(&inputs)
     }
 
     #[test]
     fn every_object_is_owned_labelled_and_named_after_the_cluster() {
         let spec = AlluxioClusterSpec::default();
-        let (cm, (headless, client), sts, ds) = build(&spec, |cx| {
+        let (cm, (headless, client), sts, ds) = build(&spec, |inputs| {
             (
-                config_map(cx),
-                master_services(cx),
-                master_statefulset(cx),
-                worker_daemonset(cx),
+                config_map(inputs),
+                master_services(inputs),
+                master_statefulset(inputs),
+                worker_daemonset(inputs),
             )
         });
         let metas = [

@@ -1,29 +1,33 @@
 //! Reconciling an AlluxioCluster: dereference (names, owner) -> validate
 //! and build (pure, `build/`) -> server-side apply of each object ->
 //! observe (pods ready, workers registered at the master) -> status, with
-//! one error variant per stage. An invalid spec is not retried: it gets a
-//! Ready=False condition and waits for the next change.
+//! one error variant per stage and an Event for each change and failure.
+//! An invalid spec is not retried: it gets a Ready=False condition and
+//! waits for the next change. kube's finalizer helper keeps the
+//! cluster-scoped StorageClass from outliving the cluster.
 
 use super::masters::MASTER_TIMEOUT;
-use super::Context;
+use super::{object_key, Context};
 use crate::build::cluster_status::{cluster_status, Observed};
 use crate::build::config::{alluxio_config, ConfigError};
 use crate::build::names::Names;
 use crate::build::storage_class::{storage_class, storage_class_name, STORAGE_CLASS_FINALIZER};
 use crate::build::workloads::{
-    self, config_map, master_services, master_statefulset, worker_daemonset,
+    self, config_map, master_services, master_statefulset, worker_daemonset, CONFIG_HASH_ANNOTATION,
 };
-use crate::crd::AlluxioCluster;
+use crate::crd::{AlluxioCluster, AlluxioClusterStatus, ClusterPhase};
 use k8s_openapi::api::apps::v1::{DaemonSet, StatefulSet};
 use k8s_openapi::api::storage::v1::StorageClass;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{self, finalizer, Event as FinalizerEvent};
 use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::json;
 use std::fmt::Debug;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How often a cluster's status is refreshed from the master when nothing
@@ -53,6 +57,8 @@ pub enum ApplyError {
     Status(kube::Error),
     #[error("cannot keep the cluster's StorageClass: {0}")]
     StorageClass(kube::Error),
+    #[error("cannot add or remove the finalizer: {0}")]
+    Finalizer(String),
 }
 
 impl ApplyError {
@@ -65,30 +71,86 @@ impl ApplyError {
             ApplyError::Observe { .. } => "ObserveFailed",
             ApplyError::Status(_) => "StatusFailed",
             ApplyError::StorageClass(_) => "StorageClassFailed",
+            ApplyError::Finalizer(_) => "FinalizerFailed",
+        }
+    }
+
+    fn from_finalizer(e: finalizer::Error<ApplyError>) -> Self {
+        use finalizer::Error as F;
+        match e {
+            F::ApplyFailed(e) | F::CleanupFailed(e) => e,
+            F::AddFinalizer(e) | F::RemoveFinalizer(e) => ApplyError::Finalizer(e.to_string()),
+            other => ApplyError::Finalizer(other.to_string()),
         }
     }
 }
 
-/// One reconcile of `cluster`: apply, observe, write the status.
+/// A cluster, dereferenced once per reconcile: its names, the owner
+/// reference its objects carry, and its API.
+pub struct ClusterRef {
+    pub names: Names,
+    pub owner: OwnerReference,
+    pub api: Api<AlluxioCluster>,
+}
+
+impl ClusterRef {
+    pub fn dereference(cx: &Context, cluster: &AlluxioCluster) -> Result<Self, ApplyError> {
+        let namespace = cluster.namespace().ok_or(ApplyError::Dereference)?;
+        let owner = cluster
+            .controller_owner_ref(&())
+            .ok_or(ApplyError::Dereference)?;
+        Ok(ClusterRef {
+            names: Names::new(&cluster.name_any(), &namespace),
+            owner,
+            api: Api::namespaced(cx.client.clone(), &namespace),
+        })
+    }
+}
+
+/// One reconcile of `cluster`, under its finalizer: apply, observe and
+/// write the status; on deletion, remove the StorageClass (owned objects
+/// go with the cluster; a cluster-scoped StorageClass cannot be owned).
 pub async fn reconcile_cluster(
     cx: &Context,
+    cluster: Arc<AlluxioCluster>,
+) -> Result<Action, ApplyError> {
+    let target = ClusterRef::dereference(cx, &cluster)?;
+    let api = target.api.clone();
+    finalizer(&api, STORAGE_CLASS_FINALIZER, cluster, |event| async {
+        match event {
+            FinalizerEvent::Apply(cluster) => apply_and_report(cx, &target, &cluster).await,
+            FinalizerEvent::Cleanup(cluster) => {
+                remove_storage_class(cx, &target, &cluster).await?;
+                cx.backoff.forget(&object_key(cluster.as_ref()));
+                Ok(Action::await_change())
+            }
+        }
+    })
+    .await
+    .map_err(ApplyError::from_finalizer)
+}
+
+/// Apply -> observe -> status, with an Event for what changed.
+async fn apply_and_report(
+    cx: &Context,
+    target: &ClusterRef,
     cluster: &AlluxioCluster,
 ) -> Result<Action, ApplyError> {
-    if cluster.metadata.deletion_timestamp.is_some() {
-        // Owned objects go with the cluster; the StorageClass is not owned.
-        remove_storage_class(cx, cluster).await?;
-        return Ok(Action::await_change());
-    }
     let mut observed = Observed {
         generation: cluster.metadata.generation.unwrap_or(0),
         ..Default::default()
     };
-    match apply_cluster(cx, cluster).await {
+    match apply(cx, target, cluster).await {
         Ok(()) => {
-            sync_storage_class(cx, cluster).await?;
-            observe(cx, cluster, &mut observed).await?
+            sync_storage_class(cx, target, cluster).await?;
+            observe(cx, target, cluster, &mut observed).await?
         }
-        Err(e @ ApplyError::Invalid(_)) => observed.invalid = Some(e.to_string()),
+        Err(e @ ApplyError::Invalid(_)) => {
+            cx.events
+                .warning(cluster, "InvalidSpec", "Validate", e.to_string())
+                .await;
+            observed.invalid = Some(e.to_string());
+        }
         Err(e) => return Err(e),
     }
     let previous = cluster.status.clone().unwrap_or_default();
@@ -97,120 +159,106 @@ pub async fn reconcile_cluster(
         &observed,
         Time(k8s_openapi::jiff::Timestamp::now()),
     );
-    if status != previous {
-        let api: Api<AlluxioCluster> =
-            Api::namespaced(cx.client.clone(), &cluster.namespace().unwrap_or_default());
-        api.patch_status(
-            &cluster.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(json!({ "status": status })),
-        )
-        .await
-        .map_err(ApplyError::Status)?;
+    if master_became_unreachable(&previous, &status) {
+        let note = format!(
+            "master pods are ready but the master at {} does not answer",
+            observed.master_endpoint
+        );
+        cx.events
+            .warning(cluster, "MasterUnavailable", "Observe", note)
+            .await;
     }
-    Ok(match status.phase.as_deref() {
-        Some("Failed") => Action::await_change(),
-        Some("Ready") => Action::requeue(REFRESH_READY),
+    if status != previous {
+        target
+            .api
+            .patch_status(
+                &cluster.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(json!({ "status": status })),
+            )
+            .await
+            .map_err(ApplyError::Status)?;
+    }
+    Ok(match status.phase {
+        Some(ClusterPhase::Failed) => Action::await_change(),
+        Some(ClusterPhase::Ready) => Action::requeue(REFRESH_READY),
         _ => Action::requeue(REFRESH_NOT_READY),
     })
 }
 
-fn set_finalizers(cluster: &AlluxioCluster, with: bool) -> Option<Vec<String>> {
-    let has = cluster
-        .finalizers()
-        .iter()
-        .any(|f| f == STORAGE_CLASS_FINALIZER);
-    if has == with {
-        return None;
-    }
-    let mut finalizers: Vec<String> = cluster
-        .finalizers()
-        .iter()
-        .filter(|f| *f != STORAGE_CLASS_FINALIZER)
-        .cloned()
-        .collect();
-    if with {
-        finalizers.push(STORAGE_CLASS_FINALIZER.to_string());
-    }
-    Some(finalizers)
-}
-
-async fn patch_finalizers(
-    cx: &Context,
-    cluster: &AlluxioCluster,
-    with: bool,
-) -> Result<(), ApplyError> {
-    let Some(finalizers) = set_finalizers(cluster, with) else {
-        return Ok(());
+/// Whether this status is the first to say the master pods are ready but
+/// the master does not answer.
+fn master_became_unreachable(previous: &AlluxioClusterStatus, now: &AlluxioClusterStatus) -> bool {
+    let unreachable = |s: &AlluxioClusterStatus| {
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == "MasterReady" && c.reason == "Unreachable")
     };
-    let api: Api<AlluxioCluster> =
-        Api::namespaced(cx.client.clone(), &cluster.namespace().unwrap_or_default());
-    api.patch(
-        &cluster.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(json!({"metadata": {"finalizers": finalizers}})),
-    )
-    .await
-    .map_err(ApplyError::StorageClass)?;
-    Ok(())
+    unreachable(now) && !unreachable(previous)
 }
 
-/// With `spec.csi.enabled`: the finalizer first, then the StorageClass
-/// (so it can never be left behind); without: both removed.
-async fn sync_storage_class(cx: &Context, cluster: &AlluxioCluster) -> Result<(), ApplyError> {
+/// With `spec.csi.enabled`, the cluster's StorageClass; without, none.
+async fn sync_storage_class(
+    cx: &Context,
+    target: &ClusterRef,
+    cluster: &AlluxioCluster,
+) -> Result<(), ApplyError> {
     if !cluster.spec.csi.enabled {
-        return remove_storage_class(cx, cluster).await;
+        return remove_storage_class(cx, target, cluster).await;
     }
-    patch_finalizers(cx, cluster, true).await?;
-    let names = Names::new(
-        &cluster.name_any(),
-        &cluster.namespace().unwrap_or_default(),
-    );
-    let class = storage_class(&names, &cluster.spec);
+    let class = storage_class(&target.names, &cluster.spec);
     let api: Api<StorageClass> = Api::all(cx.client.clone());
+    let name = storage_class_name(&target.names);
+    let existed = api
+        .get_opt(&name)
+        .await
+        .map_err(ApplyError::StorageClass)?
+        .is_some();
     let params = PatchParams::apply(&cx.field_manager).force();
-    api.patch(&storage_class_name(&names), &params, &Patch::Apply(&class))
+    api.patch(&name, &params, &Patch::Apply(&class))
         .await
         .map_err(ApplyError::StorageClass)?;
+    if !existed {
+        let note = format!("StorageClass {name} provisions volumes of this cluster");
+        cx.events
+            .normal(cluster, "StorageClassApplied", "Apply", note)
+            .await;
+    }
     Ok(())
 }
 
-/// Deletes the cluster's StorageClass, if any, then drops the finalizer.
-async fn remove_storage_class(cx: &Context, cluster: &AlluxioCluster) -> Result<(), ApplyError> {
-    if !cluster
-        .finalizers()
-        .iter()
-        .any(|f| f == STORAGE_CLASS_FINALIZER)
-    {
-        return Ok(());
-    }
-    let names = Names::new(
-        &cluster.name_any(),
-        &cluster.namespace().unwrap_or_default(),
-    );
+/// Deletes the cluster's StorageClass, if there is one.
+async fn remove_storage_class(
+    cx: &Context,
+    target: &ClusterRef,
+    cluster: &AlluxioCluster,
+) -> Result<(), ApplyError> {
     let api: Api<StorageClass> = Api::all(cx.client.clone());
-    match api
-        .delete(&storage_class_name(&names), &Default::default())
-        .await
-    {
-        Ok(_) => {}
-        Err(kube::Error::Api(e)) if e.code == 404 => {}
-        Err(e) => return Err(ApplyError::StorageClass(e)),
+    let name = storage_class_name(&target.names);
+    match api.delete(&name, &Default::default()).await {
+        Ok(_) => {
+            let note = format!("StorageClass {name} deleted");
+            cx.events
+                .normal(cluster, "StorageClassRemoved", "Delete", note)
+                .await;
+            Ok(())
+        }
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(ApplyError::StorageClass(e)),
     }
-    patch_finalizers(cx, cluster, false).await
 }
 
 /// Reads the workloads' readiness and, when a master pod is ready, the
 /// workers registered with the master (`None` when it does not answer).
 async fn observe(
     cx: &Context,
+    target: &ClusterRef,
     cluster: &AlluxioCluster,
     o: &mut Observed,
 ) -> Result<(), ApplyError> {
-    let namespace = cluster.namespace().unwrap_or_default();
-    let names = Names::new(&cluster.name_any(), &namespace);
-    let statefulsets: Api<StatefulSet> = Api::namespaced(cx.client.clone(), &namespace);
-    let daemonsets: Api<DaemonSet> = Api::namespaced(cx.client.clone(), &namespace);
+    let names = &target.names;
+    let statefulsets: Api<StatefulSet> = Api::namespaced(cx.client.clone(), &names.namespace);
+    let daemonsets: Api<DaemonSet> = Api::namespaced(cx.client.clone(), &names.namespace);
     let observe_error =
         |kind, name: String| move |source| ApplyError::Observe { kind, name, source };
     let sts_name = names.master_statefulset();
@@ -252,28 +300,69 @@ async fn observe(
 
 /// Server-side applies every object of `cluster`; idempotent.
 pub async fn apply_cluster(cx: &Context, cluster: &AlluxioCluster) -> Result<(), ApplyError> {
-    let namespace = cluster.namespace().ok_or(ApplyError::Dereference)?;
-    let owner = cluster
-        .controller_owner_ref(&())
-        .ok_or(ApplyError::Dereference)?;
-    let names = Names::new(&cluster.name_any(), &namespace);
-    let (_, yaml) = alluxio_config(&names, &cluster.spec)?;
-    let b = workloads::Context {
-        names: &names,
+    apply(cx, &ClusterRef::dereference(cx, cluster)?, cluster).await
+}
+
+/// Validate and build (pure), then apply each object; publishes Applied
+/// for a new generation and Rolled when the configuration changes.
+async fn apply(
+    cx: &Context,
+    target: &ClusterRef,
+    cluster: &AlluxioCluster,
+) -> Result<(), ApplyError> {
+    let names = &target.names;
+    let (_, yaml) = alluxio_config(names, &cluster.spec)?;
+    let inputs = workloads::Inputs {
+        names,
         spec: &cluster.spec,
-        owner,
+        owner: target.owner.clone(),
         config_yaml: &yaml,
     };
-    let (headless, client_service) = master_services(&b);
-    apply(cx, &namespace, "ConfigMap", config_map(&b)).await?;
-    apply(cx, &namespace, "Service", headless).await?;
-    apply(cx, &namespace, "Service", client_service).await?;
-    apply(cx, &namespace, "StatefulSet", master_statefulset(&b)).await?;
-    apply(cx, &namespace, "DaemonSet", worker_daemonset(&b)).await?;
+    let (headless, client_service) = master_services(&inputs);
+    let namespace = &names.namespace;
+    let daemonsets: Api<DaemonSet> = Api::namespaced(cx.client.clone(), namespace);
+    let rolled_from = daemonsets
+        .get_opt(&names.worker_daemonset())
+        .await
+        .map_err(|source| ApplyError::Observe {
+            kind: "DaemonSet",
+            name: names.worker_daemonset(),
+            source,
+        })?
+        .and_then(|ds| {
+            ds.spec?
+                .template
+                .metadata?
+                .annotations?
+                .remove(CONFIG_HASH_ANNOTATION)
+        })
+        .filter(|hash| *hash != inputs.config_hash());
+    apply_object(cx, namespace, "ConfigMap", config_map(&inputs)).await?;
+    apply_object(cx, namespace, "Service", headless).await?;
+    apply_object(cx, namespace, "Service", client_service).await?;
+    apply_object(cx, namespace, "StatefulSet", master_statefulset(&inputs)).await?;
+    apply_object(cx, namespace, "DaemonSet", worker_daemonset(&inputs)).await?;
+    let generation = cluster.metadata.generation.unwrap_or(0);
+    let applied_before = cluster.status.as_ref().and_then(|s| s.observed_generation);
+    if applied_before != Some(generation) {
+        let note = format!(
+            "applied ConfigMap, Services, StatefulSet {} and DaemonSet {} for generation {generation}",
+            names.master_statefulset(),
+            names.worker_daemonset()
+        );
+        cx.events.normal(cluster, "Applied", "Apply", note).await;
+    }
+    if let Some(old) = rolled_from {
+        let note = format!(
+            "alluxio.yaml changed (hash {old} -> {}): masters and workers roll",
+            inputs.config_hash()
+        );
+        cx.events.normal(cluster, "Rolled", "Roll", note).await;
+    }
     Ok(())
 }
 
-async fn apply<K>(
+async fn apply_object<K>(
     cx: &Context,
     namespace: &str,
     kind: &'static str,

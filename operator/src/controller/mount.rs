@@ -1,13 +1,14 @@
 //! Reconciling a Mount: read inputs (its AlluxioCluster, the master, the
 //! Secret, the master's mount table) -> plan (pure, `build/mount_plan.rs`)
 //! -> act on the master over gRPC -> update the status (with what the
-//! master knows of the mount's files and how much of them is cached). A
-//! finalizer makes sure the UFS is unmounted before the object goes; when
-//! the cluster itself is gone there is nothing left to unmount. Credential
-//! values are never logged or put in errors.
+//! master knows of the mount's files and how much of them is cached), with
+//! an Event for each thing done. kube's finalizer helper makes sure the UFS
+//! is unmounted before the object goes; when the cluster itself is gone
+//! there is nothing left to unmount. Credential values are never logged,
+//! put in errors or in Events.
 
 use super::masters::{MasterError, MASTER_TIMEOUT};
-use super::Context;
+use super::{object_key, Context};
 use crate::build::mount_plan::{
     credentials_hash, plan_mount, plan_unmount, MountAction, PlanError,
 };
@@ -17,9 +18,11 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{self, finalizer, Event as FinalizerEvent};
 use kube::ResourceExt;
 use serde_json::json;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How often a mounted Mount's usage (files, bytes, cached) is refreshed.
@@ -47,6 +50,8 @@ pub enum MountError {
     Master(#[from] alluxio_common::AlluxioError),
     #[error("cannot update the Mount object: {0}")]
     Kube(#[from] kube::Error),
+    #[error("cannot add or remove the finalizer: {0}")]
+    Finalizer(String),
 }
 
 impl MountError {
@@ -62,6 +67,16 @@ impl MountError {
             }
             MountError::Master(_) => "MountFailed",
             MountError::Kube(_) => "ApiError",
+            MountError::Finalizer(_) => "FinalizerFailed",
+        }
+    }
+
+    fn from_finalizer(e: finalizer::Error<MountError>) -> Self {
+        use finalizer::Error as F;
+        match e {
+            F::ApplyFailed(e) | F::CleanupFailed(e) => e,
+            F::AddFinalizer(e) | F::RemoveFinalizer(e) => MountError::Finalizer(e.to_string()),
+            other => MountError::Finalizer(other.to_string()),
         }
     }
 }
@@ -73,9 +88,26 @@ pub enum Outcome {
     Removed,
 }
 
+/// A Mount, dereferenced once per reconcile: its name and its API.
+pub struct MountRef {
+    pub name: String,
+    pub api: Api<Mount>,
+}
+
+impl MountRef {
+    pub fn dereference(cx: &Context, mount: &Mount) -> Self {
+        let namespace = mount.namespace().unwrap_or_default();
+        MountRef {
+            name: mount.name_any(),
+            api: Api::namespaced(cx.client.clone(), &namespace),
+        }
+    }
+}
+
 /// One reconcile of `mount`, as the controller runs it: finds the
 /// cluster's master, then [`reconcile_mount`].
-pub async fn reconcile(cx: &Context, mount: &Mount) -> Result<Action, MountError> {
+pub async fn reconcile(cx: &Context, mount: Arc<Mount>) -> Result<Action, MountError> {
+    let target = MountRef::dereference(cx, &mount);
     let namespace = mount.namespace().unwrap_or_default();
     let clusters: Api<AlluxioCluster> = Api::namespaced(cx.client.clone(), &namespace);
     let cluster = clusters
@@ -84,12 +116,23 @@ pub async fn reconcile(cx: &Context, mount: &Mount) -> Result<Action, MountError
         .filter(|c| c.metadata.deletion_timestamp.is_none());
     let Some(cluster) = cluster else {
         if mount.metadata.deletion_timestamp.is_some() {
-            // The cluster, and its mount table with it, is gone.
-            remove_finalizer(cx, mount).await?;
+            // The cluster, and its mount table with it, is gone: nothing
+            // to unmount.
+            under_finalizer(cx, &target, mount, None).await?;
             return Ok(Action::await_change());
         }
         let missing = MountError::ClusterNotFound(mount.spec.cluster.clone());
-        write_status(cx, mount, status(mount, Err(&missing), None)).await?;
+        if !matches!(condition_reason(&mount), Some("ClusterNotFound")) {
+            cx.events
+                .warning(
+                    mount.as_ref(),
+                    missing.reason(),
+                    "Mount",
+                    missing.to_string(),
+                )
+                .await;
+        }
+        write_status(&target, &mount, status(&mount, Err(&missing), None)).await?;
         return Ok(Action::requeue(RETRY_NO_CLUSTER));
     };
     let master = match cx.masters.of(&cx.client, &cluster).await {
@@ -97,84 +140,124 @@ pub async fn reconcile(cx: &Context, mount: &Mount) -> Result<Action, MountError
         Err(e) => {
             let e = MountError::MasterUnavailable(e);
             if mount.metadata.deletion_timestamp.is_none() {
-                write_status(cx, mount, status(mount, Err(&e), None)).await?;
+                write_status(&target, &mount, status(&mount, Err(&e), None)).await?;
             }
             return Err(e);
         }
     };
-    match reconcile_mount(cx, &master, mount).await? {
+    match under_finalizer(cx, &target, mount, Some(&master)).await? {
         Outcome::Applied => Ok(Action::requeue(REFRESH_USAGE)),
         Outcome::Removed => Ok(Action::await_change()),
     }
 }
 
+/// One reconcile of `mount` against a known master: mounts or updates it,
+/// or, when it is being deleted, unmounts it and lets it go.
 pub async fn reconcile_mount(
     cx: &Context,
     master: &MasterClient,
     mount: &Mount,
 ) -> Result<Outcome, MountError> {
-    let namespace = mount.namespace().unwrap_or_default();
-    let api: Api<Mount> = Api::namespaced(cx.client.clone(), &namespace);
-    let name = mount.name_any();
-    if mount.metadata.deletion_timestamp.is_some() {
-        if let MountAction::Unmount(path) = plan_unmount(&mount.spec, &master.mount_table().await?)
-        {
-            master.unmount(&path).await?;
-            tracing::info!(mount = name, path, "unmounted");
+    let target = MountRef::dereference(cx, mount);
+    under_finalizer(cx, &target, Arc::new(mount.clone()), Some(master)).await
+}
+
+/// Runs the reconcile under kube's finalizer helper (`master` is `None`
+/// when the cluster is gone). The helper only adds a missing finalizer and
+/// returns; the work is then done on the object as it is now.
+async fn under_finalizer(
+    cx: &Context,
+    target: &MountRef,
+    mut mount: Arc<Mount>,
+    master: Option<&MasterClient>,
+) -> Result<Outcome, MountError> {
+    for _ in 0..2 {
+        let mut outcome = None;
+        let done = &mut outcome;
+        finalizer(&target.api, FINALIZER, mount.clone(), |event| async move {
+            *done = Some(match event {
+                FinalizerEvent::Apply(mount) => {
+                    let master = master
+                        .ok_or_else(|| MountError::ClusterNotFound(mount.spec.cluster.clone()))?;
+                    apply_and_report(cx, target, master, &mount).await?;
+                    Outcome::Applied
+                }
+                FinalizerEvent::Cleanup(mount) => {
+                    if let Some(master) = master {
+                        unmount(cx, master, &mount).await?;
+                    }
+                    cx.backoff.forget(&object_key(mount.as_ref()));
+                    Outcome::Removed
+                }
+            });
+            Ok(Action::await_change())
+        })
+        .await
+        .map_err(MountError::from_finalizer)?;
+        if let Some(outcome) = outcome {
+            return Ok(outcome);
         }
-        remove_finalizer(cx, mount).await?;
-        return Ok(Outcome::Removed);
+        if mount.metadata.deletion_timestamp.is_some() {
+            return Ok(Outcome::Removed); // our finalizer was already gone
+        }
+        mount = Arc::new(target.api.get(&target.name).await?);
     }
-    if !mount.finalizers().iter().any(|f| f == FINALIZER) {
-        let mut with = mount.finalizers().to_vec();
-        with.push(FINALIZER.to_string());
-        api.patch(
-            &name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"finalizers": with}})),
-        )
-        .await?;
-    }
-    let result = apply(cx, master, mount, &namespace).await;
+    Err(MountError::Finalizer(
+        "the finalizer was added, but the Mount does not carry it".to_string(),
+    ))
+}
+
+/// Mount or update on the master, then write the status with the usage.
+async fn apply_and_report(
+    cx: &Context,
+    target: &MountRef,
+    master: &MasterClient,
+    mount: &Mount,
+) -> Result<(), MountError> {
+    let result = apply_to_master(cx, master, mount).await;
     let usage = match &result {
         Ok(_) => usage(master, &mount.spec.alluxio_path).await,
         Err(_) => None,
     };
     let outcome = result.as_ref().map(String::as_str);
-    write_status(cx, mount, status(mount, outcome, usage)).await?;
-    result.map(|_| Outcome::Applied)
+    write_status(target, mount, status(mount, outcome, usage)).await?;
+    result.map(|_| ())
 }
 
-async fn remove_finalizer(cx: &Context, mount: &Mount) -> Result<(), MountError> {
-    let api: Api<Mount> =
-        Api::namespaced(cx.client.clone(), &mount.namespace().unwrap_or_default());
-    let rest: Vec<String> = mount
-        .finalizers()
-        .iter()
-        .filter(|f| *f != FINALIZER)
-        .cloned()
-        .collect();
-    api.patch(
-        &mount.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(json!({"metadata": {"finalizers": rest}})),
-    )
-    .await?;
+/// Unmounts the Mount's path if the master still has it mounted.
+async fn unmount(cx: &Context, master: &MasterClient, mount: &Mount) -> Result<(), MountError> {
+    if let MountAction::Unmount(path) = plan_unmount(&mount.spec, &master.mount_table().await?) {
+        master.unmount(&path).await?;
+        tracing::info!(mount = mount.name_any(), path, "unmounted");
+        let note = format!("{} unmounted from {path}", mount.spec.ufs);
+        cx.events.normal(mount, "Unmounted", "Unmount", note).await;
+    }
     Ok(())
 }
 
-async fn write_status(cx: &Context, mount: &Mount, status: MountStatus) -> Result<(), MountError> {
+/// The reason of the Mount's Ready condition, as last written.
+fn condition_reason(mount: &Mount) -> Option<&str> {
+    let status = mount.status.as_ref()?;
+    let ready = status.conditions.iter().find(|c| c.type_ == "Ready")?;
+    Some(ready.reason.as_str())
+}
+
+async fn write_status(
+    target: &MountRef,
+    mount: &Mount,
+    status: MountStatus,
+) -> Result<(), MountError> {
     if mount.status.as_ref() == Some(&status) {
         return Ok(());
     }
-    let api: Api<Mount> =
-        Api::namespaced(cx.client.clone(), &mount.namespace().unwrap_or_default());
-    api.patch_status(
-        &mount.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(json!({ "status": status })),
-    )
-    .await?;
+    target
+        .api
+        .patch_status(
+            &target.name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "status": status })),
+        )
+        .await?;
     Ok(())
 }
 
@@ -204,13 +287,15 @@ async fn usage(master: &MasterClient, path: &str) -> Option<Usage> {
     Some(u)
 }
 
-async fn apply(
+/// Mounts or updates the Mount on the master as the plan says; returns
+/// the hash of the credentials applied.
+async fn apply_to_master(
     cx: &Context,
     master: &MasterClient,
     mount: &Mount,
-    namespace: &str,
 ) -> Result<String, MountError> {
-    let credentials = credentials(cx, mount, namespace).await?;
+    let namespace = mount.namespace().unwrap_or_default();
+    let credentials = credentials(cx, mount, &namespace).await?;
     let hash = credentials_hash(&credentials);
     let applied = mount
         .status
@@ -225,6 +310,8 @@ async fn apply(
                 path = mount.spec.alluxio_path,
                 "mounted"
             );
+            let note = format!("{} mounted at {}", mount.spec.ufs, mount.spec.alluxio_path);
+            cx.events.normal(mount, "Mounted", "Mount", note).await;
         }
         MountAction::Update(req) => {
             master.update_mount(req).await?;
@@ -233,6 +320,10 @@ async fn apply(
                 path = mount.spec.alluxio_path,
                 "mount updated"
             );
+            let note = format!("options of {} updated", mount.spec.alluxio_path);
+            cx.events
+                .normal(mount, "MountUpdated", "UpdateMount", note)
+                .await;
         }
         MountAction::Unmount(_) | MountAction::Nothing => {}
     }

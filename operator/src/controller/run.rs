@@ -1,12 +1,12 @@
 //! The watch-driven controllers (kube's runtime `Controller`): one for
 //! AlluxioClusters, which also watches the objects they own, and one for
 //! Mounts, which also wakes the Mounts of a cluster when it changes. Each
-//! reconcile is timed and counted; failures are retried with exponential
-//! backoff per object.
+//! reconcile is timed and counted; a failure is published as a Warning
+//! Event and retried with exponential backoff per object.
 
 use super::cluster::{reconcile_cluster, ApplyError};
 use super::mount::{reconcile, MountError};
-use super::Context;
+use super::{object_key, Context};
 use crate::crd::{AlluxioCluster, Mount};
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::apps::v1::{DaemonSet, StatefulSet};
@@ -25,16 +25,6 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// Label the operator puts on everything it creates; owned-object watches
 /// select on it so they do not cache every ConfigMap of the cluster.
 const MANAGED_BY: &str = "app.kubernetes.io/managed-by=alluxio-operator";
-
-/// Backoff key of an object: kind, namespace and name.
-fn key<K: kube::Resource<DynamicType = ()>>(o: &K) -> String {
-    format!(
-        "{}/{}/{}",
-        K::kind(&()),
-        o.namespace().unwrap_or_default(),
-        o.name_any()
-    )
-}
 
 fn api<K>(client: &kube::Client, namespace: Option<&str>) -> Api<K>
 where
@@ -138,32 +128,44 @@ async fn reconcile_cluster_timed(
     cx: Arc<Context>,
 ) -> Result<Action, ApplyError> {
     let timer = cx.metrics.start("alluxiocluster");
-    let result = reconcile_cluster(&cx, &cluster).await;
+    let result = reconcile_cluster(&cx, cluster.clone()).await;
     timer.finish(result.as_ref().err().map(ApplyError::reason));
-    if result.is_ok() {
-        cx.succeeded(&key(cluster.as_ref()));
+    match &result {
+        Ok(_) => cx.backoff.forget(&object_key(cluster.as_ref())),
+        Err(e) => {
+            cx.events
+                .warning(cluster.as_ref(), e.reason(), "Reconcile", e.to_string())
+                .await
+        }
     }
     result
 }
 
 fn cluster_error_policy(cluster: Arc<AlluxioCluster>, e: &ApplyError, cx: Arc<Context>) -> Action {
-    let delay = cx.backoff(&key(cluster.as_ref()));
-    tracing::warn!(cluster = key(cluster.as_ref()), retry_in = ?delay, "reconcile failed: {e}");
+    let key = object_key(cluster.as_ref());
+    let delay = cx.backoff.failed(&key);
+    tracing::warn!(cluster = key, retry_in = ?delay, "reconcile failed: {e}");
     Action::requeue(delay)
 }
 
 async fn reconcile_mount_timed(mount: Arc<Mount>, cx: Arc<Context>) -> Result<Action, MountError> {
     let timer = cx.metrics.start("mount");
-    let result = reconcile(&cx, &mount).await;
+    let result = reconcile(&cx, mount.clone()).await;
     timer.finish(result.as_ref().err().map(MountError::reason));
-    if result.is_ok() {
-        cx.succeeded(&key(mount.as_ref()));
+    match &result {
+        Ok(_) => cx.backoff.forget(&object_key(mount.as_ref())),
+        Err(e) => {
+            cx.events
+                .warning(mount.as_ref(), e.reason(), "Reconcile", e.to_string())
+                .await
+        }
     }
     result
 }
 
 fn mount_error_policy(mount: Arc<Mount>, e: &MountError, cx: Arc<Context>) -> Action {
-    let delay = cx.backoff(&key(mount.as_ref()));
-    tracing::warn!(mount = key(mount.as_ref()), retry_in = ?delay, "reconcile failed: {e}");
+    let key = object_key(mount.as_ref());
+    let delay = cx.backoff.failed(&key);
+    tracing::warn!(mount = key, retry_in = ?delay, "reconcile failed: {e}");
     Action::requeue(delay)
 }

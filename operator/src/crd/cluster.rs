@@ -277,9 +277,8 @@ impl Default for MetricsSpec {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AlluxioClusterStatus {
-    /// Pending, Running (some part not ready), Ready, Degraded or Failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phase: Option<String>,
+    pub phase: Option<ClusterPhase>,
     /// Ready, MasterReady, WorkersReady, Degraded.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
@@ -301,6 +300,39 @@ pub struct AlluxioClusterStatus {
     /// Capacity and usage per tier, as the master reports them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tiers: Vec<TierStatus>,
+}
+
+/// Where a cluster is in its life, for `kubectl get` (the conditions say why).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ClusterPhase {
+    /// Objects applied; no master or worker pod is ready yet.
+    Pending,
+    /// Some, not all, of the masters and workers are ready.
+    Running,
+    /// Every master and worker is ready and registered.
+    Ready,
+    /// Ready once, and some part is missing now.
+    Degraded,
+    /// The spec cannot be built (it waits for a change).
+    Failed,
+}
+
+impl ClusterPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClusterPhase::Pending => "Pending",
+            ClusterPhase::Running => "Running",
+            ClusterPhase::Ready => "Ready",
+            ClusterPhase::Degraded => "Degraded",
+            ClusterPhase::Failed => "Failed",
+        }
+    }
+}
+
+impl std::fmt::Display for ClusterPhase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -10,7 +10,7 @@ pub mod cluster;
 #[allow(clippy::duplicated_attributes)]
 pub mod mount;
 
-pub use cluster::{AlluxioCluster, AlluxioClusterSpec, AlluxioClusterStatus};
+pub use cluster::{AlluxioCluster, AlluxioClusterSpec, AlluxioClusterStatus, ClusterPhase};
 pub use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 pub use mount::{Mount, MountSpec, MountStatus};
 

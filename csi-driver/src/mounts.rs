@@ -79,6 +79,8 @@ fn check(rc: libc::c_int) -> std::io::Result<()> {
 pub fn bind(source: &Path, target: &Path, read_only: bool) -> std::io::Result<()> {
     let (s, t) = (cstring(source)?, cstring(target)?);
     let null = std::ptr::null();
+    // SAFETY: `s` and `t` are NUL-terminated strings that outlive the
+    // calls; the file-system type and data may be null for a bind mount.
     unsafe {
         check(libc::mount(
             s.as_ptr(),
@@ -103,6 +105,7 @@ pub fn bind(source: &Path, target: &Path, read_only: bool) -> std::io::Result<()
 pub fn unmount(path: &Path, detach: bool) -> std::io::Result<()> {
     let p = cstring(path)?;
     let flags = if detach { libc::MNT_DETACH } else { 0 };
+    // SAFETY: `p` is a NUL-terminated string that outlives the call.
     check(unsafe { libc::umount2(p.as_ptr(), flags) })
 }
 
@@ -123,7 +126,9 @@ pub fn is_connected(path: &Path) -> bool {
 /// available, used; inodes total, free, used.
 pub fn usage(path: &Path) -> std::io::Result<[i64; 6]> {
     let p = cstring(path)?;
+    // SAFETY: statvfs is plain old data, valid when zeroed.
     let mut s: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `p` is a NUL-terminated string and `s` a writable statvfs.
     check(unsafe { libc::statvfs(p.as_ptr(), &mut s) })?;
     let block = s.f_frsize as i64;
     let total = s.f_blocks as i64 * block;

@@ -45,7 +45,7 @@ impl Prometheus {
         }
         let config_path = dir.path().join("prometheus.yml");
         std::fs::write(&config_path, config).expect("write the Prometheus config");
-        let port = crate::s3::free_port().expect("a free port");
+        let port = crate::free_port().expect("a free port");
         let address = format!("127.0.0.1:{port}");
         let child = Command::new("prometheus")
             .arg(format!("--config.file={}", config_path.display()))

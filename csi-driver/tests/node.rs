@@ -66,7 +66,7 @@ fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i % 251) as u8).collect()
 }
 
-async fn write_dataset(cluster: &alluxio_e2e::cluster::Cluster, path: &str, len: usize) {
+async fn write_dataset(cluster: &alluxio_testkit::cluster::Cluster, path: &str, len: usize) {
     cluster
         .fs
         .write_file(path, WriteType::CacheThrough, [Bytes::from(pattern(len))])
@@ -274,7 +274,7 @@ async fn stage_publish_and_their_errors_with_real_mounts() {
         "{:?}",
         mounts_under(dir.path())
     );
-    let (_, metrics) = alluxio_e2e::http_get::http_get(&plugin.metrics, "/metrics")
+    let (_, metrics) = alluxio_testkit::http_get::http_get(&plugin.metrics, "/metrics")
         .await
         .unwrap();
     assert!(
@@ -347,7 +347,7 @@ async fn fuse_daemons_outlive_the_plugin_and_dead_ones_are_replaced() {
 
     // kill -9 of the daemon: the plugin mounts again and binds the target
     // again; a new read through the same target path works.
-    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    alluxio_testkit::signal(pid, libc::SIGKILL);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if fuse_pid(dir.path()) != pid {
@@ -359,7 +359,7 @@ async fn fuse_daemons_outlive_the_plugin_and_dead_ones_are_replaced() {
         assert!(Instant::now() < deadline, "the volume never came back");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let (_, metrics) = alluxio_e2e::http_get::http_get(&plugin.metrics, "/metrics")
+    let (_, metrics) = alluxio_testkit::http_get::http_get(&plugin.metrics, "/metrics")
         .await
         .unwrap();
     assert!(

@@ -234,7 +234,7 @@ impl ControllerService {
                     parameters,
                 };
                 match fs
-                    .master
+                    .master()
                     .create_directory(alluxio_proto::grpc::CreateDirectoryRequest {
                         path: record.path.clone(),
                         recursive: true,
@@ -309,7 +309,7 @@ impl Controller for ControllerService {
         }
         paths.push((self.record_path(name), false));
         for (path, recursive) in paths {
-            match fs.master.delete(&path, recursive, false).await {
+            match fs.master().delete(&path, recursive, false).await {
                 Ok(()) | Err(AlluxioError::NotFound(_)) => {}
                 Err(e) => return Err(e.into()),
             }
@@ -364,7 +364,7 @@ impl Controller for ControllerService {
         // What the cache can hold: the live workers' free space.
         let master = req.into_inner().parameters.get("masterAddress").cloned();
         let fs = self.fs(master.as_deref())?;
-        let workers = fs.master.worker_infos().await.map_err(Status::from)?;
+        let workers = fs.master().worker_infos().await.map_err(Status::from)?;
         let available: u64 = workers
             .iter()
             .filter(|w| w.state == "LIVE")

@@ -182,6 +182,8 @@ impl FuseDaemons {
         .stderr(log2);
         // A session of its own: the plugin's death or a signal to its
         // process group does not reach the daemon.
+        // SAFETY: the hook only calls setsid(2), which is async-signal-safe,
+        // as code between fork and exec must be.
         unsafe {
             use std::os::unix::process::CommandExt;
             cmd.pre_exec(|| {
@@ -222,6 +224,7 @@ impl FuseDaemons {
     }
 
     fn kill(&self, pid: u32) {
+        // SAFETY: kill(2) takes plain integers and touches no memory of ours.
         unsafe { libc::kill(pid as i32, libc::SIGKILL) };
         if let Some(mut child) = self
             .children
@@ -240,6 +243,7 @@ impl FuseDaemons {
             return;
         };
         if daemon_alive(v.pid) {
+            // SAFETY: kill(2) takes plain integers and touches no memory of ours.
             unsafe { libc::kill(v.pid as i32, libc::SIGTERM) };
             let deadline = Instant::now() + Duration::from_secs(10);
             while daemon_alive(v.pid) && Instant::now() < deadline {

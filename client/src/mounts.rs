@@ -1,14 +1,17 @@
-//! UFS clients for read-through, built from the master's `GetUfsInfo` (the
-//! mount's real options) and kept for a short while, so that an
-//! `updateMount` (new credentials) takes effect without a restart.
+//! UFS clients per mount, built from the master's `GetUfsInfo` (the mount's
+//! real options) and kept for a short while, so that the UFS of a mount is
+//! not rebuilt for every fallback read while an `updateMount` (new
+//! credentials) still takes effect without a restart. Shared by clients
+//! (UFS fallbacks, writes through) and workers (read-through, persists).
 
-use alluxio_client::MasterClient;
-use alluxio_common::{AlluxioError, Result};
+use crate::MasterClient;
+use alluxio_common::Result;
 use alluxio_ufs::UnderFileSystem;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// How long a mount's UFS client is used before its options are fetched again.
 const REFRESH_AFTER: Duration = Duration::from_secs(30);
 
 struct Cached {
@@ -17,20 +20,22 @@ struct Cached {
     uri: String,
 }
 
-pub struct UfsSource {
+pub struct MountResolver {
     master: MasterClient,
     mounts: Mutex<HashMap<u64, Cached>>,
 }
 
-impl UfsSource {
+impl MountResolver {
     pub fn new(master: MasterClient) -> Self {
-        UfsSource {
+        MountResolver {
             master,
             mounts: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The UFS of `mount_id` and the path of `ufs_path` inside it.
+    /// The UFS of `mount_id` and the path of `ufs_path` inside it
+    /// (refused when it is not inside the mount: see
+    /// [`alluxio_ufs::path_in_mount`]).
     pub async fn resolve(
         &self,
         mount_id: u64,
@@ -61,32 +66,14 @@ impl UfsSource {
                 (ufs, info.ufs_uri)
             }
         };
-        let relative = relative_path(ufs_path, &uri)?;
+        let relative = alluxio_ufs::path_in_mount(ufs_path, &uri)?;
         Ok((ufs, relative))
     }
-}
 
-/// `ufs_path` relative to the mount's URI.
-pub fn relative_path(ufs_path: &str, mount_uri: &str) -> Result<String> {
-    let base = mount_uri.trim_end_matches('/');
-    match ufs_path.strip_prefix(base) {
-        Some("") => Ok(String::new()),
-        Some(rest) if rest.starts_with('/') => Ok(rest.trim_start_matches('/').to_string()),
-        _ => Err(AlluxioError::InvalidArgument(format!(
-            "{ufs_path} is not inside the mount {mount_uri}"
-        ))),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn relative_paths() {
-        assert_eq!(
-            super::relative_path("s3://b/p/x/y", "s3://b/p").unwrap(),
-            "x/y"
-        );
-        assert_eq!(super::relative_path("s3://b/p", "s3://b/p/").unwrap(), "");
-        assert!(super::relative_path("s3://b/px/y", "s3://b/p").is_err());
+    /// Forgets the UFS client of `mount_id`, after an operation on it failed
+    /// (the mount may have been updated or replaced).
+    pub fn invalidate(&self, mount_id: u64) {
+        let mut mounts = self.mounts.lock().unwrap_or_else(|p| p.into_inner());
+        mounts.remove(&mount_id);
     }
 }

@@ -3,13 +3,13 @@
 
 #![allow(dead_code)]
 
-use alluxio_e2e::cluster::{Cluster, MIB};
 use alluxio_proto::csi::controller_client::ControllerClient;
 use alluxio_proto::csi::identity_client::IdentityClient;
 use alluxio_proto::csi::node_client::NodeClient;
 use alluxio_proto::csi::volume_capability::access_mode::Mode;
 use alluxio_proto::csi::volume_capability::{AccessMode, AccessType, BlockVolume, MountVolume};
 use alluxio_proto::csi::VolumeCapability;
+use alluxio_testkit::cluster::{Cluster, MIB};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use tonic::transport::Channel;
@@ -24,15 +24,15 @@ pub struct Plugin {
 
 /// Needs root (mounts); `None` (skip) outside CI without it.
 pub fn require_root() -> Option<()> {
-    if unsafe { libc::geteuid() } == 0 {
+    if alluxio_testkit::running_as_root() {
         Some(())
     } else {
-        alluxio_e2e::missing_prerequisite("root (FUSE and bind mounts)")
+        alluxio_testkit::missing_prerequisite("root (FUSE and bind mounts)")
     }
 }
 
 pub async fn cluster() -> Cluster {
-    alluxio_e2e::cluster::start(1, 64 * MIB, |_| {}).await
+    alluxio_testkit::cluster::start(1, 64 * MIB, |_| {}).await
 }
 
 pub fn master_address(c: &Cluster) -> String {
@@ -43,16 +43,16 @@ impl Plugin {
     /// Starts the plugin (mode all) with its files under `dir`.
     pub fn start(dir: &Path, master: &str) -> Plugin {
         let socket = dir.join("csi/csi.sock");
-        let port = alluxio_e2e::s3::free_port().unwrap();
+        let port = alluxio_testkit::free_port().unwrap();
         let metrics = format!("127.0.0.1:{port}");
-        let child = Command::new(alluxio_e2e::binaries::built_binary("alluxio-csi"))
+        let child = Command::new(alluxio_testkit::binaries::built_binary("alluxio-csi"))
             .arg(format!("--endpoint=unix://{}", socket.display()))
             .args(["--mode", "all", "--node-id", "node-0", "--master", master])
             .arg(format!("--allowed-root={}", dir.join("kubelet").display()))
             .arg(format!("--state-dir={}", dir.join("state").display()))
             .arg(format!(
                 "--alluxio={}",
-                alluxio_e2e::binaries::built_binary("alluxio").display()
+                alluxio_testkit::binaries::built_binary("alluxio").display()
             ))
             .args(["--metrics-address", &metrics])
             .spawn()
@@ -115,7 +115,7 @@ pub fn kill_daemons_and_mounts(dir: &Path) {
                 continue;
             };
             if let Some(pid) = v["pid"].as_u64() {
-                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+                alluxio_testkit::signal(pid as u32, libc::SIGKILL);
             }
         }
     }

@@ -10,11 +10,11 @@
 mod common;
 
 use alluxio_e2e::apiserver::TestApiServer;
-use alluxio_e2e::eventually;
 use alluxio_e2e::kubelet::csi::CsiPlugin;
 use alluxio_e2e::kubelet::{KubeletConfig, Node, ProcessKubelet};
 use alluxio_e2e::provisioner::Provisioner;
 use alluxio_proto::grpc::WriteType;
+use alluxio_testkit::eventually;
 use bytes::Bytes;
 use common::*;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
@@ -57,7 +57,9 @@ fn python_with_pyspark() -> Option<PathBuf> {
         .output()
         .is_ok_and(|o| o.status.success());
     if !out.status.success() || !java {
-        return alluxio_e2e::missing_prerequisite("pyspark and pyarrow (PyPI) with a Java runtime");
+        return alluxio_testkit::missing_prerequisite(
+            "pyspark and pyarrow (PyPI) with a Java runtime",
+        );
     }
     Some(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
 }

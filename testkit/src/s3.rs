@@ -2,8 +2,9 @@
 //! port of 127.0.0.1, stopped when dropped. Benchmarks may use s3s-fs
 //! (crates.io), a Rust S3 server over a directory, instead.
 
+use crate::free_port;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -17,17 +18,6 @@ pub struct S3Server {
     pub port: u16,
     /// For s3s-fs: the directory whose subdirectories are the buckets.
     root: Option<PathBuf>,
-}
-
-/// A port on 127.0.0.1 that nothing listens on right now.
-pub fn free_port() -> Option<u16> {
-    Some(
-        TcpListener::bind("127.0.0.1:0")
-            .ok()?
-            .local_addr()
-            .ok()?
-            .port(),
-    )
 }
 
 impl S3Server {
@@ -125,10 +115,7 @@ impl S3Server {
 
 impl Drop for S3Server {
     fn drop(&mut self) {
-        // SAFETY: signalling our own child process by its pid.
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
-        }
+        crate::signal(self.child.id(), libc::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {

@@ -1,0 +1,94 @@
+//! `alluxio local` run twice on one data directory: the second run serves
+//! the root UFS the journal records, refuses a different `--ufs` with a
+//! message that says how to start afresh, and `--format` does.
+
+mod common;
+
+use common::{free_port, BIN};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+/// Starts `alluxio local` on free ports; returns the child and the banner's
+/// "under store" line once it is up, or the exit status and stderr when
+/// it refuses to start.
+fn local(data_dir: &Path, extra: &[&str]) -> Result<(Child, String), (i32, String)> {
+    let ports = [free_port(), free_port(), free_port(), free_port()];
+    let mut child = Command::new(BIN)
+        .args(["-D", &format!("master.rpc_port={}", ports[0])])
+        .args(["-D", &format!("master.web_port={}", ports[1])])
+        .args(["-D", &format!("worker.rpc_port={}", ports[2])])
+        .args(["-D", &format!("worker.data_port={}", ports[3])])
+        .args([
+            "-D",
+            "master.hostname=127.0.0.1",
+            "-D",
+            "worker.hostname=127.0.0.1",
+        ])
+        .arg("local")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--cache", "16MiB"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    while let Some(Ok(line)) = stdout.next() {
+        if let Some(ufs) = line.trim().strip_prefix("under store ") {
+            // Keep reading, so that the rest of the banner is not a write
+            // into a closed pipe.
+            std::thread::spawn(move || stdout.for_each(drop));
+            return Ok((child, ufs.to_string()));
+        }
+    }
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    Err((status.code().unwrap_or(-1), stderr))
+}
+
+fn stop(mut child: Child) {
+    alluxio_testkit::signal(child.id(), libc::SIGTERM);
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn a_second_run_uses_or_refuses_what_the_journal_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let first_ufs = dir.path().join("first");
+    let other_ufs = dir.path().join("other");
+    std::fs::create_dir_all(&other_ufs).unwrap();
+    let first_uri = format!("file://{}", first_ufs.display());
+    let other_uri = format!("file://{}", other_ufs.display());
+
+    let (child, shown) = local(&data, &["--ufs", first_ufs.to_str().unwrap()]).unwrap();
+    assert_eq!(shown, first_uri);
+    stop(child);
+
+    // No --ufs: the recorded root, not the default directory.
+    let (child, shown) = local(&data, &[]).unwrap();
+    assert_eq!(shown, first_uri);
+    stop(child);
+
+    // Another --ufs is refused, naming both and the way out.
+    let (code, stderr) = local(&data, &["--ufs", &other_uri]).unwrap_err();
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains(&first_uri) && stderr.contains(&other_uri),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("--format") && stderr.contains("--data-dir"),
+        "{stderr}"
+    );
+
+    // --format starts afresh with the new root, keeping the old UFS.
+    std::fs::write(first_ufs.join("kept.txt"), "kept").unwrap();
+    let (child, shown) = local(&data, &["--ufs", &other_uri, "--format"]).unwrap();
+    assert_eq!(shown, other_uri);
+    stop(child);
+    assert!(first_ufs.join("kept.txt").is_file());
+}

@@ -1,0 +1,80 @@
+//! Test support shared by every crate's tests and the benchmarks: real
+//! external systems started on 127.0.0.1 by the test itself (`s3`,
+//! `prometheus`), an in-process alluxio-rs cluster on free ports
+//! (`cluster`, behind the `cluster` feature so that crates below the
+//! master and the worker do not compile them), and process helpers.
+//!
+//! Prerequisites that are missing make a test skip locally, but fail it
+//! when `CI` is set, so CI never passes by skipping. The simulated
+//! Kubernetes lives apart, in `alluxio-e2e`.
+
+pub mod binaries;
+#[cfg(feature = "cluster")]
+pub mod cluster;
+pub mod http_get;
+pub mod prometheus;
+pub mod s3;
+
+/// A child process that gets SIGTERM, and is waited for, when this goes
+/// out of scope: a failing test or benchmark leaves nothing running.
+pub struct TerminateOnDrop(pub std::process::Child);
+
+impl Drop for TerminateOnDrop {
+    fn drop(&mut self) {
+        signal(self.0.id(), libc::SIGTERM);
+        let _ = self.0.wait();
+    }
+}
+
+/// Sends `signal` to the process `pid` (a child of the test); a process
+/// that is already gone is not an error.
+pub fn signal(pid: u32, signal: libc::c_int) {
+    // SAFETY: kill(2) takes plain integers and touches no memory of ours.
+    unsafe { libc::kill(pid as libc::pid_t, signal) };
+}
+
+/// Whether the test runs as root (FUSE mounts and namespaces need it).
+pub fn running_as_root() -> bool {
+    // SAFETY: geteuid(2) cannot fail and touches no memory.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// A port on 127.0.0.1 that nothing listens on right now.
+pub fn free_port() -> Option<u16> {
+    Some(
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .ok()?
+            .local_addr()
+            .ok()?
+            .port(),
+    )
+}
+
+/// Reports a missing prerequisite: panics under CI, returns `None` otherwise.
+pub fn missing_prerequisite<T>(what: &str) -> Option<T> {
+    if std::env::var_os("CI").is_some() {
+        panic!("prerequisite missing in CI: {what} (scripts/test.sh installs it)");
+    }
+    eprintln!("SKIPPED: {what} is not available here; run scripts/test.sh to install it");
+    None
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, for up to
+/// `timeout`; panics naming `what` after that.
+pub async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    timeout: std::time::Duration,
+    mut check: impl FnMut() -> F,
+) -> T {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
