@@ -23,6 +23,9 @@ pub fn path_in_mount(ufs_path: &str, mount_uri: &str) -> UfsResult<String> {
         _ => return Err(outside("a different prefix")),
     };
     let rest = rest.trim_end_matches('/');
+    if rest.is_empty() {
+        return Ok(String::new());
+    }
     if rest
         .split('/')
         .any(|c| c == "." || c == ".." || c.is_empty())
