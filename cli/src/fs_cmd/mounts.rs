@@ -3,7 +3,7 @@
 use super::{check_path, parse_options, Session};
 use crate::output::{mount_json, mount_line, print_json};
 use alluxio_common::AlluxioError;
-use alluxio_proto::grpc::{MountRequest, UpdateMountRequest};
+use alluxio_proto::grpc::{MountPointInfo, MountRequest, UpdateMountRequest};
 use serde_json::json;
 
 impl Session {
@@ -37,11 +37,7 @@ impl Session {
                 options: parse_options(options)?,
             })
             .await?;
-        if self.json {
-            print_json(&mount_json(&info));
-        } else {
-            println!("Mounted {uri} at {path}");
-        }
+        self.print_mount(&info, format!("Mounted {uri} at {path}"));
         Ok(())
     }
 
@@ -79,11 +75,16 @@ impl Session {
                 options: parse_options(options)?,
             })
             .await?;
-        if self.json {
-            print_json(&mount_json(&info));
-        } else {
-            println!("Updated mount {alluxio_path}");
-        }
+        self.print_mount(&info, format!("Updated mount {alluxio_path}"));
         Ok(())
+    }
+
+    /// A mount as JSON, or `text`.
+    fn print_mount(&self, info: &MountPointInfo, text: String) {
+        if self.json {
+            print_json(&mount_json(info));
+        } else {
+            println!("{text}");
+        }
     }
 }
