@@ -80,11 +80,18 @@ pub fn create_ufs(
     let display = uri.trim_end_matches('/').to_string();
     match parsed.scheme.as_str() {
         "file" => {
-            refuse_unknown(options, &[])?;
-            Ok(Arc::new(LocalUfs::new(
-                display,
-                format!("/{}", parsed.path),
-            )))
+            refuse_unknown(options, &[&[crate::local::FOLLOW_SYMLINKS_OPTION]])?;
+            let follow = match options.get(crate::local::FOLLOW_SYMLINKS_OPTION) {
+                None => false,
+                Some(v) => v.parse::<bool>().map_err(|_| {
+                    UfsError::InvalidOption(format!(
+                        "{}: expected true or false, not {v:?}",
+                        crate::local::FOLLOW_SYMLINKS_OPTION
+                    ))
+                })?,
+            };
+            let ufs = LocalUfs::new(display, format!("/{}", parsed.path));
+            Ok(Arc::new(ufs.following_symlinks(follow)))
         }
         "memory" => {
             refuse_unknown(options, &[])?;

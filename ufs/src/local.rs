@@ -3,6 +3,12 @@
 //! Unlike object stores it has real directories and atomic renames. New
 //! files are written to a hidden temporary file beside the target and
 //! renamed into place on completion, so readers never see half a file.
+//!
+//! Every path stays inside the mounted directory: a path with a NUL, a
+//! leading `/`, or a `.`, `..` or empty component is refused, and unless
+//! the mount sets `follow_symlinks=true`, so is any path through a
+//! symbolic link (checked component by component, and the last one is
+//! opened with `O_NOFOLLOW`), since a link may point anywhere on the host.
 
 use crate::{UfsError, UfsResult, UfsStatus, UfsWriter, UnderFileSystem};
 use async_trait::async_trait;
@@ -16,10 +22,14 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 /// Marks our temporary files so listings can skip them.
 const TMP_MARKER: &str = ".alluxio_tmp_";
 
+/// The mount option that lets paths go through symbolic links.
+pub const FOLLOW_SYMLINKS_OPTION: &str = "follow_symlinks";
+
 #[derive(Debug)]
 pub struct LocalUfs {
     uri: String,
     root: PathBuf,
+    follow_symlinks: bool,
 }
 
 impl LocalUfs {
@@ -27,15 +37,66 @@ impl LocalUfs {
         LocalUfs {
             uri,
             root: root.into(),
+            follow_symlinks: false,
         }
     }
 
-    fn full(&self, path: &str) -> PathBuf {
+    /// Lets paths go through symbolic links (`follow_symlinks=true`).
+    pub fn following_symlinks(mut self, follow: bool) -> Self {
+        self.follow_symlinks = follow;
+        self
+    }
+
+    /// The host path of `path`, refused when it could leave the root.
+    async fn full(&self, path: &str) -> UfsResult<PathBuf> {
         if path.is_empty() {
-            self.root.clone()
-        } else {
-            self.root.join(path)
+            return Ok(self.root.clone());
         }
+        let refuse = |why: &str| UfsError::InvalidUri {
+            uri: self.display(path),
+            reason: format!("outside the mounted directory: {why}"),
+        };
+        if path.contains('\0') {
+            return Err(refuse("a NUL byte"));
+        }
+        if path.starts_with('/') {
+            return Err(refuse("an absolute path"));
+        }
+        if path
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == "..")
+        {
+            return Err(refuse("a `.`, `..` or empty component"));
+        }
+        let full = self.root.join(path);
+        if !self.follow_symlinks {
+            // Each existing component below the root must be no link; the
+            // first missing one ends the walk (the rest is being created).
+            let mut at = self.root.clone();
+            for component in path.split('/') {
+                at.push(component);
+                match tokio::fs::symlink_metadata(&at).await {
+                    Ok(meta) if meta.file_type().is_symlink() => {
+                        return Err(refuse("a symbolic link (mount option follow_symlinks)"))
+                    }
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+        }
+        Ok(full)
+    }
+
+    /// Opens a file for reading; without `follow_symlinks`, `O_NOFOLLOW`
+    /// closes the window between the check in [`Self::full`] and the open.
+    async fn open_for_read(&self, path: &str) -> UfsResult<tokio::fs::File> {
+        let full = self.full(path).await?;
+        let mut options = tokio::fs::OpenOptions::new();
+        options.read(true);
+        if !self.follow_symlinks {
+            options.custom_flags(libc::O_NOFOLLOW);
+        }
+        options.open(full).await.map_err(|e| self.err(path, e))
     }
 
     fn display(&self, path: &str) -> String {
@@ -106,7 +167,7 @@ impl UnderFileSystem for LocalUfs {
 
     async fn status(&self, path: &str) -> UfsResult<Option<UfsStatus>> {
         let name = path.rsplit('/').next().unwrap_or("");
-        match tokio::fs::metadata(self.full(path)).await {
+        match tokio::fs::metadata(self.full(path).await?).await {
             Ok(meta) => Ok(Some(status_of(name, &meta))),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
             Err(e) if e.kind() == ErrorKind::NotADirectory => Ok(None),
@@ -115,7 +176,7 @@ impl UnderFileSystem for LocalUfs {
     }
 
     async fn list(&self, path: &str) -> UfsResult<Vec<UfsStatus>> {
-        let mut dir = tokio::fs::read_dir(self.full(path))
+        let mut dir = tokio::fs::read_dir(self.full(path).await?)
             .await
             .map_err(|e| self.err(path, e))?;
         let mut out = Vec::new();
@@ -127,7 +188,12 @@ impl UnderFileSystem for LocalUfs {
             if name.starts_with('.') && name.contains(TMP_MARKER) {
                 continue;
             }
-            // Follows symlinks, as a reader of the file would.
+            // A link is what a reader would find behind it, or nothing
+            // when links are not followed (it could not be read).
+            let is_link = entry.file_type().await.is_ok_and(|t| t.is_symlink());
+            if is_link && !self.follow_symlinks {
+                continue;
+            }
             match tokio::fs::metadata(entry.path()).await {
                 Ok(meta) => out.push(status_of(&name, &meta)),
                 Err(e) if e.kind() == ErrorKind::NotFound => continue,
@@ -139,9 +205,7 @@ impl UnderFileSystem for LocalUfs {
     }
 
     async fn read_range(&self, path: &str, range: Range<u64>) -> UfsResult<Bytes> {
-        let mut file = tokio::fs::File::open(self.full(path))
-            .await
-            .map_err(|e| self.err(path, e))?;
+        let mut file = self.open_for_read(path).await?;
         file.seek(std::io::SeekFrom::Start(range.start))
             .await
             .map_err(|e| self.err(path, e))?;
@@ -156,9 +220,7 @@ impl UnderFileSystem for LocalUfs {
 
     async fn read_stream(&self, path: &str, range: Range<u64>) -> UfsResult<crate::ByteStream> {
         const PIECE: u64 = 4 << 20;
-        let mut file = tokio::fs::File::open(self.full(path))
-            .await
-            .map_err(|e| self.err(path, e))?;
+        let mut file = self.open_for_read(path).await?;
         file.seek(std::io::SeekFrom::Start(range.start))
             .await
             .map_err(|e| self.err(path, e))?;
@@ -207,7 +269,7 @@ impl UnderFileSystem for LocalUfs {
 
     async fn create(&self, path: &str) -> UfsResult<Box<dyn UfsWriter>> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
-        let target = self.full(path);
+        let target = self.full(path).await?;
         let name = path.rsplit('/').next().unwrap_or("").to_string();
         let parent = target.parent().unwrap_or(Path::new("/")).to_path_buf();
         tokio::fs::create_dir_all(&parent)
@@ -231,7 +293,7 @@ impl UnderFileSystem for LocalUfs {
     }
 
     async fn mkdirs(&self, path: &str) -> UfsResult<()> {
-        let full = self.full(path);
+        let full = self.full(path).await?;
         if let Ok(meta) = tokio::fs::metadata(&full).await {
             if !meta.is_dir() {
                 return Err(UfsError::AlreadyExists(self.display(path)));
@@ -243,13 +305,13 @@ impl UnderFileSystem for LocalUfs {
     }
 
     async fn delete_file(&self, path: &str) -> UfsResult<()> {
-        tokio::fs::remove_file(self.full(path))
+        tokio::fs::remove_file(self.full(path).await?)
             .await
             .map_err(|e| self.err(path, e))
     }
 
     async fn delete_directory(&self, path: &str, recursive: bool) -> UfsResult<()> {
-        let full = self.full(path);
+        let full = self.full(path).await?;
         let result = if recursive {
             tokio::fs::remove_dir_all(full).await
         } else {
@@ -259,13 +321,13 @@ impl UnderFileSystem for LocalUfs {
     }
 
     async fn rename(&self, src: &str, dst: &str) -> UfsResult<()> {
-        let to = self.full(dst);
+        let (from, to) = (self.full(src).await?, self.full(dst).await?);
         if let Some(parent) = to.parent() {
             tokio::fs::create_dir_all(parent)
                 .await
                 .map_err(|e| self.err(dst, e))?;
         }
-        tokio::fs::rename(self.full(src), to)
+        tokio::fs::rename(from, to)
             .await
             .map_err(|e| self.err(src, e))
     }

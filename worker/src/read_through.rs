@@ -34,7 +34,9 @@ pub struct BlockSource {
 enum Progress {
     Running,
     Done,
-    Failed(String),
+    /// The fetch's own error (a path outside the mount stays
+    /// InvalidArgument, an unreachable store Unavailable).
+    Failed(AlluxioError),
 }
 
 /// One in-flight fetch of a whole block.
@@ -81,7 +83,7 @@ impl Fetch {
             }
             match state {
                 Progress::Done => return Ok(()),
-                Progress::Failed(e) => return Err(AlluxioError::Unavailable(e)),
+                Progress::Failed(e) => return Err(e),
                 Progress::Running => {
                     if rx.changed().await.is_err() {
                         return Err(AlluxioError::Internal(
@@ -150,7 +152,7 @@ impl ReadThrough {
                 Ok(()) => Progress::Done,
                 Err(e) => {
                     tracing::warn!(block_id, error = %e, "read-through failed");
-                    Progress::Failed(e.to_string())
+                    Progress::Failed(e)
                 }
             };
             f.progress.send_replace((count, state));

@@ -1,0 +1,87 @@
+//! A worker reads the UFS only inside a mount, whatever a caller writes in
+//! a request: raw gRPC `ReadBlock` and `CacheBlock` requests naming a path
+//! that climbs out of the root mount with `..`, or goes through a symbolic
+//! link in it, are refused and cache nothing.
+
+use alluxio_proto::grpc::block_worker_client::BlockWorkerClient;
+use alluxio_proto::grpc::{CacheBlockRequest, ReadBlockRequest, UfsBlockSource};
+use alluxio_testkit::cluster::{start, MIB};
+use futures::StreamExt;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ufs_paths_outside_the_mount_are_refused() {
+    let c = start(1, 64 * MIB, |_| {}).await;
+    let root = c
+        .client
+        .mount_table()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.alluxio_path == "/")
+        .unwrap();
+    // A secret beside the root UFS, and a link to it inside.
+    let secret = c.dir.path().join("secret.txt");
+    std::fs::write(&secret, "not for workers").unwrap();
+    std::os::unix::fs::symlink(&secret, c.ufs.join("link")).unwrap();
+
+    let mut worker = BlockWorkerClient::connect(format!("http://{}", c.worker(0).rpc_addr))
+        .await
+        .unwrap();
+    let base = root.ufs_uri.trim_end_matches('/').to_string();
+    let attacks = [
+        format!("{base}/../../../../etc/passwd"),
+        format!("{base}/../secret.txt"),
+        format!("{base}/link"),
+        format!("{base}x/escape"),
+        "file:///etc/passwd".to_string(),
+    ];
+    for (i, ufs_path) in attacks.iter().enumerate() {
+        let block_id = (1000 + i as u64) << 24;
+        let source = UfsBlockSource {
+            mount_id: root.mount_id,
+            ufs_path: ufs_path.clone(),
+            offset_in_file: 0,
+        };
+        let read = worker
+            .read_block(ReadBlockRequest {
+                block_id,
+                offset: 0,
+                length: 15,
+                block_length: 15,
+                block_offset_in_file: 0,
+                ufs: Some(source.clone()),
+                read_type: 0,
+                chunk_size: 1 << 20,
+            })
+            .await;
+        let failed = match read {
+            Err(status) => Some(status),
+            Ok(stream) => stream.into_inner().next().await.and_then(Result::err),
+        };
+        let status = failed.unwrap_or_else(|| panic!("{ufs_path} was read"));
+        assert_eq!(
+            status.code(),
+            tonic::Code::InvalidArgument,
+            "{ufs_path}: {status}"
+        );
+
+        let cached = worker
+            .cache_block(CacheBlockRequest {
+                block_id,
+                block_length: 15,
+                block_offset_in_file: 0,
+                ufs: Some(source),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            cached.code(),
+            tonic::Code::InvalidArgument,
+            "{ufs_path}: {cached}"
+        );
+        assert!(
+            !c.worker(0).store.contains(block_id),
+            "{ufs_path} got cached"
+        );
+    }
+}
