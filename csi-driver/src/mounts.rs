@@ -12,6 +12,14 @@ pub struct MountEntry {
     pub fs_type: String,
     pub source: String,
     pub read_only: bool,
+    /// The per-mount options (`ro`, `nosuid`, `nodev`, ...).
+    pub options: Vec<String>,
+}
+
+impl MountEntry {
+    pub fn has_option(&self, option: &str) -> bool {
+        self.options.iter().any(|o| o == option)
+    }
 }
 
 /// Undoes the octal escapes mountinfo uses for spaces and the like.
@@ -48,6 +56,7 @@ pub fn parse_mountinfo(text: &str) -> Vec<MountEntry> {
                 fs_type,
                 source,
                 read_only: options.split(',').any(|o| o == "ro"),
+                options: options.split(',').map(str::to_string).collect(),
             })
         })
         .collect()
@@ -75,7 +84,9 @@ fn check(rc: libc::c_int) -> std::io::Result<()> {
     }
 }
 
-/// Bind-mounts `source` at `target`, read-only when asked.
+/// Bind-mounts `source` at `target`, read-only when asked, and always
+/// `nosuid` and `nodev`: a volume never grants privileges or devices (a
+/// bind remount that left them out would drop them).
 pub fn bind(source: &Path, target: &Path, read_only: bool) -> std::io::Result<()> {
     let (s, t) = (cstring(source)?, cstring(target)?);
     let null = std::ptr::null();
@@ -89,12 +100,13 @@ pub fn bind(source: &Path, target: &Path, read_only: bool) -> std::io::Result<()
             libc::MS_BIND,
             null.cast(),
         ))?;
+        let mut remount = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_NOSUID | libc::MS_NODEV;
         if read_only {
-            let remount = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY;
-            if let Err(e) = check(libc::mount(null, t.as_ptr(), null, remount, null.cast())) {
-                libc::umount2(t.as_ptr(), libc::MNT_DETACH);
-                return Err(e);
-            }
+            remount |= libc::MS_RDONLY;
+        }
+        if let Err(e) = check(libc::mount(null, t.as_ptr(), null, remount, null.cast())) {
+            libc::umount2(t.as_ptr(), libc::MNT_DETACH);
+            return Err(e);
         }
     }
     Ok(())

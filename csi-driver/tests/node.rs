@@ -15,6 +15,7 @@ use bytes::Bytes;
 use common::*;
 use std::collections::HashMap;
 use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
@@ -309,6 +310,19 @@ async fn fuse_daemons_outlive_the_plugin_and_dead_ones_are_replaced() {
     let mut node = plugin.node().await;
     stage_and_publish_read_only(&mut node, &plugin).await;
     let target = Path::new(&plugin.kubelet_path("pods/pod-a/volumes/v1")).to_path_buf();
+    // A read-only publish keeps nosuid and nodev, and only root may reach
+    // the plugin's socket.
+    let published = alluxio_csi::mounts::mount_at(&target).unwrap();
+    assert!(published.read_only, "{published:?}");
+    assert!(
+        published.has_option("nosuid") && published.has_option("nodev"),
+        "{published:?}"
+    );
+    let socket_mode = std::fs::metadata(&plugin.socket)
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(socket_mode & 0o777, 0o600);
 
     // A reader in the middle of the file when the plugin is killed.
     let file = target.join("big.bin");

@@ -13,7 +13,8 @@ use std::future::Future;
 use std::path::Path;
 
 /// Binds the unix socket at `path` (a stale socket file from an earlier
-/// run is removed first).
+/// run is removed first), for its owner only (mode 0600): whoever can
+/// connect can mount volumes.
 pub fn bind_socket(path: &Path) -> std::io::Result<tokio::net::UnixListener> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
@@ -22,7 +23,9 @@ pub fn bind_socket(path: &Path) -> std::io::Result<tokio::net::UnixListener> {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
         _ => {}
     }
-    tokio::net::UnixListener::bind(path)
+    let listener = tokio::net::UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    Ok(listener)
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves.
