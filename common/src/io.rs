@@ -1,7 +1,31 @@
-//! File reads shared by the worker and the client's short-circuit path.
+//! File reads shared by the worker and the client's short-circuit path,
+//! and files only their owner may read (the journal, keys).
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+/// Creates (or truncates) `path` for writing, readable and writable by its
+/// owner only (mode 0600): for files that may hold secrets.
+pub fn create_private(path: &Path) -> std::io::Result<File> {
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    // An existing file keeps its mode through open(2): set it.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    Ok(file)
+}
+
+/// Creates `dir` (and its parents) and makes it its owner's only (mode
+/// 0700), also when it existed with a wider mode.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
 
 /// Reads exactly `len` bytes at `offset` into a new buffer, without first
 /// zeroing it (for block-sized reads the memset costs as much as the copy

@@ -226,3 +226,28 @@ async fn checkpoints_truncate_the_log_and_restore_everything() {
         150
     );
 }
+
+#[tokio::test]
+async fn journal_files_are_the_masters_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let mut m = common::start(|_| {}).await;
+    // A journal directory left readable by an older version is tightened.
+    m.server.take().unwrap().shutdown().await;
+    let journal = m.config.master.journal.dir.clone();
+    std::fs::set_permissions(&journal, std::fs::Permissions::from_mode(0o755)).unwrap();
+    m.restart().await;
+    create_files(&m.client, "/t", 20).await;
+    let fs = m.server.as_ref().unwrap().fs.clone();
+    tokio::task::spawn_blocking(move || fs.checkpoint_now().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(mode(&journal), 0o700);
+    let mut kinds = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(&journal).unwrap() {
+        let path = entry.unwrap().path();
+        kinds.insert(path.extension().unwrap().to_string_lossy().into_owned());
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+    }
+    assert!(kinds.len() >= 2, "segments and checkpoints: {kinds:?}");
+}

@@ -172,7 +172,8 @@ impl Journal {
         checkpoint_period: u64,
         fsync: bool,
     ) -> Result<(Journal, RecoveryReport), JournalError> {
-        std::fs::create_dir_all(dir).map_err(|e| JournalError::io(dir, e))?;
+        // Mount options (credentials) are in the journal: owner only.
+        alluxio_common::io::create_private_dir(dir).map_err(|e| JournalError::io(dir, e))?;
         let report = recover(dir, state)?;
         let next = state.last_sequence + 1;
         let file =
@@ -295,7 +296,7 @@ impl Journal {
         let final_path = checkpoint_path(&self.dir, sequence);
         let tmp = final_path.with_extension("ckpt.tmp");
         let write = || -> std::io::Result<()> {
-            let mut f = std::fs::File::create(&tmp)?;
+            let mut f = alluxio_common::io::create_private(&tmp)?;
             f.write_all(&data)?;
             f.sync_all()?;
             std::fs::rename(&tmp, &final_path)?;

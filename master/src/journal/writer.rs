@@ -143,7 +143,7 @@ fn flush(
 /// header durable and the directory entry synced.
 pub(crate) fn open_segment(dir: &Path, start_sequence: u64) -> std::io::Result<File> {
     let path = segment_path(dir, start_sequence);
-    let mut file = File::create(&path)?;
+    let mut file = alluxio_common::io::create_private(&path)?;
     file.write_all(&encode_header(FileKind::Log, start_sequence))?;
     file.sync_all()?;
     File::open(dir)?.sync_all()?;
