@@ -3,6 +3,7 @@
 //! Prometheus registry with the status HTTP server, formatting helpers and
 //! tracing setup. Nothing here knows about a particular component.
 
+pub mod auth;
 pub mod config;
 pub mod data_protocol;
 pub mod error;

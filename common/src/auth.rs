@@ -1,0 +1,315 @@
+//! Who is calling: identities, and the signed, expiring tokens that carry
+//! them (the basis of `security.authentication: TOKEN`).
+//!
+//! A cluster has one secret key (32 random bytes, hex in a file readable
+//! by its owner only). A token is `alx1.<claims>.<mac>`: the claims (user,
+//! groups, role, issued-at, expiry) as base64url JSON, and an HMAC-SHA256
+//! of `alx1.<claims>` under the cluster key. Whoever holds the key (the
+//! masters, workers, the operator) can issue tokens and check them without
+//! asking anyone; users hold tokens only. HMAC rather than ed25519: every
+//! checker is also trusted to issue, so one symmetric key is enough, and
+//! checking costs a hash, not a signature verification.
+//!
+//! Not wired into the servers yet (see the README's status table).
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::{KeyInit, Mac};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+/// Version tag of the token format.
+pub const TOKEN_VERSION: &str = "alx1";
+/// Longest token accepted: anything longer is refused before any work.
+pub const MAX_TOKEN_LEN: usize = 4096;
+/// Tokens issued for the future are refused beyond this clock skew.
+const MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
+
+/// What a caller may do besides what POSIX permission bits allow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// A person or a job: permission bits decide.
+    User,
+    /// A worker: registration, heartbeats, block commits, UFS access.
+    Worker,
+    /// The operator: mounts and cluster administration.
+    Operator,
+    /// FUSE and CSI daemons: act for the users whose calls they carry.
+    Proxy,
+    /// The superuser.
+    Admin,
+}
+
+/// A verified caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    pub user: String,
+    pub groups: Vec<String>,
+    pub role: Role,
+    /// Seconds since the epoch after which the token is refused.
+    pub expires_at: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    #[serde(default)]
+    grp: Vec<String>,
+    role: Role,
+    iat: u64,
+    exp: u64,
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("malformed token: {0}")]
+    Malformed(&'static str),
+    #[error("token signature does not match this cluster's key")]
+    BadSignature,
+    #[error("token expired {0} s ago")]
+    Expired(u64),
+    #[error("token is issued {0} s in the future")]
+    NotYetValid(u64),
+    #[error("cluster key {path}: {reason}")]
+    Key { path: String, reason: String },
+}
+
+/// The cluster's secret key.
+#[derive(Clone)]
+pub struct ClusterKey([u8; 32]);
+
+impl std::fmt::Debug for ClusterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClusterKey(******)")
+    }
+}
+
+fn now_s() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl ClusterKey {
+    /// A new random key.
+    pub fn generate() -> Self {
+        ClusterKey(rand::random())
+    }
+
+    /// Reads a key file (64 hex digits). A file that its group or others
+    /// may read is refused: the key would be as good as public.
+    pub fn load(path: &Path) -> Result<Self, AuthError> {
+        use std::os::unix::fs::PermissionsExt;
+        let fail = |reason: String| AuthError::Key {
+            path: path.display().to_string(),
+            reason,
+        };
+        let meta = std::fs::metadata(path).map_err(|e| fail(e.to_string()))?;
+        if meta.permissions().mode() & 0o077 != 0 {
+            return Err(fail(format!(
+                "mode {:o} lets others read it; chmod 600 it",
+                meta.permissions().mode() & 0o777
+            )));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+        let hex = text.trim();
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(fail("expected 64 hexadecimal digits".to_string()));
+        }
+        let mut key = [0u8; 32];
+        for (i, byte) in key.iter_mut().enumerate() {
+            *byte =
+                u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|e| fail(e.to_string()))?;
+        }
+        Ok(ClusterKey(key))
+    }
+
+    /// The key in `path`, created (mode 0600) when the file does not exist.
+    pub fn load_or_create(path: &Path) -> Result<Self, AuthError> {
+        if path.exists() {
+            return Self::load(path);
+        }
+        let key = Self::generate();
+        let hex: String = key.0.iter().map(|b| format!("{b:02x}")).collect();
+        let written = (|| -> std::io::Result<()> {
+            use std::io::Write;
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let mut f = crate::io::create_private(path)?;
+            f.write_all(format!("{hex}\n").as_bytes())?;
+            f.sync_all()
+        })();
+        written.map_err(|e| AuthError::Key {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        Ok(key)
+    }
+
+    fn mac(&self, signed: &str) -> HmacSha256 {
+        let mut mac = HmacSha256::new_from_slice(&self.0).expect("HMAC takes any key length");
+        mac.update(signed.as_bytes());
+        mac
+    }
+
+    /// A token for `user` with `groups` and `role`, valid for `valid_for`.
+    pub fn issue(&self, user: &str, groups: &[String], role: Role, valid_for: Duration) -> String {
+        let iat = now_s();
+        let claims = Claims {
+            sub: user.to_string(),
+            grp: groups.to_vec(),
+            role,
+            iat,
+            exp: iat.saturating_add(valid_for.as_secs()),
+        };
+        let json = serde_json::to_vec(&claims).expect("claims serialise");
+        let signed = format!("{TOKEN_VERSION}.{}", URL_SAFE_NO_PAD.encode(json));
+        let tag = self.mac(&signed).finalize().into_bytes();
+        format!("{signed}.{}", URL_SAFE_NO_PAD.encode(tag))
+    }
+
+    /// The identity a token carries, if this key signed it and it is
+    /// valid now.
+    pub fn verify(&self, token: &str) -> Result<Identity, AuthError> {
+        self.verify_at(token, now_s())
+    }
+
+    fn verify_at(&self, token: &str, now: u64) -> Result<Identity, AuthError> {
+        if token.len() > MAX_TOKEN_LEN {
+            return Err(AuthError::Malformed("too long"));
+        }
+        let (signed, tag) = token
+            .rsplit_once('.')
+            .ok_or(AuthError::Malformed("no signature"))?;
+        let (version, claims) = signed
+            .split_once('.')
+            .ok_or(AuthError::Malformed("no claims"))?;
+        if version != TOKEN_VERSION {
+            return Err(AuthError::Malformed("unknown version"));
+        }
+        let tag = URL_SAFE_NO_PAD
+            .decode(tag)
+            .map_err(|_| AuthError::Malformed("signature is not base64url"))?;
+        // Constant time: a mismatch says nothing about where it is.
+        self.mac(signed)
+            .verify_slice(&tag)
+            .map_err(|_| AuthError::BadSignature)?;
+        let json = URL_SAFE_NO_PAD
+            .decode(claims)
+            .map_err(|_| AuthError::Malformed("claims are not base64url"))?;
+        let claims: Claims = serde_json::from_slice(&json)
+            .map_err(|_| AuthError::Malformed("claims are not JSON"))?;
+        if claims.exp <= now {
+            return Err(AuthError::Expired(now - claims.exp));
+        }
+        if claims.iat > now + MAX_CLOCK_SKEW.as_secs() {
+            return Err(AuthError::NotYetValid(claims.iat - now));
+        }
+        if claims.sub.is_empty() {
+            return Err(AuthError::Malformed("no user"));
+        }
+        Ok(Identity {
+            user: claims.sub,
+            groups: claims.grp,
+            role: claims.role,
+            expires_at: claims.exp,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    #[test]
+    fn a_token_carries_its_identity() {
+        let key = ClusterKey::generate();
+        let token = key.issue("alice", &["staff".into()], Role::User, HOUR);
+        let who = key.verify(&token).unwrap();
+        assert_eq!(who.user, "alice");
+        assert_eq!(who.groups, ["staff"]);
+        assert_eq!(who.role, Role::User);
+        assert!(who.expires_at >= now_s() + 3599);
+    }
+
+    #[test]
+    fn forged_expired_and_truncated_tokens_are_refused() {
+        let key = ClusterKey::generate();
+        let token = key.issue("alice", &[], Role::User, HOUR);
+        let (signed, tag) = token.rsplit_once('.').unwrap();
+
+        // Another cluster's key.
+        let other = ClusterKey::generate();
+        assert_eq!(other.verify(&token), Err(AuthError::BadSignature));
+        // Claims rewritten to make alice an admin, signature kept.
+        let admin = serde_json::json!({"sub": "alice", "grp": [], "role": "admin",
+            "iat": now_s(), "exp": now_s() + 3600});
+        let forged = format!(
+            "{TOKEN_VERSION}.{}.{tag}",
+            URL_SAFE_NO_PAD.encode(admin.to_string())
+        );
+        assert_eq!(key.verify(&forged), Err(AuthError::BadSignature));
+        // A signature changed by one character.
+        let mut bad_tag = tag.to_string();
+        let last = if bad_tag.ends_with('A') { "B" } else { "A" };
+        bad_tag.replace_range(bad_tag.len() - 1.., last);
+        assert_eq!(
+            key.verify(&format!("{signed}.{bad_tag}")),
+            Err(AuthError::BadSignature)
+        );
+        // Truncated anywhere.
+        for cut in [0, 4, 5, token.len() / 2, token.len() - 1] {
+            assert!(key.verify(&token[..cut]).is_err(), "cut at {cut}");
+        }
+        // Expired, and issued in the far future.
+        let issued = key.verify(&token).unwrap();
+        assert!(matches!(
+            key.verify_at(&token, issued.expires_at),
+            Err(AuthError::Expired(0))
+        ));
+        assert!(matches!(
+            key.verify_at(&token, now_s() - 3600),
+            Err(AuthError::NotYetValid(_))
+        ));
+        // Oversized and of another version.
+        let huge = format!("{TOKEN_VERSION}.{}.x", "a".repeat(MAX_TOKEN_LEN));
+        assert_eq!(key.verify(&huge), Err(AuthError::Malformed("too long")));
+        let v2 = token.replacen(TOKEN_VERSION, "alx2", 1);
+        assert_eq!(
+            key.verify(&v2),
+            Err(AuthError::Malformed("unknown version"))
+        );
+    }
+
+    #[test]
+    fn key_files_are_created_private_and_others_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys/cluster.key");
+        let key = ClusterKey::load_or_create(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        // The same key the next time.
+        let again = ClusterKey::load_or_create(&path).unwrap();
+        let token = key.issue("bob", &[], Role::Worker, HOUR);
+        assert_eq!(again.verify(&token).unwrap().role, Role::Worker);
+        // Readable by others: refused, saying how to fix it.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = ClusterKey::load(&path).unwrap_err().to_string();
+        assert!(err.contains("chmod 600"), "{err}");
+        // Not a key.
+        std::fs::write(&path, "not hex").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let err = ClusterKey::load(&path).unwrap_err().to_string();
+        assert!(err.contains("64 hexadecimal digits"), "{err}");
+        // And the key never shows in logs.
+        assert_eq!(format!("{key:?}"), "ClusterKey(******)");
+    }
+}
