@@ -659,3 +659,52 @@ async fn a_mount_can_set_its_own_sync_interval() {
         1
     );
 }
+
+#[tokio::test]
+async fn setuid_and_setgid_bits_are_dropped_unless_the_mount_allows_them() {
+    let m = start(|_| {}).await;
+    let c = &m.client;
+    let mode_of = |path: &'static str| async move { c.get_status(path, None).await.unwrap().mode };
+
+    // Under the root mount: created, made and changed without them.
+    c.create_file(CreateFileRequest {
+        mode: Some(0o4755),
+        ..create("/planted")
+    })
+    .await
+    .unwrap();
+    assert_eq!(mode_of("/planted").await, 0o755);
+    c.create_directory(CreateDirectoryRequest {
+        mode: Some(0o2775),
+        ..mkdir("/shared", false)
+    })
+    .await
+    .unwrap();
+    assert_eq!(mode_of("/shared").await, 0o775);
+    c.set_attribute(SetAttributeRequest {
+        path: "/planted".into(),
+        mode: Some(0o6711),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    assert_eq!(mode_of("/planted").await, 0o711);
+
+    // A mount that asks for them keeps them.
+    let tools = tempfile::tempdir().unwrap();
+    c.mount(MountRequest {
+        alluxio_path: "/tools".into(),
+        ufs_uri: format!("file://{}", tools.path().display()),
+        options: [("allow_setuid".to_string(), "true".to_string())].into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    c.create_file(CreateFileRequest {
+        mode: Some(0o4755),
+        ..create("/tools/su")
+    })
+    .await
+    .unwrap();
+    assert_eq!(mode_of("/tools/su").await, 0o4755);
+}

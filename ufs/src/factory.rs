@@ -169,10 +169,12 @@ fn option<'a>(options: &'a BTreeMap<String, String>, names: &[&str]) -> Option<&
 }
 
 fn refuse_unknown(options: &BTreeMap<String, String>, known: &[&[&str]]) -> UfsResult<()> {
-    const COMMON: [&str; 3] = [
+    const COMMON: [&str; 4] = [
         "request_timeout",
         "retry_timeout",
         alluxio_common::units::SYNC_INTERVAL_OPTION,
+        // Kept by the master (setuid and setgid bits of new modes).
+        "allow_setuid",
     ];
     if let Some(v) = options.get(alluxio_common::units::SYNC_INTERVAL_OPTION) {
         v.parse::<alluxio_common::units::SyncInterval>()

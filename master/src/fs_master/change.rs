@@ -185,6 +185,7 @@ impl FileSystemMaster {
                 )));
             }
         }
+        let mode = req.mode.map(|m| self.mode_allowed_at(&path, m));
         self.sync_path(&path, sync_interval).await?;
         self.commit(|txn| {
             let id = lookup(txn.state, &path)?;
@@ -196,7 +197,7 @@ impl FileSystemMaster {
             for id in ids {
                 txn.apply(Entry::SetAttribute(j::SetAttributeEntry {
                     id,
-                    mode: req.mode,
+                    mode,
                     owner: req.owner.clone(),
                     group: req.group.clone(),
                     pinned: req.pinned,

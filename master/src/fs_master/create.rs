@@ -12,6 +12,7 @@ impl FileSystemMaster {
         attrs: NewInodeAttrs,
         sync_interval: i64,
     ) -> Result<FileInfo> {
+        let attrs = self.without_unallowed_setuid(path, attrs);
         self.sync_path(path, sync_interval).await?;
         if let Some(parent) = path.parent() {
             self.sync_path(&parent, sync_interval).await?;
@@ -49,6 +50,7 @@ impl FileSystemMaster {
         attrs: NewInodeAttrs,
         sync_interval: i64,
     ) -> Result<FileInfo> {
+        let attrs = self.without_unallowed_setuid(path, attrs);
         if path.is_root() {
             return Err(AlluxioError::AlreadyExists(
                 "Path / already exists".to_string(),

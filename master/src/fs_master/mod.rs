@@ -75,6 +75,12 @@ pub struct NewInodeAttrs {
     pub mode: u32,
 }
 
+/// The mount option that keeps setuid and setgid bits of new modes.
+pub const ALLOW_SETUID_OPTION: &str = "allow_setuid";
+
+/// Setuid and setgid.
+const SETID_BITS: u32 = 0o6000;
+
 pub struct FileSystemMaster {
     pub(crate) state: RwLock<MasterState>,
     pub(crate) journal: Journal,
@@ -192,6 +198,29 @@ impl FileSystemMaster {
 
     /// Whether the block belongs to an existing file (workers' stale blocks
     /// are freed otherwise).
+    /// `mode` as it may be stored at `path`: without setuid and setgid
+    /// unless the mount holding `path` sets `allow_setuid=true`, so that a
+    /// file planted through the cache never runs with its owner's rights
+    /// on a client that mounts it.
+    pub fn mode_allowed_at(&self, path: &AlluxioPath, mode: u32) -> u32 {
+        let state = self.read_state();
+        let allowed = state.mounts.resolve(path).is_some_and(|r| {
+            r.mount.options.get(ALLOW_SETUID_OPTION).map(String::as_str) == Some("true")
+        });
+        if allowed {
+            mode
+        } else {
+            mode & !SETID_BITS
+        }
+    }
+
+    fn without_unallowed_setuid(&self, path: &AlluxioPath, attrs: NewInodeAttrs) -> NewInodeAttrs {
+        NewInodeAttrs {
+            mode: self.mode_allowed_at(path, attrs.mode),
+            ..attrs
+        }
+    }
+
     pub fn is_valid_block(&self, block: u64) -> bool {
         let state = self.read_state();
         let index = block & ((1 << crate::inode::BLOCK_INDEX_BITS) - 1);
