@@ -110,6 +110,11 @@ pub struct MasterConfig {
     /// Options of the root mount (credentials, endpoint, region...).
     #[serde(deserialize_with = "string_map")]
     pub mount_table_root_options: BTreeMap<String, String>,
+    /// Local directories that `file://` mounts may name (they or a
+    /// directory below them). Empty: none, but the root UFS the master is
+    /// configured with. Mounting `file:///etc` would hand the host's files
+    /// to whoever can mount.
+    pub allowed_local_ufs_roots: Vec<String>,
     /// Default metadata sync interval (-1 never, 0 always, or a duration).
     pub metadata_sync_interval: SyncInterval,
     /// A worker silent for this long is marked lost.
@@ -188,6 +193,7 @@ impl Default for MasterConfig {
             journal: JournalConfig::default(),
             mount_table_root_ufs: "file:///tmp/alluxio-underfs".to_string(),
             mount_table_root_options: BTreeMap::new(),
+            allowed_local_ufs_roots: Vec::new(),
             metadata_sync_interval: SyncInterval::NEVER,
             worker_timeout: ConfigDuration(Duration::from_secs(300)),
             worker_check_interval: ConfigDuration(Duration::from_secs(10)),

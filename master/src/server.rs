@@ -152,6 +152,7 @@ async fn recover(config: &AlluxioConfig) -> Result<FileSystemMaster, MasterError
     let fresh = state.tree.root().is_none() || recorded_root_ufs.is_none();
     let settings = FsSettings {
         default_block_size: config.user.block_size.0,
+        allowed_local_ufs_roots: mc.allowed_local_ufs_roots.clone(),
         default_sync_interval_ms: mc.metadata_sync_interval.0,
     };
     let fs = FileSystemMaster::new(state, journal, Arc::new(BlockMaster::default()), settings);

@@ -708,3 +708,49 @@ async fn setuid_and_setgid_bits_are_dropped_unless_the_mount_allows_them() {
     .unwrap();
     assert_eq!(mode_of("/tools/su").await, 0o4755);
 }
+
+#[tokio::test]
+async fn local_directories_are_mounted_only_inside_the_allowed_roots() {
+    let base = tempfile::tempdir().unwrap();
+    let data = base.path().join("data");
+    let beside = base.path().join("database");
+    for d in [&data, &beside] {
+        std::fs::create_dir_all(d.join("x")).unwrap();
+    }
+    let allowed = data.display().to_string();
+    let m = start(|c| c.master.allowed_local_ufs_roots = vec![allowed]).await;
+    let c = &m.client;
+    let mount = |path: &str, uri: String| MountRequest {
+        alluxio_path: path.into(),
+        ufs_uri: uri,
+        ..Default::default()
+    };
+    c.mount(mount("/ok", format!("file://{}/x", data.display())))
+        .await
+        .unwrap();
+    let before = c.mount_table().await.unwrap();
+    for uri in [
+        "file:///etc".to_string(),
+        format!("file://{}", beside.display()),
+        format!("file://{}", base.path().display()),
+    ] {
+        let err = c.mount(mount("/denied", uri.clone())).await.unwrap_err();
+        assert!(
+            matches!(&err, AlluxioError::PermissionDenied(m) if m.contains("allowed_local_ufs_roots")),
+            "{uri}: {err}"
+        );
+    }
+    assert_eq!(c.mount_table().await.unwrap(), before);
+    assert!(c.get_status("/denied", None).await.is_err());
+
+    // By default no local directory may be mounted; the configured root
+    // UFS still is one.
+    let strict = start(|c| c.master.allowed_local_ufs_roots.clear()).await;
+    let err = strict
+        .client
+        .mount(mount("/ok", format!("file://{}/x", data.display())))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, AlluxioError::PermissionDenied(_)), "{err}");
+    strict.client.get_status("/", None).await.unwrap();
+}

@@ -76,8 +76,20 @@ async fn kubectl_apply_brings_up_a_real_cluster_and_delete_stops_it() {
         },
     );
 
-    // The example as a user would apply it.
-    let example = repo_dir().join("crds/examples/alluxiocluster.yaml");
+    // The example as a user would apply it, letting the master mount the
+    // test's local directory.
+    let example = dir.path().join("alluxiocluster.yaml");
+    let text = std::fs::read_to_string(repo_dir().join("crds/examples/alluxiocluster.yaml"))
+        .unwrap()
+        .replace(
+            "  properties:\n",
+            "  properties:\n    master.allowed_local_ufs_roots: \"[/tmp]\"\n",
+        );
+    assert!(
+        text.contains("allowed_local_ufs_roots"),
+        "the example has properties"
+    );
+    std::fs::write(&example, text).unwrap();
     let (ok, out) = k(
         &config,
         &["apply", "--validate=false", "-f", example.to_str().unwrap()],

@@ -27,6 +27,8 @@ pub fn config(dir: &std::path::Path) -> AlluxioConfig {
     c.master.web_port = 0;
     c.master.journal.dir = dir.join("journal");
     c.master.mount_table_root_ufs = format!("file://{}", dir.join("ufs").display());
+    // Tests mount temporary directories wherever they are.
+    c.master.allowed_local_ufs_roots = vec!["/".into()];
     c.worker.rpc_port = 0;
     c.worker.web_port = 0;
     c.worker.data_port = 0;

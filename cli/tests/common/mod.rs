@@ -60,6 +60,8 @@ impl MasterProcess {
             .arg("--journal-dir")
             .arg(&self.journal)
             .args(["--root-ufs", &format!("file://{}", self.ufs.display())])
+            // Tests mount temporary directories wherever they are.
+            .args(["-D", "master.allowed_local_ufs_roots=[/]"])
             .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(log)

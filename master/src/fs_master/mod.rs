@@ -35,6 +35,8 @@ pub use mounts::mount_info;
 #[derive(Clone, Debug)]
 pub struct FsSettings {
     pub default_block_size: u64,
+    /// `master.allowed_local_ufs_roots`: where `file://` mounts may point.
+    pub allowed_local_ufs_roots: Vec<String>,
     /// -1 never, 0 always, >0 milliseconds.
     pub default_sync_interval_ms: i64,
 }

@@ -34,6 +34,9 @@ impl FileSystemMaster {
                 }
             }
             let new = alluxio_ufs::UfsUri::parse(ufs_uri)?;
+            if new.scheme == "file" {
+                self.check_local_root_allowed(&new.path, ufs_uri)?;
+            }
             for m in state.mounts.iter() {
                 let Ok(existing) = alluxio_ufs::UfsUri::parse(&m.ufs_uri) else {
                     continue;
@@ -173,6 +176,27 @@ impl FileSystemMaster {
             .get(path)
             .ok_or_else(|| AlluxioError::Internal("mount vanished".into()))?;
         Ok(mount_info(m))
+    }
+
+    /// `file://` mounts only inside `master.allowed_local_ufs_roots`
+    /// (`path` is the URI's path without its leading `/`, and has no `..`).
+    fn check_local_root_allowed(&self, path: &str, ufs_uri: &str) -> Result<()> {
+        let roots = &self.settings.allowed_local_ufs_roots;
+        let inside = |root: &String| {
+            let root = root.trim_matches('/');
+            root.is_empty() || path == root || path.starts_with(&format!("{root}/"))
+        };
+        if roots.iter().any(inside) {
+            return Ok(());
+        }
+        Err(AlluxioError::PermissionDenied(format!(
+            "{ufs_uri} is not inside a directory of master.allowed_local_ufs_roots ({})",
+            if roots.is_empty() {
+                "empty: no local directory may be mounted".to_string()
+            } else {
+                roots.join(", ")
+            }
+        )))
     }
 
     pub fn mount_table(&self) -> Vec<MountPointInfo> {
