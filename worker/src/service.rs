@@ -33,7 +33,9 @@ pub struct WorkerService {
 fn store_status(e: StoreError) -> Status {
     match e {
         StoreError::NotCached(_) => Status::not_found(e.to_string()),
-        StoreError::AlreadyCached(_) => Status::already_exists(e.to_string()),
+        StoreError::AlreadyCached(_) | StoreError::BeingWritten(_) => {
+            Status::already_exists(e.to_string())
+        }
         StoreError::NoSpace { .. } => Status::resource_exhausted(e.to_string()),
         StoreError::TooLong { .. } => Status::invalid_argument(e.to_string()),
         StoreError::Corrupt { .. } => Status::data_loss(e.to_string()),
@@ -224,6 +226,16 @@ impl BlockWorker for WorkerGrpc {
             .ok_or_else(|| Status::invalid_argument("the first message must carry a header"))?;
         if header.max_length == 0 {
             return Err(Status::invalid_argument("max_length must be positive"));
+        }
+        // Block `index` of a file starts at `index * block size`: a header
+        // that places it elsewhere would write over another block's bytes
+        // in the file's data file.
+        let index = header.block_id & ((1 << 24) - 1);
+        if index.checked_mul(header.max_length) != Some(header.block_offset_in_file) {
+            return Err(Status::invalid_argument(format!(
+                "block {} is block {index} of its file, so it starts at {index} x {} bytes, not at {}",
+                header.block_id, header.max_length, header.block_offset_in_file
+            )));
         }
         let store = self.0.store.clone();
         let (id, off, max) = (

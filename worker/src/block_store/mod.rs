@@ -33,6 +33,8 @@ pub enum StoreError {
     NotCached(u64),
     #[error("block {0} is already cached here")]
     AlreadyCached(u64),
+    #[error("block {0} is being written here already")]
+    BeingWritten(u64),
     #[error("no tier has room for {needed} more bytes (everything else is pinned or in use)")]
     NoSpace { needed: u64 },
     #[error("block {block_id} is damaged ({reason}); it was dropped from the cache")]
@@ -100,6 +102,10 @@ struct Inner {
     /// Blocks being written, by (directory, file): their data file must
     /// not be deleted under them.
     writing: HashMap<(usize, u64), u32>,
+    /// The blocks being written: a block has one writer at a time (a
+    /// second one would overwrite the first one's bytes and leak its
+    /// reservation).
+    blocks_being_written: HashSet<u64>,
 }
 
 pub struct StoreInner {
@@ -355,10 +361,18 @@ impl BlockStore {
         max_len: u64,
         min_tier: usize,
     ) -> Result<BlockWriter, StoreError> {
-        if self.contains(block_id) {
-            return Err(StoreError::AlreadyCached(block_id));
+        {
+            let mut inner = self.lock();
+            if inner.blocks.get(&block_id).is_some_and(|e| !e.doomed) {
+                return Err(StoreError::AlreadyCached(block_id));
+            }
+            if !inner.blocks_being_written.insert(block_id) {
+                return Err(StoreError::BeingWritten(block_id));
+            }
         }
-        let dir = self.reserve(max_len, min_tier)?;
+        let dir = self.reserve(max_len, min_tier).inspect_err(|_| {
+            self.lock().blocks_being_written.remove(&block_id);
+        })?;
         *self
             .lock()
             .writing
@@ -425,6 +439,7 @@ impl BlockStore {
 
     fn writer_done(&self, dir: usize, block_id: u64) {
         let mut inner = self.lock();
+        inner.blocks_being_written.remove(&block_id);
         let key = (dir, file_id_of(block_id));
         if let Some(n) = inner.writing.get_mut(&key) {
             *n -= 1;

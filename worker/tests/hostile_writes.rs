@@ -1,0 +1,95 @@
+//! Writes a caller cannot abuse, sent as raw gRPC `WriteBlock` streams: a
+//! block placed at another block's offset, a block that is already cached,
+//! and a second writer of a block being written are refused, and the
+//! cached bytes and the reservations stay as they were.
+
+use alluxio_proto::grpc::block_worker_client::BlockWorkerClient;
+use alluxio_proto::grpc::{WriteBlockChunk, WriteBlockHeader, WriteType};
+use alluxio_testkit::cluster::{start, MIB};
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+fn header(block_id: u64, offset: u64, max_length: u64) -> WriteBlockChunk {
+    WriteBlockChunk {
+        header: Some(WriteBlockHeader {
+            block_id,
+            block_offset_in_file: offset,
+            max_length,
+            pinned: false,
+        }),
+        data: Bytes::from(vec![0xEEu8; 1024]),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_and_concurrent_block_writes_are_refused() {
+    let c = start(1, 64 * MIB, |cfg| {
+        cfg.user.block_size = alluxio_common::units::ByteSize(MIB)
+    })
+    .await;
+    let content: Vec<u8> = (0..2 * MIB as usize).map(|i| (i % 251) as u8).collect();
+    let info =
+        c.fs.write_file(
+            "/two-blocks",
+            WriteType::MustCache,
+            [Bytes::from(content.clone())],
+        )
+        .await
+        .unwrap();
+    let first = info.file_block_infos[0]
+        .block_info
+        .clone()
+        .unwrap()
+        .block_id;
+    let used = || c.worker(0).store.tier_stats()[0].used;
+    let used_before = used();
+    let worker = BlockWorkerClient::connect(format!("http://{}", c.worker(0).rpc_addr))
+        .await
+        .unwrap();
+    let write_once = |chunk: WriteBlockChunk| {
+        let mut worker = worker.clone();
+        async move {
+            worker
+                .write_block(tokio_stream::iter([chunk]))
+                .await
+                .unwrap_err()
+        }
+    };
+
+    // Block 1 of a new file placed at offset 0, where block 0 would be.
+    let stranger = (info.file_id + 1000) << 24;
+    let err = write_once(header(stranger | 1, 0, MIB)).await;
+    assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err}");
+    // An offset that overflows.
+    let err = write_once(header(stranger | 0xFF_FFFF, 0, u64::MAX / 2)).await;
+    assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err}");
+    // A block that is cached already: written once only.
+    let err = write_once(header(first, 0, MIB)).await;
+    assert_eq!(err.code(), tonic::Code::AlreadyExists, "{err}");
+
+    // Two writers of one new block: the second is refused while the first
+    // holds it, and the first one's reservation goes when it gives up.
+    let (tx, rx) = mpsc::channel(4);
+    tx.send(header(stranger, 0, MIB)).await.unwrap();
+    let mut holder = worker.clone();
+    let first_writer =
+        tokio::spawn(async move { holder.write_block(ReceiverStream::new(rx)).await });
+    alluxio_testkit::eventually(
+        "the first writer's reservation",
+        std::time::Duration::from_secs(10),
+        || async { (used() > used_before).then_some(()) },
+    )
+    .await;
+    let err = write_once(header(stranger, 0, MIB)).await;
+    assert_eq!(err.code(), tonic::Code::AlreadyExists, "{err}");
+    drop(tx);
+    // The master knows no such file, so the first write is not kept.
+    assert!(first_writer.await.unwrap().is_err());
+    assert_eq!(used(), used_before);
+    assert!(!c.worker(0).store.contains(stranger));
+
+    // The file's cached bytes are untouched.
+    let r = c.fs.open("/two-blocks", None).await.unwrap();
+    assert_eq!(&r.read_at(0, 2 * MIB).await.unwrap()[..], &content[..]);
+}
