@@ -121,6 +121,8 @@ pub struct MasterConfig {
     pub worker_timeout: ConfigDuration,
     /// How often lost workers are looked for.
     pub worker_check_interval: ConfigDuration,
+    /// A lost worker is forgotten after this long without a heartbeat.
+    pub lost_worker_forget_after: ConfigDuration,
     /// How often expired TTLs are acted on.
     pub ttl_check_interval: ConfigDuration,
     /// File infos per message of a streamed listing.
@@ -197,6 +199,7 @@ impl Default for MasterConfig {
             metadata_sync_interval: SyncInterval::NEVER,
             worker_timeout: ConfigDuration(Duration::from_secs(300)),
             worker_check_interval: ConfigDuration(Duration::from_secs(10)),
+            lost_worker_forget_after: ConfigDuration(Duration::from_secs(3600)),
             ttl_check_interval: ConfigDuration(Duration::from_secs(60)),
             list_batch_size: 1000,
         }

@@ -233,6 +233,25 @@ impl BlockMaster {
         lost
     }
 
+    /// Forgets workers lost for longer than `after` (silent that long
+    /// since their last heartbeat): a worker whose identity lived on an
+    /// emptyDir comes back under a new id, and the old entries would pile
+    /// up with every pod restart. Returns the ids forgotten.
+    pub fn forget_lost_workers(&self, after: Duration) -> Vec<u64> {
+        let mut inner = self.lock();
+        let gone: Vec<u64> = inner
+            .workers
+            .values()
+            .filter(|w| w.state == WorkerState::Lost && w.last_heartbeat.elapsed() > after)
+            .map(|w| w.id)
+            .collect();
+        for id in &gone {
+            inner.workers.remove(id);
+            tracing::info!(worker_id = id, "forgot a worker lost for {after:?}");
+        }
+        gone
+    }
+
     /// Queues removal of `blocks` on every worker holding them (free,
     /// delete). Returns how many block copies were queued.
     pub fn free_blocks(&self, blocks: impl IntoIterator<Item = u64>) -> u64 {
@@ -408,5 +427,11 @@ mod tests {
         assert_eq!(bm.worker_counts(), (0, 1));
         let cmd = bm.heartbeat(7, tiers(), vec![], vec![], |_| true);
         assert_eq!(cmd.command_type, CommandType::Register as i32);
+
+        // Lost for a while: forgotten, not before.
+        assert!(bm.forget_lost_workers(Duration::from_secs(3600)).is_empty());
+        assert_eq!(bm.worker_counts(), (0, 1));
+        assert_eq!(bm.forget_lost_workers(Duration::from_millis(1)), vec![7]);
+        assert_eq!(bm.worker_counts(), (0, 0));
     }
 }

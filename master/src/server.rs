@@ -187,10 +187,11 @@ fn start_background_loops(
     ready: Arc<AtomicBool>,
 ) {
     let mc = &config.master;
-    let timeout = mc.worker_timeout.0;
+    let (timeout, forget_after) = (mc.worker_timeout.0, mc.lost_worker_forget_after.0);
     let blocks = fs.block_master().clone();
     tasks.every("lost-worker check", mc.worker_check_interval.0, move || {
         blocks.mark_lost_workers(timeout);
+        blocks.forget_lost_workers(forget_after);
         async {}
     });
     let ttl_fs = fs.clone();

@@ -198,7 +198,10 @@ impl BlockWorker for WorkerGrpc {
         if r.length == 0 {
             return Err(Status::invalid_argument("length must be positive"));
         }
-        if r.block_length > 0 && r.offset + r.length > r.block_length {
+        let end = r.offset.checked_add(r.length).ok_or_else(|| {
+            Status::invalid_argument(format!("range {}+{} overflows", r.offset, r.length))
+        })?;
+        if r.block_length > 0 && end > r.block_length {
             return Err(Status::invalid_argument(format!(
                 "range {}+{} is outside block {} of {} bytes",
                 r.offset, r.length, r.block_id, r.block_length

@@ -1,10 +1,11 @@
-//! Writes a caller cannot abuse, sent as raw gRPC `WriteBlock` streams: a
-//! block placed at another block's offset, a block that is already cached,
-//! and a second writer of a block being written are refused, and the
-//! cached bytes and the reservations stay as they were.
+//! Requests a caller cannot abuse, sent as raw gRPC: `WriteBlock` streams
+//! that place a block at another block's offset, write a block that is
+//! already cached, or race a writer of the same block, and `ReadBlock`
+//! ranges whose end overflows, are refused, and the cached bytes and the
+//! reservations stay as they were.
 
 use alluxio_proto::grpc::block_worker_client::BlockWorkerClient;
-use alluxio_proto::grpc::{WriteBlockChunk, WriteBlockHeader, WriteType};
+use alluxio_proto::grpc::{ReadBlockRequest, WriteBlockChunk, WriteBlockHeader, WriteType};
 use alluxio_testkit::cluster::{start, MIB};
 use bytes::Bytes;
 use tokio::sync::mpsc;
@@ -92,4 +93,42 @@ async fn forged_and_concurrent_block_writes_are_refused() {
     // The file's cached bytes are untouched.
     let r = c.fs.open("/two-blocks", None).await.unwrap();
     assert_eq!(&r.read_at(0, 2 * MIB).await.unwrap()[..], &content[..]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_ranges_that_overflow_are_refused() {
+    let c = start(1, 64 * MIB, |_| {}).await;
+    let mut worker = BlockWorkerClient::connect(format!("http://{}", c.worker(0).rpc_addr))
+        .await
+        .unwrap();
+    for (offset, length, block_length) in
+        [(u64::MAX, 2, 0), (u64::MAX - 1, 10, 100), (1, u64::MAX, 0)]
+    {
+        let err = worker
+            .read_block(ReadBlockRequest {
+                block_id: 1 << 24,
+                offset,
+                length,
+                block_length,
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.code(),
+            tonic::Code::InvalidArgument,
+            "{offset}+{length}: {err}"
+        );
+    }
+    // The worker still serves.
+    let content = vec![5u8; 1000];
+    c.fs.write_file(
+        "/after",
+        WriteType::MustCache,
+        [Bytes::from(content.clone())],
+    )
+    .await
+    .unwrap();
+    let r = c.fs.open("/after", None).await.unwrap();
+    assert_eq!(&r.read_at(0, 1000).await.unwrap()[..], &content[..]);
 }
