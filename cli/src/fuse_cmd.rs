@@ -39,12 +39,9 @@ pub async fn run(ctx: Context, args: FuseArgs) -> Result<(), AlluxioError> {
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = Arc::new(FuseMetrics::register(&mut registry));
     let host = ctx.config.user.hostname.clone();
-    let listener = alluxio_common::server::bind(&host, args.web_port)
+    let (listener, web_address) = alluxio_common::server::bind(&host, args.web_port)
         .await
         .map_err(|(addr, e)| AlluxioError::Unavailable(format!("cannot bind {addr}: {e}")))?;
-    let web_address = listener
-        .local_addr()
-        .map_err(|e| AlluxioError::Internal(e.to_string()))?;
 
     let master = MasterClient::connect_lazy(&ctx.master_address)?;
     let fs = FileSystem::with_config(master, &ctx.config);

@@ -7,15 +7,21 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-/// Binds `host:port`; the error names the address.
+/// Binds `host:port` and says which address that is (port 0 picks a free
+/// one); the error names the address.
 pub async fn bind(
     host: &str,
     port: u16,
-) -> Result<tokio::net::TcpListener, (String, std::io::Error)> {
+) -> Result<(tokio::net::TcpListener, std::net::SocketAddr), (String, std::io::Error)> {
     let addr = format!("{host}:{port}");
-    tokio::net::TcpListener::bind(&addr)
-        .await
-        .map_err(|e| (addr, e))
+    let listener = match tokio::net::TcpListener::bind(&addr).await {
+        Ok(l) => l,
+        Err(e) => return Err((addr, e)),
+    };
+    match listener.local_addr() {
+        Ok(bound) => Ok((listener, bound)),
+        Err(e) => Err((addr, e)),
+    }
 }
 
 /// Incoming connections for a tonic server with TCP_NODELAY set: without

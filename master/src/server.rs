@@ -45,17 +45,11 @@ pub struct MasterServer {
     tasks: Supervisor,
 }
 
-/// Listens on `host:port` and says which address that is (port 0 picks a
-/// free one).
+/// Listens on `host:port` (see `alluxio_common::server::bind`).
 async fn bind(host: &str, port: u16) -> Result<(TcpListener, SocketAddr), MasterError> {
-    let listener = alluxio_common::server::bind(host, port)
+    alluxio_common::server::bind(host, port)
         .await
-        .map_err(|(addr, source)| MasterError::Bind { addr, source })?;
-    let addr = listener.local_addr().map_err(|source| MasterError::Bind {
-        addr: format!("{host}:{port}"),
-        source,
-    })?;
-    Ok((listener, addr))
+        .map_err(|(addr, source)| MasterError::Bind { addr, source })
 }
 
 impl MasterServer {

@@ -4,7 +4,7 @@
 use alluxio_e2e::apiserver::TestApiServer;
 use alluxio_operator::build::workloads::config_hash_of;
 use alluxio_operator::controller::cluster::{apply_cluster, ApplyError};
-use alluxio_operator::controller::Context;
+use alluxio_operator::controller::{Context, ReconcileError};
 use alluxio_operator::crd::{AlluxioCluster, Mount};
 use k8s_openapi::api::apps::v1::{DaemonSet, StatefulSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Service};

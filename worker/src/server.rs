@@ -47,14 +47,9 @@ pub struct WorkerServer {
 /// Listens on `host:port` and says which address that is (port 0 picks a
 /// free one).
 async fn bind(host: &str, port: u16) -> Result<(tokio::net::TcpListener, SocketAddr), WorkerError> {
-    let listener = alluxio_common::server::bind(host, port)
+    alluxio_common::server::bind(host, port)
         .await
-        .map_err(|(addr, source)| WorkerError::Bind { addr, source })?;
-    let addr = listener.local_addr().map_err(|source| WorkerError::Bind {
-        addr: format!("{host}:{port}"),
-        source,
-    })?;
-    Ok((listener, addr))
+        .map_err(|(addr, source)| WorkerError::Bind { addr, source })
 }
 
 impl WorkerServer {

@@ -7,7 +7,7 @@
 //! cluster-scoped StorageClass from outliving the cluster.
 
 use super::masters::MASTER_TIMEOUT;
-use super::{object_key, Context};
+use super::{object_key, unwrap_finalizer_error, Context, ReconcileError};
 use crate::build::cluster_status::{cluster_status, Observed};
 use crate::build::config::{alluxio_config, ConfigError};
 use crate::build::names::Names;
@@ -21,7 +21,7 @@ use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{self, finalizer, Event as FinalizerEvent};
+use kube::runtime::finalizer::{finalizer, Event as FinalizerEvent};
 use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -61,9 +61,9 @@ pub enum ApplyError {
     Finalizer(String),
 }
 
-impl ApplyError {
+impl ReconcileError for ApplyError {
     /// A short label for metrics and condition reasons.
-    pub fn reason(&self) -> &'static str {
+    fn reason(&self) -> &'static str {
         match self {
             ApplyError::Dereference => "Dereference",
             ApplyError::Invalid(_) => "InvalidSpec",
@@ -72,15 +72,6 @@ impl ApplyError {
             ApplyError::Status(_) => "StatusFailed",
             ApplyError::StorageClass(_) => "StorageClassFailed",
             ApplyError::Finalizer(_) => "FinalizerFailed",
-        }
-    }
-
-    fn from_finalizer(e: finalizer::Error<ApplyError>) -> Self {
-        use finalizer::Error as F;
-        match e {
-            F::ApplyFailed(e) | F::CleanupFailed(e) => e,
-            F::AddFinalizer(e) | F::RemoveFinalizer(e) => ApplyError::Finalizer(e.to_string()),
-            other => ApplyError::Finalizer(other.to_string()),
         }
     }
 }
@@ -127,7 +118,7 @@ pub async fn reconcile_cluster(
         }
     })
     .await
-    .map_err(ApplyError::from_finalizer)
+    .map_err(|e| unwrap_finalizer_error(e, ApplyError::Finalizer))
 }
 
 /// Apply -> observe -> status, with an Event for what changed.

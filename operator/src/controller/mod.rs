@@ -46,6 +46,26 @@ impl Context {
     }
 }
 
+/// An error a reconcile ends with, with a short reason for metrics,
+/// conditions and Events.
+pub trait ReconcileError: std::error::Error + Send + Sync + 'static {
+    fn reason(&self) -> &'static str;
+}
+
+/// The error of a reconcile run under kube's finalizer helper: the
+/// reconcile's own, or `finalizer_failed` for the helper's own patches.
+pub fn unwrap_finalizer_error<E: ReconcileError>(
+    e: kube::runtime::finalizer::Error<E>,
+    finalizer_failed: impl FnOnce(String) -> E,
+) -> E {
+    use kube::runtime::finalizer::Error as F;
+    match e {
+        F::ApplyFailed(e) | F::CleanupFailed(e) => e,
+        F::AddFinalizer(e) | F::RemoveFinalizer(e) => finalizer_failed(e.to_string()),
+        other => finalizer_failed(other.to_string()),
+    }
+}
+
 /// Backoff key of an object: kind, namespace and name.
 pub fn object_key<K: kube::Resource<DynamicType = ()>>(o: &K) -> String {
     use kube::ResourceExt;

@@ -8,7 +8,7 @@
 //! put in errors or in Events.
 
 use super::masters::{MasterError, MASTER_TIMEOUT};
-use super::{object_key, Context};
+use super::{object_key, unwrap_finalizer_error, Context, ReconcileError};
 use crate::build::mount_plan::{
     credentials_hash, plan_mount, plan_unmount, MountAction, PlanError,
 };
@@ -18,7 +18,7 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{self, finalizer, Event as FinalizerEvent};
+use kube::runtime::finalizer::{finalizer, Event as FinalizerEvent};
 use kube::ResourceExt;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -54,9 +54,9 @@ pub enum MountError {
     Finalizer(String),
 }
 
-impl MountError {
+impl ReconcileError for MountError {
     /// Condition reason and metrics label.
-    pub fn reason(&self) -> &'static str {
+    fn reason(&self) -> &'static str {
         match self {
             MountError::ClusterNotFound(_) => "ClusterNotFound",
             MountError::MasterUnavailable(_) => "MasterUnavailable",
@@ -68,15 +68,6 @@ impl MountError {
             MountError::Master(_) => "MountFailed",
             MountError::Kube(_) => "ApiError",
             MountError::Finalizer(_) => "FinalizerFailed",
-        }
-    }
-
-    fn from_finalizer(e: finalizer::Error<MountError>) -> Self {
-        use finalizer::Error as F;
-        match e {
-            F::ApplyFailed(e) | F::CleanupFailed(e) => e,
-            F::AddFinalizer(e) | F::RemoveFinalizer(e) => MountError::Finalizer(e.to_string()),
-            other => MountError::Finalizer(other.to_string()),
         }
     }
 }
@@ -193,7 +184,7 @@ async fn under_finalizer(
             Ok(Action::await_change())
         })
         .await
-        .map_err(MountError::from_finalizer)?;
+        .map_err(|e| unwrap_finalizer_error(e, MountError::Finalizer))?;
         if let Some(outcome) = outcome {
             return Ok(outcome);
         }

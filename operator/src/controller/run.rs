@@ -6,7 +6,7 @@
 
 use super::cluster::{reconcile_cluster, ApplyError};
 use super::mount::{reconcile, MountError};
-use super::{object_key, Context};
+use super::{object_key, Context, ReconcileError};
 use crate::crd::{AlluxioCluster, Mount};
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::apps::v1::{DaemonSet, StatefulSet};
@@ -67,10 +67,10 @@ pub fn controllers(
         .graceful_shutdown_on(shutdown.clone());
 
     let run_clusters = clusters
-        .run(reconcile_cluster_timed, cluster_error_policy, cx.clone())
+        .run(reconcile_cluster_timed, error_policy, cx.clone())
         .for_each(|result| log_controller_error("AlluxioCluster", result));
     let run_mounts = mounts
-        .run(reconcile_mount_timed, mount_error_policy, cx)
+        .run(reconcile_mount_timed, error_policy, cx)
         .for_each(|result| log_controller_error("Mount", result));
     // kube's Controller does not finish while its cache has never filled
     // (say the CRDs are missing): then there is no reconcile to wait for.
@@ -123,49 +123,54 @@ fn mounts_of(store: &Store<Mount>, cluster: &AlluxioCluster) -> Vec<ObjectRef<Mo
         .collect()
 }
 
+/// Runs one reconcile of `object` timed and counted; a failure becomes a
+/// Warning Event, a success clears the object's backoff.
+async fn timed<K, E>(
+    controller: &'static str,
+    object: &K,
+    cx: &Context,
+    reconcile: impl Future<Output = Result<Action, E>>,
+) -> Result<Action, E>
+where
+    K: kube::Resource<DynamicType = ()>,
+    E: ReconcileError,
+{
+    let timer = cx.metrics.start(controller);
+    let result = reconcile.await;
+    timer.finish(result.as_ref().err().map(|e| e.reason()));
+    match &result {
+        Ok(_) => cx.backoff.forget(&object_key(object)),
+        Err(e) => {
+            let note = e.to_string();
+            cx.events
+                .warning(object, e.reason(), "Reconcile", note)
+                .await
+        }
+    }
+    result
+}
+
+/// Retries a failed reconcile after the object's next backoff delay.
+fn error_policy<K, E>(object: Arc<K>, e: &E, cx: Arc<Context>) -> Action
+where
+    K: kube::Resource<DynamicType = ()>,
+    E: ReconcileError,
+{
+    let key = object_key(object.as_ref());
+    let delay = cx.backoff.failed(&key);
+    tracing::warn!(object = key, retry_in = ?delay, "reconcile failed: {e}");
+    Action::requeue(delay)
+}
+
 async fn reconcile_cluster_timed(
     cluster: Arc<AlluxioCluster>,
     cx: Arc<Context>,
 ) -> Result<Action, ApplyError> {
-    let timer = cx.metrics.start("alluxiocluster");
-    let result = reconcile_cluster(&cx, cluster.clone()).await;
-    timer.finish(result.as_ref().err().map(ApplyError::reason));
-    match &result {
-        Ok(_) => cx.backoff.forget(&object_key(cluster.as_ref())),
-        Err(e) => {
-            cx.events
-                .warning(cluster.as_ref(), e.reason(), "Reconcile", e.to_string())
-                .await
-        }
-    }
-    result
-}
-
-fn cluster_error_policy(cluster: Arc<AlluxioCluster>, e: &ApplyError, cx: Arc<Context>) -> Action {
-    let key = object_key(cluster.as_ref());
-    let delay = cx.backoff.failed(&key);
-    tracing::warn!(cluster = key, retry_in = ?delay, "reconcile failed: {e}");
-    Action::requeue(delay)
+    let reconcile = reconcile_cluster(&cx, cluster.clone());
+    timed("alluxiocluster", cluster.as_ref(), &cx, reconcile).await
 }
 
 async fn reconcile_mount_timed(mount: Arc<Mount>, cx: Arc<Context>) -> Result<Action, MountError> {
-    let timer = cx.metrics.start("mount");
-    let result = reconcile(&cx, mount.clone()).await;
-    timer.finish(result.as_ref().err().map(MountError::reason));
-    match &result {
-        Ok(_) => cx.backoff.forget(&object_key(mount.as_ref())),
-        Err(e) => {
-            cx.events
-                .warning(mount.as_ref(), e.reason(), "Reconcile", e.to_string())
-                .await
-        }
-    }
-    result
-}
-
-fn mount_error_policy(mount: Arc<Mount>, e: &MountError, cx: Arc<Context>) -> Action {
-    let key = object_key(mount.as_ref());
-    let delay = cx.backoff.failed(&key);
-    tracing::warn!(mount = key, retry_in = ?delay, "reconcile failed: {e}");
-    Action::requeue(delay)
+    let reconcile = reconcile(&cx, mount.clone());
+    timed("mount", mount.as_ref(), &cx, reconcile).await
 }
