@@ -8,6 +8,7 @@ use alluxio_operator::controller::{Context, ReconcileError};
 use alluxio_operator::crd::{AlluxioCluster, Mount};
 use k8s_openapi::api::apps::v1::{DaemonSet, StatefulSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::{CustomResourceExt, ResourceExt};
@@ -57,6 +58,18 @@ async fn a_cluster_is_applied_idempotently_rolled_on_change_and_collected_on_del
     let sts = statefulsets.get("demo-master").await.unwrap();
     assert_eq!(sts.owner_references()[0].uid, cluster.uid().unwrap());
     let ds = daemonsets.get("demo-worker").await.unwrap();
+    // The NetworkPolicy fences the RPC and data ports (on by default).
+    let policies: Api<NetworkPolicy> = Api::namespaced(client.clone(), "default");
+    let policy = policies.get("demo-alluxio").await.unwrap();
+    assert_eq!(policy.owner_references()[0].uid, cluster.uid().unwrap());
+    let selected = policy
+        .spec
+        .unwrap()
+        .pod_selector
+        .unwrap()
+        .match_labels
+        .unwrap();
+    assert_eq!(selected["app.kubernetes.io/instance"], "demo");
 
     // Applying again changes nothing.
     apply_cluster(&cx, &cluster).await.unwrap();
@@ -72,6 +85,13 @@ async fn a_cluster_is_applied_idempotently_rolled_on_change_and_collected_on_del
     apply_cluster(&cx, &changed).await.unwrap();
     let rolled = daemonsets.get("demo-worker").await.unwrap();
     assert_ne!(hash(&rolled), hash(&ds));
+
+    // Turned off, it goes.
+    let mut open = cluster.clone();
+    open.spec.network_policy.enabled = false;
+    apply_cluster(&cx, &open).await.unwrap();
+    assert!(policies.get_opt("demo-alluxio").await.unwrap().is_none());
+    apply_cluster(&cx, &open).await.unwrap();
 
     // A spec the operator cannot build is refused before anything is applied.
     let mut bad = cluster.clone();

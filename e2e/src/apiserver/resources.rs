@@ -75,6 +75,18 @@ pub fn builtin_resources() -> Vec<Resource> {
             &["deploy"],
         ),
         r("coordination.k8s.io", "v1", "leases", "Lease", true, false),
+        // Stored and served; nothing here enforces it (see the README).
+        short(
+            r(
+                "networking.k8s.io",
+                "v1",
+                "networkpolicies",
+                "NetworkPolicy",
+                true,
+                false,
+            ),
+            &["netpol"],
+        ),
         short(
             r(
                 "storage.k8s.io",

@@ -5,6 +5,7 @@ pub mod cluster_status;
 pub mod config;
 pub mod mount_plan;
 pub mod names;
+pub mod network_policy;
 pub mod quantity;
 pub mod storage_class;
 pub mod workloads;

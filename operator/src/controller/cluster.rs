@@ -11,12 +11,14 @@ use super::{object_key, unwrap_finalizer_error, Context, ReconcileError};
 use crate::build::cluster_status::{cluster_status, Observed};
 use crate::build::config::{alluxio_config, ConfigError};
 use crate::build::names::Names;
+use crate::build::network_policy::{network_policy, network_policy_name};
 use crate::build::storage_class::{storage_class, storage_class_name, STORAGE_CLASS_FINALIZER};
 use crate::build::workloads::{
     self, config_map, master_services, master_statefulset, worker_daemonset, CONFIG_HASH_ANNOTATION,
 };
 use crate::crd::{AlluxioCluster, AlluxioClusterStatus, ClusterPhase};
 use k8s_openapi::api::apps::v1::{DaemonSet, StatefulSet};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
 use kube::api::{Api, Patch, PatchParams};
@@ -333,6 +335,7 @@ async fn apply(
     apply_object(cx, namespace, "Service", client_service).await?;
     apply_object(cx, namespace, "StatefulSet", master_statefulset(&inputs)).await?;
     apply_object(cx, namespace, "DaemonSet", worker_daemonset(&inputs)).await?;
+    sync_network_policy(cx, target, cluster).await?;
     let generation = cluster.metadata.generation.unwrap_or(0);
     let applied_before = cluster.status.as_ref().and_then(|s| s.observed_generation);
     if applied_before != Some(generation) {
@@ -351,6 +354,32 @@ async fn apply(
         cx.events.normal(cluster, "Rolled", "Roll", note).await;
     }
     Ok(())
+}
+
+/// With `spec.networkPolicy.enabled` (the default), the cluster's
+/// NetworkPolicy; without, none.
+async fn sync_network_policy(
+    cx: &Context,
+    target: &ClusterRef,
+    cluster: &AlluxioCluster,
+) -> Result<(), ApplyError> {
+    let names = &target.names;
+    if cluster.spec.network_policy.enabled {
+        let policy = network_policy(names, &cluster.spec, target.owner.clone());
+        apply_object(cx, &names.namespace, "NetworkPolicy", policy).await?;
+        return Ok(());
+    }
+    let api: Api<NetworkPolicy> = Api::namespaced(cx.client.clone(), &names.namespace);
+    let name = network_policy_name(names);
+    match api.delete(&name, &Default::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(source) => Err(ApplyError::Apply {
+            kind: "NetworkPolicy",
+            name,
+            source,
+        }),
+    }
 }
 
 async fn apply_object<K>(

@@ -53,6 +53,8 @@ pub struct AlluxioClusterSpec {
     pub worker: WorkerSpec,
     #[serde(default)]
     pub csi: CsiSpec,
+    #[serde(default)]
+    pub network_policy: NetworkPolicySpec,
     /// Configuration merged into `alluxio.yaml`, as `section.key: value`
     /// (for example `user.block_size: 128MiB`); the operator sets the
     /// addresses, ports and tiers itself.
@@ -254,6 +256,29 @@ pub struct CsiSpec {
     /// `alluxio-<namespace>-<name>` for it.
     #[serde(default)]
     pub enabled: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkPolicySpec {
+    /// Keep a NetworkPolicy that lets only the cluster's own pods, the
+    /// chart's operator and CSI pods and `clientPodLabels` reach the RPC
+    /// and data ports (web ports stay open for probes and metrics).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Labels of other pods in the cluster's namespace that use the
+    /// Alluxio client directly and may call the master and workers.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub client_pod_labels: BTreeMap<String, String>,
+}
+
+impl Default for NetworkPolicySpec {
+    fn default() -> Self {
+        NetworkPolicySpec {
+            enabled: true,
+            client_pod_labels: BTreeMap::new(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
