@@ -90,6 +90,7 @@ fn main() {
         Ok(c) => c,
         Err(e) => fail(&e),
     };
+    alluxio_common::rpc::set_call_timeout(config.user.rpc_timeout.0);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => fail(&AlluxioError::Internal(format!(

@@ -10,6 +10,15 @@ use futures::StreamExt;
 use std::time::{Duration, Instant};
 use tonic::transport::{Channel, Endpoint};
 
+/// `message` as a request with this process's per-call deadline (see
+/// `alluxio_common::rpc`), which the master also receives as
+/// `grpc-timeout`.
+fn deadline<T>(message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.set_timeout(alluxio_common::rpc::call_timeout());
+    request
+}
+
 #[derive(Clone)]
 pub struct MasterClient {
     address: String,
@@ -18,16 +27,15 @@ pub struct MasterClient {
     meta: MetaMasterClient<Channel>,
 }
 
+fn master_endpoint(address: &str) -> Result<Endpoint> {
+    alluxio_common::rpc::endpoint(address)
+        .map_err(|e| AlluxioError::InvalidArgument(format!("master: {e}")))
+}
+
 impl MasterClient {
     /// Connects to `host:port`, retrying until `timeout` passes.
     pub async fn connect(address: &str, timeout: Duration) -> Result<MasterClient> {
-        let uri = format!("http://{address}");
-        let endpoint = Endpoint::from_shared(uri)
-            .map_err(|e| {
-                AlluxioError::InvalidArgument(format!("invalid master address {address:?}: {e}"))
-            })?
-            .connect_timeout(Duration::from_secs(5))
-            .tcp_nodelay(true);
+        let endpoint = master_endpoint(address)?;
         let deadline = Instant::now() + timeout;
         let mut delay = Duration::from_millis(50);
         let channel = loop {
@@ -46,7 +54,8 @@ impl MasterClient {
         };
         Ok(MasterClient {
             address: address.to_string(),
-            fs: FileSystemMasterClient::new(channel.clone()).max_decoding_message_size(64 << 20),
+            fs: FileSystemMasterClient::new(channel.clone())
+                .max_decoding_message_size(alluxio_common::rpc::MASTER_MAX_MESSAGE),
             block: BlockMasterClient::new(channel.clone()),
             meta: MetaMasterClient::new(channel),
         })
@@ -55,16 +64,11 @@ impl MasterClient {
     /// A client that connects on first use and reconnects after failures
     /// (for long-running processes such as workers).
     pub fn connect_lazy(address: &str) -> Result<MasterClient> {
-        let endpoint = Endpoint::from_shared(format!("http://{address}"))
-            .map_err(|e| {
-                AlluxioError::InvalidArgument(format!("invalid master address {address:?}: {e}"))
-            })?
-            .connect_timeout(Duration::from_secs(5))
-            .tcp_nodelay(true);
-        let channel = endpoint.connect_lazy();
+        let channel = master_endpoint(address)?.connect_lazy();
         Ok(MasterClient {
             address: address.to_string(),
-            fs: FileSystemMasterClient::new(channel.clone()).max_decoding_message_size(64 << 20),
+            fs: FileSystemMasterClient::new(channel.clone())
+                .max_decoding_message_size(alluxio_common::rpc::MASTER_MAX_MESSAGE),
             block: BlockMasterClient::new(channel.clone()),
             meta: MetaMasterClient::new(channel),
         })
@@ -75,17 +79,17 @@ impl MasterClient {
     }
 
     pub async fn create_file(&self, req: CreateFileRequest) -> Result<FileInfo> {
-        let r = self.fs.clone().create_file(req).await?;
+        let r = self.fs.clone().create_file(deadline(req)).await?;
         Ok(r.into_inner().file_info.unwrap_or_default())
     }
 
     pub async fn complete_file(&self, req: CompleteFileRequest) -> Result<FileInfo> {
-        let r = self.fs.clone().complete_file(req).await?;
+        let r = self.fs.clone().complete_file(deadline(req)).await?;
         Ok(r.into_inner().file_info.unwrap_or_default())
     }
 
     pub async fn create_directory(&self, req: CreateDirectoryRequest) -> Result<FileInfo> {
-        let r = self.fs.clone().create_directory(req).await?;
+        let r = self.fs.clone().create_directory(deadline(req)).await?;
         Ok(r.into_inner().file_info.unwrap_or_default())
     }
 
@@ -94,7 +98,7 @@ impl MasterClient {
             path: path.to_string(),
             common: Some(FileSystemMasterCommonOptions { sync_interval_ms }),
         };
-        let r = self.fs.clone().get_status(req).await?;
+        let r = self.fs.clone().get_status(deadline(req)).await?;
         Ok(r.into_inner().file_info.unwrap_or_default())
     }
 
@@ -128,7 +132,12 @@ impl MasterClient {
             recursive,
             common: Some(FileSystemMasterCommonOptions { sync_interval_ms }),
         };
-        let stream = self.fs.clone().list_status(req).await?.into_inner();
+        let stream = self
+            .fs
+            .clone()
+            .list_status(deadline(req))
+            .await?
+            .into_inner();
         Ok(stream
             .map(|batch| batch.map(|b| b.file_infos).map_err(AlluxioError::from))
             .boxed())
@@ -141,7 +150,7 @@ impl MasterClient {
             alluxio_only,
             common: None,
         };
-        self.fs.clone().delete(req).await?;
+        self.fs.clone().delete(deadline(req)).await?;
         Ok(())
     }
 
@@ -151,12 +160,12 @@ impl MasterClient {
             dst: dst.to_string(),
             common: None,
         };
-        self.fs.clone().rename(req).await?;
+        self.fs.clone().rename(deadline(req)).await?;
         Ok(())
     }
 
     pub async fn set_attribute(&self, req: SetAttributeRequest) -> Result<()> {
-        self.fs.clone().set_attribute(req).await?;
+        self.fs.clone().set_attribute(deadline(req)).await?;
         Ok(())
     }
 
@@ -166,11 +175,17 @@ impl MasterClient {
             recursive,
             forced,
         };
-        Ok(self.fs.clone().free(req).await?.into_inner().blocks_freed)
+        Ok(self
+            .fs
+            .clone()
+            .free(deadline(req))
+            .await?
+            .into_inner()
+            .blocks_freed)
     }
 
     pub async fn mount(&self, req: MountRequest) -> Result<MountPointInfo> {
-        let r = self.fs.clone().mount(req).await?;
+        let r = self.fs.clone().mount(deadline(req)).await?;
         Ok(r.into_inner().mount.unwrap_or_default())
     }
 
@@ -178,12 +193,12 @@ impl MasterClient {
         let req = UnmountRequest {
             alluxio_path: path.to_string(),
         };
-        self.fs.clone().unmount(req).await?;
+        self.fs.clone().unmount(deadline(req)).await?;
         Ok(())
     }
 
     pub async fn update_mount(&self, req: UpdateMountRequest) -> Result<MountPointInfo> {
-        let r = self.fs.clone().update_mount(req).await?;
+        let r = self.fs.clone().update_mount(deadline(req)).await?;
         Ok(r.into_inner().mount.unwrap_or_default())
     }
 
@@ -191,7 +206,7 @@ impl MasterClient {
         let r = self
             .fs
             .clone()
-            .get_mount_table(GetMountTableRequest {})
+            .get_mount_table(deadline(GetMountTableRequest {}))
             .await?;
         Ok(r.into_inner().mounts)
     }
@@ -200,7 +215,7 @@ impl MasterClient {
         let r = self
             .fs
             .clone()
-            .get_ufs_info(GetUfsInfoRequest { mount_id })
+            .get_ufs_info(deadline(GetUfsInfoRequest { mount_id }))
             .await?;
         Ok(r.into_inner())
     }
@@ -208,10 +223,10 @@ impl MasterClient {
     pub async fn commit_persisted(&self, file_id: u64, ufs_mtime_ms: i64) -> Result<()> {
         self.fs
             .clone()
-            .commit_persisted(CommitPersistedRequest {
+            .commit_persisted(deadline(CommitPersistedRequest {
                 file_id,
                 ufs_mtime_ms,
-            })
+            }))
             .await?;
         Ok(())
     }
@@ -220,13 +235,13 @@ impl MasterClient {
         Ok(self
             .meta
             .clone()
-            .get_master_info(GetMasterInfoRequest {})
+            .get_master_info(deadline(GetMasterInfoRequest {}))
             .await?
             .into_inner())
     }
 
     pub async fn ping(&self) -> Result<()> {
-        self.meta.clone().ping(PingRequest {}).await?;
+        self.meta.clone().ping(deadline(PingRequest {})).await?;
         Ok(())
     }
 
@@ -234,13 +249,13 @@ impl MasterClient {
         let r = self
             .block
             .clone()
-            .get_worker_info_list(GetWorkerInfoListRequest {})
+            .get_worker_info_list(deadline(GetWorkerInfoListRequest {}))
             .await?;
         Ok(r.into_inner().workers)
     }
 
     pub async fn register_worker(&self, req: RegisterWorkerRequest) -> Result<()> {
-        self.block.clone().register_worker(req).await?;
+        self.block.clone().register_worker(deadline(req)).await?;
         Ok(())
     }
 
@@ -248,11 +263,16 @@ impl MasterClient {
         &self,
         req: WorkerHeartbeatRequest,
     ) -> Result<WorkerHeartbeatResponse> {
-        Ok(self.block.clone().worker_heartbeat(req).await?.into_inner())
+        Ok(self
+            .block
+            .clone()
+            .worker_heartbeat(deadline(req))
+            .await?
+            .into_inner())
     }
 
     pub async fn commit_block(&self, req: CommitBlockRequest) -> Result<()> {
-        self.block.clone().commit_block(req).await?;
+        self.block.clone().commit_block(deadline(req)).await?;
         Ok(())
     }
 }

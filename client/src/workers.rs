@@ -10,8 +10,7 @@ use alluxio_proto::grpc::{BlockLocation, WorkerInfo};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::time::Duration;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 /// Where a block can be read from or written to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,12 +86,10 @@ impl WorkerPool {
         let channel = match channels.get(&address) {
             Some(c) => c.clone(),
             None => {
-                let c = Endpoint::from_shared(format!("http://{address}"))
-                    .map_err(|e| {
-                        AlluxioError::InvalidArgument(format!("bad worker address {address}: {e}"))
-                    })?
-                    .connect_timeout(Duration::from_secs(5))
-                    .tcp_nodelay(true)
+                // No per-call deadline: a block upload lasts as long as its
+                // writer takes; keepalives notice a worker that is gone.
+                let c = alluxio_common::rpc::endpoint(&address)
+                    .map_err(|e| AlluxioError::InvalidArgument(format!("worker: {e}")))?
                     .initial_stream_window_size(Some(8 << 20))
                     .initial_connection_window_size(Some(16 << 20))
                     // Large frames: fewer syscalls and copies for block data.
@@ -102,7 +99,8 @@ impl WorkerPool {
                 c
             }
         };
-        Ok(BlockWorkerClient::new(channel).max_decoding_message_size(64 << 20))
+        Ok(BlockWorkerClient::new(channel)
+            .max_decoding_message_size(alluxio_common::rpc::WORKER_MAX_MESSAGE))
     }
 
     /// Holders of a block, local ones first.

@@ -148,6 +148,8 @@ pub struct UserConfig {
     pub read_type: ReadTypeConfig,
     /// How long a client retries an unreachable master before failing.
     pub rpc_retry_timeout: ConfigDuration,
+    /// Deadline of one call to the master (see `rpc`).
+    pub rpc_timeout: ConfigDuration,
     /// Which worker a client reads uncached blocks through and writes to:
     /// LOCAL_FIRST, ROUND_ROBIN or MOST_AVAILABLE.
     pub location_policy: LocationPolicyConfig,
@@ -223,6 +225,7 @@ impl Default for UserConfig {
             write_type: WriteTypeConfig::CacheThrough,
             read_type: ReadTypeConfig::Cache,
             rpc_retry_timeout: ConfigDuration(Duration::from_secs(30)),
+            rpc_timeout: ConfigDuration(crate::rpc::DEFAULT_CALL_TIMEOUT),
             location_policy: LocationPolicyConfig::LocalFirst,
             short_circuit: true,
             data_port_reads: true,

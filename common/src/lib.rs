@@ -12,6 +12,7 @@ pub mod http;
 pub mod io;
 pub mod mapped;
 pub mod path;
+pub mod rpc;
 pub mod server;
 pub mod units;
 

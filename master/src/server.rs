@@ -65,16 +65,23 @@ impl MasterServer {
         let ready = Arc::new(AtomicBool::new(false));
         let mut tasks = Supervisor::default();
 
-        let grpc = tonic::transport::Server::builder()
-            .add_service(FileSystemMasterServer::new(FileSystemService {
-                fs: fs.clone(),
-                metrics: metrics.clone(),
-                list_batch_size: mc.list_batch_size,
-            }))
-            .add_service(BlockMasterServer::new(BlockMasterService {
-                fs: fs.clone(),
-                metrics: metrics.clone(),
-            }))
+        let limit = alluxio_common::rpc::MASTER_MAX_MESSAGE;
+        let grpc = alluxio_common::rpc::server()
+            .add_service(
+                FileSystemMasterServer::new(FileSystemService {
+                    fs: fs.clone(),
+                    metrics: metrics.clone(),
+                    list_batch_size: mc.list_batch_size,
+                })
+                .max_decoding_message_size(limit),
+            )
+            .add_service(
+                BlockMasterServer::new(BlockMasterService {
+                    fs: fs.clone(),
+                    metrics: metrics.clone(),
+                })
+                .max_decoding_message_size(limit),
+            )
             .add_service(MetaMasterServer::new(MetaMasterService {
                 fs: fs.clone(),
                 metrics: metrics.clone(),

@@ -97,12 +97,13 @@ impl WorkerServer {
         });
         let mut tasks = Supervisor::default();
 
-        let grpc = tonic::transport::Server::builder()
+        let grpc = alluxio_common::rpc::server()
             .initial_stream_window_size(Some(8 << 20))
             .initial_connection_window_size(Some(16 << 20))
             .max_frame_size(Some((1 << 24) - 1))
             .add_service(
-                BlockWorkerServer::new(WorkerGrpc(service)).max_decoding_message_size(64 << 20),
+                BlockWorkerServer::new(WorkerGrpc(service))
+                    .max_decoding_message_size(alluxio_common::rpc::WORKER_MAX_MESSAGE),
             );
         let incoming = alluxio_common::server::grpc_incoming(rpc_listener);
         tasks.spawn_server("worker gRPC", move |stop| {
