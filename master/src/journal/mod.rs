@@ -172,8 +172,15 @@ impl Journal {
         checkpoint_period: u64,
         fsync: bool,
     ) -> Result<(Journal, RecoveryReport), JournalError> {
-        // Mount options (credentials) are in the journal: owner only.
-        alluxio_common::io::create_private_dir(dir).map_err(|e| JournalError::io(dir, e))?;
+        // Mount options (credentials) are in the journal: owner only. A
+        // volume root the master does not own (a claim mounted with an
+        // fsGroup) cannot be changed; its files are 0600 all the same.
+        if let Err(e) = alluxio_common::io::create_private_dir(dir) {
+            if !dir.is_dir() {
+                return Err(JournalError::io(dir, e));
+            }
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot make the journal directory 0700");
+        }
         let report = recover(dir, state)?;
         let next = state.last_sequence + 1;
         let file =
