@@ -45,6 +45,8 @@ pub async fn run(ctx: Context, args: FuseArgs) -> Result<(), AlluxioError> {
 
     let master = MasterClient::connect_lazy(&ctx.master_address)?;
     let fs = FileSystem::with_config(master, &ctx.config);
+    // Before the mount is visible: a SIGTERM right after it unmounts.
+    let signal = alluxio_common::server::wait_for_signal();
     let mount = alluxio_fuse::mount(
         fs,
         &args.alluxio_path,
@@ -70,7 +72,6 @@ pub async fn run(ctx: Context, args: FuseArgs) -> Result<(), AlluxioError> {
     );
 
     let mut check = tokio::time::interval(Duration::from_millis(250));
-    let signal = alluxio_common::server::wait_for_signal();
     tokio::pin!(signal);
     loop {
         tokio::select! {

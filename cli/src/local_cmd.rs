@@ -49,6 +49,7 @@ pub async fn run(mut ctx: Context, args: LocalArgs) -> Result<(), AlluxioError> 
     if args.format {
         format_data_dir(&dir)?;
     }
+    let signal = alluxio_common::server::wait_for_signal();
     let master = MasterServer::start(cfg)
         .await
         .map_err(|e| AlluxioError::Unavailable(e.to_string()))?;
@@ -112,7 +113,7 @@ pub async fn run(mut ctx: Context, args: LocalArgs) -> Result<(), AlluxioError> 
     println!("  alluxio fs cat /Cargo.toml");
     println!("  alluxio fs ls -R /");
     println!("  alluxio fsadmin report");
-    alluxio_common::server::wait_for_signal().await;
+    signal.await;
     for w in workers {
         w.shutdown().await;
     }

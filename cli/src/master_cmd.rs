@@ -43,10 +43,11 @@ pub async fn run(mut ctx: Context, args: MasterArgs) -> Result<(), AlluxioError>
     if let Some(h) = args.hostname {
         m.hostname = h;
     }
+    let signal = alluxio_common::server::wait_for_signal();
     let server = MasterServer::start(&ctx.config)
         .await
         .map_err(|e| AlluxioError::Unavailable(e.to_string()))?;
-    alluxio_common::server::wait_for_signal().await;
+    signal.await;
     tracing::info!("shutting down");
     server.shutdown().await;
     Ok(())

@@ -78,10 +78,11 @@ pub async fn run(mut ctx: Context, args: WorkerArgs) -> Result<(), AlluxioError>
     if !args.tiers.is_empty() {
         w.tiers = parse_tiers(&args.tiers)?;
     }
+    let signal = alluxio_common::server::wait_for_signal();
     let server = WorkerServer::start(&ctx.config, &ctx.master_address)
         .await
         .map_err(|e| AlluxioError::Unavailable(e.to_string()))?;
-    alluxio_common::server::wait_for_signal().await;
+    signal.await;
     tracing::info!("shutting down");
     server.shutdown().await;
     Ok(())

@@ -126,7 +126,7 @@ impl FileWriter {
     // `FileWriter: Sync`, which the UFS writer is not.
     async fn open_block(&mut self) -> Result<BlockUpload> {
         let index = self.cached / self.info.block_size_bytes;
-        let block_id = (self.info.file_id << 24) | index;
+        let block_id = alluxio_common::block_id::block_id(self.info.file_id, index);
         let workers = self.core.workers.choose(&self.core.live_workers().await);
         let worker = workers.first().ok_or_else(|| {
             AlluxioError::Unavailable(format!(

@@ -256,10 +256,11 @@ mod tests {
             URL_SAFE_NO_PAD.encode(admin.to_string())
         );
         assert_eq!(key.verify(&forged), Err(AuthError::BadSignature));
-        // A signature changed by one character.
+        // A signature changed by one character (the first: every one of
+        // its bits counts, unlike the last one's padding bits).
         let mut bad_tag = tag.to_string();
-        let last = if bad_tag.ends_with('A') { "B" } else { "A" };
-        bad_tag.replace_range(bad_tag.len() - 1.., last);
+        let first = if bad_tag.starts_with('A') { "B" } else { "A" };
+        bad_tag.replace_range(..1, first);
         assert_eq!(
             key.verify(&format!("{signed}.{bad_tag}")),
             Err(AuthError::BadSignature)

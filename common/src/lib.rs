@@ -4,6 +4,7 @@
 //! tracing setup. Nothing here knows about a particular component.
 
 pub mod auth;
+pub mod block_id;
 pub mod config;
 pub mod data_protocol;
 pub mod error;

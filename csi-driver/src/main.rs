@@ -133,8 +133,9 @@ async fn run(args: Args) -> Result<(), String> {
             }
         });
     }
+    let signal = alluxio_common::server::wait_for_signal();
     tokio::spawn(async move {
-        alluxio_common::server::wait_for_signal().await;
+        signal.await;
         tracing::info!("signal received; the FUSE daemons keep running");
         let _ = stop_tx.send(true);
     });

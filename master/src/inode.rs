@@ -13,17 +13,7 @@ use std::sync::Arc;
 /// Id of the root directory; `0` means "no parent".
 pub const ROOT_ID: u64 = 1;
 
-/// Block ids are `file_id << 24 | index`, as in Alluxio: a file's blocks
-/// need no table, and the file of any block is known from its id.
-pub const BLOCK_INDEX_BITS: u32 = 24;
-
-pub fn block_id(file_id: u64, index: u64) -> u64 {
-    (file_id << BLOCK_INDEX_BITS) | index
-}
-
-pub fn file_id_of_block(block_id: u64) -> u64 {
-    block_id >> BLOCK_INDEX_BITS
-}
+pub use alluxio_common::block_id::{block_id, file_id_of_block, BLOCK_INDEX_BITS};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]

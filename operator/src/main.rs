@@ -109,8 +109,9 @@ async fn run(args: RunArgs) -> Result<i32, String> {
         move || alluxio_common::server::wait_for_shutdown(rx.clone())
     };
     tokio::spawn(alluxio_common::http::serve(listener, router, stopped()));
+    let signal = alluxio_common::server::wait_for_signal();
     tokio::spawn(async move {
-        alluxio_common::server::wait_for_signal().await;
+        signal.await;
         tracing::info!("signal received; shutting down");
         let _ = stop_tx.send(true);
     });

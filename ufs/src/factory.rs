@@ -81,14 +81,10 @@ pub fn create_ufs(
     match parsed.scheme.as_str() {
         "file" => {
             refuse_unknown(options, &[&[crate::local::FOLLOW_SYMLINKS_OPTION]])?;
-            let follow = match options.get(crate::local::FOLLOW_SYMLINKS_OPTION) {
+            let key = crate::local::FOLLOW_SYMLINKS_OPTION;
+            let follow = match options.get(key) {
                 None => false,
-                Some(v) => v.parse::<bool>().map_err(|_| {
-                    UfsError::InvalidOption(format!(
-                        "{}: expected true or false, not {v:?}",
-                        crate::local::FOLLOW_SYMLINKS_OPTION
-                    ))
-                })?,
+                Some(v) => crate::options::parse_bool(key, v)?,
             };
             let ufs = LocalUfs::new(display, format!("/{}", parsed.path));
             Ok(Arc::new(ufs.following_symlinks(follow)))

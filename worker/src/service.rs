@@ -233,7 +233,7 @@ impl BlockWorker for WorkerGrpc {
         // Block `index` of a file starts at `index * block size`: a header
         // that places it elsewhere would write over another block's bytes
         // in the file's data file.
-        let index = header.block_id & ((1 << 24) - 1);
+        let index = alluxio_common::block_id::index_of_block(header.block_id);
         if index.checked_mul(header.max_length) != Some(header.block_offset_in_file) {
             return Err(Status::invalid_argument(format!(
                 "block {} is block {index} of its file, so it starts at {index} x {} bytes, not at {}",

@@ -225,7 +225,7 @@ impl FileSystemMaster {
 
     pub fn is_valid_block(&self, block: u64) -> bool {
         let state = self.read_state();
-        let index = block & ((1 << crate::inode::BLOCK_INDEX_BITS) - 1);
+        let index = alluxio_common::block_id::index_of_block(block);
         state
             .tree
             .get(file_id_of_block(block))

@@ -112,17 +112,6 @@ pub fn network_policy(
 mod tests {
     use super::*;
 
-    fn owner() -> OwnerReference {
-        OwnerReference {
-            api_version: "alluxio.rs/v1alpha1".into(),
-            kind: "AlluxioCluster".into(),
-            name: "demo".into(),
-            uid: "u".into(),
-            controller: Some(true),
-            ..Default::default()
-        }
-    }
-
     fn ports(rule: &NetworkPolicyIngressRule) -> Vec<i32> {
         rule.ports
             .iter()
@@ -142,7 +131,7 @@ mod tests {
         spec.network_policy
             .client_pod_labels
             .insert("role".into(), "spark".into());
-        let policy = network_policy(&names, &spec, owner());
+        let policy = network_policy(&names, &spec, crate::build::test_owner());
         assert_eq!(policy.metadata.name.as_deref(), Some("demo-alluxio"));
         assert_eq!(policy.metadata.owner_references.unwrap()[0].name, "demo");
         let s = policy.spec.unwrap();

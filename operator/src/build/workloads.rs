@@ -384,24 +384,13 @@ mod tests {
     use crate::build::config::alluxio_config;
     use crate::crd::cluster::{TierAlias, TierSpec};
 
-    fn owner() -> OwnerReference {
-        OwnerReference {
-            api_version: "alluxio.rs/v1alpha1".into(),
-            kind: "AlluxioCluster".into(),
-            name: "demo".into(),
-            uid: "1234".into(),
-            controller: Some(true),
-            block_owner_deletion: Some(true),
-        }
-    }
-
     fn build<T>(spec: &AlluxioClusterSpec, f: impl FnOnce(&Inputs) -> T) -> T {
         let names = Names::new("demo", "data");
         let (_, yaml) = alluxio_config(&names, spec).unwrap();
         let inputs = Inputs {
             names: &names,
             spec,
-            owner: owner(),
+            owner: crate::build::test_owner(),
             config_yaml: &yaml,
         };
         f(&inputs)

@@ -79,9 +79,10 @@ pub enum Outcome {
     Removed,
 }
 
-/// A Mount, dereferenced once per reconcile: its name and its API.
+/// A Mount, dereferenced once per reconcile: its name, namespace and API.
 pub struct MountRef {
     pub name: String,
+    pub namespace: String,
     pub api: Api<Mount>,
 }
 
@@ -91,6 +92,7 @@ impl MountRef {
         MountRef {
             name: mount.name_any(),
             api: Api::namespaced(cx.client.clone(), &namespace),
+            namespace,
         }
     }
 }
@@ -99,8 +101,7 @@ impl MountRef {
 /// cluster's master, then [`reconcile_mount`].
 pub async fn reconcile(cx: &Context, mount: Arc<Mount>) -> Result<Action, MountError> {
     let target = MountRef::dereference(cx, &mount);
-    let namespace = mount.namespace().unwrap_or_default();
-    let clusters: Api<AlluxioCluster> = Api::namespaced(cx.client.clone(), &namespace);
+    let clusters: Api<AlluxioCluster> = Api::namespaced(cx.client.clone(), &target.namespace);
     let cluster = clusters
         .get_opt(&mount.spec.cluster)
         .await?
@@ -205,7 +206,7 @@ async fn apply_and_report(
     master: &MasterClient,
     mount: &Mount,
 ) -> Result<(), MountError> {
-    let result = apply_to_master(cx, master, mount).await;
+    let result = apply_to_master(cx, target, master, mount).await;
     let usage = match &result {
         Ok(_) => usage(master, &mount.spec.alluxio_path).await,
         Err(_) => None,
@@ -282,11 +283,11 @@ async fn usage(master: &MasterClient, path: &str) -> Option<Usage> {
 /// the hash of the credentials applied.
 async fn apply_to_master(
     cx: &Context,
+    target: &MountRef,
     master: &MasterClient,
     mount: &Mount,
 ) -> Result<String, MountError> {
-    let namespace = mount.namespace().unwrap_or_default();
-    let credentials = credentials(cx, mount, &namespace).await?;
+    let credentials = credentials(cx, mount, &target.namespace).await?;
     let hash = credentials_hash(&credentials);
     let applied = mount
         .status

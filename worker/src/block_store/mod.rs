@@ -23,9 +23,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 pub const CHUNK_SIZE: u64 = 1 << 20;
 const LAYOUT_DIR: &str = "alluxio-blocks";
 
-pub fn file_id_of(block_id: u64) -> u64 {
-    block_id >> 24
-}
+pub use alluxio_common::block_id::file_id_of_block as file_id_of;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -106,6 +104,13 @@ struct Inner {
     /// second one would overwrite the first one's bytes and leak its
     /// reservation).
     blocks_being_written: HashSet<u64>,
+}
+
+impl Inner {
+    /// Whether the block is cached and not on its way out.
+    fn is_cached(&self, block_id: u64) -> bool {
+        self.blocks.get(&block_id).is_some_and(|e| !e.doomed)
+    }
 }
 
 pub struct StoreInner {
@@ -261,7 +266,7 @@ impl BlockStore {
     }
 
     pub fn contains(&self, block_id: u64) -> bool {
-        self.lock().blocks.get(&block_id).is_some_and(|e| !e.doomed)
+        self.lock().is_cached(block_id)
     }
 
     /// Length of a cached block.
@@ -363,7 +368,7 @@ impl BlockStore {
     ) -> Result<BlockWriter, StoreError> {
         {
             let mut inner = self.lock();
-            if inner.blocks.get(&block_id).is_some_and(|e| !e.doomed) {
+            if inner.is_cached(block_id) {
                 return Err(StoreError::AlreadyCached(block_id));
             }
             if !inner.blocks_being_written.insert(block_id) {
