@@ -36,6 +36,7 @@ pub(crate) async fn cluster(
     c.master.rpc_port = 0;
     c.master.web_port = 0;
     c.master.journal.dir = dir.join("journal");
+    c.security.key_file = dir.join("security/cluster.key");
     c.master.mount_table_root_ufs = root_ufs;
     c.master.mount_table_root_options = root_options;
     c.worker.rpc_port = 0;
@@ -54,9 +55,14 @@ pub(crate) async fn cluster(
     let worker = WorkerServer::start(&c, &master.rpc_addr.to_string())
         .await
         .expect("worker");
-    let client = MasterClient::connect(&master.rpc_addr.to_string(), Duration::from_secs(10))
-        .await
-        .expect("connect");
+    let credentials = alluxio_common::auth::Credentials::for_client(&c).expect("credentials");
+    let client = MasterClient::connect(
+        &master.rpc_addr.to_string(),
+        Duration::from_secs(10),
+        credentials,
+    )
+    .await
+    .expect("connect");
     while client.worker_infos().await.expect("workers").is_empty() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -3,6 +3,7 @@
 
 use crate::report::{write, Bar};
 use alluxio_client::MasterClient;
+use alluxio_common::auth::Credentials;
 use alluxio_common::config::AlluxioConfig;
 use alluxio_master::fs_master::NewInodeAttrs;
 use alluxio_master::MasterServer;
@@ -23,16 +24,24 @@ fn config(dir: &Path, fsync: bool) -> AlluxioConfig {
     c.master.journal.fsync = fsync;
     c.master.journal.checkpoint_period_entries = u64::MAX;
     c.master.mount_table_root_ufs = format!("file://{}", dir.join("ufs").display());
+    c.security.key_file = dir.join("security/cluster.key");
     c
 }
 
-async fn clients(server: &MasterServer, n: usize) -> Vec<MasterClient> {
+/// `n` clients of `server`, each on its own connection, with the
+/// credentials `config` gives a client (tokens minted from the key).
+async fn clients(server: &MasterServer, config: &AlluxioConfig, n: usize) -> Vec<MasterClient> {
+    let credentials = Credentials::for_client(config).expect("credentials");
     let mut out = Vec::new();
     for _ in 0..n {
         out.push(
-            MasterClient::connect(&server.rpc_addr.to_string(), Duration::from_secs(10))
-                .await
-                .expect("connect"),
+            MasterClient::connect(
+                &server.rpc_addr.to_string(),
+                Duration::from_secs(10),
+                credentials.clone(),
+            )
+            .await
+            .expect("connect"),
         );
     }
     out
@@ -69,10 +78,9 @@ where
 
 pub async fn rpc(out: &Path, seconds: f64) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let server = MasterServer::start(&config(dir.path(), true))
-        .await
-        .expect("master");
-    let conns = clients(&server, 16).await;
+    let cfg = config(dir.path(), true);
+    let server = MasterServer::start(&cfg).await.expect("master");
+    let conns = clients(&server, &cfg, 16).await;
     for i in 0..1000 {
         let path = format!("/bench/f{i}");
         conns[0]
@@ -166,10 +174,9 @@ fn fsync_per_entry(dir: &Path, seconds: f64) -> f64 {
 
 /// create+complete pairs per second from 64 concurrent clients over gRPC.
 async fn grpc_create_complete(dir: &Path, fsync: bool, seconds: f64) -> (f64, f64) {
-    let server = MasterServer::start(&config(dir, fsync))
-        .await
-        .expect("master");
-    let conns = Arc::new(clients(&server, 16).await);
+    let cfg = config(dir, fsync);
+    let server = MasterServer::start(&cfg).await.expect("master");
+    let conns = Arc::new(clients(&server, &cfg, 16).await);
     conns[0]
         .create_directory(alluxio_proto::grpc::CreateDirectoryRequest {
             path: "/j".into(),

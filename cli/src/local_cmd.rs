@@ -37,6 +37,12 @@ pub async fn run(mut ctx: Context, args: LocalArgs) -> Result<(), AlluxioError> 
     let dir = args.data_dir.clone();
     let cfg = &mut ctx.config;
     cfg.master.journal.dir = dir.join("journal");
+    // The cluster key lives in the data directory (mode 0600); the master
+    // creates it, the workers and this user's CLI mint tokens from it.
+    let default_key = alluxio_common::config::SecurityConfig::default().key_file;
+    if cfg.security.key_file == default_key {
+        cfg.security.key_file = dir.join("security/cluster.key");
+    }
     let requested_ufs = args.ufs.map(|u| match u.starts_with('/') {
         true => format!("file://{u}"),
         false => u,
@@ -107,6 +113,17 @@ pub async fn run(mut ctx: Context, args: LocalArgs) -> Result<(), AlluxioError> 
     }
     println!("  under store {root_ufs}");
     println!("  data        {}", dir.display());
+    if cfg.security.authentication == alluxio_common::config::AuthenticationConfig::Nosasl {
+        println!("  security    OFF (security.authentication: NOSASL)");
+    } else {
+        println!("  cluster key {}", cfg.security.key_file.display());
+        if cfg.security.key_file != default_key {
+            println!(
+                "              (for the CLI: export ALLUXIO_SECURITY_KEY_FILE={})",
+                cfg.security.key_file.display()
+            );
+        }
+    }
     println!();
     println!("Try:");
     println!("  alluxio fs copyFromLocal Cargo.toml /Cargo.toml");

@@ -34,6 +34,10 @@ struct Cli {
     /// Master address host:port (default: master.hostname:master.rpc_port).
     #[arg(long, global = true, env = "ALLUXIO_MASTER_ADDRESS")]
     master: Option<String>,
+    /// A file holding this client's token (security.token_file).
+    /// `ALLUXIO_TOKEN` takes precedence.
+    #[arg(long, global = true, value_name = "PATH")]
+    token_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -62,10 +66,16 @@ pub struct Context {
 }
 
 impl Context {
+    /// Who this command calls as (see `alluxio_common::auth::credentials`).
+    pub fn credentials(&self) -> Result<alluxio_common::auth::Credentials, AlluxioError> {
+        Ok(alluxio_common::auth::Credentials::for_client(&self.config)?)
+    }
+
     pub async fn master(&self) -> Result<alluxio_client::MasterClient, AlluxioError> {
         alluxio_client::MasterClient::connect(
             &self.master_address,
             self.config.user.rpc_retry_timeout.0,
+            self.credentials()?,
         )
         .await
     }
@@ -86,10 +96,13 @@ fn tune_allocator() {
 fn main() {
     tune_allocator();
     let cli = Cli::parse();
-    let config = match AlluxioConfig::load(cli.conf.as_deref(), &cli.define) {
+    let mut config = match AlluxioConfig::load(cli.conf.as_deref(), &cli.define) {
         Ok(c) => c,
         Err(e) => fail(&e),
     };
+    if let Some(path) = cli.token_file.clone() {
+        config.security.token_file = Some(path);
+    }
     alluxio_common::rpc::set_call_timeout(config.user.rpc_timeout.0);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,

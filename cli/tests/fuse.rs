@@ -4,9 +4,9 @@
 
 mod common;
 
-use common::{MasterProcess, BIN};
+use common::MasterProcess;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 fn fuse_available() -> bool {
@@ -27,7 +27,8 @@ fn is_mounted(point: &Path) -> bool {
 }
 
 fn start_fuse(master: &MasterProcess, point: &Path, options: &str) -> Child {
-    let child = Command::new(BIN)
+    let child = master
+        .command()
         .args(["--master", &master.address(), "fuse"])
         .arg(point)
         .args(["-o", options, "--web-port", "0"])

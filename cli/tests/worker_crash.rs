@@ -5,13 +5,14 @@ mod common;
 
 use alluxio_client::{FileSystem, MasterClient};
 use alluxio_common::config::AlluxioConfig;
-use common::{free_port, MasterProcess, BIN};
-use std::process::{Command, Stdio};
+use common::{free_port, MasterProcess};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 fn start_worker(master: &MasterProcess, dir: &std::path::Path, i: usize) -> std::process::Child {
     let data = dir.join(format!("worker-{i}"));
-    Command::new(BIN)
+    master
+        .command()
         .args([
             "--master",
             &master.address(),
@@ -49,9 +50,13 @@ fn a_worker_killed_during_a_read_does_not_fail_the_reader() {
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let client = MasterClient::connect(&master.address(), Duration::from_secs(10))
-            .await
-            .unwrap();
+        let client = MasterClient::connect(
+            &master.address(),
+            Duration::from_secs(10),
+            master.credentials(),
+        )
+        .await
+        .unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
         while client
             .worker_infos()

@@ -28,11 +28,13 @@ pub struct ClientSettings {
 
 impl ClientSettings {
     pub fn from_config(config: &AlluxioConfig) -> Self {
-        let user = std::env::var("USER").unwrap_or_else(|_| "root".to_string());
+        // What the master records when it lets the caller name the owner
+        // (NOSASL, proxies); otherwise it records the token's user.
+        let me = alluxio_common::users::current_user();
         let u = &config.user;
         ClientSettings {
-            group: user.clone(),
-            user,
+            user: me.name,
+            group: me.group,
             block_size: u.block_size.0,
             write_type: match u.write_type {
                 WriteTypeConfig::MustCache => WriteType::MustCache,
@@ -63,7 +65,11 @@ impl ClientCore {
     pub fn new(master: MasterClient, config: &AlluxioConfig) -> Self {
         let u = &config.user;
         ClientCore {
-            workers: Arc::new(WorkerPool::new(u.location_policy, u.hostname.clone())),
+            workers: Arc::new(WorkerPool::new(
+                u.location_policy,
+                u.hostname.clone(),
+                master.credentials().clone(),
+            )),
             mounts: Arc::new(MountResolver::new(master.clone())),
             settings: ClientSettings::from_config(config),
             master,

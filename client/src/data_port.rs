@@ -1,9 +1,13 @@
 //! Reading cached blocks over a worker's data port: plain TCP in the format
 //! of `alluxio_common::data_protocol`, a few idle connections kept per
-//! worker for the next block.
+//! worker for the next block. A new connection presents the client's token
+//! first (when it has one).
 
 use crate::block::Stop;
-use alluxio_common::data_protocol::{AnswerHeader, ReadRequest, Status, ANSWER_HEADER_LEN};
+use alluxio_common::auth::Credentials;
+use alluxio_common::data_protocol::{
+    AnswerHeader, ReadRequest, Request, Status, ANSWER_HEADER_LEN,
+};
 use alluxio_common::{AlluxioError, Result};
 use bytes::{Bytes, BytesMut};
 use std::collections::HashMap;
@@ -23,12 +27,19 @@ const READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest explanation accepted with an error answer.
 const MAX_REASON: u64 = 64 << 10;
 
-#[derive(Default)]
 pub(crate) struct DataConnections {
     idle: Mutex<HashMap<String, Vec<TcpStream>>>,
+    credentials: Credentials,
 }
 
 impl DataConnections {
+    pub fn new(credentials: Credentials) -> Self {
+        DataConnections {
+            idle: Mutex::default(),
+            credentials,
+        }
+    }
+
     /// Streams `request` from the worker at `address` to `sink`. On a
     /// `Stop::Source` failure the bytes already handed on stay handed on.
     pub async fn read(
@@ -44,8 +55,10 @@ impl DataConnections {
             .map_err(|e| source(format!("data port {address}: {e}")))?;
         if header.status != Status::Ok {
             let reason = read_reason(&mut stream, header.length).await;
-            // The connection is still good for another request.
-            if header.status != Status::BadRequest && !reason.is_empty() {
+            // The connection is still good for another request (the worker
+            // closes it after these two).
+            let closed = matches!(header.status, Status::BadRequest | Status::Unauthenticated);
+            if !closed && !reason.is_empty() {
                 self.put_back(address, stream);
             }
             return Err(source(format!(
@@ -92,16 +105,46 @@ impl DataConnections {
             .and_then(Vec::pop);
         if let Some(stream) = idle {
             // A worker may have closed an idle connection (restart, idle
-            // timeout): then try once more on a fresh one.
-            if let Ok(answer) = exchange(stream, request).await {
-                return Ok(answer);
+            // timeout) or its token may have expired: then try once more
+            // on a fresh one.
+            match exchange(stream, request).await {
+                Ok(answer) if answer.1.status != Status::Unauthenticated => return Ok(answer),
+                _ => {}
             }
         }
-        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address))
+        let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address))
             .await
             .map_err(|_| std::io::Error::other("connect timed out"))??;
         stream.set_nodelay(true)?;
+        self.authenticate(&mut stream).await?;
         exchange(stream, request).await
+    }
+
+    /// Presents our token on a new connection; a refusal is an error with
+    /// the worker's reason.
+    async fn authenticate(&self, stream: &mut TcpStream) -> std::io::Result<()> {
+        let Some(token) = self.credentials.current_token() else {
+            return Ok(()); // Anonymous: the worker decides.
+        };
+        let header = Request::Authenticate {
+            token_len: token.len() as u64,
+        };
+        let mut message = header.encode().to_vec();
+        message.extend_from_slice(token.as_bytes());
+        stream.write_all(&message).await?;
+        let mut raw = [0u8; ANSWER_HEADER_LEN];
+        tokio::time::timeout(READ_TIMEOUT, stream.read_exact(&mut raw))
+            .await
+            .map_err(|_| std::io::Error::other("no answer to authentication for 30 s"))??;
+        let answer = AnswerHeader::decode(&raw).map_err(std::io::Error::other)?;
+        if answer.status != Status::Ok {
+            let reason = read_reason(stream, answer.length).await;
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!("{:?}: {reason}", answer.status),
+            ));
+        }
+        Ok(())
     }
 
     fn put_back(&self, address: &str, stream: TcpStream) {

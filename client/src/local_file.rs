@@ -11,12 +11,12 @@
 use crate::block::check_chunk;
 use crate::core::ClientCore;
 use crate::workers::WorkerRef;
+use alluxio_common::auth::AuthChannel;
 use alluxio_common::{AlluxioError, Result};
 use alluxio_proto::grpc::block_worker_client::BlockWorkerClient;
 use alluxio_proto::grpc::*;
 use std::path::PathBuf;
 use tokio::sync::Mutex;
-use tonic::transport::Channel;
 
 pub struct LocalFile {
     /// The worker's data file holding every block of the file.
@@ -26,7 +26,7 @@ pub struct LocalFile {
     /// checksums).
     pub blocks: Vec<(u64, OpenLocalBlockResponse)>,
     worker: WorkerRef,
-    client: BlockWorkerClient<Channel>,
+    client: BlockWorkerClient<AuthChannel>,
     /// (block id, lease id) per block; leases change when renewed after a
     /// worker restart.
     leases: Mutex<Vec<(u64, u64)>>,

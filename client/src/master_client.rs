@@ -1,6 +1,7 @@
 //! Typed client of the master's three gRPC services. Every method returns
 //! [`AlluxioError`], so callers match on kinds rather than status codes.
 
+use alluxio_common::auth::{AuthChannel, Credentials};
 use alluxio_common::{AlluxioError, Result};
 use alluxio_proto::grpc::block_master_client::BlockMasterClient;
 use alluxio_proto::grpc::file_system_master_client::FileSystemMasterClient;
@@ -19,12 +20,14 @@ fn deadline<T>(message: T) -> tonic::Request<T> {
     request
 }
 
+/// Every call carries the client's credentials (see `alluxio_common::auth`).
 #[derive(Clone)]
 pub struct MasterClient {
     address: String,
-    fs: FileSystemMasterClient<Channel>,
-    block: BlockMasterClient<Channel>,
-    meta: MetaMasterClient<Channel>,
+    credentials: Credentials,
+    fs: FileSystemMasterClient<AuthChannel>,
+    block: BlockMasterClient<AuthChannel>,
+    meta: MetaMasterClient<AuthChannel>,
 }
 
 fn master_endpoint(address: &str) -> Result<Endpoint> {
@@ -33,8 +36,13 @@ fn master_endpoint(address: &str) -> Result<Endpoint> {
 }
 
 impl MasterClient {
-    /// Connects to `host:port`, retrying until `timeout` passes.
-    pub async fn connect(address: &str, timeout: Duration) -> Result<MasterClient> {
+    /// Connects to `host:port` as `credentials`, retrying until `timeout`
+    /// passes.
+    pub async fn connect(
+        address: &str,
+        timeout: Duration,
+        credentials: Credentials,
+    ) -> Result<MasterClient> {
         let endpoint = master_endpoint(address)?;
         let deadline = Instant::now() + timeout;
         let mut delay = Duration::from_millis(50);
@@ -52,26 +60,31 @@ impl MasterClient {
                 }
             }
         };
-        Ok(MasterClient {
-            address: address.to_string(),
-            fs: FileSystemMasterClient::new(channel.clone())
-                .max_decoding_message_size(alluxio_common::rpc::MASTER_MAX_MESSAGE),
-            block: BlockMasterClient::new(channel.clone()),
-            meta: MetaMasterClient::new(channel),
-        })
+        Ok(Self::over(address, channel, credentials))
     }
 
     /// A client that connects on first use and reconnects after failures
     /// (for long-running processes such as workers).
-    pub fn connect_lazy(address: &str) -> Result<MasterClient> {
+    pub fn connect_lazy(address: &str, credentials: Credentials) -> Result<MasterClient> {
         let channel = master_endpoint(address)?.connect_lazy();
-        Ok(MasterClient {
+        Ok(Self::over(address, channel, credentials))
+    }
+
+    fn over(address: &str, channel: Channel, credentials: Credentials) -> MasterClient {
+        let channel = credentials.attach(channel);
+        MasterClient {
             address: address.to_string(),
             fs: FileSystemMasterClient::new(channel.clone())
                 .max_decoding_message_size(alluxio_common::rpc::MASTER_MAX_MESSAGE),
             block: BlockMasterClient::new(channel.clone()),
             meta: MetaMasterClient::new(channel),
-        })
+            credentials,
+        }
+    }
+
+    /// Who this client calls as (workers are called as the same).
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
     }
 
     pub fn address(&self) -> &str {

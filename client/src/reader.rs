@@ -13,6 +13,7 @@
 use crate::block::{cache_block_request, check_chunk, ufs_block_source, Stop};
 use crate::core::ClientCore;
 use crate::workers::WorkerRef;
+use alluxio_common::auth::AuthChannel;
 use alluxio_common::data_protocol::ReadRequest;
 use alluxio_common::{AlluxioError, Result};
 use alluxio_proto::grpc::block_worker_client::BlockWorkerClient;
@@ -22,7 +23,6 @@ use futures::StreamExt;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tonic::transport::Channel;
 
 /// Blocks a sequential reader has workers fetch from the UFS ahead of the
 /// one it reads, so that the UFS always has a request in flight (measured:
@@ -397,7 +397,7 @@ impl FileReader {
 /// they hold the lease too, and a block cannot change under a reader that
 /// keeps them (a read-ahead cache, say).
 struct BlockLease {
-    client: Option<BlockWorkerClient<Channel>>,
+    client: Option<BlockWorkerClient<AuthChannel>>,
     block_id: u64,
     lease_id: u64,
     /// Where to send the close from when the last bytes are dropped on a

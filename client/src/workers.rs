@@ -3,6 +3,7 @@
 //! MOST_AVAILABLE). Also keeps one gRPC channel and a few data-port
 //! connections per worker.
 
+use alluxio_common::auth::{AuthChannel, Credentials};
 use alluxio_common::config::LocationPolicyConfig;
 use alluxio_common::{AlluxioError, Result};
 use alluxio_proto::grpc::block_worker_client::BlockWorkerClient;
@@ -61,17 +62,20 @@ pub struct WorkerPool {
     local_host: String,
     next: AtomicUsize,
     channels: Mutex<HashMap<String, Channel>>,
+    credentials: Credentials,
     pub(crate) data: crate::data_port::DataConnections,
 }
 
 impl WorkerPool {
-    pub fn new(policy: LocationPolicyConfig, local_host: String) -> Self {
+    /// Workers are called as `credentials`.
+    pub fn new(policy: LocationPolicyConfig, local_host: String, credentials: Credentials) -> Self {
         WorkerPool {
             policy,
             local_host,
             next: AtomicUsize::new(0),
             channels: Mutex::new(HashMap::new()),
-            data: Default::default(),
+            data: crate::data_port::DataConnections::new(credentials.clone()),
+            credentials,
         }
     }
 
@@ -80,7 +84,7 @@ impl WorkerPool {
     }
 
     /// A client for the worker (connects lazily; channels are reused).
-    pub fn client(&self, w: &WorkerRef) -> Result<BlockWorkerClient<Channel>> {
+    pub fn client(&self, w: &WorkerRef) -> Result<BlockWorkerClient<AuthChannel>> {
         let address = w.address();
         let mut channels = self.channels.lock().unwrap_or_else(|p| p.into_inner());
         let channel = match channels.get(&address) {
@@ -99,7 +103,7 @@ impl WorkerPool {
                 c
             }
         };
-        Ok(BlockWorkerClient::new(channel)
+        Ok(BlockWorkerClient::new(self.credentials.attach(channel))
             .max_decoding_message_size(alluxio_common::rpc::WORKER_MAX_MESSAGE))
     }
 

@@ -3,6 +3,7 @@
 //! into an error instead of a wait without end.
 
 use alluxio_client::MasterClient;
+use alluxio_common::auth::Credentials;
 use alluxio_common::AlluxioError;
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ async fn a_master_that_never_answers_is_an_error() {
             open.push(socket);
         }
     });
-    let master = MasterClient::connect_lazy(&address).unwrap();
+    let master = MasterClient::connect_lazy(&address, Credentials::anonymous()).unwrap();
     // A generous outer bound only so that a regression fails instead of
     // hanging the suite; the deadline is what ends the call.
     let outcome = tokio::time::timeout(Duration::from_secs(60), master.get_status("/", None))

@@ -19,6 +19,51 @@ pub struct AlluxioConfig {
     pub master: MasterConfig,
     pub worker: WorkerConfig,
     pub user: UserConfig,
+    pub security: SecurityConfig,
+}
+
+/// `security.*`: who may call (see `auth`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecurityConfig {
+    /// TOKEN (default): every call carries a token signed with the cluster
+    /// key. NOSASL: nothing is checked (benchmarks, trusted labs).
+    pub authentication: AuthenticationConfig,
+    /// The cluster key (64 hex digits, mode 0600). Masters create it when
+    /// missing; workers and other services must be able to read it; a
+    /// client that can read it mints tokens for its own user.
+    pub key_file: PathBuf,
+    /// A file holding this client's token (`alluxio fsadmin token issue`
+    /// makes one). `ALLUXIO_TOKEN` in the environment takes precedence.
+    pub token_file: Option<PathBuf>,
+    /// Lifetime of the tokens a process mints from the key for itself
+    /// (renewed at half-life).
+    pub token_ttl: ConfigDuration,
+    /// The superuser: may mount, unmount and act on any file. Empty: the
+    /// user the master runs as (as in Alluxio).
+    pub superuser: String,
+    /// Members of this group are superusers too.
+    pub supergroup: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum AuthenticationConfig {
+    Token,
+    Nosasl,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        SecurityConfig {
+            authentication: AuthenticationConfig::Token,
+            key_file: PathBuf::from("/tmp/alluxio-local/security/cluster.key"),
+            token_file: None,
+            token_ttl: ConfigDuration(Duration::from_secs(3600)),
+            superuser: String::new(),
+            supergroup: "supergroup".to_string(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -3,7 +3,7 @@
 //! extra copies (the worker writes straight from its mapping of the block
 //! file; the client reads straight into the buffer it hands on).
 //!
-//! Version 1. A connection carries one request at a time; after a complete
+//! Version 2. A connection carries one request at a time; after a complete
 //! answer it takes the next. All integers are little-endian; the CRC32 in
 //! each header covers the header bytes before it.
 //!
@@ -12,12 +12,19 @@
 //! | bytes | field |
 //! |---|---|
 //! | 0..4 | magic `ALXD` |
-//! | 4..6 | version (1) |
-//! | 6..8 | kind (1: read a cached block) |
-//! | 8..16 | block id |
-//! | 16..24 | offset in the block |
-//! | 24..32 | length (clamped to the block's end) |
+//! | 4..6 | version (2) |
+//! | 6..8 | kind (1: read a cached block, 2: authenticate) |
+//! | 8..16 | block id (0 for authenticate) |
+//! | 16..24 | offset in the block (0 for authenticate) |
+//! | 24..32 | length (clamped to the block's end); for authenticate, the token's length |
 //! | 32..36 | CRC32 of bytes 0..32 |
+//!
+//! Authentication (version 2): with `security.authentication: TOKEN`, the
+//! first request of a connection must be an authenticate request followed
+//! by that many bytes of token (at most `auth::MAX_TOKEN_LEN`). The worker
+//! answers OK (length 0) and serves the connection as that identity until
+//! the token expires, or answers UNAUTHENTICATED with a reason and closes
+//! the connection. A read before authenticating gets UNAUTHENTICATED too.
 //!
 //! Answer header, 20 bytes: magic, version, status (u16), length (u64),
 //! CRC32 of bytes 0..16. With status OK, `length` bytes of the block follow;
@@ -28,11 +35,23 @@
 
 /// First bytes of every request and answer.
 pub const MAGIC: [u8; 4] = *b"ALXD";
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 pub const REQUEST_LEN: usize = 36;
 pub const ANSWER_HEADER_LEN: usize = 20;
 /// Kind of request: read bytes of a cached block.
 const READ_CACHED_BLOCK: u16 = 1;
+/// Kind of request: a token follows.
+const AUTHENTICATE: u16 = 2;
+
+/// A decoded request header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Request {
+    Read(ReadRequest),
+    /// `token_len` bytes of token follow the header.
+    Authenticate {
+        token_len: u64,
+    },
+}
 
 /// Read `length` bytes at `offset` of cached block `block_id`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +72,8 @@ pub enum Status {
     Damaged = 2,
     BadRequest = 3,
     Internal = 4,
+    /// No valid token (the connection is closed after the reason).
+    Unauthenticated = 5,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,31 +96,46 @@ pub enum ProtocolError {
     Status(u16),
 }
 
-impl ReadRequest {
+fn encode_request(kind: u16, block_id: u64, offset: u64, length: u64) -> [u8; REQUEST_LEN] {
+    let mut b = [0u8; REQUEST_LEN];
+    b[0..4].copy_from_slice(&MAGIC);
+    b[4..6].copy_from_slice(&VERSION.to_le_bytes());
+    b[6..8].copy_from_slice(&kind.to_le_bytes());
+    b[8..16].copy_from_slice(&block_id.to_le_bytes());
+    b[16..24].copy_from_slice(&offset.to_le_bytes());
+    b[24..32].copy_from_slice(&length.to_le_bytes());
+    let crc = crc32fast::hash(&b[..32]);
+    b[32..36].copy_from_slice(&crc.to_le_bytes());
+    b
+}
+
+impl Request {
     pub fn encode(&self) -> [u8; REQUEST_LEN] {
-        let mut b = [0u8; REQUEST_LEN];
-        b[0..4].copy_from_slice(&MAGIC);
-        b[4..6].copy_from_slice(&VERSION.to_le_bytes());
-        b[6..8].copy_from_slice(&READ_CACHED_BLOCK.to_le_bytes());
-        b[8..16].copy_from_slice(&self.block_id.to_le_bytes());
-        b[16..24].copy_from_slice(&self.offset.to_le_bytes());
-        b[24..32].copy_from_slice(&self.length.to_le_bytes());
-        let crc = crc32fast::hash(&b[..32]);
-        b[32..36].copy_from_slice(&crc.to_le_bytes());
-        b
+        match *self {
+            Request::Read(r) => encode_request(READ_CACHED_BLOCK, r.block_id, r.offset, r.length),
+            Request::Authenticate { token_len } => encode_request(AUTHENTICATE, 0, 0, token_len),
+        }
     }
 
-    pub fn decode(b: &[u8; REQUEST_LEN]) -> Result<ReadRequest, ProtocolError> {
+    pub fn decode(b: &[u8; REQUEST_LEN]) -> Result<Request, ProtocolError> {
         check_header(b)?;
-        let kind = u16_at(b, 6);
-        if kind != READ_CACHED_BLOCK {
-            return Err(ProtocolError::Kind(kind));
+        match u16_at(b, 6) {
+            READ_CACHED_BLOCK => Ok(Request::Read(ReadRequest {
+                block_id: u64_at(b, 8),
+                offset: u64_at(b, 16),
+                length: u64_at(b, 24),
+            })),
+            AUTHENTICATE => Ok(Request::Authenticate {
+                token_len: u64_at(b, 24),
+            }),
+            kind => Err(ProtocolError::Kind(kind)),
         }
-        Ok(ReadRequest {
-            block_id: u64_at(b, 8),
-            offset: u64_at(b, 16),
-            length: u64_at(b, 24),
-        })
+    }
+}
+
+impl ReadRequest {
+    pub fn encode(&self) -> [u8; REQUEST_LEN] {
+        Request::Read(*self).encode()
     }
 }
 
@@ -123,6 +159,7 @@ impl AnswerHeader {
             2 => Status::Damaged,
             3 => Status::BadRequest,
             4 => Status::Internal,
+            5 => Status::Unauthenticated,
             other => return Err(ProtocolError::Status(other)),
         };
         Ok(AnswerHeader {
@@ -169,8 +206,15 @@ mod tests {
             offset: 1 << 20,
             length: 64 << 20,
         };
-        assert_eq!(ReadRequest::decode(&r.encode()), Ok(r));
-        for status in [Status::Ok, Status::NotCached, Status::Damaged] {
+        assert_eq!(Request::decode(&r.encode()), Ok(Request::Read(r)));
+        let auth = Request::Authenticate { token_len: 180 };
+        assert_eq!(Request::decode(&auth.encode()), Ok(auth));
+        for status in [
+            Status::Ok,
+            Status::NotCached,
+            Status::Damaged,
+            Status::Unauthenticated,
+        ] {
             let a = AnswerHeader { status, length: 12 };
             assert_eq!(AnswerHeader::decode(&a.encode()), Ok(a));
         }
@@ -186,16 +230,22 @@ mod tests {
         .encode();
         let good = b;
         b[10] ^= 1;
-        assert_eq!(ReadRequest::decode(&b), Err(ProtocolError::Checksum));
+        assert_eq!(Request::decode(&b), Err(ProtocolError::Checksum));
         assert_eq!(
-            ReadRequest::decode(&[b'G'; REQUEST_LEN]),
+            Request::decode(&[b'G'; REQUEST_LEN]),
             Err(ProtocolError::BadMagic)
         );
-        // Another version, with a correct checksum.
-        let mut v2 = good;
-        v2[4] = 2;
-        let crc = crc32fast::hash(&v2[..32]);
-        v2[32..].copy_from_slice(&crc.to_le_bytes());
-        assert_eq!(ReadRequest::decode(&v2), Err(ProtocolError::Version(2)));
+        // Another version (1: before authentication), with a correct checksum.
+        let mut v1 = good;
+        v1[4] = 1;
+        let crc = crc32fast::hash(&v1[..32]);
+        v1[32..].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(Request::decode(&v1), Err(ProtocolError::Version(1)));
+        // An unknown kind.
+        let mut kind = good;
+        kind[6] = 9;
+        let crc = crc32fast::hash(&kind[..32]);
+        kind[32..].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(Request::decode(&kind), Err(ProtocolError::Kind(9)));
     }
 }

@@ -20,6 +20,9 @@ pub enum AlluxioError {
     FailedPrecondition(String),
     #[error("{0}")]
     PermissionDenied(String),
+    /// The caller presented no credentials, or ones that do not check out.
+    #[error("{0}")]
+    Unauthenticated(String),
     /// A dependency (UFS, master, worker) cannot be reached right now.
     #[error("{0}")]
     Unavailable(String),
@@ -35,6 +38,7 @@ impl AlluxioError {
             AlluxioError::AlreadyExists(_) => Code::AlreadyExists,
             AlluxioError::FailedPrecondition(_) => Code::FailedPrecondition,
             AlluxioError::PermissionDenied(_) => Code::PermissionDenied,
+            AlluxioError::Unauthenticated(_) => Code::Unauthenticated,
             AlluxioError::Unavailable(_) => Code::Unavailable,
             AlluxioError::Internal(_) => Code::Internal,
         }
@@ -47,6 +51,7 @@ impl AlluxioError {
             | AlluxioError::AlreadyExists(m)
             | AlluxioError::FailedPrecondition(m)
             | AlluxioError::PermissionDenied(m)
+            | AlluxioError::Unauthenticated(m)
             | AlluxioError::Unavailable(m)
             | AlluxioError::Internal(m) => m,
         }
@@ -67,7 +72,8 @@ impl From<Status> for AlluxioError {
             Code::NotFound => AlluxioError::NotFound(msg),
             Code::AlreadyExists => AlluxioError::AlreadyExists(msg),
             Code::FailedPrecondition | Code::Aborted => AlluxioError::FailedPrecondition(msg),
-            Code::PermissionDenied | Code::Unauthenticated => AlluxioError::PermissionDenied(msg),
+            Code::PermissionDenied => AlluxioError::PermissionDenied(msg),
+            Code::Unauthenticated => AlluxioError::Unauthenticated(msg),
             Code::Unavailable | Code::DeadlineExceeded => {
                 AlluxioError::Unavailable(if msg.is_empty() {
                     "service unavailable".to_string()

@@ -16,6 +16,7 @@ pub mod path;
 pub mod rpc;
 pub mod server;
 pub mod units;
+pub mod users;
 
 pub use error::{AlluxioError, Result};
 pub use path::AlluxioPath;

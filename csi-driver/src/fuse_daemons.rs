@@ -34,6 +34,11 @@ pub struct StagedVolume {
     pub pid: u32,
     /// Published target paths and whether each is read-only.
     pub targets: Vec<(PathBuf, bool)>,
+    /// The cluster key the daemon mints its tokens from (written from
+    /// NodeStageVolume's secrets, mode 0600); none: the plugin's own
+    /// environment decides.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -143,7 +148,32 @@ impl FuseDaemons {
             .join("volumes")
             .join(state_file_name(volume_id));
         let _ = std::fs::remove_file(path);
+        let _ = std::fs::remove_file(self.key_path(volume_id));
         self.lock().remove(volume_id);
+    }
+
+    /// Where a volume's cluster key is kept.
+    pub fn key_path(&self, volume_id: &str) -> PathBuf {
+        self.state_dir
+            .join("volumes")
+            .join(state_file_name(volume_id).replace(".json", ".key"))
+    }
+
+    /// Writes `hex` as the volume's key file (mode 0600, replaced
+    /// atomically) and returns its path.
+    pub fn write_key(&self, volume_id: &str, hex: &str) -> Result<PathBuf, DaemonError> {
+        use std::io::Write;
+        let path = self.key_path(volume_id);
+        let tmp = path.with_extension("key.tmp");
+        let _ = std::fs::remove_file(&tmp);
+        let written = alluxio_common::io::create_private(&tmp)
+            .and_then(|mut f| {
+                f.write_all(format!("{}\n", hex.trim()).as_bytes())?;
+                f.sync_all()
+            })
+            .and_then(|_| std::fs::rename(&tmp, &path));
+        written.map_err(DaemonError::State)?;
+        Ok(path)
     }
 
     fn log_path(&self, volume_id: &str) -> PathBuf {
@@ -180,6 +210,9 @@ impl FuseDaemons {
         .stdin(std::process::Stdio::null())
         .stdout(log)
         .stderr(log2);
+        if let Some(key_file) = &v.key_file {
+            cmd.env("ALLUXIO_SECURITY_KEY_FILE", key_file);
+        }
         // A session of its own: the plugin's death or a signal to its
         // process group does not reach the daemon.
         // SAFETY: the hook only calls setsid(2), which is async-signal-safe,

@@ -77,7 +77,14 @@ async fn run(args: Args) -> Result<(), String> {
         .ok_or_else(|| format!("--endpoint {} is not unix:///path", args.endpoint))?;
     let listener = alluxio_csi::server::bind_socket(std::path::Path::new(socket))
         .map_err(|e| format!("cannot listen on {socket}: {e}"))?;
-    let master = MasterClient::connect_lazy(&args.master).map_err(|e| e.to_string())?;
+    // The plugin's own credentials, for requests that carry no Secret:
+    // ALLUXIO_TOKEN, or ALLUXIO_SECURITY_* settings in the environment.
+    let config =
+        alluxio_common::config::AlluxioConfig::load(None, &[]).map_err(|e| e.to_string())?;
+    let credentials =
+        alluxio_common::auth::Credentials::for_client(&config).map_err(|e| e.to_string())?;
+    let master =
+        MasterClient::connect_lazy(&args.master, credentials.clone()).map_err(|e| e.to_string())?;
 
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = Arc::new(CsiMetrics::register(&mut registry));
@@ -103,6 +110,7 @@ async fn run(args: Args) -> Result<(), String> {
             &args.master,
             &args.volume_root,
             &args.records_root,
+            credentials,
         )));
     }
     if args.mode != Mode::Controller {

@@ -14,7 +14,7 @@ use tonic::Code;
 async fn identity_and_controller_rpcs_follow_the_spec() {
     let cluster = cluster().await;
     let dir = tempfile::tempdir().unwrap();
-    let plugin = Plugin::start(dir.path(), &master_address(&cluster));
+    let plugin = Plugin::start(dir.path(), &cluster);
 
     let mut identity = plugin.identity().await;
     let info = identity

@@ -83,7 +83,7 @@ async fn stage_publish_and_their_errors_with_real_mounts() {
     let cluster = cluster().await;
     write_dataset(&cluster, "/data/set/a.bin", 100_000).await;
     let dir = tempfile::tempdir().unwrap();
-    let plugin = Plugin::start(dir.path(), &master_address(&cluster));
+    let plugin = Plugin::start(dir.path(), &cluster);
     let mut node = plugin.node().await;
 
     let info = node
@@ -306,7 +306,7 @@ async fn fuse_daemons_outlive_the_plugin_and_dead_ones_are_replaced() {
     let len = 8 << 20;
     write_dataset(&cluster, "/ds/big.bin", len).await;
     let dir = tempfile::tempdir().unwrap();
-    let mut plugin = Plugin::start(dir.path(), &master_address(&cluster));
+    let mut plugin = Plugin::start(dir.path(), &cluster);
     let mut node = plugin.node().await;
     stage_and_publish_read_only(&mut node, &plugin).await;
     let target = Path::new(&plugin.kubelet_path("pods/pod-a/volumes/v1")).to_path_buf();
@@ -354,7 +354,7 @@ async fn fuse_daemons_outlive_the_plugin_and_dead_ones_are_replaced() {
 
     // The restarted plugin adopts the daemon: same pid, calls still idempotent.
     let pid = fuse_pid(dir.path());
-    let plugin = Plugin::start(dir.path(), &master_address(&cluster));
+    let plugin = Plugin::start(dir.path(), &cluster);
     let mut node = plugin.node().await;
     stage_and_publish_read_only(&mut node, &plugin).await;
     assert_eq!(fuse_pid(dir.path()), pid);

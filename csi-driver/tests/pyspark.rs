@@ -100,7 +100,7 @@ async fn pyspark_reads_a_parquet_dataset_through_a_provisioned_volume() {
     let cluster = cluster().await;
     let master = master_address(&cluster);
     let dir = tempfile::tempdir().unwrap();
-    let plugin = Plugin::start(dir.path(), &master);
+    let plugin = Plugin::start(dir.path(), &cluster);
     let server = TestApiServer::start().await.unwrap();
     let client = server.client();
 

@@ -4,6 +4,14 @@
 //! claim goes, its PersistentVolume (reclaim policy Delete) is deleted
 //! with DeleteVolume. Volume names are `pvc-<claim uid>`, as
 //! external-provisioner names them.
+//!
+//! Secrets, as external-provisioner handles them: the StorageClass's
+//! `csi.storage.k8s.io/provisioner-secret-{name,namespace}` name a Secret
+//! whose data goes to CreateVolume and DeleteVolume as `secrets`;
+//! `csi.storage.k8s.io/node-stage-secret-{name,namespace}` becomes the
+//! PersistentVolume's `nodeStageSecretRef`, which the kubelet resolves for
+//! NodeStageVolume. Every `csi.storage.k8s.io/` parameter is stripped
+//! before the driver sees the parameters.
 
 use alluxio_proto::csi::controller_client::ControllerClient;
 use alluxio_proto::csi::volume_capability::access_mode::Mode;
@@ -11,11 +19,12 @@ use alluxio_proto::csi::volume_capability::{AccessMode, AccessType, MountVolume}
 use alluxio_proto::csi::{
     CapacityRange, CreateVolumeRequest, DeleteVolumeRequest, VolumeCapability,
 };
-use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Secret};
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::ResourceExt;
 use serde_json::json;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::Duration;
 use tonic::transport::Channel;
@@ -51,6 +60,48 @@ fn bytes_of(quantity: &str) -> i64 {
         }
     }
     quantity.parse().unwrap_or(0)
+}
+
+/// Prefix of the parameters meant for the provisioner, not the driver.
+const RESERVED_PREFIX: &str = "csi.storage.k8s.io/";
+
+/// The Secret a StorageClass names for `purpose` (`provisioner`,
+/// `node-stage`), as (name, namespace).
+fn secret_ref(parameters: &BTreeMap<String, String>, purpose: &str) -> Option<(String, String)> {
+    let name = parameters.get(&format!("{RESERVED_PREFIX}{purpose}-secret-name"))?;
+    let namespace = parameters.get(&format!("{RESERVED_PREFIX}{purpose}-secret-namespace"))?;
+    Some((name.clone(), namespace.clone()))
+}
+
+/// A Secret's data as the `secrets` map of a CSI request.
+pub async fn secret_data(
+    client: &kube::Client,
+    name: &str,
+    namespace: &str,
+) -> Result<HashMap<String, String>, String> {
+    let secret = Api::<Secret>::namespaced(client.clone(), namespace)
+        .get_opt(name)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("Secret {namespace}/{name} not found"))?;
+    Ok(secret
+        .data
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
+        .collect())
+}
+
+/// The provisioner secrets of a StorageClass's parameters (none if it
+/// names no Secret).
+async fn provisioner_secrets(
+    client: &kube::Client,
+    parameters: &BTreeMap<String, String>,
+) -> Result<HashMap<String, String>, String> {
+    match secret_ref(parameters, "provisioner") {
+        Some((name, namespace)) => secret_data(client, &name, &namespace).await,
+        None => Ok(HashMap::new()),
+    }
 }
 
 impl Provisioner {
@@ -118,6 +169,10 @@ async fn sync(
                 }),
             })
             .collect();
+        let class_parameters = class.parameters.clone().unwrap_or_default();
+        let secrets = provisioner_secrets(client, &class_parameters).await?;
+        let node_stage_secret = secret_ref(&class_parameters, "node-stage")
+            .map(|(name, namespace)| json!({"name": name, "namespace": namespace}));
         let volume = controller
             .create_volume(CreateVolumeRequest {
                 name: name.clone(),
@@ -126,12 +181,12 @@ async fn sync(
                     limit_bytes: 0,
                 }),
                 volume_capabilities: capabilities,
-                parameters: class
-                    .parameters
-                    .clone()
-                    .unwrap_or_default()
-                    .into_iter()
+                parameters: class_parameters
+                    .iter()
+                    .filter(|(k, _)| !k.starts_with(RESERVED_PREFIX))
+                    .map(|(k, v)| (k.clone(), v.clone()))
                     .collect(),
+                secrets,
                 ..Default::default()
             })
             .await
@@ -148,7 +203,8 @@ async fn sync(
                 "storageClassName": class.name_any(),
                 "claimRef": {"namespace": claim.namespace(), "name": claim.name_any(), "uid": claim.uid()},
                 "csi": {"driver": driver, "volumeHandle": volume.volume_id,
-                        "volumeAttributes": volume.volume_context},
+                        "volumeAttributes": volume.volume_context,
+                        "nodeStageSecretRef": node_stage_secret},
             },
         }))
         .map_err(|e| e.to_string())?;
@@ -199,9 +255,18 @@ async fn sync(
         };
         let bound = claims.iter().any(|c| c.uid() == claim_ref.uid);
         if !bound && spec.persistent_volume_reclaim_policy.as_deref() == Some("Delete") {
+            // The provisioner secret of the volume's StorageClass, if it
+            // still exists.
+            let class_parameters = classes
+                .iter()
+                .find(|c| Some(c.name_any()) == spec.storage_class_name)
+                .and_then(|c| c.parameters.clone())
+                .unwrap_or_default();
+            let secrets = provisioner_secrets(client, &class_parameters).await?;
             controller
                 .delete_volume(DeleteVolumeRequest {
                     volume_id: csi.volume_handle.clone(),
+                    secrets,
                     ..Default::default()
                 })
                 .await

@@ -15,7 +15,7 @@ pub fn errno_of(e: &AlluxioError) -> Errno {
         AlluxioError::InvalidArgument(_) if m.contains("is a directory") => Errno::EISDIR,
         AlluxioError::InvalidArgument(_) => Errno::EINVAL,
         AlluxioError::PermissionDenied(_) if m.contains("read-only") => Errno::EROFS,
-        AlluxioError::PermissionDenied(_) => Errno::EACCES,
+        AlluxioError::PermissionDenied(_) | AlluxioError::Unauthenticated(_) => Errno::EACCES,
         AlluxioError::FailedPrecondition(_) if m.contains("non-empty directory") => {
             Errno::ENOTEMPTY
         }

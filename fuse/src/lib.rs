@@ -27,7 +27,6 @@ pub mod metrics;
 pub mod options;
 mod passthrough;
 pub mod state;
-mod users;
 
 pub use metrics::FuseMetrics;
 pub use options::FuseOptions;

@@ -8,9 +8,11 @@ use crate::fs_master::{bootstrap_root, FileSystemMaster, FsSettings};
 use crate::journal::{Journal, JournalError};
 use crate::metrics::MasterMetrics;
 use crate::service::{
-    block::BlockMasterService, file_system::FileSystemService, meta::MetaMasterService,
+    access::AccessPolicy, block::BlockMasterService, file_system::FileSystemService,
+    meta::MetaMasterService,
 };
 use crate::state::MasterState;
+use alluxio_common::auth::{AuthError, Authenticator};
 use alluxio_common::config::AlluxioConfig;
 use alluxio_common::server::Supervisor;
 use alluxio_common::AlluxioError;
@@ -24,6 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tonic::service::interceptor::InterceptedService;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MasterError {
@@ -36,6 +39,8 @@ pub enum MasterError {
     },
     #[error("cannot initialise the namespace: {0}")]
     Bootstrap(AlluxioError),
+    #[error("cannot set up authentication: {0}")]
+    Security(#[from] AuthError),
 }
 
 pub struct MasterServer {
@@ -58,6 +63,9 @@ impl MasterServer {
         let mc = &config.master;
         let (rpc_listener, rpc_addr) = bind(&mc.hostname, mc.rpc_port).await?;
         let (web_listener, web_addr) = bind(&mc.hostname, mc.web_port).await?;
+        // The first master of a cluster creates its key.
+        let auth = Authenticator::from_config(config, true)?;
+        let access = Arc::new(AccessPolicy::from_config(config));
         let fs = Arc::new(recover(config).await?);
 
         let mut registry = Registry::default();
@@ -66,29 +74,38 @@ impl MasterServer {
         let mut tasks = Supervisor::default();
 
         let limit = alluxio_common::rpc::MASTER_MAX_MESSAGE;
+        // Every service behind the authenticator: no call reaches a handler
+        // without a verified identity.
         let grpc = alluxio_common::rpc::server()
-            .add_service(
+            .add_service(InterceptedService::new(
                 FileSystemMasterServer::new(FileSystemService {
                     fs: fs.clone(),
                     metrics: metrics.clone(),
+                    access: access.clone(),
                     list_batch_size: mc.list_batch_size,
                 })
                 .max_decoding_message_size(limit),
-            )
-            .add_service(
+                auth.clone(),
+            ))
+            .add_service(InterceptedService::new(
                 BlockMasterServer::new(BlockMasterService {
                     fs: fs.clone(),
                     metrics: metrics.clone(),
+                    access,
                 })
                 .max_decoding_message_size(limit),
-            )
-            .add_service(MetaMasterServer::new(MetaMasterService {
-                fs: fs.clone(),
-                metrics: metrics.clone(),
-                address: format!("{}:{}", mc.hostname, rpc_addr.port()),
-                web_port: web_addr.port(),
-                start_time_ms: alluxio_common::now_ms(),
-            }));
+                auth.clone(),
+            ))
+            .add_service(InterceptedService::new(
+                MetaMasterServer::new(MetaMasterService {
+                    fs: fs.clone(),
+                    metrics: metrics.clone(),
+                    address: format!("{}:{}", mc.hostname, rpc_addr.port()),
+                    web_port: web_addr.port(),
+                    start_time_ms: alluxio_common::now_ms(),
+                }),
+                auth,
+            ));
         let incoming = alluxio_common::server::grpc_incoming(rpc_listener);
         tasks.spawn_server("master gRPC", move |stop| {
             grpc.serve_with_incoming_shutdown(incoming, stop)

@@ -3,6 +3,7 @@
 
 mod common;
 
+use alluxio_common::config::AlluxioConfig;
 use alluxio_master::MasterServer;
 use alluxio_proto::grpc::*;
 use rand::Rng;
@@ -52,11 +53,8 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-async fn file_names(server: &MasterServer, dir: &str) -> Vec<String> {
-    let client =
-        alluxio_client::MasterClient::connect(&server.rpc_addr.to_string(), Duration::from_secs(5))
-            .await
-            .unwrap();
+async fn file_names(server: &MasterServer, config: &AlluxioConfig, dir: &str) -> Vec<String> {
+    let client = common::connect(server, config).await;
     match client.list_status(dir, false, Some(-1)).await {
         Ok(infos) => infos.into_iter().map(|i| i.name).collect(),
         Err(alluxio_common::AlluxioError::NotFound(_)) => Vec::new(),
@@ -92,7 +90,7 @@ async fn restarts_from_logs_truncated_at_random_offsets() {
         let server = MasterServer::start(&config)
             .await
             .unwrap_or_else(|e| panic!("cut at {offset}: {e}"));
-        let names = file_names(&server, "/t").await;
+        let names = file_names(&server, &config, "/t").await;
         // What survives is exactly a prefix of the creates, in order, and
         // every surviving file but possibly the last is complete.
         let expected: Vec<String> = (0..names.len()).map(|i| format!("f{i:04}")).collect();
@@ -102,7 +100,7 @@ async fn restarts_from_logs_truncated_at_random_offsets() {
         // The torn tail was cut off, so the next restart is clean too and
         // new writes land after the surviving prefix.
         let server = MasterServer::start(&config).await.unwrap();
-        assert_eq!(file_names(&server, "/t").await.len(), names.len());
+        assert_eq!(file_names(&server, &config, "/t").await.len(), names.len());
         server.shutdown().await;
     }
 }
@@ -130,14 +128,17 @@ async fn a_torn_tail_before_an_empty_segment_is_still_the_end_of_the_log() {
     std::fs::write(journal.join(format!("log-{:020}.log", 1_000_000)), header).unwrap();
 
     let server = MasterServer::start(&m.config).await.unwrap();
-    let names = file_names(&server, "/t").await;
+    let names = file_names(&server, &m.config, "/t").await;
     let expected: Vec<String> = (0..names.len()).map(|i| format!("f{i:04}")).collect();
     assert_eq!(names, expected);
     assert!(names.len() >= 9, "{names:?}");
     server.shutdown().await;
     // Restarts cleanly again, with the empty segment gone.
     let server = MasterServer::start(&m.config).await.unwrap();
-    assert_eq!(file_names(&server, "/t").await.len(), names.len());
+    assert_eq!(
+        file_names(&server, &m.config, "/t").await.len(),
+        names.len()
+    );
     server.shutdown().await;
 }
 
@@ -222,7 +223,9 @@ async fn checkpoints_truncate_the_log_and_restore_everything() {
     let after = m.client.list_status("/", true, Some(-1)).await.unwrap();
     assert_eq!(before, after);
     assert_eq!(
-        file_names(m.server.as_ref().unwrap(), "/k").await.len(),
+        file_names(m.server.as_ref().unwrap(), &m.config, "/k")
+            .await
+            .len(),
         150
     );
 }

@@ -435,7 +435,10 @@ async fn workers_register_heartbeat_and_get_lost() {
         c.master.worker_check_interval.0 = std::time::Duration::from_millis(50);
     })
     .await;
-    let c = &m.client;
+    // Registration and heartbeats are for workers only.
+    let c = &m
+        .client_as("worker", alluxio_common::auth::Role::Worker)
+        .await;
     c.create_file(create("/f")).await.unwrap();
     let f = c.complete_file(complete("/f", 10)).await.unwrap();
     let block = f.block_ids[0];

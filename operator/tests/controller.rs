@@ -150,6 +150,20 @@ async fn controllers_bring_a_cluster_to_ready_and_mount_and_unmount_its_mounts()
     let (_store, running) = controllers(cx, Some("default"), shutdown);
     let running = tokio::spawn(running);
 
+    // The in-process master's key is the cluster's Secret, as if the
+    // operator had created it and the pods had mounted it (the operator
+    // keeps an existing Secret as it is).
+    let mut secret = alluxio_operator::build::security::security_secret(
+        &alluxio_operator::build::names::Names::new("demo", "default"),
+        Default::default(),
+        &alluxio.key(),
+    );
+    secret.metadata.owner_references = None;
+    Api::<k8s_openapi::api::core::v1::Secret>::namespaced(client.clone(), "default")
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+
     // The cluster's objects appear; with its pods ready it becomes Ready
     // with the capacity the master reports.
     let clusters: Api<AlluxioCluster> = Api::namespaced(client.clone(), "default");

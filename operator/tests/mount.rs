@@ -2,6 +2,7 @@
 //! (in process), with an S3 bucket on moto and credentials from a Secret.
 
 use alluxio_client::MasterClient;
+use alluxio_common::auth::{ClusterKey, Credentials, Role};
 use alluxio_e2e::apiserver::TestApiServer;
 use alluxio_operator::controller::mount::{reconcile_mount, Outcome, FINALIZER};
 use alluxio_operator::controller::Context;
@@ -20,13 +21,26 @@ async fn a_mount_is_mounted_with_its_secret_and_unmounted_before_it_goes() {
     };
     s3.create_bucket("datasets");
     let dir = tempfile::tempdir().unwrap();
-    let master = alluxio_master::MasterServer::start(&alluxio_testkit::cluster::config(dir.path()))
+    let master_config = alluxio_testkit::cluster::config(dir.path());
+    let master = alluxio_master::MasterServer::start(&master_config)
         .await
         .unwrap();
-    let master_client =
-        MasterClient::connect(&master.rpc_addr.to_string(), Duration::from_secs(10))
-            .await
-            .unwrap();
+    // The operator calls as the operator, with the cluster's key.
+    let key = ClusterKey::load(&master_config.security.key_file).unwrap();
+    let operator = Credentials::from_key(
+        key,
+        "alluxio-operator",
+        &[],
+        Role::Operator,
+        Duration::from_secs(3600),
+    );
+    let master_client = MasterClient::connect(
+        &master.rpc_addr.to_string(),
+        Duration::from_secs(10),
+        operator,
+    )
+    .await
+    .unwrap();
     let server = TestApiServer::start().await.unwrap();
     let mut config = kube::Config::new(server.url().parse().unwrap());
     config.default_namespace = "default".into();

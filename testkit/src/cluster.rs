@@ -1,13 +1,18 @@
 //! An in-process cluster: a master and workers on free ports, each worker
-//! with its own tiers, and a client `FileSystem`.
+//! with its own tiers, and a client `FileSystem`. Authentication is on, as
+//! in production: the master creates the cluster key in the cluster's
+//! directory, and the client mints tokens from it as the test's user.
 
 use alluxio_client::{FileSystem, MasterClient};
+use alluxio_common::auth::{AuthChannel, ClusterKey, Credentials, Role};
 use alluxio_common::config::{AlluxioConfig, TierConfig, TierDirConfig};
 use alluxio_common::units::ByteSize;
 use alluxio_master::MasterServer;
+use alluxio_proto::grpc::block_worker_client::BlockWorkerClient;
 use alluxio_worker::WorkerServer;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+use tonic::transport::Endpoint;
 
 pub const MIB: u64 = 1 << 20;
 
@@ -26,6 +31,7 @@ pub fn config(dir: &std::path::Path) -> AlluxioConfig {
     c.master.rpc_port = 0;
     c.master.web_port = 0;
     c.master.journal.dir = dir.join("journal");
+    c.security.key_file = dir.join("security/cluster.key");
     c.master.mount_table_root_ufs = format!("file://{}", dir.join("ufs").display());
     // Tests mount temporary directories wherever they are.
     c.master.allowed_local_ufs_roots = vec!["/".into()];
@@ -43,9 +49,7 @@ pub async fn start(workers: usize, quota: u64, tweak: impl FnOnce(&mut AlluxioCo
     let mut c = config(dir.path());
     tweak(&mut c);
     let master = MasterServer::start(&c).await.unwrap();
-    let client = MasterClient::connect(&master.rpc_addr.to_string(), Duration::from_secs(10))
-        .await
-        .unwrap();
+    let client = connect(&master, &c).await;
     let fs = FileSystem::with_config(client.clone(), &c);
     let mut cluster = Cluster {
         master: Some(master),
@@ -64,7 +68,60 @@ pub async fn start(workers: usize, quota: u64, tweak: impl FnOnce(&mut AlluxioCo
     cluster
 }
 
+/// A client of `master` with the credentials `config` gives a client.
+async fn connect(master: &MasterServer, config: &AlluxioConfig) -> MasterClient {
+    let credentials = Credentials::for_client(config).unwrap();
+    MasterClient::connect(
+        &master.rpc_addr.to_string(),
+        Duration::from_secs(10),
+        credentials,
+    )
+    .await
+    .unwrap()
+}
+
 impl Cluster {
+    /// The cluster key (the master created it).
+    pub fn key(&self) -> ClusterKey {
+        ClusterKey::load(&self.config.security.key_file).unwrap()
+    }
+
+    /// A token for `user` with `role`, valid for an hour.
+    pub fn token(&self, user: &str, role: Role) -> String {
+        self.key()
+            .issue(user, &[user.to_string()], role, Duration::from_secs(3600))
+    }
+
+    /// Credentials of `user` with `role`.
+    pub fn credentials(&self, user: &str, role: Role) -> Credentials {
+        Credentials::token(&self.token(user, role))
+    }
+
+    /// A raw gRPC client of worker `i` calling as `credentials` (no
+    /// project client code between a test and the wire).
+    pub async fn raw_worker(
+        &self,
+        i: usize,
+        credentials: &Credentials,
+    ) -> BlockWorkerClient<AuthChannel> {
+        let channel = Endpoint::from_shared(format!("http://{}", self.worker(i).rpc_addr))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        BlockWorkerClient::new(credentials.attach(channel))
+    }
+
+    /// A raw gRPC channel to the master calling as `credentials`.
+    pub async fn raw_master_channel(&self, credentials: &Credentials) -> AuthChannel {
+        let channel = Endpoint::from_shared(format!("http://{}", self.master().rpc_addr))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        credentials.attach(channel)
+    }
+
     pub fn worker_config(&self, i: usize, quota: u64) -> AlluxioConfig {
         let mut c = self.config.clone();
         c.worker.data_dir = self.dir.path().join(format!("worker-{i}"));
@@ -117,9 +174,7 @@ impl Cluster {
             m.shutdown().await;
         }
         let master = MasterServer::start(&self.config).await.unwrap();
-        self.client = MasterClient::connect(&master.rpc_addr.to_string(), Duration::from_secs(10))
-            .await
-            .unwrap();
+        self.client = connect(&master, &self.config).await;
         self.fs = FileSystem::with_config(self.client.clone(), &self.config);
         self.master = Some(master);
     }

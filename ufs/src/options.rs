@@ -47,6 +47,16 @@ pub fn masked(options: &BTreeMap<String, String>) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// A copy of `options` without its secrets (for callers that may use a
+/// mount but not its credentials).
+pub fn without_secrets(options: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    options
+        .iter()
+        .filter(|(k, _)| !is_secret_key(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
 /// Reads a boolean option (`true`/`false`, case-insensitive).
 pub fn parse_bool(key: &str, value: &str) -> Result<bool, crate::UfsError> {
     match value.to_ascii_lowercase().as_str() {

@@ -6,11 +6,13 @@
 //!
 //! Bad input costs only its own connection: a request that is not ours
 //! gets a BAD_REQUEST answer and the connection is closed; a connection that
-//! sends nothing for a minute is closed.
+//! sends nothing for a minute is closed. With authentication on, nothing is
+//! read for a connection that has not presented a valid token first.
 
 use crate::block_store::{BlockStore, StoreError};
 use crate::metrics::WorkerMetrics;
-use alluxio_common::data_protocol::{AnswerHeader, ReadRequest, Status, REQUEST_LEN};
+use alluxio_common::auth::{Authenticator, Identity, MAX_TOKEN_LEN};
+use alluxio_common::data_protocol::{AnswerHeader, ReadRequest, Request, Status, REQUEST_LEN};
 use bytes::Bytes;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +31,7 @@ pub async fn serve(
     listener: TcpListener,
     store: BlockStore,
     metrics: Arc<WorkerMetrics>,
+    auth: Authenticator,
     stop: impl std::future::Future<Output = ()>,
 ) {
     let mut connections = JoinSet::new();
@@ -37,7 +40,8 @@ pub async fn serve(
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    connections.spawn(serve_connection(stream, store.clone(), metrics.clone()));
+                    let (store, metrics, auth) = (store.clone(), metrics.clone(), auth.clone());
+                    connections.spawn(serve_connection(stream, store, metrics, auth));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "data port: accept failed");
@@ -51,8 +55,15 @@ pub async fn serve(
     connections.shutdown().await;
 }
 
-async fn serve_connection(mut stream: TcpStream, store: BlockStore, metrics: Arc<WorkerMetrics>) {
+async fn serve_connection(
+    mut stream: TcpStream,
+    store: BlockStore,
+    metrics: Arc<WorkerMetrics>,
+    auth: Authenticator,
+) {
     let _ = stream.set_nodelay(true);
+    // NOSASL: every connection is trusted from the start.
+    let mut caller: Option<Identity> = auth.key().is_none().then(Identity::unchecked);
     loop {
         let mut raw = [0u8; REQUEST_LEN];
         match tokio::time::timeout(IDLE_TIMEOUT, stream.read_exact(&mut raw)).await {
@@ -60,7 +71,7 @@ async fn serve_connection(mut stream: TcpStream, store: BlockStore, metrics: Arc
             // Closed by the client, broken, or idle.
             _ => return,
         }
-        let request = match ReadRequest::decode(&raw) {
+        let request = match Request::decode(&raw) {
             Ok(r) => r,
             Err(e) => {
                 tracing::debug!(error = %e, "data port: refused a request");
@@ -68,13 +79,66 @@ async fn serve_connection(mut stream: TcpStream, store: BlockStore, metrics: Arc
                 return;
             }
         };
-        if serve_read(&mut stream, &store, &metrics, request)
-            .await
-            .is_err()
-        {
-            return;
+        match request {
+            Request::Authenticate { token_len } => {
+                match authenticate(&mut stream, &auth, token_len).await {
+                    Ok(identity) => {
+                        caller = Some(identity);
+                        let ok = AnswerHeader {
+                            status: Status::Ok,
+                            length: 0,
+                        };
+                        if stream.write_all(&ok.encode()).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(reason) => {
+                        tracing::debug!(reason, "data port: authentication refused");
+                        let _ = answer_error(&mut stream, Status::Unauthenticated, &reason).await;
+                        return;
+                    }
+                }
+            }
+            Request::Read(read) => {
+                let reason = match &caller {
+                    None => Some("authenticate before reading".to_string()),
+                    Some(who) if who.is_expired() => Some("token expired".to_string()),
+                    Some(_) => None,
+                };
+                if let Some(reason) = reason {
+                    let _ = answer_error(&mut stream, Status::Unauthenticated, &reason).await;
+                    return;
+                }
+                if serve_read(&mut stream, &store, &metrics, read)
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
         }
     }
+}
+
+/// Reads the token that follows an authenticate request and checks it.
+/// An oversized length is refused before anything is read.
+async fn authenticate(
+    stream: &mut TcpStream,
+    auth: &Authenticator,
+    token_len: u64,
+) -> Result<Identity, String> {
+    if token_len == 0 || token_len > MAX_TOKEN_LEN as u64 {
+        return Err(format!(
+            "token length {token_len} is outside 1..={MAX_TOKEN_LEN}"
+        ));
+    }
+    let mut token = vec![0u8; token_len as usize];
+    match tokio::time::timeout(IDLE_TIMEOUT, stream.read_exact(&mut token)).await {
+        Ok(Ok(_)) => {}
+        _ => return Err("token cut short".to_string()),
+    }
+    let token = std::str::from_utf8(&token).map_err(|_| "token is not UTF-8".to_string())?;
+    auth.check(Some(token)).map_err(|e| e.to_string())
 }
 
 /// Answers one read. An error means the connection cannot carry another

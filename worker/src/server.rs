@@ -8,6 +8,7 @@ use crate::read_through::ReadThrough;
 use crate::service::{WorkerGrpc, WorkerService};
 use alluxio_client::MasterClient;
 use alluxio_client::MountResolver;
+use alluxio_common::auth::{AuthError, Authenticator, Credentials, Role};
 use alluxio_common::config::AlluxioConfig;
 use alluxio_common::server::Supervisor;
 use alluxio_proto::grpc::block_worker_server::BlockWorkerServer;
@@ -17,6 +18,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tonic::service::interceptor::InterceptedService;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -31,6 +33,8 @@ pub enum WorkerError {
     Identity { dir: String, source: std::io::Error },
     #[error("invalid master address: {0}")]
     Master(alluxio_common::AlluxioError),
+    #[error("cannot set up authentication: {0}")]
+    Security(#[from] AuthError),
 }
 
 pub struct WorkerServer {
@@ -59,6 +63,10 @@ impl WorkerServer {
         master_address: &str,
     ) -> Result<WorkerServer, WorkerError> {
         let wc = &config.worker;
+        // A worker checks callers with the cluster key and calls the master
+        // as a worker with tokens it mints from it.
+        let auth = Authenticator::from_config(config, false)?;
+        let credentials = Credentials::for_service(config, auth.key(), Role::Worker);
         let worker_id =
             load_or_create_id(&wc.data_dir).map_err(|source| WorkerError::Identity {
                 dir: wc.data_dir.display().to_string(),
@@ -75,7 +83,8 @@ impl WorkerServer {
         let (web_listener, web_addr) = bind(&wc.hostname, wc.web_port).await?;
         let (data_listener, data_addr) = bind(&wc.hostname, wc.data_port).await?;
         // Lazy: the master may come up after the worker; heartbeats retry.
-        let master = MasterClient::connect_lazy(master_address).map_err(WorkerError::Master)?;
+        let master =
+            MasterClient::connect_lazy(master_address, credentials).map_err(WorkerError::Master)?;
 
         let mut registry = Registry::default();
         let metrics = Arc::new(WorkerMetrics::register(&mut registry));
@@ -101,10 +110,11 @@ impl WorkerServer {
             .initial_stream_window_size(Some(8 << 20))
             .initial_connection_window_size(Some(16 << 20))
             .max_frame_size(Some((1 << 24) - 1))
-            .add_service(
+            .add_service(InterceptedService::new(
                 BlockWorkerServer::new(WorkerGrpc(service))
                     .max_decoding_message_size(alluxio_common::rpc::WORKER_MAX_MESSAGE),
-            );
+                auth.clone(),
+            ));
         let incoming = alluxio_common::server::grpc_incoming(rpc_listener);
         tasks.spawn_server("worker gRPC", move |stop| {
             grpc.serve_with_incoming_shutdown(incoming, stop)
@@ -113,6 +123,7 @@ impl WorkerServer {
             data_listener,
             store.clone(),
             metrics.clone(),
+            auth,
             tasks.stop_signal(),
         );
         tasks.spawn("worker data port", data_port);

@@ -318,12 +318,23 @@ async fn garbage_on_the_data_port_does_not_take_the_worker_down() {
         let reason = String::from_utf8_lossy(&answer[data_protocol::ANSWER_HEADER_LEN..]);
         assert!(reason.contains("bad magic"), "{reason}");
     }
-    // A well-formed request for a block the worker does not have.
+    // A well-formed request for a block the worker does not have, after
+    // authenticating as an ordinary user.
     {
         use tokio::io::AsyncReadExt;
         let mut s = tokio::net::TcpStream::connect(c.worker(0).data_addr)
             .await
             .unwrap();
+        let token = c.token("alice", alluxio_common::auth::Role::User);
+        let auth = data_protocol::Request::Authenticate {
+            token_len: token.len() as u64,
+        };
+        s.write_all(&auth.encode()).await.unwrap();
+        s.write_all(token.as_bytes()).await.unwrap();
+        let mut header = [0u8; data_protocol::ANSWER_HEADER_LEN];
+        s.read_exact(&mut header).await.unwrap();
+        let header = data_protocol::AnswerHeader::decode(&header).unwrap();
+        assert_eq!(header.status, data_protocol::Status::Ok);
         let request = data_protocol::ReadRequest {
             block_id: 12345 << 24,
             offset: 0,
@@ -336,12 +347,9 @@ async fn garbage_on_the_data_port_does_not_take_the_worker_down() {
         assert_eq!(header.status, data_protocol::Status::NotCached);
     }
     // A malformed request through gRPC: an error, not a crash.
-    let mut client = alluxio_proto::grpc::block_worker_client::BlockWorkerClient::connect(format!(
-        "http://{}",
-        c.worker(0).rpc_addr
-    ))
-    .await
-    .unwrap();
+    let mut client = c
+        .raw_worker(0, &c.credentials("alice", alluxio_common::auth::Role::User))
+        .await;
     let err = client
         .read_block(alluxio_proto::grpc::ReadBlockRequest {
             block_id: 1,

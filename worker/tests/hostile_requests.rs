@@ -4,7 +4,7 @@
 //! ranges whose end overflows, are refused, and the cached bytes and the
 //! reservations stay as they were.
 
-use alluxio_proto::grpc::block_worker_client::BlockWorkerClient;
+use alluxio_common::auth::Role;
 use alluxio_proto::grpc::{ReadBlockRequest, WriteBlockChunk, WriteBlockHeader, WriteType};
 use alluxio_testkit::cluster::{start, MIB};
 use bytes::Bytes;
@@ -45,9 +45,7 @@ async fn forged_and_concurrent_block_writes_are_refused() {
         .block_id;
     let used = || c.worker(0).store.tier_stats()[0].used;
     let used_before = used();
-    let worker = BlockWorkerClient::connect(format!("http://{}", c.worker(0).rpc_addr))
-        .await
-        .unwrap();
+    let worker = c.raw_worker(0, &c.credentials("alice", Role::User)).await;
     let write_once = |chunk: WriteBlockChunk| {
         let mut worker = worker.clone();
         async move {
@@ -98,9 +96,7 @@ async fn forged_and_concurrent_block_writes_are_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_ranges_that_overflow_are_refused() {
     let c = start(1, 64 * MIB, |_| {}).await;
-    let mut worker = BlockWorkerClient::connect(format!("http://{}", c.worker(0).rpc_addr))
-        .await
-        .unwrap();
+    let mut worker = c.raw_worker(0, &c.credentials("alice", Role::User)).await;
     for (offset, length, block_length) in
         [(u64::MAX, 2, 0), (u64::MAX - 1, 10, 100), (1, u64::MAX, 0)]
     {

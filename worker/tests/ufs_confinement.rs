@@ -3,7 +3,7 @@
 //! that climbs out of the root mount with `..`, or goes through a symbolic
 //! link in it, are refused and cache nothing.
 
-use alluxio_proto::grpc::block_worker_client::BlockWorkerClient;
+use alluxio_common::auth::Role;
 use alluxio_proto::grpc::{CacheBlockRequest, ReadBlockRequest, UfsBlockSource};
 use alluxio_testkit::cluster::{start, MIB};
 use futures::StreamExt;
@@ -24,9 +24,7 @@ async fn ufs_paths_outside_the_mount_are_refused() {
     std::fs::write(&secret, "not for workers").unwrap();
     std::os::unix::fs::symlink(&secret, c.ufs.join("link")).unwrap();
 
-    let mut worker = BlockWorkerClient::connect(format!("http://{}", c.worker(0).rpc_addr))
-        .await
-        .unwrap();
+    let mut worker = c.raw_worker(0, &c.credentials("alice", Role::User)).await;
     let base = root.ufs_uri.trim_end_matches('/').to_string();
     let attacks = [
         format!("{base}/../../../../etc/passwd"),

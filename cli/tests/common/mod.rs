@@ -21,6 +21,9 @@ pub struct MasterProcess {
     pub ufs: PathBuf,
     pub extra: Vec<String>,
     pub log: PathBuf,
+    /// The cluster key the master creates; every process of the test
+    /// finds it through `ALLUXIO_SECURITY_KEY_FILE`.
+    pub key_file: PathBuf,
 }
 
 impl MasterProcess {
@@ -36,6 +39,7 @@ impl MasterProcess {
             ufs,
             extra: extra.iter().map(|s| s.to_string()).collect(),
             log: dir.join("master.log"),
+            key_file: dir.join("security/cluster.key"),
         };
         m.spawn();
         m
@@ -47,7 +51,8 @@ impl MasterProcess {
             .append(true)
             .open(&self.log)
             .unwrap();
-        self.child = Command::new(BIN)
+        self.child = self
+            .command()
             .arg("master")
             .args(["--hostname", "127.0.0.1"])
             .args(["--port", &self.rpc_port.to_string()])
@@ -67,6 +72,26 @@ impl MasterProcess {
 
     pub fn address(&self) -> String {
         format!("127.0.0.1:{}", self.rpc_port)
+    }
+
+    /// The `alluxio` binary with this cluster's key in its environment.
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(BIN);
+        c.env("ALLUXIO_SECURITY_KEY_FILE", &self.key_file);
+        c
+    }
+
+    /// Credentials minted from the cluster key for the test's user.
+    pub fn credentials(&self) -> alluxio_common::auth::Credentials {
+        let key = alluxio_common::auth::ClusterKey::load(&self.key_file).unwrap();
+        let me = alluxio_common::users::current_user();
+        alluxio_common::auth::Credentials::from_key(
+            key,
+            &me.name,
+            &[me.group],
+            alluxio_common::auth::Role::User,
+            Duration::from_secs(3600),
+        )
     }
 
     fn wait_ready(&mut self) {
@@ -104,7 +129,7 @@ impl MasterProcess {
 
     /// Runs `alluxio <args>` against this master.
     pub fn cli(&self, args: &[&str]) -> Output {
-        Command::new(BIN)
+        self.command()
             .args(["--master", &self.address()])
             .args(args)
             .output()

@@ -10,9 +10,17 @@
 //! master in the `masterAddress` parameter (the operator writes it), and
 //! the volume id carries it (`<name>@<master>`), because DeleteVolume is
 //! given nothing else.
+//!
+//! Credentials: the external-provisioner hands CreateVolume and
+//! DeleteVolume the cluster's Secret (the StorageClass names it in
+//! `csi.storage.k8s.io/provisioner-secret-*`, the operator writes that);
+//! its `cluster.key` mints the plugin's tokens for that cluster. Without
+//! one the plugin calls with its own credentials (`ALLUXIO_TOKEN`,
+//! `ALLUXIO_SECURITY_KEY_FILE`...).
 
 use super::unsupported_capability;
 use alluxio_client::{FileSystem, MasterClient};
+use alluxio_common::auth::{ClusterKey, Credentials, Role};
 use alluxio_common::AlluxioError;
 use alluxio_proto::csi::controller_server::Controller;
 use alluxio_proto::csi::controller_service_capability::{rpc, Rpc, Type as CapabilityType};
@@ -45,7 +53,38 @@ pub struct ControllerService {
     volume_root: String,
     /// Alluxio directory holding the volume records.
     records_root: String,
+    /// Used when a request carries no Secret.
+    credentials: Credentials,
     clients: Mutex<HashMap<String, FileSystem>>,
+}
+
+/// The Secret key holding a cluster key (as the operator writes it).
+pub const CLUSTER_KEY_SECRET: &str = "cluster.key";
+
+/// Credentials minted from a request's Secret, if it has a cluster key.
+pub fn secret_credentials(
+    secrets: &HashMap<String, String>,
+) -> Result<Option<(String, Credentials)>, Status> {
+    let Some(hex) = secrets.get(CLUSTER_KEY_SECRET) else {
+        return Ok(None);
+    };
+    let key = ClusterKey::from_hex(hex)
+        .map_err(|e| Status::invalid_argument(format!("secret {CLUSTER_KEY_SECRET}: {e}")))?;
+    // One client per key: a digest of it names the cache entry.
+    let digest = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        hex.trim().hash(&mut h);
+        format!("{:016x}", h.finish())
+    };
+    let credentials = Credentials::from_key(
+        key,
+        "alluxio-csi",
+        &[],
+        Role::Proxy,
+        std::time::Duration::from_secs(3600),
+    );
+    Ok(Some((digest, credentials)))
 }
 
 /// `<name>` or `<name>@<master>`.
@@ -71,6 +110,8 @@ enum ControllerError {
     AlreadyExists(String),
     #[error("{0}")]
     Alluxio(#[from] AlluxioError),
+    #[error("{0}")]
+    Status(#[from] Status),
 }
 
 impl From<ControllerError> for Status {
@@ -79,6 +120,7 @@ impl From<ControllerError> for Status {
             ControllerError::InvalidArgument(m) => Status::invalid_argument(m),
             ControllerError::AlreadyExists(m) => Status::already_exists(m),
             ControllerError::Alluxio(e) => e.into(),
+            ControllerError::Status(s) => s,
         }
     }
 }
@@ -111,24 +153,41 @@ fn check_capabilities(caps: &[VolumeCapability]) -> Result<(), ControllerError> 
 }
 
 impl ControllerService {
-    pub fn new(default_master: &str, volume_root: &str, records_root: &str) -> Self {
+    pub fn new(
+        default_master: &str,
+        volume_root: &str,
+        records_root: &str,
+        credentials: Credentials,
+    ) -> Self {
         ControllerService {
             default_master: default_master.to_string(),
             volume_root: volume_root.to_string(),
             records_root: records_root.to_string(),
+            credentials,
             clients: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The file system of the cluster at `master` (the default one if `None`).
-    fn fs(&self, master: Option<&str>) -> Result<FileSystem, ControllerError> {
+    /// The file system of the cluster at `master` (the default one if
+    /// `None`), called with the request's Secret or the plugin's own
+    /// credentials.
+    fn fs(
+        &self,
+        master: Option<&str>,
+        secrets: &HashMap<String, String>,
+    ) -> Result<FileSystem, Status> {
         let address = master.unwrap_or(&self.default_master);
+        let (cache_key, credentials) = match secret_credentials(secrets)? {
+            Some((digest, credentials)) => (format!("{address}#{digest}"), credentials),
+            None => (address.to_string(), self.credentials.clone()),
+        };
         let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(fs) = clients.get(address) {
+        if let Some(fs) = clients.get(&cache_key) {
             return Ok(fs.clone());
         }
-        let fs = FileSystem::new(MasterClient::connect_lazy(address)?);
-        clients.insert(address.to_string(), fs.clone());
+        let master = MasterClient::connect_lazy(address, credentials).map_err(Status::from)?;
+        let fs = FileSystem::new(master);
+        clients.insert(cache_key, fs.clone());
         Ok(fs)
     }
 
@@ -213,7 +272,7 @@ impl ControllerService {
         };
         let name = req.name;
         let master = parameters.get("masterAddress").cloned();
-        let fs = self.fs(master.as_deref())?;
+        let fs = self.fs(master.as_deref(), &req.secrets)?;
         let record = match self.read_record(&fs, &name).await? {
             Some(existing) => {
                 let fits = existing.capacity_bytes >= range.required_bytes
@@ -296,10 +355,10 @@ impl Controller for ControllerService {
         &self,
         req: Request<DeleteVolumeRequest>,
     ) -> Result<Response<DeleteVolumeResponse>, Status> {
-        let id = req.into_inner().volume_id;
-        let (name, master) = parse_volume_id(&id);
+        let req = req.into_inner();
+        let (name, master) = parse_volume_id(&req.volume_id);
         check_name(name, "volume_id")?;
-        let fs = self.fs(master)?;
+        let fs = self.fs(master, &req.secrets)?;
         // The record says where the volume is; without one (a volume
         // deleted before, or never made) there is nothing but the record
         // path to clean.
@@ -314,7 +373,7 @@ impl Controller for ControllerService {
                 Err(e) => return Err(e.into()),
             }
         }
-        tracing::info!(volume = id, "volume deleted");
+        tracing::info!(volume = req.volume_id, "volume deleted");
         Ok(Response::new(DeleteVolumeResponse {}))
     }
 
@@ -325,7 +384,7 @@ impl Controller for ControllerService {
         let req = req.into_inner();
         let (name, master) = parse_volume_id(&req.volume_id);
         check_name(name, "volume_id")?;
-        let fs = self.fs(master)?;
+        let fs = self.fs(master, &req.secrets)?;
         if req.volume_capabilities.is_empty() {
             return Err(Status::invalid_argument("volume_capabilities are required"));
         }
@@ -362,8 +421,9 @@ impl Controller for ControllerService {
         req: Request<GetCapacityRequest>,
     ) -> Result<Response<GetCapacityResponse>, Status> {
         // What the cache can hold: the live workers' free space.
+        // The CSI spec gives GetCapacity no secrets: the plugin's own.
         let master = req.into_inner().parameters.get("masterAddress").cloned();
-        let fs = self.fs(master.as_deref())?;
+        let fs = self.fs(master.as_deref(), &HashMap::new())?;
         let workers = fs.master().worker_infos().await.map_err(Status::from)?;
         let available: u64 = workers
             .iter()

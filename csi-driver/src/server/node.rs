@@ -106,7 +106,25 @@ impl NodeService {
         if let Some(read_type) = ctx.get("readType") {
             mount_options.push(format!("read_type={read_type}"));
         }
+        // The cluster's Secret (the StorageClass's node-stage secret) is
+        // the daemon's key; checked here so a bad one fails the stage.
+        let key_file = match req
+            .secrets
+            .get(crate::server::controller::CLUSTER_KEY_SECRET)
+        {
+            None => None,
+            Some(hex) => {
+                alluxio_common::auth::ClusterKey::from_hex(hex)
+                    .map_err(|e| NodeError::InvalidArgument(format!("secret cluster.key: {e}")))?;
+                Some(
+                    self.daemons
+                        .write_key(&req.volume_id, hex)
+                        .map_err(|e| NodeError::Internal(e.to_string()))?,
+                )
+            }
+        };
         let wanted = StagedVolume {
+            key_file,
             volume_id: req.volume_id.clone(),
             staging_path: staging.clone(),
             alluxio_path,

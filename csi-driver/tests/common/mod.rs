@@ -40,12 +40,19 @@ pub fn master_address(c: &Cluster) -> String {
 }
 
 impl Plugin {
-    /// Starts the plugin (mode all) with its files under `dir`.
-    pub fn start(dir: &Path, master: &str) -> Plugin {
+    /// Starts the plugin (mode all) with its files under `dir`, for
+    /// `cluster` (whose key it finds through its environment, as its own
+    /// credentials).
+    pub fn start(dir: &Path, cluster: &Cluster) -> Plugin {
+        let master = &master_address(cluster);
         let socket = dir.join("csi/csi.sock");
         let port = alluxio_testkit::free_port().unwrap();
         let metrics = format!("127.0.0.1:{port}");
         let child = Command::new(alluxio_testkit::binaries::built_binary("alluxio-csi"))
+            .env(
+                "ALLUXIO_SECURITY_KEY_FILE",
+                &cluster.config.security.key_file,
+            )
             .arg(format!("--endpoint=unix://{}", socket.display()))
             .args(["--mode", "all", "--node-id", "node-0", "--master", master])
             .arg(format!("--allowed-root={}", dir.join("kubelet").display()))

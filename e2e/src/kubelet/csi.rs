@@ -87,12 +87,22 @@ pub async fn publish_claim(
         .unwrap_or_default()
         .into_iter()
         .collect();
+    // The node-stage Secret the volume names, resolved as the kubelet does.
+    let secrets = match &source.node_stage_secret_ref {
+        Some(r) => {
+            let namespace = r.namespace.clone().unwrap_or_else(|| "default".into());
+            let name = r.name.clone().unwrap_or_default();
+            crate::provisioner::secret_data(client, &name, &namespace).await?
+        }
+        None => Default::default(),
+    };
     let mut node = node_client(plugin).await;
     node.node_stage_volume(NodeStageVolumeRequest {
         volume_id: source.volume_handle.clone(),
         staging_target_path: staging.display().to_string(),
         volume_capability: Some(capability.clone()),
         volume_context: context,
+        secrets,
         ..Default::default()
     })
     .await

@@ -411,7 +411,8 @@ impl Kubelet {
                     .data
                     .unwrap_or_default();
                 let files = data.into_iter().map(|(k, v)| (k, v.into_bytes()));
-                write_files(&dir.join("volumes").join(&v.name), files)?
+                let mode = cm.default_mode.unwrap_or(0o644) as u32;
+                write_files(&dir.join("volumes").join(&v.name), files, mode)?
             } else if let Some(s) = &v.secret {
                 let name = s.secret_name.clone().unwrap_or_default();
                 let api: Api<Secret> = Api::namespaced(self.client.clone(), &namespace);
@@ -421,7 +422,8 @@ impl Kubelet {
                     .data
                     .unwrap_or_default();
                 let files = data.into_iter().map(|(k, v)| (k, v.0));
-                write_files(&dir.join("volumes").join(&v.name), files)?
+                let mode = s.default_mode.unwrap_or(0o644) as u32;
+                write_files(&dir.join("volumes").join(&v.name), files, mode)?
             } else {
                 return Err(format!("volume {}: this kind is not simulated", v.name));
             };
@@ -469,16 +471,23 @@ impl Kubelet {
     }
 }
 
+/// Writes a ConfigMap's or Secret's keys as files with `mode` (the
+/// volume's `defaultMode`, as the kubelet applies it).
 fn write_files(
     dir: &Path,
     files: impl Iterator<Item = (String, Vec<u8>)>,
+    mode: u32,
 ) -> Result<PathBuf, String> {
+    use std::os::unix::fs::PermissionsExt;
     std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     for (name, bytes) in files {
         if name.contains('/') || name.starts_with('.') {
             return Err(format!("volume key {name:?} is not a file name"));
         }
-        std::fs::write(dir.join(name), bytes).map_err(|e| e.to_string())?;
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).map_err(|e| e.to_string())?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode & 0o777))
+            .map_err(|e| e.to_string())?;
     }
     Ok(dir.to_path_buf())
 }

@@ -205,7 +205,9 @@ impl FileSystemMaster {
 
     /// The real options of a mount, for clients and workers that access
     /// the UFS themselves.
-    pub fn ufs_info(&self, mount_id: u64) -> Result<grpc::GetUfsInfoResponse> {
+    /// What a reader of mount `mount_id` needs; its credentials only
+    /// `with_secrets` (for workers).
+    pub fn ufs_info(&self, mount_id: u64, with_secrets: bool) -> Result<grpc::GetUfsInfoResponse> {
         let state = self.read_state();
         let m = state
             .mounts
@@ -213,7 +215,13 @@ impl FileSystemMaster {
             .ok_or_else(|| AlluxioError::NotFound(format!("No mount with id {mount_id}")))?;
         Ok(grpc::GetUfsInfoResponse {
             ufs_uri: m.ufs_uri.clone(),
-            options: m.options.clone().into_iter().collect(),
+            options: if with_secrets {
+                m.options.clone().into_iter().collect()
+            } else {
+                alluxio_ufs::options::without_secrets(&m.options)
+                    .into_iter()
+                    .collect()
+            },
             read_only: m.read_only,
         })
     }

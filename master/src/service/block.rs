@@ -2,6 +2,8 @@
 
 use crate::fs_master::FileSystemMaster;
 use crate::metrics::MasterMetrics;
+use crate::service::access::AccessPolicy;
+use alluxio_common::auth::caller;
 use alluxio_common::AlluxioError;
 use alluxio_proto::grpc::block_master_server::BlockMaster as BlockService;
 use alluxio_proto::grpc::*;
@@ -11,6 +13,7 @@ use tonic::{Request, Response, Status};
 pub struct BlockMasterService {
     pub fs: Arc<FileSystemMaster>,
     pub metrics: Arc<MasterMetrics>,
+    pub access: Arc<AccessPolicy>,
 }
 
 fn check_worker(id: u64, address: Option<&WorkerAddress>) -> Result<(), AlluxioError> {
@@ -40,9 +43,11 @@ impl BlockService for BlockMasterService {
         &self,
         req: Request<RegisterWorkerRequest>,
     ) -> Result<Response<RegisterWorkerResponse>, Status> {
+        let who = caller(&req)?;
         let r = req.into_inner();
         self.metrics
             .observe("RegisterWorker", async {
+                self.access.require_worker(&who, "RegisterWorker")?;
                 let address = r
                     .address
                     .ok_or_else(|| AlluxioError::InvalidArgument("missing worker address".to_string()))?;
@@ -65,9 +70,11 @@ impl BlockService for BlockMasterService {
         &self,
         req: Request<WorkerHeartbeatRequest>,
     ) -> Result<Response<WorkerHeartbeatResponse>, Status> {
+        let who = caller(&req)?;
         let r = req.into_inner();
         self.metrics
             .observe("WorkerHeartbeat", async {
+                self.access.require_worker(&who, "WorkerHeartbeat")?;
                 check_worker(r.worker_id, None)?;
                 let added = r
                     .added_blocks
@@ -101,9 +108,11 @@ impl BlockService for BlockMasterService {
         &self,
         req: Request<CommitBlockRequest>,
     ) -> Result<Response<CommitBlockResponse>, Status> {
+        let who = caller(&req)?;
         let r = req.into_inner();
         self.metrics
             .observe("CommitBlock", async {
+                self.access.require_worker(&who, "CommitBlock")?;
                 check_worker(r.worker_id, None)?;
                 if !self.fs.is_valid_block(r.block_id) {
                     return Err(AlluxioError::NotFound(format!(

@@ -2,7 +2,9 @@
 
 use crate::fs_master::{FileSystemMaster, NewInodeAttrs};
 use crate::metrics::MasterMetrics;
+use crate::service::access::AccessPolicy;
 use crate::service::path;
+use alluxio_common::auth::caller;
 use alluxio_common::AlluxioError;
 use alluxio_proto::grpc::file_system_master_server::FileSystemMaster as FsService;
 use alluxio_proto::grpc::*;
@@ -14,12 +16,14 @@ use tonic::{Request, Response, Status};
 pub struct FileSystemService {
     pub fs: Arc<FileSystemMaster>,
     pub metrics: Arc<MasterMetrics>,
+    pub access: Arc<AccessPolicy>,
     pub list_batch_size: usize,
 }
 
+/// Owner, group and mode of a new inode: the owner as the access policy
+/// allows the caller to name it.
 fn attrs(
-    owner: &str,
-    group: &str,
+    owner: (String, String),
     mode: Option<u32>,
     default_mode: u32,
 ) -> Result<NewInodeAttrs, AlluxioError> {
@@ -30,8 +34,8 @@ fn attrs(
         )));
     }
     Ok(NewInodeAttrs {
-        owner: owner.to_string(),
-        group: group.to_string(),
+        owner: owner.0,
+        group: owner.1,
         mode,
     })
 }
@@ -44,6 +48,7 @@ impl FsService for FileSystemService {
         &self,
         req: Request<CreateFileRequest>,
     ) -> Result<Response<CreateFileResponse>, Status> {
+        let who = caller(&req)?;
         let r = req.into_inner();
         self.metrics
             .observe("CreateFile", async {
@@ -61,7 +66,11 @@ impl FsService for FileSystemService {
                         write_type,
                         if r.ttl_ms == 0 { -1 } else { r.ttl_ms },
                         r.ttl_action,
-                        attrs(&r.owner, &r.group, r.mode, 0o644)?,
+                        attrs(
+                            self.access.new_inode_owner(&who, &r.owner, &r.group),
+                            r.mode,
+                            0o644,
+                        )?,
                         interval,
                     )
                     .await?;
@@ -94,6 +103,7 @@ impl FsService for FileSystemService {
         &self,
         req: Request<CreateDirectoryRequest>,
     ) -> Result<Response<CreateDirectoryResponse>, Status> {
+        let who = caller(&req)?;
         let r = req.into_inner();
         self.metrics
             .observe("CreateDirectory", async {
@@ -107,7 +117,11 @@ impl FsService for FileSystemService {
                         r.recursive,
                         r.allow_exists,
                         persist,
-                        attrs(&r.owner, &r.group, r.mode, 0o755)?,
+                        attrs(
+                            self.access.new_inode_owner(&who, &r.owner, &r.group),
+                            r.mode,
+                            0o755,
+                        )?,
                         interval,
                     )
                     .await?;
@@ -230,9 +244,11 @@ impl FsService for FileSystemService {
     }
 
     async fn mount(&self, req: Request<MountRequest>) -> Result<Response<MountResponse>, Status> {
+        let who = caller(&req)?;
         let r = req.into_inner();
         self.metrics
             .observe("Mount", async {
+                self.access.require_admin(&who, "Mount", &r.alluxio_path)?;
                 let info = self
                     .fs
                     .mount(
@@ -252,9 +268,12 @@ impl FsService for FileSystemService {
         &self,
         req: Request<UnmountRequest>,
     ) -> Result<Response<UnmountResponse>, Status> {
+        let who = caller(&req)?;
         let r = req.into_inner();
         self.metrics
             .observe("Unmount", async {
+                self.access
+                    .require_admin(&who, "Unmount", &r.alluxio_path)?;
                 self.fs.unmount(&path(&r.alluxio_path)?).await?;
                 Ok(UnmountResponse {})
             })
@@ -265,9 +284,12 @@ impl FsService for FileSystemService {
         &self,
         req: Request<UpdateMountRequest>,
     ) -> Result<Response<UpdateMountResponse>, Status> {
+        let who = caller(&req)?;
         let r = req.into_inner();
         self.metrics
             .observe("UpdateMount", async {
+                self.access
+                    .require_admin(&who, "UpdateMount", &r.alluxio_path)?;
                 let info = self
                     .fs
                     .update_mount(
@@ -299,9 +321,11 @@ impl FsService for FileSystemService {
         &self,
         req: Request<CommitPersistedRequest>,
     ) -> Result<Response<CommitPersistedResponse>, Status> {
+        let who = caller(&req)?;
         let r = req.into_inner();
         self.metrics
             .observe("CommitPersisted", async {
+                self.access.require_worker(&who, "CommitPersisted")?;
                 self.fs.commit_persisted(r.file_id, r.ufs_mtime_ms).await?;
                 Ok(CommitPersistedResponse {})
             })
@@ -312,9 +336,12 @@ impl FsService for FileSystemService {
         &self,
         req: Request<GetUfsInfoRequest>,
     ) -> Result<Response<GetUfsInfoResponse>, Status> {
+        let with_secrets = self.access.may_see_secrets(&caller(&req)?);
         let r = req.into_inner();
         self.metrics
-            .observe("GetUfsInfo", async { self.fs.ufs_info(r.mount_id) })
+            .observe("GetUfsInfo", async {
+                self.fs.ufs_info(r.mount_id, with_secrets)
+            })
             .await
     }
 }

@@ -1,6 +1,8 @@
 //! gRPC edges of the master: decode requests, call the masters, map errors
-//! to status codes. No logic lives here beyond argument checking.
+//! to status codes, and decide who may call what (`access`). No other
+//! logic lives here beyond argument checking.
 
+pub mod access;
 pub mod block;
 pub mod file_system;
 pub mod meta;

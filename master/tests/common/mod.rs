@@ -23,6 +23,7 @@ pub fn config(dir: &std::path::Path) -> AlluxioConfig {
     c.master.rpc_port = 0;
     c.master.web_port = 0;
     c.master.journal.dir = dir.join("journal");
+    c.security.key_file = dir.join("security/cluster.key");
     c.master.mount_table_root_ufs = format!("file://{}", dir.join("ufs").display());
     // Tests mount temporary directories wherever they are.
     c.master.allowed_local_ufs_roots = vec!["/".into()];
@@ -34,9 +35,7 @@ pub async fn start(tweak: impl FnOnce(&mut AlluxioConfig)) -> TestMaster {
     let mut c = config(dir.path());
     tweak(&mut c);
     let server = MasterServer::start(&c).await.unwrap();
-    let client = MasterClient::connect(&server.rpc_addr.to_string(), Duration::from_secs(10))
-        .await
-        .unwrap();
+    let client = connect(&server, &c).await;
     TestMaster {
         server: Some(server),
         client,
@@ -46,16 +45,44 @@ pub async fn start(tweak: impl FnOnce(&mut AlluxioConfig)) -> TestMaster {
     }
 }
 
+/// A client of `server` with the credentials a client of `config` has
+/// (tokens minted from the cluster key, as the test's user).
+pub async fn connect(server: &MasterServer, config: &AlluxioConfig) -> MasterClient {
+    let credentials = alluxio_common::auth::Credentials::for_client(config).unwrap();
+    MasterClient::connect(
+        &server.rpc_addr.to_string(),
+        Duration::from_secs(10),
+        credentials,
+    )
+    .await
+    .unwrap()
+}
+
 impl TestMaster {
+    /// A client calling as `user` with `role`, with a token minted from the
+    /// cluster key.
+    pub async fn client_as(&self, user: &str, role: alluxio_common::auth::Role) -> MasterClient {
+        let key = alluxio_common::auth::ClusterKey::load(&self.config.security.key_file).unwrap();
+        let credentials = alluxio_common::auth::Credentials::from_key(
+            key,
+            user,
+            &[user.to_string()],
+            role,
+            Duration::from_secs(3600),
+        );
+        let address = self.server.as_ref().unwrap().rpc_addr.to_string();
+        MasterClient::connect(&address, Duration::from_secs(10), credentials)
+            .await
+            .unwrap()
+    }
+
     /// Stops the master and starts a new one on the same journal.
     pub async fn restart(&mut self) {
         if let Some(s) = self.server.take() {
             s.shutdown().await;
         }
         let server = MasterServer::start(&self.config).await.unwrap();
-        self.client = MasterClient::connect(&server.rpc_addr.to_string(), Duration::from_secs(10))
-            .await
-            .unwrap();
+        self.client = connect(&server, &self.config).await;
         self.server = Some(server);
     }
 

@@ -18,6 +18,8 @@ pub const JOURNAL_DIR: &str = "/opt/alluxio/journal";
 pub const WORKER_DATA_DIR: &str = "/opt/alluxio/data";
 /// Inside the pods: where the ConfigMap is mounted.
 pub const CONFIG_DIR: &str = "/opt/alluxio/conf";
+/// Inside the pods: where the cluster's Secret (its key) is mounted.
+pub const SECURITY_DIR: &str = "/opt/alluxio/security";
 
 /// Keys the operator sets from the spec; a property may not override them.
 const OWNED_KEYS: &[(&str, &str)] = &[
@@ -30,6 +32,7 @@ const OWNED_KEYS: &[(&str, &str)] = &[
     ("worker.data_port", "spec.worker.dataPort"),
     ("worker.data_dir", "the worker pod's volumes"),
     ("worker.tiers", "spec.worker.tiers"),
+    ("security.key_file", "the cluster's Secret"),
 ];
 
 /// Directory of a tier inside a worker pod.
@@ -83,6 +86,10 @@ pub fn alluxio_config(
         format!("worker.data_port={}", spec.worker.data_port),
         format!("worker.data_dir={WORKER_DATA_DIR}"),
         format!("worker.tiers=[{}]", tiers.join(", ")),
+        format!(
+            "security.key_file={SECURITY_DIR}/{}",
+            super::security::KEY_FILE
+        ),
     ];
     settings.extend(spec.properties.iter().map(|(k, v)| format!("{k}={v}")));
     let config = AlluxioConfig::load_from(None, &[], &settings)

@@ -7,6 +7,7 @@ pub mod mount_plan;
 pub mod names;
 pub mod network_policy;
 pub mod quantity;
+pub mod security;
 pub mod storage_class;
 pub mod workloads;
 

@@ -18,6 +18,28 @@ pub fn storage_class_name(names: &Names) -> String {
     format!("alluxio-{}-{}", names.namespace, names.cluster)
 }
 
+/// The cluster's master, and its Secret for the provisioner (CreateVolume,
+/// DeleteVolume) and the kubelet (NodeStageVolume): the CSI plugin calls
+/// the master with tokens minted from its key.
+fn parameters(names: &Names, spec: &AlluxioClusterSpec) -> BTreeMap<String, String> {
+    let secret = super::security::security_secret_name(names);
+    let mut p = BTreeMap::from([(
+        "masterAddress".to_string(),
+        format!("{}:{}", names.master_service_host(), spec.master.rpc_port),
+    )]);
+    for purpose in ["provisioner", "node-stage"] {
+        p.insert(
+            format!("csi.storage.k8s.io/{purpose}-secret-name"),
+            secret.clone(),
+        );
+        p.insert(
+            format!("csi.storage.k8s.io/{purpose}-secret-namespace"),
+            names.namespace.clone(),
+        );
+    }
+    p
+}
+
 pub fn storage_class(names: &Names, spec: &AlluxioClusterSpec) -> StorageClass {
     StorageClass {
         metadata: ObjectMeta {
@@ -26,10 +48,7 @@ pub fn storage_class(names: &Names, spec: &AlluxioClusterSpec) -> StorageClass {
             ..Default::default()
         },
         provisioner: CSI_DRIVER.into(),
-        parameters: Some(BTreeMap::from([(
-            "masterAddress".to_string(),
-            format!("{}:{}", names.master_service_host(), spec.master.rpc_port),
-        )])),
+        parameters: Some(parameters(names, spec)),
         reclaim_policy: Some("Delete".into()),
         volume_binding_mode: Some("Immediate".into()),
         ..Default::default()
@@ -47,12 +66,21 @@ mod tests {
         let class = storage_class(&names, &spec);
         assert_eq!(class.metadata.name.as_deref(), Some("alluxio-data-demo"));
         assert_eq!(class.provisioner, "csi.alluxio.rs");
+        let parameters = class.parameters.unwrap();
         assert_eq!(
-            class.parameters.unwrap()["masterAddress"],
+            parameters["masterAddress"],
             format!(
                 "demo-master.data.svc.cluster.local:{}",
                 spec.master.rpc_port
             )
+        );
+        assert_eq!(
+            parameters["csi.storage.k8s.io/node-stage-secret-name"],
+            "demo-security"
+        );
+        assert_eq!(
+            parameters["csi.storage.k8s.io/provisioner-secret-namespace"],
+            "data"
         );
     }
 }

@@ -3,7 +3,7 @@
 //! StatefulSet and the worker DaemonSet. Pod templates carry a hash of
 //! the configuration, so a changed configuration rolls the pods.
 
-use super::config::{tier_dir, CONFIG_DIR, JOURNAL_DIR, WORKER_DATA_DIR};
+use super::config::{tier_dir, CONFIG_DIR, JOURNAL_DIR, SECURITY_DIR, WORKER_DATA_DIR};
 use super::names::Names;
 use crate::crd::cluster::{AlluxioClusterSpec, ImagePullPolicy, JournalMedium, TierMedium};
 use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetSpec, StatefulSet, StatefulSetSpec};
@@ -11,8 +11,8 @@ use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
     EnvVarSource, EphemeralVolumeSource, HTTPGetAction, HostPathVolumeSource, ObjectFieldSelector,
     PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimTemplate, PodSpec,
-    PodTemplateSpec, Probe, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
-    VolumeResourceRequirements,
+    PodTemplateSpec, Probe, SecretVolumeSource, Service, ServicePort, ServiceSpec, Volume,
+    VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
@@ -166,6 +166,19 @@ fn mount(name: &str, path: &str) -> VolumeMount {
     }
 }
 
+/// The cluster's Secret, readable by the pod's user only.
+fn security_volume(inputs: &Inputs) -> Volume {
+    Volume {
+        name: "security".into(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(super::security::security_secret_name(inputs.names)),
+            default_mode: Some(0o400),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
 fn config_volume(inputs: &Inputs) -> Volume {
     Volume {
         name: "config".into(),
@@ -238,9 +251,10 @@ pub fn master_statefulset(inputs: &Inputs) -> StatefulSet {
     c.resources = m.resources.clone();
     c.volume_mounts = Some(vec![
         mount("config", CONFIG_DIR),
+        mount("security", SECURITY_DIR),
         mount("journal", JOURNAL_DIR),
     ]);
-    let mut volumes = vec![config_volume(inputs)];
+    let mut volumes = vec![config_volume(inputs), security_volume(inputs)];
     let mut claims = None;
     match m.journal.medium {
         JournalMedium::EmptyDir => volumes.push(Volume {
@@ -314,9 +328,14 @@ pub fn worker_daemonset(inputs: &Inputs) -> DaemonSet {
     c.readiness_probe = Some(probe("/readyz", w.web_port));
     c.liveness_probe = Some(probe("/healthz", w.web_port));
     c.resources = w.resources.clone();
-    let mut mounts = vec![mount("config", CONFIG_DIR), mount("data", WORKER_DATA_DIR)];
+    let mut mounts = vec![
+        mount("config", CONFIG_DIR),
+        mount("security", SECURITY_DIR),
+        mount("data", WORKER_DATA_DIR),
+    ];
     let mut volumes = vec![
         config_volume(inputs),
+        security_volume(inputs),
         Volume {
             name: "data".into(),
             empty_dir: Some(EmptyDirVolumeSource::default()),

@@ -12,12 +12,15 @@ use crate::build::cluster_status::{cluster_status, Observed};
 use crate::build::config::{alluxio_config, ConfigError};
 use crate::build::names::Names;
 use crate::build::network_policy::{network_policy, network_policy_name};
+use crate::build::security::{key_of, security_secret, security_secret_name};
 use crate::build::storage_class::{storage_class, storage_class_name, STORAGE_CLASS_FINALIZER};
 use crate::build::workloads::{
     self, config_map, master_services, master_statefulset, worker_daemonset, CONFIG_HASH_ANNOTATION,
 };
 use crate::crd::{AlluxioCluster, AlluxioClusterStatus, ClusterPhase};
+use alluxio_common::auth::ClusterKey;
 use k8s_openapi::api::apps::v1::{DaemonSet, StatefulSet};
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
@@ -61,6 +64,8 @@ pub enum ApplyError {
     StorageClass(kube::Error),
     #[error("cannot add or remove the finalizer: {0}")]
     Finalizer(String),
+    #[error("the cluster's Secret {name}: {reason}")]
+    Secret { name: String, reason: String },
 }
 
 impl ReconcileError for ApplyError {
@@ -74,6 +79,7 @@ impl ReconcileError for ApplyError {
             ApplyError::Status(_) => "StatusFailed",
             ApplyError::StorageClass(_) => "StorageClassFailed",
             ApplyError::Finalizer(_) => "FinalizerFailed",
+            ApplyError::Secret { .. } => "SecretFailed",
         }
     }
 }
@@ -313,6 +319,7 @@ async fn apply(
     };
     let (headless, client_service) = master_services(&inputs);
     let namespace = &names.namespace;
+    ensure_security_secret(cx, target, cluster).await?;
     let daemonsets: Api<DaemonSet> = Api::namespaced(cx.client.clone(), namespace);
     let rolled_from = daemonsets
         .get_opt(&names.worker_daemonset())
@@ -354,6 +361,38 @@ async fn apply(
         cx.events.normal(cluster, "Rolled", "Roll", note).await;
     }
     Ok(())
+}
+
+/// Creates the cluster's Secret with a new key when it does not exist; an
+/// existing one is kept as it is (its key is what the running pods use),
+/// but must hold a valid key.
+async fn ensure_security_secret(
+    cx: &Context,
+    target: &ClusterRef,
+    cluster: &AlluxioCluster,
+) -> Result<(), ApplyError> {
+    let names = &target.names;
+    let name = security_secret_name(names);
+    let fail = |reason: String| ApplyError::Secret {
+        name: name.clone(),
+        reason,
+    };
+    let api: Api<Secret> = Api::namespaced(cx.client.clone(), &names.namespace);
+    match api.get_opt(&name).await {
+        Ok(Some(existing)) => key_of(&existing).map(|_| ()).map_err(fail),
+        Ok(None) => {
+            let secret = security_secret(names, target.owner.clone(), &ClusterKey::generate());
+            api.create(&Default::default(), &secret)
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+            let note = format!("Secret {name} holds the cluster key");
+            cx.events
+                .normal(cluster, "SecretCreated", "Apply", note)
+                .await;
+            Ok(())
+        }
+        Err(e) => Err(fail(e.to_string())),
+    }
 }
 
 /// With `spec.networkPolicy.enabled` (the default), the cluster's

@@ -3,12 +3,15 @@
 //! The operator dials the master pod's IP (from the pod's status) rather
 //! than the Service's DNS name: it works wherever the operator runs with
 //! a route to pod IPs, needs no cluster DNS, and tells "no master pod is
-//! ready" apart from "the master does not answer".
+//! ready" apart from "the master does not answer". It calls as the
+//! operator, with tokens minted from the key in the cluster's Secret.
 
 use crate::build::names::Names;
+use crate::build::security::{key_of, security_secret_name};
 use crate::crd::AlluxioCluster;
 use alluxio_client::MasterClient;
-use k8s_openapi::api::core::v1::Pod;
+use alluxio_common::auth::{Credentials, Role};
+use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{Api, ListParams};
 use kube::ResourceExt;
 use std::collections::HashMap;
@@ -25,6 +28,8 @@ pub enum MasterError {
     List(#[from] kube::Error),
     #[error("no master pod of cluster {0} is ready")]
     NotReady(String),
+    #[error("the cluster's Secret {name}: {reason}")]
+    Secret { name: String, reason: String },
     #[error("{0}")]
     Client(#[from] alluxio_common::AlluxioError),
 }
@@ -89,12 +94,49 @@ impl MasterClients {
             cluster.namespace().unwrap_or_default(),
             cluster.name_any()
         );
-        let mut clients = self.by_cluster.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(c) = clients.get(&key).filter(|c| c.address() == address) {
-            return Ok(c.clone());
+        let known = self
+            .by_cluster
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .filter(|c| c.address() == address)
+            .cloned();
+        if let Some(c) = known {
+            return Ok(c);
         }
-        let master = MasterClient::connect_lazy(address)?;
-        clients.insert(key, master.clone());
+        let credentials = operator_credentials(client, cluster).await?;
+        let master = MasterClient::connect_lazy(address, credentials)?;
+        self.by_cluster
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, master.clone());
         Ok(master)
     }
+}
+
+/// The operator's credentials for `cluster`: tokens minted from the key in
+/// its Secret.
+async fn operator_credentials(
+    client: &kube::Client,
+    cluster: &AlluxioCluster,
+) -> Result<Credentials, MasterError> {
+    let namespace = cluster.namespace().unwrap_or_default();
+    let name = security_secret_name(&Names::new(&cluster.name_any(), &namespace));
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+    let fail = |reason: String| MasterError::Secret {
+        name: name.clone(),
+        reason,
+    };
+    let secret = secrets
+        .get_opt(&name)
+        .await?
+        .ok_or_else(|| fail("does not exist yet".to_string()))?;
+    let key = key_of(&secret).map_err(fail)?;
+    Ok(Credentials::from_key(
+        key,
+        "alluxio-operator",
+        &[],
+        Role::Operator,
+        Duration::from_secs(3600),
+    ))
 }

@@ -2,6 +2,7 @@
 //! the kernel wants them), and back, through the system's user database.
 //! Names that are numbers are taken as ids; unknown names map to the
 //! daemon's own ids. Results are cached: lookups may read /etc/passwd.
+//! Also who this process runs as (the identity its minted tokens carry).
 
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
@@ -46,6 +47,24 @@ impl Users {
         cached(&self.group_names, gid, || {
             lookup_group_name(gid).unwrap_or_else(|| gid.to_string())
         })
+    }
+}
+
+/// A user name with its primary group's name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserName {
+    pub name: String,
+    pub group: String,
+}
+
+/// The user and group this process runs as (their numbers when the user
+/// database has no names for them).
+pub fn current_user() -> UserName {
+    // SAFETY: geteuid(2) and getegid(2) cannot fail and touch no memory.
+    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    UserName {
+        name: lookup_user_name(uid).unwrap_or_else(|| uid.to_string()),
+        group: lookup_group_name(gid).unwrap_or_else(|| gid.to_string()),
     }
 }
 

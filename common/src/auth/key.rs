@@ -1,5 +1,4 @@
-//! Who is calling: identities, and the signed, expiring tokens that carry
-//! them (the basis of `security.authentication: TOKEN`).
+//! The cluster key and the tokens it signs.
 //!
 //! A cluster has one secret key (32 random bytes, hex in a file readable
 //! by its owner only). A token is `alx1.<claims>.<mac>`: the claims (user,
@@ -9,9 +8,8 @@
 //! asking anyone; users hold tokens only. HMAC rather than ed25519: every
 //! checker is also trusted to issue, so one symmetric key is enough, and
 //! checking costs a hash, not a signature verification.
-//!
-//! Not wired into the servers yet (see the README's status table).
 
+use super::{AuthError, Identity, Role};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{KeyInit, Mac};
@@ -28,32 +26,6 @@ pub const MAX_TOKEN_LEN: usize = 4096;
 /// Tokens issued for the future are refused beyond this clock skew.
 const MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
 
-/// What a caller may do besides what POSIX permission bits allow.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// A person or a job: permission bits decide.
-    User,
-    /// A worker: registration, heartbeats, block commits, UFS access.
-    Worker,
-    /// The operator: mounts and cluster administration.
-    Operator,
-    /// FUSE and CSI daemons: act for the users whose calls they carry.
-    Proxy,
-    /// The superuser.
-    Admin,
-}
-
-/// A verified caller.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Identity {
-    pub user: String,
-    pub groups: Vec<String>,
-    pub role: Role,
-    /// Seconds since the epoch after which the token is refused.
-    pub expires_at: u64,
-}
-
 #[derive(Serialize, Deserialize)]
 struct Claims {
     sub: String,
@@ -62,20 +34,6 @@ struct Claims {
     role: Role,
     iat: u64,
     exp: u64,
-}
-
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
-pub enum AuthError {
-    #[error("malformed token: {0}")]
-    Malformed(&'static str),
-    #[error("token signature does not match this cluster's key")]
-    BadSignature,
-    #[error("token expired {0} s ago")]
-    Expired(u64),
-    #[error("token is issued {0} s in the future")]
-    NotYetValid(u64),
-    #[error("cluster key {path}: {reason}")]
-    Key { path: String, reason: String },
 }
 
 /// The cluster's secret key.
@@ -88,7 +46,7 @@ impl std::fmt::Debug for ClusterKey {
     }
 }
 
-fn now_s() -> u64 {
+pub(crate) fn now_s() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
@@ -116,16 +74,25 @@ impl ClusterKey {
             )));
         }
         let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+        Self::from_hex(&text).map_err(fail)
+    }
+
+    /// A key from its 64 hex digits (surrounding whitespace ignored).
+    pub fn from_hex(text: &str) -> Result<Self, String> {
         let hex = text.trim();
         if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(fail("expected 64 hexadecimal digits".to_string()));
+            return Err("expected 64 hexadecimal digits".to_string());
         }
         let mut key = [0u8; 32];
         for (i, byte) in key.iter_mut().enumerate() {
-            *byte =
-                u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|e| fail(e.to_string()))?;
+            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|e| e.to_string())?;
         }
         Ok(ClusterKey(key))
+    }
+
+    /// The key as 64 hex digits (what key files and Secrets hold).
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
     }
 
     /// The key in `path`, created (mode 0600) when the file does not exist.
@@ -134,7 +101,7 @@ impl ClusterKey {
             return Self::load(path);
         }
         let key = Self::generate();
-        let hex: String = key.0.iter().map(|b| format!("{b:02x}")).collect();
+        let hex = key.to_hex();
         let written = (|| -> std::io::Result<()> {
             use std::io::Write;
             if let Some(dir) = path.parent() {

@@ -1,0 +1,483 @@
+//! Hostile callers against a cluster with authentication on (the
+//! default), over real sockets with raw gRPC clients and raw data-port
+//! bytes: without a valid token every RPC of every service is refused with
+//! Unauthenticated; an ordinary user cannot call worker-only RPCs or change
+//! the mount table, and cannot create files in another's name; and none
+//! of the refused calls changes the namespace.
+
+use alluxio_common::auth::{ClusterKey, Credentials, Role};
+use alluxio_common::data_protocol::{
+    AnswerHeader, ReadRequest, Request, Status as DataStatus, ANSWER_HEADER_LEN,
+};
+use alluxio_proto::grpc::block_master_client::BlockMasterClient;
+use alluxio_proto::grpc::file_system_master_client::FileSystemMasterClient;
+use alluxio_proto::grpc::meta_master_client::MetaMasterClient;
+use alluxio_proto::grpc::*;
+use alluxio_testkit::cluster::{start, Cluster, MIB};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tonic::Code;
+
+/// The code of every master and worker RPC called as `credentials`.
+async fn codes_of_every_rpc(c: &Cluster, credentials: &Credentials) -> Vec<(&'static str, Code)> {
+    let channel = c.raw_master_channel(credentials).await;
+    let mut fs = FileSystemMasterClient::new(channel.clone());
+    let mut block = BlockMasterClient::new(channel.clone());
+    let mut meta = MetaMasterClient::new(channel);
+    let mut worker = c.raw_worker(0, credentials).await;
+    fn code<T>(r: Result<T, tonic::Status>) -> Code {
+        r.err().map_or(Code::Ok, |s| s.code())
+    }
+    let path = || "/hostile".to_string();
+    vec![
+        (
+            "CreateFile",
+            code(
+                fs.create_file(CreateFileRequest {
+                    path: path(),
+                    ..Default::default()
+                })
+                .await,
+            ),
+        ),
+        (
+            "CompleteFile",
+            code(
+                fs.complete_file(CompleteFileRequest {
+                    path: path(),
+                    ..Default::default()
+                })
+                .await,
+            ),
+        ),
+        (
+            "CreateDirectory",
+            code(
+                fs.create_directory(CreateDirectoryRequest {
+                    path: path(),
+                    ..Default::default()
+                })
+                .await,
+            ),
+        ),
+        (
+            "GetStatus",
+            code(
+                fs.get_status(GetStatusRequest {
+                    path: "/".into(),
+                    ..Default::default()
+                })
+                .await,
+            ),
+        ),
+        (
+            "ListStatus",
+            code(
+                fs.list_status(ListStatusRequest {
+                    path: "/".into(),
+                    ..Default::default()
+                })
+                .await,
+            ),
+        ),
+        (
+            "Delete",
+            code(
+                fs.delete(DeleteRequest {
+                    path: path(),
+                    ..Default::default()
+                })
+                .await,
+            ),
+        ),
+        (
+            "Rename",
+            code(
+                fs.rename(RenameRequest {
+                    src: path(),
+                    dst: "/x".into(),
+                    ..Default::default()
+                })
+                .await,
+            ),
+        ),
+        (
+            "SetAttribute",
+            code(
+                fs.set_attribute(SetAttributeRequest {
+                    path: "/".into(),
+                    ..Default::default()
+                })
+                .await,
+            ),
+        ),
+        (
+            "Free",
+            code(
+                fs.free(FreeRequest {
+                    path: "/".into(),
+                    recursive: true,
+                    ..Default::default()
+                })
+                .await,
+            ),
+        ),
+        (
+            "Mount",
+            code(
+                fs.mount(MountRequest {
+                    alluxio_path: "/etc".into(),
+                    ufs_uri: "file:///etc".into(),
+                    ..Default::default()
+                })
+                .await,
+            ),
+        ),
+        (
+            "Unmount",
+            code(
+                fs.unmount(UnmountRequest {
+                    alluxio_path: "/etc".into(),
+                })
+                .await,
+            ),
+        ),
+        (
+            "UpdateMount",
+            code(
+                fs.update_mount(UpdateMountRequest {
+                    alluxio_path: "/".into(),
+                    ..Default::default()
+                })
+                .await,
+            ),
+        ),
+        (
+            "GetMountTable",
+            code(fs.get_mount_table(GetMountTableRequest {}).await),
+        ),
+        (
+            "GetUfsInfo",
+            code(fs.get_ufs_info(GetUfsInfoRequest { mount_id: 1 }).await),
+        ),
+        (
+            "CommitPersisted",
+            code(
+                fs.commit_persisted(CommitPersistedRequest {
+                    file_id: 1,
+                    ..Default::default()
+                })
+                .await,
+            ),
+        ),
+        (
+            "RegisterWorker",
+            code(
+                block
+                    .register_worker(RegisterWorkerRequest {
+                        worker_id: 999,
+                        address: Some(WorkerAddress {
+                            host: "127.0.0.1".into(),
+                            rpc_port: 1,
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    })
+                    .await,
+            ),
+        ),
+        (
+            "WorkerHeartbeat",
+            code(
+                block
+                    .worker_heartbeat(WorkerHeartbeatRequest {
+                        worker_id: 999,
+                        ..Default::default()
+                    })
+                    .await,
+            ),
+        ),
+        (
+            "CommitBlock",
+            code(
+                block
+                    .commit_block(CommitBlockRequest {
+                        worker_id: 999,
+                        block_id: 1 << 24,
+                        ..Default::default()
+                    })
+                    .await,
+            ),
+        ),
+        (
+            "GetWorkerInfoList",
+            code(
+                block
+                    .get_worker_info_list(GetWorkerInfoListRequest {})
+                    .await,
+            ),
+        ),
+        (
+            "GetBlockInfo",
+            code(
+                block
+                    .get_block_info(GetBlockInfoRequest { block_id: 1 << 24 })
+                    .await,
+            ),
+        ),
+        (
+            "GetMasterInfo",
+            code(meta.get_master_info(GetMasterInfoRequest {}).await),
+        ),
+        ("Ping", code(meta.ping(PingRequest {}).await)),
+        (
+            "ReadBlock",
+            code(
+                worker
+                    .read_block(ReadBlockRequest {
+                        block_id: 1 << 24,
+                        length: 1,
+                        ..Default::default()
+                    })
+                    .await,
+            ),
+        ),
+        (
+            "WriteBlock",
+            code(
+                worker
+                    .write_block(tokio_stream::iter(Vec::<WriteBlockChunk>::new()))
+                    .await,
+            ),
+        ),
+        (
+            "OpenLocalBlock",
+            code(
+                worker
+                    .open_local_block(OpenLocalBlockRequest { block_id: 1 << 24 })
+                    .await,
+            ),
+        ),
+        (
+            "CloseLocalBlock",
+            code(
+                worker
+                    .close_local_block(CloseLocalBlockRequest {
+                        block_id: 1 << 24,
+                        lease_id: 1,
+                    })
+                    .await,
+            ),
+        ),
+        (
+            "RenewLocalBlocks",
+            code(
+                worker
+                    .renew_local_blocks(RenewLocalBlocksRequest { lease_ids: vec![1] })
+                    .await,
+            ),
+        ),
+        (
+            "CacheBlock",
+            code(
+                worker
+                    .cache_block(CacheBlockRequest {
+                        block_id: 1 << 24,
+                        ..Default::default()
+                    })
+                    .await,
+            ),
+        ),
+        (
+            "ReportCorruptBlock",
+            code(
+                worker
+                    .report_corrupt_block(ReportCorruptBlockRequest { block_id: 1 << 24 })
+                    .await,
+            ),
+        ),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_valid_token_every_rpc_is_refused_and_nothing_changes() {
+    let c = start(1, 64 * MIB, |_| {}).await;
+    let sequence = || c.master().fs.journal().last_sequence();
+    let before = sequence();
+    let key = c.key();
+    let token = c.token("alice", Role::Admin);
+    let forged = [
+        ("none", Credentials::anonymous()),
+        (
+            "another cluster's key",
+            Credentials::token(&ClusterKey::generate().issue(
+                "root",
+                &[],
+                Role::Admin,
+                Duration::from_secs(60),
+            )),
+        ),
+        (
+            "expired",
+            Credentials::token(&key.issue("root", &[], Role::Admin, Duration::ZERO)),
+        ),
+        ("truncated", Credentials::token(&token[..token.len() - 3])),
+        ("garbage", Credentials::token("alx1.e30.AAAA")),
+    ];
+    for (what, credentials) in &forged {
+        for (rpc, code) in codes_of_every_rpc(&c, credentials).await {
+            assert_eq!(code, Code::Unauthenticated, "{rpc} with {what} credentials");
+        }
+    }
+    assert_eq!(sequence(), before, "a refused call changed the namespace");
+    assert!(c.client.get_status("/hostile", None).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ordinary_user_cannot_act_as_a_worker_an_admin_or_another_user() {
+    let c = start(1, 64 * MIB, |_| {}).await;
+    let alice = c.credentials("alice", Role::User);
+    let before = c.master().fs.journal().last_sequence();
+    let codes = codes_of_every_rpc(&c, &alice).await;
+    let code_of = |rpc: &str| codes.iter().find(|(r, _)| *r == rpc).unwrap().1;
+    for rpc in [
+        "RegisterWorker",
+        "WorkerHeartbeat",
+        "CommitBlock",
+        "CommitPersisted",
+        "Mount",
+        "Unmount",
+        "UpdateMount",
+    ] {
+        assert_eq!(code_of(rpc), Code::PermissionDenied, "{rpc} as alice");
+    }
+    // Ordinary calls go through to their handlers.
+    for rpc in [
+        "GetStatus",
+        "ListStatus",
+        "GetMountTable",
+        "Ping",
+        "GetWorkerInfoList",
+    ] {
+        assert_eq!(code_of(rpc), Code::Ok, "{rpc} as alice");
+    }
+    // No fake worker was registered.
+    let workers = c.client.worker_infos().await.unwrap();
+    assert!(workers.iter().all(|w| w.worker_id != 999), "{workers:?}");
+    // What alice creates is hers, whatever owner her requests name.
+    let mut fs = FileSystemMasterClient::new(c.raw_master_channel(&alice).await);
+    fs.create_directory(CreateDirectoryRequest {
+        path: "/posing".into(),
+        owner: "root".into(),
+        group: "root".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let posing = c.client.get_status("/posing", None).await.unwrap();
+    assert_eq!(
+        (posing.owner.as_str(), posing.group.as_str()),
+        ("alice", "alice")
+    );
+    assert!(c.master().fs.journal().last_sequence() > before);
+
+    // A worker's token may do what workers do, but not mount.
+    let worker = c.credentials("worker", Role::Worker);
+    let mut as_worker = FileSystemMasterClient::new(c.raw_master_channel(&worker).await);
+    let err = as_worker
+        .mount(MountRequest {
+            alluxio_path: "/etc".into(),
+            ufs_uri: "file:///etc".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+}
+
+/// Sends raw bytes to the data port and returns the answer header.
+async fn data_port_answer(c: &Cluster, bytes: &[u8]) -> (AnswerHeader, String) {
+    let mut s = tokio::net::TcpStream::connect(c.worker(0).data_addr)
+        .await
+        .unwrap();
+    s.write_all(bytes).await.unwrap();
+    let mut header = [0u8; ANSWER_HEADER_LEN];
+    s.read_exact(&mut header).await.unwrap();
+    let header = AnswerHeader::decode(&header).unwrap();
+    let mut reason = String::new();
+    let _ = s.read_to_string(&mut reason).await;
+    (header, reason)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_data_port_serves_nothing_before_a_valid_token() {
+    let c = start(1, 64 * MIB, |_| {}).await;
+    let content = alluxio_testkit::cluster::data(4096, 3);
+    c.fs.write_file(
+        "/cached",
+        WriteType::MustCache,
+        [bytes::Bytes::from(content.clone())],
+    )
+    .await
+    .unwrap();
+    let info = c.client.get_status("/cached", None).await.unwrap();
+    let block_id = info.file_block_infos[0]
+        .block_info
+        .as_ref()
+        .unwrap()
+        .block_id;
+    let read = ReadRequest {
+        block_id,
+        offset: 0,
+        length: 4096,
+    }
+    .encode();
+
+    // A read without authenticating first.
+    let (header, reason) = data_port_answer(&c, &read).await;
+    assert_eq!(header.status, DataStatus::Unauthenticated, "{reason}");
+    // Forged, expired, oversized.
+    let authenticate = |token: &str| {
+        let mut b = Request::Authenticate {
+            token_len: token.len() as u64,
+        }
+        .encode()
+        .to_vec();
+        b.extend_from_slice(token.as_bytes());
+        b.extend_from_slice(&read);
+        b
+    };
+    let other = ClusterKey::generate().issue("root", &[], Role::Admin, Duration::from_secs(60));
+    let expired = c.key().issue("root", &[], Role::Admin, Duration::ZERO);
+    for token in [other, expired] {
+        let (header, reason) = data_port_answer(&c, &authenticate(&token)).await;
+        assert_eq!(header.status, DataStatus::Unauthenticated, "{reason}");
+    }
+    let huge = Request::Authenticate {
+        token_len: u64::MAX,
+    }
+    .encode();
+    let (header, reason) = data_port_answer(&c, &huge).await;
+    assert_eq!(header.status, DataStatus::Unauthenticated);
+    assert!(reason.contains("outside"), "{reason}");
+
+    // A valid token: OK, then the bytes.
+    let mut s = tokio::net::TcpStream::connect(c.worker(0).data_addr)
+        .await
+        .unwrap();
+    s.write_all(&authenticate(&c.token("alice", Role::User)))
+        .await
+        .unwrap();
+    let mut header = [0u8; ANSWER_HEADER_LEN];
+    s.read_exact(&mut header).await.unwrap();
+    assert_eq!(
+        AnswerHeader::decode(&header).unwrap().status,
+        DataStatus::Ok
+    );
+    s.read_exact(&mut header).await.unwrap();
+    let answer = AnswerHeader::decode(&header).unwrap();
+    assert_eq!((answer.status, answer.length), (DataStatus::Ok, 4096));
+    let mut got = vec![0u8; 4096];
+    s.read_exact(&mut got).await.unwrap();
+    assert_eq!(got, content);
+}
