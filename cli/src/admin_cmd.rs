@@ -1,4 +1,6 @@
-//! `alluxio fsadmin report`: the cluster at a glance.
+//! `alluxio fsadmin report`: the cluster at a glance. `alluxio fsadmin
+//! token issue`: a token for a user, signed with the cluster key (for
+//! whoever may not read the key itself).
 
 use crate::output::{print_json, worker_json};
 use crate::Context;
@@ -19,18 +21,58 @@ pub struct AdminArgs {
 enum AdminCommand {
     /// Master, workers, capacity and journal.
     Report,
+    /// Tokens signed with the cluster key (security.key_file).
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Prints a token for a user; give it to them as ALLUXIO_TOKEN or in a
+    /// file for --token-file.
+    Issue {
+        #[arg(long)]
+        user: String,
+        /// Groups (repeatable); the first is the group of what they create.
+        #[arg(long = "group")]
+        groups: Vec<String>,
+        /// user, worker, operator, proxy or admin.
+        #[arg(long, default_value = "user")]
+        role: alluxio_common::auth::Role,
+        /// How long the token is valid.
+        #[arg(long, default_value = "24h")]
+        ttl: String,
+    },
 }
 
 pub async fn run(ctx: &Context, args: AdminArgs) -> Result<(), AlluxioError> {
-    let master = ctx.master().await?;
     match args.command {
-        AdminCommand::Report => {
+        AdminCommand::Report => report(ctx, args.json).await,
+        AdminCommand::Token(TokenCommand::Issue {
+            user,
+            groups,
+            role,
+            ttl,
+        }) => {
+            let ttl = humantime::parse_duration(&ttl)
+                .map_err(|e| AlluxioError::InvalidArgument(format!("--ttl {ttl}: {e}")))?;
+            let key = alluxio_common::auth::ClusterKey::load(&ctx.config.security.key_file)?;
+            println!("{}", key.issue(&user, &groups, role, ttl));
+            Ok(())
+        }
+    }
+}
+
+async fn report(ctx: &Context, json_output: bool) -> Result<(), AlluxioError> {
+    let master = ctx.master().await?;
+    {
+        {
             let info = master.master_info().await?;
             let workers = master.worker_infos().await?;
             let journal = info.journal.clone().unwrap_or_default();
             let capacity: u64 = info.capacity.iter().map(|t| t.capacity_bytes).sum();
             let used: u64 = info.capacity.iter().map(|t| t.used_bytes).sum();
-            if args.json {
+            if json_output {
                 print_json(&json!({
                     "masterAddress": info.address,
                     "webPort": info.web_port,

@@ -238,3 +238,69 @@ fn fsadmin_report_and_clean_shutdown() {
     m.restart();
     assert!(m.ok(&["fs", "ls", "/"]).contains("/r"));
 }
+
+/// Runs `alluxio <args>` against `m` with only `token` as credentials (no
+/// key file it could mint from).
+fn as_token(m: &MasterProcess, token: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(BIN)
+        .env("ALLUXIO_SECURITY_KEY_FILE", "/nonexistent/cluster.key")
+        .env("ALLUXIO_TOKEN", token)
+        .args(["--master", &m.address()])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn tokens_name_their_user_and_nothing_else_gets_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = MasterProcess::start(dir.path(), &[]);
+    // The key holder issues bob a token; bob's files are his.
+    let token = m.ok(&[
+        "fsadmin", "token", "issue", "--user", "bob", "--group", "staff",
+    ]);
+    let token = token.trim();
+    let out = as_token(&m, token, &["fs", "mkdir", "/bob"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ls = m.ok(&["fs", "ls", "/"]);
+    assert!(
+        ls.lines()
+            .any(|l| l.contains("bob") && l.contains("staff") && l.contains("/bob")),
+        "{ls}"
+    );
+    // An ordinary user may not change the mount table.
+    let out = as_token(&m, token, &["fs", "mount", "/etc", "file:///etc"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("permission denied"));
+    // Without credentials, or with a forged token: refused, with a hint.
+    let out = as_token(&m, "", &["fs", "ls", "/"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("ALLUXIO_TOKEN"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let forged = format!("{}x", &token[..token.len() - 1]);
+    let out = as_token(&m, &forged, &["fs", "ls", "/"]);
+    assert_eq!(out.status.code(), Some(1));
+    // A token file works like the variable.
+    let file = dir.path().join("bob.token");
+    std::fs::write(&file, token).unwrap();
+    let out = std::process::Command::new(BIN)
+        .env("ALLUXIO_SECURITY_KEY_FILE", "/nonexistent/cluster.key")
+        .env_remove("ALLUXIO_TOKEN")
+        .args(["--master", &m.address(), "--token-file"])
+        .arg(&file)
+        .args(["fs", "ls", "/bob"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -267,7 +267,6 @@ async fn sync(
                 .delete_volume(DeleteVolumeRequest {
                     volume_id: csi.volume_handle.clone(),
                     secrets,
-                    ..Default::default()
                 })
                 .await
                 .map_err(|e| format!("DeleteVolume {}: {e}", csi.volume_handle))?;

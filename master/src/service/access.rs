@@ -34,7 +34,7 @@ impl AccessPolicy {
     pub fn is_superuser(&self, who: &Identity) -> bool {
         who.role == Role::Admin
             || (who.role != Role::Worker && who.user == self.superuser)
-            || who.groups.iter().any(|g| *g == self.supergroup)
+            || who.groups.contains(&self.supergroup)
     }
 
     /// Worker-only calls: registration, heartbeats, block commits,
