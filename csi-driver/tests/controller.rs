@@ -156,7 +156,11 @@ async fn identity_and_controller_rpcs_follow_the_spec() {
         .await
         .unwrap()
         .into_inner();
-    assert!(capacity.available_capacity > 0 && capacity.available_capacity <= 64 << 20);
+    let workers = cluster.client.worker_infos().await.unwrap();
+    assert!(
+        capacity.available_capacity > 0 && capacity.available_capacity <= 64 << 20,
+        "{capacity:?} with workers {workers:?}"
+    );
 
     // DeleteVolume is idempotent; the volume is gone afterwards.
     for _ in 0..2 {

@@ -17,7 +17,7 @@ use alluxio_proto::grpc::WriteType;
 use alluxio_testkit::eventually;
 use bytes::Bytes;
 use common::*;
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Secret};
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::json;
@@ -100,16 +100,33 @@ async fn pyspark_reads_a_parquet_dataset_through_a_provisioned_volume() {
     let cluster = cluster().await;
     let master = master_address(&cluster);
     let dir = tempfile::tempdir().unwrap();
-    let plugin = Plugin::start(dir.path(), &cluster);
+    // The plugin has no credentials of its own: it reaches the master
+    // only with the cluster's Secret, which the provisioner hands
+    // CreateVolume and the kubelet NodeStageVolume, as the StorageClass
+    // the operator writes says.
+    let plugin = Plugin::start_with(dir.path(), &cluster, false);
     let server = TestApiServer::start().await.unwrap();
     let client = server.client();
-
-    // The StorageClass the chart would install for this cluster.
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "demo-security", "namespace": "default"},
+        "stringData": {"cluster.key": cluster.key().to_hex()},
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(client.clone(), "default")
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
     let class: StorageClass = serde_json::from_value(json!({
         "metadata": {"name": "alluxio"},
         "provisioner": "csi.alluxio.rs",
         "reclaimPolicy": "Delete",
-        "parameters": {"masterAddress": master},
+        "parameters": {
+            "masterAddress": master,
+            "csi.storage.k8s.io/provisioner-secret-name": "demo-security",
+            "csi.storage.k8s.io/provisioner-secret-namespace": "default",
+            "csi.storage.k8s.io/node-stage-secret-name": "demo-security",
+            "csi.storage.k8s.io/node-stage-secret-namespace": "default",
+        },
     }))
     .unwrap();
     Api::<StorageClass>::all(client.clone())

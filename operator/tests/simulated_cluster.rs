@@ -11,7 +11,7 @@ use alluxio_e2e::kube_tools::{api_server_with_crds, repo_dir, require_kubectl};
 use alluxio_e2e::kubelet::{KubeletConfig, Node, ProcessKubelet};
 use alluxio_testkit::free_port;
 use alluxio_testkit::TerminateOnDrop;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 use kube::api::{Api, ListParams};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -230,8 +230,21 @@ async fn kubectl_apply_brings_up_a_real_cluster_and_delete_stops_it() {
     )
     .await;
     assert!(ok, "{out}");
+    // A user with access to the cluster's Secret mints tokens from its key,
+    // as the README says (`kubectl get secret demo-security ...`).
+    let secret = Api::<Secret>::namespaced(server.client(), "default")
+        .get("demo-security")
+        .await
+        .unwrap();
+    let key_file = dir.path().join("cluster.key");
+    {
+        use std::io::Write;
+        let mut f = alluxio_common::io::create_private(&key_file).unwrap();
+        f.write_all(&secret.data.unwrap()["cluster.key"].0).unwrap();
+    }
     let cli = |args: &[&str]| {
         let out = Command::new(alluxio_binary())
+            .env("ALLUXIO_SECURITY_KEY_FILE", &key_file)
             .arg("--master")
             .arg(&master)
             .args(args)

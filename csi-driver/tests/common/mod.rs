@@ -44,7 +44,17 @@ impl Plugin {
     /// `cluster` (whose key it finds through its environment, as its own
     /// credentials).
     pub fn start(dir: &Path, cluster: &Cluster) -> Plugin {
+        Self::start_with(dir, cluster, true)
+    }
+
+    /// Like `start`; without `own_credentials` the plugin has no key of its
+    /// own and reaches the master only with the secrets requests carry.
+    pub fn start_with(dir: &Path, cluster: &Cluster, own_credentials: bool) -> Plugin {
         let master = &master_address(cluster);
+        let key_file = match own_credentials {
+            true => cluster.config.security.key_file.clone(),
+            false => dir.join("no-such.key"),
+        };
         let socket = dir.join("csi/csi.sock");
         let port = alluxio_testkit::free_port().unwrap();
         let metrics = format!("127.0.0.1:{port}");
