@@ -160,6 +160,14 @@ async fn pyspark_reads_a_parquet_dataset_through_a_provisioned_volume() {
         claims.get("dataset").await.unwrap().spec?.volume_name
     })
     .await;
+    // Proof that the Secret did it: a call that carries none is refused.
+    let err = plugin
+        .controller()
+        .await
+        .get_capacity(alluxio_proto::csi::GetCapacityRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated, "{err}");
     let volume_dir = format!("/csi/volumes/{pv}");
     assert!(
         cluster

@@ -59,10 +59,8 @@ impl Plugin {
         let port = alluxio_testkit::free_port().unwrap();
         let metrics = format!("127.0.0.1:{port}");
         let child = Command::new(alluxio_testkit::binaries::built_binary("alluxio-csi"))
-            .env(
-                "ALLUXIO_SECURITY_KEY_FILE",
-                &cluster.config.security.key_file,
-            )
+            .env("ALLUXIO_SECURITY_KEY_FILE", &key_file)
+            .env_remove("ALLUXIO_TOKEN")
             .arg(format!("--endpoint=unix://{}", socket.display()))
             .args(["--mode", "all", "--node-id", "node-0", "--master", master])
             .arg(format!("--allowed-root={}", dir.join("kubelet").display()))
