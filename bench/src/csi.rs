@@ -50,6 +50,7 @@ pub async fn csi(out: &Path, size: u64, rounds: usize, alluxio: &Path, plugin: &
             ))
             .arg(format!("--alluxio={}", alluxio.display()))
             .args(["--metrics-address", "127.0.0.1:0"])
+            .env("ALLUXIO_SECURITY_KEY_FILE", &c.config.security.key_file)
             .env("RUST_LOG", "warn")
             .spawn()
             .expect("alluxio-csi starts"),
@@ -132,6 +133,7 @@ pub async fn csi(out: &Path, size: u64, rounds: usize, alluxio: &Path, plugin: &
             .arg(&plain_point)
             .args(["-o", "allow_other", "--web-port", "0"])
             .stdout(Stdio::null())
+            .env("ALLUXIO_SECURITY_KEY_FILE", &c.config.security.key_file)
             .env("RUST_LOG", "warn")
             .spawn()
             .expect("alluxio fuse starts"),

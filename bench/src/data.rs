@@ -32,6 +32,17 @@ pub(crate) async fn cluster(
     root_ufs: String,
     root_options: BTreeMap<String, String>,
 ) -> Cluster {
+    cluster_with(dir, cache, root_ufs, root_options, |_| {}).await
+}
+
+/// Like [`cluster`], with the configuration adjusted by `tweak` first.
+pub(crate) async fn cluster_with(
+    dir: &Path,
+    cache: u64,
+    root_ufs: String,
+    root_options: BTreeMap<String, String>,
+    tweak: impl FnOnce(&mut AlluxioConfig),
+) -> Cluster {
     let mut c = AlluxioConfig::default();
     c.master.rpc_port = 0;
     c.master.web_port = 0;
@@ -51,6 +62,7 @@ pub(crate) async fn cluster(
             quota: ByteSize(cache),
         }],
     }];
+    tweak(&mut c);
     let master = MasterServer::start(&c).await.expect("master");
     let worker = WorkerServer::start(&c, &master.rpc_addr.to_string())
         .await
@@ -75,7 +87,7 @@ pub(crate) async fn cluster(
     }
 }
 
-async fn read_all(fs: &FileSystem, path: &str) -> u64 {
+pub(crate) async fn read_all(fs: &FileSystem, path: &str) -> u64 {
     let r = fs.open(path, None).await.expect("open");
     let mut n = 0u64;
     r.read_range(0, r.len(), |b| {
@@ -316,6 +328,7 @@ pub async fn warm_reads(out: &Path, size: u64, alluxio_bin: &Path) {
     // Short-circuit, or a remote read over the data port or over gRPC.
     let cat = |short_circuit: bool, data_port: bool| {
         let mut cmd = Command::new(alluxio_bin);
+        cmd.env("ALLUXIO_SECURITY_KEY_FILE", &c.config.security.key_file);
         cmd.args([
             "--master",
             &master,

@@ -9,6 +9,7 @@ mod fuse;
 mod master;
 mod operator;
 mod report;
+mod security;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -96,6 +97,14 @@ enum Which {
         #[arg(long, default_value = "target/release/alluxio-csi")]
         plugin: PathBuf,
     },
+    /// Authentication's cost: getStatus and a remote warm read over the
+    /// data port, TOKEN vs NOSASL.
+    Auth {
+        #[arg(long, default_value_t = 1024)]
+        mib: u64,
+        #[arg(long, default_value = "target/release/alluxio")]
+        alluxio: PathBuf,
+    },
     /// Everything above.
     All,
 }
@@ -150,6 +159,9 @@ fn main() {
                         alluxio,
                         plugin,
                     } => csi::csi(&out, mib << 20, rounds, &alluxio, &plugin).await,
+                    Which::Auth { mib, alluxio } => {
+                        security::auth(&out, seconds, mib << 20, &alluxio).await
+                    }
                     Which::All => unreachable!(),
                 }
             }
@@ -192,6 +204,11 @@ fn main() {
                     rounds: 10,
                     alluxio: PathBuf::from("target/release/alluxio"),
                     plugin: PathBuf::from("target/release/alluxio-csi"),
+                })
+                .await;
+                run(Which::Auth {
+                    mib: 1024,
+                    alluxio: PathBuf::from("target/release/alluxio"),
                 })
                 .await;
             }

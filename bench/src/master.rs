@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-fn config(dir: &Path, fsync: bool) -> AlluxioConfig {
+pub(crate) fn config(dir: &Path, fsync: bool) -> AlluxioConfig {
     let mut c = AlluxioConfig::default();
     c.master.rpc_port = 0;
     c.master.web_port = 0;
@@ -30,7 +30,11 @@ fn config(dir: &Path, fsync: bool) -> AlluxioConfig {
 
 /// `n` clients of `server`, each on its own connection, with the
 /// credentials `config` gives a client (tokens minted from the key).
-async fn clients(server: &MasterServer, config: &AlluxioConfig, n: usize) -> Vec<MasterClient> {
+pub(crate) async fn clients(
+    server: &MasterServer,
+    config: &AlluxioConfig,
+    n: usize,
+) -> Vec<MasterClient> {
     let credentials = Credentials::for_client(config).expect("credentials");
     let mut out = Vec::new();
     for _ in 0..n {
@@ -48,7 +52,7 @@ async fn clients(server: &MasterServer, config: &AlluxioConfig, n: usize) -> Vec
 }
 
 /// Runs `op` from `tasks` concurrent loops for `seconds`; returns ops/s.
-async fn rate<F, Fut>(tasks: usize, seconds: f64, op: F) -> f64
+pub(crate) async fn rate<F, Fut>(tasks: usize, seconds: f64, op: F) -> f64
 where
     F: Fn(usize, u64) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send,

@@ -117,7 +117,7 @@ async fn bare_start(alluxio: &Path, dir: &Path) -> f64 {
         &conf,
         format!(
             "master:\n  rpc_port: 39998\n  web_port: 39999\n  journal:\n    dir: {0}/bare/journal\n\
-             worker:\n  heartbeat_interval: 1s\n",
+             worker:\n  heartbeat_interval: 1s\nsecurity:\n  key_file: {0}/bare/cluster.key\n",
             dir.display()
         ),
     )
