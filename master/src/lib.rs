@@ -5,6 +5,7 @@
 //! - `journal`: write-ahead log, group commit, checkpoints, recovery;
 //! - `fs_master`, `sync`, `ttl`: the file-system operations;
 //! - `block_master`: workers and block locations (soft state);
+//! - `permission`: POSIX permission checks over the tree (pure);
 //! - `service`: the gRPC edges; `metrics`; `server`: process lifecycle.
 
 pub mod block_master;
@@ -13,6 +14,7 @@ pub mod inode;
 pub mod journal;
 pub mod metrics;
 pub mod mount_table;
+pub mod permission;
 pub mod server;
 pub mod service;
 pub mod state;

@@ -1,9 +1,9 @@
 //! Hostile callers against a cluster with authentication on (the
 //! default), over real sockets with raw gRPC clients and raw data-port
 //! bytes: without a valid token every RPC of every service is refused with
-//! Unauthenticated; an ordinary user cannot call worker-only RPCs or change
-//! the mount table, and cannot create files in another's name; and none
-//! of the refused calls changes the namespace.
+//! Unauthenticated; an ordinary user cannot call worker-only RPCs, change
+//! the mount table, create files in another's name or act against the
+//! permission bits; and none of the refused calls changes the namespace.
 
 use alluxio_common::auth::{ClusterKey, Credentials, Role};
 use alluxio_common::data_protocol::{
@@ -106,6 +106,7 @@ async fn codes_of_every_rpc(c: &Cluster, credentials: &Credentials) -> Vec<(&'st
             code(
                 fs.set_attribute(SetAttributeRequest {
                     path: "/".into(),
+                    pinned: Some(true),
                     ..Default::default()
                 })
                 .await,
@@ -337,6 +338,9 @@ async fn without_a_valid_token_every_rpc_is_refused_and_nothing_changes() {
 async fn an_ordinary_user_cannot_act_as_a_worker_an_admin_or_another_user() {
     let c = start(1, 64 * MIB, |_| {}).await;
     let alice = c.credentials("alice", Role::User);
+    // The first listing of / loads it from the UFS (a journal entry of its
+    // own); after that, only a change would add one.
+    c.client.list_status("/", false, None).await.unwrap();
     let before = c.master().fs.journal().last_sequence();
     let codes = codes_of_every_rpc(&c, &alice).await;
     let code_of = |rpc: &str| codes.iter().find(|(r, _)| *r == rpc).unwrap().1;
@@ -351,7 +355,10 @@ async fn an_ordinary_user_cannot_act_as_a_worker_an_admin_or_another_user() {
     ] {
         assert_eq!(code_of(rpc), Code::PermissionDenied, "{rpc} as alice");
     }
-    // Ordinary calls go through to their handlers.
+    // / is the superuser's (755): alice may look, not write.
+    for rpc in ["CreateFile", "CreateDirectory", "Free", "SetAttribute"] {
+        assert_eq!(code_of(rpc), Code::PermissionDenied, "{rpc} as alice");
+    }
     for rpc in [
         "GetStatus",
         "ListStatus",
@@ -364,22 +371,120 @@ async fn an_ordinary_user_cannot_act_as_a_worker_an_admin_or_another_user() {
     // No fake worker was registered.
     let workers = c.client.worker_infos().await.unwrap();
     assert!(workers.iter().all(|w| w.worker_id != 999), "{workers:?}");
-    // What alice creates is hers, whatever owner her requests name.
+    assert_eq!(
+        c.master().fs.journal().last_sequence(),
+        before,
+        "alice changed the namespace"
+    );
+    // Given a directory of her own, what alice creates is hers, whatever
+    // owner her requests name.
+    c.client
+        .create_directory(CreateDirectoryRequest {
+            path: "/home/alice".into(),
+            recursive: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    c.client
+        .set_attribute(SetAttributeRequest {
+            path: "/home/alice".into(),
+            owner: Some("alice".into()),
+            group: Some("alice".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     let mut fs = FileSystemMasterClient::new(c.raw_master_channel(&alice).await);
     fs.create_directory(CreateDirectoryRequest {
-        path: "/posing".into(),
+        path: "/home/alice/posing".into(),
         owner: "root".into(),
         group: "root".into(),
         ..Default::default()
     })
     .await
     .unwrap();
-    let posing = c.client.get_status("/posing", None).await.unwrap();
+    let posing = c
+        .client
+        .get_status("/home/alice/posing", None)
+        .await
+        .unwrap();
     assert_eq!(
         (posing.owner.as_str(), posing.group.as_str()),
         ("alice", "alice")
     );
-    assert!(c.master().fs.journal().last_sequence() > before);
+    // She may not give it away, nor touch what is not hers.
+    let err = fs
+        .set_attribute(SetAttributeRequest {
+            path: "/home/alice/posing".into(),
+            owner: Some("bob".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied, "{err}");
+    let refused = [
+        (
+            "delete /home",
+            fs.delete(DeleteRequest {
+                path: "/home".into(),
+                recursive: true,
+                ..Default::default()
+            })
+            .await
+            .map(|_| ()),
+        ),
+        (
+            "chmod /home",
+            fs.set_attribute(SetAttributeRequest {
+                path: "/home".into(),
+                mode: Some(0o777),
+                ..Default::default()
+            })
+            .await
+            .map(|_| ()),
+        ),
+        (
+            "mkdir /x",
+            fs.create_directory(CreateDirectoryRequest {
+                path: "/x".into(),
+                ..Default::default()
+            })
+            .await
+            .map(|_| ()),
+        ),
+        (
+            "rename into /",
+            fs.rename(RenameRequest {
+                src: "/home/alice/posing".into(),
+                dst: "/posing".into(),
+                ..Default::default()
+            })
+            .await
+            .map(|_| ()),
+        ),
+    ];
+    for (what, result) in refused {
+        assert_eq!(result.unwrap_err().code(), Code::PermissionDenied, "{what}");
+    }
+    // bob cannot look into alice's directory once she closes it.
+    fs.set_attribute(SetAttributeRequest {
+        path: "/home/alice".into(),
+        mode: Some(0o700),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let bob = c.credentials("bob", Role::User);
+    let mut as_bob = FileSystemMasterClient::new(c.raw_master_channel(&bob).await);
+    let err = as_bob
+        .get_status(GetStatusRequest {
+            path: "/home/alice/posing".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied, "{err}");
 
     // A worker's token may do what workers do, but not mount.
     let worker = c.credentials("worker", Role::Worker);

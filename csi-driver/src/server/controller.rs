@@ -77,11 +77,13 @@ pub fn secret_credentials(
         hex.trim().hash(&mut h);
         format!("{:016x}", h.finish())
     };
+    // Provisioning creates and deletes volume directories wherever a
+    // StorageClass's basePath says: the operator's role.
     let credentials = Credentials::from_key(
         key,
         "alluxio-csi",
         &[],
-        Role::Proxy,
+        Role::Operator,
         std::time::Duration::from_secs(3600),
     );
     Ok(Some((digest, credentials)))

@@ -1,13 +1,19 @@
 //! Who may do what, decided at the master's gRPC edge from the caller's
 //! verified [`Identity`]: service-only calls need the service's role,
-//! mount-table changes need the superuser, and new files belong to the
-//! caller (only a proxy — FUSE, CSI — or the superuser may name another
-//! owner). Every refusal and every mount-table change is written to the
-//! audit log (target `alluxio::audit`): who, what, path, allowed.
+//! mount-table changes need the superuser, file-system operations need
+//! the POSIX permission bits (`crate::permission`) unless the caller is
+//! the superuser or a service, and new files belong to the caller (only a
+//! proxy — FUSE, CSI — or the superuser may name another owner).
+//!
+//! The audit log (target `alluxio::audit`): every refusal and every
+//! mount-table change at info level; every allowed change of the
+//! namespace at debug level (`RUST_LOG=alluxio::audit=debug`).
 
+use crate::fs_master::FileSystemMaster;
+use crate::permission::Need;
 use alluxio_common::auth::{Identity, Role};
 use alluxio_common::config::AlluxioConfig;
-use alluxio_common::AlluxioError;
+use alluxio_common::{AlluxioError, AlluxioPath};
 
 pub struct AccessPolicy {
     superuser: String,
@@ -35,6 +41,61 @@ impl AccessPolicy {
         who.role == Role::Admin
             || (who.role != Role::Worker && who.user == self.superuser)
             || who.groups.contains(&self.supergroup)
+    }
+
+    /// Callers the permission bits do not apply to: the superuser and the
+    /// services (workers persist anyone's files; the operator provisions).
+    pub fn bypasses_permissions(&self, who: &Identity) -> bool {
+        matches!(who.role, Role::Worker | Role::Operator) || self.is_superuser(who)
+    }
+
+    /// Whether `who` may do `op` at `path` by the permission bits; an
+    /// operation that `changes` the namespace is audited either way.
+    pub fn authorize(
+        &self,
+        fs: &FileSystemMaster,
+        who: &Identity,
+        op: &str,
+        path: &AlluxioPath,
+        need: Need,
+        changes: bool,
+    ) -> Result<(), AlluxioError> {
+        let decision = if self.bypasses_permissions(who) {
+            Ok(())
+        } else {
+            fs.check_permission(who, path, need)
+        };
+        match decision {
+            Ok(()) => {
+                if changes {
+                    tracing::debug!(
+                        target: "alluxio::audit",
+                        user = %who.user, role = ?who.role, op, path = %path, allowed = true,
+                    );
+                }
+                Ok(())
+            }
+            Err(e) => {
+                audit(who, op, path.as_str(), false);
+                Err(AlluxioError::PermissionDenied(format!(
+                    "{op}: {}",
+                    e.message()
+                )))
+            }
+        }
+    }
+
+    /// Only the superuser gives files away (chown), as in POSIX.
+    pub fn require_superuser(
+        &self,
+        who: &Identity,
+        op: &str,
+        path: &str,
+    ) -> Result<(), AlluxioError> {
+        if self.is_superuser(who) {
+            return Ok(());
+        }
+        Err(self.deny(who, op, path, "only the superuser may change an owner"))
     }
 
     /// Worker-only calls: registration, heartbeats, block commits,

@@ -2,6 +2,7 @@
 
 use crate::fs_master::{FileSystemMaster, NewInodeAttrs};
 use crate::metrics::MasterMetrics;
+use crate::permission::{Need, WRITE};
 use crate::service::access::AccessPolicy;
 use crate::service::path;
 use alluxio_common::auth::caller;
@@ -40,6 +41,21 @@ fn attrs(
     })
 }
 
+impl FileSystemService {
+    /// The permission check of `op` at `path` for `who`.
+    fn authorize(
+        &self,
+        who: &alluxio_common::auth::Identity,
+        op: &str,
+        path: &alluxio_common::AlluxioPath,
+        need: Need,
+        changes: bool,
+    ) -> Result<(), AlluxioError> {
+        self.access
+            .authorize(&self.fs, who, op, path, need, changes)
+    }
+}
+
 type ListStream = Pin<Box<dyn futures::Stream<Item = Result<ListStatusResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -53,6 +69,7 @@ impl FsService for FileSystemService {
         self.metrics
             .observe("CreateFile", async {
                 let p = path(&r.path)?;
+                self.authorize(&who, "CreateFile", &p, Need::CreateIn, true)?;
                 let interval = self.fs.sync_interval(&r.path, r.common.as_ref());
                 let write_type = WriteType::try_from(r.write_type).map_err(|_| {
                     AlluxioError::InvalidArgument(format!("Unknown write type {}", r.write_type))
@@ -85,12 +102,15 @@ impl FsService for FileSystemService {
         &self,
         req: Request<CompleteFileRequest>,
     ) -> Result<Response<CompleteFileResponse>, Status> {
+        let who = caller(&req)?;
         let r = req.into_inner();
         self.metrics
             .observe("CompleteFile", async {
+                let p = path(&r.path)?;
+                self.authorize(&who, "CompleteFile", &p, Need::Target(WRITE), true)?;
                 let info = self
                     .fs
-                    .complete_file(&path(&r.path)?, r.length, r.persisted, r.ufs_mtime_ms)
+                    .complete_file(&p, r.length, r.persisted, r.ufs_mtime_ms)
                     .await?;
                 Ok(CompleteFileResponse {
                     file_info: Some(info),
@@ -108,6 +128,7 @@ impl FsService for FileSystemService {
         self.metrics
             .observe("CreateDirectory", async {
                 let p = path(&r.path)?;
+                self.authorize(&who, "CreateDirectory", &p, Need::CreateIn, true)?;
                 let interval = self.fs.sync_interval(&r.path, r.common.as_ref());
                 let persist = r.write_type != WriteType::MustCache as i32;
                 let info = self
@@ -136,11 +157,14 @@ impl FsService for FileSystemService {
         &self,
         req: Request<GetStatusRequest>,
     ) -> Result<Response<GetStatusResponse>, Status> {
+        let who = caller(&req)?;
         let r = req.into_inner();
         self.metrics
             .observe("GetStatus", async {
+                let p = path(&r.path)?;
+                self.authorize(&who, "GetStatus", &p, Need::Traverse, false)?;
                 let interval = self.fs.sync_interval(&r.path, r.common.as_ref());
-                let info = self.fs.get_status(&path(&r.path)?, interval).await?;
+                let info = self.fs.get_status(&p, interval).await?;
                 Ok(GetStatusResponse {
                     file_info: Some(info),
                 })
@@ -154,14 +178,15 @@ impl FsService for FileSystemService {
         &self,
         req: Request<ListStatusRequest>,
     ) -> Result<Response<Self::ListStatusStream>, Status> {
+        let who = caller(&req)?;
         let r = req.into_inner();
         let ids = self
             .metrics
             .observe("ListStatus", async {
+                let p = path(&r.path)?;
+                self.authorize(&who, "ListStatus", &p, Need::List, false)?;
                 let interval = self.fs.sync_interval(&r.path, r.common.as_ref());
-                self.fs
-                    .list_ids(&path(&r.path)?, r.recursive, interval)
-                    .await
+                self.fs.list_ids(&p, r.recursive, interval).await
             })
             .await?
             .into_inner();
@@ -191,12 +216,15 @@ impl FsService for FileSystemService {
         &self,
         req: Request<DeleteRequest>,
     ) -> Result<Response<DeleteResponse>, Status> {
+        let who = caller(&req)?;
         let r = req.into_inner();
         self.metrics
             .observe("Delete", async {
+                let p = path(&r.path)?;
+                self.authorize(&who, "Delete", &p, Need::RemoveFromParent, true)?;
                 let interval = self.fs.sync_interval(&r.path, r.common.as_ref());
                 self.fs
-                    .delete(&path(&r.path)?, r.recursive, r.alluxio_only, interval)
+                    .delete(&p, r.recursive, r.alluxio_only, interval)
                     .await?;
                 Ok(DeleteResponse {})
             })
@@ -207,13 +235,15 @@ impl FsService for FileSystemService {
         &self,
         req: Request<RenameRequest>,
     ) -> Result<Response<RenameResponse>, Status> {
+        let who = caller(&req)?;
         let r = req.into_inner();
         self.metrics
             .observe("Rename", async {
+                let (src, dst) = (path(&r.src)?, path(&r.dst)?);
+                self.authorize(&who, "Rename", &src, Need::RemoveFromParent, true)?;
+                self.authorize(&who, "Rename", &dst, Need::CreateIn, true)?;
                 let interval = self.fs.sync_interval(&r.src, r.common.as_ref());
-                self.fs
-                    .rename(&path(&r.src)?, &path(&r.dst)?, interval)
-                    .await?;
+                self.fs.rename(&src, &dst, interval).await?;
                 Ok(RenameResponse {})
             })
             .await
@@ -223,9 +253,23 @@ impl FsService for FileSystemService {
         &self,
         req: Request<SetAttributeRequest>,
     ) -> Result<Response<SetAttributeResponse>, Status> {
+        let who = caller(&req)?;
         let r = req.into_inner();
         self.metrics
             .observe("SetAttribute", async {
+                let p = path(&r.path)?;
+                // chown: the superuser; chmod and chgrp: the owner; pin and
+                // TTL: whoever may write it.
+                if r.owner.is_some() {
+                    self.access
+                        .require_superuser(&who, "SetAttribute", &r.path)?;
+                }
+                if r.mode.is_some() || r.group.is_some() {
+                    self.authorize(&who, "SetAttribute", &p, Need::Owner, true)?;
+                }
+                if r.pinned.is_some() || r.ttl_ms.is_some() || r.ttl_action.is_some() {
+                    self.authorize(&who, "SetAttribute", &p, Need::Target(WRITE), true)?;
+                }
                 let interval = self.fs.sync_interval(&r.path, r.common.as_ref());
                 self.fs.set_attribute(&r, interval).await?;
                 Ok(SetAttributeResponse {})
@@ -234,10 +278,13 @@ impl FsService for FileSystemService {
     }
 
     async fn free(&self, req: Request<FreeRequest>) -> Result<Response<FreeResponse>, Status> {
+        let who = caller(&req)?;
         let r = req.into_inner();
         self.metrics
             .observe("Free", async {
-                let blocks_freed = self.fs.free(&path(&r.path)?, r.recursive, r.forced).await?;
+                let p = path(&r.path)?;
+                self.authorize(&who, "Free", &p, Need::Target(WRITE), true)?;
+                let blocks_freed = self.fs.free(&p, r.recursive, r.forced).await?;
                 Ok(FreeResponse { blocks_freed })
             })
             .await
