@@ -43,7 +43,12 @@ pub async fn run(ctx: Context, args: FuseArgs) -> Result<(), AlluxioError> {
         .await
         .map_err(|(addr, e)| AlluxioError::Unavailable(format!("cannot bind {addr}: {e}")))?;
 
-    let master = MasterClient::connect_lazy(&ctx.master_address, ctx.credentials()?)?;
+    // A proxy: each operation is checked as the process that made it.
+    let credentials = alluxio_common::auth::Credentials::for_client_as(
+        &ctx.config,
+        alluxio_common::auth::Role::Proxy,
+    )?;
+    let master = MasterClient::connect_lazy(&ctx.master_address, credentials)?;
     let fs = FileSystem::with_config(master, &ctx.config);
     // Before the mount is visible: a SIGTERM right after it unmounts.
     let signal = alluxio_common::server::wait_for_signal();

@@ -255,22 +255,33 @@ fn as_token(m: &MasterProcess, token: &str, args: &[&str]) -> std::process::Outp
 fn tokens_name_their_user_and_nothing_else_gets_in() {
     let dir = tempfile::tempdir().unwrap();
     let m = MasterProcess::start(dir.path(), &[]);
-    // The key holder issues bob a token; bob's files are his.
+    // The key holder (the superuser) gives bob a directory and a token;
+    // what bob creates there is his.
+    m.ok(&["fs", "mkdir", "/bob"]);
+    m.ok(&["fs", "chown", "bob:staff", "/bob"]);
     let token = m.ok(&[
         "fsadmin", "token", "issue", "--user", "bob", "--group", "staff",
     ]);
     let token = token.trim();
-    let out = as_token(&m, token, &["fs", "mkdir", "/bob"]);
+    let out = as_token(&m, token, &["fs", "mkdir", "/bob/data"]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let ls = m.ok(&["fs", "ls", "/"]);
+    let ls = m.ok(&["fs", "ls", "/bob"]);
     assert!(
         ls.lines()
-            .any(|l| l.contains("bob") && l.contains("staff") && l.contains("/bob")),
+            .any(|l| l.contains("bob") && l.contains("staff") && l.contains("/bob/data")),
         "{ls}"
+    );
+    // Outside it the permission bits say no: / is the superuser's, 755.
+    let out = as_token(&m, token, &["fs", "mkdir", "/elsewhere"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("lacks write"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
     // An ordinary user may not change the mount table.
     let out = as_token(&m, token, &["fs", "mount", "/etc", "file:///etc"]);

@@ -43,6 +43,15 @@ impl Users {
         })
     }
 
+    /// Who a process with `uid` and `gid` is, as a proxy names it to the
+    /// master (its primary group only: the kernel tells FUSE no more).
+    pub fn act_as(&self, uid: u32, gid: u32) -> crate::auth::ActAs {
+        crate::auth::ActAs {
+            user: self.user_name(uid),
+            groups: vec![self.group_name(gid)],
+        }
+    }
+
     pub fn group_name(&self, gid: u32) -> String {
         cached(&self.group_names, gid, || {
             lookup_group_name(gid).unwrap_or_else(|| gid.to_string())

@@ -6,6 +6,7 @@
 use crate::io_ops::Opened;
 use crate::meta_ops::DirEntry;
 use crate::state::FuseState;
+use alluxio_common::auth::acting_for;
 use bytes::Bytes;
 use fuser::{
     Errno, FileHandle, Filesystem, FopenFlags, Generation, INodeNo, InitFlags, KernelConfig,
@@ -56,8 +57,14 @@ error_reply!(
 impl AlluxioFuse {
     /// Runs `op` on the runtime; `ok` answers its result, an error is
     /// answered and counted.
-    fn run<T, R, F, Fut>(&self, name: &'static str, reply: R, op: F, ok: fn(R, T, &FuseState))
-    where
+    fn run<T, R, F, Fut>(
+        &self,
+        name: &'static str,
+        req: &Request,
+        reply: R,
+        op: F,
+        ok: fn(R, T, &FuseState),
+    ) where
         T: Send + 'static,
         R: ErrorReply,
         F: FnOnce(Arc<FuseState>) -> Fut + Send + 'static,
@@ -65,8 +72,10 @@ impl AlluxioFuse {
     {
         self.state.metrics.count(name);
         let state = self.state.clone();
+        // The master checks the calling process's user, not the daemon's.
+        let caller = state.users.act_as(req.uid(), req.gid());
         self.runtime.spawn(async move {
-            match op(state.clone()).await {
+            match acting_for(caller, op(state.clone())).await {
                 Ok(value) => ok(reply, value, &state),
                 Err(errno) => {
                     state.metrics.error(name, errno);
@@ -119,10 +128,11 @@ impl Filesystem for AlluxioFuse {
         Ok(())
     }
 
-    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+    fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         let name = name.to_owned();
         self.run(
             "lookup",
+            req,
             reply,
             move |s| async move { s.lookup(parent.0, &name).await },
             entry,
@@ -133,9 +143,10 @@ impl Filesystem for AlluxioFuse {
         self.state.inodes().forget(ino.0, nlookup);
     }
 
-    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+    fn getattr(&self, req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
         self.run(
             "getattr",
+            req,
             reply,
             move |s| async move { s.getattr(ino.0).await },
             attr,
@@ -144,7 +155,7 @@ impl Filesystem for AlluxioFuse {
 
     fn setattr(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         mode: Option<u32>,
         uid: Option<u32>,
@@ -162,6 +173,7 @@ impl Filesystem for AlluxioFuse {
     ) {
         self.run(
             "setattr",
+            req,
             reply,
             move |s| async move { s.setattr(ino.0, mode, uid, gid, size).await },
             attr,
@@ -180,26 +192,29 @@ impl Filesystem for AlluxioFuse {
         let (name, uid, gid) = (name.to_owned(), req.uid(), req.gid());
         self.run(
             "mkdir",
+            req,
             reply,
             move |s| async move { s.mkdir(parent.0, &name, mode & !umask, uid, gid).await },
             entry,
         );
     }
 
-    fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+    fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         let name = name.to_owned();
         self.run(
             "unlink",
+            req,
             reply,
             move |s| async move { s.unlink(parent.0, &name).await },
             empty,
         );
     }
 
-    fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+    fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         let name = name.to_owned();
         self.run(
             "rmdir",
+            req,
             reply,
             move |s| async move { s.rmdir(parent.0, &name).await },
             empty,
@@ -258,7 +273,7 @@ impl Filesystem for AlluxioFuse {
 
     fn rename(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         name: &OsStr,
         newparent: INodeNo,
@@ -273,6 +288,7 @@ impl Filesystem for AlluxioFuse {
         let (name, newname) = (name.to_owned(), newname.to_owned());
         self.run(
             "rename",
+            req,
             reply,
             move |s| async move {
                 s.rename(parent.0, &name, newparent.0, &newname, no_replace)
@@ -320,6 +336,7 @@ impl Filesystem for AlluxioFuse {
         let (name, uid, gid) = (name.to_owned(), req.uid(), req.gid());
         self.run(
             "create",
+            req,
             reply,
             move |s| async move { s.create(parent.0, &name, mode & !umask, uid, gid).await },
             |reply, (attr, fh), s| {
@@ -336,7 +353,7 @@ impl Filesystem for AlluxioFuse {
 
     fn read(
         &self,
-        _req: &Request,
+        req: &Request,
         _ino: INodeNo,
         fh: FileHandle,
         offset: u64,
@@ -347,6 +364,7 @@ impl Filesystem for AlluxioFuse {
     ) {
         self.run(
             "read",
+            req,
             reply,
             move |s| async move { s.read(fh.0, offset, size).await },
             |reply, data, _| reply.data(&data),
@@ -355,7 +373,7 @@ impl Filesystem for AlluxioFuse {
 
     fn write(
         &self,
-        _req: &Request,
+        req: &Request,
         _ino: INodeNo,
         fh: FileHandle,
         offset: u64,
@@ -368,6 +386,7 @@ impl Filesystem for AlluxioFuse {
         let data = Bytes::copy_from_slice(data);
         self.run(
             "write",
+            req,
             reply,
             move |s| async move { s.write(fh.0, offset, data).await },
             |reply, n, _| reply.written(n),
@@ -376,7 +395,7 @@ impl Filesystem for AlluxioFuse {
 
     fn flush(
         &self,
-        _req: &Request,
+        req: &Request,
         _ino: INodeNo,
         fh: FileHandle,
         _lock_owner: LockOwner,
@@ -384,6 +403,7 @@ impl Filesystem for AlluxioFuse {
     ) {
         self.run(
             "flush",
+            req,
             reply,
             move |s| async move { s.flush(fh.0).await },
             empty,
@@ -392,7 +412,7 @@ impl Filesystem for AlluxioFuse {
 
     fn release(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         fh: FileHandle,
         _flags: OpenFlags,
@@ -402,6 +422,7 @@ impl Filesystem for AlluxioFuse {
     ) {
         self.run(
             "release",
+            req,
             reply,
             move |s| async move {
                 s.release(ino.0, fh.0).await;
@@ -413,7 +434,7 @@ impl Filesystem for AlluxioFuse {
 
     fn fsync(
         &self,
-        _req: &Request,
+        req: &Request,
         _ino: INodeNo,
         fh: FileHandle,
         _datasync: bool,
@@ -421,15 +442,17 @@ impl Filesystem for AlluxioFuse {
     ) {
         self.run(
             "fsync",
+            req,
             reply,
             move |s| async move { s.fsync(fh.0).await },
             empty,
         );
     }
 
-    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+    fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
         self.run(
             "opendir",
+            req,
             reply,
             move |s| async move { s.opendir(ino.0).await },
             |reply, fh, _| reply.opened(FileHandle(fh), FopenFlags::empty()),
@@ -438,7 +461,7 @@ impl Filesystem for AlluxioFuse {
 
     fn readdir(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         fh: FileHandle,
         offset: u64,
@@ -446,6 +469,7 @@ impl Filesystem for AlluxioFuse {
     ) {
         self.run(
             "readdir",
+            req,
             reply,
             move |s| async move { s.readdir(ino.0, fh.0, offset, false).await },
             |mut reply, entries: Vec<DirEntry>, _| {
@@ -461,7 +485,7 @@ impl Filesystem for AlluxioFuse {
 
     fn readdirplus(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         fh: FileHandle,
         offset: u64,
@@ -469,6 +493,7 @@ impl Filesystem for AlluxioFuse {
     ) {
         self.run(
             "readdirplus",
+            req,
             reply,
             move |s| async move { s.readdir(ino.0, fh.0, offset, true).await },
             |mut reply, entries: Vec<DirEntry>, s| {
@@ -510,9 +535,10 @@ impl Filesystem for AlluxioFuse {
         reply.ok();
     }
 
-    fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+    fn statfs(&self, req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
         self.run(
             "statfs",
+            req,
             reply,
             |s| async move { s.statfs().await },
             |reply, st, _| {

@@ -3,7 +3,8 @@
 //! (`Unauthenticated`, nothing else happens) and puts the caller's
 //! [`Identity`] into the request for the handler to authorize.
 
-use super::{AuthError, ClusterKey, Identity, AUTHORIZATION};
+use super::credentials::ActAs;
+use super::{AuthError, ClusterKey, Identity, Role, ACT_AS, AUTHORIZATION};
 use crate::config::{AlluxioConfig, AuthenticationConfig};
 use tonic::{Request, Status};
 
@@ -57,14 +58,44 @@ impl Authenticator {
         }
     }
 
-    /// The identity an `authorization: Bearer <token>` header proves.
+    /// The identity an `authorization: Bearer <token>` header proves; a
+    /// proxy's `x-alluxio-act-as` makes it the named user's.
     pub fn check_metadata(
         &self,
         metadata: &tonic::metadata::MetadataMap,
     ) -> Result<Identity, AuthError> {
         if self.key.is_none() {
+            // NOSASL: nothing is checked, for anyone.
             return Ok(Identity::unchecked());
         }
+        let identity = self.check_token_metadata(metadata)?;
+        let Some(value) = metadata.get(ACT_AS) else {
+            return Ok(identity);
+        };
+        let text = value
+            .to_str()
+            .map_err(|_| AuthError::Malformed("act-as header is not ASCII"))?;
+        let who = ActAs::parse(text).ok_or(AuthError::Malformed("act-as header names no user"))?;
+        if !matches!(identity.role, Role::Proxy | Role::Admin) {
+            // Acting for oneself changes nothing; for anyone else, no.
+            if who.user == identity.user {
+                return Ok(identity);
+            }
+            return Err(AuthError::NotAProxy(identity.user));
+        }
+        Ok(Identity {
+            user: who.user,
+            groups: who.groups,
+            role: Role::User,
+            expires_at: identity.expires_at,
+            via: Some(identity.user),
+        })
+    }
+
+    fn check_token_metadata(
+        &self,
+        metadata: &tonic::metadata::MetadataMap,
+    ) -> Result<Identity, AuthError> {
         let token = match metadata.get(AUTHORIZATION) {
             None => None,
             Some(value) => {
@@ -87,6 +118,7 @@ impl tonic::service::Interceptor for Authenticator {
                 request.extensions_mut().insert(identity);
                 Ok(request)
             }
+            Err(e @ AuthError::NotAProxy(_)) => Err(Status::permission_denied(e.to_string())),
             Err(e) => {
                 tracing::debug!(error = %e, "unauthenticated call refused");
                 Err(Status::unauthenticated(e.to_string()))
@@ -144,6 +176,21 @@ mod tests {
             .call(with_header(&format!("Bearer {other}")))
             .unwrap_err();
         assert!(err.message().contains("signature"), "{err}");
+
+        // A proxy acts for the user it names; anyone else may not.
+        let proxy = key.issue("fuse", &[], Role::Proxy, Duration::from_secs(60));
+        let mut r = with_header(&format!("Bearer {proxy}"));
+        r.metadata_mut()
+            .insert(super::ACT_AS, "bob:staff,dev".parse().unwrap());
+        let who = caller(&auth.call(r).unwrap()).unwrap();
+        assert_eq!((who.user.as_str(), who.role), ("bob", Role::User));
+        assert_eq!(who.groups, ["staff", "dev"]);
+        assert_eq!(who.via.as_deref(), Some("fuse"));
+        let mut r = with_header(&format!("Bearer {token}"));
+        r.metadata_mut()
+            .insert(super::ACT_AS, "root".parse().unwrap());
+        let err = auth.call(r).unwrap_err();
+        assert!(err.message().contains("may not act"), "{err}");
 
         // A handler behind no authenticator sees no caller.
         assert!(caller(&Request::new(())).is_err());

@@ -12,6 +12,10 @@
 //!    with a hint of where to put a token.
 //!
 //! Minted tokens are cached and renewed when half their life has passed.
+//!
+//! A proxy (the FUSE daemon) runs each operation inside [`acting_for`]: the
+//! calls that operation makes also carry `x-alluxio-act-as` with the user
+//! whose system call it is, and the master checks that user's permissions.
 
 use super::{AuthError, ClusterKey, Role, AUTHORIZATION};
 use crate::config::{AlluxioConfig, AuthenticationConfig};
@@ -108,6 +112,12 @@ impl Credentials {
 
     /// A client's credentials, found as the module documentation says.
     pub fn for_client(config: &AlluxioConfig) -> Result<Self, AuthError> {
+        Self::for_client_as(config, Role::User)
+    }
+
+    /// Like [`Credentials::for_client`], minting tokens with `role` when
+    /// it mints (the FUSE daemon: a proxy).
+    pub fn for_client_as(config: &AlluxioConfig, role: Role) -> Result<Self, AuthError> {
         let security = &config.security;
         if security.authentication == AuthenticationConfig::Nosasl {
             return Ok(Self::anonymous());
@@ -131,7 +141,7 @@ impl Credentials {
             key,
             &me.name,
             &[me.group],
-            Role::User,
+            role,
             security.token_ttl.0,
         ))
     }
@@ -219,7 +229,50 @@ impl Credentials {
     }
 }
 
-/// Puts `authorization: Bearer <token>` on every outgoing call.
+/// The user a proxy's calls are made for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActAs {
+    pub user: String,
+    pub groups: Vec<String>,
+}
+
+impl ActAs {
+    /// `user` or `user:group1,group2`.
+    pub fn to_header(&self) -> String {
+        if self.groups.is_empty() {
+            self.user.clone()
+        } else {
+            format!("{}:{}", self.user, self.groups.join(","))
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ActAs> {
+        let (user, groups) = text.split_once(':').unwrap_or((text, ""));
+        if user.is_empty() {
+            return None;
+        }
+        Some(ActAs {
+            user: user.to_string(),
+            groups: groups
+                .split(',')
+                .filter(|g| !g.is_empty())
+                .map(str::to_string)
+                .collect(),
+        })
+    }
+}
+
+tokio::task_local! {
+    static ACTING_FOR: ActAs;
+}
+
+/// Runs `f` with every call it makes (in this task) carried for `who`.
+pub async fn acting_for<F: std::future::Future>(who: ActAs, f: F) -> F::Output {
+    ACTING_FOR.scope(who, f).await
+}
+
+/// Puts `authorization: Bearer <token>` on every outgoing call, and the
+/// user the call is carried for when inside [`acting_for`].
 #[derive(Clone)]
 pub struct AttachCredentials(pub Credentials);
 
@@ -230,6 +283,13 @@ impl tonic::service::Interceptor for AttachCredentials {
     ) -> Result<tonic::Request<()>, tonic::Status> {
         if let Some(header) = self.0.header() {
             request.metadata_mut().insert(AUTHORIZATION, header);
+        }
+        let act_as = ACTING_FOR
+            .try_with(|who| who.to_header())
+            .ok()
+            .and_then(|text| text.parse().ok());
+        if let Some(value) = act_as {
+            request.metadata_mut().insert(super::ACT_AS, value);
         }
         Ok(request)
     }

@@ -185,6 +185,7 @@ impl ClusterKey {
             groups: claims.grp,
             role: claims.role,
             expires_at: claims.exp,
+            via: None,
         })
     }
 }

@@ -16,13 +16,17 @@ pub mod credentials;
 pub mod key;
 
 pub use authenticator::{caller, Authenticator};
-pub use credentials::{AttachCredentials, AuthChannel, Credentials};
+pub use credentials::{acting_for, ActAs, AttachCredentials, AuthChannel, Credentials};
 pub use key::{ClusterKey, MAX_TOKEN_LEN, TOKEN_VERSION};
 
 use serde::{Deserialize, Serialize};
 
 /// gRPC metadata key carrying `Bearer <token>`.
 pub const AUTHORIZATION: &str = "authorization";
+/// gRPC metadata key with which a proxy (FUSE, CSI) names the user whose
+/// call it carries (`user` or `user:group1,group2`); honoured only from a
+/// proxy's or an admin's token.
+pub const ACT_AS: &str = "x-alluxio-act-as";
 
 /// What a caller may do besides what POSIX permission bits allow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +68,8 @@ pub struct Identity {
     pub role: Role,
     /// Seconds since the epoch after which the token is refused.
     pub expires_at: u64,
+    /// The proxy that carried the call, when it acts for `user`.
+    pub via: Option<String>,
 }
 
 impl Identity {
@@ -75,6 +81,7 @@ impl Identity {
             groups: Vec::new(),
             role: Role::Admin,
             expires_at: u64::MAX,
+            via: None,
         }
     }
 
@@ -104,6 +111,8 @@ pub enum AuthError {
     Key { path: String, reason: String },
     #[error("token file {path}: {reason}")]
     TokenFile { path: String, reason: String },
+    #[error("{0} may not act for another user: only proxies (FUSE, CSI) may")]
+    NotAProxy(String),
 }
 
 impl From<AuthError> for crate::AlluxioError {

@@ -155,6 +155,7 @@ pub fn audit(who: &Identity, op: &str, path: &str, allowed: bool) {
         target: "alluxio::audit",
         user = %who.user,
         role = ?who.role,
+        via = who.via.as_deref().unwrap_or(""),
         op,
         path,
         allowed,
@@ -171,6 +172,7 @@ mod tests {
             groups: groups.iter().map(|g| g.to_string()).collect(),
             role,
             expires_at: u64::MAX,
+            via: None,
         }
     }
 
