@@ -267,6 +267,16 @@ impl MasterClient {
         Ok(r.into_inner().workers)
     }
 
+    /// Where a block lies, as the master knows it (workers only).
+    pub async fn block_layout(&self, block_id: u64) -> Result<GetBlockLayoutResponse> {
+        Ok(self
+            .block
+            .clone()
+            .get_block_layout(deadline(GetBlockLayoutRequest { block_id }))
+            .await?
+            .into_inner())
+    }
+
     pub async fn register_worker(&self, req: RegisterWorkerRequest) -> Result<()> {
         self.block.clone().register_worker(deadline(req)).await?;
         Ok(())

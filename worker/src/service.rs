@@ -117,11 +117,15 @@ impl WorkerService {
                 .await;
             return;
         };
-        let source = BlockSource {
-            block_id: r.block_id,
-            block_length: r.block_length,
-            offset_in_file: r.block_offset_in_file,
-            ufs,
+        let source = match self
+            .vouched_source(r.block_id, r.block_length, r.block_offset_in_file, &ufs)
+            .await
+        {
+            Ok(source) => source,
+            Err(status) => {
+                let _ = tx.send(Err(status)).await;
+                return;
+            }
         };
         let partial = r.offset > 0 || end < r.block_length;
         let cache =
@@ -162,6 +166,75 @@ impl WorkerService {
         if let Err(e) = result {
             let _ = tx.send(Err(e.into())).await;
         }
+    }
+
+    /// The UFS source of `block_id` as the master knows it; the
+    /// request's claims (length, offset, mount and path) must agree, so a
+    /// client can neither point the worker at another UFS path nor make it
+    /// cache a different range under this block's id.
+    async fn vouched_source(
+        &self,
+        block_id: u64,
+        block_length: u64,
+        offset_in_file: u64,
+        claimed: &UfsBlockSource,
+    ) -> Result<BlockSource, Status> {
+        let layout = self
+            .master
+            .block_layout(block_id)
+            .await
+            .map_err(Status::from)?;
+        let ufs = layout.ufs.ok_or_else(|| {
+            Status::failed_precondition(format!(
+                "block {block_id} is not in the UFS (its file is not persisted)"
+            ))
+        })?;
+        let agrees = block_length == layout.block_length
+            && offset_in_file == layout.offset_in_file
+            && claimed.offset_in_file == ufs.offset_in_file
+            && claimed.mount_id == ufs.mount_id
+            && claimed.ufs_path == ufs.ufs_path;
+        if !agrees {
+            return Err(Status::invalid_argument(format!(
+                "block {block_id} is {} bytes at offset {} of {} (mount {}), not what the request says",
+                layout.block_length, layout.offset_in_file, ufs.ufs_path, ufs.mount_id
+            )));
+        }
+        Ok(BlockSource {
+            block_id,
+            block_length: layout.block_length,
+            offset_in_file: layout.offset_in_file,
+            ufs,
+        })
+    }
+
+    /// A block write must be of a file the master has being written, at
+    /// the file's block size; a block of a completed file exists already.
+    async fn check_write_layout(&self, header: &WriteBlockHeader) -> Result<(), Status> {
+        let layout = self
+            .master
+            .block_layout(header.block_id)
+            .await
+            .map_err(Status::from)?;
+        if layout.completed {
+            return Err(Status::already_exists(format!(
+                "block {} belongs to a completed file; blocks are written once",
+                header.block_id
+            )));
+        }
+        if header.max_length != layout.block_size
+            || header.block_offset_in_file != layout.offset_in_file
+        {
+            return Err(Status::invalid_argument(format!(
+                "block {} is at offset {} with the file's block size {}, not {} with {}",
+                header.block_id,
+                layout.offset_in_file,
+                layout.block_size,
+                header.block_offset_in_file,
+                header.max_length
+            )));
+        }
+        Ok(())
     }
 
     fn sweep_leases(&self) {
@@ -240,6 +313,9 @@ impl BlockWorker for WorkerGrpc {
                 header.block_id, header.max_length, header.block_offset_in_file
             )));
         }
+        // The master's word on the file: it must be being written, with
+        // this block size; nothing else is a client's to choose.
+        self.0.check_write_layout(&header).await?;
         let store = self.0.store.clone();
         let (id, off, max) = (
             header.block_id,
@@ -262,6 +338,14 @@ impl BlockWorker for WorkerGrpc {
                 Some(Err(status)) => return Err(status),
                 None => break,
             }
+        }
+        if writer.written() == 0 {
+            // A stream that ends before any byte: nothing to keep (an empty
+            // file has no blocks).
+            drop(writer);
+            return Err(Status::invalid_argument(format!(
+                "block {id}: the write ended before any data"
+            )));
         }
         let (length, tier_alias) = blocking(move || writer.commit())
             .await?
@@ -370,12 +454,11 @@ impl BlockWorker for WorkerGrpc {
         let ufs = r
             .ufs
             .ok_or_else(|| Status::invalid_argument("missing UFS source"))?;
-        let Some(fetch) = self.0.read_through.fetch(BlockSource {
-            block_id: r.block_id,
-            block_length: r.block_length,
-            offset_in_file: r.block_offset_in_file,
-            ufs,
-        }) else {
+        let source = self
+            .0
+            .vouched_source(r.block_id, r.block_length, r.block_offset_in_file, &ufs)
+            .await?;
+        let Some(fetch) = self.0.read_through.fetch(source) else {
             return Ok(Response::new(CacheBlockResponse { fetched: false }));
         };
         fetch.wait().await.map_err(Status::from)?;

@@ -5,7 +5,9 @@
 //! reservations stay as they were.
 
 use alluxio_common::auth::Role;
-use alluxio_proto::grpc::{ReadBlockRequest, WriteBlockChunk, WriteBlockHeader, WriteType};
+use alluxio_proto::grpc::{
+    CreateFileRequest, ReadBlockRequest, WriteBlockChunk, WriteBlockHeader, WriteType,
+};
 use alluxio_testkit::cluster::{start, MIB};
 use bytes::Bytes;
 use tokio::sync::mpsc;
@@ -56,21 +58,45 @@ async fn forged_and_concurrent_block_writes_are_refused() {
         }
     };
 
-    // Block 1 of a new file placed at offset 0, where block 0 would be.
-    let stranger = (info.file_id + 1000) << 24;
-    let err = write_once(header(stranger | 1, 0, MIB)).await;
+    // A file being written (created, not completed): its blocks are the
+    // only ones a client may write.
+    let pending = c
+        .client
+        .create_file(CreateFileRequest {
+            path: "/being-written".into(),
+            write_type: WriteType::MustCache as i32,
+            block_size_bytes: MIB,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let new_block = pending.file_id << 24;
+    // Block 1 placed at offset 0, where block 0 would be.
+    let err = write_once(header(new_block | 1, 0, MIB)).await;
     assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err}");
     // An offset that overflows.
-    let err = write_once(header(stranger | 0xFF_FFFF, 0, u64::MAX / 2)).await;
+    let err = write_once(header(new_block | 0xFF_FFFF, 0, u64::MAX / 2)).await;
     assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err}");
-    // A block that is cached already: written once only.
+    // A block size other than the file's: a bigger reservation than the
+    // master allows, or blocks that overlap.
+    let err = write_once(header(new_block, 0, 4 * MIB)).await;
+    assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err}");
+    assert!(err.message().contains("block size"), "{err}");
+    // A block of no file at all.
+    let stranger = (pending.file_id + 1000) << 24;
+    let err = write_once(header(stranger, 0, MIB)).await;
+    assert_eq!(err.code(), tonic::Code::NotFound, "{err}");
+    // A block that is cached already, of a completed file: written once only.
     let err = write_once(header(first, 0, MIB)).await;
     assert_eq!(err.code(), tonic::Code::AlreadyExists, "{err}");
+    assert_eq!(used(), used_before, "a refused write kept a reservation");
 
     // Two writers of one new block: the second is refused while the first
-    // holds it, and the first one's reservation goes when it gives up.
+    // holds it; a stream that ends before any data keeps nothing.
     let (tx, rx) = mpsc::channel(4);
-    tx.send(header(stranger, 0, MIB)).await.unwrap();
+    let mut empty = header(new_block, 0, MIB);
+    empty.data = Bytes::new();
+    tx.send(empty).await.unwrap();
     let mut holder = worker.clone();
     let first_writer =
         tokio::spawn(async move { holder.write_block(ReceiverStream::new(rx)).await });
@@ -80,13 +106,13 @@ async fn forged_and_concurrent_block_writes_are_refused() {
         || async { (used() > used_before).then_some(()) },
     )
     .await;
-    let err = write_once(header(stranger, 0, MIB)).await;
+    let err = write_once(header(new_block, 0, MIB)).await;
     assert_eq!(err.code(), tonic::Code::AlreadyExists, "{err}");
     drop(tx);
-    // The master knows no such file, so the first write is not kept.
-    assert!(first_writer.await.unwrap().is_err());
+    let err = first_writer.await.unwrap().unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err}");
     assert_eq!(used(), used_before);
-    assert!(!c.worker(0).store.contains(stranger));
+    assert!(!c.worker(0).store.contains(new_block));
 
     // The file's cached bytes are untouched.
     let r = c.fs.open("/two-blocks", None).await.unwrap();

@@ -1,7 +1,10 @@
-//! A worker reads the UFS only inside a mount, whatever a caller writes in
-//! a request: raw gRPC `ReadBlock` and `CacheBlock` requests naming a path
-//! that climbs out of the root mount with `..`, or goes through a symbolic
-//! link in it, are refused and cache nothing.
+//! A worker reads the UFS only where the master says a block lies,
+//! whatever a caller writes in a request: raw gRPC `ReadBlock` and
+//! `CacheBlock` requests for a real block naming a path that climbs out of
+//! the root mount with `..`, goes through a symbolic link in it, or is
+//! simply another file, are refused and cache nothing; so are requests for
+//! blocks of no file. (The local UFS refuses such paths on its own too:
+//! `ufs/tests/local_confinement.rs`.)
 
 use alluxio_common::auth::Role;
 use alluxio_proto::grpc::{CacheBlockRequest, ReadBlockRequest, UfsBlockSource};
@@ -24,6 +27,18 @@ async fn ufs_paths_outside_the_mount_are_refused() {
     std::fs::write(&secret, "not for workers").unwrap();
     std::os::unix::fs::symlink(&secret, c.ufs.join("link")).unwrap();
 
+    // A real block, persisted and not cached (written THROUGH), 15 bytes.
+    let real =
+        c.fs.write_file(
+            "/real.txt",
+            alluxio_proto::grpc::WriteType::Through,
+            [bytes::Bytes::from_static(b"fifteen bytes!!")],
+        )
+        .await
+        .unwrap();
+    let real_block = real.block_ids[0];
+    std::fs::write(c.ufs.join("other.txt"), "another file!!!").unwrap();
+
     let mut worker = c.raw_worker(0, &c.credentials("alice", Role::User)).await;
     let base = root.ufs_uri.trim_end_matches('/').to_string();
     let attacks = [
@@ -31,10 +46,17 @@ async fn ufs_paths_outside_the_mount_are_refused() {
         format!("{base}/../secret.txt"),
         format!("{base}/link"),
         format!("{base}x/escape"),
+        format!("{base}/other.txt"),
         "file:///etc/passwd".to_string(),
     ];
-    for (i, ufs_path) in attacks.iter().enumerate() {
-        let block_id = (1000 + i as u64) << 24;
+    // Each attack for the real block, and for a block of no file.
+    let cases = attacks.iter().flat_map(|path| {
+        [
+            (path, real_block, tonic::Code::InvalidArgument),
+            (path, (real.file_id + 1000) << 24, tonic::Code::NotFound),
+        ]
+    });
+    for (ufs_path, block_id, expected) in cases {
         let source = UfsBlockSource {
             mount_id: root.mount_id,
             ufs_path: ufs_path.clone(),
@@ -57,11 +79,7 @@ async fn ufs_paths_outside_the_mount_are_refused() {
             Ok(stream) => stream.into_inner().next().await.and_then(Result::err),
         };
         let status = failed.unwrap_or_else(|| panic!("{ufs_path} was read"));
-        assert_eq!(
-            status.code(),
-            tonic::Code::InvalidArgument,
-            "{ufs_path}: {status}"
-        );
+        assert_eq!(status.code(), expected, "{ufs_path}: {status}");
 
         let cached = worker
             .cache_block(CacheBlockRequest {
@@ -72,11 +90,7 @@ async fn ufs_paths_outside_the_mount_are_refused() {
             })
             .await
             .unwrap_err();
-        assert_eq!(
-            cached.code(),
-            tonic::Code::InvalidArgument,
-            "{ufs_path}: {cached}"
-        );
+        assert_eq!(cached.code(), expected, "{ufs_path}: {cached}");
         assert!(
             !c.worker(0).store.contains(block_id),
             "{ufs_path} got cached"

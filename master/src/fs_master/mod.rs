@@ -17,6 +17,7 @@ use crate::inode::{block_id, file_id_of_block, Inode, InodeKind, Persistence, RO
 use crate::journal::{Journal, PendingFlush};
 use crate::mount_table::Resolved;
 use crate::state::MasterState;
+use alluxio_common::block_id::index_of_block;
 use alluxio_common::{now_ms, AlluxioError, AlluxioPath, Result};
 use alluxio_proto::grpc::{self, FileBlockInfo, FileInfo, MountPointInfo};
 use alluxio_proto::journal::{self as j, journal_entry::Entry, JournalEntry};
@@ -345,6 +346,44 @@ impl FileSystemMaster {
             info.in_alluxio_percentage = (cached * 100).checked_div(f.length).unwrap_or(100) as u32;
         }
         info
+    }
+}
+
+impl FileSystemMaster {
+    /// Where `block` lies: its file's block size, its offset and length,
+    /// and its UFS source when the file is persisted (for workers, which
+    /// trust no client with these).
+    pub fn block_layout(&self, block: u64) -> Result<grpc::GetBlockLayoutResponse> {
+        let (file_id, index) = (file_id_of_block(block), index_of_block(block));
+        let state = self.read_state();
+        let not_found = || AlluxioError::NotFound(format!("Block {block} belongs to no file"));
+        let inode = state.tree.get(file_id).ok_or_else(not_found)?;
+        let InodeKind::File(f) = &inode.kind else {
+            return Err(not_found());
+        };
+        let offset = index.checked_mul(f.block_size).ok_or_else(not_found)?;
+        if f.completed && index >= f.block_count() {
+            return Err(not_found());
+        }
+        let block_length = if f.completed {
+            f.block_size.min(f.length - offset)
+        } else {
+            f.block_size
+        };
+        let info = self.file_info(&state, file_id);
+        let persisted = inode.persistence == Persistence::Persisted && f.completed;
+        Ok(grpc::GetBlockLayoutResponse {
+            file_id,
+            block_size: f.block_size,
+            offset_in_file: offset,
+            block_length,
+            completed: f.completed,
+            ufs: persisted.then(|| grpc::UfsBlockSource {
+                mount_id: info.mount_id,
+                ufs_path: info.ufs_path,
+                offset_in_file: offset,
+            }),
+        })
     }
 }
 

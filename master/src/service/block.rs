@@ -149,6 +149,20 @@ impl BlockService for BlockMasterService {
             .await
     }
 
+    async fn get_block_layout(
+        &self,
+        req: Request<GetBlockLayoutRequest>,
+    ) -> Result<Response<GetBlockLayoutResponse>, Status> {
+        let who = caller(&req)?;
+        let r = req.into_inner();
+        self.metrics
+            .observe("GetBlockLayout", async {
+                self.access.require_worker(&who, "GetBlockLayout")?;
+                self.fs.block_layout(r.block_id)
+            })
+            .await
+    }
+
     async fn get_block_info(
         &self,
         req: Request<GetBlockInfoRequest>,
