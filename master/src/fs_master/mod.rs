@@ -378,7 +378,7 @@ impl FileSystemMaster {
             offset_in_file: offset,
             block_length,
             completed: f.completed,
-            ufs: persisted.then(|| grpc::UfsBlockSource {
+            ufs: persisted.then_some(grpc::UfsBlockSource {
                 mount_id: info.mount_id,
                 ufs_path: info.ufs_path,
                 offset_in_file: offset,
