@@ -28,6 +28,7 @@ pub(crate) fn cache_block_request(info: &FileInfo, fbi: &FileBlockInfo) -> Cache
         block_length: block.length,
         block_offset_in_file: fbi.offset,
         ufs: Some(ufs_block_source(info, fbi)),
+        capability: info.capability.clone(),
     }
 }
 

@@ -1,7 +1,8 @@
 //! Reading cached blocks over a worker's data port: plain TCP in the format
 //! of `alluxio_common::data_protocol`, a few idle connections kept per
 //! worker for the next block. A new connection presents the client's token
-//! first (when it has one).
+//! first (when it has one), and a connection presents a file's capability
+//! before its first read of that file.
 
 use crate::block::Stop;
 use alluxio_common::auth::Credentials;
@@ -10,7 +11,7 @@ use alluxio_common::data_protocol::{
 };
 use alluxio_common::{AlluxioError, Result};
 use bytes::{Bytes, BytesMut};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -28,8 +29,14 @@ const READ_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_REASON: u64 = 64 << 10;
 
 pub(crate) struct DataConnections {
-    idle: Mutex<HashMap<String, Vec<TcpStream>>>,
+    idle: Mutex<HashMap<String, Vec<Conn>>>,
     credentials: Credentials,
+}
+
+/// A connection, and the files whose capabilities it has presented.
+struct Conn {
+    stream: TcpStream,
+    files: HashSet<u64>,
 }
 
 impl DataConnections {
@@ -46,20 +53,25 @@ impl DataConnections {
         &self,
         address: &str,
         request: ReadRequest,
+        capability: &str,
         sink: &mut impl FnMut(Bytes) -> Result<()>,
     ) -> Result<(), Stop> {
         let source = |what: String| Stop::Source(AlluxioError::Unavailable(what));
-        let (mut stream, header) = self
-            .send(address, request)
+        let (mut conn, header) = self
+            .send(address, request, capability)
             .await
             .map_err(|e| source(format!("data port {address}: {e}")))?;
+        let stream = &mut conn.stream;
         if header.status != Status::Ok {
-            let reason = read_reason(&mut stream, header.length).await;
+            let reason = read_reason(stream, header.length).await;
             // The connection is still good for another request (the worker
-            // closes it after these two).
-            let closed = matches!(header.status, Status::BadRequest | Status::Unauthenticated);
+            // closes it after these).
+            let closed = matches!(
+                header.status,
+                Status::BadRequest | Status::Unauthenticated | Status::Forbidden
+            );
             if !closed && !reason.is_empty() {
-                self.put_back(address, stream);
+                self.put_back(address, conn);
             }
             return Err(source(format!(
                 "data port {address}: {:?}: {reason}",
@@ -86,7 +98,7 @@ impl DataConnections {
             left -= piece.len() as u64;
             sink(piece.freeze()).map_err(Stop::Sink)?;
         }
-        self.put_back(address, stream);
+        self.put_back(address, conn);
         Ok(())
     }
 
@@ -96,20 +108,24 @@ impl DataConnections {
         &self,
         address: &str,
         request: ReadRequest,
-    ) -> std::io::Result<(TcpStream, AnswerHeader)> {
+        capability: &str,
+    ) -> std::io::Result<(Conn, AnswerHeader)> {
+        let file_id = alluxio_common::block_id::file_id_of_block(request.block_id);
         let idle = self
             .idle
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get_mut(address)
             .and_then(Vec::pop);
-        if let Some(stream) = idle {
+        if let Some(mut conn) = idle {
             // A worker may have closed an idle connection (restart, idle
             // timeout) or its token may have expired: then try once more
             // on a fresh one.
-            match exchange(stream, request).await {
-                Ok(answer) if answer.1.status != Status::Unauthenticated => return Ok(answer),
-                _ => {}
+            if present(&mut conn, file_id, capability).await.is_ok() {
+                match exchange(conn, request).await {
+                    Ok(answer) if answer.1.status != Status::Unauthenticated => return Ok(answer),
+                    _ => {}
+                }
             }
         }
         let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address))
@@ -117,7 +133,12 @@ impl DataConnections {
             .map_err(|_| std::io::Error::other("connect timed out"))??;
         stream.set_nodelay(true)?;
         self.authenticate(&mut stream).await?;
-        exchange(stream, request).await
+        let mut conn = Conn {
+            stream,
+            files: HashSet::new(),
+        };
+        present(&mut conn, file_id, capability).await?;
+        exchange(conn, request).await
     }
 
     /// Presents our token on a new connection; a refusal is an error with
@@ -147,26 +168,55 @@ impl DataConnections {
         Ok(())
     }
 
-    fn put_back(&self, address: &str, stream: TcpStream) {
+    fn put_back(&self, address: &str, conn: Conn) {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         let list = idle.entry(address.to_string()).or_default();
         if list.len() < IDLE_PER_WORKER {
-            list.push(stream);
+            list.push(conn);
         }
     }
 }
 
-async fn exchange(
-    mut stream: TcpStream,
-    request: ReadRequest,
-) -> std::io::Result<(TcpStream, AnswerHeader)> {
-    stream.write_all(&request.encode()).await?;
+async fn exchange(mut conn: Conn, request: ReadRequest) -> std::io::Result<(Conn, AnswerHeader)> {
+    conn.stream.write_all(&request.encode()).await?;
+    let header = read_header(&mut conn.stream).await?;
+    Ok((conn, header))
+}
+
+async fn read_header(stream: &mut TcpStream) -> std::io::Result<AnswerHeader> {
     let mut raw = [0u8; ANSWER_HEADER_LEN];
     tokio::time::timeout(READ_TIMEOUT, stream.read_exact(&mut raw))
         .await
         .map_err(|_| std::io::Error::other("no answer for 30 s"))??;
-    let header = AnswerHeader::decode(&raw).map_err(std::io::Error::other)?;
-    Ok((stream, header))
+    AnswerHeader::decode(&raw).map_err(std::io::Error::other)
+}
+
+/// Presents file `file_id`'s capability on `conn` unless it has already
+/// (or there is none: authentication off, or a service's read).
+async fn present(conn: &mut Conn, file_id: u64, capability: &str) -> std::io::Result<()> {
+    if capability.is_empty() || conn.files.contains(&file_id) {
+        return Ok(());
+    }
+    let header = Request::Capability {
+        file_id,
+        len: capability.len() as u64,
+    };
+    let mut message = header.encode().to_vec();
+    message.extend_from_slice(capability.as_bytes());
+    conn.stream.write_all(&message).await?;
+    let answer = read_header(&mut conn.stream).await?;
+    if answer.status != Status::Ok {
+        let reason = read_reason(&mut conn.stream, answer.length).await;
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!("{:?}: {reason}", answer.status),
+        ));
+    }
+    if conn.files.len() >= alluxio_common::data_protocol::CAPABILITIES_PER_CONNECTION {
+        conn.files.clear();
+    }
+    conn.files.insert(file_id);
+    Ok(())
 }
 
 /// The explanation that follows an error answer; empty when it cannot be

@@ -30,6 +30,8 @@ pub struct LocalFile {
     /// (block id, lease id) per block; leases change when renewed after a
     /// worker restart.
     leases: Mutex<Vec<(u64, u64)>>,
+    /// The file's capability, for reopening blocks.
+    capability: String,
 }
 
 impl LocalFile {
@@ -60,6 +62,7 @@ impl LocalFile {
             worker: worker.clone(),
             client: client.clone(),
             leases: Mutex::new(Vec::new()),
+            capability: info.capability.clone(),
         };
         for fbi in &info.file_block_infos {
             let block = fbi.block_info.clone().unwrap_or_default();
@@ -74,6 +77,7 @@ impl LocalFile {
             let open = match client
                 .open_local_block(OpenLocalBlockRequest {
                     block_id: block.block_id,
+                    capability: info.capability.clone(),
                 })
                 .await
             {
@@ -144,6 +148,7 @@ impl LocalFile {
                     .clone()
                     .open_local_block(OpenLocalBlockRequest {
                         block_id: *block_id,
+                        capability: self.capability.clone(),
                     })
                     .await?
                     .into_inner();

@@ -283,7 +283,14 @@ impl FileReader {
             offset,
             length: len,
         };
-        Some(self.core.workers.data.read(&address, request, sink).await)
+        let capability = &self.info.capability;
+        Some(
+            self.core
+                .workers
+                .data
+                .read(&address, request, capability, sink)
+                .await,
+        )
     }
 
     async fn grpc_read(
@@ -306,6 +313,7 @@ impl FileReader {
             ufs,
             read_type: self.read_type as i32,
             chunk_size: 1 << 20,
+            capability: self.info.capability.clone(),
         };
         let mut stream = client
             .read_block(request)
@@ -338,7 +346,10 @@ impl FileReader {
     ) -> Result<(), Stop> {
         let mut client = self.core.workers.client(worker).map_err(Stop::Source)?;
         let open = client
-            .open_local_block(OpenLocalBlockRequest { block_id })
+            .open_local_block(OpenLocalBlockRequest {
+                block_id,
+                capability: self.info.capability.clone(),
+            })
             .await
             .map_err(|s| Stop::Source(s.into()))?
             .into_inner();

@@ -142,6 +142,7 @@ impl FileWriter {
                 block_offset_in_file: index * self.info.block_size_bytes,
                 max_length: self.info.block_size_bytes,
                 pinned: self.info.pinned,
+                capability: self.info.capability.clone(),
             }),
             data: Bytes::new(),
         })

@@ -13,10 +13,10 @@
 //! |---|---|
 //! | 0..4 | magic `ALXD` |
 //! | 4..6 | version (2) |
-//! | 6..8 | kind (1: read a cached block, 2: authenticate) |
-//! | 8..16 | block id (0 for authenticate) |
+//! | 6..8 | kind (1: read a cached block, 2: authenticate, 3: capability) |
+//! | 8..16 | block id (0 for authenticate; the file id for capability) |
 //! | 16..24 | offset in the block (0 for authenticate) |
-//! | 24..32 | length (clamped to the block's end); for authenticate, the token's length |
+//! | 24..32 | length (clamped to the block's end); for authenticate and capability, the length of what follows |
 //! | 32..36 | CRC32 of bytes 0..32 |
 //!
 //! Authentication (version 2): with `security.authentication: TOKEN`, the
@@ -25,6 +25,13 @@
 //! answers OK (length 0) and serves the connection as that identity until
 //! the token expires, or answers UNAUTHENTICATED with a reason and closes
 //! the connection. A read before authenticating gets UNAUTHENTICATED too.
+//!
+//! Capabilities: a read of a block of file F needs F's capability
+//! (`FileInfo.capability`, the master's signed word that the caller may
+//! read F) presented on the connection first: a capability request naming
+//! F, followed by that many bytes. The worker answers OK, or FORBIDDEN
+//! with a reason and closes; a read of a file whose capability was not
+//! presented gets FORBIDDEN too. Services (workers) need none.
 //!
 //! Answer header, 20 bytes: magic, version, status (u16), length (u64),
 //! CRC32 of bytes 0..16. With status OK, `length` bytes of the block follow;
@@ -42,6 +49,11 @@ pub const ANSWER_HEADER_LEN: usize = 20;
 const READ_CACHED_BLOCK: u16 = 1;
 /// Kind of request: a token follows.
 const AUTHENTICATE: u16 = 2;
+/// Kind of request: a file's capability follows.
+const CAPABILITY: u16 = 3;
+/// Capabilities a connection holds; at this many both sides start afresh
+/// before the next one (same rule on both ends, so they always agree).
+pub const CAPABILITIES_PER_CONNECTION: usize = 1024;
 
 /// A decoded request header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +62,11 @@ pub enum Request {
     /// `token_len` bytes of token follow the header.
     Authenticate {
         token_len: u64,
+    },
+    /// `len` bytes of file `file_id`'s capability follow the header.
+    Capability {
+        file_id: u64,
+        len: u64,
     },
 }
 
@@ -74,6 +91,8 @@ pub enum Status {
     Internal = 4,
     /// No valid token (the connection is closed after the reason).
     Unauthenticated = 5,
+    /// No valid capability for the block's file (closed after the reason).
+    Forbidden = 6,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,6 +133,7 @@ impl Request {
         match *self {
             Request::Read(r) => encode_request(READ_CACHED_BLOCK, r.block_id, r.offset, r.length),
             Request::Authenticate { token_len } => encode_request(AUTHENTICATE, 0, 0, token_len),
+            Request::Capability { file_id, len } => encode_request(CAPABILITY, file_id, 0, len),
         }
     }
 
@@ -127,6 +147,10 @@ impl Request {
             })),
             AUTHENTICATE => Ok(Request::Authenticate {
                 token_len: u64_at(b, 24),
+            }),
+            CAPABILITY => Ok(Request::Capability {
+                file_id: u64_at(b, 8),
+                len: u64_at(b, 24),
             }),
             kind => Err(ProtocolError::Kind(kind)),
         }
@@ -160,6 +184,7 @@ impl AnswerHeader {
             3 => Status::BadRequest,
             4 => Status::Internal,
             5 => Status::Unauthenticated,
+            6 => Status::Forbidden,
             other => return Err(ProtocolError::Status(other)),
         };
         Ok(AnswerHeader {
@@ -209,6 +234,11 @@ mod tests {
         assert_eq!(Request::decode(&r.encode()), Ok(Request::Read(r)));
         let auth = Request::Authenticate { token_len: 180 };
         assert_eq!(Request::decode(&auth.encode()), Ok(auth));
+        let cap = Request::Capability {
+            file_id: 7,
+            len: 150,
+        };
+        assert_eq!(Request::decode(&cap.encode()), Ok(cap));
         for status in [
             Status::Ok,
             Status::NotCached,

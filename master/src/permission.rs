@@ -48,12 +48,18 @@ pub struct Denied(pub String);
 
 /// The rwx bits of `inode`'s mode that apply to `who`.
 pub fn class_bits(inode: &Inode, who: &Subject) -> u16 {
-    if *inode.owner == *who.user {
-        (inode.mode >> 6) & 7
-    } else if who.groups.iter().any(|g| **g == *inode.group) {
-        (inode.mode >> 3) & 7
+    class_bits_of(&inode.owner, &inode.group, inode.mode, who)
+}
+
+/// The rwx bits of `mode` that apply to `who`, for an entry owned by
+/// `owner` and `group`.
+pub fn class_bits_of(owner: &str, group: &str, mode: u16, who: &Subject) -> u16 {
+    if owner == who.user {
+        (mode >> 6) & 7
+    } else if who.groups.iter().any(|g| g == group) {
+        (mode >> 3) & 7
     } else {
-        inode.mode & 7
+        mode & 7
     }
 }
 

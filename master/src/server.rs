@@ -83,6 +83,7 @@ impl MasterServer {
                     metrics: metrics.clone(),
                     access: access.clone(),
                     list_batch_size: mc.list_batch_size,
+                    capabilities: auth.key().cloned(),
                 })
                 .max_decoding_message_size(limit),
                 auth.clone(),

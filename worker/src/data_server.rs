@@ -11,9 +11,12 @@
 
 use crate::block_store::{BlockStore, StoreError};
 use crate::metrics::WorkerMetrics;
-use alluxio_common::auth::{Authenticator, Identity, MAX_TOKEN_LEN};
-use alluxio_common::data_protocol::{AnswerHeader, ReadRequest, Request, Status, REQUEST_LEN};
+use alluxio_common::auth::{Authenticator, Identity, Role, MAX_TOKEN_LEN};
+use alluxio_common::data_protocol::{
+    AnswerHeader, ReadRequest, Request, Status, CAPABILITIES_PER_CONNECTION, REQUEST_LEN,
+};
 use bytes::Bytes;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -64,6 +67,8 @@ async fn serve_connection(
     let _ = stream.set_nodelay(true);
     // NOSASL: every connection is trusted from the start.
     let mut caller: Option<Identity> = auth.key().is_none().then(Identity::unchecked);
+    // Files whose capabilities this connection presented.
+    let mut files: HashSet<u64> = HashSet::new();
     loop {
         let mut raw = [0u8; REQUEST_LEN];
         match tokio::time::timeout(IDLE_TIMEOUT, stream.read_exact(&mut raw)).await {
@@ -99,6 +104,33 @@ async fn serve_connection(
                     }
                 }
             }
+            Request::Capability { file_id, len } => {
+                let checked = match (&caller, auth.key()) {
+                    (Some(_), Some(key)) => {
+                        read_capability(&mut stream, len).await.and_then(|cap| {
+                            key.verify_capability(&cap, file_id)
+                                .map_err(|e| e.to_string())
+                        })
+                    }
+                    (Some(_), None) => Ok(()), // NOSASL: nothing to check.
+                    (None, _) => Err("authenticate first".to_string()),
+                };
+                if let Err(reason) = checked {
+                    let _ = answer_error(&mut stream, Status::Forbidden, &reason).await;
+                    return;
+                }
+                if files.len() >= CAPABILITIES_PER_CONNECTION {
+                    files.clear();
+                }
+                files.insert(file_id);
+                let ok = AnswerHeader {
+                    status: Status::Ok,
+                    length: 0,
+                };
+                if stream.write_all(&ok.encode()).await.is_err() {
+                    return;
+                }
+            }
             Request::Read(read) => {
                 let reason = match &caller {
                     None => Some("authenticate before reading".to_string()),
@@ -107,6 +139,16 @@ async fn serve_connection(
                 };
                 if let Some(reason) = reason {
                     let _ = answer_error(&mut stream, Status::Unauthenticated, &reason).await;
+                    return;
+                }
+                let file_id = alluxio_common::block_id::file_id_of_block(read.block_id);
+                let needs_capability = auth.key().is_some()
+                    && !caller
+                        .as_ref()
+                        .is_some_and(|who| matches!(who.role, Role::Worker | Role::Admin));
+                if needs_capability && !files.contains(&file_id) {
+                    let reason = format!("present file {file_id}'s capability before reading it");
+                    let _ = answer_error(&mut stream, Status::Forbidden, &reason).await;
                     return;
                 }
                 if serve_read(&mut stream, &store, &metrics, read)
@@ -118,6 +160,21 @@ async fn serve_connection(
             }
         }
     }
+}
+
+/// Reads the capability that follows a capability request.
+async fn read_capability(stream: &mut TcpStream, len: u64) -> Result<String, String> {
+    if len == 0 || len > MAX_TOKEN_LEN as u64 {
+        return Err(format!(
+            "capability length {len} is outside 1..={MAX_TOKEN_LEN}"
+        ));
+    }
+    let mut bytes = vec![0u8; len as usize];
+    match tokio::time::timeout(IDLE_TIMEOUT, stream.read_exact(&mut bytes)).await {
+        Ok(Ok(_)) => {}
+        _ => return Err("capability cut short".to_string()),
+    }
+    String::from_utf8(bytes).map_err(|_| "capability is not UTF-8".to_string())
 }
 
 /// Reads the token that follows an authenticate request and checks it.

@@ -103,6 +103,7 @@ impl WorkerServer {
             worker_id,
             cache_whole_block_on_partial_read: wc.cache_whole_block_on_partial_read,
             leases: Mutex::new(Default::default()),
+            auth: auth.clone(),
         });
         let mut tasks = Supervisor::default();
 

@@ -5,6 +5,7 @@ use crate::block_store::{BlockStore, StoreError, CHUNK_SIZE};
 use crate::metrics::WorkerMetrics;
 use crate::read_through::{BlockSource, ReadThrough};
 use alluxio_client::MasterClient;
+use alluxio_common::auth::{caller, Authenticator, Identity, Role};
 use alluxio_proto::grpc::block_worker_server::BlockWorker;
 use alluxio_proto::grpc::*;
 use bytes::Bytes;
@@ -28,6 +29,8 @@ pub struct WorkerService {
     pub worker_id: u64,
     pub cache_whole_block_on_partial_read: bool,
     pub leases: Mutex<HashMap<u64, (u64, Instant)>>,
+    /// Checks the capabilities block requests carry.
+    pub auth: Authenticator,
 }
 
 fn store_status(e: StoreError) -> Status {
@@ -237,6 +240,26 @@ impl WorkerService {
         Ok(())
     }
 
+    /// Whether the caller of a request for `block_id` may have its bytes:
+    /// services may; everyone else needs the capability the master gave
+    /// for the block's file (with authentication off, nobody does).
+    fn check_capability(
+        &self,
+        who: &Identity,
+        block_id: u64,
+        capability: &str,
+    ) -> Result<(), Status> {
+        let Some(key) = self.auth.key() else {
+            return Ok(());
+        };
+        if matches!(who.role, Role::Worker | Role::Admin) {
+            return Ok(());
+        }
+        let file_id = alluxio_common::block_id::file_id_of_block(block_id);
+        key.verify_capability(capability, file_id)
+            .map_err(|e| Status::permission_denied(e.to_string()))
+    }
+
     fn sweep_leases(&self) {
         let expired: Vec<(u64, u64)> = {
             let mut leases = self.leases.lock().unwrap_or_else(|p| p.into_inner());
@@ -267,6 +290,7 @@ impl BlockWorker for WorkerGrpc {
         &self,
         req: Request<ReadBlockRequest>,
     ) -> Result<Response<Self::ReadBlockStream>, Status> {
+        let who = caller(&req)?;
         let r = req.into_inner();
         if r.length == 0 {
             return Err(Status::invalid_argument("length must be positive"));
@@ -280,6 +304,7 @@ impl BlockWorker for WorkerGrpc {
                 r.offset, r.length, r.block_id, r.block_length
             )));
         }
+        self.0.check_capability(&who, r.block_id, &r.capability)?;
         let (tx, rx) = mpsc::channel(4);
         let svc = self.0.clone();
         tokio::spawn(async move { svc.serve_read(r, tx).await });
@@ -292,6 +317,7 @@ impl BlockWorker for WorkerGrpc {
         &self,
         req: Request<Streaming<WriteBlockChunk>>,
     ) -> Result<Response<WriteBlockResponse>, Status> {
+        let who = caller(&req)?;
         let mut stream = req.into_inner();
         let first = stream
             .next()
@@ -300,6 +326,8 @@ impl BlockWorker for WorkerGrpc {
         let header = first
             .header
             .ok_or_else(|| Status::invalid_argument("the first message must carry a header"))?;
+        self.0
+            .check_capability(&who, header.block_id, &header.capability)?;
         if header.max_length == 0 {
             return Err(Status::invalid_argument("max_length must be positive"));
         }
@@ -374,6 +402,8 @@ impl BlockWorker for WorkerGrpc {
         &self,
         req: Request<OpenLocalBlockRequest>,
     ) -> Result<Response<OpenLocalBlockResponse>, Status> {
+        let (who, r) = (caller(&req)?, req.get_ref());
+        self.0.check_capability(&who, r.block_id, &r.capability)?;
         let id = req.into_inner().block_id;
         self.0.sweep_leases();
         let store = self.0.store.clone();
@@ -447,6 +477,8 @@ impl BlockWorker for WorkerGrpc {
         &self,
         req: Request<CacheBlockRequest>,
     ) -> Result<Response<CacheBlockResponse>, Status> {
+        let (who, r) = (caller(&req)?, req.get_ref());
+        self.0.check_capability(&who, r.block_id, &r.capability)?;
         let r = req.into_inner();
         if self.0.store.contains(r.block_id) {
             return Ok(Response::new(CacheBlockResponse { fetched: false }));

@@ -255,7 +255,10 @@ async fn codes_of_every_rpc(c: &Cluster, credentials: &Credentials) -> Vec<(&'st
             "OpenLocalBlock",
             code(
                 worker
-                    .open_local_block(OpenLocalBlockRequest { block_id: 1 << 24 })
+                    .open_local_block(OpenLocalBlockRequest {
+                        block_id: 1 << 24,
+                        ..Default::default()
+                    })
                     .await,
             ),
         ),
@@ -500,6 +503,29 @@ async fn an_ordinary_user_cannot_act_as_a_worker_an_admin_or_another_user() {
     assert_eq!(err.code(), Code::PermissionDenied);
 }
 
+/// Sends raw bytes to the data port and returns every answer until the
+/// worker closes the connection (so `bytes` must end in a refusal).
+async fn data_port_answers(c: &Cluster, bytes: &[u8]) -> Vec<(DataStatus, String)> {
+    let mut s = tokio::net::TcpStream::connect(c.worker(0).data_addr)
+        .await
+        .unwrap();
+    s.write_all(bytes).await.unwrap();
+    let mut all = Vec::new();
+    let _ = s.read_to_end(&mut all).await;
+    let mut answers = Vec::new();
+    let mut rest = &all[..];
+    while rest.len() >= ANSWER_HEADER_LEN {
+        let header = AnswerHeader::decode(rest[..ANSWER_HEADER_LEN].try_into().unwrap()).unwrap();
+        let end = ANSWER_HEADER_LEN + header.length as usize;
+        answers.push((
+            header.status,
+            String::from_utf8_lossy(&rest[ANSWER_HEADER_LEN..end]).into_owned(),
+        ));
+        rest = &rest[end..];
+    }
+    answers
+}
+
 /// Sends raw bytes to the data port and returns the answer header.
 async fn data_port_answer(c: &Cluster, bytes: &[u8]) -> (AnswerHeader, String) {
     let mut s = tokio::net::TcpStream::connect(c.worker(0).data_addr)
@@ -566,23 +592,122 @@ async fn the_data_port_serves_nothing_before_a_valid_token() {
     assert_eq!(header.status, DataStatus::Unauthenticated);
     assert!(reason.contains("outside"), "{reason}");
 
-    // A valid token: OK, then the bytes.
+    // A valid token, but no capability for the file: FORBIDDEN.
+    let token = c.token("alice", Role::User);
+    let answers = data_port_answers(&c, &authenticate(&token)).await;
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    assert_eq!(answers[0].0, DataStatus::Ok);
+    assert_eq!(answers[1].0, DataStatus::Forbidden, "{answers:?}");
+    assert!(answers[1].1.contains("capability"), "{answers:?}");
+
+    // A valid token and the file's capability (from the master): the bytes.
+    let present = |file_id: u64, capability: &str| {
+        let mut b = Request::Capability {
+            file_id,
+            len: capability.len() as u64,
+        }
+        .encode()
+        .to_vec();
+        b.extend_from_slice(capability.as_bytes());
+        b
+    };
+    assert!(!info.capability.is_empty());
     let mut s = tokio::net::TcpStream::connect(c.worker(0).data_addr)
         .await
         .unwrap();
-    s.write_all(&authenticate(&c.token("alice", Role::User)))
-        .await
-        .unwrap();
+    let mut message = authenticate(&token);
+    message.truncate(message.len() - read.len());
+    message.extend(present(info.file_id, &info.capability));
+    message.extend_from_slice(&read);
+    s.write_all(&message).await.unwrap();
     let mut header = [0u8; ANSWER_HEADER_LEN];
-    s.read_exact(&mut header).await.unwrap();
-    assert_eq!(
-        AnswerHeader::decode(&header).unwrap().status,
-        DataStatus::Ok
-    );
+    for _ in 0..2 {
+        s.read_exact(&mut header).await.unwrap();
+        assert_eq!(
+            AnswerHeader::decode(&header).unwrap().status,
+            DataStatus::Ok
+        );
+    }
     s.read_exact(&mut header).await.unwrap();
     let answer = AnswerHeader::decode(&header).unwrap();
     assert_eq!((answer.status, answer.length), (DataStatus::Ok, 4096));
     let mut got = vec![0u8; 4096];
     s.read_exact(&mut got).await.unwrap();
     assert_eq!(got, content);
+    // Another file's capability does not open this one.
+    let mut message = authenticate(&token);
+    message.truncate(message.len() - read.len());
+    message.extend(present(info.file_id + 1, &info.capability));
+    let answers = data_port_answers(&c, &message).await;
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    assert_eq!(answers[1].0, DataStatus::Forbidden, "{answers:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn block_bytes_go_only_to_callers_the_master_let_read_the_file() {
+    let c = start(1, 64 * MIB, |_| {}).await;
+    let content = alluxio_testkit::cluster::data(8192, 5);
+    for (path, mode) in [("/open.bin", 0o644), ("/secret.bin", 0o600)] {
+        c.fs.write_file(
+            path,
+            WriteType::MustCache,
+            [bytes::Bytes::from(content.clone())],
+        )
+        .await
+        .unwrap();
+        c.client
+            .set_attribute(SetAttributeRequest {
+                path: path.into(),
+                mode: Some(mode),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    // alice, through the client library: the open file reads (over the
+    // data port and over gRPC), the 0600 one does not.
+    let master = alluxio_client::MasterClient::connect(
+        &c.master().rpc_addr.to_string(),
+        Duration::from_secs(10),
+        c.credentials("alice", Role::User),
+    )
+    .await
+    .unwrap();
+    for data_port in [true, false] {
+        let mut config = c.config.clone();
+        config.user.short_circuit = false;
+        config.user.data_port_reads = data_port;
+        let alice = alluxio_client::FileSystem::with_config(master.clone(), &config);
+        let open = alice.open("/open.bin", None).await.unwrap();
+        assert!(!open.info().capability.is_empty());
+        assert_eq!(&open.read_at(0, 8192).await.unwrap()[..], &content[..]);
+        let secret = alice.open("/secret.bin", None).await.unwrap();
+        assert!(
+            secret.info().capability.is_empty(),
+            "no capability for a 0600 file"
+        );
+        let err = secret.read_at(0, 8192).await.unwrap_err();
+        assert!(
+            matches!(err, alluxio_common::AlluxioError::PermissionDenied(_)),
+            "data port {data_port}: {err}"
+        );
+    }
+    // Raw gRPC: the open file's capability does not open the secret one.
+    let open = c.client.get_status("/open.bin", None).await.unwrap();
+    let secret = c.client.get_status("/secret.bin", None).await.unwrap();
+    let mut worker = c.raw_worker(0, &c.credentials("alice", Role::User)).await;
+    let block = secret.file_block_infos[0].block_info.clone().unwrap();
+    for capability in [String::new(), open.capability.clone()] {
+        let err = worker
+            .read_block(ReadBlockRequest {
+                block_id: block.block_id,
+                length: 8192,
+                block_length: block.length,
+                capability,
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::PermissionDenied, "{err}");
+    }
 }

@@ -319,13 +319,13 @@ async fn garbage_on_the_data_port_does_not_take_the_worker_down() {
         assert!(reason.contains("bad magic"), "{reason}");
     }
     // A well-formed request for a block the worker does not have, after
-    // authenticating as an ordinary user.
+    // authenticating as a service (which needs no capability).
     {
         use tokio::io::AsyncReadExt;
         let mut s = tokio::net::TcpStream::connect(c.worker(0).data_addr)
             .await
             .unwrap();
-        let token = c.token("alice", alluxio_common::auth::Role::User);
+        let token = c.token("worker", alluxio_common::auth::Role::Worker);
         let auth = data_protocol::Request::Authenticate {
             token_len: token.len() as u64,
         };

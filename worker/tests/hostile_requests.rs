@@ -13,13 +13,14 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
-fn header(block_id: u64, offset: u64, max_length: u64) -> WriteBlockChunk {
+fn header(block_id: u64, offset: u64, max_length: u64, capability: &str) -> WriteBlockChunk {
     WriteBlockChunk {
         header: Some(WriteBlockHeader {
             block_id,
             block_offset_in_file: offset,
             max_length,
             pinned: false,
+            capability: capability.to_string(),
         }),
         data: Bytes::from(vec![0xEEu8; 1024]),
     }
@@ -72,29 +73,35 @@ async fn forged_and_concurrent_block_writes_are_refused() {
         .unwrap();
     let new_block = pending.file_id << 24;
     // Block 1 placed at offset 0, where block 0 would be.
-    let err = write_once(header(new_block | 1, 0, MIB)).await;
+    let err = write_once(header(new_block | 1, 0, MIB, &pending.capability)).await;
     assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err}");
     // An offset that overflows.
-    let err = write_once(header(new_block | 0xFF_FFFF, 0, u64::MAX / 2)).await;
+    let err = write_once(header(
+        new_block | 0xFF_FFFF,
+        0,
+        u64::MAX / 2,
+        &pending.capability,
+    ))
+    .await;
     assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err}");
     // A block size other than the file's: a bigger reservation than the
     // master allows, or blocks that overlap.
-    let err = write_once(header(new_block, 0, 4 * MIB)).await;
+    let err = write_once(header(new_block, 0, 4 * MIB, &pending.capability)).await;
     assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err}");
     assert!(err.message().contains("block size"), "{err}");
-    // A block of no file at all.
+    // A block of no file at all: no capability can name it.
     let stranger = (pending.file_id + 1000) << 24;
-    let err = write_once(header(stranger, 0, MIB)).await;
-    assert_eq!(err.code(), tonic::Code::NotFound, "{err}");
+    let err = write_once(header(stranger, 0, MIB, &pending.capability)).await;
+    assert_eq!(err.code(), tonic::Code::PermissionDenied, "{err}");
     // A block that is cached already, of a completed file: written once only.
-    let err = write_once(header(first, 0, MIB)).await;
+    let err = write_once(header(first, 0, MIB, &info.capability)).await;
     assert_eq!(err.code(), tonic::Code::AlreadyExists, "{err}");
     assert_eq!(used(), used_before, "a refused write kept a reservation");
 
     // Two writers of one new block: the second is refused while the first
     // holds it; a stream that ends before any data keeps nothing.
     let (tx, rx) = mpsc::channel(4);
-    let mut empty = header(new_block, 0, MIB);
+    let mut empty = header(new_block, 0, MIB, &pending.capability);
     empty.data = Bytes::new();
     tx.send(empty).await.unwrap();
     let mut holder = worker.clone();
@@ -106,7 +113,7 @@ async fn forged_and_concurrent_block_writes_are_refused() {
         || async { (used() > used_before).then_some(()) },
     )
     .await;
-    let err = write_once(header(new_block, 0, MIB)).await;
+    let err = write_once(header(new_block, 0, MIB, &pending.capability)).await;
     assert_eq!(err.code(), tonic::Code::AlreadyExists, "{err}");
     drop(tx);
     let err = first_writer.await.unwrap().unwrap_err();

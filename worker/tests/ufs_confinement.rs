@@ -3,7 +3,7 @@
 //! `CacheBlock` requests for a real block naming a path that climbs out of
 //! the root mount with `..`, goes through a symbolic link in it, or is
 //! simply another file, are refused and cache nothing; so are requests for
-//! blocks of no file. (The local UFS refuses such paths on its own too:
+//! blocks of another file than the capability's. (The local UFS refuses such paths on its own too:
 //! `ufs/tests/local_confinement.rs`.)
 
 use alluxio_common::auth::Role;
@@ -53,7 +53,12 @@ async fn ufs_paths_outside_the_mount_are_refused() {
     let cases = attacks.iter().flat_map(|path| {
         [
             (path, real_block, tonic::Code::InvalidArgument),
-            (path, (real.file_id + 1000) << 24, tonic::Code::NotFound),
+            // (the real file's capability does not open another file)
+            (
+                path,
+                (real.file_id + 1000) << 24,
+                tonic::Code::PermissionDenied,
+            ),
         ]
     });
     for (ufs_path, block_id, expected) in cases {
@@ -72,6 +77,7 @@ async fn ufs_paths_outside_the_mount_are_refused() {
                 ufs: Some(source.clone()),
                 read_type: 0,
                 chunk_size: 1 << 20,
+                capability: real.capability.clone(),
             })
             .await;
         let failed = match read {
@@ -87,6 +93,7 @@ async fn ufs_paths_outside_the_mount_are_refused() {
                 block_length: 15,
                 block_offset_in_file: 0,
                 ufs: Some(source),
+                capability: real.capability.clone(),
             })
             .await
             .unwrap_err();

@@ -135,28 +135,28 @@ impl ClusterKey {
             exp: iat.saturating_add(valid_for.as_secs()),
         };
         let json = serde_json::to_vec(&claims).expect("claims serialise");
-        let signed = format!("{TOKEN_VERSION}.{}", URL_SAFE_NO_PAD.encode(json));
+        self.sign(TOKEN_VERSION, &json)
+    }
+
+    /// `<version>.<claims>.<mac>` for `claims` (JSON bytes).
+    pub(super) fn sign(&self, version: &str, claims: &[u8]) -> String {
+        let signed = format!("{version}.{}", URL_SAFE_NO_PAD.encode(claims));
         let tag = self.mac(&signed).finalize().into_bytes();
         format!("{signed}.{}", URL_SAFE_NO_PAD.encode(tag))
     }
 
-    /// The identity a token carries, if this key signed it and it is
-    /// valid now.
-    pub fn verify(&self, token: &str) -> Result<Identity, AuthError> {
-        self.verify_at(token, now_s())
-    }
-
-    fn verify_at(&self, token: &str, now: u64) -> Result<Identity, AuthError> {
-        if token.len() > MAX_TOKEN_LEN {
+    /// The claims of `text` if it is a `version` message this key signed.
+    pub(super) fn open(&self, version: &str, text: &str) -> Result<Vec<u8>, AuthError> {
+        if text.len() > MAX_TOKEN_LEN {
             return Err(AuthError::Malformed("too long"));
         }
-        let (signed, tag) = token
+        let (signed, tag) = text
             .rsplit_once('.')
             .ok_or(AuthError::Malformed("no signature"))?;
-        let (version, claims) = signed
+        let (found, claims) = signed
             .split_once('.')
             .ok_or(AuthError::Malformed("no claims"))?;
-        if version != TOKEN_VERSION {
+        if found != version {
             return Err(AuthError::Malformed("unknown version"));
         }
         let tag = URL_SAFE_NO_PAD
@@ -166,9 +166,19 @@ impl ClusterKey {
         self.mac(signed)
             .verify_slice(&tag)
             .map_err(|_| AuthError::BadSignature)?;
-        let json = URL_SAFE_NO_PAD
+        URL_SAFE_NO_PAD
             .decode(claims)
-            .map_err(|_| AuthError::Malformed("claims are not base64url"))?;
+            .map_err(|_| AuthError::Malformed("claims are not base64url"))
+    }
+
+    /// The identity a token carries, if this key signed it and it is
+    /// valid now.
+    pub fn verify(&self, token: &str) -> Result<Identity, AuthError> {
+        self.verify_at(token, now_s())
+    }
+
+    fn verify_at(&self, token: &str, now: u64) -> Result<Identity, AuthError> {
+        let json = self.open(TOKEN_VERSION, token)?;
         let claims: Claims = serde_json::from_slice(&json)
             .map_err(|_| AuthError::Malformed("claims are not JSON"))?;
         if claims.exp <= now {

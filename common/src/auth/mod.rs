@@ -5,6 +5,8 @@
 //! cluster key; `NOSASL` turns checking off (loudly logged).
 //!
 //! - [`key`]: the cluster key, issuing and verifying tokens.
+//! - [`capability`]: the master's signed word that a user may read one
+//!   file's blocks, which workers check before serving them.
 //! - [`credentials`]: the client side — where a process finds its token
 //!   (`ALLUXIO_TOKEN`, `security.token_file`, or the key file it may mint
 //!   from) and the interceptor that attaches it to every call.
@@ -12,6 +14,7 @@
 //!   calls without a valid token and hands handlers the caller's identity.
 
 pub mod authenticator;
+pub mod capability;
 pub mod credentials;
 pub mod key;
 
@@ -113,6 +116,8 @@ pub enum AuthError {
     TokenFile { path: String, reason: String },
     #[error("{0} may not act for another user: only proxies (FUSE, CSI) may")]
     NotAProxy(String),
+    #[error("no valid capability for file {0}: ask the master for the file's status first")]
+    NoCapability(u64),
 }
 
 impl From<AuthError> for crate::AlluxioError {
@@ -120,6 +125,9 @@ impl From<AuthError> for crate::AlluxioError {
         match e {
             AuthError::Key { .. } | AuthError::TokenFile { .. } => {
                 crate::AlluxioError::FailedPrecondition(e.to_string())
+            }
+            AuthError::NoCapability(_) | AuthError::NotAProxy(_) => {
+                crate::AlluxioError::PermissionDenied(e.to_string())
             }
             _ => crate::AlluxioError::Unauthenticated(e.to_string()),
         }

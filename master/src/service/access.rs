@@ -85,6 +85,21 @@ impl AccessPolicy {
         }
     }
 
+    /// Whether `who` may read the file `info` describes (the op that
+    /// produced it checked the way there).
+    pub fn may_read(&self, who: &Identity, info: &alluxio_proto::grpc::FileInfo) -> bool {
+        if self.bypasses_permissions(who) {
+            return true;
+        }
+        let subject = crate::permission::Subject {
+            user: &who.user,
+            groups: &who.groups,
+        };
+        let bits =
+            crate::permission::class_bits_of(&info.owner, &info.group, info.mode as u16, &subject);
+        bits & crate::permission::READ != 0
+    }
+
     /// Only the superuser gives files away (chown), as in POSIX.
     pub fn require_superuser(
         &self,

@@ -19,6 +19,24 @@ pub struct FileSystemService {
     pub metrics: Arc<MasterMetrics>,
     pub access: Arc<AccessPolicy>,
     pub list_batch_size: usize,
+    /// Signs the capabilities file infos carry (none with NOSASL).
+    pub capabilities: Option<alluxio_common::auth::ClusterKey>,
+}
+
+/// `info` with the capability for its blocks, when `who` may read it (or
+/// `created` it) and authentication is on.
+fn grant(
+    key: Option<&alluxio_common::auth::ClusterKey>,
+    access: &AccessPolicy,
+    who: &alluxio_common::auth::Identity,
+    info: &mut FileInfo,
+    created: bool,
+) {
+    if let Some(key) = key {
+        if !info.folder && (created || access.may_read(who, info)) {
+            info.capability = key.issue_capability(info.file_id, &who.user);
+        }
+    }
 }
 
 /// Owner, group and mode of a new inode: the owner as the access policy
@@ -91,6 +109,14 @@ impl FsService for FileSystemService {
                         interval,
                     )
                     .await?;
+                let mut info = info;
+                grant(
+                    self.capabilities.as_ref(),
+                    &self.access,
+                    &who,
+                    &mut info,
+                    true,
+                );
                 Ok(CreateFileResponse {
                     file_info: Some(info),
                 })
@@ -112,6 +138,14 @@ impl FsService for FileSystemService {
                     .fs
                     .complete_file(&p, r.length, r.persisted, r.ufs_mtime_ms)
                     .await?;
+                let mut info = info;
+                grant(
+                    self.capabilities.as_ref(),
+                    &self.access,
+                    &who,
+                    &mut info,
+                    false,
+                );
                 Ok(CompleteFileResponse {
                     file_info: Some(info),
                 })
@@ -164,7 +198,14 @@ impl FsService for FileSystemService {
                 let p = path(&r.path)?;
                 self.authorize(&who, "GetStatus", &p, Need::Traverse, false)?;
                 let interval = self.fs.sync_interval(&r.path, r.common.as_ref());
-                let info = self.fs.get_status(&p, interval).await?;
+                let mut info = self.fs.get_status(&p, interval).await?;
+                grant(
+                    self.capabilities.as_ref(),
+                    &self.access,
+                    &who,
+                    &mut info,
+                    false,
+                );
                 Ok(GetStatusResponse {
                     file_info: Some(info),
                 })
@@ -195,9 +236,13 @@ impl FsService for FileSystemService {
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         let fs = self.fs.clone();
         let batch = self.list_batch_size.max(1);
+        let (key, access) = (self.capabilities.clone(), self.access.clone());
         tokio::spawn(async move {
             for chunk in ids.chunks(batch) {
-                let infos = fs.file_infos(chunk);
+                let mut infos = fs.file_infos(chunk);
+                for info in &mut infos {
+                    grant(key.as_ref(), &access, &who, info, false);
+                }
                 if tx
                     .send(Ok(ListStatusResponse { file_infos: infos }))
                     .await
