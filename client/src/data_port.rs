@@ -68,7 +68,7 @@ impl DataConnections {
             // closes it after these).
             let closed = matches!(
                 header.status,
-                Status::BadRequest | Status::Unauthenticated | Status::Forbidden
+                Status::BadRequest | Status::Unauthenticated | Status::Forbidden | Status::Busy
             );
             if !closed && !reason.is_empty() {
                 self.put_back(address, conn);

@@ -86,6 +86,12 @@ pub struct WorkerConfig {
     pub tiers: Vec<TierConfig>,
     /// After a partial read of an uncached block, still cache all of it.
     pub cache_whole_block_on_partial_read: bool,
+    /// Connections the data port serves at once; more are answered BUSY
+    /// and closed (their clients read over gRPC).
+    pub data_port_max_connections: usize,
+    /// A data-port reader that takes no bytes for this long is dropped,
+    /// so a stalled reader cannot hold a connection and its buffers.
+    pub data_port_write_timeout: ConfigDuration,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -122,6 +128,8 @@ impl Default for WorkerConfig {
             evictor: EvictorConfig::Lru,
             tiers: Vec::new(),
             cache_whole_block_on_partial_read: true,
+            data_port_max_connections: 1024,
+            data_port_write_timeout: ConfigDuration(Duration::from_secs(60)),
         }
     }
 }

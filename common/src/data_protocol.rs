@@ -93,6 +93,9 @@ pub enum Status {
     Unauthenticated = 5,
     /// No valid capability for the block's file (closed after the reason).
     Forbidden = 6,
+    /// The worker serves as many connections as it may (closed after the
+    /// reason; read over gRPC instead).
+    Busy = 7,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -185,6 +188,7 @@ impl AnswerHeader {
             4 => Status::Internal,
             5 => Status::Unauthenticated,
             6 => Status::Forbidden,
+            7 => Status::Busy,
             other => return Err(ProtocolError::Status(other)),
         };
         Ok(AnswerHeader {

@@ -8,6 +8,11 @@
 //! gets a BAD_REQUEST answer and the connection is closed; a connection that
 //! sends nothing for a minute is closed. With authentication on, nothing is
 //! read for a connection that has not presented a valid token first.
+//!
+//! Bounded: at most `worker.data_port_max_connections` connections at once
+//! (the next ones are answered BUSY and closed), and a reader that takes no
+//! bytes for `worker.data_port_write_timeout` is dropped, so a stalled
+//! client holds neither a connection nor the worker's buffers for long.
 
 use crate::block_store::{BlockStore, StoreError};
 use crate::metrics::WorkerMetrics;
@@ -29,12 +34,20 @@ const WINDOW: u64 = 4 << 20;
 /// A connection that sends no request for this long is closed.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// What bounds a data port.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_connections: usize,
+    pub write_timeout: Duration,
+}
+
 /// Serves connections until `stop` completes, then drops them.
 pub async fn serve(
     listener: TcpListener,
     store: BlockStore,
     metrics: Arc<WorkerMetrics>,
     auth: Authenticator,
+    limits: Limits,
     stop: impl std::future::Future<Output = ()>,
 ) {
     let mut connections = JoinSet::new();
@@ -42,9 +55,16 @@ pub async fn serve(
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
+                Ok((mut stream, _)) if connections.len() >= limits.max_connections => {
+                    // Said and closed off the accept loop, within a bound.
+                    tokio::spawn(async move {
+                        let busy = answer_error(&mut stream, Status::Busy, "too many data-port connections; read over gRPC");
+                        let _ = tokio::time::timeout(Duration::from_secs(1), busy).await;
+                    });
+                }
                 Ok((stream, _)) => {
                     let (store, metrics, auth) = (store.clone(), metrics.clone(), auth.clone());
-                    connections.spawn(serve_connection(stream, store, metrics, auth));
+                    connections.spawn(serve_connection(stream, store, metrics, auth, limits.write_timeout));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "data port: accept failed");
@@ -63,6 +83,7 @@ async fn serve_connection(
     store: BlockStore,
     metrics: Arc<WorkerMetrics>,
     auth: Authenticator,
+    write_timeout: Duration,
 ) {
     let _ = stream.set_nodelay(true);
     // NOSASL: every connection is trusted from the start.
@@ -151,10 +172,8 @@ async fn serve_connection(
                     let _ = answer_error(&mut stream, Status::Forbidden, &reason).await;
                     return;
                 }
-                if serve_read(&mut stream, &store, &metrics, read)
-                    .await
-                    .is_err()
-                {
+                let served = serve_read(&mut stream, &store, &metrics, read, write_timeout);
+                if served.await.is_err() {
                     return;
                 }
             }
@@ -205,6 +224,7 @@ async fn serve_read(
     store: &BlockStore,
     metrics: &WorkerMetrics,
     r: ReadRequest,
+    write_timeout: Duration,
 ) -> std::io::Result<()> {
     let Some(block_length) = store.length(r.block_id) else {
         let reason = format!("block {} is not cached here", r.block_id);
@@ -239,13 +259,13 @@ async fn serve_read(
         status: Status::Ok,
         length: end.saturating_sub(r.offset),
     };
-    stream.write_all(&header.encode()).await?;
+    write_within(stream, &header.encode(), write_timeout).await?;
     let mut pos = r.offset;
     let mut current = first;
     while !current.is_empty() {
         pos += current.len() as u64;
         let next = (pos < end).then(|| read(pos));
-        stream.write_all(&current).await?;
+        write_within(stream, &current, write_timeout).await?;
         metrics.bytes_read_cache.inc_by(current.len() as u64);
         metrics.bytes_read_data_port.inc_by(current.len() as u64);
         current = match next {
@@ -261,6 +281,28 @@ async fn serve_read(
                 Err(e) => return Err(std::io::Error::other(e.to_string())),
             },
         };
+    }
+    Ok(())
+}
+
+/// Writes `bytes`, failing if the reader takes none of them for `timeout`
+/// (a stalled reader must not hold the connection).
+async fn write_within(
+    stream: &mut TcpStream,
+    bytes: &[u8],
+    timeout: Duration,
+) -> std::io::Result<()> {
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let n = tokio::time::timeout(timeout, stream.write(rest))
+            .await
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "the reader stalled")
+            })??;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        rest = &rest[n..];
     }
     Ok(())
 }

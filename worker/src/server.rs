@@ -125,6 +125,10 @@ impl WorkerServer {
             store.clone(),
             metrics.clone(),
             auth,
+            crate::data_server::Limits {
+                max_connections: wc.data_port_max_connections.max(1),
+                write_timeout: wc.data_port_write_timeout.0,
+            },
             tasks.stop_signal(),
         );
         tasks.spawn("worker data port", data_port);
