@@ -7,6 +7,7 @@
 use crate::block::cache_block_request;
 use crate::core::{ClientCore, ClientSettings};
 use crate::local_file::LocalFile;
+use crate::master_client::deadline;
 use crate::reader::FileReader;
 use crate::writer::FileWriter;
 use crate::MasterClient;
@@ -185,7 +186,7 @@ impl FileSystem {
                 let worker = &workers[i % workers.len()];
                 let mut client = pool.client(worker)?;
                 let response = client
-                    .cache_block(cache_block_request(info, fbi))
+                    .cache_block(deadline(cache_block_request(info, fbi)))
                     .await?
                     .into_inner();
                 if response.fetched {

@@ -10,6 +10,7 @@
 
 use crate::block::check_chunk;
 use crate::core::ClientCore;
+use crate::master_client::deadline;
 use crate::workers::WorkerRef;
 use alluxio_common::auth::AuthChannel;
 use alluxio_common::{AlluxioError, Result};
@@ -75,10 +76,10 @@ impl LocalFile {
                 return Ok(None);
             }
             let open = match client
-                .open_local_block(OpenLocalBlockRequest {
+                .open_local_block(deadline(OpenLocalBlockRequest {
                     block_id: block.block_id,
                     capability: info.capability.clone(),
-                })
+                }))
                 .await
             {
                 Ok(r) => r.into_inner(),
@@ -137,7 +138,7 @@ impl LocalFile {
         let unknown = self
             .client
             .clone()
-            .renew_local_blocks(RenewLocalBlocksRequest { lease_ids: ids })
+            .renew_local_blocks(deadline(RenewLocalBlocksRequest { lease_ids: ids }))
             .await?
             .into_inner()
             .unknown_lease_ids;
@@ -146,10 +147,10 @@ impl LocalFile {
                 let open = self
                     .client
                     .clone()
-                    .open_local_block(OpenLocalBlockRequest {
+                    .open_local_block(deadline(OpenLocalBlockRequest {
                         block_id: *block_id,
                         capability: self.capability.clone(),
-                    })
+                    }))
                     .await?
                     .into_inner();
                 *lease_id = open.lease_id;
@@ -166,7 +167,7 @@ impl LocalFile {
             let _ = self
                 .client
                 .clone()
-                .close_local_block(CloseLocalBlockRequest { block_id, lease_id })
+                .close_local_block(deadline(CloseLocalBlockRequest { block_id, lease_id }))
                 .await;
         }
     }

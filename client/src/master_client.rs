@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 use tonic::transport::{Channel, Endpoint};
 
 /// `message` as a request with this process's per-call deadline (see
-/// `alluxio_common::rpc`), which the master also receives as
-/// `grpc-timeout`.
-fn deadline<T>(message: T) -> tonic::Request<T> {
+/// `alluxio_common::rpc`), which the server also receives as
+/// `grpc-timeout`. Every unary call carries one; only block streams do
+/// not (they last as long as their reader or writer takes).
+pub(crate) fn deadline<T>(message: T) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     request.set_timeout(alluxio_common::rpc::call_timeout());
     request

@@ -12,6 +12,7 @@
 
 use crate::block::{cache_block_request, check_chunk, ufs_block_source, Stop};
 use crate::core::ClientCore;
+use crate::master_client::deadline;
 use crate::workers::WorkerRef;
 use alluxio_common::auth::AuthChannel;
 use alluxio_common::data_protocol::ReadRequest;
@@ -149,7 +150,7 @@ impl FileReader {
             .insert(block.block_id, worker);
         let request = cache_block_request(&self.info, next);
         tokio::spawn(async move {
-            let _ = client.cache_block(request).await;
+            let _ = client.cache_block(deadline(request)).await;
         });
     }
 
@@ -346,10 +347,10 @@ impl FileReader {
     ) -> Result<(), Stop> {
         let mut client = self.core.workers.client(worker).map_err(Stop::Source)?;
         let open = client
-            .open_local_block(OpenLocalBlockRequest {
+            .open_local_block(deadline(OpenLocalBlockRequest {
                 block_id,
                 capability: self.info.capability.clone(),
-            })
+            }))
             .await
             .map_err(|s| Stop::Source(s.into()))?
             .into_inner();
@@ -368,7 +369,7 @@ impl FileReader {
         if let Err(Stop::Source(AlluxioError::Internal(reason))) = &result {
             if reason.starts_with("damaged") {
                 let _ = client
-                    .report_corrupt_block(ReportCorruptBlockRequest { block_id })
+                    .report_corrupt_block(deadline(ReportCorruptBlockRequest { block_id }))
                     .await;
             }
         }
@@ -426,7 +427,7 @@ impl BlockLease {
 
     async fn close(mut self) {
         if let Some(mut client) = self.client.take() {
-            let _ = client.close_local_block(self.request()).await;
+            let _ = client.close_local_block(deadline(self.request())).await;
         }
     }
 }
@@ -438,7 +439,7 @@ impl Drop for BlockLease {
         if let Some(mut client) = self.client.take() {
             let request = self.request();
             self.runtime.spawn(async move {
-                let _ = client.close_local_block(request).await;
+                let _ = client.close_local_block(deadline(request)).await;
             });
         }
     }
