@@ -15,6 +15,7 @@ use alluxio_proto::grpc::UfsBlockSource;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
@@ -47,12 +48,13 @@ pub struct Fetch {
 
 impl Fetch {
     /// Streams bytes [offset, offset+len) of the block to `send` as the
-    /// fetch delivers them. `send` returns false when the reader is gone.
-    pub async fn follow(
+    /// fetch delivers them. `send` returns false when the reader is gone;
+    /// while it waits, so does this reader (the fetch itself goes on).
+    pub async fn follow<F: Future<Output = bool>>(
         &self,
         offset: u64,
         len: u64,
-        mut send: impl FnMut(Bytes) -> bool,
+        mut send: impl FnMut(Bytes) -> F,
     ) -> Result<()> {
         let end = offset + len;
         let mut rx = self.progress.subscribe();
@@ -71,7 +73,7 @@ impl Fetch {
                 if piece_end > pos && piece_start < end {
                     let from = (pos - piece_start) as usize;
                     let to = (end.min(piece_end) - piece_start) as usize;
-                    if !send(piece.slice(from..to)) {
+                    if !send(piece.slice(from..to)).await {
                         return Ok(());
                     }
                     pos = piece_start + to as u64;
@@ -96,7 +98,8 @@ impl Fetch {
     }
 
     pub async fn wait(&self) -> Result<()> {
-        self.follow(0, u64::MAX / 2, |_| true).await
+        self.follow(0, u64::MAX / 2, |_| std::future::ready(true))
+            .await
     }
 }
 
@@ -246,12 +249,12 @@ impl ReadThrough {
     }
 
     /// Reads a range straight from the UFS, without caching (NO_CACHE).
-    pub async fn read_uncached(
+    pub async fn read_uncached<F: Future<Output = bool>>(
         &self,
         source: &BlockSource,
         offset: u64,
         len: u64,
-        mut send: impl FnMut(Bytes) -> bool,
+        mut send: impl FnMut(Bytes) -> F,
     ) -> Result<()> {
         let (ufs, path) = self
             .ufs
@@ -263,7 +266,7 @@ impl ReadThrough {
         while let Some(piece) = stream.next().await {
             let piece = piece?;
             self.metrics.bytes_read_ufs.inc_by(piece.len() as u64);
-            if !send(piece) {
+            if !send(piece).await {
                 break;
             }
         }

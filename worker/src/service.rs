@@ -133,22 +133,16 @@ impl WorkerService {
         let partial = r.offset > 0 || end < r.block_length;
         let cache =
             read_type != ReadType::NoCache && (!partial || self.cache_whole_block_on_partial_read);
-        let (sender, mut receiver) = mpsc::unbounded_channel::<Bytes>();
-        let forward = {
+        // Straight into the bounded answer stream: a slow reader slows
+        // only its own forwarding (a shared fetch goes on, bounded by the
+        // block), so no reader's bytes pile up here.
+        let send = |data: Bytes| {
             let tx = tx.clone();
-            tokio::spawn(async move {
-                while let Some(data) = receiver.recv().await {
-                    if tx.send(Ok(ReadBlockChunk { data })).await.is_err() {
-                        return;
-                    }
-                }
-            })
+            async move { tx.send(Ok(ReadBlockChunk { data })).await.is_ok() }
         };
         let result = if cache {
             let Some(fetch) = self.read_through.fetch(source) else {
                 // Cached meanwhile (by a read-ahead or another reader).
-                drop(sender);
-                let _ = forward.await;
                 let rest = ReadBlockRequest {
                     offset: pos,
                     length: end - pos,
@@ -156,16 +150,12 @@ impl WorkerService {
                 };
                 return Box::pin(self.clone().serve_read(rest, tx)).await;
             };
-            fetch
-                .follow(pos, end - pos, |b| sender.send(b).is_ok())
-                .await
+            fetch.follow(pos, end - pos, send).await
         } else {
             self.read_through
-                .read_uncached(&source, pos, end - pos, |b| sender.send(b).is_ok())
+                .read_uncached(&source, pos, end - pos, send)
                 .await
         };
-        drop(sender);
-        let _ = forward.await;
         if let Err(e) = result {
             let _ = tx.send(Err(e.into())).await;
         }
