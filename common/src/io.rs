@@ -27,6 +27,20 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
 }
 
+/// fsyncs directory `dir`, so that entries created or renamed in it survive
+/// a power loss (the file's own fsync does not cover its name).
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// The parent directory of `path`, fsynced (see [`sync_dir`]).
+pub fn sync_parent(path: &Path) -> std::io::Result<()> {
+    match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => sync_dir(dir),
+        _ => sync_dir(Path::new(".")),
+    }
+}
+
 /// Reads exactly `len` bytes at `offset` into a new buffer, without first
 /// zeroing it (for block-sized reads the memset costs as much as the copy
 /// from the page cache). Fails with `UnexpectedEof` on a short file.
@@ -80,5 +94,15 @@ mod tests {
         );
         let err = super::read_exact_at(&f, 1000, 99_500).unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
+    }
+
+    #[test]
+    fn directories_are_fsynced_and_a_missing_one_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"x").unwrap();
+        super::sync_parent(&path).unwrap();
+        super::sync_dir(dir.path()).unwrap();
+        assert!(super::sync_parent(&dir.path().join("gone/f")).is_err());
     }
 }

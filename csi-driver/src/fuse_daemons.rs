@@ -135,8 +135,16 @@ impl FuseDaemons {
             .join(state_file_name(&v.volume_id));
         let tmp = path.with_extension("tmp");
         let bytes = serde_json::to_vec_pretty(v).map_err(|e| DaemonError::State(e.into()))?;
-        std::fs::write(&tmp, bytes)
+        // Written, renamed into place, and the directory fsynced: a
+        // restarted plugin finds every daemon it acknowledged.
+        std::fs::File::create(&tmp)
+            .and_then(|mut f| {
+                use std::io::Write;
+                f.write_all(&bytes)?;
+                f.sync_all()
+            })
             .and_then(|_| std::fs::rename(&tmp, &path))
+            .and_then(|_| alluxio_common::io::sync_parent(&path))
             .map_err(DaemonError::State)?;
         self.lock().insert(v.volume_id.clone(), v.clone());
         Ok(())
@@ -171,7 +179,8 @@ impl FuseDaemons {
                 f.write_all(format!("{}\n", hex.trim()).as_bytes())?;
                 f.sync_all()
             })
-            .and_then(|_| std::fs::rename(&tmp, &path));
+            .and_then(|_| std::fs::rename(&tmp, &path))
+            .and_then(|_| alluxio_common::io::sync_parent(&path));
         written.map_err(DaemonError::State)?;
         Ok(path)
     }

@@ -327,9 +327,18 @@ impl UnderFileSystem for LocalUfs {
                 .await
                 .map_err(|e| self.err(dst, e))?;
         }
-        tokio::fs::rename(from, to)
+        tokio::fs::rename(&from, &to)
             .await
-            .map_err(|e| self.err(src, e))
+            .map_err(|e| self.err(src, e))?;
+        // Both directories changed: make the move durable.
+        let synced = tokio::task::spawn_blocking(move || {
+            alluxio_common::io::sync_parent(&to)?;
+            alluxio_common::io::sync_parent(&from)
+        })
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|r| r);
+        synced.map_err(|e| self.err(dst, e))
     }
 }
 
@@ -362,6 +371,11 @@ impl UfsWriter for LocalWriter {
             self.file.flush().await?;
             self.file.sync_all().await?;
             tokio::fs::rename(&self.tmp, &self.target).await?;
+            // The new name, durable like the bytes.
+            let target = self.target.clone();
+            tokio::task::spawn_blocking(move || alluxio_common::io::sync_parent(&target))
+                .await
+                .map_err(std::io::Error::other)??;
             tokio::fs::metadata(&self.target).await
         }
         .await;

@@ -385,6 +385,7 @@ impl BlockStore {
             .or_default() += 1;
         let d = &self.0.dirs[dir];
         let path = d.data_path(file_id_of(block_id));
+        let is_new = !path.exists();
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -399,6 +400,13 @@ impl BlockStore {
                     source: e,
                 }
             })?;
+        if is_new {
+            // The new data file's name must survive a power loss as its
+            // bytes and the block record do.
+            if let Err(e) = alluxio_common::io::sync_parent(&path) {
+                tracing::warn!(path = %path.display(), error = %e, "cannot fsync a new data file's directory");
+            }
+        }
         Ok(BlockWriter {
             store: self.clone(),
             block_id,
