@@ -51,6 +51,30 @@ pub(crate) async fn clients(
     out
 }
 
+/// Creates and completes `/bench/f0` .. `/bench/f{n-1}` (1 MiB each).
+pub(crate) async fn create_files(client: &MasterClient, n: usize) {
+    for i in 0..n {
+        let path = format!("/bench/f{i}");
+        client
+            .create_file(CreateFileRequest {
+                path: path.clone(),
+                recursive: true,
+                write_type: WriteType::MustCache as i32,
+                ..Default::default()
+            })
+            .await
+            .expect("create");
+        client
+            .complete_file(CompleteFileRequest {
+                path,
+                length: 1 << 20,
+                ..Default::default()
+            })
+            .await
+            .expect("complete");
+    }
+}
+
 /// Runs `op` from `tasks` concurrent loops for `seconds`; returns ops/s.
 pub(crate) async fn rate<F, Fut>(tasks: usize, seconds: f64, op: F) -> f64
 where
@@ -85,26 +109,7 @@ pub async fn rpc(out: &Path, seconds: f64) {
     let cfg = config(dir.path(), true);
     let server = MasterServer::start(&cfg).await.expect("master");
     let conns = clients(&server, &cfg, 16).await;
-    for i in 0..1000 {
-        let path = format!("/bench/f{i}");
-        conns[0]
-            .create_file(CreateFileRequest {
-                path: path.clone(),
-                recursive: true,
-                write_type: WriteType::MustCache as i32,
-                ..Default::default()
-            })
-            .await
-            .expect("create");
-        conns[0]
-            .complete_file(CompleteFileRequest {
-                path,
-                length: 1 << 20,
-                ..Default::default()
-            })
-            .await
-            .expect("complete");
-    }
+    create_files(&conns[0], 1000).await;
     let conns = Arc::new(conns);
     let (mut ping, mut status) = (Vec::new(), Vec::new());
     // Alternate the two so that drift in machine speed hits both.

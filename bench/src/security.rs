@@ -4,11 +4,10 @@
 //! with NOSASL, alternating in one run.
 
 use crate::data::{cluster_with, mb_s, read_all, time_command, MIB};
-use crate::master::{clients, config, rate};
+use crate::master::{clients, config, create_files, rate};
 use crate::report::{write, Bar};
 use alluxio_common::config::AuthenticationConfig;
 use alluxio_master::MasterServer;
-use alluxio_proto::grpc::{CompleteFileRequest, CreateFileRequest, WriteType};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -41,26 +40,7 @@ async fn get_status(out: &Path, seconds: f64) {
         set_mode(&mut cfg, token);
         let server = MasterServer::start(&cfg).await.expect("master");
         let conns = clients(&server, &cfg, 16).await;
-        for i in 0..1000 {
-            let path = format!("/bench/f{i}");
-            conns[0]
-                .create_file(CreateFileRequest {
-                    path: path.clone(),
-                    recursive: true,
-                    write_type: WriteType::MustCache as i32,
-                    ..Default::default()
-                })
-                .await
-                .expect("create");
-            conns[0]
-                .complete_file(CompleteFileRequest {
-                    path,
-                    length: 1 << 20,
-                    ..Default::default()
-                })
-                .await
-                .expect("complete");
-        }
+        create_files(&conns[0], 1000).await;
         masters.push((server, Arc::new(conns)));
     }
     // Alternate, so drift in machine speed hits both.

@@ -3,7 +3,6 @@
 
 mod common;
 
-use alluxio_client::MasterClient;
 use alluxio_proto::grpc::{CompleteFileRequest, CreateFileRequest, WriteType};
 use common::MasterProcess;
 use std::sync::{Arc, Mutex};
@@ -17,13 +16,7 @@ fn no_acknowledged_create_is_lost_to_kill_9() {
     for round in 0..3 {
         let acknowledged: Arc<Mutex<Vec<(String, bool)>>> = Arc::default();
         runtime.block_on(async {
-            let client = MasterClient::connect(
-                &master.address(),
-                Duration::from_secs(10),
-                master.credentials(),
-            )
-            .await
-            .unwrap();
+            let client = master.client().await;
             let mut writers = Vec::new();
             for w in 0..16 {
                 let client = client.clone();
@@ -80,13 +73,7 @@ fn no_acknowledged_create_is_lost_to_kill_9() {
 
         master.restart();
         runtime.block_on(async {
-            let client = MasterClient::connect(
-                &master.address(),
-                Duration::from_secs(10),
-                master.credentials(),
-            )
-            .await
-            .unwrap();
+            let client = master.client().await;
             for (path, completed) in &acknowledged {
                 let info = client
                     .get_status(path, Some(-1))

@@ -3,7 +3,7 @@
 
 mod common;
 
-use alluxio_client::{FileSystem, MasterClient};
+use alluxio_client::FileSystem;
 use alluxio_common::config::AlluxioConfig;
 use common::{free_port, MasterProcess};
 use std::process::Stdio;
@@ -50,13 +50,7 @@ fn a_worker_killed_during_a_read_does_not_fail_the_reader() {
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let client = MasterClient::connect(
-            &master.address(),
-            Duration::from_secs(10),
-            master.credentials(),
-        )
-        .await
-        .unwrap();
+        let client = master.client().await;
         let deadline = Instant::now() + Duration::from_secs(30);
         while client
             .worker_infos()

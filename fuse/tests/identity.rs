@@ -7,7 +7,6 @@
 use alluxio_client::{FileSystem, MasterClient};
 use alluxio_common::auth::Role;
 use alluxio_fuse::{FuseMetrics, FuseOptions};
-use alluxio_proto::grpc::{CreateDirectoryRequest, SetAttributeRequest};
 use alluxio_testkit::cluster::{start, MIB};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
@@ -39,23 +38,7 @@ async fn each_call_is_checked_as_the_process_that_made_it() {
     }
     let c = start(1, 64 * MIB, |_| {}).await;
     // The superuser gives alice a home.
-    c.client
-        .create_directory(CreateDirectoryRequest {
-            path: "/home/alice".into(),
-            recursive: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    c.client
-        .set_attribute(SetAttributeRequest {
-            path: "/home/alice".into(),
-            owner: Some(ALICE.to_string()),
-            group: Some(ALICE.to_string()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    c.give_directory("/home/alice", &ALICE.to_string()).await;
 
     // The daemon calls as a proxy; the kernel does not check permissions
     // itself, so every refusal below is the master's.

@@ -97,6 +97,29 @@ impl Cluster {
         Credentials::token(&self.token(user, role))
     }
 
+    /// Creates directory `path` (and its parents) as the superuser and
+    /// gives it to `user` (group of the same name), as an administrator
+    /// gives a user a home.
+    pub async fn give_directory(&self, path: &str, user: &str) {
+        self.client
+            .create_directory(alluxio_proto::grpc::CreateDirectoryRequest {
+                path: path.into(),
+                recursive: true,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        self.client
+            .set_attribute(alluxio_proto::grpc::SetAttributeRequest {
+                path: path.into(),
+                owner: Some(user.into()),
+                group: Some(user.into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+
     /// A raw gRPC client of worker `i` calling as `credentials` (no
     /// project client code between a test and the wire).
     pub async fn raw_worker(

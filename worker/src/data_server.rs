@@ -127,12 +127,12 @@ async fn serve_connection(
             }
             Request::Capability { file_id, len } => {
                 let checked = match (&caller, auth.key()) {
-                    (Some(_), Some(key)) => {
-                        read_capability(&mut stream, len).await.and_then(|cap| {
+                    (Some(_), Some(key)) => read_credential(&mut stream, len, "capability")
+                        .await
+                        .and_then(|cap| {
                             key.verify_capability(&cap, file_id)
                                 .map_err(|e| e.to_string())
-                        })
-                    }
+                        }),
                     (Some(_), None) => Ok(()), // NOSASL: nothing to check.
                     (None, _) => Err("authenticate first".to_string()),
                 };
@@ -181,40 +181,31 @@ async fn serve_connection(
     }
 }
 
-/// Reads the capability that follows a capability request.
-async fn read_capability(stream: &mut TcpStream, len: u64) -> Result<String, String> {
+/// Reads the `len` bytes of text (a token, a capability: `what`) that
+/// follow a request. An oversized length is refused before anything is
+/// read.
+async fn read_credential(stream: &mut TcpStream, len: u64, what: &str) -> Result<String, String> {
     if len == 0 || len > MAX_TOKEN_LEN as u64 {
         return Err(format!(
-            "capability length {len} is outside 1..={MAX_TOKEN_LEN}"
+            "{what} length {len} is outside 1..={MAX_TOKEN_LEN}"
         ));
     }
     let mut bytes = vec![0u8; len as usize];
     match tokio::time::timeout(IDLE_TIMEOUT, stream.read_exact(&mut bytes)).await {
         Ok(Ok(_)) => {}
-        _ => return Err("capability cut short".to_string()),
+        _ => return Err(format!("{what} cut short")),
     }
-    String::from_utf8(bytes).map_err(|_| "capability is not UTF-8".to_string())
+    String::from_utf8(bytes).map_err(|_| format!("{what} is not UTF-8"))
 }
 
 /// Reads the token that follows an authenticate request and checks it.
-/// An oversized length is refused before anything is read.
 async fn authenticate(
     stream: &mut TcpStream,
     auth: &Authenticator,
     token_len: u64,
 ) -> Result<Identity, String> {
-    if token_len == 0 || token_len > MAX_TOKEN_LEN as u64 {
-        return Err(format!(
-            "token length {token_len} is outside 1..={MAX_TOKEN_LEN}"
-        ));
-    }
-    let mut token = vec![0u8; token_len as usize];
-    match tokio::time::timeout(IDLE_TIMEOUT, stream.read_exact(&mut token)).await {
-        Ok(Ok(_)) => {}
-        _ => return Err("token cut short".to_string()),
-    }
-    let token = std::str::from_utf8(&token).map_err(|_| "token is not UTF-8".to_string())?;
-    auth.check(Some(token)).map_err(|e| e.to_string())
+    let token = read_credential(stream, token_len, "token").await?;
+    auth.check(Some(&token)).map_err(|e| e.to_string())
 }
 
 /// Answers one read. An error means the connection cannot carry another

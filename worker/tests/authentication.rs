@@ -381,23 +381,7 @@ async fn an_ordinary_user_cannot_act_as_a_worker_an_admin_or_another_user() {
     );
     // Given a directory of her own, what alice creates is hers, whatever
     // owner her requests name.
-    c.client
-        .create_directory(CreateDirectoryRequest {
-            path: "/home/alice".into(),
-            recursive: true,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    c.client
-        .set_attribute(SetAttributeRequest {
-            path: "/home/alice".into(),
-            owner: Some("alice".into()),
-            group: Some("alice".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    c.give_directory("/home/alice", "alice").await;
     let mut fs = FileSystemMasterClient::new(c.raw_master_channel(&alice).await);
     fs.create_directory(CreateDirectoryRequest {
         path: "/home/alice/posing".into(),

@@ -81,6 +81,17 @@ impl MasterProcess {
         c
     }
 
+    /// A client of this master as the test's user.
+    pub async fn client(&self) -> alluxio_client::MasterClient {
+        alluxio_client::MasterClient::connect(
+            &self.address(),
+            Duration::from_secs(10),
+            self.credentials(),
+        )
+        .await
+        .unwrap()
+    }
+
     /// Credentials minted from the cluster key for the test's user.
     pub fn credentials(&self) -> alluxio_common::auth::Credentials {
         let key = alluxio_common::auth::ClusterKey::load(&self.key_file).unwrap();
