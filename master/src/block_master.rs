@@ -140,6 +140,39 @@ impl BlockMaster {
         }
     }
 
+    /// Adds a further page of a registering worker's blocks. False when
+    /// the worker has not registered (page 0) or is not live.
+    pub fn add_registered_blocks(
+        &self,
+        id: u64,
+        blocks: Vec<(u64, String)>,
+        is_valid_block: impl Fn(u64) -> bool,
+    ) -> bool {
+        let blocks: Vec<(u64, String, bool)> = blocks
+            .into_iter()
+            .map(|(b, tier)| {
+                let valid = is_valid_block(b);
+                (b, tier, valid)
+            })
+            .collect();
+        let mut inner = self.lock();
+        if !inner
+            .workers
+            .get(&id)
+            .is_some_and(|w| w.state == WorkerState::Live)
+        {
+            return false;
+        }
+        for (block, tier, valid) in blocks {
+            if valid {
+                inner.add_location(id, block, &tier, None);
+            } else if let Some(w) = inner.workers.get_mut(&id) {
+                w.to_free.insert(block);
+            }
+        }
+        true
+    }
+
     /// Records a heartbeat and returns the command for the worker.
     pub fn heartbeat(
         &self,

@@ -50,6 +50,16 @@ pub struct MasterServer {
     tasks: Supervisor,
 }
 
+/// 23 random bits, never 0, different in every master process (the
+/// standard library's hasher seeds are random per process).
+fn process_epoch() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    (random >> 41) | 1
+}
+
 /// Listens on `host:port` (see `alluxio_common::server::bind`).
 async fn bind(host: &str, port: u16) -> Result<(TcpListener, SocketAddr), MasterError> {
     alluxio_common::server::bind(host, port)
@@ -93,6 +103,7 @@ impl MasterServer {
                     fs: fs.clone(),
                     metrics: metrics.clone(),
                     access,
+                    pinned_epoch: process_epoch(),
                 })
                 .max_decoding_message_size(limit),
                 auth.clone(),

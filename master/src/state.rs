@@ -31,6 +31,9 @@ pub struct MasterState {
     pub last_sequence: u64,
     /// Pinned files, kept up to date by `apply` so heartbeats can send them.
     pub pinned_files: std::collections::HashSet<u64>,
+    /// Changes of `pinned_files` applied by this process (heartbeats send
+    /// the set only to workers that hold an older version).
+    pub pinned_changes: u64,
     /// Completed ASYNC_THROUGH files still waiting to be written to the UFS.
     pub to_persist: std::collections::HashSet<u64>,
 }
@@ -44,6 +47,7 @@ impl Default for MasterState {
             next_mount_id: 1,
             last_sequence: 0,
             pinned_files: Default::default(),
+            pinned_changes: 0,
             to_persist: Default::default(),
         }
     }
@@ -65,6 +69,7 @@ impl MasterState {
                 self.tree.insert(inode)?;
                 if e.pinned {
                     self.pinned_files.insert(e.id);
+                    self.pinned_changes += 1;
                 }
                 if e.completed
                     && Persistence::from_u32(e.persistence_state) == Persistence::ToBePersisted
@@ -97,7 +102,9 @@ impl MasterState {
                     .parent_id;
                 let removed = self.tree.remove_subtree(e.id)?;
                 for inode in &removed {
-                    self.pinned_files.remove(&inode.id);
+                    if self.pinned_files.remove(&inode.id) {
+                        self.pinned_changes += 1;
+                    }
                     self.to_persist.remove(&inode.id);
                 }
                 self.touch(parent, e.op_time_ms);
@@ -190,10 +197,13 @@ impl MasterState {
         if let Some(pinned) = e.pinned {
             inode.pinned = pinned;
             if !inode.is_dir() {
-                if pinned {
-                    self.pinned_files.insert(e.id);
+                let changed = if pinned {
+                    self.pinned_files.insert(e.id)
                 } else {
-                    self.pinned_files.remove(&e.id);
+                    self.pinned_files.remove(&e.id)
+                };
+                if changed {
+                    self.pinned_changes += 1;
                 }
             }
         }

@@ -477,6 +477,7 @@ async fn workers_register_heartbeat_and_get_lost() {
         }),
         tiers: tiers.clone(),
         blocks_on_tiers: blocks,
+        page: 0,
     })
     .await
     .unwrap();

@@ -155,6 +155,7 @@ impl WorkerServer {
                 data_port: data_addr.port() as u32,
             },
             interval: wc.heartbeat_interval.0.max(Duration::from_millis(10)),
+            pinned_version: Default::default(),
         };
         tasks.spawn("heartbeat", heartbeat.run(tasks.subscribe()));
         tracing::info!(worker_id, rpc = %rpc_addr, web = %web_addr, data = %data_addr, "Alluxio worker started");

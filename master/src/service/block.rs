@@ -14,6 +14,17 @@ pub struct BlockMasterService {
     pub fs: Arc<FileSystemMaster>,
     pub metrics: Arc<MasterMetrics>,
     pub access: Arc<AccessPolicy>,
+    /// Random per master process: the high bits of every pinned-set
+    /// version, so no version a worker holds from an earlier master
+    /// process matches one of this process.
+    pub pinned_epoch: u64,
+}
+
+impl BlockMasterService {
+    /// This process's version of the pinned set after `changes` changes.
+    fn pinned_version(&self, changes: u64) -> u64 {
+        (self.pinned_epoch << 40) | (changes & ((1 << 40) - 1))
+    }
 }
 
 fn check_worker(id: u64, address: Option<&WorkerAddress>) -> Result<(), AlluxioError> {
@@ -57,8 +68,18 @@ impl BlockService for BlockMasterService {
                     .into_iter()
                     .flat_map(|(tier, list)| list.block_ids.into_iter().map(move |b| (b, tier.clone())))
                     .collect();
-                tracing::info!(worker_id = r.worker_id, host = %address.host, port = address.rpc_port, blocks = blocks.len(), "worker registered");
                 let fs = &self.fs;
+                if r.page > 0 {
+                    // A further page: the worker must have sent page 0.
+                    if !fs.block_master().add_registered_blocks(r.worker_id, blocks, |b| fs.is_valid_block(b)) {
+                        return Err(AlluxioError::FailedPrecondition(format!(
+                            "worker {} sent page {} of its blocks before page 0",
+                            r.worker_id, r.page
+                        )));
+                    }
+                    return Ok(RegisterWorkerResponse {});
+                }
+                tracing::info!(worker_id = r.worker_id, host = %address.host, port = address.rpc_port, blocks = blocks.len(), "worker registered");
                 fs.block_master()
                     .register(r.worker_id, address, r.tiers, blocks, |b| fs.is_valid_block(b));
                 Ok(RegisterWorkerResponse {})
@@ -89,7 +110,15 @@ impl BlockService for BlockMasterService {
                     r.removed_block_ids,
                     |b| fs.is_valid_block(b),
                 );
-                let pinned_file_ids = fs.read_state().pinned_files.iter().copied().collect();
+                // The pinned set only to a worker that holds another one.
+                let pinned = {
+                    let state = fs.read_state();
+                    let version = self.pinned_version(state.pinned_changes);
+                    (r.pinned_version != version).then(|| PinnedFiles {
+                        version,
+                        file_ids: state.pinned_files.iter().copied().collect(),
+                    })
+                };
                 let persist_files = if command.command_type == CommandType::Register as i32 {
                     Vec::new()
                 } else {
@@ -97,7 +126,7 @@ impl BlockService for BlockMasterService {
                 };
                 Ok(WorkerHeartbeatResponse {
                     command: Some(command),
-                    pinned_file_ids,
+                    pinned,
                     persist_files,
                 })
             })
