@@ -1,6 +1,11 @@
 //! Turns a UFS URI and its mount options into an [`UnderFileSystem`].
 
 use crate::local::LocalUfs;
+use crate::timed::TimedUfs;
+
+/// `request_timeout` of stores without their own (local directories,
+/// HDFS): one call, or the gap between two pieces of a read.
+const LOCAL_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 use crate::object::ObjectStoreUfs;
 use crate::options::parse_bool;
 use crate::{UfsError, UfsResult, UnderFileSystem};
@@ -87,7 +92,12 @@ pub fn create_ufs(
                 Some(v) => crate::options::parse_bool(key, v)?,
             };
             let ufs = LocalUfs::new(display, format!("/{}", parsed.path));
-            Ok(Arc::new(ufs.following_symlinks(follow)))
+            // A directory on NFS may stop answering: bound every wait.
+            let timeout = duration_option(options, "request_timeout", LOCAL_REQUEST_TIMEOUT)?;
+            Ok(Arc::new(TimedUfs::new(
+                Arc::new(ufs.following_symlinks(follow)),
+                timeout,
+            )))
         }
         "memory" => {
             refuse_unknown(options, &[])?;
@@ -129,7 +139,9 @@ pub fn create_ufs(
         #[cfg(feature = "hdfs")]
         "hdfs" => {
             refuse_unknown(options, &[])?;
-            Ok(Arc::new(crate::hdfs::HdfsUfs::connect(display, &parsed)?))
+            let timeout = duration_option(options, "request_timeout", LOCAL_REQUEST_TIMEOUT)?;
+            let hdfs = crate::hdfs::HdfsUfs::connect(display, &parsed)?;
+            Ok(Arc::new(TimedUfs::new(Arc::new(hdfs), timeout)))
         }
         #[cfg(not(feature = "hdfs"))]
         "hdfs" => Err(UfsError::InvalidUri {

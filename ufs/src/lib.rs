@@ -5,7 +5,9 @@
 //! - [`object::ObjectStoreUfs`] over the `object_store` crate for `s3://`,
 //!   `gs://`, `abfs://`/`az://` and `memory://`;
 //! - [`local::LocalUfs`] for `file://` (real directories, atomic renames);
-//! - `hdfs::HdfsUfs` for `hdfs://` behind the `hdfs` cargo feature.
+//! - `hdfs::HdfsUfs` for `hdfs://` behind the `hdfs` cargo feature;
+//! - [`timed::TimedUfs`] around the local and HDFS ones, which have no
+//!   timeouts of their own (the object stores' HTTP client has).
 //!
 //! Object stores have no directories: a directory is any common prefix, and
 //! an empty directory created through Alluxio is kept as a zero-byte marker
@@ -20,6 +22,7 @@ pub mod options;
 
 #[cfg(feature = "hdfs")]
 pub mod hdfs;
+pub mod timed;
 
 use async_trait::async_trait;
 use bytes::Bytes;
