@@ -2,7 +2,8 @@
 //! external systems started on 127.0.0.1 by the test itself (`s3`,
 //! `prometheus`), an in-process alluxio-rs cluster on free ports
 //! (`cluster`, behind the `cluster` feature so that crates below the
-//! master and the worker do not compile them), and process helpers.
+//! master and the worker do not compile them), process helpers, and a
+//! mutation fuzzer for parsers (`fuzz`).
 //!
 //! Prerequisites that are missing make a test skip locally, but fail it
 //! when `CI` is set, so CI never passes by skipping. The simulated
@@ -11,6 +12,7 @@
 pub mod binaries;
 #[cfg(feature = "cluster")]
 pub mod cluster;
+pub mod fuzz;
 pub mod http_get;
 pub mod prometheus;
 pub mod s3;

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The long fuzz run: every parser fuzz test with a million inputs each
+# (CI runs the same tests with 2,000). A failure prints the seed to replay
+# with ALLUXIO_FUZZ_SEED=<seed>.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export ALLUXIO_FUZZ_ITERATIONS="${ALLUXIO_FUZZ_ITERATIONS:-1000000}"
+cargo test --release -p alluxio-common --test fuzz_parsers
+cargo test --release -p alluxio-master --test fuzz_journal
+cargo test --release -p alluxio-worker --test fuzz_block_records
