@@ -78,6 +78,92 @@ pub async fn serve(
     connections.shutdown().await;
 }
 
+/// What one connection has proved: who is calling, and for which files it
+/// presented capabilities.
+struct Session {
+    auth: Authenticator,
+    /// None until a valid token (NOSASL: trusted from the start).
+    caller: Option<Identity>,
+    files: HashSet<u64>,
+}
+
+/// A refusal: its status and reason, after which the connection closes.
+type Refusal = (Status, String);
+
+impl Session {
+    fn new(auth: Authenticator) -> Self {
+        Session {
+            caller: auth.key().is_none().then(Identity::unchecked),
+            auth,
+            files: HashSet::new(),
+        }
+    }
+
+    async fn authenticate(
+        &mut self,
+        stream: &mut TcpStream,
+        token_len: u64,
+    ) -> Result<(), Refusal> {
+        let token = read_credential(stream, token_len, "token")
+            .await
+            .map_err(|reason| (Status::Unauthenticated, reason))?;
+        let identity = self
+            .auth
+            .check(Some(&token))
+            .map_err(|e| (Status::Unauthenticated, e.to_string()))?;
+        self.caller = Some(identity);
+        Ok(())
+    }
+
+    async fn present(
+        &mut self,
+        stream: &mut TcpStream,
+        file_id: u64,
+        len: u64,
+    ) -> Result<(), Refusal> {
+        let forbidden = |reason: String| (Status::Forbidden, reason);
+        if self.caller.is_none() {
+            return Err(forbidden("authenticate first".to_string()));
+        }
+        let capability = read_credential(stream, len, "capability")
+            .await
+            .map_err(forbidden)?;
+        if let Some(key) = self.auth.key() {
+            key.verify_capability(&capability, file_id)
+                .map_err(|e| forbidden(e.to_string()))?;
+        }
+        // The client keeps the same set by the same rule.
+        if self.files.len() >= CAPABILITIES_PER_CONNECTION {
+            self.files.clear();
+        }
+        self.files.insert(file_id);
+        Ok(())
+    }
+
+    /// Whether this connection may read `block_id`: a valid, unexpired
+    /// token, and the capability of its file unless the caller is a
+    /// service.
+    fn may_read(&self, block_id: u64) -> Result<(), Refusal> {
+        let unauthenticated = |reason: &str| (Status::Unauthenticated, reason.to_string());
+        let who = self
+            .caller
+            .as_ref()
+            .ok_or_else(|| unauthenticated("authenticate before reading"))?;
+        if who.is_expired() {
+            return Err(unauthenticated("token expired"));
+        }
+        let file_id = alluxio_common::block_id::file_id_of_block(block_id);
+        let service = matches!(who.role, Role::Worker | Role::Admin);
+        if self.auth.key().is_some() && !service && !self.files.contains(&file_id) {
+            return Err((
+                Status::Forbidden,
+                format!("present file {file_id}'s capability before reading it"),
+            ));
+        }
+        Ok(())
+    }
+}
+
 async fn serve_connection(
     mut stream: TcpStream,
     store: BlockStore,
@@ -86,10 +172,7 @@ async fn serve_connection(
     write_timeout: Duration,
 ) {
     let _ = stream.set_nodelay(true);
-    // NOSASL: every connection is trusted from the start.
-    let mut caller: Option<Identity> = auth.key().is_none().then(Identity::unchecked);
-    // Files whose capabilities this connection presented.
-    let mut files: HashSet<u64> = HashSet::new();
+    let mut session = Session::new(auth);
     loop {
         let mut raw = [0u8; REQUEST_LEN];
         match tokio::time::timeout(IDLE_TIMEOUT, stream.read_exact(&mut raw)).await {
@@ -97,86 +180,42 @@ async fn serve_connection(
             // Closed by the client, broken, or idle.
             _ => return,
         }
-        let request = match Request::decode(&raw) {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::debug!(error = %e, "data port: refused a request");
-                let _ = answer_error(&mut stream, Status::BadRequest, &e.to_string()).await;
-                return;
+        let outcome = match Request::decode(&raw) {
+            Err(e) => Err((Status::BadRequest, e.to_string())),
+            Ok(Request::Authenticate { token_len }) => {
+                session.authenticate(&mut stream, token_len).await
             }
-        };
-        match request {
-            Request::Authenticate { token_len } => {
-                match authenticate(&mut stream, &auth, token_len).await {
-                    Ok(identity) => {
-                        caller = Some(identity);
-                        let ok = AnswerHeader {
-                            status: Status::Ok,
-                            length: 0,
-                        };
-                        if stream.write_all(&ok.encode()).await.is_err() {
-                            return;
-                        }
-                    }
-                    Err(reason) => {
-                        tracing::debug!(reason, "data port: authentication refused");
-                        let _ = answer_error(&mut stream, Status::Unauthenticated, &reason).await;
+            Ok(Request::Capability { file_id, len }) => {
+                session.present(&mut stream, file_id, len).await
+            }
+            Ok(Request::Read(read)) => match session.may_read(read.block_id) {
+                Err(refusal) => Err(refusal),
+                Ok(()) => {
+                    let served = serve_read(&mut stream, &store, &metrics, read, write_timeout);
+                    if served.await.is_err() {
                         return;
                     }
+                    continue;
                 }
-            }
-            Request::Capability { file_id, len } => {
-                let checked = match (&caller, auth.key()) {
-                    (Some(_), Some(key)) => read_credential(&mut stream, len, "capability")
-                        .await
-                        .and_then(|cap| {
-                            key.verify_capability(&cap, file_id)
-                                .map_err(|e| e.to_string())
-                        }),
-                    (Some(_), None) => Ok(()), // NOSASL: nothing to check.
-                    (None, _) => Err("authenticate first".to_string()),
-                };
-                if let Err(reason) = checked {
-                    let _ = answer_error(&mut stream, Status::Forbidden, &reason).await;
-                    return;
-                }
-                if files.len() >= CAPABILITIES_PER_CONNECTION {
-                    files.clear();
-                }
-                files.insert(file_id);
+            },
+        };
+        let answered = match outcome {
+            // Authenticated, or the capability taken: an empty OK.
+            Ok(()) => {
                 let ok = AnswerHeader {
                     status: Status::Ok,
                     length: 0,
                 };
-                if stream.write_all(&ok.encode()).await.is_err() {
-                    return;
-                }
+                stream.write_all(&ok.encode()).await.is_ok()
             }
-            Request::Read(read) => {
-                let reason = match &caller {
-                    None => Some("authenticate before reading".to_string()),
-                    Some(who) if who.is_expired() => Some("token expired".to_string()),
-                    Some(_) => None,
-                };
-                if let Some(reason) = reason {
-                    let _ = answer_error(&mut stream, Status::Unauthenticated, &reason).await;
-                    return;
-                }
-                let file_id = alluxio_common::block_id::file_id_of_block(read.block_id);
-                let needs_capability = auth.key().is_some()
-                    && !caller
-                        .as_ref()
-                        .is_some_and(|who| matches!(who.role, Role::Worker | Role::Admin));
-                if needs_capability && !files.contains(&file_id) {
-                    let reason = format!("present file {file_id}'s capability before reading it");
-                    let _ = answer_error(&mut stream, Status::Forbidden, &reason).await;
-                    return;
-                }
-                let served = serve_read(&mut stream, &store, &metrics, read, write_timeout);
-                if served.await.is_err() {
-                    return;
-                }
+            Err((status, reason)) => {
+                tracing::debug!(?status, reason, "data port: refused a request");
+                let _ = answer_error(&mut stream, status, &reason).await;
+                false
             }
+        };
+        if !answered {
+            return;
         }
     }
 }
@@ -196,16 +235,6 @@ async fn read_credential(stream: &mut TcpStream, len: u64, what: &str) -> Result
         _ => return Err(format!("{what} cut short")),
     }
     String::from_utf8(bytes).map_err(|_| format!("{what} is not UTF-8"))
-}
-
-/// Reads the token that follows an authenticate request and checks it.
-async fn authenticate(
-    stream: &mut TcpStream,
-    auth: &Authenticator,
-    token_len: u64,
-) -> Result<Identity, String> {
-    let token = read_credential(stream, token_len, "token").await?;
-    auth.check(Some(&token)).map_err(|e| e.to_string())
 }
 
 /// Answers one read. An error means the connection cannot carry another
