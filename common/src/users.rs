@@ -44,11 +44,19 @@ impl Users {
     }
 
     /// Who a process with `uid` and `gid` is, as a proxy names it to the
-    /// master (its primary group only: the kernel tells FUSE no more).
-    pub fn act_as(&self, uid: u32, gid: u32) -> crate::auth::ActAs {
+    /// master: its primary group first, then the supplementary groups of
+    /// process `pid` (the kernel tells FUSE only the primary one; the rest
+    /// is read from `/proc/<pid>/status`, when the process is still there).
+    pub fn act_as(&self, uid: u32, gid: u32, pid: u32) -> crate::auth::ActAs {
+        let mut groups = vec![self.group_name(gid)];
+        for extra in supplementary_groups(pid) {
+            if extra != gid {
+                groups.push(self.group_name(extra));
+            }
+        }
         crate::auth::ActAs {
             user: self.user_name(uid),
-            groups: vec![self.group_name(gid)],
+            groups,
         }
     }
 
@@ -75,6 +83,22 @@ pub fn current_user() -> UserName {
         name: lookup_user_name(uid).unwrap_or_else(|| uid.to_string()),
         group: lookup_group_name(gid).unwrap_or_else(|| gid.to_string()),
     }
+}
+
+/// The supplementary group ids of process `pid` (none if it is gone).
+fn supplementary_groups(pid: u32) -> Vec<u32> {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return Vec::new();
+    };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Groups:"))
+        .map(|ids| {
+            ids.split_whitespace()
+                .filter_map(|g| g.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn cached<K: std::hash::Hash + Eq, V: Clone>(

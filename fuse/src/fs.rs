@@ -73,7 +73,7 @@ impl AlluxioFuse {
         self.state.metrics.count(name);
         let state = self.state.clone();
         // The master checks the calling process's user, not the daemon's.
-        let caller = state.users.act_as(req.uid(), req.gid());
+        let caller = state.users.act_as(req.uid(), req.gid(), req.pid());
         self.runtime.spawn(async move {
             match acting_for(caller, op(state.clone())).await {
                 Ok(value) => ok(reply, value, &state),

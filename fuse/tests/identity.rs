@@ -17,16 +17,34 @@ use std::time::Duration;
 
 const ALICE: u32 = 4001;
 const BOB: u32 = 4002;
+/// In alice's group as a supplementary group.
+const CAROL: u32 = 4003;
 
-/// Runs `script` with sh as `uid` (and the same gid); true on success.
+/// Runs `script` with sh as `uid` (primary group the same number, and
+/// `groups` as supplementary groups); true on success.
+fn sh_in_groups(uid: u32, groups: &[u32], script: &str) -> bool {
+    let groups: Vec<libc::gid_t> = groups.to_vec();
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", script]);
+    // SAFETY: between fork and exec the hook calls only setgroups(2),
+    // setgid(2) and setuid(2), which are async-signal-safe, on memory
+    // (`groups`) the closure owns.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setgroups(groups.len(), groups.as_ptr()) != 0
+                || libc::setgid(uid) != 0
+                || libc::setuid(uid) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.status().unwrap().success()
+}
+
 fn sh_as(uid: u32, script: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", script])
-        .uid(uid)
-        .gid(uid)
-        .status()
-        .unwrap()
-        .success()
+    sh_in_groups(uid, &[], script)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -65,18 +83,27 @@ async fn each_call_is_checked_as_the_process_that_made_it() {
         (
             sh_as(
                 ALICE,
-                &format!("echo mine > {home_s}/notes && mkdir {home_s}/sub"),
+                &format!(
+                    "echo mine > {home_s}/notes && mkdir {home_s}/sub && mkdir -m 775 {home_s}/team"
+                ),
             ),
             sh_as(BOB, &format!("echo theirs > {home_s}/intrusion")),
             sh_as(BOB, &format!("mkdir {home_s}/bobs")),
             sh_as(BOB, &format!("rm {home_s}/notes")),
             sh_as(ALICE, &format!("mkdir {point_s}/top")),
             sh_as(BOB, &format!("cat {home_s}/notes > /dev/null")),
+            // The group bits of alice's 775 directory: carol is in alice's
+            // group only as a supplementary group; bob is not at all.
+            sh_in_groups(CAROL, &[ALICE], &format!("echo ours > {home_s}/team/carol")),
+            sh_as(BOB, &format!("echo ours > {home_s}/team/bob")),
         )
     })
     .await
     .unwrap();
-    let (alice_writes, bob_writes, bob_mkdir, bob_rm, alice_top, bob_reads) = result;
+    let (alice_writes, bob_writes, bob_mkdir, bob_rm, alice_top, bob_reads, carol_team, bob_team) =
+        result;
+    assert!(carol_team, "a supplementary group counts");
+    assert!(!bob_team, "no group, no write");
     assert!(alice_writes, "alice writes her home");
     assert!(
         !bob_writes && !bob_mkdir && !bob_rm,
