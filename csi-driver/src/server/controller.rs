@@ -89,6 +89,27 @@ pub fn secret_credentials(
     Ok(Some((digest, credentials)))
 }
 
+/// Creates `path` (an existing one is fine).
+async fn make_directory(
+    fs: &FileSystem,
+    path: &str,
+    recursive: bool,
+    mode: Option<u32>,
+) -> Result<(), ControllerError> {
+    let request = alluxio_proto::grpc::CreateDirectoryRequest {
+        path: path.to_string(),
+        recursive,
+        allow_exists: true,
+        write_type: WriteType::CacheThrough as i32,
+        mode,
+        ..Default::default()
+    };
+    match fs.master().create_directory(request).await {
+        Ok(_) | Err(AlluxioError::AlreadyExists(_)) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// `<name>` or `<name>@<master>`.
 fn volume_id(name: &str, master: Option<&str>) -> String {
     match master {
@@ -294,20 +315,15 @@ impl ControllerService {
                     capacity_bytes: capacity,
                     parameters,
                 };
-                match fs
-                    .master()
-                    .create_directory(alluxio_proto::grpc::CreateDirectoryRequest {
-                        path: record.path.clone(),
-                        recursive: true,
-                        allow_exists: true,
-                        write_type: WriteType::CacheThrough as i32,
-                        ..Default::default()
-                    })
-                    .await
-                {
-                    Ok(_) | Err(AlluxioError::AlreadyExists(_)) => {}
-                    Err(e) => return Err(e.into()),
+                // The directories above keep the default mode; the volume's
+                // own is 0777, like an emptyDir: whatever user the pod runs
+                // as writes its volume (Kubernetes decides who mounts it),
+                // and what the pod creates is the pod user's.
+                let parent = record.path.rsplit_once('/').map_or("", |(p, _)| p);
+                if !parent.is_empty() {
+                    make_directory(&fs, parent, true, None).await?;
                 }
+                make_directory(&fs, &record.path, false, Some(0o777)).await?;
                 let json = serde_json::to_vec(&record)
                     .map_err(|e| AlluxioError::Internal(e.to_string()))?;
                 let mut w = fs
