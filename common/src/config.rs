@@ -92,6 +92,9 @@ pub struct WorkerConfig {
     /// A data-port reader that takes no bytes for this long is dropped,
     /// so a stalled reader cannot hold a connection and its buffers.
     pub data_port_write_timeout: ConfigDuration,
+    /// Memory that blocks being fetched from the UFS may hold at once;
+    /// further fetches wait for room.
+    pub read_through_memory: ByteSize,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -130,6 +133,7 @@ impl Default for WorkerConfig {
             cache_whole_block_on_partial_read: true,
             data_port_max_connections: 1024,
             data_port_write_timeout: ConfigDuration(Duration::from_secs(60)),
+            read_through_memory: ByteSize(1 << 30),
         }
     }
 }

@@ -24,6 +24,9 @@ pub struct WorkerMetrics {
     pub ufs_requests: Counter,
     pub hit_ratio: Gauge<f64, AtomicU64>,
     pub evictions: Gauge,
+    /// Bytes of blocks being fetched from the UFS now, and the most ever.
+    pub read_through_bytes: Gauge,
+    pub read_through_bytes_peak: Gauge,
     pub blocks: Family<TierLabels, Gauge>,
     pub used_bytes: Family<TierLabels, Gauge>,
     pub capacity_bytes: Family<TierLabels, Gauge>,
@@ -36,6 +39,16 @@ impl WorkerMetrics {
             "alluxio_worker_bytes_read_cache",
             "Bytes served from the cache",
             m.bytes_read_cache.clone(),
+        );
+        registry.register(
+            "alluxio_worker_read_through_bytes",
+            "Bytes of blocks being fetched from the UFS now (bounded by worker.read_through_memory)",
+            m.read_through_bytes.clone(),
+        );
+        registry.register(
+            "alluxio_worker_read_through_bytes_peak",
+            "The most bytes of blocks ever fetched from the UFS at once",
+            m.read_through_bytes_peak.clone(),
         );
         registry.register(
             "alluxio_worker_bytes_read_data_port",

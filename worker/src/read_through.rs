@@ -5,7 +5,9 @@
 //! starts it, later ones follow the same list of pieces. A fetch runs to
 //! the end even if its reader goes away, so a partial read still caches the
 //! whole block. When no tier has room the data still flows to the readers,
-//! just without being cached.
+//! just without being cached. A fetch holds its block in memory until it
+//! ends, so fetches take room from `worker.read_through_memory` first and
+//! wait when there is none.
 
 use crate::block_store::{BlockStore, BlockWriter, StoreError};
 use crate::metrics::WorkerMetrics;
@@ -108,15 +110,29 @@ pub struct ReadThrough {
     ufs: Arc<MountResolver>,
     metrics: Arc<WorkerMetrics>,
     in_flight: Mutex<HashMap<u64, Arc<Fetch>>>,
+    /// Room for fetched bytes, in MiB.
+    memory: Arc<tokio::sync::Semaphore>,
+    memory_mib: u32,
 }
 
+const MIB: u64 = 1 << 20;
+
 impl ReadThrough {
-    pub fn new(store: BlockStore, ufs: Arc<MountResolver>, metrics: Arc<WorkerMetrics>) -> Self {
+    /// Fetches may hold `memory` bytes at once (at least one MiB).
+    pub fn new(
+        store: BlockStore,
+        ufs: Arc<MountResolver>,
+        metrics: Arc<WorkerMetrics>,
+        memory: u64,
+    ) -> Self {
+        let memory_mib = (memory / MIB).clamp(1, u32::MAX as u64 >> 4) as u32;
         ReadThrough {
             store,
             ufs,
             metrics,
             in_flight: Mutex::new(HashMap::new()),
+            memory: Arc::new(tokio::sync::Semaphore::new(memory_mib as usize)),
+            memory_mib,
         }
     }
 
@@ -164,6 +180,31 @@ impl ReadThrough {
     }
 
     async fn run_fetch(&self, source: &BlockSource, fetch: &Fetch) -> Result<()> {
+        // Room for the whole block first (a block bigger than the bound
+        // takes all of it).
+        let mib = (source.block_length.div_ceil(MIB).max(1)).min(self.memory_mib as u64) as u32;
+        let _room = self
+            .memory
+            .clone()
+            .acquire_many_owned(mib)
+            .await
+            .map_err(|e| AlluxioError::Internal(e.to_string()))?;
+        let held = self
+            .metrics
+            .read_through_bytes
+            .inc_by((mib as u64 * MIB) as i64)
+            + (mib as u64 * MIB) as i64;
+        if held > self.metrics.read_through_bytes_peak.get() {
+            self.metrics.read_through_bytes_peak.set(held);
+        }
+        let result = self.fetch_into(source, fetch).await;
+        self.metrics
+            .read_through_bytes
+            .dec_by((mib as u64 * MIB) as i64);
+        result
+    }
+
+    async fn fetch_into(&self, source: &BlockSource, fetch: &Fetch) -> Result<()> {
         let (ufs, path) = self
             .ufs
             .resolve(source.ufs.mount_id, &source.ufs.ufs_path)

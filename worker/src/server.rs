@@ -94,7 +94,12 @@ impl WorkerServer {
             ufs.clone(),
             master.clone(),
         ));
-        let read_through = Arc::new(ReadThrough::new(store.clone(), ufs, metrics.clone()));
+        let read_through = Arc::new(ReadThrough::new(
+            store.clone(),
+            ufs,
+            metrics.clone(),
+            wc.read_through_memory.0,
+        ));
         let service = Arc::new(WorkerService {
             store: store.clone(),
             read_through,
