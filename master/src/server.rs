@@ -93,7 +93,9 @@ impl MasterServer {
                     metrics: metrics.clone(),
                     access: access.clone(),
                     list_batch_size: mc.list_batch_size,
-                    capabilities: auth.key().cloned(),
+                    capabilities: auth.key().cloned().map(|key| {
+                        Arc::new(alluxio_common::auth::capability::CapabilityIssuer::new(key))
+                    }),
                 })
                 .max_decoding_message_size(limit),
                 auth.clone(),

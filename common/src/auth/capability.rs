@@ -59,6 +59,46 @@ impl ClusterKey {
     }
 }
 
+/// Issues capabilities, reusing one for the same file and user while it
+/// has most of its life left: signing is the per-call cost a getStatus
+/// would otherwise pay every time.
+pub struct CapabilityIssuer {
+    key: ClusterKey,
+    issued:
+        std::sync::Mutex<std::collections::HashMap<(u64, String), (String, std::time::Instant)>>,
+}
+
+/// A capability younger than this is handed out again.
+const REUSE_FOR: Duration = Duration::from_secs(3600);
+/// Remembered capabilities before the memory starts afresh.
+const REMEMBERED: usize = 65_536;
+
+impl CapabilityIssuer {
+    pub fn new(key: ClusterKey) -> Self {
+        CapabilityIssuer {
+            key,
+            issued: Default::default(),
+        }
+    }
+
+    /// A capability for `user` on file `file_id`.
+    pub fn issue(&self, file_id: u64, user: &str) -> String {
+        let mut issued = self.issued.lock().unwrap_or_else(|p| p.into_inner());
+        let id = (file_id, user.to_string());
+        if let Some((cap, at)) = issued.get(&id) {
+            if at.elapsed() < REUSE_FOR {
+                return cap.clone();
+            }
+        }
+        if issued.len() >= REMEMBERED {
+            issued.clear();
+        }
+        let cap = self.key.issue_capability(file_id, user);
+        issued.insert(id, (cap.clone(), std::time::Instant::now()));
+        cap
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,5 +127,16 @@ mod tests {
         assert!(key.verify_capability(&token, 42).is_err());
         assert!(key.verify(&cap).is_err());
         assert!(key.verify_capability(&cap[..cap.len() - 2], 42).is_err());
+    }
+
+    #[test]
+    fn the_issuer_reuses_a_capability_per_file_and_user() {
+        let key = ClusterKey::generate();
+        let issuer = CapabilityIssuer::new(key.clone());
+        let first = issuer.issue(7, "alice");
+        assert_eq!(issuer.issue(7, "alice"), first);
+        assert_ne!(issuer.issue(7, "bob"), first);
+        assert_ne!(issuer.issue(8, "alice"), first);
+        assert!(key.verify_capability(&first, 7).is_ok());
     }
 }

@@ -6,6 +6,7 @@ use crate::permission::{Need, WRITE};
 use crate::service::access::AccessPolicy;
 use crate::service::path;
 use alluxio_common::auth::caller;
+use alluxio_common::auth::capability::CapabilityIssuer;
 use alluxio_common::AlluxioError;
 use alluxio_proto::grpc::file_system_master_server::FileSystemMaster as FsService;
 use alluxio_proto::grpc::*;
@@ -20,13 +21,13 @@ pub struct FileSystemService {
     pub access: Arc<AccessPolicy>,
     pub list_batch_size: usize,
     /// Signs the capabilities file infos carry (none with NOSASL).
-    pub capabilities: Option<alluxio_common::auth::ClusterKey>,
+    pub capabilities: Option<Arc<CapabilityIssuer>>,
 }
 
 /// `info` with the capability for its blocks, when `who` may read it (or
 /// `created` it) and authentication is on.
 fn grant(
-    key: Option<&alluxio_common::auth::ClusterKey>,
+    key: Option<&Arc<CapabilityIssuer>>,
     access: &AccessPolicy,
     who: &alluxio_common::auth::Identity,
     info: &mut FileInfo,
@@ -34,7 +35,7 @@ fn grant(
 ) {
     if let Some(key) = key {
         if !info.folder && (created || access.may_read(who, info)) {
-            info.capability = key.issue_capability(info.file_id, &who.user);
+            info.capability = key.issue(info.file_id, &who.user);
         }
     }
 }
