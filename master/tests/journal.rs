@@ -218,9 +218,9 @@ async fn checkpoints_truncate_the_log_and_restore_everything() {
         "log not truncated: first segment starts at {first_log_seq}"
     );
 
-    let before = m.client.list_status("/", true, Some(-1)).await.unwrap();
+    let before = common::durable_listing(&m.client, "/").await;
     m.restart().await;
-    let after = m.client.list_status("/", true, Some(-1)).await.unwrap();
+    let after = common::durable_listing(&m.client, "/").await;
     assert_eq!(before, after);
     assert_eq!(
         file_names(m.server.as_ref().unwrap(), &m.config, "/k")

@@ -119,9 +119,9 @@ async fn state_survives_restart() {
         })
         .await
         .unwrap();
-    let before = m.client.list_status("/", true, None).await.unwrap();
+    let before = common::durable_listing(&m.client, "/").await;
     m.restart().await;
-    let after = m.client.list_status("/", true, None).await.unwrap();
+    let after = common::durable_listing(&m.client, "/").await;
     assert_eq!(before, after);
     // Ids keep increasing after a restart: block ids are never reused.
     let f = m.client.create_file(create("/keep/new")).await.unwrap();

@@ -153,9 +153,9 @@ async fn s3_mount_lazy_load_writes_and_restart() {
     assert_eq!(m.last_sequence(), seq);
 
     // The mount, with its options, survives a restart.
-    let before = c.list_status("/s3", true, Some(-1)).await.unwrap();
+    let before = common::durable_listing(&c, "/s3").await;
     m.restart().await;
-    let after = m.client.list_status("/s3", true, Some(-1)).await.unwrap();
+    let after = common::durable_listing(&m.client, "/s3").await;
     assert_eq!(before, after);
     let info = m.client.ufs_info(mount.mount_id).await.unwrap();
     assert_eq!(

@@ -45,6 +45,17 @@ pub async fn start(tweak: impl FnOnce(&mut AlluxioConfig)) -> TestMaster {
     }
 }
 
+/// A recursive listing of `path` as a restart must leave it: everything
+/// but the capabilities, which a restarted master signs anew.
+pub async fn durable_listing(
+    client: &MasterClient,
+    path: &str,
+) -> Vec<alluxio_proto::grpc::FileInfo> {
+    let mut infos = client.list_status(path, true, Some(-1)).await.unwrap();
+    infos.iter_mut().for_each(|i| i.capability.clear());
+    infos
+}
+
 /// A client of `server` with the credentials a client of `config` has
 /// (tokens minted from the cluster key, as the test's user).
 pub async fn connect(server: &MasterServer, config: &AlluxioConfig) -> MasterClient {
