@@ -74,6 +74,18 @@ impl Inner {
         }
     }
 
+    /// Records the blocks a worker reports holding: valid ones as its
+    /// locations, stale ones queued for it to free.
+    fn record_reported(&mut self, worker: u64, blocks: Vec<(u64, String, bool)>) {
+        for (block, tier, valid) in blocks {
+            if valid {
+                self.add_location(worker, block, &tier, None);
+            } else if let Some(w) = self.workers.get_mut(&worker) {
+                w.to_free.insert(block);
+            }
+        }
+    }
+
     fn drop_worker_blocks(&mut self, worker: u64) {
         let blocks: Vec<u64> = self
             .workers
@@ -84,6 +96,22 @@ impl Inner {
             self.remove_location(worker, b);
         }
     }
+}
+
+/// `blocks` with whether each still belongs to a file. Checked before our
+/// lock is taken: the check reads the namespace, and the namespace lock is
+/// never taken inside ours.
+fn with_validity(
+    blocks: Vec<(u64, String)>,
+    is_valid_block: impl Fn(u64) -> bool,
+) -> Vec<(u64, String, bool)> {
+    blocks
+        .into_iter()
+        .map(|(b, tier)| {
+            let valid = is_valid_block(b);
+            (b, tier, valid)
+        })
+        .collect()
 }
 
 impl BlockMaster {
@@ -105,15 +133,7 @@ impl BlockMaster {
         blocks: Vec<(u64, String)>,
         is_valid_block: impl Fn(u64) -> bool,
     ) {
-        // Validity is checked before taking our lock: the check reads the
-        // namespace, and the namespace lock is never taken inside ours.
-        let blocks: Vec<(u64, String, bool)> = blocks
-            .into_iter()
-            .map(|(b, tier)| {
-                let valid = is_valid_block(b);
-                (b, tier, valid)
-            })
-            .collect();
+        let blocks = with_validity(blocks, is_valid_block);
         let mut inner = self.lock();
         inner.drop_worker_blocks(id);
         let now = alluxio_common::now_ms();
@@ -131,13 +151,7 @@ impl BlockMaster {
                 to_free: HashSet::new(),
             },
         );
-        for (block, tier, valid) in blocks {
-            if valid {
-                inner.add_location(id, block, &tier, None);
-            } else if let Some(w) = inner.workers.get_mut(&id) {
-                w.to_free.insert(block);
-            }
-        }
+        inner.record_reported(id, blocks);
     }
 
     /// Adds a further page of a registering worker's blocks. False when
@@ -148,13 +162,7 @@ impl BlockMaster {
         blocks: Vec<(u64, String)>,
         is_valid_block: impl Fn(u64) -> bool,
     ) -> bool {
-        let blocks: Vec<(u64, String, bool)> = blocks
-            .into_iter()
-            .map(|(b, tier)| {
-                let valid = is_valid_block(b);
-                (b, tier, valid)
-            })
-            .collect();
+        let blocks = with_validity(blocks, is_valid_block);
         let mut inner = self.lock();
         if !inner
             .workers
@@ -163,13 +171,7 @@ impl BlockMaster {
         {
             return false;
         }
-        for (block, tier, valid) in blocks {
-            if valid {
-                inner.add_location(id, block, &tier, None);
-            } else if let Some(w) = inner.workers.get_mut(&id) {
-                w.to_free.insert(block);
-            }
-        }
+        inner.record_reported(id, blocks);
         true
     }
 
