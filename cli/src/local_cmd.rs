@@ -76,14 +76,23 @@ pub async fn run(mut ctx: Context, args: LocalArgs) -> Result<(), AlluxioError> 
     let mut workers = Vec::new();
     for i in 0..args.workers {
         let mut wc = cfg.clone();
-        let base = cfg.worker.rpc_port;
-        wc.worker.rpc_port = base.saturating_add(2 * i);
-        wc.worker.web_port = base.saturating_add(2 * i + 1);
-        // Data ports count down from worker.data_port (29998, 29997, ...).
-        wc.worker.data_port = cfg.worker.data_port.saturating_sub(i);
-        if base == 0 {
-            wc.worker.web_port = 0;
-        }
+        // The first worker takes the configured ports; the next ones step
+        // by two from them (RPC 29999, 30001, ...; web 30000, 30002, ...),
+        // and data ports count down (29998, 29997, ...). Port 0 stays 0.
+        let step = |port: u16, by: u16| {
+            if port == 0 {
+                0
+            } else {
+                port.saturating_add(by)
+            }
+        };
+        wc.worker.rpc_port = step(cfg.worker.rpc_port, 2 * i);
+        wc.worker.web_port = step(cfg.worker.web_port, 2 * i);
+        wc.worker.data_port = if cfg.worker.data_port == 0 {
+            0
+        } else {
+            cfg.worker.data_port.saturating_sub(i)
+        };
         wc.worker.data_dir = dir.join(format!("worker-{i}"));
         if wc.worker.tiers.is_empty() {
             wc.worker.tiers = vec![TierConfig {

@@ -13,12 +13,19 @@ use std::process::{Child, Command, Stdio};
 /// "under store" line once it is up, or the exit status and stderr when
 /// it refuses to start.
 fn local(data_dir: &Path, extra: &[&str]) -> Result<(Child, String), (i32, String)> {
-    let ports = [free_port(), free_port(), free_port(), free_port()];
+    let ports = [
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+    ];
     let mut child = Command::new(BIN)
         .args(["-D", &format!("master.rpc_port={}", ports[0])])
         .args(["-D", &format!("master.web_port={}", ports[1])])
         .args(["-D", &format!("worker.rpc_port={}", ports[2])])
-        .args(["-D", &format!("worker.data_port={}", ports[3])])
+        .args(["-D", &format!("worker.web_port={}", ports[3])])
+        .args(["-D", &format!("worker.data_port={}", ports[4])])
         .args([
             "-D",
             "master.hostname=127.0.0.1",

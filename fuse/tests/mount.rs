@@ -421,11 +421,7 @@ async fn requests_wait_for_a_restarting_master() {
     if !fuse_available() {
         return;
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = alluxio_testkit::free_port().expect("a free port");
     let mut c = start(1, 64 * MIB, |cfg| cfg.master.rpc_port = port).await;
     c.fs.write_file(
         "/kept",

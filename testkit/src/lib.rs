@@ -41,15 +41,43 @@ pub fn running_as_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// A port on 127.0.0.1 that nothing listens on right now.
+/// A port on 127.0.0.1 that nothing listens on right now, for a server a
+/// test starts (often in a child process) on a port it must know first.
+///
+/// The port comes from below the kernel's ephemeral range
+/// (`/proc/sys/net/ipv4/ip_local_port_range`): a port the kernel handed out
+/// for `bind(0)` is handed out again to the next outgoing connection of any
+/// process, which then holds it when the server binds (a CI failure: "cannot
+/// listen ... Address already in use"). Ports are taken in turn from a
+/// random start, so parallel tests of one binary never get the same one.
 pub fn free_port() -> Option<u16> {
-    Some(
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .ok()?
-            .local_addr()
-            .ok()?
-            .port(),
-    )
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    let end = ephemeral_range_start().max(FIRST + 1_000);
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let _ = NEXT.compare_exchange(
+        0,
+        rand::random_range(FIRST..end),
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    for _ in 0..(end - FIRST) {
+        let candidate = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = FIRST + (candidate - FIRST) % (end - FIRST);
+        if std::net::TcpListener::bind(("127.0.0.1", port as u16)).is_ok() {
+            return Some(port as u16);
+        }
+    }
+    None
+}
+
+/// The first port the kernel uses for outgoing connections and `bind(0)`.
+fn ephemeral_range_start() -> u32 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768)
+        .min(u16::MAX as u32)
 }
 
 /// Reports a missing prerequisite: panics under CI, returns `None` otherwise.

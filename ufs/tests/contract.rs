@@ -151,11 +151,7 @@ async fn s3_listings_follow_every_page() {
 
 #[tokio::test]
 async fn unreachable_s3_is_reported_with_its_uri() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = alluxio_testkit::free_port().expect("a free port");
     let mut options = BTreeMap::new();
     options.insert("endpoint".to_string(), format!("http://127.0.0.1:{port}"));
     options.insert("region".to_string(), "us-east-1".to_string());

@@ -458,11 +458,7 @@ async fn every_write_type_and_read_type_round_trips_on_s3() {
 #[tokio::test]
 async fn workers_register_again_after_a_master_restart() {
     // Fixed master ports, so the worker can find the restarted master.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = alluxio_testkit::free_port().expect("a free port");
     let mut c = start(1, 64 * MIB, |cfg| {
         cfg.master.rpc_port = port;
         cfg.user.short_circuit = false;
