@@ -71,10 +71,11 @@ impl MasterServer {
     /// Recovers state and starts serving. Ports 0 pick free ports (tests).
     pub async fn start(config: &AlluxioConfig) -> Result<MasterServer, MasterError> {
         let mc = &config.master;
+        // The first master of a cluster creates its key, before it listens:
+        // whoever sees the port open can expect the key file to be there.
+        let auth = Authenticator::from_config(config, true)?;
         let (rpc_listener, rpc_addr) = bind(&mc.hostname, mc.rpc_port).await?;
         let (web_listener, web_addr) = bind(&mc.hostname, mc.web_port).await?;
-        // The first master of a cluster creates its key.
-        let auth = Authenticator::from_config(config, true)?;
         let access = Arc::new(AccessPolicy::from_config(config));
         let fs = Arc::new(recover(config).await?);
 
