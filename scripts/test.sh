@@ -24,6 +24,15 @@ if ! command -v prometheus >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
 fi
 
+# The container image is built with podman on a base image made with
+# debootstrap (scripts/base-image.sh); objcopy strips the binaries.
+if ! command -v podman >/dev/null 2>&1 || ! command -v debootstrap >/dev/null 2>&1 \
+    || ! command -v objcopy >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        podman buildah debootstrap binutils >/dev/null
+fi
+
 # FUSE tests mount for real through /dev/fuse (as root; no libfuse needed).
 if [ ! -e /dev/fuse ]; then
     modprobe fuse 2>/dev/null || true

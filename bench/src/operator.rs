@@ -50,6 +50,7 @@ pub async fn apply_to_ready(out: &Path, rounds: usize, alluxio: &Path, operator:
                     Node::new("node-1", &[("alluxio.rs/cache", "true")]),
                 ],
                 images: vec![("ghcr.io/alluxio-rs/alluxio".into(), alluxio.to_path_buf())],
+                local_images: vec![],
                 root: dir.path().join("kubelet"),
                 csi: None,
             },

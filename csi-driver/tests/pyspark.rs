@@ -139,6 +139,7 @@ async fn pyspark_reads_a_parquet_dataset_through_a_provisioned_volume() {
         KubeletConfig {
             nodes: vec![Node::new("node-0", &[])],
             images: vec![("python".into(), python.clone())],
+            local_images: vec![],
             root: dir.path().join("kubelet"),
             csi: Some(CsiPlugin {
                 driver: "csi.alluxio.rs".into(),

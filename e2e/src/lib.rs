@@ -9,4 +9,5 @@ pub mod apiserver;
 pub mod csi_client;
 pub mod kube_tools;
 pub mod kubelet;
+pub mod project_image;
 pub mod provisioner;

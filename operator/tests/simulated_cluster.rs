@@ -71,6 +71,7 @@ async fn kubectl_apply_brings_up_a_real_cluster_and_delete_stops_it() {
                 Node::new("node-2", &[]),
             ],
             images: vec![("ghcr.io/alluxio-rs/alluxio".into(), alluxio_binary())],
+            local_images: vec![],
             root: dir.path().join("kubelet"),
             csi: None,
         },

@@ -20,13 +20,14 @@
 
 pub mod csi;
 pub mod dns;
+pub mod image;
 pub mod runtime;
 pub mod workloads;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, Secret, Service};
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::ResourceExt;
-use runtime::{BindMount, Sandbox};
+use runtime::{BindMount, Program, Sandbox};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -64,8 +65,12 @@ impl Node {
 
 pub struct KubeletConfig {
     pub nodes: Vec<Node>,
-    /// Image name (without tag) -> the local binary that is its entrypoint.
+    /// Image name (without tag) -> a local binary of the host that stands
+    /// in for the image (its containers share the host's filesystem).
     pub images: Vec<(String, PathBuf)>,
+    /// Images of the local podman store: their containers run inside the
+    /// image's root filesystem. Looked up before `images`.
+    pub local_images: Vec<image::LocalImage>,
     /// Volumes, logs and hosts files go here.
     pub root: PathBuf,
     /// The CSI node plugin for claims bound to its driver's volumes.
@@ -324,7 +329,7 @@ impl Kubelet {
                     p.hosts = hosts;
                 }
             }
-            run_containers(p, &self.config.images).await;
+            run_containers(p, &self.config.images, &self.config.local_images).await;
             let status = pod_status(p);
             if status != p.last_status {
                 let api: Api<Pod> =
@@ -365,6 +370,11 @@ impl Kubelet {
         std::fs::create_dir_all(dir.join("logs")).map_err(|e| e.to_string())?;
         let mut volumes = HashMap::new();
         let mut published_volumes = Vec::new();
+        let fs_group = spec
+            .security_context
+            .as_ref()
+            .and_then(|s| s.fs_group)
+            .map(|g| g as u32);
         for v in spec.volumes.iter().flatten() {
             let path = if v.empty_dir.is_some() {
                 dir.join("volumes").join(&v.name)
@@ -428,6 +438,13 @@ impl Kubelet {
                 return Err(format!("volume {}: this kind is not simulated", v.name));
             };
             std::fs::create_dir_all(&path).map_err(|e| format!("volume {}: {e}", v.name))?;
+            // fsGroup, as the kubelet applies it to the volume kinds that
+            // support ownership management (not hostPath).
+            if let Some(gid) = fs_group.filter(|_| v.host_path.is_none()) {
+                let read_only = v.config_map.is_some() || v.secret.is_some();
+                apply_fs_group(&path, gid, read_only)
+                    .map_err(|e| format!("volume {}: fsGroup: {e}", v.name))?;
+            }
             volumes.insert(v.name.clone(), path);
         }
         let host = self.next_host.entry(node.clone()).or_insert(1);
@@ -492,6 +509,31 @@ fn write_files(
     Ok(dir.to_path_buf())
 }
 
+/// The group `gid` owns everything in the volume, which is group-readable
+/// (and group-writable unless `read_only`), directories setgid so that new
+/// files keep the group: the kubelet's `SetVolumeOwnership`.
+fn apply_fs_group(dir: &Path, gid: u32, read_only: bool) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mask = if read_only { 0o440 } else { 0o660 };
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(path) = pending.pop() {
+        let meta = std::fs::symlink_metadata(&path)?;
+        if meta.file_type().is_symlink() {
+            continue;
+        }
+        std::os::unix::fs::lchown(&path, None, Some(gid))?;
+        let mut mode = meta.permissions().mode() | mask;
+        if meta.is_dir() {
+            mode |= 0o2000 | 0o110;
+            for entry in std::fs::read_dir(&path)? {
+                pending.push(entry?.path());
+            }
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode & 0o7777))?;
+    }
+    Ok(())
+}
+
 fn restart_delay(restarts: i32) -> Duration {
     FIRST_RESTART_DELAY
         .saturating_mul(1 << restarts.clamp(0, 16))
@@ -512,7 +554,11 @@ fn binary_for<'a>(images: &'a [(String, PathBuf)], image: &str) -> Option<&'a Pa
 
 /// Starts, restarts (as the pod's restartPolicy says) and probes the
 /// pod's containers.
-async fn run_containers(p: &mut RunningPod, images: &[(String, PathBuf)]) {
+async fn run_containers(
+    p: &mut RunningPod,
+    images: &[(String, PathBuf)],
+    local_images: &[image::LocalImage],
+) {
     let now = Instant::now();
     let policy = p
         .pod
@@ -547,10 +593,21 @@ async fn run_containers(p: &mut RunningPod, images: &[(String, PathBuf)]) {
         }
         if c.child.is_none() && now >= c.next_start {
             let image = c.spec.image.clone().unwrap_or_default();
-            let Some(binary) = binary_for(images, &image) else {
-                c.waiting = Some(("ErrImagePull".into(), format!("image {image} is not known")));
-                c.next_start = now + MAX_RESTART_DELAY;
-                continue;
+            let container_dir = p.dir.join("containers").join(&c.spec.name);
+            let program = match local_images.iter().find(|i| i.is_named(&image)) {
+                Some(local) => Program::Image {
+                    image: local,
+                    dir: &container_dir,
+                },
+                None => match binary_for(images, &image) {
+                    Some(binary) => Program::HostBinary(binary),
+                    None => {
+                        c.waiting =
+                            Some(("ErrImagePull".into(), format!("image {image} is not known")));
+                        c.next_start = now + MAX_RESTART_DELAY;
+                        continue;
+                    }
+                },
             };
             let mounts: Vec<BindMount> = c
                 .spec
@@ -577,7 +634,7 @@ async fn run_containers(p: &mut RunningPod, images: &[(String, PathBuf)]) {
                 mounts: &mounts,
                 log_dir: &p.dir.join("logs"),
             };
-            match runtime::start_container(&c.spec, binary, &sandbox) {
+            match runtime::start_container(&c.spec, program, &sandbox) {
                 Ok(child) => {
                     if c.started_once {
                         c.restarts += 1;
@@ -707,5 +764,10 @@ async fn stop_pod(p: RunningPod) {
         .filter_map(|c| c.child)
         .map(|child| runtime::stop_container(child, grace));
     futures::future::join_all(stops).await;
+    if let Ok(containers) = std::fs::read_dir(p.dir.join("containers")) {
+        for c in containers.flatten() {
+            image::unmount_rootfs(&c.path());
+        }
+    }
     let _ = std::fs::remove_dir_all(p.dir.join("volumes"));
 }
