@@ -1,11 +1,14 @@
 //! The whole install in the simulation: the real kubectl applies the CRDs
 //! and the example AlluxioCluster to the test API server, the real
 //! `alluxio-operator` process reconciles it, and the process kubelet runs
-//! the generated StatefulSet and DaemonSet as real `alluxio` master and
-//! worker processes on three simulated nodes (two of them labelled for
-//! the cache). `kubectl wait` sees the cluster Ready, a Mount object
-//! becomes a real mount that serves data, and deleting the cluster stops
-//! the processes. Needs root (mount namespaces) and kubectl.
+//! the generated StatefulSet and DaemonSet on three simulated nodes (two
+//! of them labelled for the cache) inside the project's container image,
+//! built by `scripts/build-image.sh` under the operator's default image
+//! name: the master as the image's non-root user. `kubectl wait` sees the
+//! cluster Ready, a Mount of an S3 bucket (a real S3 server, credentials
+//! in a Secret) becomes a real mount that serves data, and deleting the
+//! cluster stops the processes. Needs root (mount namespaces), podman and
+//! kubectl.
 
 use alluxio_e2e::kube_tools::{api_server_with_crds, repo_dir, require_kubectl};
 use alluxio_e2e::kubelet::{KubeletConfig, Node, ProcessKubelet};
@@ -36,6 +39,12 @@ async fn kubectl_apply_brings_up_a_real_cluster_and_delete_stops_it() {
         );
         return;
     }
+    let Some(image) = alluxio_e2e::project_image::project_image() else {
+        return;
+    };
+    let Some(s3) = alluxio_testkit::s3::S3Server::start() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let (server, config) = api_server_with_crds(dir.path()).await;
     let (ok, out) = k(
@@ -70,27 +79,15 @@ async fn kubectl_apply_brings_up_a_real_cluster_and_delete_stops_it() {
                 Node::new("node-1", &[("alluxio.rs/cache", "true")]),
                 Node::new("node-2", &[]),
             ],
-            images: vec![("ghcr.io/alluxio-rs/alluxio".into(), alluxio_binary())],
-            local_images: vec![],
+            images: vec![],
+            local_images: vec![image],
             root: dir.path().join("kubelet"),
             csi: None,
         },
     );
 
-    // The example as a user would apply it, letting the master mount the
-    // test's local directory.
-    let example = dir.path().join("alluxiocluster.yaml");
-    let text = std::fs::read_to_string(repo_dir().join("crds/examples/alluxiocluster.yaml"))
-        .unwrap()
-        .replace(
-            "  properties:\n",
-            "  properties:\n    master.allowed_local_ufs_roots: \"[/tmp]\"\n",
-        );
-    assert!(
-        text.contains("allowed_local_ufs_roots"),
-        "the example has properties"
-    );
-    std::fs::write(&example, text).unwrap();
+    // The example as a user would apply it.
+    let example = repo_dir().join("crds/examples/alluxiocluster.yaml");
     let (ok, out) = k(
         &config,
         &["apply", "--validate=false", "-f", example.to_str().unwrap()],
@@ -128,6 +125,20 @@ async fn kubectl_apply_brings_up_a_real_cluster_and_delete_stops_it() {
             kubelet.log("default", "demo-worker-node-0", "worker")
         );
     }
+    // The master runs as the image's user: what it wrote in its journal
+    // claim is 65532's (the claim is group 65532's through fsGroup).
+    let claim = dir
+        .path()
+        .join("kubelet/claims/default/journal-demo-master-0");
+    let owners: Vec<u32> = std::fs::read_dir(&claim)
+        .unwrap()
+        .flatten()
+        .map(|e| std::os::unix::fs::MetadataExt::uid(&e.metadata().unwrap()))
+        .collect();
+    assert!(
+        !owners.is_empty() && owners.iter().all(|&uid| uid == 65532),
+        "{owners:?}"
+    );
     let (_, table) = k(&config, &["get", "alluxioclusters"]).await;
     assert!(table.contains("Ready") && table.contains("2/2"), "{table}");
     // Nothing leaked or doubled by the restart.
@@ -195,17 +206,23 @@ async fn kubectl_apply_brings_up_a_real_cluster_and_delete_stops_it() {
         assert_eq!(capacity.len(), 2, "{capacity:?}");
     }
 
-    // A Mount becomes a real mount that serves data through the workers.
-    let ufs = dir.path().join("ufs");
-    std::fs::create_dir_all(&ufs).unwrap();
-    std::fs::write(ufs.join("hello.txt"), "hello from the under storage\n").unwrap();
+    // A Mount of a bucket becomes a real mount that serves data through
+    // the workers (the pods see the host's loopback, not its files).
+    s3.create_bucket("data");
+    s3.put_object("data", "hello.txt", b"hello from the under storage\n");
     let mount_yaml = dir.path().join("mount.yaml");
     std::fs::write(
         &mount_yaml,
         format!(
-            "apiVersion: alluxio.rs/v1alpha1\nkind: Mount\nmetadata:\n  name: local\n  namespace: default\n\
-             spec:\n  cluster: demo\n  alluxioPath: /local\n  ufs: file://{}\n",
-            ufs.display()
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: data-s3\n  namespace: default\n\
+             stringData:\n  access_key_id: {}\n  secret_access_key: {}\n---\n\
+             apiVersion: alluxio.rs/v1alpha1\nkind: Mount\nmetadata:\n  name: local\n  namespace: default\n\
+             spec:\n  cluster: demo\n  alluxioPath: /local\n  ufs: s3://data/\n\
+             \x20 options:\n    endpoint: {}\n    region: {}\n  credentials:\n    name: data-s3\n",
+            alluxio_testkit::s3::ACCESS_KEY,
+            alluxio_testkit::s3::SECRET_KEY,
+            s3.endpoint(),
+            alluxio_testkit::s3::REGION,
         ),
     )
     .unwrap();
@@ -260,7 +277,7 @@ async fn kubectl_apply_brings_up_a_real_cluster_and_delete_stops_it() {
     };
     let table = cli(&["fs", "mount"]);
     assert!(
-        table.contains("/local") && table.contains(&ufs.display().to_string()),
+        table.contains("/local") && table.contains("s3://data"),
         "{table}"
     );
     assert_eq!(

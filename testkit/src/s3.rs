@@ -98,17 +98,34 @@ impl S3Server {
             std::fs::create_dir_all(root.join(name)).expect("bucket directory");
             return;
         }
+        self.unsigned_put(&format!("/{name}"), b"");
+    }
+
+    /// Stores an object: a file for s3s-fs; for moto an unsigned HTTP PUT.
+    pub fn put_object(&self, bucket: &str, key: &str, bytes: &[u8]) {
+        if let Some(root) = &self.root {
+            let path = root.join(bucket).join(key);
+            std::fs::create_dir_all(path.parent().expect("a parent")).expect("object directory");
+            std::fs::write(path, bytes).expect("object file");
+            return;
+        }
+        self.unsigned_put(&format!("/{bucket}/{key}"), bytes);
+    }
+
+    fn unsigned_put(&self, path: &str, body: &[u8]) {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        let req = format!(
-            "PUT /{name} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            self.port
+        let head = format!(
+            "PUT {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            self.port,
+            body.len()
         );
-        s.write_all(req.as_bytes()).unwrap();
+        s.write_all(head.as_bytes()).unwrap();
+        s.write_all(body).unwrap();
         let mut resp = String::new();
         s.read_to_string(&mut resp).unwrap();
         assert!(
             resp.starts_with("HTTP/1.1 200") || resp.starts_with("HTTP/1.0 200"),
-            "create bucket: {resp}"
+            "PUT {path}: {resp}"
         );
     }
 }

@@ -58,19 +58,23 @@ impl ClusterKey {
         ClusterKey(rand::random())
     }
 
-    /// Reads a key file (64 hex digits). A file that its group or others
-    /// may read is refused: the key would be as good as public.
+    /// Reads a key file (64 hex digits). A file that others may read, or
+    /// its group write, is refused: the key would be as good as public.
+    /// Its group may read it only when root owns it (PostgreSQL's rule for
+    /// key files): that is how the kubelet projects a Secret for a pod
+    /// with an `fsGroup`, root:fsGroup and mode 0440.
     pub fn load(path: &Path) -> Result<Self, AuthError> {
-        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
         let fail = |reason: String| AuthError::Key {
             path: path.display().to_string(),
             reason,
         };
         let meta = std::fs::metadata(path).map_err(|e| fail(e.to_string()))?;
-        if meta.permissions().mode() & 0o077 != 0 {
+        let mode = meta.permissions().mode() & 0o777;
+        let allowed = if meta.uid() == 0 { 0o640 } else { 0o600 };
+        if mode & !allowed != 0 {
             return Err(fail(format!(
-                "mode {:o} lets others read it; chmod 600 it",
-                meta.permissions().mode() & 0o777
+                "mode {mode:o} lets others read it; chmod 600 it (640 is allowed when root owns it)"
             )));
         }
         let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
@@ -283,6 +287,13 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         let err = ClusterKey::load(&path).unwrap_err().to_string();
         assert!(err.contains("chmod 600"), "{err}");
+        // Group-readable: only when root owns it (a projected Secret).
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o440)).unwrap();
+        let owned_by_root =
+            std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&path).unwrap()) == 0;
+        assert_eq!(ClusterKey::load(&path).is_ok(), owned_by_root);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o460)).unwrap();
+        assert!(ClusterKey::load(&path).is_err(), "group-writable");
         // Not a key.
         std::fs::write(&path, "not hex").unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();

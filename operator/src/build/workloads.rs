@@ -10,14 +10,17 @@ use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetSpec, StatefulSet, Stateful
 use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
     EnvVarSource, EphemeralVolumeSource, HTTPGetAction, HostPathVolumeSource, ObjectFieldSelector,
-    PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimTemplate, PodSpec,
-    PodTemplateSpec, Probe, SecretVolumeSource, Service, ServicePort, ServiceSpec, Volume,
-    VolumeMount, VolumeResourceRequirements,
+    PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimTemplate,
+    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SecretVolumeSource, Service, ServicePort,
+    ServiceSpec, Volume, VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use std::collections::BTreeMap;
+
+/// The image's non-root user and group (`alluxio` in images/Containerfile).
+pub const IMAGE_USER: i64 = 65532;
 
 /// Pod annotation with the hash of `alluxio.yaml`.
 pub const CONFIG_HASH_ANNOTATION: &str = "alluxio.rs/config-hash";
@@ -238,6 +241,27 @@ fn claim_spec(size: &Quantity, storage_class: &Option<String>) -> PersistentVolu
     }
 }
 
+/// Masters and workers run as the image's non-root user; `fsGroup` makes
+/// their volumes (journal claim, emptyDirs, the key Secret) theirs. A
+/// worker with a HostPath tier runs as root: the kubelet creates a
+/// DirectoryOrCreate hostPath owned by root and applies no fsGroup to it.
+fn pod_security_context(as_root: bool) -> PodSecurityContext {
+    if as_root {
+        return PodSecurityContext {
+            run_as_user: Some(0),
+            run_as_group: Some(0),
+            ..Default::default()
+        };
+    }
+    PodSecurityContext {
+        run_as_user: Some(IMAGE_USER),
+        run_as_group: Some(IMAGE_USER),
+        fs_group: Some(IMAGE_USER),
+        run_as_non_root: Some(true),
+        ..Default::default()
+    }
+}
+
 pub fn master_statefulset(inputs: &Inputs) -> StatefulSet {
     let m = &inputs.spec.master;
     let mut c = container(
@@ -290,6 +314,7 @@ pub fn master_statefulset(inputs: &Inputs) -> StatefulSet {
                 spec: Some(PodSpec {
                     containers: vec![c],
                     volumes: Some(volumes),
+                    security_context: Some(pod_security_context(false)),
                     ..Default::default()
                 }),
             },
@@ -386,6 +411,9 @@ pub fn worker_daemonset(inputs: &Inputs) -> DaemonSet {
                 spec: Some(PodSpec {
                     containers: vec![c],
                     volumes: Some(volumes),
+                    security_context: Some(pod_security_context(
+                        w.tiers.iter().any(|t| t.medium == TierMedium::HostPath),
+                    )),
                     node_selector: (!w.node_selector.is_empty()).then(|| w.node_selector.clone()),
                     tolerations: (!w.tolerations.is_empty()).then(|| w.tolerations.clone()),
                     ..Default::default()
@@ -473,6 +501,49 @@ mod tests {
         assert!(volumes
             .iter()
             .any(|v| v.name == "journal" && v.empty_dir.is_some()));
+    }
+
+    #[test]
+    fn pods_run_as_the_image_user_unless_a_worker_needs_a_host_directory() {
+        let mut spec = AlluxioClusterSpec::default();
+        let user = |pod: PodSpec| {
+            let sc = pod.security_context.unwrap();
+            (sc.run_as_user, sc.fs_group, sc.run_as_non_root)
+        };
+        let master = build(&spec, master_statefulset)
+            .spec
+            .unwrap()
+            .template
+            .spec
+            .unwrap();
+        assert_eq!(
+            user(master),
+            (Some(IMAGE_USER), Some(IMAGE_USER), Some(true))
+        );
+        let worker = build(&spec, worker_daemonset)
+            .spec
+            .unwrap()
+            .template
+            .spec
+            .unwrap();
+        assert_eq!(
+            user(worker),
+            (Some(IMAGE_USER), Some(IMAGE_USER), Some(true))
+        );
+        spec.worker.tiers.push(TierSpec {
+            alias: TierAlias::SSD,
+            medium: TierMedium::HostPath,
+            path: Some("/mnt/ssd".into()),
+            storage_class_name: None,
+            quota: Quantity("10Gi".into()),
+        });
+        let worker = build(&spec, worker_daemonset)
+            .spec
+            .unwrap()
+            .template
+            .spec
+            .unwrap();
+        assert_eq!(user(worker), (Some(0), None, None));
     }
 
     #[test]
