@@ -179,3 +179,163 @@ fn the_chart_lints_and_renders_its_settings() {
         .collect();
     assert_eq!(crds, ["alluxioclusters.alluxio.rs", "mounts.alluxio.rs"]);
 }
+
+/// Every way of rendering the chart the tests use.
+fn renderings() -> Vec<Vec<Value>> {
+    [
+        &["--include-crds"][..],
+        &["--set", "watchNamespace=data", "--set", "replicas=2"],
+        &[
+            "--set",
+            "csi.enabled=true",
+            "--set",
+            "csi.storageClasses[0].name=alluxio-demo",
+            "--set",
+            "csi.storageClasses[0].masterAddress=demo-master.default.svc.cluster.local:19998",
+        ],
+    ]
+    .iter()
+    .map(|args| helm_template(&chart(), args))
+    .collect()
+}
+
+#[test]
+fn images_and_versions_follow_the_crate_version() {
+    if require_helm().is_none() {
+        return;
+    }
+    let chart_yaml: Value =
+        serde_yaml::from_str(&std::fs::read_to_string(chart().join("Chart.yaml")).unwrap())
+            .unwrap();
+    let version = env!("CARGO_PKG_VERSION");
+    assert_eq!(chart_yaml["version"], version);
+    assert_eq!(chart_yaml["appVersion"], version);
+    let image = format!("ghcr.io/alluxio-rs/alluxio:{version}");
+    assert_eq!(alluxio_operator::crd::cluster::DEFAULT_IMAGE, image);
+    let example = std::fs::read_to_string(
+        alluxio_e2e::kube_tools::repo_dir().join("crds/examples/alluxiocluster.yaml"),
+    )
+    .unwrap();
+    assert!(example.contains(&format!("image: {image}")), "{example}");
+    // The operator and the CSI plugin run the project's one image; only
+    // the CSI sidecars come from elsewhere.
+    for objects in renderings() {
+        for o in &objects {
+            let containers = o["spec"]["template"]["spec"]["containers"].as_array();
+            for c in containers.into_iter().flatten() {
+                let name = c["image"].as_str().unwrap();
+                if !name.starts_with("registry.k8s.io/sig-storage/") {
+                    assert_eq!(name, image, "{}", o["metadata"]["name"]);
+                    assert!(c["command"].is_array(), "the image's entrypoint is alluxio");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn every_rendered_object_fits_its_kubernetes_schema() {
+    if require_helm().is_none() {
+        return;
+    }
+    for objects in renderings() {
+        for o in &objects {
+            let errors = alluxio_e2e::schema_check::schema_errors(o);
+            assert!(
+                errors.is_empty(),
+                "{} {}: {errors:#?}",
+                o["kind"],
+                o["metadata"]["name"]
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_packaged_chart_applies_and_installs() {
+    if require_helm().is_none() || alluxio_e2e::kube_tools::require_kubectl().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, out) = helm(&[
+        "package",
+        chart().to_str().unwrap(),
+        "--destination",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}");
+    let archive = dir
+        .path()
+        .join(format!("alluxio-rs-{}.tgz", env!("CARGO_PKG_VERSION")));
+    assert!(archive.is_file(), "{out}");
+    let archive = archive.to_str().unwrap();
+
+    let (_server, config) = alluxio_e2e::kube_tools::api_server_with_crds(dir.path()).await;
+    let config = config.to_str().unwrap();
+    // What the archive renders passes kubectl's client-side dry run.
+    let (ok, rendered) = helm(&["template", "test", archive, "--set", "csi.enabled=true"]);
+    assert!(ok, "{rendered}");
+    let manifest = dir.path().join("rendered.yaml");
+    std::fs::write(&manifest, &rendered).unwrap();
+    let (ok, out) = alluxio_e2e::kube_tools::kubectl(
+        std::path::Path::new(config),
+        &[
+            "apply",
+            "--dry-run=client",
+            "--validate=false",
+            "-f",
+            manifest.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("deployment.apps/test-alluxio-rs created (dry run)"),
+        "{out}"
+    );
+
+    // helm install from the archive, as a user installs a released chart
+    // (the release is stored in a Secret, its objects created).
+    let (ok, out) = helm(&[
+        "install",
+        "test",
+        archive,
+        "--kubeconfig",
+        config,
+        "--namespace",
+        "default",
+        "--set",
+        "csi.enabled=true",
+        // The test API server serves no OpenAPI document; the objects'
+        // schemas are checked by every_rendered_object_fits_its_kubernetes_schema.
+        "--disable-openapi-validation",
+    ]);
+    assert!(ok, "{out}");
+    assert!(out.contains("STATUS: deployed"), "{out}");
+    let (ok, out) = alluxio_e2e::kube_tools::kubectl(
+        std::path::Path::new(config),
+        &[
+            "get",
+            "deployment/test-alluxio-rs",
+            "daemonset/test-alluxio-rs-csi-node",
+            "csidriver/csi.alluxio.rs",
+            "-o",
+            "jsonpath={range .items[*]}{.metadata.name} {end}",
+        ],
+    );
+    assert!(ok, "{out}");
+    assert_eq!(out.split_whitespace().count(), 3, "{out}");
+    let (ok, out) = helm(&["list", "--kubeconfig", config, "--namespace", "default"]);
+    assert!(
+        ok && out.contains(&format!("alluxio-rs-{}", env!("CARGO_PKG_VERSION"))),
+        "{out}"
+    );
+    let (ok, out) = helm(&[
+        "uninstall",
+        "test",
+        "--kubeconfig",
+        config,
+        "--namespace",
+        "default",
+    ]);
+    assert!(ok, "{out}");
+}

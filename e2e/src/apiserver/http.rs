@@ -298,10 +298,27 @@ async fn group_request(
 }
 
 fn parse_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiError> {
-    let yaml = headers
+    let content_type = headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|c| c.contains("yaml"));
+        .unwrap_or("application/json");
+    // Protobuf only for the kinds `protobuf` decodes; CBOR is answered as a
+    // real server answers a media type it does not serve (client-go then
+    // falls back to JSON).
+    let unsupported = |message: String| ApiError {
+        code: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        reason: "UnsupportedMediaType",
+        message,
+    };
+    if content_type.contains("protobuf") {
+        return super::protobuf::decode(body).map_err(unsupported);
+    }
+    if content_type.contains("cbor") {
+        return Err(unsupported(format!(
+            "the body's media type {content_type} is not served here; send JSON or YAML"
+        )));
+    }
+    let yaml = content_type.contains("yaml");
     let parsed = if yaml {
         serde_yaml::from_slice::<Value>(body).map_err(|e| e.to_string())
     } else {

@@ -10,6 +10,7 @@
 pub mod audit;
 pub mod cel;
 pub mod http;
+pub mod protobuf;
 pub mod resources;
 pub mod schema;
 pub mod selector;

@@ -75,6 +75,45 @@ pub fn builtin_resources() -> Vec<Resource> {
             &["deploy"],
         ),
         r("coordination.k8s.io", "v1", "leases", "Lease", true, false),
+        // What the chart installs. Stored and served; RBAC is not enforced
+        // here (the audit log is checked against the chart's rules instead,
+        // see `kube_tools::assert_chart_allows`).
+        short(
+            r("", "v1", "serviceaccounts", "ServiceAccount", true, false),
+            &["sa"],
+        ),
+        r(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "clusterroles",
+            "ClusterRole",
+            false,
+            false,
+        ),
+        r(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "clusterrolebindings",
+            "ClusterRoleBinding",
+            false,
+            false,
+        ),
+        r(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "roles",
+            "Role",
+            true,
+            false,
+        ),
+        r(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "rolebindings",
+            "RoleBinding",
+            true,
+            false,
+        ),
         // Stored and served; nothing here enforces it (see the README).
         short(
             r(

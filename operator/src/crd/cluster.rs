@@ -9,7 +9,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-pub const DEFAULT_IMAGE: &str = "ghcr.io/alluxio-rs/alluxio:0.1.0";
+/// The image `images/Containerfile` builds, tagged with the crate version
+/// (the chart's appVersion; scripts/build-image.sh tags it so).
+pub const DEFAULT_IMAGE: &str = concat!("ghcr.io/alluxio-rs/alluxio:", env!("CARGO_PKG_VERSION"));
 
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
