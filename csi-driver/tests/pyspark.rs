@@ -2,10 +2,13 @@
 //! use a volume: a claim of the alluxio StorageClass is provisioned by the
 //! CSI controller (through the provisioner loop playing
 //! external-provisioner), the process kubelet stages and publishes it for
-//! a pod, and the pod — real `pyspark` (PyPI) on a Java runtime — reads a
-//! Parquet dataset from the volume and gets the same rows as reading the
-//! dataset directly. Deleting the pod unpublishes and unstages, deleting
-//! the claim deletes the volume. Needs root, pyspark and java.
+//! a pod through the chart's CSI node plugin, which runs as a pod of the
+//! project's image (its FUSE mounts reach the host through the
+//! Bidirectional kubelet volume), and the pod — real `pyspark` (PyPI) on a
+//! Java runtime — reads a Parquet dataset from the volume and gets the
+//! same rows as reading the dataset directly. Deleting the pod unpublishes
+//! and unstages, deleting the claim deletes the volume. Needs root,
+//! pyspark, java, helm and podman.
 
 mod common;
 
@@ -17,6 +20,7 @@ use alluxio_proto::grpc::WriteType;
 use alluxio_testkit::eventually;
 use bytes::Bytes;
 use common::*;
+use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Secret};
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{Api, DeleteParams, PostParams};
@@ -64,6 +68,46 @@ fn python_with_pyspark() -> Option<PathBuf> {
     Some(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
 }
 
+/// The chart's node plugin DaemonSet for a kubelet whose directory is
+/// `kubelet_root`, without the node-driver-registrar sidecar (the process
+/// kubelet is told the plugin's socket instead of registering it).
+fn chart_node_plugin(kubelet_root: &Path) -> DaemonSet {
+    let objects = alluxio_e2e::kube_tools::helm_template(
+        &alluxio_e2e::kube_tools::chart_dir(),
+        &[
+            "--namespace",
+            "default",
+            "--set",
+            "csi.enabled=true",
+            "--set",
+            &format!("csi.kubeletDir={}", kubelet_root.display()),
+        ],
+    );
+    let mut node = objects
+        .into_iter()
+        .find(|o| o["kind"] == "DaemonSet" && o["metadata"]["name"] == "test-alluxio-rs-csi-node")
+        .expect("the chart's node plugin");
+    let containers = node["spec"]["template"]["spec"]["containers"]
+        .as_array_mut()
+        .unwrap();
+    containers.retain(|c| c["name"] != "node-driver-registrar");
+    serde_json::from_value(node).unwrap()
+}
+
+/// Mounts the CSI plugin made: staging under `plugins/`, publishing under
+/// `pods/` (not the kubelet's own shared bind mounts of those directories).
+fn csi_mounts(kubelet_root: &Path) -> Vec<String> {
+    let below = [kubelet_root.join("plugins"), kubelet_root.join("pods")];
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    text.lines()
+        .filter(|l| {
+            let point = Path::new(l.split(' ').nth(4).unwrap_or_default());
+            below.iter().any(|b| point.starts_with(b) && point != b)
+        })
+        .map(str::to_string)
+        .collect()
+}
+
 fn read_directly(python: &Path, dataset: &Path) -> String {
     let out = Command::new(python)
         .args(["-c", READER])
@@ -97,6 +141,12 @@ async fn pyspark_reads_a_parquet_dataset_through_a_provisioned_volume() {
     let Some(python) = python_with_pyspark() else {
         return;
     };
+    if alluxio_e2e::kube_tools::require_helm().is_none() {
+        return;
+    }
+    let Some(image) = alluxio_e2e::project_image::project_image() else {
+        return;
+    };
     let cluster = cluster().await;
     let master = master_address(&cluster);
     let dir = tempfile::tempdir().unwrap();
@@ -104,7 +154,7 @@ async fn pyspark_reads_a_parquet_dataset_through_a_provisioned_volume() {
     // only with the cluster's Secret, which the provisioner hands
     // CreateVolume and the kubelet NodeStageVolume, as the StorageClass
     // the operator writes says.
-    let plugin = Plugin::start_with(dir.path(), &cluster, false);
+    let plugin = Plugin::start_controller(dir.path(), &cluster);
     let server = TestApiServer::start().await.unwrap();
     let client = server.client();
     let secret: Secret = serde_json::from_value(json!({
@@ -134,19 +184,37 @@ async fn pyspark_reads_a_parquet_dataset_through_a_provisioned_volume() {
         .await
         .unwrap();
     let _provisioner = Provisioner::start(client.clone(), "csi.alluxio.rs", &plugin.socket).await;
+    let kubelet_root = dir.path().join("kubelet");
+    let node_socket = kubelet_root.join("plugins/csi.alluxio.rs/csi.sock");
     let kubelet = ProcessKubelet::start(
         client.clone(),
         KubeletConfig {
             nodes: vec![Node::new("node-0", &[])],
             images: vec![("python".into(), python.clone())],
-            local_images: vec![],
-            root: dir.path().join("kubelet"),
+            local_images: vec![image],
+            root: kubelet_root.clone(),
             csi: Some(CsiPlugin {
                 driver: "csi.alluxio.rs".into(),
-                socket: plugin.socket.clone(),
+                socket: node_socket.clone(),
             }),
         },
     );
+    // The node plugin as the chart deploys it, its kubelet directory the
+    // process kubelet's.
+    Api::<DaemonSet>::namespaced(client.clone(), "default")
+        .create(&PostParams::default(), &chart_node_plugin(&kubelet_root))
+        .await
+        .unwrap();
+    eventually(
+        "the node plugin listens",
+        Duration::from_secs(120),
+        || async {
+            std::os::unix::net::UnixStream::connect(&node_socket)
+                .is_ok()
+                .then_some(())
+        },
+    )
+    .await;
 
     // A claim, provisioned and bound.
     let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), "default");
@@ -248,9 +316,8 @@ async fn pyspark_reads_a_parquet_dataset_through_a_provisioned_volume() {
     pods.delete("spark-reader", &DeleteParams::default())
         .await
         .unwrap();
-    let kubelet_root = dir.path().join("kubelet");
     eventually("the volume unstaged", Duration::from_secs(60), || async {
-        mounts_under(&kubelet_root).is_empty().then_some(())
+        csi_mounts(&kubelet_root).is_empty().then_some(())
     })
     .await;
     claims

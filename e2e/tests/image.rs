@@ -60,6 +60,7 @@ fn the_image_has_its_config_users_certificates_and_binaries() {
 
     let dir = tempfile::tempdir().unwrap();
     let rootfs = mount_rootfs(&image, dir.path()).unwrap();
+    let _unmount = Unmount(dir.path().to_path_buf());
     let passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap();
     assert!(
         passwd
@@ -98,13 +99,22 @@ fn the_image_has_its_config_users_certificates_and_binaries() {
             format!("{bin} {}", env!("CARGO_PKG_VERSION"))
         );
     }
-    unmount_rootfs(dir.path());
+}
+
+/// Unmounts a container's root filesystem when the test ends, passed or not.
+struct Unmount(std::path::PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        unmount_rootfs(&self.0);
+    }
 }
 
 /// A pod of one container of the image, run by the kubelet's runtime.
 struct ImageContainer {
     child: Option<tokio::process::Child>,
     log: std::path::PathBuf,
+    _rootfs: Unmount,
 }
 
 impl ImageContainer {
@@ -151,6 +161,7 @@ impl ImageContainer {
         ImageContainer {
             child: Some(child),
             log: logs.join(format!("{name}.log")),
+            _rootfs: Unmount(container_dir),
         }
     }
 
@@ -207,6 +218,7 @@ async fn a_master_and_a_worker_run_in_the_image_as_pid_1_and_stop_on_sigterm() {
         source: security.clone(),
         target: "/opt/alluxio/security".into(),
         read_only: false,
+        bidirectional: false,
     };
     let (rpc, web) = (port(), port());
     let master_args: Vec<String> = [
@@ -316,6 +328,4 @@ async fn a_master_and_a_worker_run_in_the_image_as_pid_1_and_stop_on_sigterm() {
     // handling from the kernel, so this shows they handle it).
     assert_eq!(worker.terminate().await, Some(0), "{}", worker.log());
     assert_eq!(master.terminate().await, Some(0), "{}", master.log());
-    unmount_rootfs(&dir.path().join("master-container"));
-    unmount_rootfs(&dir.path().join("worker-container"));
 }

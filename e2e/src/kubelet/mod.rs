@@ -100,6 +100,9 @@ struct RunningPod {
     node: String,
     ip: String,
     dir: PathBuf,
+    /// Root filesystems of the pod's containers in images (outside the
+    /// kubelet's shared directories, see `SHARED_DIRS`).
+    containers_dir: PathBuf,
     hosts_file: PathBuf,
     hosts: String,
     volumes: HashMap<String, PathBuf>,
@@ -110,9 +113,77 @@ struct RunningPod {
     last_status: Value,
 }
 
+/// The kubelet's directories where CSI plugins mount (staging under
+/// `plugins`, publishing under `pods`). With images configured they are
+/// bind-mounted on themselves and made shared, as a node's
+/// `/var/lib/kubelet` is, so that a Bidirectional volume carries the
+/// mounts of a plugin running in a container out to the host.
+const SHARED_DIRS: [&str; 2] = ["pods", "plugins"];
+
+fn share_kubelet_dirs(root: &Path) -> Result<(), String> {
+    for dir in SHARED_DIRS {
+        let dir = root.join(dir);
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let path = std::ffi::CString::new(dir.display().to_string()).map_err(|e| e.to_string())?;
+        let null = std::ptr::null::<libc::c_char>();
+        // SAFETY: NUL-terminated paths that outlive the calls, null where
+        // mount(2) allows it.
+        let rc = unsafe {
+            let bound = libc::mount(
+                path.as_ptr(),
+                path.as_ptr(),
+                null,
+                libc::MS_BIND,
+                std::ptr::null(),
+            );
+            if bound == 0 {
+                libc::mount(null, path.as_ptr(), null, libc::MS_SHARED, std::ptr::null())
+            } else {
+                bound
+            }
+        };
+        if rc != 0 {
+            return Err(format!(
+                "cannot share {}: {}",
+                dir.display(),
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Detaches every container root filesystem still mounted under `root`
+/// (pods whose stop did not finish before the kubelet went).
+fn unmount_all_rootfs(root: &Path) {
+    let Ok(pods) = std::fs::read_dir(root.join("containers")) else {
+        return;
+    };
+    for pod in pods.flatten() {
+        for container in std::fs::read_dir(pod.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            image::unmount_rootfs(&container.path());
+        }
+    }
+}
+
+fn unshare_kubelet_dirs(root: &Path) {
+    for dir in SHARED_DIRS {
+        if let Ok(path) = std::ffi::CString::new(root.join(dir).display().to_string()) {
+            // SAFETY: a NUL-terminated path; failing (not mounted) is fine.
+            unsafe { libc::umount2(path.as_ptr(), libc::MNT_DETACH) };
+        }
+    }
+}
+
 /// A running process kubelet; [`ProcessKubelet::stop`] stops its pods.
 pub struct ProcessKubelet {
     root: PathBuf,
+    /// Whether `SHARED_DIRS` are shared bind mounts to undo.
+    shared: bool,
     stop_tx: tokio::sync::watch::Sender<bool>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -145,6 +216,12 @@ impl ProcessKubelet {
         }
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let root = config.root.clone();
+        let shared = !config.local_images.is_empty();
+        if shared {
+            if let Err(e) = share_kubelet_dirs(&root) {
+                panic!("process kubelet: {e}");
+            }
+        }
         let mut kubelet = Kubelet {
             client,
             block: ip_block(),
@@ -155,6 +232,7 @@ impl ProcessKubelet {
         let task = tokio::spawn(async move { kubelet.run(stop_rx).await });
         ProcessKubelet {
             root,
+            shared,
             stop_tx,
             task: Some(task),
         }
@@ -166,6 +244,10 @@ impl ProcessKubelet {
         let _ = self.stop_tx.send(true);
         if let Some(task) = self.task.take() {
             let _ = task.await;
+        }
+        unmount_all_rootfs(&self.root);
+        if std::mem::take(&mut self.shared) {
+            unshare_kubelet_dirs(&self.root);
         }
     }
 
@@ -191,6 +273,10 @@ impl Drop for ProcessKubelet {
         // Aborting drops the children, which kills them (kill_on_drop).
         if let Some(task) = self.task.take() {
             task.abort();
+        }
+        unmount_all_rootfs(&self.root);
+        if self.shared {
+            unshare_kubelet_dirs(&self.root);
         }
     }
 }
@@ -350,6 +436,15 @@ impl Kubelet {
         Ok(())
     }
 
+    /// A hostPath that is the node's own and so the host's: the kubelet's
+    /// directory (where CSI plugins mount), and device files such as
+    /// `/dev/fuse`. Other hostPaths are per simulated node.
+    fn real_host_path(&self, path: &str) -> Option<PathBuf> {
+        let path = Path::new(path);
+        (path.starts_with(&self.config.root) || path.starts_with("/dev/"))
+            .then(|| path.to_path_buf())
+    }
+
     /// The pod's IP, directories, volumes and containers (not started).
     async fn create_sandbox(&mut self, pod: &Pod) -> Result<RunningPod, String> {
         let spec = pod.spec.clone().unwrap_or_default();
@@ -362,11 +457,9 @@ impl Kubelet {
             .unwrap_or(0);
         let namespace = pod.namespace().unwrap_or_default();
         let uid = pod.uid().unwrap_or_default();
-        let dir = self
-            .config
-            .root
-            .join("pods")
-            .join(format!("{namespace}_{}_{uid}", pod.name_any()));
+        let pod_dir_name = format!("{namespace}_{}_{uid}", pod.name_any());
+        let dir = self.config.root.join("pods").join(&pod_dir_name);
+        let containers_dir = self.config.root.join("containers").join(&pod_dir_name);
         std::fs::create_dir_all(dir.join("logs")).map_err(|e| e.to_string())?;
         let mut volumes = HashMap::new();
         let mut published_volumes = Vec::new();
@@ -379,6 +472,15 @@ impl Kubelet {
             let path = if v.empty_dir.is_some() {
                 dir.join("volumes").join(&v.name)
             } else if let Some(h) = &v.host_path {
+                if let Some(real) = self.real_host_path(&h.path) {
+                    if real.starts_with(&self.config.root) {
+                        // DirectoryOrCreate, as the chart asks.
+                        std::fs::create_dir_all(&real)
+                            .map_err(|e| format!("volume {}: {e}", v.name))?;
+                    }
+                    volumes.insert(v.name.clone(), real);
+                    continue;
+                }
                 let relative = h.path.trim_start_matches('/');
                 self.config
                     .root
@@ -477,6 +579,7 @@ impl Kubelet {
             node,
             ip,
             dir,
+            containers_dir,
             hosts_file,
             hosts: String::new(),
             volumes,
@@ -593,7 +696,7 @@ async fn run_containers(
         }
         if c.child.is_none() && now >= c.next_start {
             let image = c.spec.image.clone().unwrap_or_default();
-            let container_dir = p.dir.join("containers").join(&c.spec.name);
+            let container_dir = p.containers_dir.join(&c.spec.name);
             let program = match local_images.iter().find(|i| i.is_named(&image)) {
                 Some(local) => Program::Image {
                     image: local,
@@ -623,6 +726,7 @@ async fn run_containers(
                         source,
                         target: m.mount_path.clone(),
                         read_only: m.read_only.unwrap_or(false),
+                        bidirectional: m.mount_propagation.as_deref() == Some("Bidirectional"),
                     })
                 })
                 .collect();
@@ -764,10 +868,11 @@ async fn stop_pod(p: RunningPod) {
         .filter_map(|c| c.child)
         .map(|child| runtime::stop_container(child, grace));
     futures::future::join_all(stops).await;
-    if let Ok(containers) = std::fs::read_dir(p.dir.join("containers")) {
+    if let Ok(containers) = std::fs::read_dir(&p.containers_dir) {
         for c in containers.flatten() {
             image::unmount_rootfs(&c.path());
         }
     }
+    let _ = std::fs::remove_dir_all(&p.containers_dir);
     let _ = std::fs::remove_dir_all(p.dir.join("volumes"));
 }

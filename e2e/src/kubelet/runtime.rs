@@ -34,6 +34,9 @@ pub struct BindMount {
     pub source: PathBuf,
     pub target: String,
     pub read_only: bool,
+    /// `mountPropagation: Bidirectional`: mounts the container makes
+    /// below it appear on the host (the CSI node plugin's FUSE mounts).
+    pub bidirectional: bool,
 }
 
 /// What a container needs besides its spec.
@@ -178,7 +181,14 @@ fn mount_plan(sb: &Sandbox<'_>, root: Option<&Path>) -> Result<Vec<MountOp>, Str
         .and_then(|s| s.hostname.clone())
         .or_else(|| sb.pod.metadata.name.clone())
         .unwrap_or_default();
-    let mut ops = vec![MountOp::Hostname(cstring(&hostname)?), MountOp::Private];
+    let mut ops = vec![MountOp::Hostname(cstring(&hostname)?)];
+    // A Bidirectional volume must stay a peer of the host's mount, so the
+    // namespace keeps the host's propagation (as containerd makes the
+    // root "rshared" for such a container); the host's own mounts are
+    // private, and only the kubelet's shared directories propagate.
+    if !sb.mounts.iter().any(|m| m.bidirectional) {
+        ops.push(MountOp::Private);
+    }
     match root {
         None => ops.push(MountOp::Tmpfs {
             dir: cstring(CONTAINER_OWN_DIR)?,
