@@ -25,12 +25,13 @@ if ! command -v prometheus >/dev/null 2>&1; then
 fi
 
 # The container image is built with podman on a base image made with
-# debootstrap (scripts/base-image.sh); objcopy strips the binaries.
+# debootstrap (scripts/base-image.sh); objcopy strips the binaries; openssl
+# makes the test API server's certificate for in-cluster clients in pods.
 if ! command -v podman >/dev/null 2>&1 || ! command -v debootstrap >/dev/null 2>&1 \
-    || ! command -v objcopy >/dev/null 2>&1; then
+    || ! command -v objcopy >/dev/null 2>&1 || ! command -v openssl >/dev/null 2>&1; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        podman buildah debootstrap binutils >/dev/null
+        podman buildah debootstrap binutils openssl >/dev/null
 fi
 
 # FUSE tests mount for real through /dev/fuse (as root; no libfuse needed).

@@ -53,6 +53,7 @@ pub async fn apply_to_ready(out: &Path, rounds: usize, alluxio: &Path, operator:
                 local_images: vec![],
                 root: dir.path().join("kubelet"),
                 csi: None,
+                in_cluster: None,
             },
         );
         let example = repo_dir().join("crds/examples/alluxiocluster.yaml");

@@ -197,6 +197,7 @@ async fn pyspark_reads_a_parquet_dataset_through_a_provisioned_volume() {
                 driver: "csi.alluxio.rs".into(),
                 socket: node_socket.clone(),
             }),
+            in_cluster: Some(server.in_cluster.clone()),
         },
     );
     // The node plugin as the chart deploys it, its kubelet directory the

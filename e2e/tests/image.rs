@@ -152,6 +152,7 @@ impl ImageContainer {
             hosts_file: &hosts,
             mounts,
             log_dir: &logs,
+            service_env: &[],
         };
         let program = Program::Image {
             image,

@@ -270,7 +270,12 @@ async fn the_packaged_chart_applies_and_installs() {
     assert!(archive.is_file(), "{out}");
     let archive = archive.to_str().unwrap();
 
-    let (_server, config) = alluxio_e2e::kube_tools::api_server_with_crds(dir.path()).await;
+    // A bare API server: the chart brings its CRDs.
+    let server = alluxio_e2e::apiserver::TestApiServer::start()
+        .await
+        .unwrap();
+    let config = dir.path().join("kubeconfig");
+    std::fs::write(&config, server.kubeconfig()).unwrap();
     let config = config.to_str().unwrap();
     // What the archive renders passes kubectl's client-side dry run.
     let (ok, rendered) = helm(&["template", "test", archive, "--set", "csi.enabled=true"]);
@@ -311,6 +316,29 @@ async fn the_packaged_chart_applies_and_installs() {
     ]);
     assert!(ok, "{out}");
     assert!(out.contains("STATUS: deployed"), "{out}");
+    let (ok, out) = alluxio_e2e::kube_tools::kubectl(
+        std::path::Path::new(config),
+        &[
+            "wait",
+            "--for=condition=Established",
+            "crd/alluxioclusters.alluxio.rs",
+            "crd/mounts.alluxio.rs",
+            "--timeout=30s",
+        ],
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = alluxio_e2e::kube_tools::kubectl(
+        std::path::Path::new(config),
+        &["get", "crd", "-o", "name"],
+    );
+    assert!(ok, "{out}");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "customresourcedefinition.apiextensions.k8s.io/alluxioclusters.alluxio.rs",
+            "customresourcedefinition.apiextensions.k8s.io/mounts.alluxio.rs"
+        ]
+    );
     let (ok, out) = alluxio_e2e::kube_tools::kubectl(
         std::path::Path::new(config),
         &[

@@ -1,21 +1,27 @@
-//! The whole install in the simulation: the real kubectl applies the CRDs
-//! and the example AlluxioCluster to the test API server, the real
-//! `alluxio-operator` process reconciles it, and the process kubelet runs
-//! the generated StatefulSet and DaemonSet on three simulated nodes (two
-//! of them labelled for the cache) inside the project's container image,
-//! built by `scripts/build-image.sh` under the operator's default image
-//! name: the master as the image's non-root user. `kubectl wait` sees the
-//! cluster Ready, a Mount of an S3 bucket (a real S3 server, credentials
-//! in a Secret) becomes a real mount that serves data, and deleting the
-//! cluster stops the processes. Needs root (mount namespaces), podman and
-//! kubectl.
+//! The whole install in the simulation, as a user does it: `helm install`
+//! of the packaged chart (CRDs, RBAC, the operator Deployment), then the
+//! real kubectl applies the example AlluxioCluster. Every pod runs inside
+//! the project's container image, built by `scripts/build-image.sh` under
+//! the chart's and the operator's default image name: the operator (as
+//! 65532, read-only root filesystem, in-cluster configuration over HTTPS
+//! with its service-account token) reconciles it, and the process kubelet
+//! runs the generated StatefulSet and DaemonSet on three simulated nodes
+//! (two of them labelled for the cache), the master as the image's
+//! non-root user. `kubectl wait` sees the cluster Ready, a Mount of an S3
+//! bucket (a real S3 server, credentials in a Secret) becomes a real mount
+//! that serves data, deleting the cluster stops the processes, and the
+//! chart's RBAC allowed every request of the operator's service account.
+//! Needs root (mount namespaces), podman, helm and kubectl.
 
-use alluxio_e2e::kube_tools::{api_server_with_crds, repo_dir, require_kubectl};
+use alluxio_e2e::apiserver::TestApiServer;
+use alluxio_e2e::kube_tools::{
+    chart_dir, helm, repo_dir, require_helm, require_kubectl, CHART_OPERATOR_USER,
+};
 use alluxio_e2e::kubelet::{KubeletConfig, Node, ProcessKubelet};
 use alluxio_testkit::free_port;
-use alluxio_testkit::TerminateOnDrop;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 use kube::api::{Api, ListParams};
+use kube::ResourceExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -30,7 +36,7 @@ async fn k(config: &Path, args: &[&str]) -> (bool, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_apply_brings_up_a_real_cluster_and_delete_stops_it() {
-    if require_kubectl().is_none() {
+    if require_kubectl().is_none() || require_helm().is_none() {
         return;
     }
     if !alluxio_testkit::running_as_root() {
@@ -46,31 +52,9 @@ async fn kubectl_apply_brings_up_a_real_cluster_and_delete_stops_it() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let (server, config) = api_server_with_crds(dir.path()).await;
-    let (ok, out) = k(
-        &config,
-        &[
-            "wait",
-            "--for=condition=Established",
-            "crd/alluxioclusters.alluxio.rs",
-            "--timeout=30s",
-        ],
-    )
-    .await;
-    assert!(ok, "{out}");
-
-    let operator_metrics = format!("127.0.0.1:{}", free_port().unwrap());
-    let start_operator = || {
-        TerminateOnDrop(
-            Command::new(env!("CARGO_BIN_EXE_alluxio-operator"))
-                .args(["run", "--metrics-address", &operator_metrics])
-                .env("KUBECONFIG", &config)
-                .env("POD_NAME", "operator-0")
-                .spawn()
-                .unwrap(),
-        )
-    };
-    let mut operator = start_operator();
+    let server = TestApiServer::start().await.unwrap();
+    let config = dir.path().join("kubeconfig");
+    std::fs::write(&config, server.kubeconfig()).unwrap();
     let kubelet = ProcessKubelet::start(
         server.client(),
         KubeletConfig {
@@ -83,8 +67,49 @@ async fn kubectl_apply_brings_up_a_real_cluster_and_delete_stops_it() {
             local_images: vec![image],
             root: dir.path().join("kubelet"),
             csi: None,
+            in_cluster: Some(server.in_cluster.clone()),
         },
     );
+
+    // The chart, packaged and installed as a user installs a release: its
+    // CRDs, RBAC and the operator Deployment, whose pod runs the image and
+    // reaches the API server with its in-cluster configuration.
+    let (ok, out) = helm(&[
+        "package",
+        chart_dir().to_str().unwrap(),
+        "--destination",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(ok, "{out}");
+    let archive = dir
+        .path()
+        .join(format!("alluxio-rs-{}.tgz", env!("CARGO_PKG_VERSION")));
+    let metrics_port = free_port().unwrap().to_string();
+    let (ok, out) = helm(&[
+        "install",
+        "test",
+        archive.to_str().unwrap(),
+        "--kubeconfig",
+        config.to_str().unwrap(),
+        "--namespace",
+        "default",
+        "--set",
+        &format!("metrics.port={metrics_port}"),
+        "--disable-openapi-validation",
+    ]);
+    assert!(ok, "{out}");
+    let (ok, out) = k(
+        &config,
+        &[
+            "wait",
+            "--for=condition=Established",
+            "crd/alluxioclusters.alluxio.rs",
+            "--timeout=30s",
+        ],
+    )
+    .await;
+    assert!(ok, "{out}");
+    let operator_log = || kubelet.logs_of("default", "test-alluxio-rs-", "operator");
 
     // The example as a user would apply it.
     let example = repo_dir().join("crds/examples/alluxiocluster.yaml");
@@ -94,20 +119,32 @@ async fn kubectl_apply_brings_up_a_real_cluster_and_delete_stops_it() {
     )
     .await;
     assert!(ok, "{out}");
-    // The operator is killed (SIGKILL) while it reconciles the new cluster
-    // and comes back, as a restarted container would: it converges.
-    let deadline = Instant::now() + Duration::from_secs(30);
+    // The operator's pod is deleted while it reconciles the new cluster;
+    // the Deployment's next pod converges.
+    let deadline = Instant::now() + Duration::from_secs(120);
     let config_maps: Api<ConfigMap> = Api::namespaced(server.client(), "default");
     while config_maps.get_opt("demo-config").await.unwrap().is_none() {
         assert!(
             Instant::now() < deadline,
-            "the operator never started reconciling"
+            "the operator never started reconciling:\n{}",
+            operator_log()
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let _ = operator.0.kill();
-    let _ = operator.0.wait();
-    operator = start_operator();
+    let pods: Api<Pod> = Api::namespaced(server.client(), "default");
+    let operator_pods = || async {
+        let all = pods.list(&ListParams::default()).await.unwrap().items;
+        let operator: Vec<Pod> = all
+            .into_iter()
+            .filter(|p| p.name_any().starts_with("test-alluxio-rs-"))
+            .collect();
+        operator
+    };
+    for p in operator_pods().await {
+        pods.delete(&p.name_any(), &Default::default())
+            .await
+            .unwrap();
+    }
     let (ok, out) = k(
         &config,
         &[
@@ -120,7 +157,8 @@ async fn kubectl_apply_brings_up_a_real_cluster_and_delete_stops_it() {
     .await;
     if !ok {
         panic!(
-            "{out}\nmaster log:\n{}\nworker log:\n{}",
+            "{out}\noperator log:\n{}\nmaster log:\n{}\nworker log:\n{}",
+            operator_log(),
             kubelet.log("default", "demo-master-0", "master"),
             kubelet.log("default", "demo-worker-node-0", "worker")
         );
@@ -143,7 +181,7 @@ async fn kubectl_apply_brings_up_a_real_cluster_and_delete_stops_it() {
     assert!(table.contains("Ready") && table.contains("2/2"), "{table}");
     // Nothing leaked or doubled by the restart.
     let (_, objects) = k(&config, &["get", "cm,svc,sts,ds", "-o", "name"]).await;
-    let mut objects: Vec<&str> = objects.lines().collect();
+    let mut objects: Vec<&str> = objects.lines().filter(|o| o.contains("/demo-")).collect();
     objects.sort();
     assert_eq!(
         objects,
@@ -157,7 +195,15 @@ async fn kubectl_apply_brings_up_a_real_cluster_and_delete_stops_it() {
     );
 
     // Real processes: the master pod's IP answers the alluxio CLI.
-    let pods: Api<Pod> = Api::namespaced(server.client(), "default");
+    let operator_pod = operator_pods()
+        .await
+        .into_iter()
+        .find(|p| p.metadata.deletion_timestamp.is_none())
+        .expect("the operator's pod");
+    let operator_metrics = format!(
+        "{}:{metrics_port}",
+        operator_pod.status.unwrap().pod_ip.unwrap()
+    );
     let master_pod = pods.get("demo-master-0").await.unwrap();
     let master_ip = master_pod.status.unwrap().pod_ip.unwrap();
     let master = format!("{master_ip}:19998");
@@ -301,6 +347,8 @@ async fn kubectl_apply_brings_up_a_real_cluster_and_delete_stops_it() {
     let (_, left) = k(&config, &["get", "pods,mounts", "-A"]).await;
     assert!(!left.contains("demo-") && !left.contains("local"), "{left}");
 
+    // Everything the operator did from its pod, as the chart's service
+    // account, the chart's RBAC allows.
+    alluxio_e2e::kube_tools::assert_chart_allows(&server.requests_of(CHART_OPERATOR_USER));
     kubelet.stop().await;
-    drop(operator);
 }

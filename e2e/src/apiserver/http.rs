@@ -349,9 +349,18 @@ async fn handle(
             Ok(t) => t,
             Err(e) => return e.into_response(),
         };
+        // The impersonated user, else the service account whose token a
+        // pod presents (tokens here are the account's user name, not a
+        // signed JWT), else the admin the tests' own clients are.
+        let bearer = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .filter(|t| t.starts_with("system:serviceaccount:"));
         let user = headers
             .get("impersonate-user")
             .and_then(|v| v.to_str().ok())
+            .or(bearer)
             .unwrap_or("admin");
         let suffix = if target.status { "/status" } else { "" };
         state.audit.push(AuditEntry {
@@ -433,8 +442,13 @@ async fn handle(
                 .unwrap_or("");
             let mut state = s.lock();
             if content.contains("apply-patch") && state.store.get(&r, &ns, name).is_err() {
-                // Server-side apply of a new object creates it.
-                state.store.create(&r, &ns, patch)
+                // Server-side apply of a new object creates it (Helm 4
+                // creates its CRDs so).
+                let created = state.store.create(&r, &ns, patch);
+                if let (Ok(crd), true) = (&created, r.plural == "customresourcedefinitions") {
+                    register_crd(&mut state, crd);
+                }
+                created
             } else if content.contains("json-patch") {
                 state.store.json_patch(&r, &ns, name, &patch, target.status)
             } else {

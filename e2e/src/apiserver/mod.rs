@@ -4,7 +4,8 @@
 //! resources it serves (`resources`) and its HTTP front end (`http`).
 //! Custom resources are defaulted, pruned and validated with their CRD's
 //! schema (`schema`) and CEL rules (`cel`); requests are recorded by user
-//! (`audit`). Not there yet: aggregated discovery, OpenAPI documents and
+//! (`audit`). Pods reach it over HTTPS (`tls`), with a service-account
+//! token as a bearer token naming their user. Not there yet: aggregated discovery, OpenAPI documents and
 //! real server-side apply field management.
 
 pub mod audit;
@@ -16,12 +17,26 @@ pub mod schema;
 pub mod selector;
 pub mod store;
 pub mod table;
+pub mod tls;
 
-/// A running test API server on 127.0.0.1.
+/// A running test API server on 127.0.0.1: plain HTTP for the tests'
+/// own clients and kubectl, HTTPS for pods.
 pub struct TestApiServer {
     pub address: std::net::SocketAddr,
+    /// Where pods reach it, and the CA they trust for it.
+    pub in_cluster: InClusterEndpoint,
     shared: http::Shared,
     task: tokio::task::JoinHandle<()>,
+    tls_task: tokio::task::JoinHandle<()>,
+}
+
+/// What a pod's in-cluster configuration needs: the address of the
+/// `kubernetes` Service and the cluster's CA.
+#[derive(Clone, Debug)]
+pub struct InClusterEndpoint {
+    pub host: String,
+    pub port: u16,
+    pub ca_pem: String,
 }
 
 impl TestApiServer {
@@ -30,13 +45,29 @@ impl TestApiServer {
         let address = listener.local_addr()?;
         let shared = http::Shared::new();
         let app = http::router(shared.clone());
+        let tls_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let tls_port = tls_listener.local_addr()?.port();
+        let certificate = tls::ServingCertificate::generate()?;
+        let in_cluster = InClusterEndpoint {
+            host: "127.0.0.1".into(),
+            port: tls_port,
+            ca_pem: certificate.ca_pem.clone(),
+        };
+        let tls_app = app.clone();
+        let tls_task = tokio::spawn(async move {
+            if let Err(e) = tls::serve(tls_listener, tls_app, &certificate).await {
+                eprintln!("test API server (TLS): {e}");
+            }
+        });
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
         Ok(TestApiServer {
             address,
+            in_cluster,
             shared,
             task,
+            tls_task,
         })
     }
 
@@ -87,5 +118,6 @@ impl TestApiServer {
 impl Drop for TestApiServer {
     fn drop(&mut self) {
         self.task.abort();
+        self.tls_task.abort();
     }
 }

@@ -187,6 +187,51 @@ pub fn unmount_rootfs(dir: &Path) {
     }
 }
 
+/// `path` (absolute, as the container sees it) as a host path inside
+/// `rootfs`, with the image's symbolic links followed inside the root
+/// filesystem, never out of it (Debian's `/var/run` -> `/run` would
+/// otherwise lead a mount to the host's `/run`), as runc's securejoin
+/// does. Components that do not exist yet are taken as they are.
+pub fn path_in_rootfs(rootfs: &Path, path: &str) -> Result<PathBuf, String> {
+    use std::path::Component;
+    let mut pending: Vec<std::ffi::OsString> = Path::new(path)
+        .components()
+        .rev()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_os_string()),
+            Component::ParentDir => Some("..".into()),
+            _ => None,
+        })
+        .collect();
+    let mut resolved = PathBuf::new();
+    let mut links = 0;
+    while let Some(part) = pending.pop() {
+        if part == ".." {
+            resolved.pop();
+            continue;
+        }
+        let candidate = rootfs.join(&resolved).join(&part);
+        match std::fs::read_link(&candidate) {
+            Ok(target) => {
+                links += 1;
+                if links > 40 {
+                    return Err(format!("too many symbolic links in {path}"));
+                }
+                if target.is_absolute() {
+                    resolved = PathBuf::new();
+                }
+                pending.extend(target.components().rev().filter_map(|c| match c {
+                    Component::Normal(n) => Some(n.to_os_string()),
+                    Component::ParentDir => Some("..".into()),
+                    _ => None,
+                }));
+            }
+            Err(_) => resolved.push(part),
+        }
+    }
+    Ok(rootfs.join(resolved))
+}
+
 /// A user of the image as `uid` and primary `gid`: numeric, or a name
 /// (and group name) looked up in the image's `/etc/passwd` and `/etc/group`.
 pub fn resolve_user(rootfs: &Path, user: &str) -> Result<(u32, Option<u32>), String> {
@@ -274,6 +319,29 @@ mod tests {
         assert!(!i.is_named("ghcr.io/alluxio-rs/alluxio:0.2.0"));
         assert!(!i.is_named("ghcr.io/alluxio-rs/alluxio"));
         assert!(image("localhost:5000/x:latest").is_named("localhost:5000/x"));
+    }
+
+    #[test]
+    fn links_resolve_inside_the_root_filesystem() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("run")).unwrap();
+        std::fs::create_dir_all(root.join("var")).unwrap();
+        std::os::unix::fs::symlink("/run", root.join("var/run")).unwrap();
+        std::os::unix::fs::symlink("../../..", root.join("run/up")).unwrap();
+        assert_eq!(
+            path_in_rootfs(root, "/var/run/secrets/x").unwrap(),
+            root.join("run/secrets/x")
+        );
+        // Neither `..` nor a link climbs out of the root.
+        assert_eq!(
+            path_in_rootfs(root, "/../../etc").unwrap(),
+            root.join("etc")
+        );
+        assert_eq!(
+            path_in_rootfs(root, "/run/up/etc").unwrap(),
+            root.join("etc")
+        );
     }
 
     #[test]

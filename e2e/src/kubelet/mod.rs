@@ -75,7 +75,14 @@ pub struct KubeletConfig {
     pub root: PathBuf,
     /// The CSI node plugin for claims bound to its driver's volumes.
     pub csi: Option<csi::CsiPlugin>,
+    /// The API server as pods reach it: with it, every pod gets a
+    /// service-account volume and `KUBERNETES_SERVICE_*`, so that clients
+    /// in pods use their in-cluster configuration.
+    pub in_cluster: Option<crate::apiserver::InClusterEndpoint>,
 }
+
+/// Where a pod's service-account token, CA and namespace are mounted.
+pub const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 
 struct RunningContainer {
     spec: Container,
@@ -108,6 +115,9 @@ struct RunningPod {
     volumes: HashMap<String, PathBuf>,
     /// CSI volumes published for this pod.
     published: Vec<csi::PublishedVolume>,
+    /// The pod's service-account volume, and the variables that go with it.
+    service_account: Option<PathBuf>,
+    service_env: Vec<(String, String)>,
     containers: Vec<RunningContainer>,
     start_time: String,
     last_status: Value,
@@ -253,7 +263,13 @@ impl ProcessKubelet {
 
     /// A container's log so far (for test failure messages).
     pub fn log(&self, namespace: &str, pod: &str, container: &str) -> String {
-        let prefix = format!("{namespace}_{pod}_");
+        self.logs_of(namespace, &format!("{pod}_"), container)
+    }
+
+    /// The logs of a container of every pod whose name starts with
+    /// `pod_prefix` (a Deployment's pods, whose names end in hashes).
+    pub fn logs_of(&self, namespace: &str, pod_prefix: &str, container: &str) -> String {
+        let prefix = format!("{namespace}_{pod_prefix}");
         let Ok(entries) = std::fs::read_dir(self.root.join("pods")) else {
             return String::new();
         };
@@ -549,6 +565,31 @@ impl Kubelet {
             }
             volumes.insert(v.name.clone(), path);
         }
+        let (service_account, service_env) = match &self.config.in_cluster {
+            Some(api) if spec.automount_service_account_token != Some(false) => {
+                let account = spec
+                    .service_account_name
+                    .clone()
+                    .unwrap_or_else(|| "default".into());
+                let files = [
+                    (
+                        "token",
+                        format!("system:serviceaccount:{namespace}:{account}"),
+                    ),
+                    ("ca.crt", api.ca_pem.clone()),
+                    ("namespace", namespace.clone()),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.into_bytes()));
+                let path = write_files(&dir.join("volumes/kube-api-access"), files, 0o644)?;
+                let env = vec![
+                    ("KUBERNETES_SERVICE_HOST".to_string(), api.host.clone()),
+                    ("KUBERNETES_SERVICE_PORT".to_string(), api.port.to_string()),
+                ];
+                (Some(path), env)
+            }
+            _ => (None, Vec::new()),
+        };
         let host = self.next_host.entry(node.clone()).or_insert(1);
         *host = host.wrapping_add(1).max(2);
         let ip = format!("127.{}.{}.{}", self.block, node_index + 1, host);
@@ -584,6 +625,8 @@ impl Kubelet {
             hosts: String::new(),
             volumes,
             published: published_volumes,
+            service_account,
+            service_env,
             containers,
             start_time: now_rfc3339(),
             last_status: Value::Null,
@@ -712,6 +755,12 @@ async fn run_containers(
                     }
                 },
             };
+            let service_account = p.service_account.iter().map(|source| BindMount {
+                source: source.clone(),
+                target: SERVICE_ACCOUNT_DIR.into(),
+                read_only: true,
+                bidirectional: false,
+            });
             let mounts: Vec<BindMount> = c
                 .spec
                 .volume_mounts
@@ -729,6 +778,8 @@ async fn run_containers(
                         bidirectional: m.mount_propagation.as_deref() == Some("Bidirectional"),
                     })
                 })
+                // The host's filesystem has no place for it: images only.
+                .chain(service_account.filter(|_| matches!(program, Program::Image { .. })))
                 .collect();
             let sandbox = Sandbox {
                 pod: &p.pod,
@@ -737,6 +788,7 @@ async fn run_containers(
                 hosts_file: &p.hosts_file,
                 mounts: &mounts,
                 log_dir: &p.dir.join("logs"),
+                service_env: &p.service_env,
             };
             match runtime::start_container(&c.spec, program, &sandbox) {
                 Ok(child) => {

@@ -47,6 +47,9 @@ pub struct Sandbox<'a> {
     pub hosts_file: &'a Path,
     pub mounts: &'a [BindMount],
     pub log_dir: &'a Path,
+    /// Variables the kubelet adds to every container before the spec's
+    /// (`KUBERNETES_SERVICE_HOST`/`_PORT`).
+    pub service_env: &'a [(String, String)],
 }
 
 /// `$(NAME)` replaced by `env`'s value; unknown references are kept, as
@@ -97,6 +100,7 @@ pub fn container_env(
     base: Vec<(String, String)>,
 ) -> Result<Vec<(String, String)>, String> {
     let mut env = base;
+    env.extend(sb.service_env.iter().cloned());
     env.push((
         "HOSTNAME".to_string(),
         sb.pod
@@ -204,7 +208,7 @@ fn mount_plan(sb: &Sandbox<'_>, root: Option<&Path>) -> Result<Vec<MountOp>, Str
         let host_target = match root {
             Some(rootfs) => {
                 // In an image the runtime creates the mount point.
-                let inside = rootfs.join(target.strip_prefix("/").unwrap_or(target));
+                let inside = super::image::path_in_rootfs(rootfs, &m.target)?;
                 create_mount_point(&m.source, &inside)?;
                 inside
             }
@@ -235,7 +239,7 @@ fn mount_plan(sb: &Sandbox<'_>, root: Option<&Path>) -> Result<Vec<MountOp>, Str
     }
     let hosts = match root {
         Some(rootfs) => {
-            let hosts = rootfs.join("etc/hosts");
+            let hosts = super::image::path_in_rootfs(rootfs, "/etc/hosts")?;
             create_mount_point(sb.hosts_file, &hosts)?;
             hosts
         }
@@ -552,9 +556,17 @@ pub fn start_container(
                 .or_else(|| image.config.working_dir.clone())
                 .filter(|d| !d.is_empty())
                 .unwrap_or_else(|| "/".into());
-            std::fs::create_dir_all(rootfs.join(working_dir.trim_start_matches('/')))
-                .map_err(|e| e.to_string())?;
+            let working_dir_on_host = super::image::path_in_rootfs(&rootfs, &working_dir)?;
+            std::fs::create_dir_all(working_dir_on_host).map_err(|e| e.to_string())?;
             let mut ops = mount_plan(sb, Some(&rootfs))?;
+            let read_only_root = c
+                .security_context
+                .as_ref()
+                .and_then(|s| s.read_only_root_filesystem)
+                .unwrap_or(false);
+            if read_only_root {
+                ops.push(MountOp::ReadOnly(cstring(&rootfs)?));
+            }
             ops.push(MountOp::BecomePid1(Box::new(Pid1 {
                 proc_dir: cstring(rootfs.join("proc"))?,
                 rootfs: cstring(&rootfs)?,

@@ -1,12 +1,16 @@
 //! The part of kube-controller-manager the simulation needs: pods (and
-//! PersistentVolumeClaims) from StatefulSets and DaemonSets, replaced one
-//! at a time when the pod template changes, and the workloads' status.
+//! PersistentVolumeClaims) from StatefulSets, DaemonSets and Deployments,
+//! replaced one at a time when the pod template changes (a Deployment's
+//! pods are named after their template, so a new template replaces them
+//! all at once, as `strategy: Recreate` does; there are no ReplicaSets),
+//! and the workloads' status.
 //!
-//! Pods are built by pure functions (`statefulset_pods`, `daemonset_pods`)
-//! and applied by `sync_workloads`, which the kubelet loop calls.
+//! Pods are built by pure functions (`statefulset_pods`, `daemonset_pods`,
+//! `deployment_pods`) and applied by `sync_workloads`, which the kubelet
+//! loop calls.
 
 use super::Node;
-use k8s_openapi::api::apps::v1::{DaemonSet, StatefulSet};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{
     PersistentVolumeClaim, PersistentVolumeClaimVolumeSource, Pod, PodTemplateSpec, Volume,
 };
@@ -140,6 +144,37 @@ pub fn daemonset_pods(ds: &DaemonSet, nodes: &[Node]) -> Vec<Pod> {
         .collect()
 }
 
+/// The pods a Deployment wants: `<name>-<template hash>-<n>`, spread
+/// over the nodes its nodeSelector matches.
+pub fn deployment_pods(deployment: &Deployment, nodes: &[Node]) -> Vec<Pod> {
+    let Some(spec) = &deployment.spec else {
+        return Vec::new();
+    };
+    let node_selector = spec
+        .template
+        .spec
+        .as_ref()
+        .and_then(|s| s.node_selector.clone());
+    let eligible: Vec<&Node> = nodes
+        .iter()
+        .filter(|n| selects(&node_selector, &n.labels))
+        .collect();
+    if eligible.is_empty() {
+        return Vec::new();
+    }
+    let hash = template_hash(&spec.template);
+    (0..spec.replicas.unwrap_or(1).max(0))
+        .map(|n| {
+            pod_from_template(
+                format!("{}-{}-{n}", deployment.name_any(), &hash[..10]),
+                &spec.template,
+                owner_ref(deployment),
+                &eligible[n as usize % eligible.len()].name,
+            )
+        })
+        .collect()
+}
+
 pub fn pod_is_ready(pod: &Pod) -> bool {
     pod.status
         .as_ref()
@@ -257,6 +292,22 @@ pub async fn sync_workloads(client: &kube::Client, nodes: &[Node]) -> Result<(),
         }});
         patch_status_if_changed(&Api::namespaced(client.clone(), &ns), &ds, status).await?;
     }
+    let deployments: Api<Deployment> = Api::all(client.clone());
+    for deployment in deployments.list(&ListParams::default()).await?.items {
+        let ns = deployment.namespace().unwrap_or_default();
+        let desired = deployment_pods(&deployment, nodes);
+        let wanted = desired.len() as i32;
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+        let c = sync_pods(&pods, &deployment.uid().unwrap_or_default(), desired).await?;
+        let available = if c.ready >= wanted { "True" } else { "False" };
+        let status = json!({"status": {
+            "observedGeneration": deployment.metadata.generation,
+            "replicas": c.existing, "readyReplicas": c.ready, "availableReplicas": c.ready,
+            "updatedReplicas": c.updated,
+            "conditions": [{"type": "Available", "status": available}],
+        }});
+        patch_status_if_changed(&Api::namespaced(client.clone(), &ns), &deployment, status).await?;
+    }
     Ok(())
 }
 
@@ -346,6 +397,36 @@ mod tests {
         assert_eq!(claims[2].name_any(), "journal-m-2");
         assert_eq!(pods[0].owner_references()[0].uid, "u");
         assert!(hash_of(&pods[0]).is_some());
+    }
+
+    #[test]
+    fn deployment_pods_are_named_after_their_template() {
+        let deployment = |replicas, selector| Deployment {
+            metadata: ObjectMeta {
+                name: Some("op".into()),
+                uid: Some("u".into()),
+                ..Default::default()
+            },
+            spec: Some(k8s_openapi::api::apps::v1::DeploymentSpec {
+                replicas: Some(replicas),
+                template: template(selector),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let pods = deployment_pods(&deployment(2, None), &nodes());
+        assert_eq!(pods.len(), 2);
+        let hash = &hash_of(&pods[0]).unwrap()[..10];
+        assert_eq!(pods[1].name_any(), format!("op-{hash}-1"));
+        assert_eq!(
+            pods[1].spec.as_ref().unwrap().node_name.as_deref(),
+            Some("node-1")
+        );
+        let only_cache = BTreeMap::from([("cache".to_string(), "true".to_string())]);
+        let placed = deployment_pods(&deployment(2, Some(only_cache)), &nodes());
+        assert!(placed
+            .iter()
+            .all(|p| p.spec.as_ref().unwrap().node_name.as_deref() == Some("node-0")));
     }
 
     #[test]
