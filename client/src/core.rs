@@ -1,8 +1,9 @@
 //! The client core: what the [`crate::FileSystem`] facade, its readers and
 //! its writers share — the master client, the worker pool, the cached
-//! mount resolver and the client's settings. Cheap to clone (everything
+//! live-worker list and mount resolver, and the client's settings. Cheap to clone (everything
 //! heavy is behind an `Arc`).
 
+use crate::live_workers::LiveWorkers;
 use crate::mounts::MountResolver;
 use crate::workers::WorkerPool;
 use crate::MasterClient;
@@ -57,6 +58,7 @@ impl ClientSettings {
 pub struct ClientCore {
     pub master: MasterClient,
     pub workers: Arc<WorkerPool>,
+    pub live: Arc<LiveWorkers>,
     pub mounts: Arc<MountResolver>,
     pub settings: ClientSettings,
 }
@@ -70,21 +72,16 @@ impl ClientCore {
                 u.hostname.clone(),
                 master.credentials().clone(),
             )),
+            live: Arc::new(LiveWorkers::new(master.clone(), u.worker_list_refresh.0)),
             mounts: Arc::new(MountResolver::new(master.clone())),
             settings: ClientSettings::from_config(config),
             master,
         }
     }
 
-    /// The workers the master knows; none when it cannot be asked.
-    pub async fn live_workers(&self) -> Vec<WorkerInfo> {
-        match self.master.worker_infos().await {
-            Ok(w) => w,
-            Err(e) => {
-                tracing::debug!(error = %e, "cannot list workers");
-                Vec::new()
-            }
-        }
+    /// The workers the master knows (cached: see [`LiveWorkers`]).
+    pub async fn live_workers(&self) -> Arc<Vec<WorkerInfo>> {
+        self.live.get().await
     }
 
     /// The UFS of a file and the file's path inside it.

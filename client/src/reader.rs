@@ -235,6 +235,8 @@ impl FileReader {
                 Err(Stop::Sink(e)) => return Err(e),
                 Err(Stop::Source(e)) => {
                     tracing::debug!(block_id = block.block_id, worker = %worker.address(), error = %e, "worker read failed; trying the next source");
+                    // The list may name a worker that is gone.
+                    self.core.live.invalidate();
                     last_error = Some(e);
                 }
             }

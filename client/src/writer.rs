@@ -107,7 +107,9 @@ impl FileWriter {
                     .await
                     .is_err()
                 {
-                    // The upload ended early; its result says why.
+                    // The upload ended early; its result says why (and
+                    // the worker may be gone from the list).
+                    self.core.live.invalidate();
                     let upload = self.block.take().expect("present");
                     return Err(finish(upload).await.err().unwrap_or_else(|| {
                         AlluxioError::Unavailable("worker closed the block upload".to_string())
@@ -128,12 +130,13 @@ impl FileWriter {
         let index = self.cached / self.info.block_size_bytes;
         let block_id = alluxio_common::block_id::block_id(self.info.file_id, index);
         let workers = self.core.workers.choose(&self.core.live_workers().await);
-        let worker = workers.first().ok_or_else(|| {
-            AlluxioError::Unavailable(format!(
+        let Some(worker) = workers.first() else {
+            self.core.live.invalidate();
+            return Err(AlluxioError::Unavailable(format!(
                 "no worker is available to cache {}",
                 self.info.path
-            ))
-        })?;
+            )));
+        };
         let mut client = self.core.workers.client(worker)?;
         let (tx, rx) = mpsc::channel(4);
         tx.send(WriteBlockChunk {

@@ -218,6 +218,10 @@ pub struct UserConfig {
     /// Host name this client considers local (for LOCAL_FIRST and
     /// short-circuit reads).
     pub hostname: String,
+    /// How long a client uses its list of live workers before asking the
+    /// master again (at once after a worker failed it); Alluxio's
+    /// `alluxio.user.worker.list.refresh.interval`.
+    pub worker_list_refresh: ConfigDuration,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -287,6 +291,7 @@ impl Default for UserConfig {
             short_circuit: true,
             data_port_reads: true,
             hostname: "127.0.0.1".to_string(),
+            worker_list_refresh: ConfigDuration(Duration::from_secs(30)),
         }
     }
 }
