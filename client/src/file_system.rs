@@ -77,14 +77,22 @@ impl FileSystem {
     /// Opens a file for reading with `read_type` (or the configured one).
     pub async fn open(&self, path: &str, read_type: Option<ReadType>) -> Result<FileReader> {
         let info = self.core.master.get_status(path, None).await?;
+        self.reader(info, read_type)
+    }
+
+    /// A reader of the file `info` describes (what the master said of it,
+    /// with the caller's capability), without asking the master again.
+    pub fn reader(&self, info: FileInfo, read_type: Option<ReadType>) -> Result<FileReader> {
         if info.folder {
             return Err(AlluxioError::InvalidArgument(format!(
-                "{path} is a directory"
+                "{} is a directory",
+                info.path
             )));
         }
         if !info.completed {
             return Err(AlluxioError::FailedPrecondition(format!(
-                "{path} is still being written"
+                "{} is still being written",
+                info.path
             )));
         }
         let read_type = read_type.unwrap_or(self.core.settings.read_type);

@@ -43,16 +43,14 @@ impl FuseState {
         }
         self.wait_for_writer(&path).await;
         let read_type = self.options.read_type;
-        let reader = self
-            .retry(|| self.fs.open(&path, read_type))
-            .await
-            .map_err(|e| match e {
-                AlluxioError::FailedPrecondition(_) => {
-                    tracing::warn!(path, "open refused: the file is still being written");
-                    Errno::EBUSY
-                }
-                e => self.log_error("open", &path, e),
-            })?;
+        let info = self.info_at(&path).await?;
+        let reader = self.fs.reader(info, read_type).map_err(|e| match e {
+            AlluxioError::FailedPrecondition(_) => {
+                tracing::warn!(path, "open refused: the file is still being written");
+                Errno::EBUSY
+            }
+            e => self.log_error("open", &path, e),
+        })?;
         self.remember(reader.info(), false);
         // Small files stay in the mount's own page cache: setting up
         // passthrough (leases, a backing file) costs more than reading them.
@@ -170,6 +168,7 @@ impl FuseState {
         }
         self.wait_for_writer(path).await;
         let old = self.info_at(path).await?;
+        self.metadata.forget_tree(path);
         self.retry(|| self.fs.master().delete(path, false, false))
             .await
             .map_err(|e| self.log_error("delete", path, e))?;
@@ -190,6 +189,7 @@ impl FuseState {
         uid: u32,
         gid: u32,
     ) -> Result<u64, Errno> {
+        self.metadata.forget_tree(path);
         let fs = self.fs_for(uid, gid);
         let options = CreateOptions {
             write_type: self.options.write_type,

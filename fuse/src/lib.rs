@@ -23,6 +23,7 @@ pub mod handles;
 pub mod inodes;
 mod io_ops;
 mod meta_ops;
+pub mod metadata_cache;
 pub mod metrics;
 pub mod options;
 mod passthrough;

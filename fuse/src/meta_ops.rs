@@ -66,6 +66,7 @@ impl FuseState {
                 group: gid.map(|g| self.users.group_name(g)),
                 ..Default::default()
             };
+            self.metadata.forget_tree(&path);
             self.retry(|| self.fs.master().set_attribute(req.clone()))
                 .await
                 .map_err(|e| self.log_error("setAttribute", &path, e))?;
@@ -127,9 +128,13 @@ impl FuseState {
             (false, true) => return Err(Errno::EISDIR),
             _ => {}
         }
-        self.retry(|| self.fs.master().delete(&path, false, false))
+        self.metadata.forget_tree(&path);
+        let deleted = self
+            .retry(|| self.fs.master().delete(&path, false, false))
             .await
-            .map_err(|e| self.log_error("delete", &path, e))
+            .map_err(|e| self.log_error("delete", &path, e));
+        self.metadata.forget_tree(&path);
+        deleted
     }
 
     /// rename(2): replaces an existing file at the target (not atomically:
@@ -147,6 +152,8 @@ impl FuseState {
         self.refuse_if_read_only("rename", &from)?;
         self.wait_for_writer(&from).await;
         self.wait_for_writer(&to).await;
+        self.metadata.forget_tree(&from);
+        self.metadata.forget_tree(&to);
         let mut result = self.retry(|| self.fs.master().rename(&from, &to)).await;
         if let Err(AlluxioError::AlreadyExists(_)) = &result {
             let target = self.info_at(&to).await?;
@@ -168,6 +175,9 @@ impl FuseState {
             }
         }
         result.map_err(|e| self.log_error("rename", &from, e))?;
+        // Once more: a lookup may have cached the target while it moved.
+        self.metadata.forget_tree(&from);
+        self.metadata.forget_tree(&to);
         self.inodes().renamed(&from, &to);
         Ok(())
     }
@@ -219,6 +229,12 @@ impl FuseState {
             .entries(from, READDIR_BATCH)
             .await
             .map_err(|e| self.log_error("listStatus", &dir.path, e))?;
+        // The listing answers the lookups that usually follow it (`ls -l`,
+        // a data loader opening each file).
+        let caller = alluxio_common::auth::current_act_as().unwrap_or_default();
+        for child in &children {
+            self.metadata.put(&caller, &child.path, child);
+        }
         let inodes = self.inodes();
         for (i, child) in children.into_iter().enumerate() {
             out.push(DirEntry {

@@ -31,6 +31,8 @@ pub struct FuseMetrics {
     pub passthrough_opened_bytes: Counter,
     pub passthrough_fallbacks: Counter,
     pub open_handles: Gauge,
+    /// Lookups, getattrs and opens answered from the metadata cache.
+    pub metadata_cache_hits: Counter,
 }
 
 impl FuseMetrics {
@@ -40,6 +42,11 @@ impl FuseMetrics {
             "alluxio_fuse_operations",
             "FUSE requests by operation",
             m.operations.clone(),
+        );
+        registry.register(
+            "alluxio_fuse_metadata_cache_hits",
+            "Lookups, getattrs and opens answered from metadata the daemon holds, without the master",
+            m.metadata_cache_hits.clone(),
         );
         registry.register(
             "alluxio_fuse_errors",

@@ -16,6 +16,9 @@ pub struct FuseOptions {
     /// How long the kernel may cache attributes and name lookups.
     pub attr_timeout: Duration,
     pub entry_timeout: Duration,
+    /// How long the daemon answers for a completed file from metadata it
+    /// holds (see `metadata_cache`); `None`: `attr_timeout`.
+    pub metadata_cache_ttl: Option<Duration>,
     /// `None`: the client configuration's read and write types.
     pub read_type: Option<ReadType>,
     pub write_type: Option<WriteType>,
@@ -45,6 +48,7 @@ impl Default for FuseOptions {
             read_only: false,
             attr_timeout: Duration::from_secs(1),
             entry_timeout: Duration::from_secs(1),
+            metadata_cache_ttl: None,
             read_type: None,
             write_type: None,
             passthrough: true,
@@ -65,6 +69,11 @@ const KERNEL_FLAGS: &[&str] = &[
 ];
 
 impl FuseOptions {
+    /// How long completed files' metadata is answered from the daemon.
+    pub fn metadata_ttl(&self) -> Duration {
+        self.metadata_cache_ttl.unwrap_or(self.attr_timeout)
+    }
+
     /// Parses the values of every `-o` flag (each may hold a comma list).
     pub fn parse<S: AsRef<str>>(groups: &[S]) -> Result<FuseOptions, String> {
         let mut o = FuseOptions::default();
@@ -88,6 +97,7 @@ impl FuseOptions {
             "rw" => self.read_only = false,
             "attr_timeout" => self.attr_timeout = seconds(name, need()?)?,
             "entry_timeout" => self.entry_timeout = seconds(name, need()?)?,
+            "metadata_cache_ttl" => self.metadata_cache_ttl = Some(seconds(name, need()?)?),
             "read_type" => {
                 self.read_type = Some(parse_read_type(need()?).map_err(|e| e.to_string())?)
             }
@@ -123,7 +133,7 @@ impl FuseOptions {
             _ => {
                 return Err(format!(
                     "unknown mount option {name:?} (known: allow_other, ro, rw, attr_timeout, \
-                     entry_timeout, read_type, write_type, passthrough, nopassthrough, \
+                     entry_timeout, metadata_cache_ttl, read_type, write_type, passthrough, nopassthrough, \
                      sync_interval, retry_timeout, threads, read_ahead_kb, default_permissions, \
                      no_default_permissions, {})",
                     KERNEL_FLAGS.join(", ")

@@ -5,6 +5,7 @@
 use crate::errno::{errno_of, with_retry};
 use crate::handles::Handles;
 use crate::inodes::InodeTable;
+use crate::metadata_cache::MetadataCache;
 use crate::metrics::FuseMetrics;
 use crate::options::FuseOptions;
 use crate::passthrough::Passthrough;
@@ -33,6 +34,8 @@ pub struct FuseState {
     pub notifier: OnceLock<fuser::Notifier>,
     /// The kernel accepted FUSE passthrough at init.
     pub kernel_passthrough: AtomicBool,
+    /// Completed files' metadata, per caller, for `metadata_ttl`.
+    pub metadata: MetadataCache,
 }
 
 impl FuseState {
@@ -44,6 +47,7 @@ impl FuseState {
     ) -> Self {
         FuseState {
             fs,
+            metadata: MetadataCache::new(options.metadata_ttl()),
             options,
             inodes: Mutex::new(InodeTable::new(root)),
             handles: Handles::default(),
@@ -97,12 +101,20 @@ impl FuseState {
     }
 
     /// The master's view of `path` (synced with the UFS per the mount's
-    /// sync interval).
+    /// sync interval), or what it said of a completed file a moment ago.
     pub async fn info_at(&self, path: &str) -> Result<FileInfo, Errno> {
+        let caller = alluxio_common::auth::current_act_as().unwrap_or_default();
+        if let Some(info) = self.metadata.get(&caller, path) {
+            self.metrics.metadata_cache_hits.inc();
+            return Ok(info);
+        }
         let sync = self.options.sync_interval_ms;
-        self.retry(|| self.fs.master().get_status(path, sync))
+        let info = self
+            .retry(|| self.fs.master().get_status(path, sync))
             .await
-            .map_err(|e| self.log_error("getStatus", path, e))
+            .map_err(|e| self.log_error("getStatus", path, e))?;
+        self.metadata.put(&caller, path, &info);
+        Ok(info)
     }
 
     /// Records `info` in the inode table and returns its attributes;

@@ -525,3 +525,69 @@ async fn reads_survive_a_worker_restart() {
     .await;
     assert!(m.metrics.bytes_read_daemon.get() >= 2 * content.len() as u64);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn warm_small_files_are_read_without_asking_the_master() {
+    if !fuse_available() {
+        return;
+    }
+    let c = start(1, 64 * MIB, |_| {}).await;
+    for i in 0..20 {
+        c.fs.write_file(
+            &format!("/small/f{i}"),
+            WriteType::CacheThrough,
+            [Bytes::from(format!("file {i}"))],
+        )
+        .await
+        .unwrap();
+    }
+    // The kernel asks the daemon every time (no kernel cache); the daemon
+    // answers completed files from what it holds.
+    let m = mount(
+        &c,
+        "/",
+        &["attr_timeout=0,entry_timeout=0,metadata_cache_ttl=600"],
+    )
+    .await;
+    let root = m.point.clone();
+    let read_all = move || {
+        // A data loader's pattern: list the directory, then read each file.
+        let mut names: Vec<_> = std::fs::read_dir(root.join("small"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        for name in names {
+            let path = root.join("small").join(&name);
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert_eq!(text, format!("file {}", &name.to_str().unwrap()[1..]));
+        }
+    };
+    blocking(read_all.clone()).await;
+    let before = c.master_rpc_calls("GetStatus").await;
+    for _ in 0..3 {
+        blocking(read_all.clone()).await;
+    }
+    let after = c.master_rpc_calls("GetStatus").await;
+    assert_eq!(
+        after,
+        before,
+        "warm reads asked the master {} times",
+        after - before
+    );
+    assert!(m.metrics.metadata_cache_hits.get() >= 60);
+
+    // What this mount changes is never answered from the cache.
+    let (root, ufs) = (m.point.clone(), c.ufs.clone());
+    blocking(move || {
+        std::fs::write(root.join("small/f0"), b"replaced").unwrap();
+        assert_eq!(std::fs::read(root.join("small/f0")).unwrap(), b"replaced");
+        std::fs::rename(root.join("small/f1"), root.join("small/moved")).unwrap();
+        assert!(!root.join("small/f1").exists());
+        assert_eq!(std::fs::read(root.join("small/moved")).unwrap(), b"file 1");
+        std::fs::remove_file(root.join("small/f2")).unwrap();
+        assert!(!root.join("small/f2").exists());
+        assert!(!ufs.join("small/f2").exists());
+    })
+    .await;
+}

@@ -190,6 +190,21 @@ impl Cluster {
         self.master.as_ref().expect("master running")
     }
 
+    /// How many calls of `method` (e.g. `GetStatus`) the master has
+    /// answered, from its own metrics.
+    pub async fn master_rpc_calls(&self, method: &str) -> u64 {
+        let web = self.master().web_addr.to_string();
+        let (_, metrics) = crate::http_get::http_get(&web, "/metrics")
+            .await
+            .expect("the master's /metrics");
+        let prefix = format!("alluxio_master_rpc_duration_seconds_count{{method=\"{method}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .map(|n| n.trim().parse().expect("a count"))
+            .unwrap_or(0)
+    }
+
     /// Stops the master and starts it again on the same journal and ports
     /// (the config must have fixed ports for workers to find it again).
     pub async fn restart_master(&mut self) {

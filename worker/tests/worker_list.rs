@@ -8,21 +8,8 @@ use alluxio_proto::grpc::WriteType;
 use alluxio_testkit::cluster::{data, start, Cluster, MIB};
 use bytes::Bytes;
 
-/// How many `GetWorkerInfoList` calls the master has answered.
 async fn worker_list_calls(c: &Cluster) -> u64 {
-    let web = c.master().web_addr.to_string();
-    let (_, metrics) = alluxio_testkit::http_get::http_get(&web, "/metrics")
-        .await
-        .unwrap();
-    metrics
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix(
-                "alluxio_master_rpc_duration_seconds_count{method=\"GetWorkerInfoList\"} ",
-            )
-        })
-        .map(|n| n.trim().parse().unwrap())
-        .unwrap_or(0)
+    c.master_rpc_calls("GetWorkerInfoList").await
 }
 
 #[tokio::test]

@@ -266,6 +266,14 @@ tokio::task_local! {
     static ACTING_FOR: ActAs;
 }
 
+/// Who the current task's calls are carried for (see [`acting_for`]), as
+/// `user:group1,group2`; `None` outside it.
+pub fn current_act_as() -> Option<String> {
+    ACTING_FOR
+        .try_with(|who| format!("{}:{}", who.user, who.groups.join(",")))
+        .ok()
+}
+
 /// Runs `f` with every call it makes (in this task) carried for `who`.
 pub async fn acting_for<F: std::future::Future>(who: ActAs, f: F) -> F::Output {
     ACTING_FOR.scope(who, f).await

@@ -19,7 +19,9 @@ pub mod credentials;
 pub mod key;
 
 pub use authenticator::{caller, Authenticator};
-pub use credentials::{acting_for, ActAs, AttachCredentials, AuthChannel, Credentials};
+pub use credentials::{
+    acting_for, current_act_as, ActAs, AttachCredentials, AuthChannel, Credentials,
+};
 pub use key::{ClusterKey, MAX_TOKEN_LEN, TOKEN_VERSION};
 
 use serde::{Deserialize, Serialize};
