@@ -288,8 +288,18 @@ pub async fn small_files(out: &Path, files: usize) {
     let read_cold = read_all(point.clone()).await;
     // Warm: metadata in the master, blocks cached, kernel caches warm.
     tokio::time::sleep(Duration::from_millis(300)).await;
+    let web = c.master.web_addr.to_string();
+    let master_calls = || async {
+        let mut n = 0;
+        for method in ["GetStatus", "ListStatus", "GetWorkerInfoList"] {
+            n += alluxio_testkit::cluster::master_rpc_calls(&web, method).await;
+        }
+        n
+    };
     let ls_warm = timed(ls(&point)).await;
+    let calls_before = master_calls().await;
     let read_warm = read_all(point.clone()).await;
+    let warm_read_calls = master_calls().await - calls_before;
     let ls_plain = timed(ls(&ufs_dir)).await;
     let read_plain = read_all(ufs_dir.clone()).await;
     unmount(m);
@@ -327,6 +337,7 @@ pub async fn small_files(out: &Path, files: usize) {
             },
         ],
         json!({
+            "master_rpcs_during_warm_read": warm_read_calls,
             "files": files,
             "file_bytes": 4096,
             "seconds": {

@@ -193,16 +193,7 @@ impl Cluster {
     /// How many calls of `method` (e.g. `GetStatus`) the master has
     /// answered, from its own metrics.
     pub async fn master_rpc_calls(&self, method: &str) -> u64 {
-        let web = self.master().web_addr.to_string();
-        let (_, metrics) = crate::http_get::http_get(&web, "/metrics")
-            .await
-            .expect("the master's /metrics");
-        let prefix = format!("alluxio_master_rpc_duration_seconds_count{{method=\"{method}\"}} ");
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(&prefix))
-            .map(|n| n.trim().parse().expect("a count"))
-            .unwrap_or(0)
+        master_rpc_calls(&self.master().web_addr.to_string(), method).await
     }
 
     /// Stops the master and starts it again on the same journal and ports
@@ -243,6 +234,20 @@ impl Cluster {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+}
+
+/// How many calls of `method` the master whose web port is `web` has
+/// answered, from its own metrics.
+pub async fn master_rpc_calls(web: &str, method: &str) -> u64 {
+    let (_, metrics) = crate::http_get::http_get(web, "/metrics")
+        .await
+        .expect("the master's /metrics");
+    let prefix = format!("alluxio_master_rpc_duration_seconds_count{{method=\"{method}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map(|n| n.trim().parse().expect("a count"))
+        .unwrap_or(0)
 }
 
 pub fn data(len: usize, seed: u8) -> Vec<u8> {
