@@ -1,10 +1,10 @@
 //! End to end in the simulation, as a Spark-on-Kubernetes executor would
 //! use a volume: a claim of the alluxio StorageClass is provisioned by the
 //! CSI controller (through the provisioner loop playing
-//! external-provisioner), the process kubelet stages and publishes it for
-//! a pod through the chart's CSI node plugin, which runs as a pod of the
-//! project's image (its FUSE mounts reach the host through the
-//! Bidirectional kubelet volume), and the pod — real `pyspark` (PyPI) on a
+//! external-provisioner) of the chart's CSI controller, the process kubelet
+//! stages and publishes it for a pod through the chart's CSI node plugin,
+//! both running as pods of the project's image (the node plugin's FUSE
+//! mounts reach the host through the Bidirectional kubelet volume), and the pod — real `pyspark` (PyPI) on a
 //! Java runtime — reads a Parquet dataset from the volume and gets the
 //! same rows as reading the dataset directly. Deleting the pod unpublishes
 //! and unstages, deleting the claim deletes the volume. Needs root,
@@ -20,7 +20,7 @@ use alluxio_proto::grpc::WriteType;
 use alluxio_testkit::eventually;
 use bytes::Bytes;
 use common::*;
-use k8s_openapi::api::apps::v1::DaemonSet;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Secret};
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{Api, DeleteParams, PostParams};
@@ -69,9 +69,12 @@ fn python_with_pyspark() -> Option<PathBuf> {
 }
 
 /// The chart's node plugin DaemonSet for a kubelet whose directory is
-/// `kubelet_root`, without the node-driver-registrar sidecar (the process
-/// kubelet is told the plugin's socket instead of registering it).
-fn chart_node_plugin(kubelet_root: &Path) -> DaemonSet {
+/// `kubelet_root` and its controller Deployment, without their sidecars:
+/// the node-driver-registrar (the process kubelet is told the plugin's
+/// socket instead of registering it) and the external-provisioner (the
+/// test's provisioner loop plays it). The controller's default master is
+/// the test cluster's (`csi.defaultMaster`), for calls that name none.
+fn chart_csi(kubelet_root: &Path, default_master: &str) -> (DaemonSet, Deployment) {
     let objects = alluxio_e2e::kube_tools::helm_template(
         &alluxio_e2e::kube_tools::chart_dir(),
         &[
@@ -81,17 +84,36 @@ fn chart_node_plugin(kubelet_root: &Path) -> DaemonSet {
             "csi.enabled=true",
             "--set",
             &format!("csi.kubeletDir={}", kubelet_root.display()),
+            "--set",
+            &format!("csi.defaultMaster={default_master}"),
         ],
     );
-    let mut node = objects
-        .into_iter()
-        .find(|o| o["kind"] == "DaemonSet" && o["metadata"]["name"] == "test-alluxio-rs-csi-node")
-        .expect("the chart's node plugin");
-    let containers = node["spec"]["template"]["spec"]["containers"]
-        .as_array_mut()
-        .unwrap();
-    containers.retain(|c| c["name"] != "node-driver-registrar");
-    serde_json::from_value(node).unwrap()
+    let without_sidecar = |kind: &str, name: &str, sidecar: &str| {
+        let mut o = objects
+            .iter()
+            .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("the chart's {kind} {name}"))
+            .clone();
+        o["spec"]["template"]["spec"]["containers"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|c| c["name"] != sidecar);
+        o
+    };
+    let node = without_sidecar(
+        "DaemonSet",
+        "test-alluxio-rs-csi-node",
+        "node-driver-registrar",
+    );
+    let controller = without_sidecar(
+        "Deployment",
+        "test-alluxio-rs-csi-controller",
+        "csi-provisioner",
+    );
+    (
+        serde_json::from_value(node).unwrap(),
+        serde_json::from_value(controller).unwrap(),
+    )
 }
 
 /// Mounts the CSI plugin made: staging under `plugins/`, publishing under
@@ -150,11 +172,10 @@ async fn pyspark_reads_a_parquet_dataset_through_a_provisioned_volume() {
     let cluster = cluster().await;
     let master = master_address(&cluster);
     let dir = tempfile::tempdir().unwrap();
-    // The plugin has no credentials of its own: it reaches the master
+    // The plugins have no credentials of their own: they reach the master
     // only with the cluster's Secret, which the provisioner hands
     // CreateVolume and the kubelet NodeStageVolume, as the StorageClass
     // the operator writes says.
-    let plugin = Plugin::start_controller(dir.path(), &cluster);
     let server = TestApiServer::start().await.unwrap();
     let client = server.client();
     let secret: Secret = serde_json::from_value(json!({
@@ -183,7 +204,6 @@ async fn pyspark_reads_a_parquet_dataset_through_a_provisioned_volume() {
         .create(&PostParams::default(), &class)
         .await
         .unwrap();
-    let _provisioner = Provisioner::start(client.clone(), "csi.alluxio.rs", &plugin.socket).await;
     let kubelet_root = dir.path().join("kubelet");
     let node_socket = kubelet_root.join("plugins/csi.alluxio.rs/csi.sock");
     let kubelet = ProcessKubelet::start(
@@ -200,22 +220,58 @@ async fn pyspark_reads_a_parquet_dataset_through_a_provisioned_volume() {
             in_cluster: Some(server.in_cluster.clone()),
         },
     );
-    // The node plugin as the chart deploys it, its kubelet directory the
-    // process kubelet's.
+    // The node plugin and the controller as the chart deploys them, the
+    // node plugin's kubelet directory the process kubelet's.
+    let (node_plugin, controller) = chart_csi(&kubelet_root, &master);
     Api::<DaemonSet>::namespaced(client.clone(), "default")
-        .create(&PostParams::default(), &chart_node_plugin(&kubelet_root))
+        .create(&PostParams::default(), &node_plugin)
         .await
         .unwrap();
+    Api::<Deployment>::namespaced(client.clone(), "default")
+        .create(&PostParams::default(), &controller)
+        .await
+        .unwrap();
+    let listens = |socket: &Path| std::os::unix::net::UnixStream::connect(socket).is_ok();
     eventually(
         "the node plugin listens",
         Duration::from_secs(120),
-        || async {
-            std::os::unix::net::UnixStream::connect(&node_socket)
-                .is_ok()
-                .then_some(())
-        },
+        || async { listens(&node_socket).then_some(()) },
     )
     .await;
+    // The controller's socket is in its pod's emptyDir, where the
+    // external-provisioner sidecar would reach it.
+    // Its path is longer than a socket address may be (108 bytes), so it
+    // is reached through a short symbolic link.
+    let short = dir.path().join("controller.sock");
+    let controller_socket = || {
+        let pods = std::fs::read_dir(kubelet_root.join("pods")).ok()?;
+        let socket = pods
+            .flatten()
+            .find(|p| {
+                p.file_name()
+                    .to_string_lossy()
+                    .starts_with("default_test-alluxio-rs-csi-controller-")
+            })?
+            .path()
+            .join("volumes/socket-dir/csi.sock");
+        let _ = std::fs::remove_file(&short);
+        std::os::unix::fs::symlink(&socket, &short).ok()?;
+        listens(&short).then(|| short.clone())
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let controller_socket = loop {
+        if let Some(socket) = controller_socket() {
+            break socket;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the controller does not listen:\n{}",
+            kubelet.logs_of("default", "test-alluxio-rs-csi-controller-", "alluxio-csi")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let _provisioner =
+        Provisioner::start(client.clone(), "csi.alluxio.rs", &controller_socket).await;
 
     // A claim, provisioned and bound.
     let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), "default");
@@ -231,12 +287,12 @@ async fn pyspark_reads_a_parquet_dataset_through_a_provisioned_volume() {
     })
     .await;
     // Proof that the Secret did it: a call that carries none is refused.
-    let err = plugin
-        .controller()
-        .await
-        .get_capacity(alluxio_proto::csi::GetCapacityRequest::default())
-        .await
-        .unwrap_err();
+    let err = alluxio_proto::csi::controller_client::ControllerClient::new(
+        alluxio_e2e::csi_client::csi_channel(&controller_socket).await,
+    )
+    .get_capacity(alluxio_proto::csi::GetCapacityRequest::default())
+    .await
+    .unwrap_err();
     assert_eq!(err.code(), tonic::Code::Unauthenticated, "{err}");
     let volume_dir = format!("/csi/volumes/{pv}");
     assert!(

@@ -50,16 +50,6 @@ impl Plugin {
     /// Like `start`; without `own_credentials` the plugin has no key of its
     /// own and reaches the master only with the secrets requests carry.
     pub fn start_with(dir: &Path, cluster: &Cluster, own_credentials: bool) -> Plugin {
-        Self::spawn(dir, cluster, own_credentials, "all")
-    }
-
-    /// The controller alone (no credentials of its own), for a test whose
-    /// node plugin runs elsewhere (in a pod of the image).
-    pub fn start_controller(dir: &Path, cluster: &Cluster) -> Plugin {
-        Self::spawn(dir, cluster, false, "controller")
-    }
-
-    fn spawn(dir: &Path, cluster: &Cluster, own_credentials: bool, mode: &str) -> Plugin {
         let master = &master_address(cluster);
         let key_file = match own_credentials {
             true => cluster.config.security.key_file.clone(),
@@ -72,7 +62,7 @@ impl Plugin {
             .env("ALLUXIO_SECURITY_KEY_FILE", &key_file)
             .env_remove("ALLUXIO_TOKEN")
             .arg(format!("--endpoint=unix://{}", socket.display()))
-            .args(["--mode", mode, "--node-id", "node-0", "--master", master])
+            .args(["--mode", "all", "--node-id", "node-0", "--master", master])
             .arg(format!("--allowed-root={}", dir.join("kubelet").display()))
             .arg(format!("--state-dir={}", dir.join("state").display()))
             .arg(format!(

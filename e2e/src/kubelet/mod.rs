@@ -556,6 +556,13 @@ impl Kubelet {
                 return Err(format!("volume {}: this kind is not simulated", v.name));
             };
             std::fs::create_dir_all(&path).map_err(|e| format!("volume {}: {e}", v.name))?;
+            if v.empty_dir.is_some() {
+                // The kubelet makes an emptyDir 0777, so any user of the pod
+                // may write it.
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777))
+                    .map_err(|e| format!("volume {}: {e}", v.name))?;
+            }
             // fsGroup, as the kubelet applies it to the volume kinds that
             // support ownership management (not hostPath).
             if let Some(gid) = fs_group.filter(|_| v.host_path.is_none()) {

@@ -397,7 +397,6 @@ unsafe fn become_pid1(pid1: &Pid1) -> std::io::Result<()> {
             return Err(std::io::Error::last_os_error());
         }
         if pid == 0 {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
             check(libc::mount(
                 c"proc".as_ptr(),
                 pid1.proc_dir.as_ptr(),
@@ -410,6 +409,9 @@ unsafe fn become_pid1(pid1: &Pid1) -> std::io::Result<()> {
             check(libc::setgroups(pid1.groups.len(), pid1.groups.as_ptr()))?;
             check(libc::setgid(pid1.gid))?;
             check(libc::setuid(pid1.uid))?;
+            // After the user change, which clears it: PID 1 dies with its
+            // monitor (a kubelet that drops the container kills the monitor).
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
             return Ok(());
         }
         // The monitor keeps no descriptor but stdio: the one std's spawn
