@@ -231,7 +231,7 @@ impl FuseState {
             .map_err(|e| self.log_error("listStatus", &dir.path, e))?;
         // The listing answers the lookups that usually follow it (`ls -l`,
         // a data loader opening each file).
-        let caller = alluxio_common::auth::current_act_as().unwrap_or_default();
+        let caller = alluxio_common::auth::acting_user().unwrap_or_default();
         for child in &children {
             self.metadata.put(&caller, &child.path, child);
         }

@@ -7,9 +7,11 @@
 //! from the cache at once. Files being written are never kept.
 //! Directories are, for their attributes only (a listing always asks the
 //! master): another client's change to them shows after the TTL, as it
-//! does through the kernel's attribute cache. Entries are per caller (the user and groups the daemon acts for):
-//! the master checked that caller's permissions, and the capability in the
-//! file info is that caller's.
+//! does through the kernel's attribute cache. Entries are per calling
+//! user: the master checked that user's permissions, and the capability
+//! in the file info is that user's. Not per group set: the daemon learns a
+//! process's supplementary groups from `/proc`, which a short-lived process
+//! (an `ls`) may have left, so the same user's processes share entries.
 
 use alluxio_proto::grpc::FileInfo;
 use std::collections::HashMap;

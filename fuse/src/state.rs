@@ -103,7 +103,7 @@ impl FuseState {
     /// The master's view of `path` (synced with the UFS per the mount's
     /// sync interval), or what it said of a completed file a moment ago.
     pub async fn info_at(&self, path: &str) -> Result<FileInfo, Errno> {
-        let caller = alluxio_common::auth::current_act_as().unwrap_or_default();
+        let caller = alluxio_common::auth::acting_user().unwrap_or_default();
         if let Some(info) = self.metadata.get(&caller, path) {
             self.metrics.metadata_cache_hits.inc();
             return Ok(info);

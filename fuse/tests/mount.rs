@@ -551,10 +551,17 @@ async fn warm_small_files_are_read_without_asking_the_master() {
     .await;
     let root = m.point.clone();
     let read_all = move || {
-        // A data loader's pattern: list the directory, then read each file.
-        let mut names: Vec<_> = std::fs::read_dir(root.join("small"))
+        // A data loader's pattern: list the directory (here with `ls`, a
+        // process of its own that is gone when its requests are answered),
+        // then read each file.
+        let ls = std::process::Command::new("ls")
+            .arg(root.join("small"))
+            .output()
+            .unwrap();
+        let mut names: Vec<std::ffi::OsString> = String::from_utf8(ls.stdout)
             .unwrap()
-            .map(|e| e.unwrap().file_name())
+            .lines()
+            .map(Into::into)
             .collect();
         names.sort();
         for name in names {

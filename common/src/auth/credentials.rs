@@ -266,12 +266,10 @@ tokio::task_local! {
     static ACTING_FOR: ActAs;
 }
 
-/// Who the current task's calls are carried for (see [`acting_for`]), as
-/// `user:group1,group2`; `None` outside it.
-pub fn current_act_as() -> Option<String> {
-    ACTING_FOR
-        .try_with(|who| format!("{}:{}", who.user, who.groups.join(",")))
-        .ok()
+/// The user the current task's calls are carried for (see
+/// [`acting_for`]); `None` outside it.
+pub fn acting_user() -> Option<String> {
+    ACTING_FOR.try_with(|who| who.user.clone()).ok()
 }
 
 /// Runs `f` with every call it makes (in this task) carried for `who`.
