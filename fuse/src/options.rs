@@ -62,6 +62,9 @@ impl Default for FuseOptions {
     }
 }
 
+/// The metadata cache's default TTL on a read-only mount.
+pub const READ_ONLY_METADATA_TTL: Duration = Duration::from_secs(60);
+
 /// Kernel mount options accepted as they are.
 const KERNEL_FLAGS: &[&str] = &[
     "noatime", "atime", "nodev", "dev", "nosuid", "suid", "noexec", "exec", "sync", "async",
@@ -69,9 +72,15 @@ const KERNEL_FLAGS: &[&str] = &[
 ];
 
 impl FuseOptions {
-    /// How long completed files' metadata is answered from the daemon.
+    /// How long completed files' metadata is answered from the daemon:
+    /// `metadata_cache_ttl`, else a minute on a read-only mount (a dataset
+    /// being read), else `attr_timeout`.
     pub fn metadata_ttl(&self) -> Duration {
-        self.metadata_cache_ttl.unwrap_or(self.attr_timeout)
+        match self.metadata_cache_ttl {
+            Some(ttl) => ttl,
+            None if self.read_only => READ_ONLY_METADATA_TTL.max(self.attr_timeout),
+            None => self.attr_timeout,
+        }
     }
 
     /// Parses the values of every `-o` flag (each may hold a comma list).
@@ -171,6 +180,11 @@ mod tests {
         .unwrap();
         assert!(o.read_only && o.allow_other && !o.passthrough);
         assert_eq!(o.attr_timeout, Duration::from_millis(2500));
+        assert_eq!(o.metadata_ttl(), READ_ONLY_METADATA_TTL, "read-only: a minute");
+        let rw = FuseOptions::parse(&["attr_timeout=3"]).unwrap();
+        assert_eq!(rw.metadata_ttl(), Duration::from_secs(3));
+        let set = FuseOptions::parse(&["ro,metadata_cache_ttl=0"]).unwrap();
+        assert_eq!(set.metadata_ttl(), Duration::ZERO);
         assert_eq!(o.read_type, Some(ReadType::NoCache));
         assert_eq!(o.write_type, Some(WriteType::MustCache));
         assert_eq!(o.sync_interval_ms, Some(0));
