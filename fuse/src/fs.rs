@@ -302,8 +302,11 @@ impl Filesystem for AlluxioFuse {
         self.state.metrics.count("open");
         let state = self.state.clone();
         let (uid, gid) = (req.uid(), req.gid());
+        // As every other operation: the master checks the calling process.
+        let caller = state.users.act_as(uid, gid, req.pid());
         self.runtime.spawn(async move {
-            match state.open(ino.0, flags, uid, gid, &reply).await {
+            let opened = acting_for(caller, state.open(ino.0, flags, uid, gid, &reply)).await;
+            match opened {
                 Ok(Opened::Daemon { fh, keep_cache }) => {
                     let flags = if keep_cache {
                         FopenFlags::FOPEN_KEEP_CACHE

@@ -44,6 +44,18 @@ impl FuseState {
         self.wait_for_writer(&path).await;
         let read_type = self.options.read_type;
         let info = self.info_at(&path).await?;
+        // open(2) for reading needs read permission. The master signs a
+        // capability only for a caller who may read the file; without one
+        // the open is refused here (the kernel's page cache would
+        // otherwise serve another reader's pages of it). With
+        // authentication off there are no capabilities and no checks.
+        if info.capability.is_empty()
+            && !info.folder
+            && !self.fs.master().credentials().is_anonymous()
+        {
+            tracing::debug!(path, "open refused: the caller may not read the file");
+            return Err(Errno::EACCES);
+        }
         let reader = self.fs.reader(info, read_type).map_err(|e| match e {
             AlluxioError::FailedPrecondition(_) => {
                 tracing::warn!(path, "open refused: the file is still being written");

@@ -180,7 +180,11 @@ mod tests {
         .unwrap();
         assert!(o.read_only && o.allow_other && !o.passthrough);
         assert_eq!(o.attr_timeout, Duration::from_millis(2500));
-        assert_eq!(o.metadata_ttl(), READ_ONLY_METADATA_TTL, "read-only: a minute");
+        assert_eq!(
+            o.metadata_ttl(),
+            READ_ONLY_METADATA_TTL,
+            "read-only: a minute"
+        );
         let rw = FuseOptions::parse(&["attr_timeout=3"]).unwrap();
         assert_eq!(rw.metadata_ttl(), Duration::from_secs(3));
         let set = FuseOptions::parse(&["ro,metadata_cache_ttl=0"]).unwrap();

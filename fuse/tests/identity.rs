@@ -96,12 +96,31 @@ async fn each_call_is_checked_as_the_process_that_made_it() {
             // group only as a supplementary group; bob is not at all.
             sh_in_groups(CAROL, &[ALICE], &format!("echo ours > {home_s}/team/carol")),
             sh_as(BOB, &format!("echo ours > {home_s}/team/bob")),
+            // A 0600 file: only alice reads it, even with the kernel's
+            // permission checks off (the daemon opens as the caller).
+            sh_as(
+                ALICE,
+                &format!("echo secret > {home_s}/secret && chmod 600 {home_s}/secret && cat {home_s}/secret > /dev/null"),
+            ),
+            sh_as(BOB, &format!("cat {home_s}/secret > /dev/null")),
         )
     })
     .await
     .unwrap();
-    let (alice_writes, bob_writes, bob_mkdir, bob_rm, alice_top, bob_reads, carol_team, bob_team) =
-        result;
+    let (
+        alice_writes,
+        bob_writes,
+        bob_mkdir,
+        bob_rm,
+        alice_top,
+        bob_reads,
+        carol_team,
+        bob_team,
+        alice_secret,
+        bob_secret,
+    ) = result;
+    assert!(alice_secret, "alice reads her 0600 file");
+    assert!(!bob_secret, "bob does not read alice's 0600 file");
     assert!(carol_team, "a supplementary group counts");
     assert!(!bob_team, "no group, no write");
     assert!(alice_writes, "alice writes her home");
