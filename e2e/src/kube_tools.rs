@@ -92,6 +92,25 @@ pub fn chart_dir() -> std::path::PathBuf {
     repo_dir().join("charts/alluxio-rs")
 }
 
+/// `helm package` of the repository's chart into `dir`: the archive a
+/// release ships (`alluxio-rs-<version>.tgz`).
+pub fn package_chart(dir: &Path) -> std::path::PathBuf {
+    let (ok, out) = helm(&[
+        "package",
+        chart_dir().to_str().expect("a UTF-8 path"),
+        "--destination",
+        dir.to_str().expect("a UTF-8 path"),
+    ]);
+    assert!(ok, "helm package failed: {out}");
+    let archive = dir.join(format!("alluxio-rs-{}.tgz", env!("CARGO_PKG_VERSION")));
+    assert!(
+        archive.is_file(),
+        "helm package wrote no {}: {out}",
+        archive.display()
+    );
+    archive
+}
+
 /// A test API server with the repository's CRDs applied by `kubectl`, and
 /// the kubeconfig for it, written into `dir`.
 pub async fn api_server_with_crds(

@@ -257,17 +257,7 @@ async fn the_packaged_chart_applies_and_installs() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let (ok, out) = helm(&[
-        "package",
-        chart().to_str().unwrap(),
-        "--destination",
-        dir.path().to_str().unwrap(),
-    ]);
-    assert!(ok, "{out}");
-    let archive = dir
-        .path()
-        .join(format!("alluxio-rs-{}.tgz", env!("CARGO_PKG_VERSION")));
-    assert!(archive.is_file(), "{out}");
+    let archive = alluxio_e2e::kube_tools::package_chart(dir.path());
     let archive = archive.to_str().unwrap();
 
     // A bare API server: the chart brings its CRDs.

@@ -15,7 +15,7 @@
 
 use alluxio_e2e::apiserver::TestApiServer;
 use alluxio_e2e::kube_tools::{
-    chart_dir, helm, repo_dir, require_helm, require_kubectl, CHART_OPERATOR_USER,
+    helm, package_chart, repo_dir, require_helm, require_kubectl, CHART_OPERATOR_USER,
 };
 use alluxio_e2e::kubelet::{KubeletConfig, Node, ProcessKubelet};
 use alluxio_testkit::free_port;
@@ -74,16 +74,7 @@ async fn kubectl_apply_brings_up_a_real_cluster_and_delete_stops_it() {
     // The chart, packaged and installed as a user installs a release: its
     // CRDs, RBAC and the operator Deployment, whose pod runs the image and
     // reaches the API server with its in-cluster configuration.
-    let (ok, out) = helm(&[
-        "package",
-        chart_dir().to_str().unwrap(),
-        "--destination",
-        dir.path().to_str().unwrap(),
-    ]);
-    assert!(ok, "{out}");
-    let archive = dir
-        .path()
-        .join(format!("alluxio-rs-{}.tgz", env!("CARGO_PKG_VERSION")));
+    let archive = package_chart(dir.path());
     let metrics_port = free_port().unwrap().to_string();
     let (ok, out) = helm(&[
         "install",

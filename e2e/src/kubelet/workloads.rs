@@ -120,19 +120,22 @@ fn selects(selector: &Option<BTreeMap<String, String>>, labels: &BTreeMap<String
         .all(|(k, v)| labels.get(k) == Some(v))
 }
 
+/// The nodes a pod template's nodeSelector matches.
+fn eligible_nodes<'a>(template: &PodTemplateSpec, nodes: &'a [Node]) -> Vec<&'a Node> {
+    let node_selector = template.spec.as_ref().and_then(|s| s.node_selector.clone());
+    nodes
+        .iter()
+        .filter(|n| selects(&node_selector, &n.labels))
+        .collect()
+}
+
 /// The pods a DaemonSet wants: one per node its nodeSelector matches.
 pub fn daemonset_pods(ds: &DaemonSet, nodes: &[Node]) -> Vec<Pod> {
     let Some(spec) = &ds.spec else {
         return Vec::new();
     };
-    let node_selector = spec
-        .template
-        .spec
-        .as_ref()
-        .and_then(|s| s.node_selector.clone());
-    nodes
-        .iter()
-        .filter(|n| selects(&node_selector, &n.labels))
+    eligible_nodes(&spec.template, nodes)
+        .into_iter()
         .map(|n| {
             pod_from_template(
                 format!("{}-{}", ds.name_any(), n.name),
@@ -150,15 +153,7 @@ pub fn deployment_pods(deployment: &Deployment, nodes: &[Node]) -> Vec<Pod> {
     let Some(spec) = &deployment.spec else {
         return Vec::new();
     };
-    let node_selector = spec
-        .template
-        .spec
-        .as_ref()
-        .and_then(|s| s.node_selector.clone());
-    let eligible: Vec<&Node> = nodes
-        .iter()
-        .filter(|n| selects(&node_selector, &n.labels))
-        .collect();
+    let eligible = eligible_nodes(&spec.template, nodes);
     if eligible.is_empty() {
         return Vec::new();
     }
