@@ -10,7 +10,9 @@
 //!   group), restarts exited containers with backoff, runs readiness and
 //!   liveness probes, reports pod status, and stops the processes of
 //!   pods that are deleted;
-//! - cluster DNS (`dns`), through each pod's `/etc/hosts`.
+//! - cluster DNS (`dns`), through each pod's `/etc/hosts`;
+//! - images (`image`): containers of local podman images run inside them,
+//!   and the host side of volumes (`volumes`).
 //!
 //! Volumes are directories under the kubelet's root: emptyDir (also
 //! `medium: Memory`) per pod, hostPath per simulated node, one directory
@@ -22,6 +24,7 @@ pub mod csi;
 pub mod dns;
 pub mod image;
 pub mod runtime;
+pub mod volumes;
 pub mod workloads;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, Secret, Service};
@@ -34,6 +37,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 use tokio::process::Child;
+use volumes::{
+    apply_fs_group, share_kubelet_dirs, unmount_all_rootfs, unshare_kubelet_dirs, write_files,
+    SERVICE_ACCOUNT_DIR,
+};
 
 /// How often the kubelet looks at the API server.
 const SYNC_EVERY: Duration = Duration::from_millis(250);
@@ -81,9 +88,6 @@ pub struct KubeletConfig {
     pub in_cluster: Option<crate::apiserver::InClusterEndpoint>,
 }
 
-/// Where a pod's service-account token, CA and namespace are mounted.
-pub const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
-
 struct RunningContainer {
     spec: Container,
     /// Exited and, by the pod's restartPolicy, not to be started again.
@@ -121,72 +125,6 @@ struct RunningPod {
     containers: Vec<RunningContainer>,
     start_time: String,
     last_status: Value,
-}
-
-/// The kubelet's directories where CSI plugins mount (staging under
-/// `plugins`, publishing under `pods`). With images configured they are
-/// bind-mounted on themselves and made shared, as a node's
-/// `/var/lib/kubelet` is, so that a Bidirectional volume carries the
-/// mounts of a plugin running in a container out to the host.
-const SHARED_DIRS: [&str; 2] = ["pods", "plugins"];
-
-fn share_kubelet_dirs(root: &Path) -> Result<(), String> {
-    for dir in SHARED_DIRS {
-        let dir = root.join(dir);
-        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-        let path = std::ffi::CString::new(dir.display().to_string()).map_err(|e| e.to_string())?;
-        let null = std::ptr::null::<libc::c_char>();
-        // SAFETY: NUL-terminated paths that outlive the calls, null where
-        // mount(2) allows it.
-        let rc = unsafe {
-            let bound = libc::mount(
-                path.as_ptr(),
-                path.as_ptr(),
-                null,
-                libc::MS_BIND,
-                std::ptr::null(),
-            );
-            if bound == 0 {
-                libc::mount(null, path.as_ptr(), null, libc::MS_SHARED, std::ptr::null())
-            } else {
-                bound
-            }
-        };
-        if rc != 0 {
-            return Err(format!(
-                "cannot share {}: {}",
-                dir.display(),
-                std::io::Error::last_os_error()
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Detaches every container root filesystem still mounted under `root`
-/// (pods whose stop did not finish before the kubelet went).
-fn unmount_all_rootfs(root: &Path) {
-    let Ok(pods) = std::fs::read_dir(root.join("containers")) else {
-        return;
-    };
-    for pod in pods.flatten() {
-        for container in std::fs::read_dir(pod.path())
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            image::unmount_rootfs(&container.path());
-        }
-    }
-}
-
-fn unshare_kubelet_dirs(root: &Path) {
-    for dir in SHARED_DIRS {
-        if let Ok(path) = std::ffi::CString::new(root.join(dir).display().to_string()) {
-            // SAFETY: a NUL-terminated path; failing (not mounted) is fine.
-            unsafe { libc::umount2(path.as_ptr(), libc::MNT_DETACH) };
-        }
-    }
 }
 
 /// A running process kubelet; [`ProcessKubelet::stop`] stops its pods.
@@ -639,52 +577,6 @@ impl Kubelet {
             last_status: Value::Null,
         })
     }
-}
-
-/// Writes a ConfigMap's or Secret's keys as files with `mode` (the
-/// volume's `defaultMode`, as the kubelet applies it).
-fn write_files(
-    dir: &Path,
-    files: impl Iterator<Item = (String, Vec<u8>)>,
-    mode: u32,
-) -> Result<PathBuf, String> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-    for (name, bytes) in files {
-        if name.contains('/') || name.starts_with('.') {
-            return Err(format!("volume key {name:?} is not a file name"));
-        }
-        let path = dir.join(name);
-        std::fs::write(&path, bytes).map_err(|e| e.to_string())?;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode & 0o777))
-            .map_err(|e| e.to_string())?;
-    }
-    Ok(dir.to_path_buf())
-}
-
-/// The group `gid` owns everything in the volume, which is group-readable
-/// (and group-writable unless `read_only`), directories setgid so that new
-/// files keep the group: the kubelet's `SetVolumeOwnership`.
-fn apply_fs_group(dir: &Path, gid: u32, read_only: bool) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let mask = if read_only { 0o440 } else { 0o660 };
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(path) = pending.pop() {
-        let meta = std::fs::symlink_metadata(&path)?;
-        if meta.file_type().is_symlink() {
-            continue;
-        }
-        std::os::unix::fs::lchown(&path, None, Some(gid))?;
-        let mut mode = meta.permissions().mode() | mask;
-        if meta.is_dir() {
-            mode |= 0o2000 | 0o110;
-            for entry in std::fs::read_dir(&path)? {
-                pending.push(entry?.path());
-            }
-        }
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode & 0o7777))?;
-    }
-    Ok(())
 }
 
 fn restart_delay(restarts: i32) -> Duration {
