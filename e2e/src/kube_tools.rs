@@ -111,6 +111,30 @@ pub fn package_chart(dir: &Path) -> std::path::PathBuf {
     archive
 }
 
+/// `helm install` of the chart `archive` as release `test` in `default`
+/// (the names [`CHART_OPERATOR_USER`] assumes) on the server of
+/// `kubeconfig`, with `--set` values `sets`; helm's output.
+pub fn install_chart(archive: &Path, kubeconfig: &Path, sets: &[&str]) -> String {
+    let mut args = vec![
+        "install",
+        "test",
+        archive.to_str().expect("a UTF-8 path"),
+        "--kubeconfig",
+        kubeconfig.to_str().expect("a UTF-8 path"),
+        "--namespace",
+        "default",
+        // The test API server serves no OpenAPI document; rendered objects'
+        // schemas are checked by `schema_check` instead.
+        "--disable-openapi-validation",
+    ];
+    for set in sets {
+        args.extend(["--set", set]);
+    }
+    let (ok, out) = helm(&args);
+    assert!(ok, "helm install failed: {out}");
+    out
+}
+
 /// A test API server with the repository's CRDs applied by `kubectl`, and
 /// the kubeconfig for it, written into `dir`.
 pub async fn api_server_with_crds(

@@ -266,23 +266,23 @@ async fn the_packaged_chart_applies_and_installs() {
         .unwrap();
     let config = dir.path().join("kubeconfig");
     std::fs::write(&config, server.kubeconfig()).unwrap();
-    let config = config.to_str().unwrap();
+    let kubectl = |args: &[&str]| {
+        let (ok, out) = alluxio_e2e::kube_tools::kubectl(&config, args);
+        assert!(ok, "kubectl {args:?}: {out}");
+        out
+    };
     // What the archive renders passes kubectl's client-side dry run.
     let (ok, rendered) = helm(&["template", "test", archive, "--set", "csi.enabled=true"]);
     assert!(ok, "{rendered}");
     let manifest = dir.path().join("rendered.yaml");
     std::fs::write(&manifest, &rendered).unwrap();
-    let (ok, out) = alluxio_e2e::kube_tools::kubectl(
-        std::path::Path::new(config),
-        &[
-            "apply",
-            "--dry-run=client",
-            "--validate=false",
-            "-f",
-            manifest.to_str().unwrap(),
-        ],
-    );
-    assert!(ok, "{out}");
+    let out = kubectl(&[
+        "apply",
+        "--dry-run=client",
+        "--validate=false",
+        "-f",
+        manifest.to_str().unwrap(),
+    ]);
     assert!(
         out.contains("deployment.apps/test-alluxio-rs created (dry run)"),
         "{out}"
@@ -290,58 +290,38 @@ async fn the_packaged_chart_applies_and_installs() {
 
     // helm install from the archive, as a user installs a released chart
     // (the release is stored in a Secret, its objects created).
-    let (ok, out) = helm(&[
-        "install",
-        "test",
-        archive,
-        "--kubeconfig",
-        config,
-        "--namespace",
-        "default",
-        "--set",
-        "csi.enabled=true",
-        // The test API server serves no OpenAPI document; the objects'
-        // schemas are checked by every_rendered_object_fits_its_kubernetes_schema.
-        "--disable-openapi-validation",
-    ]);
-    assert!(ok, "{out}");
+    let out = alluxio_e2e::kube_tools::install_chart(
+        std::path::Path::new(archive),
+        &config,
+        &["csi.enabled=true"],
+    );
     assert!(out.contains("STATUS: deployed"), "{out}");
-    let (ok, out) = alluxio_e2e::kube_tools::kubectl(
-        std::path::Path::new(config),
-        &[
-            "wait",
-            "--for=condition=Established",
-            "crd/alluxioclusters.alluxio.rs",
-            "crd/mounts.alluxio.rs",
-            "--timeout=30s",
-        ],
-    );
-    assert!(ok, "{out}");
-    let (ok, out) = alluxio_e2e::kube_tools::kubectl(
-        std::path::Path::new(config),
-        &["get", "crd", "-o", "name"],
-    );
-    assert!(ok, "{out}");
+    kubectl(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/alluxioclusters.alluxio.rs",
+        "crd/mounts.alluxio.rs",
+        "--timeout=30s",
+    ]);
     assert_eq!(
-        out.lines().collect::<Vec<_>>(),
+        kubectl(&["get", "crd", "-o", "name"])
+            .lines()
+            .collect::<Vec<_>>(),
         [
             "customresourcedefinition.apiextensions.k8s.io/alluxioclusters.alluxio.rs",
             "customresourcedefinition.apiextensions.k8s.io/mounts.alluxio.rs"
         ]
     );
-    let (ok, out) = alluxio_e2e::kube_tools::kubectl(
-        std::path::Path::new(config),
-        &[
-            "get",
-            "deployment/test-alluxio-rs",
-            "daemonset/test-alluxio-rs-csi-node",
-            "csidriver/csi.alluxio.rs",
-            "-o",
-            "jsonpath={range .items[*]}{.metadata.name} {end}",
-        ],
-    );
-    assert!(ok, "{out}");
+    let out = kubectl(&[
+        "get",
+        "deployment/test-alluxio-rs",
+        "daemonset/test-alluxio-rs-csi-node",
+        "csidriver/csi.alluxio.rs",
+        "-o",
+        "jsonpath={range .items[*]}{.metadata.name} {end}",
+    ]);
     assert_eq!(out.split_whitespace().count(), 3, "{out}");
+    let config = config.to_str().unwrap();
     let (ok, out) = helm(&["list", "--kubeconfig", config, "--namespace", "default"]);
     assert!(
         ok && out.contains(&format!("alluxio-rs-{}", env!("CARGO_PKG_VERSION"))),

@@ -15,7 +15,7 @@
 
 use alluxio_e2e::apiserver::TestApiServer;
 use alluxio_e2e::kube_tools::{
-    helm, package_chart, repo_dir, require_helm, require_kubectl, CHART_OPERATOR_USER,
+    install_chart, package_chart, repo_dir, require_helm, require_kubectl, CHART_OPERATOR_USER,
 };
 use alluxio_e2e::kubelet::{KubeletConfig, Node, ProcessKubelet};
 use alluxio_testkit::free_port;
@@ -76,19 +76,11 @@ async fn kubectl_apply_brings_up_a_real_cluster_and_delete_stops_it() {
     // reaches the API server with its in-cluster configuration.
     let archive = package_chart(dir.path());
     let metrics_port = free_port().unwrap().to_string();
-    let (ok, out) = helm(&[
-        "install",
-        "test",
-        archive.to_str().unwrap(),
-        "--kubeconfig",
-        config.to_str().unwrap(),
-        "--namespace",
-        "default",
-        "--set",
-        &format!("metrics.port={metrics_port}"),
-        "--disable-openapi-validation",
-    ]);
-    assert!(ok, "{out}");
+    install_chart(
+        &archive,
+        &config,
+        &[&format!("metrics.port={metrics_port}")],
+    );
     let (ok, out) = k(
         &config,
         &[
