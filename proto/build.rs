@@ -10,6 +10,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "alluxio/block_worker.proto",
         "alluxio/meta_master.proto",
         "alluxio/journal.proto",
+        "alluxio/raft.proto",
         "csi/csi.proto",
     ];
     for file in &files {

@@ -194,7 +194,12 @@ async fn grpc_create_complete(dir: &Path, fsync: bool, seconds: f64) -> (f64, f6
         })
         .await
         .expect("mkdir");
-    let flushes_before = server.fs.journal().counters.flushes.load(Ordering::Relaxed);
+    let flushes_before = server
+        .fs
+        .journal()
+        .counters()
+        .flushes
+        .load(Ordering::Relaxed);
     let seq_before = server.fs.journal().last_sequence();
     let run = alluxio_common::now_ms();
     let c = conns.clone();
@@ -222,7 +227,13 @@ async fn grpc_create_complete(dir: &Path, fsync: bool, seconds: f64) -> (f64, f6
         }
     })
     .await;
-    let flushes = server.fs.journal().counters.flushes.load(Ordering::Relaxed) - flushes_before;
+    let flushes = server
+        .fs
+        .journal()
+        .counters()
+        .flushes
+        .load(Ordering::Relaxed)
+        - flushes_before;
     let entries = server.fs.journal().last_sequence() - seq_before;
     server.shutdown().await;
     (pairs, entries as f64 / flushes.max(1) as f64)
@@ -244,7 +255,7 @@ async fn direct_create_complete(dir: &Path, seconds: f64) -> (f64, f64) {
     fs.create_directory(&root, false, true, false, attrs.clone(), -1)
         .await
         .expect("mkdir");
-    let flushes_before = fs.journal().counters.flushes.load(Ordering::Relaxed);
+    let flushes_before = fs.journal().counters().flushes.load(Ordering::Relaxed);
     let seq_before = fs.journal().last_sequence();
     let f = fs.clone();
     let pairs = rate(64, seconds, move |t, i| {
@@ -258,7 +269,7 @@ async fn direct_create_complete(dir: &Path, seconds: f64) -> (f64, f64) {
         }
     })
     .await;
-    let flushes = fs.journal().counters.flushes.load(Ordering::Relaxed) - flushes_before;
+    let flushes = fs.journal().counters().flushes.load(Ordering::Relaxed) - flushes_before;
     let entries = fs.journal().last_sequence() - seq_before;
     drop(fs);
     server.shutdown().await;

@@ -104,6 +104,7 @@ fn main() {
         config.security.token_file = Some(path);
     }
     alluxio_common::rpc::set_call_timeout(config.user.rpc_timeout.0);
+    alluxio_common::rpc::set_failover_timeout(config.user.rpc_retry_timeout.0);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => fail(&AlluxioError::Internal(format!(

@@ -1,15 +1,29 @@
 //! Typed client of the master's three gRPC services. Every method returns
 //! [`AlluxioError`], so callers match on kinds rather than status codes.
+//!
+//! A client may know several masters (a fault-tolerant cluster: the
+//! address is `h1:19998,h2:19998,h3:19998`). It talks to the one it
+//! believes is the leader; when that one answers `Unavailable` (it is not
+//! the leader, or it is gone) the client follows the leader named in the
+//! refusal, or tries the next master, until the call succeeds or
+//! `user.rpc_retry_timeout` passes. A follower refuses before it does
+//! anything, so retrying a refused write is safe; a write whose master died
+//! mid-call may have been applied, as with any timeout.
 
 use alluxio_common::auth::{AuthChannel, Credentials};
+use alluxio_common::rpc::LEADER_HEADER;
 use alluxio_common::{AlluxioError, Result};
 use alluxio_proto::grpc::block_master_client::BlockMasterClient;
 use alluxio_proto::grpc::file_system_master_client::FileSystemMasterClient;
 use alluxio_proto::grpc::meta_master_client::MetaMasterClient;
 use alluxio_proto::grpc::*;
 use futures::StreamExt;
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tonic::transport::{Channel, Endpoint};
+use tonic::Status;
 
 /// `message` as a request with this process's per-call deadline (see
 /// `alluxio_common::rpc`), which the server also receives as
@@ -21,14 +35,38 @@ pub(crate) fn deadline<T>(message: T) -> tonic::Request<T> {
     request
 }
 
-/// Every call carries the client's credentials (see `alluxio_common::auth`).
+/// The three service clients of one master.
 #[derive(Clone)]
-pub struct MasterClient {
-    address: String,
-    credentials: Credentials,
+struct Conn {
     fs: FileSystemMasterClient<AuthChannel>,
     block: BlockMasterClient<AuthChannel>,
     meta: MetaMasterClient<AuthChannel>,
+}
+
+impl Conn {
+    fn over(channel: Channel, credentials: &Credentials) -> Conn {
+        let channel = credentials.attach(channel);
+        Conn {
+            fs: FileSystemMasterClient::new(channel.clone())
+                .max_decoding_message_size(alluxio_common::rpc::MASTER_MAX_MESSAGE),
+            block: BlockMasterClient::new(channel.clone()),
+            meta: MetaMasterClient::new(channel),
+        }
+    }
+}
+
+struct Masters {
+    addresses: Vec<String>,
+    conns: Vec<Conn>,
+    /// Index of the master calls go to first.
+    current: AtomicUsize,
+}
+
+/// Every call carries the client's credentials (see `alluxio_common::auth`).
+#[derive(Clone)]
+pub struct MasterClient {
+    masters: Arc<Masters>,
+    credentials: Credentials,
 }
 
 fn master_endpoint(address: &str) -> Result<Endpoint> {
@@ -36,49 +74,98 @@ fn master_endpoint(address: &str) -> Result<Endpoint> {
         .map_err(|e| AlluxioError::InvalidArgument(format!("master: {e}")))
 }
 
+/// The masters named by `address`: `host:port`, or several separated by
+/// commas, optionally as `alluxio://h1:19998,h2:19998/`.
+pub fn parse_master_addresses(address: &str) -> Result<Vec<String>> {
+    let list = address.trim().trim_start_matches("alluxio://");
+    let list = list.split('/').next().unwrap_or_default();
+    let addresses: Vec<String> = list
+        .split(',')
+        .map(|a| a.trim().to_string())
+        .filter(|a| !a.is_empty())
+        .collect();
+    if addresses.is_empty() {
+        return Err(AlluxioError::InvalidArgument(format!(
+            "no master address in {address:?}"
+        )));
+    }
+    Ok(addresses)
+}
+
 impl MasterClient {
-    /// Connects to `host:port` as `credentials`, retrying until `timeout`
-    /// passes.
+    /// Connects to the master(s) at `address` as `credentials`, retrying
+    /// until `timeout` passes (until one of several answers).
     pub async fn connect(
         address: &str,
         timeout: Duration,
         credentials: Credentials,
     ) -> Result<MasterClient> {
-        let endpoint = master_endpoint(address)?;
+        let addresses = parse_master_addresses(address)?;
+        let endpoints: Vec<Endpoint> = addresses
+            .iter()
+            .map(|a| master_endpoint(a))
+            .collect::<Result<_>>()?;
         let deadline = Instant::now() + timeout;
         let mut delay = Duration::from_millis(50);
-        let channel = loop {
-            match endpoint.connect().await {
-                Ok(channel) => break channel,
-                Err(e) if Instant::now() >= deadline => {
-                    return Err(AlluxioError::Unavailable(format!(
-                        "cannot reach the Alluxio master at {address}: {e}"
-                    )));
-                }
-                Err(_) => {
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(1));
+        let (first, channel) = 'found: loop {
+            let mut last_error = None;
+            for (i, endpoint) in endpoints.iter().enumerate() {
+                match endpoint.connect().await {
+                    Ok(channel) => break 'found (i, channel),
+                    Err(e) => last_error = Some(e),
                 }
             }
+            if Instant::now() >= deadline {
+                return Err(AlluxioError::Unavailable(format!(
+                    "cannot reach the Alluxio master at {address}: {}",
+                    last_error.map(|e| e.to_string()).unwrap_or_default()
+                )));
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(1));
         };
-        Ok(Self::over(address, channel, credentials))
+        let mut channel = Some(channel);
+        let channels = endpoints
+            .iter()
+            .enumerate()
+            .map(|(i, e)| match (i == first, channel.take()) {
+                (true, Some(c)) => c,
+                (_, c) => {
+                    channel = c;
+                    e.connect_lazy()
+                }
+            })
+            .collect();
+        Ok(Self::over(addresses, channels, first, credentials))
     }
 
     /// A client that connects on first use and reconnects after failures
     /// (for long-running processes such as workers).
     pub fn connect_lazy(address: &str, credentials: Credentials) -> Result<MasterClient> {
-        let channel = master_endpoint(address)?.connect_lazy();
-        Ok(Self::over(address, channel, credentials))
+        let addresses = parse_master_addresses(address)?;
+        let channels = addresses
+            .iter()
+            .map(|a| master_endpoint(a).map(|e| e.connect_lazy()))
+            .collect::<Result<_>>()?;
+        Ok(Self::over(addresses, channels, 0, credentials))
     }
 
-    fn over(address: &str, channel: Channel, credentials: Credentials) -> MasterClient {
-        let channel = credentials.attach(channel);
+    fn over(
+        addresses: Vec<String>,
+        channels: Vec<Channel>,
+        first: usize,
+        credentials: Credentials,
+    ) -> MasterClient {
+        let conns = channels
+            .into_iter()
+            .map(|c| Conn::over(c, &credentials))
+            .collect();
         MasterClient {
-            address: address.to_string(),
-            fs: FileSystemMasterClient::new(channel.clone())
-                .max_decoding_message_size(alluxio_common::rpc::MASTER_MAX_MESSAGE),
-            block: BlockMasterClient::new(channel.clone()),
-            meta: MetaMasterClient::new(channel),
+            masters: Arc::new(Masters {
+                addresses,
+                conns,
+                current: AtomicUsize::new(first),
+            }),
             credentials,
         }
     }
@@ -88,23 +175,90 @@ impl MasterClient {
         &self.credentials
     }
 
+    /// The master calls go to now.
     pub fn address(&self) -> &str {
-        &self.address
+        let m = &self.masters;
+        &m.addresses[m.current.load(Ordering::Relaxed) % m.addresses.len()]
+    }
+
+    /// Every master this client knows.
+    pub fn addresses(&self) -> &[String] {
+        &self.masters.addresses
+    }
+
+    /// Runs `call` against the leader, following NotLeader hints and
+    /// trying the other masters while they are unavailable.
+    async fn call<T, F, Fut>(&self, call: F) -> Result<T>
+    where
+        F: Fn(Conn) -> Fut,
+        Fut: Future<Output = std::result::Result<tonic::Response<T>, Status>>,
+    {
+        let m = &self.masters;
+        let n = m.conns.len();
+        if n == 1 {
+            return Ok(call(m.conns[0].clone()).await?.into_inner());
+        }
+        let deadline = Instant::now() + alluxio_common::rpc::failover_timeout();
+        let mut delay = Duration::from_millis(20);
+        let mut tried_without_hint = 0;
+        loop {
+            let i = m.current.load(Ordering::Relaxed) % n;
+            let status = match call(m.conns[i].clone()).await {
+                Ok(response) => return Ok(response.into_inner()),
+                Err(status) => status,
+            };
+            let hint = status
+                .metadata()
+                .get(LEADER_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|leader| m.addresses.iter().position(|a| a == leader));
+            let error = AlluxioError::from(status);
+            if !matches!(error, AlluxioError::Unavailable(_)) || Instant::now() >= deadline {
+                return Err(error);
+            }
+            let next = hint.unwrap_or((i + 1) % n);
+            let _ = m
+                .current
+                .compare_exchange(i, next, Ordering::Relaxed, Ordering::Relaxed);
+            if hint.is_none() {
+                tried_without_hint += 1;
+                // A full round without a leader: an election is running.
+                if tried_without_hint % n == 0 {
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_millis(500));
+                }
+            }
+        }
     }
 
     pub async fn create_file(&self, req: CreateFileRequest) -> Result<FileInfo> {
-        let r = self.fs.clone().create_file(deadline(req)).await?;
-        Ok(r.into_inner().file_info.unwrap_or_default())
+        let r = self
+            .call(|mut c| {
+                let req = req.clone();
+                async move { c.fs.create_file(deadline(req)).await }
+            })
+            .await?;
+        Ok(r.file_info.unwrap_or_default())
     }
 
     pub async fn complete_file(&self, req: CompleteFileRequest) -> Result<FileInfo> {
-        let r = self.fs.clone().complete_file(deadline(req)).await?;
-        Ok(r.into_inner().file_info.unwrap_or_default())
+        let r = self
+            .call(|mut c| {
+                let req = req.clone();
+                async move { c.fs.complete_file(deadline(req)).await }
+            })
+            .await?;
+        Ok(r.file_info.unwrap_or_default())
     }
 
     pub async fn create_directory(&self, req: CreateDirectoryRequest) -> Result<FileInfo> {
-        let r = self.fs.clone().create_directory(deadline(req)).await?;
-        Ok(r.into_inner().file_info.unwrap_or_default())
+        let r = self
+            .call(|mut c| {
+                let req = req.clone();
+                async move { c.fs.create_directory(deadline(req)).await }
+            })
+            .await?;
+        Ok(r.file_info.unwrap_or_default())
     }
 
     pub async fn get_status(&self, path: &str, sync_interval_ms: Option<i64>) -> Result<FileInfo> {
@@ -112,8 +266,13 @@ impl MasterClient {
             path: path.to_string(),
             common: Some(FileSystemMasterCommonOptions { sync_interval_ms }),
         };
-        let r = self.fs.clone().get_status(deadline(req)).await?;
-        Ok(r.into_inner().file_info.unwrap_or_default())
+        let r = self
+            .call(|mut c| {
+                let req = req.clone();
+                async move { c.fs.get_status(deadline(req)).await }
+            })
+            .await?;
+        Ok(r.file_info.unwrap_or_default())
     }
 
     /// Every entry of a (possibly streamed) listing.
@@ -147,11 +306,11 @@ impl MasterClient {
             common: Some(FileSystemMasterCommonOptions { sync_interval_ms }),
         };
         let stream = self
-            .fs
-            .clone()
-            .list_status(deadline(req))
-            .await?
-            .into_inner();
+            .call(|mut c| {
+                let req = req.clone();
+                async move { c.fs.list_status(deadline(req)).await }
+            })
+            .await?;
         Ok(stream
             .map(|batch| batch.map(|b| b.file_infos).map_err(AlluxioError::from))
             .boxed())
@@ -164,7 +323,11 @@ impl MasterClient {
             alluxio_only,
             common: None,
         };
-        self.fs.clone().delete(deadline(req)).await?;
+        self.call(|mut c| {
+            let req = req.clone();
+            async move { c.fs.delete(deadline(req)).await }
+        })
+        .await?;
         Ok(())
     }
 
@@ -174,12 +337,20 @@ impl MasterClient {
             dst: dst.to_string(),
             common: None,
         };
-        self.fs.clone().rename(deadline(req)).await?;
+        self.call(|mut c| {
+            let req = req.clone();
+            async move { c.fs.rename(deadline(req)).await }
+        })
+        .await?;
         Ok(())
     }
 
     pub async fn set_attribute(&self, req: SetAttributeRequest) -> Result<()> {
-        self.fs.clone().set_attribute(deadline(req)).await?;
+        self.call(|mut c| {
+            let req = req.clone();
+            async move { c.fs.set_attribute(deadline(req)).await }
+        })
+        .await?;
         Ok(())
     }
 
@@ -189,97 +360,121 @@ impl MasterClient {
             recursive,
             forced,
         };
-        Ok(self
-            .fs
-            .clone()
-            .free(deadline(req))
-            .await?
-            .into_inner()
-            .blocks_freed)
+        let r = self
+            .call(|mut c| {
+                let req = req.clone();
+                async move { c.fs.free(deadline(req)).await }
+            })
+            .await?;
+        Ok(r.blocks_freed)
     }
 
     pub async fn mount(&self, req: MountRequest) -> Result<MountPointInfo> {
-        let r = self.fs.clone().mount(deadline(req)).await?;
-        Ok(r.into_inner().mount.unwrap_or_default())
+        let r = self
+            .call(|mut c| {
+                let req = req.clone();
+                async move { c.fs.mount(deadline(req)).await }
+            })
+            .await?;
+        Ok(r.mount.unwrap_or_default())
     }
 
     pub async fn unmount(&self, path: &str) -> Result<()> {
         let req = UnmountRequest {
             alluxio_path: path.to_string(),
         };
-        self.fs.clone().unmount(deadline(req)).await?;
+        self.call(|mut c| {
+            let req = req.clone();
+            async move { c.fs.unmount(deadline(req)).await }
+        })
+        .await?;
         Ok(())
     }
 
     pub async fn update_mount(&self, req: UpdateMountRequest) -> Result<MountPointInfo> {
-        let r = self.fs.clone().update_mount(deadline(req)).await?;
-        Ok(r.into_inner().mount.unwrap_or_default())
+        let r = self
+            .call(|mut c| {
+                let req = req.clone();
+                async move { c.fs.update_mount(deadline(req)).await }
+            })
+            .await?;
+        Ok(r.mount.unwrap_or_default())
     }
 
     pub async fn mount_table(&self) -> Result<Vec<MountPointInfo>> {
         let r = self
-            .fs
-            .clone()
-            .get_mount_table(deadline(GetMountTableRequest {}))
+            .call(|mut c| {
+                let req = GetMountTableRequest {};
+                async move { c.fs.get_mount_table(deadline(req)).await }
+            })
             .await?;
-        Ok(r.into_inner().mounts)
+        Ok(r.mounts)
     }
 
     pub async fn ufs_info(&self, mount_id: u64) -> Result<GetUfsInfoResponse> {
         let r = self
-            .fs
-            .clone()
-            .get_ufs_info(deadline(GetUfsInfoRequest { mount_id }))
+            .call(|mut c| {
+                let req = GetUfsInfoRequest { mount_id };
+                async move { c.fs.get_ufs_info(deadline(req)).await }
+            })
             .await?;
-        Ok(r.into_inner())
+        Ok(r)
     }
 
     pub async fn commit_persisted(&self, file_id: u64, ufs_mtime_ms: i64) -> Result<()> {
-        self.fs
-            .clone()
-            .commit_persisted(deadline(CommitPersistedRequest {
+        self.call(|mut c| {
+            let req = CommitPersistedRequest {
                 file_id,
                 ufs_mtime_ms,
-            }))
-            .await?;
+            };
+            async move { c.fs.commit_persisted(deadline(req)).await }
+        })
+        .await?;
         Ok(())
     }
 
     pub async fn master_info(&self) -> Result<GetMasterInfoResponse> {
-        Ok(self
-            .meta
-            .clone()
-            .get_master_info(deadline(GetMasterInfoRequest {}))
-            .await?
-            .into_inner())
+        self.call(|mut c| {
+            let req = GetMasterInfoRequest {};
+            async move { c.meta.get_master_info(deadline(req)).await }
+        })
+        .await
     }
 
     pub async fn ping(&self) -> Result<()> {
-        self.meta.clone().ping(deadline(PingRequest {})).await?;
+        self.call(|mut c| {
+            let req = PingRequest {};
+            async move { c.meta.ping(deadline(req)).await }
+        })
+        .await?;
         Ok(())
     }
 
     pub async fn worker_infos(&self) -> Result<Vec<WorkerInfo>> {
         let r = self
-            .block
-            .clone()
-            .get_worker_info_list(deadline(GetWorkerInfoListRequest {}))
+            .call(|mut c| {
+                let req = GetWorkerInfoListRequest {};
+                async move { c.block.get_worker_info_list(deadline(req)).await }
+            })
             .await?;
-        Ok(r.into_inner().workers)
+        Ok(r.workers)
     }
 
     /// Where a block lies, as the master knows it (workers only).
     pub async fn block_layout(&self, block_id: u64) -> Result<GetBlockLayoutResponse> {
-        Ok(self
-            .block
-            .clone()
-            .get_block_layout(deadline(GetBlockLayoutRequest { block_id }))
-            .await?
-            .into_inner())
+        self.call(|mut c| {
+            let req = GetBlockLayoutRequest { block_id };
+            async move { c.block.get_block_layout(deadline(req)).await }
+        })
+        .await
     }
 
     pub async fn register_worker(&self, req: RegisterWorkerRequest) -> Result<()> {
-        self.block.clone().register_worker(deadline(req)).await?;
+        self.call(|mut c| {
+            let req = req.clone();
+            async move { c.block.register_worker(deadline(req)).await }
+        })
+        .await?;
         Ok(())
     }
 
@@ -287,16 +482,19 @@ impl MasterClient {
         &self,
         req: WorkerHeartbeatRequest,
     ) -> Result<WorkerHeartbeatResponse> {
-        Ok(self
-            .block
-            .clone()
-            .worker_heartbeat(deadline(req))
-            .await?
-            .into_inner())
+        self.call(|mut c| {
+            let req = req.clone();
+            async move { c.block.worker_heartbeat(deadline(req)).await }
+        })
+        .await
     }
 
     pub async fn commit_block(&self, req: CommitBlockRequest) -> Result<()> {
-        self.block.clone().commit_block(deadline(req)).await?;
+        self.call(|mut c| {
+            let req = req.clone();
+            async move { c.block.commit_block(deadline(req)).await }
+        })
+        .await?;
         Ok(())
     }
 }

@@ -184,6 +184,48 @@ pub struct MasterConfig {
     pub ttl_check_interval: ConfigDuration,
     /// File infos per message of a streamed listing.
     pub list_batch_size: usize,
+    /// `host:rpc_port` of every master, for clients, workers and proxies
+    /// of a fault-tolerant cluster (Alluxio's `alluxio.master.rpc.addresses`).
+    /// Empty: the one master at `hostname:rpc_port`.
+    #[serde(deserialize_with = "address_list")]
+    pub rpc_addresses: Vec<String>,
+    /// Fault-tolerant mode: the masters replicate the journal with Raft.
+    pub embedded_journal: EmbeddedJournalConfig,
+}
+
+/// `master.embedded_journal.*`: the Raft group of fault-tolerant masters.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmbeddedJournalConfig {
+    /// `host:port` of every master's Raft endpoint, the same list in the
+    /// same order on every master (Alluxio's
+    /// `alluxio.master.embedded.journal.addresses`). Empty: a single
+    /// master with its local journal. This master is the entry whose host
+    /// is `master.hostname` and whose port is `port`.
+    #[serde(deserialize_with = "address_list")]
+    pub addresses: Vec<String>,
+    /// Port of this master's Raft endpoint.
+    pub port: u16,
+    /// A follower that hears nothing from the leader for a random time
+    /// between this and twice this starts an election.
+    pub election_timeout: ConfigDuration,
+    /// How often the leader heartbeats its followers.
+    pub heartbeat_interval: ConfigDuration,
+    /// Raft entries (each a group-committed batch of journal entries)
+    /// between snapshots; the log before a snapshot is purged.
+    pub snapshot_period_entries: u64,
+}
+
+impl Default for EmbeddedJournalConfig {
+    fn default() -> Self {
+        EmbeddedJournalConfig {
+            addresses: Vec::new(),
+            port: 19200,
+            election_timeout: ConfigDuration(Duration::from_millis(1000)),
+            heartbeat_interval: ConfigDuration(Duration::from_millis(200)),
+            snapshot_period_entries: 100_000,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -265,6 +307,8 @@ impl Default for MasterConfig {
             lost_worker_forget_after: ConfigDuration(Duration::from_secs(3600)),
             ttl_check_interval: ConfigDuration(Duration::from_secs(60)),
             list_batch_size: 1000,
+            rpc_addresses: Vec::new(),
+            embedded_journal: EmbeddedJournalConfig::default(),
         }
     }
 }
@@ -297,8 +341,12 @@ impl Default for UserConfig {
 }
 
 impl AlluxioConfig {
-    /// Address clients dial: `hostname:rpc_port`.
+    /// Address clients dial: `master.rpc_addresses` joined by commas (the
+    /// masters of a fault-tolerant cluster), else `hostname:rpc_port`.
     pub fn master_address(&self) -> String {
+        if !self.master.rpc_addresses.is_empty() {
+            return self.master.rpc_addresses.join(",");
+        }
         format!("{}:{}", self.master.hostname, self.master.rpc_port)
     }
 
@@ -442,6 +490,26 @@ fn string_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String
             ))),
         })
         .collect()
+}
+
+/// A list of addresses, written as a YAML list or as one comma-separated
+/// string (`h1:19200,h2:19200,h3:19200`, handy in env vars and flags).
+fn address_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrText {
+        List(Vec<String>),
+        Text(String),
+    }
+    let items = match ListOrText::deserialize(d)? {
+        ListOrText::List(items) => items,
+        ListOrText::Text(text) => text.split(',').map(str::to_string).collect(),
+    };
+    Ok(items
+        .into_iter()
+        .map(|a| a.trim().to_string())
+        .filter(|a| !a.is_empty())
+        .collect())
 }
 
 /// Parses an env or flag value the way YAML would (numbers, booleans,

@@ -33,6 +33,23 @@ pub const WORKER_MAX_MESSAGE: usize = 64 << 20;
 /// in the client's HTTP/2 flow control instead of piling up on the server.
 pub const MAX_CONCURRENT_STREAMS: u32 = 1024;
 
+/// gRPC metadata with which a master that is not the leader of its Raft
+/// group names the leader's client address (clients go there next).
+pub const LEADER_HEADER: &str = "x-alluxio-leader";
+
+/// How long a client of several masters keeps trying others (and
+/// following NotLeader hints) before a call fails; `user.rpc_retry_timeout`.
+static FAILOVER_TIMEOUT_MS: AtomicU64 = AtomicU64::new(30_000);
+
+pub fn set_failover_timeout(timeout: Duration) {
+    let ms = timeout.as_millis().clamp(1, u64::MAX as u128) as u64;
+    FAILOVER_TIMEOUT_MS.store(ms, Ordering::Relaxed);
+}
+
+pub fn failover_timeout() -> Duration {
+    Duration::from_millis(FAILOVER_TIMEOUT_MS.load(Ordering::Relaxed))
+}
+
 static CALL_TIMEOUT_MS: AtomicU64 = AtomicU64::new(DEFAULT_CALL_TIMEOUT.as_millis() as u64);
 
 /// Sets the deadline of every call made from now on by this process.

@@ -119,10 +119,10 @@ impl MasterMetrics {
         let journal = fs.journal();
         self.journal_entries_since_checkpoint
             .set(journal.entries_since_checkpoint() as i64);
-        let flushes = journal.counters.flushes.load(Ordering::Relaxed);
+        let flushes = journal.counters().flushes.load(Ordering::Relaxed);
         let prev = self.seen_flushes.swap(flushes, Ordering::Relaxed);
         self.journal_flushes.inc_by(flushes.saturating_sub(prev));
-        let entries = journal.counters.entries_written.load(Ordering::Relaxed);
+        let entries = journal.counters().entries_written.load(Ordering::Relaxed);
         let prev = self.seen_entries.swap(entries, Ordering::Relaxed);
         self.journal_entries.inc_by(entries.saturating_sub(prev));
         let (live, lost) = fs.block_master().worker_counts();

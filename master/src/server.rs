@@ -7,12 +7,13 @@ use crate::block_master::BlockMaster;
 use crate::fs_master::{bootstrap_root, FileSystemMaster, FsSettings};
 use crate::journal::{Journal, JournalError};
 use crate::metrics::MasterMetrics;
+use crate::raft::{network, RaftSettings, ReplicatedJournal};
 use crate::service::{
     access::AccessPolicy, block::BlockMasterService, file_system::FileSystemService,
-    meta::MetaMasterService,
+    leader_gate::LeaderGateLayer, meta::MetaMasterService,
 };
 use crate::state::MasterState;
-use alluxio_common::auth::{AuthError, Authenticator};
+use alluxio_common::auth::{AuthError, Authenticator, Credentials, Role};
 use alluxio_common::config::AlluxioConfig;
 use alluxio_common::server::Supervisor;
 use alluxio_common::AlluxioError;
@@ -41,6 +42,8 @@ pub enum MasterError {
     Bootstrap(AlluxioError),
     #[error("cannot set up authentication: {0}")]
     Security(#[from] AuthError),
+    #[error("invalid configuration: {0}")]
+    Config(String),
 }
 
 pub struct MasterServer {
@@ -48,6 +51,7 @@ pub struct MasterServer {
     pub web_addr: SocketAddr,
     pub fs: Arc<FileSystemMaster>,
     tasks: Supervisor,
+    replicated: Option<Arc<ReplicatedJournal>>,
 }
 
 /// 23 random bits, never 0, different in every master process (the
@@ -74,20 +78,29 @@ impl MasterServer {
         // The first master of a cluster creates its key, before it listens:
         // whoever sees the port open can expect the key file to be there.
         let auth = Authenticator::from_config(config, true)?;
+        let raft_settings = RaftSettings::from_config(config).map_err(MasterError::Config)?;
         let (rpc_listener, rpc_addr) = bind(&mc.hostname, mc.rpc_port).await?;
         let (web_listener, web_addr) = bind(&mc.hostname, mc.web_port).await?;
         let access = Arc::new(AccessPolicy::from_config(config));
-        let fs = Arc::new(recover(config).await?);
+        let mut tasks = Supervisor::default();
+        let (fs, replicated) = match raft_settings {
+            None => (Arc::new(recover(config).await?), None),
+            Some(settings) => {
+                let (fs, journal) = start_replicated(config, settings, &auth, &mut tasks).await?;
+                (fs, Some(journal))
+            }
+        };
 
         let mut registry = Registry::default();
         let metrics = Arc::new(MasterMetrics::register(&mut registry));
         let ready = Arc::new(AtomicBool::new(false));
-        let mut tasks = Supervisor::default();
 
         let limit = alluxio_common::rpc::MASTER_MAX_MESSAGE;
         // Every service behind the authenticator: no call reaches a handler
-        // without a verified identity.
+        // without a verified identity. In a Raft group, file-system and
+        // worker calls reach only the leader (`leader_gate`).
         let grpc = alluxio_common::rpc::server()
+            .layer(LeaderGateLayer(replicated.clone()))
             .add_service(InterceptedService::new(
                 FileSystemMasterServer::new(FileSystemService {
                     fs: fs.clone(),
@@ -137,21 +150,107 @@ impl MasterServer {
         });
 
         start_background_loops(&mut tasks, config, &fs, ready.clone());
-        ready.store(true, Ordering::Release);
+        ready.store(fs.healthy(), Ordering::Release);
         tracing::info!(rpc = %rpc_addr, web = %web_addr, "Alluxio master started");
         Ok(MasterServer {
             rpc_addr,
             web_addr,
             fs,
             tasks,
+            replicated,
         })
+    }
+
+    /// The Raft group this master belongs to (fault-tolerant mode).
+    pub fn replicated(&self) -> Option<&Arc<ReplicatedJournal>> {
+        self.replicated.as_ref()
     }
 
     /// Stops serving and waits for every task. Journal entries already
     /// acknowledged are on disk; nothing else needs saving.
     pub async fn shutdown(self) {
+        if let Some(journal) = &self.replicated {
+            journal.shutdown().await;
+        }
         self.tasks.shutdown().await;
         tracing::info!("Alluxio master stopped");
+    }
+}
+
+/// Fault-tolerant mode: opens the replicated journal, serves the Raft port,
+/// and follows leadership (a new leader of a new namespace creates the
+/// root, as a single master does on its first start).
+async fn start_replicated(
+    config: &AlluxioConfig,
+    settings: RaftSettings,
+    auth: &Authenticator,
+    tasks: &mut Supervisor,
+) -> Result<(Arc<FileSystemMaster>, Arc<ReplicatedJournal>), MasterError> {
+    let mc = &config.master;
+    let (raft_listener, raft_addr) = bind(&mc.hostname, mc.embedded_journal.port).await?;
+    let members = settings.fingerprint();
+    let peers = network::PeerNetwork {
+        credentials: Credentials::for_service(config, auth.key(), Role::Admin),
+        members: members.clone(),
+    };
+    let vote_delay = network::vote_delay(settings.election_timeout * 2);
+    let journal = Arc::new(ReplicatedJournal::open(settings, peers).await?);
+    let peer_service = network::PeerService {
+        raft: journal.raft.clone(),
+        members,
+        votes_from: std::time::Instant::now() + vote_delay,
+    };
+    let raft_grpc = alluxio_common::rpc::server().add_service(InterceptedService::new(
+        network::server(peer_service),
+        auth.clone(),
+    ));
+    let incoming = alluxio_common::server::grpc_incoming(raft_listener);
+    tasks.spawn_server("master Raft", move |stop| {
+        raft_grpc.serve_with_incoming_shutdown(incoming, stop)
+    });
+    let fs = Arc::new(FileSystemMaster::replicated(
+        journal.clone(),
+        Arc::new(BlockMaster::default()),
+        fs_settings(config),
+    ));
+    let (elected_fs, root_ufs, root_options) = (
+        fs.clone(),
+        mc.mount_table_root_ufs.clone(),
+        mc.mount_table_root_options.clone(),
+    );
+    let watcher = journal.watch_leadership(move || {
+        let (fs, uri, options) = (elected_fs.clone(), root_ufs.clone(), root_options.clone());
+        async move {
+            let fresh = {
+                let state = fs.read_state();
+                state.tree.root().is_none()
+                    || state
+                        .mounts
+                        .get(&alluxio_common::AlluxioPath::root())
+                        .is_none()
+            };
+            if fresh {
+                prepare_local_root(&uri);
+                match fs.commit(|txn| bootstrap_root(txn, &uri, &options)).await {
+                    Ok(()) => tracing::info!(root_ufs = %uri, "initialised a new namespace"),
+                    Err(e) => tracing::error!(error = %e, "cannot initialise the namespace"),
+                }
+            }
+        }
+    });
+    tasks.spawn("leadership watcher", async move {
+        let _ = watcher.await;
+    });
+    tracing::info!(raft = %raft_addr, "embedded journal serving");
+    Ok((fs, journal))
+}
+
+fn fs_settings(config: &AlluxioConfig) -> FsSettings {
+    let mc = &config.master;
+    FsSettings {
+        default_block_size: config.user.block_size.0,
+        allowed_local_ufs_roots: mc.allowed_local_ufs_roots.clone(),
+        default_sync_interval_ms: mc.metadata_sync_interval.0,
     }
 }
 
@@ -183,12 +282,12 @@ async fn recover(config: &AlluxioConfig) -> Result<FileSystemMaster, MasterError
     let root = alluxio_common::AlluxioPath::root();
     let recorded_root_ufs = state.mounts.get(&root).map(|m| m.ufs_uri.clone());
     let fresh = state.tree.root().is_none() || recorded_root_ufs.is_none();
-    let settings = FsSettings {
-        default_block_size: config.user.block_size.0,
-        allowed_local_ufs_roots: mc.allowed_local_ufs_roots.clone(),
-        default_sync_interval_ms: mc.metadata_sync_interval.0,
-    };
-    let fs = FileSystemMaster::new(state, journal, Arc::new(BlockMaster::default()), settings);
+    let fs = FileSystemMaster::new(
+        state,
+        journal,
+        Arc::new(BlockMaster::default()),
+        fs_settings(config),
+    );
     if fresh {
         prepare_local_root(&mc.mount_table_root_ufs);
         let (uri, options) = (
@@ -221,17 +320,23 @@ fn start_background_loops(
 ) {
     let mc = &config.master;
     let (timeout, forget_after) = (mc.worker_timeout.0, mc.lost_worker_forget_after.0);
-    let blocks = fs.block_master().clone();
+    let lost_fs = fs.clone();
     tasks.every("lost-worker check", mc.worker_check_interval.0, move || {
-        blocks.mark_lost_workers(timeout);
-        blocks.forget_lost_workers(forget_after);
+        // Followers hear no heartbeats: only the leader judges workers.
+        if lost_fs.is_leader() {
+            let blocks = lost_fs.block_master();
+            blocks.mark_lost_workers(timeout);
+            blocks.forget_lost_workers(forget_after);
+        }
         async {}
     });
     let ttl_fs = fs.clone();
     tasks.every("TTL check", mc.ttl_check_interval.0, move || {
         let fs = ttl_fs.clone();
         async move {
-            fs.check_ttls().await;
+            if fs.is_leader() {
+                fs.check_ttls().await;
+            }
         }
     });
     let ckpt_fs = fs.clone();
@@ -239,8 +344,7 @@ fn start_background_loops(
         let fs = ckpt_fs.clone();
         async move {
             if fs.journal().checkpoint_due() {
-                let result =
-                    tokio::task::spawn_blocking(move || fs.journal().checkpoint(&fs.state)).await;
+                let result = tokio::task::spawn_blocking(move || fs.checkpoint_now()).await;
                 match result {
                     Ok(Ok(_)) => {}
                     Ok(Err(e)) => tracing::error!(error = %e, "checkpoint failed"),
@@ -251,7 +355,13 @@ fn start_background_loops(
     });
     let ready_fs = fs.clone();
     tasks.every("readiness", Duration::from_millis(500), move || {
-        ready.store(ready_fs.healthy(), Ordering::Release);
+        // A member of a Raft group is ready once it knows a leader (it is
+        // in the quorum); clients reach the leader by NotLeader redirects.
+        let in_quorum = ready_fs
+            .journal()
+            .replicated()
+            .is_none_or(|r| r.raft.metrics().borrow().current_leader.is_some());
+        ready.store(ready_fs.healthy() && in_quorum, Ordering::Release);
         async {}
     });
 }

@@ -2,7 +2,8 @@
 //!
 //! `grpc` holds what travels between processes (master, workers, clients);
 //! `journal` holds the records the master writes to its write-ahead log and
-//! checkpoints; `csi` is the Container Storage Interface v1 the CSI driver
+//! checkpoints; `raft` carries the fault-tolerant masters' Raft messages;
+//! `csi` is the Container Storage Interface v1 the CSI driver
 //! serves. All are plain prost types; behaviour lives in other crates.
 
 #![allow(clippy::all, clippy::pedantic)]
@@ -13,6 +14,10 @@ pub mod grpc {
 
 pub mod journal {
     tonic::include_proto!("alluxio.journal");
+}
+
+pub mod raft {
+    tonic::include_proto!("alluxio.raft");
 }
 
 pub mod csi {

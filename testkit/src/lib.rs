@@ -15,6 +15,8 @@ pub mod cluster;
 pub mod fuzz;
 pub mod http_get;
 pub mod prometheus;
+#[cfg(feature = "cluster")]
+pub mod quorum;
 pub mod s3;
 
 /// A child process that gets SIGTERM, and is waited for, when this goes

@@ -16,6 +16,7 @@ use crate::block_master::BlockMaster;
 use crate::inode::{block_id, file_id_of_block, Inode, InodeKind, Persistence, ROOT_ID};
 use crate::journal::{Journal, PendingFlush};
 use crate::mount_table::Resolved;
+use crate::raft::ReplicatedJournal;
 use crate::state::MasterState;
 use alluxio_common::block_id::index_of_block;
 use alluxio_common::{now_ms, AlluxioError, AlluxioPath, Result};
@@ -28,9 +29,11 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 mod access;
 mod change;
 mod create;
+mod journaling;
 mod mounts;
 mod persist;
 
+pub use journaling::JournalBackend;
 pub use mounts::mount_info;
 
 /// Settings the file-system master takes from `alluxio.yaml`.
@@ -86,8 +89,8 @@ pub const ALLOW_SETUID_OPTION: &str = "allow_setuid";
 const SETID_BITS: u32 = 0o6000;
 
 pub struct FileSystemMaster {
-    pub(crate) state: RwLock<MasterState>,
-    pub(crate) journal: Journal,
+    pub(crate) state: Arc<RwLock<MasterState>>,
+    pub(crate) journal: JournalBackend,
     pub(crate) blocks: Arc<BlockMaster>,
     pub(crate) settings: FsSettings,
     /// Inode id -> last time it was synced with the UFS (not journaled:
@@ -110,8 +113,33 @@ impl FileSystemMaster {
         blocks: Arc<BlockMaster>,
         settings: FsSettings,
     ) -> Self {
+        Self::with_journal(
+            Arc::new(RwLock::new(state)),
+            JournalBackend::Local(journal),
+            blocks,
+            settings,
+        )
+    }
+
+    /// A master of a Raft group: its state is the replicated state
+    /// machine's.
+    pub fn replicated(
+        journal: Arc<ReplicatedJournal>,
+        blocks: Arc<BlockMaster>,
+        settings: FsSettings,
+    ) -> Self {
+        let state = journal.replica.state.clone();
+        Self::with_journal(state, JournalBackend::Replicated(journal), blocks, settings)
+    }
+
+    fn with_journal(
+        state: Arc<RwLock<MasterState>>,
+        journal: JournalBackend,
+        blocks: Arc<BlockMaster>,
+        settings: FsSettings,
+    ) -> Self {
         FileSystemMaster {
-            state: RwLock::new(state),
+            state,
             journal,
             blocks,
             settings,
@@ -125,8 +153,14 @@ impl FileSystemMaster {
         self.state.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn journal(&self) -> &Journal {
+    pub fn journal(&self) -> &JournalBackend {
         &self.journal
+    }
+
+    /// Whether this master does the leader's work: always for a single
+    /// master; in a Raft group only while it is the serving leader.
+    pub fn is_leader(&self) -> bool {
+        self.journal.replicated().is_none_or(|r| r.is_serving())
     }
 
     /// Writes a checkpoint now (blocking; call from a blocking thread).
@@ -154,6 +188,19 @@ impl FileSystemMaster {
                 "the master's journal failed; restart the master".to_string(),
             ));
         }
+        // In a Raft group, only the serving leader applies changes, and
+        // none while a snapshot is being taken (see `raft::state_machine`).
+        let replicated = self.journal.replicated();
+        let speculation = match replicated {
+            Some(r) => {
+                let gate = r.replica.speculation_gate.read().await;
+                if !r.is_serving() {
+                    return Err(AlluxioError::Unavailable(r.not_leader().0));
+                }
+                Some(gate)
+            }
+            None => None,
+        };
         let (result, pending, removed): (Result<T>, PendingFlush, Vec<Inode>) = {
             let mut guard = self.state.write().unwrap_or_else(|p| p.into_inner());
             let mut txn = Txn {
@@ -165,7 +212,15 @@ impl FileSystemMaster {
             let pending = self.journal.append(&txn.entries);
             (result, pending, txn.removed)
         };
+        drop(speculation);
         if let Err(e) = pending.wait().await {
+            if replicated.is_some() {
+                // Not committed (leadership lost): the state machine drops
+                // the speculation; the client may retry with the leader.
+                return Err(AlluxioError::Unavailable(format!(
+                    "the change was not committed by the masters' quorum: {e}"
+                )));
+            }
             self.failed.store(true, Ordering::Release);
             tracing::error!(error = %e, "journal failure: refusing further changes");
             return Err(AlluxioError::Unavailable(format!(

@@ -8,6 +8,9 @@
 //! Log segments are named `log-<start_sequence>.log` and hold entries from
 //! `start_sequence` on. A checkpoint `checkpoint-<sequence>.ckpt` holds the
 //! whole state as of `sequence` and ends with a `CheckpointEnd` record.
+//! Fault-tolerant masters keep their Raft log in the same framing (kind 3,
+//! `start_sequence` = first Raft index, payloads = Raft entries; see
+//! `raft/log_store.rs`) and their snapshots as checkpoints.
 //!
 //! A record cut short at the end of the last log segment (a torn write
 //! from a crash) is dropped; damage anywhere else is an error naming the
@@ -29,6 +32,7 @@ pub const MAX_RECORD_LEN: u32 = 64 << 20;
 pub enum FileKind {
     Log = 1,
     Checkpoint = 2,
+    RaftLog = 3,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +64,14 @@ pub fn encode_record(entry: &JournalEntry, out: &mut Vec<u8>) {
     out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
 }
 
+/// Appends `payload` framed as one record to `out`.
+pub fn encode_frame(payload: &[u8], out: &mut Vec<u8>) {
+    out.reserve(RECORD_HEADER_LEN + payload.len());
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    out.extend_from_slice(payload);
+}
+
 /// What reading a file found.
 #[derive(Debug)]
 pub struct ReadSummary {
@@ -77,6 +89,22 @@ pub fn read_file(
     path: &Path,
     allow_torn_tail: bool,
     mut on_entry: impl FnMut(u64, JournalEntry) -> Result<(), JournalError>,
+) -> Result<ReadSummary, JournalError> {
+    read_frames(path, allow_torn_tail, |offset, payload| {
+        let entry = JournalEntry::decode(payload).map_err(|e| JournalError::Corrupt {
+            path: path.to_path_buf(),
+            offset,
+            reason: format!("undecodable record: {e}"),
+        })?;
+        on_entry(offset, entry)
+    })
+}
+
+/// Like [`read_file`], handing over each record's payload undecoded.
+pub fn read_frames(
+    path: &Path,
+    allow_torn_tail: bool,
+    mut on_frame: impl FnMut(u64, &[u8]) -> Result<(), JournalError>,
 ) -> Result<ReadSummary, JournalError> {
     let data = std::fs::read(path).map_err(|e| JournalError::io(path, e))?;
     let corrupt = |offset: u64, reason: String| JournalError::Corrupt {
@@ -114,6 +142,7 @@ pub fn read_file(
     let kind = match u16::from_le_bytes([data[6], data[7]]) {
         1 => FileKind::Log,
         2 => FileKind::Checkpoint,
+        3 => FileKind::RaftLog,
         other => return Err(corrupt(6, format!("unknown file kind {other}"))),
     };
     let header = Header {
@@ -177,9 +206,7 @@ pub fn read_file(
             }
             return Err(corrupt(offset as u64, "checksum mismatch".to_string()));
         }
-        let entry = JournalEntry::decode(payload)
-            .map_err(|e| corrupt(offset as u64, format!("undecodable record: {e}")))?;
-        on_entry(offset as u64, entry)?;
+        on_frame(offset as u64, payload)?;
         offset += end;
     }
     Ok(ReadSummary {

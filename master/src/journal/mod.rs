@@ -151,6 +151,11 @@ impl PendingFlush {
         PendingFlush(None)
     }
 
+    /// Done when `rx` reports (the replicated journal's commit).
+    pub fn from_receiver(rx: oneshot::Receiver<Result<(), String>>) -> Self {
+        PendingFlush(Some(rx))
+    }
+
     pub async fn wait(self) -> Result<(), JournalError> {
         match self.0 {
             None => Ok(()),
@@ -265,16 +270,7 @@ impl Journal {
         let (sequence, data, rotated) = {
             let guard = state.read().unwrap_or_else(|p| p.into_inner());
             let sequence = guard.last_sequence;
-            let mut data = encode_header(FileKind::Checkpoint, sequence).to_vec();
-            guard.for_each_checkpoint_entry(|entry| {
-                encode_record(
-                    &JournalEntry {
-                        sequence,
-                        entry: Some(entry),
-                    },
-                    &mut data,
-                );
-            });
+            let data = encode_checkpoint(&guard);
             // Still under the lock, so no entry can slip in between the
             // checkpoint and the first entry of the new segment.
             let (done, rx) = oneshot::channel();
@@ -332,39 +328,63 @@ impl Journal {
     }
 }
 
+/// The whole of `state` in checkpoint format (header, one record per
+/// inode and mount, `CheckpointEnd`). Fault-tolerant masters use the same
+/// bytes as Raft snapshots.
+pub(crate) fn encode_checkpoint(state: &MasterState) -> Vec<u8> {
+    let sequence = state.last_sequence;
+    let mut data = encode_header(FileKind::Checkpoint, sequence).to_vec();
+    state.for_each_checkpoint_entry(|entry| {
+        encode_record(
+            &JournalEntry {
+                sequence,
+                entry: Some(entry),
+            },
+            &mut data,
+        );
+    });
+    data
+}
+
+/// Loads the checkpoint at `path` into `state` (which must be empty) and
+/// returns its sequence.
+pub(crate) fn load_checkpoint(path: &Path, state: &mut MasterState) -> Result<u64, JournalError> {
+    let mut complete = false;
+    let summary = read_file(path, false, |offset, entry| {
+        if complete {
+            return Err(JournalError::Corrupt {
+                path: path.to_path_buf(),
+                offset,
+                reason: "records after the checkpoint end".to_string(),
+            });
+        }
+        complete = matches!(entry.entry, Some(Entry::CheckpointEnd(_)));
+        state
+            .apply(&entry)
+            .map(|_| ())
+            .map_err(|source| JournalError::Apply {
+                path: path.to_path_buf(),
+                offset,
+                source,
+            })
+    })?;
+    if summary.header.kind != FileKind::Checkpoint || !complete {
+        return Err(JournalError::Corrupt {
+            path: path.to_path_buf(),
+            offset: 0,
+            reason: "not a complete checkpoint (no end record)".to_string(),
+        });
+    }
+    state.last_sequence = summary.header.start_sequence;
+    Ok(summary.header.start_sequence)
+}
+
 fn recover(dir: &Path, state: &mut MasterState) -> Result<RecoveryReport, JournalError> {
     let (checkpoints, logs) = list_files(dir)?;
     let mut report = RecoveryReport::default();
 
-    if let Some((sequence, path)) = checkpoints.last() {
-        let mut complete = false;
-        read_file(path, false, |offset, entry| {
-            if complete {
-                return Err(JournalError::Corrupt {
-                    path: path.clone(),
-                    offset,
-                    reason: "records after the checkpoint end".to_string(),
-                });
-            }
-            complete = matches!(entry.entry, Some(Entry::CheckpointEnd(_)));
-            state
-                .apply(&entry)
-                .map(|_| ())
-                .map_err(|source| JournalError::Apply {
-                    path: path.clone(),
-                    offset,
-                    source,
-                })
-        })?;
-        if !complete {
-            return Err(JournalError::Corrupt {
-                path: path.clone(),
-                offset: 0,
-                reason: "checkpoint has no end record".to_string(),
-            });
-        }
-        state.last_sequence = *sequence;
-        report.checkpoint_sequence = *sequence;
+    if let Some((_, path)) = checkpoints.last() {
+        report.checkpoint_sequence = load_checkpoint(path, state)?;
     }
 
     // Segments after the last one that holds a record are empty (rotated

@@ -5,6 +5,7 @@
 pub mod access;
 pub mod block;
 pub mod file_system;
+pub mod leader_gate;
 pub mod meta;
 
 use alluxio_common::{AlluxioError, AlluxioPath};

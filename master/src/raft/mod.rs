@@ -1,0 +1,566 @@
+//! Fault-tolerant mode: three (or five) masters replicate the journal with
+//! Raft (openraft), and only the leader serves.
+//!
+//! - `log_store`: the Raft log on disk (the journal's framing), the vote;
+//! - `state_machine`: committed entries applied to `MasterState`, snapshots
+//!   that are checkpoints;
+//! - `network`: Raft messages over gRPC between masters;
+//! - this module: configuration, the write path (group-committed
+//!   proposals), leadership (who serves, the read lease) and start-up.
+//!
+//! The write path keeps the single master's shape: an operation applies
+//! its journal entries to the state under the write lock and hands them
+//! over in that order; here a proposer task packs everything waiting into
+//! one Raft entry, and the operation is answered once that entry is
+//! committed (on a majority's disks). Reads are linearizable: the leader
+//! serves them only while it holds a lease a quorum granted it within the
+//! last `election_timeout` (followers do not vote for anyone else during
+//! that time, and a restarted master waits that long before it votes),
+//! otherwise after a quorum round trip; and a read that may have seen
+//! entries not yet committed waits until they are.
+
+pub mod log_store;
+pub mod network;
+pub mod state_machine;
+
+use crate::journal::{JournalCounters, JournalError, PendingFlush};
+use alluxio_common::config::AlluxioConfig;
+use alluxio_common::AlluxioError;
+use alluxio_proto::journal::{JournalEntry, JournalEntryBatch};
+use log_store::LogStore;
+use openraft::{BasicNode, Raft, ServerState};
+use prost::Message;
+use serde::{Deserialize, Serialize};
+use state_machine::{Replica, StateMachine};
+use std::collections::BTreeMap;
+use std::io::Cursor;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+openraft::declare_raft_types!(
+    /// The Raft types of the master's journal.
+    pub TypeConfig:
+        D = JournalBatch,
+        R = (),
+        NodeId = u64,
+        Node = BasicNode,
+        SnapshotData = Cursor<Vec<u8>>,
+);
+
+/// The payload of one Raft entry: the journal entries of one group commit.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalBatch {
+    /// The node that applied these entries before proposing them...
+    pub proposer: u64,
+    /// ...in this speculation epoch (see `state_machine`).
+    pub epoch: u64,
+    /// A prost `JournalEntryBatch`.
+    pub entries: Vec<u8>,
+}
+
+impl std::fmt::Debug for JournalBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "JournalBatch(proposer {}, epoch {}, {} bytes)",
+            self.proposer,
+            self.epoch,
+            self.entries.len()
+        )
+    }
+}
+
+/// One master of the group.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    /// 1-based position in `master.embedded_journal.addresses`.
+    pub id: u64,
+    pub raft_address: String,
+    /// Where its clients go (`master.rpc_addresses` at the same position,
+    /// else the Raft host with this master's RPC port).
+    pub rpc_address: String,
+}
+
+/// The Raft group as configured.
+#[derive(Clone, Debug)]
+pub struct RaftSettings {
+    pub members: Vec<Member>,
+    pub me: u64,
+    pub dir: PathBuf,
+    pub fsync: bool,
+    pub election_timeout: Duration,
+    pub heartbeat_interval: Duration,
+    pub snapshot_period_entries: u64,
+}
+
+impl RaftSettings {
+    /// The group of `master.embedded_journal.*`, or `None` for a single
+    /// master. Refuses lists this master is not in, duplicates, and
+    /// `rpc_addresses` that do not pair up with the Raft addresses.
+    pub fn from_config(config: &AlluxioConfig) -> Result<Option<RaftSettings>, String> {
+        let mc = &config.master;
+        let ej = &mc.embedded_journal;
+        if ej.addresses.is_empty() {
+            return Ok(None);
+        }
+        let mut seen = std::collections::HashSet::new();
+        if let Some(dup) = ej.addresses.iter().find(|a| !seen.insert(a.as_str())) {
+            return Err(format!(
+                "master.embedded_journal.addresses lists {dup} twice"
+            ));
+        }
+        if !mc.rpc_addresses.is_empty() && mc.rpc_addresses.len() != ej.addresses.len() {
+            return Err(format!(
+                "master.rpc_addresses has {} entries but master.embedded_journal.addresses has {}; \
+                 list every master in both, in the same order",
+                mc.rpc_addresses.len(),
+                ej.addresses.len()
+            ));
+        }
+        let mut members = Vec::new();
+        for (i, raft_address) in ej.addresses.iter().enumerate() {
+            let (host, _) = split_host_port(raft_address).ok_or_else(|| {
+                format!("master.embedded_journal.addresses: {raft_address:?} is not host:port")
+            })?;
+            let rpc_address = mc
+                .rpc_addresses
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| format!("{host}:{}", mc.rpc_port));
+            members.push(Member {
+                id: i as u64 + 1,
+                raft_address: raft_address.clone(),
+                rpc_address,
+            });
+        }
+        let mine = format!("{}:{}", mc.hostname, ej.port);
+        let me = members
+            .iter()
+            .find(|m| m.raft_address == mine)
+            .map(|m| m.id)
+            .ok_or_else(|| {
+                format!(
+                    "this master ({mine}, from master.hostname and master.embedded_journal.port) \
+                     is not in master.embedded_journal.addresses [{}]",
+                    ej.addresses.join(", ")
+                )
+            })?;
+        Ok(Some(RaftSettings {
+            members,
+            me,
+            dir: mc.journal.dir.clone(),
+            fsync: mc.journal.fsync,
+            election_timeout: ej.election_timeout.0,
+            heartbeat_interval: ej.heartbeat_interval.0,
+            snapshot_period_entries: ej.snapshot_period_entries.max(1),
+        }))
+    }
+
+    /// The member list every master must agree on, as sent to peers.
+    pub fn fingerprint(&self) -> String {
+        self.members
+            .iter()
+            .map(|m| m.raft_address.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    pub fn member(&self, id: u64) -> Option<&Member> {
+        self.members.iter().find(|m| m.id == id)
+    }
+
+    fn openraft_config(&self) -> Result<openraft::Config, String> {
+        let election = self.election_timeout.as_millis() as u64;
+        openraft::Config {
+            cluster_name: "alluxio".to_string(),
+            election_timeout_min: election,
+            election_timeout_max: election * 2,
+            heartbeat_interval: self.heartbeat_interval.as_millis() as u64,
+            // Per chunk of a snapshot (4 MiB): generous, so that a big
+            // snapshot on a busy machine is never cut off and retried for ever.
+            install_snapshot_timeout: 30_000,
+            snapshot_max_chunk_size: 4 << 20,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(self.snapshot_period_entries),
+            max_in_snapshot_log_to_keep: self.snapshot_period_entries.min(1000),
+            max_payload_entries: 256,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| format!("embedded journal settings: {e}"))
+    }
+
+    /// Time a leader may serve reads on the strength of the last quorum
+    /// acknowledgement: half of what followers wait before voting again,
+    /// leaving room for clock-rate differences and scheduling delays.
+    fn read_lease(&self) -> Duration {
+        self.election_timeout
+    }
+}
+
+fn split_host_port(address: &str) -> Option<(&str, u16)> {
+    let (host, port) = address.rsplit_once(':')?;
+    let port = port.parse().ok()?;
+    (!host.is_empty()).then_some((host, port))
+}
+
+/// Operations waiting to be proposed, in apply order.
+struct Proposal {
+    entries: Vec<JournalEntry>,
+    epoch: u64,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+/// Largest batch of journal entries packed into one Raft entry.
+const MAX_BATCH_ENTRIES: usize = 4096;
+
+/// The master's journal in fault-tolerant mode.
+pub struct ReplicatedJournal {
+    pub raft: Raft<TypeConfig>,
+    pub replica: Arc<Replica>,
+    pub settings: RaftSettings,
+    pub log: LogStore,
+    proposals: mpsc::UnboundedSender<Proposal>,
+    /// The term in which this node serves as leader; 0 when it does not.
+    serving_term: AtomicU64,
+    pub counters: Arc<JournalCounters>,
+}
+
+impl ReplicatedJournal {
+    /// Opens the log and the newest snapshot, and starts the Raft node
+    /// (which then talks to its peers through `network`). On the very
+    /// first start every master initialises the group with the same
+    /// configured membership, which is safe.
+    pub async fn open(
+        settings: RaftSettings,
+        network: network::PeerNetwork,
+    ) -> Result<ReplicatedJournal, JournalError> {
+        let dir = settings.dir.clone();
+        refuse_single_master_journal(&dir)?;
+        let counters = Arc::new(JournalCounters::default());
+        let (log, replica) = {
+            let (dir, fsync, me, counters) =
+                (dir.clone(), settings.fsync, settings.me, counters.clone());
+            tokio::task::spawn_blocking(move || -> Result<_, JournalError> {
+                if let Err(e) = alluxio_common::io::create_private_dir(&dir) {
+                    if !dir.is_dir() {
+                        return Err(JournalError::io(&dir, e));
+                    }
+                }
+                let log = LogStore::open(&dir, fsync, counters)?;
+                let replica = Replica::open(me, &dir, log.clone())?;
+                Ok((log, replica))
+            })
+            .await
+            .map_err(|e| JournalError::Failed(format!("journal recovery task failed: {e}")))??
+        };
+        let replica = Arc::new(replica);
+        let config = Arc::new(settings.openraft_config().map_err(JournalError::Failed)?);
+        let raft = Raft::new(
+            settings.me,
+            config,
+            network,
+            log.clone(),
+            StateMachine(replica.clone()),
+        )
+        .await
+        .map_err(|e| JournalError::Failed(format!("cannot start Raft: {e}")))?;
+        let initialized = raft
+            .is_initialized()
+            .await
+            .map_err(|e| JournalError::Failed(e.to_string()))?;
+        if !initialized {
+            let members: BTreeMap<u64, BasicNode> = settings
+                .members
+                .iter()
+                .map(|m| (m.id, BasicNode::new(&m.raft_address)))
+                .collect();
+            // Another master may have initialised the group and replicated
+            // to this one in the meantime: that is fine.
+            if let Err(e) = raft.initialize(members).await {
+                tracing::info!(error = %e, "Raft group already initialised");
+            }
+        }
+        let (proposals, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run_proposer(raft.clone(), settings.me, rx));
+        tracing::info!(
+            me = settings.me,
+            members = %settings.fingerprint(),
+            applied = replica.applied_index(),
+            "embedded journal opened"
+        );
+        Ok(ReplicatedJournal {
+            raft,
+            replica,
+            settings,
+            log,
+            proposals,
+            serving_term: AtomicU64::new(0),
+            counters,
+        })
+    }
+
+    /// Hands already-applied entries to the proposer; called under the
+    /// state's write lock, so proposal order is apply order.
+    pub fn append(&self, entries: &[JournalEntry]) -> PendingFlush {
+        if entries.is_empty() {
+            return PendingFlush::none();
+        }
+        let (done, rx) = oneshot::channel();
+        let proposal = Proposal {
+            entries: entries.to_vec(),
+            epoch: self.replica.epoch(),
+            done,
+        };
+        if let Err(mpsc::error::SendError(p)) = self.proposals.send(proposal) {
+            let _ = p.done.send(Err("the journal proposer stopped".to_string()));
+        }
+        PendingFlush::from_receiver(rx)
+    }
+
+    /// Whether this master serves (it is the leader and has caught up).
+    pub fn is_serving(&self) -> bool {
+        self.serving_term.load(Ordering::Acquire) != 0 && self.replica.is_serving()
+    }
+
+    /// The refusal a follower gives: `Unavailable` naming the leader's
+    /// client address when it is known.
+    pub fn not_leader(&self) -> (String, Option<String>) {
+        let metrics = self.raft.metrics().borrow().clone();
+        let leader = metrics
+            .current_leader
+            .filter(|l| *l != self.settings.me)
+            .and_then(|l| self.settings.member(l))
+            .map(|m| m.rpc_address.clone());
+        let message = match &leader {
+            Some(addr) => format!(
+                "this master ({}) is not the leader; the leader is {addr}",
+                self.my_rpc_address()
+            ),
+            None => format!(
+                "this master ({}) is not the leader and no leader is known (election in progress, or no quorum)",
+                self.my_rpc_address()
+            ),
+        };
+        (message, leader)
+    }
+
+    pub fn my_rpc_address(&self) -> String {
+        self.settings
+            .member(self.settings.me)
+            .map(|m| m.rpc_address.clone())
+            .unwrap_or_default()
+    }
+
+    /// Succeeds when this master may answer a request now: it serves, and
+    /// its lease is fresh or a quorum round trip confirms it still leads.
+    pub async fn confirm_leadership(&self) -> Result<(), AlluxioError> {
+        if !self.is_serving() {
+            return Err(AlluxioError::Unavailable(self.not_leader().0));
+        }
+        let lease = self.settings.read_lease();
+        let fresh = self
+            .raft
+            .metrics()
+            .borrow()
+            .millis_since_quorum_ack
+            .is_some_and(|ms| u128::from(ms) < lease.as_millis());
+        if fresh {
+            return Ok(());
+        }
+        let confirmed = tokio::time::timeout(
+            self.settings.election_timeout * 2,
+            self.raft.ensure_linearizable(),
+        )
+        .await;
+        match confirmed {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(AlluxioError::Unavailable(format!(
+                "this master ({}) cannot reach a quorum of masters",
+                self.my_rpc_address()
+            ))),
+        }
+    }
+
+    /// Waits until everything a read could have seen is committed.
+    pub async fn await_visible_committed(&self) -> Result<(), AlluxioError> {
+        let visible = self
+            .replica
+            .state
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .last_sequence;
+        if self
+            .replica
+            .wait_applied(visible, self.settings.election_timeout * 4)
+            .await
+        {
+            Ok(())
+        } else {
+            Err(AlluxioError::Unavailable(
+                "the change this answer shows is not committed yet; retry".to_string(),
+            ))
+        }
+    }
+
+    /// Follows the node's role: when it becomes leader, waits until the
+    /// entries of earlier terms are applied, drops any speculation left
+    /// from an earlier leadership, and only then serves (`on_elected` runs
+    /// first, e.g. to create the root of a new namespace). Stops serving
+    /// the moment it is no longer leader.
+    pub fn watch_leadership<F, Fut>(self: &Arc<Self>, on_elected: F) -> tokio::task::JoinHandle<()>
+    where
+        F: Fn() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        let journal = self.clone();
+        tokio::spawn(async move {
+            let mut metrics = journal.raft.metrics();
+            loop {
+                let (state, leader, term) = {
+                    let m = metrics.borrow_and_update();
+                    (m.state, m.current_leader, m.current_term)
+                };
+                let leads = state == ServerState::Leader && leader == Some(journal.settings.me);
+                let serving = journal.serving_term.load(Ordering::Acquire);
+                if !leads && serving != 0 {
+                    journal.serving_term.store(0, Ordering::Release);
+                    journal.replica.set_serving(false);
+                    tracing::warn!(term = serving, "no longer the leader; stopped serving");
+                } else if leads && serving != term {
+                    journal.serving_term.store(0, Ordering::Release);
+                    journal.replica.set_serving(false);
+                    if journal.take_over(term).await {
+                        on_elected().await;
+                    }
+                    continue;
+                }
+                if state == ServerState::Shutdown || metrics.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
+    }
+
+    async fn take_over(&self, term: u64) -> bool {
+        let caught_up = tokio::time::timeout(
+            self.settings.election_timeout * 4,
+            self.raft.ensure_linearizable(),
+        )
+        .await;
+        if !matches!(caught_up, Ok(Ok(_))) {
+            tokio::time::sleep(self.settings.heartbeat_interval).await;
+            return false;
+        }
+        let replica = self.replica.clone();
+        match tokio::task::spawn_blocking(move || replica.discard_speculation()).await {
+            Ok(Ok(())) => {}
+            other => {
+                tracing::error!(?other, "cannot drop old speculation; not serving");
+                return false;
+            }
+        }
+        self.replica.set_serving(true);
+        self.serving_term.store(term, Ordering::Release);
+        tracing::info!(
+            term,
+            applied = self.replica.applied_index(),
+            "elected leader; serving"
+        );
+        true
+    }
+
+    pub async fn shutdown(&self) {
+        self.serving_term.store(0, Ordering::Release);
+        self.replica.set_serving(false);
+        if let Err(e) = self.raft.shutdown().await {
+            tracing::warn!(error = %e, "Raft shutdown");
+        }
+    }
+}
+
+/// Packs everything waiting into one Raft entry per round, in order.
+async fn run_proposer(raft: Raft<TypeConfig>, me: u64, mut rx: mpsc::UnboundedReceiver<Proposal>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        let mut count = batch[0].entries.len();
+        while count < MAX_BATCH_ENTRIES {
+            match rx.try_recv() {
+                // One epoch per Raft entry: the skip rule is per entry.
+                Ok(p) if p.epoch == batch[0].epoch => {
+                    count += p.entries.len();
+                    batch.push(p);
+                }
+                Ok(p) => {
+                    propose(&raft, me, std::mem::take(&mut batch)).await;
+                    count = p.entries.len();
+                    batch.push(p);
+                }
+                Err(_) => break,
+            }
+        }
+        propose(&raft, me, batch).await;
+    }
+}
+
+async fn propose(raft: &Raft<TypeConfig>, me: u64, batch: Vec<Proposal>) {
+    if batch.is_empty() {
+        return;
+    }
+    let epoch = batch[0].epoch;
+    let mut entries = Vec::new();
+    let mut dones = Vec::with_capacity(batch.len());
+    for p in batch {
+        entries.extend(p.entries);
+        dones.push(p.done);
+    }
+    let payload = JournalBatch {
+        proposer: me,
+        epoch,
+        entries: JournalEntryBatch { entries }.encode_to_vec(),
+    };
+    match raft.client_write_ff(payload).await {
+        Ok(committed) => {
+            tokio::spawn(async move {
+                let result = match committed.await {
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err(e)) => Err(format!("not committed: {e}")),
+                    Err(_) => Err("not committed: the Raft node stopped".to_string()),
+                };
+                for done in dones {
+                    let _ = done.send(result.clone());
+                }
+            });
+        }
+        Err(e) => {
+            for done in dones {
+                let _ = done.send(Err(format!("not committed: {e}")));
+            }
+        }
+    }
+}
+
+/// A directory with a single master's journal cannot silently become a
+/// Raft member: its history would be ignored.
+fn refuse_single_master_journal(dir: &std::path::Path) -> Result<(), JournalError> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    let mut single = false;
+    let mut raft = false;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        single |= name.starts_with("log-") || name.starts_with("checkpoint-");
+        raft |= name.starts_with("raft-") || name.starts_with("snapshot-");
+    }
+    if single && !raft {
+        return Err(JournalError::Failed(format!(
+            "{} holds a single master's journal; fault-tolerant masters cannot take it over \
+             (start them with empty journal directories)",
+            dir.display()
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,232 @@
+//! Fault-tolerant masters: three masters in one process replicating the
+//! journal with Raft over real gRPC on 127.0.0.1. Only the leader serves;
+//! clients that know every master follow it through failovers; no
+//! acknowledged change is lost; lagging and wiped members catch up.
+
+use alluxio_client::MasterClient;
+use alluxio_common::auth::Credentials;
+use alluxio_common::AlluxioError;
+use alluxio_master::MasterServer;
+use alluxio_proto::grpc::CreateDirectoryRequest;
+use alluxio_testkit::quorum::Quorum;
+use std::time::Duration;
+
+fn init() {
+    // Long enough for an election on a busy 2-core machine.
+    alluxio_common::rpc::set_failover_timeout(Duration::from_secs(20));
+}
+
+async fn mkdir(client: &MasterClient, path: &str) -> Result<(), AlluxioError> {
+    client
+        .create_directory(CreateDirectoryRequest {
+            path: path.to_string(),
+            recursive: true,
+            ..Default::default()
+        })
+        .await
+        .map(|_| ())
+}
+
+async fn names(client: &MasterClient, path: &str) -> Vec<String> {
+    let mut names: Vec<String> = client
+        .list_status(path, false, Some(-1))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.name)
+        .collect();
+    names.sort();
+    names
+}
+
+/// A client of exactly one master (no failover).
+async fn client_of(q: &Quorum, i: usize) -> MasterClient {
+    let c = q.client_config();
+    MasterClient::connect(
+        &q.master(i).rpc_addr.to_string(),
+        Duration::from_secs(10),
+        Credentials::for_client(&c).unwrap(),
+    )
+    .await
+    .unwrap()
+}
+
+/// Inode count and last applied journal sequence of master `i`.
+fn fingerprint(m: &MasterServer) -> (usize, u64) {
+    let state = m.fs.read_state();
+    (state.tree.len(), state.last_sequence)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn followers_refuse_with_the_leaders_address_and_the_leaders_loss_loses_nothing() {
+    init();
+    let mut q = Quorum::start(3, |_| {}).await;
+    let client = q.client().await;
+    for i in 0..20 {
+        mkdir(&client, &format!("/before/d{i:02}")).await.unwrap();
+    }
+
+    let leader = q.wait_for_leader().await;
+    let follower = (leader + 1) % 3;
+    let err = client_of(&q, follower)
+        .await
+        .get_status("/before", Some(-1))
+        .await
+        .unwrap_err();
+    let leader_address = q.configs[leader].master.rpc_addresses[leader].clone();
+    assert!(
+        matches!(&err, AlluxioError::Unavailable(m) if m.contains("not the leader") && m.contains(&leader_address)),
+        "{err:?}"
+    );
+    // Every master applied every acknowledged change.
+    q.wait_converged().await;
+
+    q.stop(leader).await;
+    // The same client carries on with the new leader.
+    mkdir(&client, "/after").await.unwrap();
+    let new_leader = q.wait_for_leader().await;
+    assert_ne!(new_leader, leader);
+    let before = names(&client, "/before").await;
+    assert_eq!(
+        before,
+        (0..20).map(|i| format!("d{i:02}")).collect::<Vec<_>>()
+    );
+    assert_eq!(names(&client, "/").await, vec!["after", "before"]);
+
+    // The old leader comes back as a follower and catches up.
+    q.restart(leader).await;
+    mkdir(&client, "/later").await.unwrap();
+    q.wait_converged().await;
+    let prints: Vec<_> = q.masters.iter().flatten().map(fingerprint).collect();
+    assert!(prints.iter().all(|p| *p == prints[0]), "{prints:?}");
+    for m in q.masters.into_iter().flatten() {
+        m.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn without_a_majority_writes_are_refused_and_resume_when_one_returns() {
+    init();
+    let mut q = Quorum::start(3, |_| {}).await;
+    let client = q.client().await;
+    mkdir(&client, "/kept").await.unwrap();
+    let leader = q.wait_for_leader().await;
+    let follower = (leader + 1) % 3;
+    let last = (leader + 2) % 3;
+    q.stop(follower).await;
+    q.stop(leader).await;
+
+    // The one master left cannot commit: its client hears Unavailable.
+    let lone = client_of(&q, last).await;
+    let err = mkdir(&lone, "/lost").await.unwrap_err();
+    assert!(matches!(err, AlluxioError::Unavailable(_)), "{err:?}");
+
+    q.restart(follower).await;
+    mkdir(&client, "/resumed").await.unwrap();
+    assert_eq!(names(&client, "/").await, vec!["kept", "resumed"]);
+    for m in q.masters.into_iter().flatten() {
+        m.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lagging_follower_installs_a_snapshot_after_the_log_was_purged() {
+    init();
+    let mut q = Quorum::start(3, |c| {
+        c.master.embedded_journal.snapshot_period_entries = 20
+    })
+    .await;
+    let client = q.client().await;
+    let leader = q.wait_for_leader().await;
+    let lagging = (leader + 1) % 3;
+    q.stop(lagging).await;
+    for i in 0..150 {
+        mkdir(&client, &format!("/bulk/d{i:03}")).await.unwrap();
+    }
+    let leader_journal = q.master(leader).replicated().unwrap().clone();
+    alluxio_testkit::eventually(
+        "the leader to snapshot and purge",
+        Duration::from_secs(30),
+        || async {
+            let purged = leader_journal
+                .raft
+                .metrics()
+                .borrow()
+                .purged
+                .map(|l| l.index);
+            purged.filter(|p| *p > 50)
+        },
+    )
+    .await;
+
+    q.restart(lagging).await;
+    let journal = q.master(lagging).replicated().unwrap().clone();
+    alluxio_testkit::eventually("a snapshot install", Duration::from_secs(30), || async {
+        journal.replica.snapshot_index().filter(|i| *i > 50)
+    })
+    .await;
+    q.wait_converged().await;
+    let prints: Vec<_> = q.masters.iter().flatten().map(fingerprint).collect();
+    assert!(prints.iter().all(|p| *p == prints[0]), "{prints:?}");
+    // The caught-up follower can lead: stop the others' leader.
+    q.stop(leader).await;
+    let new_leader = q.wait_for_leader().await;
+    assert_eq!(names(&client, "/bulk").await.len(), 150);
+    assert_ne!(new_leader, leader);
+    for m in q.masters.into_iter().flatten() {
+        m.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_follower_with_a_wiped_journal_rejoins_without_harm() {
+    init();
+    let mut q = Quorum::start(3, |_| {}).await;
+    let client = q.client().await;
+    for i in 0..10 {
+        mkdir(&client, &format!("/x/d{i}")).await.unwrap();
+    }
+    let leader = q.wait_for_leader().await;
+    let wiped = (leader + 1) % 3;
+    q.stop(wiped).await;
+    let dir = q.configs[wiped].master.journal.dir.clone();
+    std::fs::remove_dir_all(&dir).unwrap();
+    q.restart(wiped).await;
+    mkdir(&client, "/y").await.unwrap();
+    q.wait_converged().await;
+    let prints: Vec<_> = q.masters.iter().flatten().map(fingerprint).collect();
+    assert!(prints.iter().all(|p| *p == prints[0]), "{prints:?}");
+    assert_eq!(
+        q.wait_for_leader().await,
+        leader,
+        "the leader kept its role"
+    );
+    for m in q.masters.into_iter().flatten() {
+        m.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_master_configured_with_other_members_is_refused_by_the_group() {
+    init();
+    let q = Quorum::start(3, |_| {}).await;
+    let leader = q.wait_for_leader().await;
+    // A fourth master that believes the group is itself and master 0.
+    let mut stray = alluxio_testkit::quorum::quorum_configs(q.dir.path(), 1).remove(0);
+    stray.master.journal.dir = q.dir.path().join("journal-stray");
+    stray.master.embedded_journal.addresses = vec![
+        format!("127.0.0.1:{}", stray.master.embedded_journal.port),
+        q.configs[0].master.embedded_journal.addresses[0].clone(),
+    ];
+    stray.master.rpc_addresses.clear();
+    let stray = MasterServer::start(&stray).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(!stray.fs.is_leader(), "a stray master must never lead");
+    assert_eq!(q.wait_for_leader().await, leader);
+    let client = q.client().await;
+    mkdir(&client, "/still-fine").await.unwrap();
+    stray.shutdown().await;
+    for m in q.masters.into_iter().flatten() {
+        m.shutdown().await;
+    }
+}

@@ -1,0 +1,120 @@
+//! Fault-tolerant masters in one process: a Raft group of three (or five)
+//! masters on 127.0.0.1, each with its own journal directory, sharing the
+//! cluster key and the root UFS directory as real masters share a Secret
+//! and a store. Masters can be stopped and restarted on the same ports.
+
+use crate::free_port;
+use alluxio_client::MasterClient;
+use alluxio_common::auth::Credentials;
+use alluxio_common::config::AlluxioConfig;
+use alluxio_master::MasterServer;
+use std::time::Duration;
+
+pub struct Quorum {
+    pub masters: Vec<Option<MasterServer>>,
+    pub configs: Vec<AlluxioConfig>,
+    pub dir: tempfile::TempDir,
+}
+
+/// Configurations of `n` masters forming one group, on fresh ports.
+pub fn quorum_configs(dir: &std::path::Path, n: usize) -> Vec<AlluxioConfig> {
+    let port = || free_port().expect("a free port");
+    let ports: Vec<(u16, u16, u16)> = (0..n).map(|_| (port(), port(), port())).collect();
+    let raft: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{}", p.2)).collect();
+    let rpc: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{}", p.0)).collect();
+    ports
+        .iter()
+        .enumerate()
+        .map(|(i, (rpc_port, web_port, raft_port))| {
+            let mut c = crate::cluster::config(dir);
+            c.master.hostname = "127.0.0.1".to_string();
+            c.master.rpc_port = *rpc_port;
+            c.master.web_port = *web_port;
+            c.master.journal.dir = dir.join(format!("journal-{i}"));
+            c.master.embedded_journal.port = *raft_port;
+            c.master.embedded_journal.addresses = raft.clone();
+            c.master.embedded_journal.election_timeout.0 = Duration::from_millis(500);
+            c.master.embedded_journal.heartbeat_interval.0 = Duration::from_millis(100);
+            c.master.rpc_addresses = rpc.clone();
+            c
+        })
+        .collect()
+}
+
+impl Quorum {
+    /// Starts `n` masters (the first creates the cluster key) and waits
+    /// until one of them leads.
+    pub async fn start(n: usize, tweak: impl Fn(&mut AlluxioConfig)) -> Quorum {
+        let dir = tempfile::tempdir().unwrap();
+        let mut configs = quorum_configs(dir.path(), n);
+        configs.iter_mut().for_each(&tweak);
+        let mut masters = Vec::new();
+        for c in &configs {
+            masters.push(Some(MasterServer::start(c).await.unwrap()));
+        }
+        let q = Quorum {
+            masters,
+            configs,
+            dir,
+        };
+        q.wait_for_leader().await;
+        q
+    }
+
+    /// What a client of the group is configured with.
+    pub fn client_config(&self) -> AlluxioConfig {
+        self.configs[0].clone()
+    }
+
+    /// A client that knows every master, as the test's user.
+    pub async fn client(&self) -> MasterClient {
+        let c = self.client_config();
+        let credentials = Credentials::for_client(&c).unwrap();
+        MasterClient::connect(&c.master_address(), Duration::from_secs(10), credentials)
+            .await
+            .unwrap()
+    }
+
+    /// The index of the serving leader, once there is one (and it has
+    /// the namespace's root).
+    pub async fn wait_for_leader(&self) -> usize {
+        crate::eventually("a leader", Duration::from_secs(30), || async {
+            self.masters.iter().position(|m| {
+                m.as_ref()
+                    .is_some_and(|m| m.fs.is_leader() && m.fs.read_state().tree.root().is_some())
+            })
+        })
+        .await
+    }
+
+    pub fn master(&self, i: usize) -> &MasterServer {
+        self.masters[i].as_ref().expect("master is running")
+    }
+
+    pub async fn stop(&mut self, i: usize) {
+        if let Some(m) = self.masters[i].take() {
+            m.shutdown().await;
+        }
+    }
+
+    pub async fn restart(&mut self, i: usize) {
+        self.stop(i).await;
+        self.masters[i] = Some(MasterServer::start(&self.configs[i]).await.unwrap());
+    }
+
+    /// Waits until every running master has applied the same journal
+    /// sequence, and returns it.
+    pub async fn wait_converged(&self) -> u64 {
+        crate::eventually("masters to converge", Duration::from_secs(30), || async {
+            let seqs: Vec<u64> = self
+                .masters
+                .iter()
+                .flatten()
+                .map(|m| m.fs.journal().last_sequence())
+                .collect();
+            let first = *seqs.first()?;
+            seqs.iter().all(|s| *s == first).then_some(first)
+        })
+        .await
+    }
+}
