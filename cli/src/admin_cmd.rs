@@ -24,6 +24,22 @@ enum AdminCommand {
     /// Tokens signed with the cluster key (security.key_file).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The embedded journal of fault-tolerant masters.
+    #[command(subcommand)]
+    Journal(JournalCommand),
+}
+
+#[derive(Subcommand)]
+enum JournalCommand {
+    /// The Raft group of the masters.
+    #[command(subcommand)]
+    Quorum(QuorumCommand),
+}
+
+#[derive(Subcommand)]
+enum QuorumCommand {
+    /// Leader, term, and each master's state and lag.
+    Info,
 }
 
 #[derive(Subcommand)]
@@ -48,6 +64,9 @@ enum TokenCommand {
 pub async fn run(ctx: &Context, args: AdminArgs) -> Result<(), AlluxioError> {
     match args.command {
         AdminCommand::Report => report(ctx, args.json).await,
+        AdminCommand::Journal(JournalCommand::Quorum(QuorumCommand::Info)) => {
+            crate::quorum_cmd::info(ctx, args.json).await
+        }
         AdminCommand::Token(TokenCommand::Issue {
             user,
             groups,
@@ -64,7 +83,32 @@ pub async fn run(ctx: &Context, args: AdminArgs) -> Result<(), AlluxioError> {
 }
 
 async fn report(ctx: &Context, json_output: bool) -> Result<(), AlluxioError> {
-    let master = ctx.master().await?;
+    let quorum = crate::quorum_cmd::leaders_view(ctx).await?;
+    // In a Raft group the leader's view is the cluster's.
+    let master = if quorum.fault_tolerant && !quorum.leader_rpc_address.is_empty() {
+        alluxio_client::MasterClient::connect(
+            &quorum.leader_rpc_address,
+            std::time::Duration::from_secs(5),
+            ctx.credentials()?,
+        )
+        .await?
+    } else {
+        ctx.master().await?
+    };
+    let ha = if quorum.fault_tolerant {
+        let available = quorum
+            .members
+            .iter()
+            .filter(|m| m.role != "UNAVAILABLE")
+            .count();
+        format!(
+            "fault tolerant, {} masters ({available} available), term {}",
+            quorum.members.len(),
+            quorum.term
+        )
+    } else {
+        "single master".to_string()
+    };
     {
         {
             let info = master.master_info().await?;
@@ -75,6 +119,7 @@ async fn report(ctx: &Context, json_output: bool) -> Result<(), AlluxioError> {
             if json_output {
                 print_json(&json!({
                     "masterAddress": info.address,
+                    "masterMode": ha,
                     "webPort": info.web_port,
                     "version": info.version,
                     "startTimeMs": info.start_time_ms,
@@ -101,6 +146,7 @@ async fn report(ctx: &Context, json_output: bool) -> Result<(), AlluxioError> {
             }
             println!("Alluxio cluster summary:");
             println!("    Master Address: {}", info.address);
+            println!("    Master Mode: {ha}");
             println!("    Web Port: {}", info.web_port);
             println!("    Started: {}", format_time_ms(info.start_time_ms));
             println!("    Version: {}", info.version);

@@ -11,6 +11,7 @@ mod fuse_cmd;
 mod local_cmd;
 mod master_cmd;
 mod output;
+mod quorum_cmd;
 mod worker_cmd;
 
 use alluxio_common::config::AlluxioConfig;

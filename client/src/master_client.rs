@@ -441,6 +441,16 @@ impl MasterClient {
         .await
     }
 
+    /// The Raft group as the master this client talks to sees it.
+    pub async fn quorum_info(&self) -> Result<GetQuorumInfoResponse> {
+        self.call(|mut c| async move {
+            c.meta
+                .get_quorum_info(deadline(GetQuorumInfoRequest {}))
+                .await
+        })
+        .await
+    }
+
     pub async fn ping(&self) -> Result<()> {
         self.call(|mut c| {
             let req = PingRequest {};

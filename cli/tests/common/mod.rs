@@ -29,16 +29,20 @@ pub struct MasterProcess {
 impl MasterProcess {
     /// Starts a master with its journal and root UFS under `dir`.
     pub fn start(dir: &Path, extra: &[&str]) -> MasterProcess {
-        let journal = dir.join("journal");
-        let ufs = dir.join("ufs");
+        Self::start_member(dir, "", free_port(), extra)
+    }
+
+    /// Starts master `name` of several sharing `dir`'s root UFS and cluster
+    /// key, with its own journal (`journal<name>`) and log, on `rpc_port`.
+    pub fn start_member(dir: &Path, name: &str, rpc_port: u16, extra: &[&str]) -> MasterProcess {
         let mut m = MasterProcess {
             child: Command::new("true").spawn().unwrap(),
-            rpc_port: free_port(),
+            rpc_port,
             web_port: free_port(),
-            journal,
-            ufs,
+            journal: dir.join(format!("journal{name}")),
+            ufs: dir.join("ufs"),
             extra: extra.iter().map(|s| s.to_string()).collect(),
-            log: dir.join("master.log"),
+            log: dir.join(format!("master{name}.log")),
             key_file: dir.join("security/cluster.key"),
         };
         m.spawn();

@@ -5,6 +5,7 @@
 //! - `state_machine`: committed entries applied to `MasterState`, snapshots
 //!   that are checkpoints;
 //! - `network`: Raft messages over gRPC between masters;
+//! - `status`: the group as `fsadmin journal quorum info` shows it;
 //! - this module: configuration, the write path (group-committed
 //!   proposals), leadership (who serves, the read lease) and start-up.
 //!
@@ -22,6 +23,7 @@
 pub mod log_store;
 pub mod network;
 pub mod state_machine;
+mod status;
 
 use crate::journal::{JournalCounters, JournalError, PendingFlush};
 use alluxio_common::config::AlluxioConfig;

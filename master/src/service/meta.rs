@@ -63,4 +63,18 @@ impl MetaService for MetaMasterService {
             .observe("Ping", async { Ok(PingResponse {}) })
             .await
     }
+
+    async fn get_quorum_info(
+        &self,
+        _req: Request<GetQuorumInfoRequest>,
+    ) -> Result<Response<GetQuorumInfoResponse>, Status> {
+        self.metrics
+            .observe("GetQuorumInfo", async {
+                Ok(match self.fs.journal().replicated() {
+                    Some(journal) => journal.quorum_info().await,
+                    None => GetQuorumInfoResponse::default(),
+                })
+            })
+            .await
+    }
 }
