@@ -29,6 +29,101 @@ pub struct StateLabels {
     pub state: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MemberLabels {
+    pub member: String,
+}
+
+/// The Raft group's gauges (fault-tolerant mode; absent otherwise).
+#[derive(Default)]
+struct RaftGauges {
+    is_leader: Gauge,
+    term: Gauge,
+    last_log_index: Gauge,
+    applied_index: Gauge,
+    snapshot_index: Gauge,
+    follower_lag: Family<MemberLabels, Gauge>,
+    elections_won: Counter,
+    snapshot_installs: Counter,
+    seen_elections: AtomicU64,
+    seen_installs: AtomicU64,
+}
+
+impl RaftGauges {
+    fn register(&self, registry: &mut Registry) {
+        let gauges: [(&str, &str, &Gauge); 5] = [
+            (
+                "alluxio_master_raft_is_leader",
+                "1 while this master is the serving leader",
+                &self.is_leader,
+            ),
+            ("alluxio_master_raft_term", "Current Raft term", &self.term),
+            (
+                "alluxio_master_raft_last_log_index",
+                "Index of the last Raft log entry",
+                &self.last_log_index,
+            ),
+            (
+                "alluxio_master_raft_applied_index",
+                "Index of the last applied Raft log entry",
+                &self.applied_index,
+            ),
+            (
+                "alluxio_master_raft_snapshot_index",
+                "Last log index covered by the snapshot",
+                &self.snapshot_index,
+            ),
+        ];
+        for (name, help, gauge) in gauges {
+            registry.register(name, help, gauge.clone());
+        }
+        registry.register(
+            "alluxio_master_raft_follower_lag",
+            "Log entries a member is behind the leader (on the leader)",
+            self.follower_lag.clone(),
+        );
+        registry.register(
+            "alluxio_master_raft_elections_won",
+            "Times this master became the serving leader",
+            self.elections_won.clone(),
+        );
+        registry.register(
+            "alluxio_master_raft_snapshot_installs",
+            "Snapshots this master installed from a leader",
+            self.snapshot_installs.clone(),
+        );
+    }
+
+    fn refresh(&self, journal: &crate::raft::ReplicatedJournal) {
+        let m = journal.raft.metrics().borrow().clone();
+        self.is_leader.set(i64::from(journal.is_serving()));
+        self.term.set(m.current_term as i64);
+        let last = m.last_log_index.unwrap_or(0);
+        self.last_log_index.set(last as i64);
+        self.applied_index
+            .set(m.last_applied.map(|l| l.index).unwrap_or(0) as i64);
+        self.snapshot_index
+            .set(m.snapshot.map(|l| l.index).unwrap_or(0) as i64);
+        self.follower_lag.clear();
+        for (id, matched) in m.replication.iter().flatten() {
+            if let Some(member) = journal.settings.member(*id) {
+                let lag = last.saturating_sub(matched.map(|l| l.index).unwrap_or(0));
+                self.follower_lag
+                    .get_or_create(&MemberLabels {
+                        member: member.raft_address.clone(),
+                    })
+                    .set(lag as i64);
+            }
+        }
+        let won = journal.elections_won();
+        let prev = self.seen_elections.swap(won, Ordering::Relaxed);
+        self.elections_won.inc_by(won.saturating_sub(prev));
+        let installs = journal.replica.snapshot_installs();
+        let prev = self.seen_installs.swap(installs, Ordering::Relaxed);
+        self.snapshot_installs.inc_by(installs.saturating_sub(prev));
+    }
+}
+
 pub struct MasterMetrics {
     rpc_duration: Family<MethodLabels, Histogram>,
     rpc_errors: Family<ErrorLabels, Counter>,
@@ -41,6 +136,7 @@ pub struct MasterMetrics {
     workers: Family<StateLabels, Gauge>,
     seen_flushes: AtomicU64,
     seen_entries: AtomicU64,
+    raft: RaftGauges,
 }
 
 impl MasterMetrics {
@@ -59,7 +155,9 @@ impl MasterMetrics {
             workers: Family::default(),
             seen_flushes: AtomicU64::new(0),
             seen_entries: AtomicU64::new(0),
+            raft: RaftGauges::default(),
         };
+        m.raft.register(registry);
         registry.register(
             "alluxio_master_rpc_duration_seconds",
             "Time to answer an RPC, by method",
@@ -125,6 +223,9 @@ impl MasterMetrics {
         let entries = journal.counters().entries_written.load(Ordering::Relaxed);
         let prev = self.seen_entries.swap(entries, Ordering::Relaxed);
         self.journal_entries.inc_by(entries.saturating_sub(prev));
+        if let Some(journal) = journal.replicated() {
+            self.raft.refresh(journal);
+        }
         let (live, lost) = fs.block_master().worker_counts();
         self.workers
             .get_or_create(&StateLabels { state: "live" })

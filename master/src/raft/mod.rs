@@ -227,6 +227,7 @@ pub struct ReplicatedJournal {
     proposals: mpsc::UnboundedSender<Proposal>,
     /// The term in which this node serves as leader; 0 when it does not.
     serving_term: AtomicU64,
+    elections_won: AtomicU64,
     pub counters: Arc<JournalCounters>,
 }
 
@@ -300,6 +301,7 @@ impl ReplicatedJournal {
             log,
             proposals,
             serving_term: AtomicU64::new(0),
+            elections_won: AtomicU64::new(0),
             counters,
         })
     }
@@ -320,6 +322,11 @@ impl ReplicatedJournal {
             let _ = p.done.send(Err("the journal proposer stopped".to_string()));
         }
         PendingFlush::from_receiver(rx)
+    }
+
+    /// Times this master became the serving leader.
+    pub fn elections_won(&self) -> u64 {
+        self.elections_won.load(Ordering::Relaxed)
     }
 
     /// Whether this master serves (it is the leader and has caught up).
@@ -466,6 +473,7 @@ impl ReplicatedJournal {
         }
         self.replica.set_serving(true);
         self.serving_term.store(term, Ordering::Release);
+        self.elections_won.fetch_add(1, Ordering::Relaxed);
         tracing::info!(
             term,
             applied = self.replica.applied_index(),

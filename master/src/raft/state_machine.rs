@@ -71,6 +71,7 @@ pub struct Replica {
     applied_sequence: watch::Sender<u64>,
     snapshot_dir: PathBuf,
     current_snapshot: Mutex<Option<Meta>>,
+    snapshot_installs: AtomicU64,
     log: LogStore,
 }
 
@@ -103,6 +104,7 @@ impl Replica {
             applied_sequence,
             snapshot_dir: dir.to_path_buf(),
             current_snapshot: Mutex::new(current),
+            snapshot_installs: AtomicU64::new(0),
             log,
         })
     }
@@ -123,6 +125,11 @@ impl Replica {
         lock(&self.current_snapshot)
             .as_ref()
             .and_then(|m| m.last_log_id.map(|l| l.index))
+    }
+
+    /// Snapshots installed from a leader since this process started.
+    pub fn snapshot_installs(&self) -> u64 {
+        self.snapshot_installs.load(Ordering::Relaxed)
     }
 
     pub fn set_serving(&self, serving: bool) {
@@ -447,6 +454,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             replica.epoch.fetch_add(1, Ordering::AcqRel);
             replica.applied_sequence.send_replace(applied.sequence);
             *lock(&replica.current_snapshot) = Some(meta.clone());
+            replica.snapshot_installs.fetch_add(1, Ordering::Relaxed);
             tracing::info!(index = ?meta.last_log_id.map(|l| l.index), "Raft snapshot installed");
             Ok(())
         })
