@@ -6,6 +6,7 @@
 mod csi;
 mod data;
 mod fuse;
+mod ha;
 mod master;
 mod operator;
 mod report;
@@ -105,6 +106,14 @@ enum Which {
         #[arg(long, default_value = "target/release/alluxio")]
         alluxio: PathBuf,
     },
+    /// Fault-tolerant masters: failover after kill -9 of the leader, and
+    /// three masters vs one (writes and reads).
+    Ha {
+        #[arg(long, default_value_t = 20)]
+        kills: usize,
+        #[arg(long, default_value = "target/release/alluxio")]
+        alluxio: PathBuf,
+    },
     /// Everything above.
     All,
 }
@@ -162,6 +171,10 @@ fn main() {
                     Which::Auth { mib, alluxio } => {
                         security::auth(&out, seconds, mib << 20, &alluxio).await
                     }
+                    Which::Ha { kills, alluxio } => {
+                        ha::throughput(&out, seconds).await;
+                        ha::failover(&out, kills, &alluxio).await;
+                    }
                     Which::All => unreachable!(),
                 }
             }
@@ -208,6 +221,11 @@ fn main() {
                 .await;
                 run(Which::Auth {
                     mib: 1024,
+                    alluxio: PathBuf::from("target/release/alluxio"),
+                })
+                .await;
+                run(Which::Ha {
+                    kills: 20,
                     alluxio: PathBuf::from("target/release/alluxio"),
                 })
                 .await;

@@ -170,7 +170,12 @@ async fn a_lagging_follower_installs_a_snapshot_after_the_log_was_purged() {
     assert!(prints.iter().all(|p| *p == prints[0]), "{prints:?}");
     let metrics = |i: usize| {
         let web = q.master(i).web_addr.to_string();
-        async move { alluxio_testkit::http_get::http_get(&web, "/metrics").await.unwrap().1 }
+        async move {
+            alluxio_testkit::http_get::http_get(&web, "/metrics")
+                .await
+                .unwrap()
+                .1
+        }
     };
     let follower_metrics = metrics(lagging).await;
     assert!(
@@ -179,8 +184,14 @@ async fn a_lagging_follower_installs_a_snapshot_after_the_log_was_purged() {
         "{follower_metrics}"
     );
     let leader_metrics = metrics(leader).await;
-    assert!(leader_metrics.contains("alluxio_master_raft_is_leader 1"), "{leader_metrics}");
-    assert!(leader_metrics.contains("alluxio_master_raft_follower_lag{"), "{leader_metrics}");
+    assert!(
+        leader_metrics.contains("alluxio_master_raft_is_leader 1"),
+        "{leader_metrics}"
+    );
+    assert!(
+        leader_metrics.contains("alluxio_master_raft_follower_lag{"),
+        "{leader_metrics}"
+    );
     // The caught-up follower can lead: stop the others' leader.
     q.stop(leader).await;
     let new_leader = q.wait_for_leader().await;

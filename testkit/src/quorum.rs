@@ -118,3 +118,41 @@ impl Quorum {
         .await
     }
 }
+
+/// `alluxio master` (the binary at `alluxio`) with every setting of `c`
+/// that a member of a group needs, as flags; the cluster key comes from
+/// the environment as in the CLI tests.
+pub fn master_command(alluxio: &std::path::Path, c: &AlluxioConfig) -> std::process::Command {
+    let mc = &c.master;
+    let ej = &mc.embedded_journal;
+    let flags = [
+        format!(
+            "master.embedded_journal.addresses={}",
+            ej.addresses.join(",")
+        ),
+        format!("master.embedded_journal.port={}", ej.port),
+        format!("master.rpc_addresses={}", mc.rpc_addresses.join(",")),
+        format!(
+            "master.embedded_journal.election_timeout={}ms",
+            ej.election_timeout.0.as_millis()
+        ),
+        format!(
+            "master.embedded_journal.heartbeat_interval={}ms",
+            ej.heartbeat_interval.0.as_millis()
+        ),
+        format!("master.journal.fsync={}", mc.journal.fsync),
+    ];
+    let mut cmd = std::process::Command::new(alluxio);
+    cmd.env("ALLUXIO_SECURITY_KEY_FILE", &c.security.key_file)
+        .arg("master")
+        .args(["--hostname", &mc.hostname])
+        .args(["--port", &mc.rpc_port.to_string()])
+        .args(["--web-port", &mc.web_port.to_string()])
+        .arg("--journal-dir")
+        .arg(&mc.journal.dir)
+        .args(["--root-ufs", &mc.mount_table_root_ufs]);
+    for f in flags {
+        cmd.args(["-D", &f]);
+    }
+    cmd
+}
