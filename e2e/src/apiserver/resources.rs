@@ -75,6 +75,17 @@ pub fn builtin_resources() -> Vec<Resource> {
             &["deploy"],
         ),
         r("coordination.k8s.io", "v1", "leases", "Lease", true, false),
+        short(
+            r(
+                "policy",
+                "v1",
+                "poddisruptionbudgets",
+                "PodDisruptionBudget",
+                true,
+                true,
+            ),
+            &["pdb"],
+        ),
         // What the chart installs. Stored and served; RBAC is not enforced
         // here (the audit log is checked against the chart's rules instead,
         // see `kube_tools::assert_chart_allows`).

@@ -5,9 +5,9 @@
 //! Conditions keep their `lastTransitionTime` while their status stays the
 //! same, as the Kubernetes API conventions ask.
 
-use crate::crd::cluster::{AlluxioClusterStatus, ClusterPhase, TierStatus};
+use crate::crd::cluster::{AlluxioClusterStatus, ClusterPhase, MasterMemberStatus, TierStatus};
 use crate::crd::Condition;
-use alluxio_proto::grpc::WorkerInfo;
+use alluxio_proto::grpc::{GetQuorumInfoResponse, WorkerInfo};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 /// What the reconciler saw this time.
@@ -23,6 +23,8 @@ pub struct Observed {
     /// `None` when the master did not answer.
     pub workers: Option<Vec<WorkerInfo>>,
     pub master_endpoint: String,
+    /// Fault-tolerant masters: the group as the leader reports it.
+    pub quorum: Option<GetQuorumInfoResponse>,
 }
 
 fn condition(
@@ -198,6 +200,21 @@ pub fn cluster_status(
         workers: Some(format!("{}/{}", o.workers_ready, o.workers_desired)),
         capacity: Some(alluxio_common::format::format_bytes(capacity)),
         tiers,
+        leader: o
+            .quorum
+            .as_ref()
+            .map(|q| q.leader_rpc_address.clone())
+            .filter(|l| !l.is_empty()),
+        masters: o
+            .quorum
+            .iter()
+            .flat_map(|q| &q.members)
+            .map(|m| MasterMemberStatus {
+                address: m.rpc_address.clone(),
+                role: m.role.clone(),
+                lag: m.lag,
+            })
+            .collect(),
     }
 }
 

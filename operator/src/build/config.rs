@@ -27,6 +27,9 @@ const OWNED_KEYS: &[(&str, &str)] = &[
     ("master.rpc_port", "spec.master.rpcPort"),
     ("master.web_port", "spec.master.webPort"),
     ("master.journal.dir", "spec.master.journal"),
+    ("master.rpc_addresses", "spec.master.replicas"),
+    ("master.embedded_journal.addresses", "spec.master.replicas"),
+    ("master.embedded_journal.port", "spec.master.raftPort"),
     ("worker.rpc_port", "spec.worker.rpcPort"),
     ("worker.web_port", "spec.worker.webPort"),
     ("worker.data_port", "spec.worker.dataPort"),
@@ -48,6 +51,30 @@ pub enum ConfigError {
     Quota { index: usize, reason: String },
     #[error("spec.properties: {0}")]
     Invalid(String),
+}
+
+/// Where clients, workers and proxies reach the masters: each master pod
+/// by name when they replicate (clients follow the leader), else the
+/// client Service.
+pub fn master_rpc_addresses(names: &Names, spec: &AlluxioClusterSpec) -> Vec<String> {
+    let m = &spec.master;
+    if m.replicas <= 1 {
+        return vec![format!("{}:{}", names.master_service_host(), m.rpc_port)];
+    }
+    (0..m.replicas)
+        .map(|i| format!("{}:{}", names.master_pod_host(i), m.rpc_port))
+        .collect()
+}
+
+/// The Raft group of a fault-tolerant cluster (empty for one master).
+fn raft_addresses(names: &Names, spec: &AlluxioClusterSpec) -> Vec<String> {
+    let m = &spec.master;
+    if m.replicas <= 1 {
+        return Vec::new();
+    }
+    (0..m.replicas)
+        .map(|i| format!("{}:{}", names.master_pod_host(i), m.raft_port))
+        .collect()
 }
 
 /// The cluster's configuration and its YAML text.
@@ -91,6 +118,21 @@ pub fn alluxio_config(
             super::security::KEY_FILE
         ),
     ];
+    let raft = raft_addresses(names, spec);
+    if !raft.is_empty() {
+        settings.push(format!(
+            "master.embedded_journal.addresses={}",
+            raft.join(",")
+        ));
+        settings.push(format!(
+            "master.embedded_journal.port={}",
+            spec.master.raft_port
+        ));
+        settings.push(format!(
+            "master.rpc_addresses={}",
+            master_rpc_addresses(names, spec).join(",")
+        ));
+    }
     settings.extend(spec.properties.iter().map(|(k, v)| format!("{k}={v}")));
     let config = AlluxioConfig::load_from(None, &[], &settings)
         .map_err(|e| ConfigError::Invalid(e.message().to_string()))?;
@@ -180,5 +222,38 @@ mod tests {
         spec.worker.tiers[0].quota = Quantity("lots".into());
         let err = alluxio_config(&names(), &spec).unwrap_err().to_string();
         assert!(err.contains("tiers[0].quota"), "{err}");
+    }
+
+    #[test]
+    fn three_masters_get_the_raft_group_in_their_configuration() {
+        let mut spec: AlluxioClusterSpec = serde_yaml::from_str("{}").unwrap();
+        spec.master.replicas = 3;
+        let (config, _) = alluxio_config(&names(), &spec).unwrap();
+        let host = |i: i32| format!("demo-master-{i}.demo-master-headless.data.svc.cluster.local");
+        assert_eq!(
+            config.master.embedded_journal.addresses,
+            (0..3)
+                .map(|i| format!("{}:19200", host(i)))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(
+            config.master.rpc_addresses,
+            (0..3)
+                .map(|i| format!("{}:19998", host(i)))
+                .collect::<Vec<_>>()
+        );
+        // Each master finds itself in the group by its pod name.
+        let mut pod1 = config.clone();
+        pod1.master.hostname = host(1);
+        let group = alluxio_master::raft::RaftSettings::from_config(&pod1)
+            .unwrap()
+            .unwrap();
+        assert_eq!(group.me, 2);
+        spec.properties
+            .insert("master.embedded_journal.addresses".into(), "x:1".into());
+        assert!(matches!(
+            alluxio_config(&names(), &spec),
+            Err(ConfigError::OwnedKey { .. })
+        ));
     }
 }

@@ -39,6 +39,16 @@ impl Names {
         format!("{}-worker", self.cluster)
     }
 
+    /// DNS name of master pod `ordinal`, through the headless Service.
+    pub fn master_pod_host(&self, ordinal: i32) -> String {
+        format!(
+            "{}-{ordinal}.{}.{}.svc.cluster.local",
+            self.master_statefulset(),
+            self.master_headless_service(),
+            self.namespace
+        )
+    }
+
     pub fn master_service_host(&self) -> String {
         format!(
             "{}.{}.svc.cluster.local",

@@ -25,7 +25,7 @@ fn parameters(names: &Names, spec: &AlluxioClusterSpec) -> BTreeMap<String, Stri
     let secret = super::security::security_secret_name(names);
     let mut p = BTreeMap::from([(
         "masterAddress".to_string(),
-        format!("{}:{}", names.master_service_host(), spec.master.rpc_port),
+        super::config::master_rpc_addresses(names, spec).join(","),
     )]);
     for purpose in ["provisioner", "node-stage"] {
         p.insert(

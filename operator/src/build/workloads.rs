@@ -3,7 +3,9 @@
 //! StatefulSet and the worker DaemonSet. Pod templates carry a hash of
 //! the configuration, so a changed configuration rolls the pods.
 
-use super::config::{tier_dir, CONFIG_DIR, JOURNAL_DIR, SECURITY_DIR, WORKER_DATA_DIR};
+use super::config::{
+    master_rpc_addresses, tier_dir, CONFIG_DIR, JOURNAL_DIR, SECURITY_DIR, WORKER_DATA_DIR,
+};
 use super::names::Names;
 use crate::crd::cluster::{AlluxioClusterSpec, ImagePullPolicy, JournalMedium, TierMedium};
 use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetSpec, StatefulSet, StatefulSetSpec};
@@ -14,6 +16,7 @@ use k8s_openapi::api::core::v1::{
     PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SecretVolumeSource, Service, ServicePort,
     ServiceSpec, Volume, VolumeMount, VolumeResourceRequirements,
 };
+use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -111,13 +114,24 @@ fn ports(rpc: i32, web: i32) -> Vec<ServicePort> {
 pub fn master_services(inputs: &Inputs) -> (Service, Service) {
     let m = &inputs.spec.master;
     let selector = Some(inputs.names.labels("master"));
+    let mut headless_ports = ports(m.rpc_port, m.web_port);
+    if m.replicas > 1 {
+        headless_ports.push(ServicePort {
+            name: Some("raft".into()),
+            port: m.raft_port,
+            target_port: Some(IntOrString::Int(m.raft_port)),
+            ..Default::default()
+        });
+    }
+    // The headless Service names every master pod, ready or not: masters
+    // find each other through it before any of them is ready.
     let headless = Service {
         metadata: inputs.meta(inputs.names.master_headless_service(), "master"),
         spec: Some(ServiceSpec {
             cluster_ip: Some("None".into()),
             publish_not_ready_addresses: Some(true),
             selector: selector.clone(),
-            ports: Some(ports(m.rpc_port, m.web_port)),
+            ports: Some(headless_ports),
             ..Default::default()
         }),
         ..Default::default()
@@ -213,18 +227,24 @@ fn container(inputs: &Inputs, name: &str, args: Vec<String>) -> Container {
                 value: Some(format!("{CONFIG_DIR}/alluxio.yaml")),
                 ..Default::default()
             },
-            EnvVar {
-                name: "POD_IP".into(),
-                value_from: Some(EnvVarSource {
-                    field_ref: Some(ObjectFieldSelector {
-                        field_path: "status.podIP".into(),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            },
+            field_env("POD_IP", "status.podIP"),
+            field_env("POD_NAME", "metadata.name"),
         ]),
+        ..Default::default()
+    }
+}
+
+/// An environment variable from a field of the pod (the downward API).
+fn field_env(name: &str, field_path: &str) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector {
+                field_path: field_path.into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
         ..Default::default()
     }
 }
@@ -264,12 +284,31 @@ fn pod_security_context(as_root: bool) -> PodSecurityContext {
 
 pub fn master_statefulset(inputs: &Inputs) -> StatefulSet {
     let m = &inputs.spec.master;
+    let fault_tolerant = m.replicas > 1;
+    // A member of a Raft group is known by its pod's stable DNS name.
+    let hostname = if fault_tolerant {
+        format!(
+            "$(POD_NAME).{}.{}.svc.cluster.local",
+            inputs.names.master_headless_service(),
+            inputs.names.namespace
+        )
+    } else {
+        "$(POD_IP)".to_string()
+    };
     let mut c = container(
         inputs,
         "master",
-        vec!["master".into(), "--hostname".into(), "$(POD_IP)".into()],
+        vec!["master".into(), "--hostname".into(), hostname],
     );
-    c.ports = Some(container_ports(m.rpc_port, m.web_port));
+    let mut ports = container_ports(m.rpc_port, m.web_port);
+    if fault_tolerant {
+        ports.push(ContainerPort {
+            name: Some("raft".into()),
+            container_port: m.raft_port,
+            ..Default::default()
+        });
+    }
+    c.ports = Some(ports);
     c.readiness_probe = Some(probe("/readyz", m.web_port));
     c.liveness_probe = Some(probe("/healthz", m.web_port));
     c.resources = m.resources.clone();
@@ -319,19 +358,38 @@ pub fn master_statefulset(inputs: &Inputs) -> StatefulSet {
                 }),
             },
             volume_claim_templates: claims,
+            // All members at once: a Raft group needs a majority up before
+            // any member is ready (OrderedReady would wait for pod 0 alone).
+            pod_management_policy: Some("Parallel".into()),
             ..Default::default()
         }),
         ..Default::default()
     }
 }
 
+/// For fault-tolerant masters: at most one master down at a time by choice
+/// (drains, rolling restarts), so a majority always remains.
+pub fn master_disruption_budget(inputs: &Inputs) -> Option<PodDisruptionBudget> {
+    if inputs.spec.master.replicas <= 1 {
+        return None;
+    }
+    Some(PodDisruptionBudget {
+        metadata: inputs.meta(inputs.names.master_statefulset(), "master"),
+        spec: Some(PodDisruptionBudgetSpec {
+            max_unavailable: Some(IntOrString::Int(1)),
+            selector: Some(LabelSelector {
+                match_labels: Some(inputs.names.labels("master")),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+}
+
 pub fn worker_daemonset(inputs: &Inputs) -> DaemonSet {
     let w = &inputs.spec.worker;
-    let master = format!(
-        "{}:{}",
-        inputs.names.master_service_host(),
-        inputs.spec.master.rpc_port
-    );
+    let master = master_rpc_addresses(inputs.names, inputs.spec).join(",");
     let mut c = container(
         inputs,
         "worker",
@@ -473,6 +531,66 @@ mod tests {
         assert!(cm.data.unwrap()["alluxio.yaml"].contains("demo-master.data.svc.cluster.local"));
         assert_eq!(headless.spec.unwrap().cluster_ip.as_deref(), Some("None"));
         assert_eq!(client.spec.unwrap().ports.unwrap()[0].port, 19998);
+    }
+
+    #[test]
+    fn three_masters_form_a_raft_group_by_their_pod_names() {
+        let mut spec = AlluxioClusterSpec::default();
+        spec.master.replicas = 3;
+        let (sts, (headless, _), pdb, ds) = build(&spec, |inputs| {
+            (
+                master_statefulset(inputs),
+                master_services(inputs),
+                master_disruption_budget(inputs),
+                worker_daemonset(inputs),
+            )
+        });
+        let sts = sts.spec.unwrap();
+        assert_eq!(sts.pod_management_policy.as_deref(), Some("Parallel"));
+        let pod = sts.template.spec.unwrap();
+        let c = &pod.containers[0];
+        let args = c.args.clone().unwrap();
+        assert_eq!(
+            args[2],
+            "$(POD_NAME).demo-master-headless.data.svc.cluster.local"
+        );
+        assert!(c.env.as_ref().unwrap().iter().any(|e| e.name == "POD_NAME"));
+        let ports = c.ports.as_ref().unwrap();
+        assert!(ports
+            .iter()
+            .any(|p| p.name.as_deref() == Some("raft") && p.container_port == 19200));
+        let headless_ports = headless.spec.unwrap().ports.unwrap();
+        assert!(headless_ports.iter().any(|p| p.port == 19200));
+        let pdb = pdb.expect("a budget for three masters").spec.unwrap();
+        assert_eq!(pdb.max_unavailable, Some(IntOrString::Int(1)));
+        // Workers know every master.
+        let worker_args = ds.spec.unwrap().template.spec.unwrap().containers[0]
+            .args
+            .clone()
+            .unwrap();
+        assert_eq!(
+            worker_args[1],
+            (0..3)
+                .map(|i| format!(
+                    "demo-master-{i}.demo-master-headless.data.svc.cluster.local:19998"
+                ))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        // One master: no group, no budget, the client Service.
+        let spec = AlluxioClusterSpec::default();
+        assert!(build(&spec, master_disruption_budget).is_none());
+        let args = build(&spec, worker_daemonset)
+            .spec
+            .unwrap()
+            .template
+            .spec
+            .unwrap()
+            .containers[0]
+            .args
+            .clone()
+            .unwrap();
+        assert_eq!(args[1], "demo-master.data.svc.cluster.local:19998");
     }
 
     #[test]

@@ -284,16 +284,25 @@ async fn observe(
         names.master_service_host(),
         cluster.spec.master.rpc_port
     );
-    o.workers = match cx.masters.of(&cx.client, cluster).await {
-        Ok(master) => tokio::time::timeout(MASTER_TIMEOUT, master.worker_infos())
-            .await
-            .ok()
-            .and_then(Result::ok),
+    match cx.masters.of(&cx.client, cluster).await {
+        Ok(master) => {
+            o.workers = tokio::time::timeout(MASTER_TIMEOUT, master.worker_infos())
+                .await
+                .ok()
+                .and_then(Result::ok);
+            if cluster.spec.master.replicas > 1 {
+                o.quorum = tokio::time::timeout(MASTER_TIMEOUT, master.quorum_info())
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .filter(|q| q.fault_tolerant);
+            }
+        }
         Err(e) => {
             tracing::debug!(cluster = cluster.name_any(), "master not reachable: {e}");
-            None
+            o.workers = None;
         }
-    };
+    }
     Ok(())
 }
 
@@ -341,6 +350,9 @@ async fn apply(
     apply_object(cx, namespace, "Service", headless).await?;
     apply_object(cx, namespace, "Service", client_service).await?;
     apply_object(cx, namespace, "StatefulSet", master_statefulset(&inputs)).await?;
+    if let Some(budget) = workloads::master_disruption_budget(&inputs) {
+        apply_object(cx, namespace, "PodDisruptionBudget", budget).await?;
+    }
     apply_object(cx, namespace, "DaemonSet", worker_daemonset(&inputs)).await?;
     sync_network_policy(cx, target, cluster).await?;
     let generation = cluster.metadata.generation.unwrap_or(0);

@@ -79,16 +79,18 @@ pub struct MasterClients {
 }
 
 impl MasterClients {
-    /// A client of the cluster's first ready master.
+    /// A client of the cluster's ready masters.
     pub async fn of(
         &self,
         client: &kube::Client,
         cluster: &AlluxioCluster,
     ) -> Result<MasterClient, MasterError> {
         let addresses = master_addresses(client, cluster).await?;
-        let Some(address) = addresses.first() else {
+        if addresses.is_empty() {
             return Err(MasterError::NotReady(cluster.name_any()));
-        };
+        }
+        // Every ready master: the client follows the leader among them.
+        let address = addresses.join(",");
         let key = format!(
             "{}/{}",
             cluster.namespace().unwrap_or_default(),
@@ -99,13 +101,13 @@ impl MasterClients {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(&key)
-            .filter(|c| c.address() == address)
+            .filter(|c| c.addresses().join(",") == address)
             .cloned();
         if let Some(c) = known {
             return Ok(c);
         }
         let credentials = operator_credentials(client, cluster).await?;
-        let master = MasterClient::connect_lazy(address, credentials)?;
+        let master = MasterClient::connect_lazy(&address, credentials)?;
         self.by_cluster
             .lock()
             .unwrap_or_else(|e| e.into_inner())

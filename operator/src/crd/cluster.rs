@@ -81,9 +81,10 @@ pub enum ImagePullPolicy {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MasterSpec {
-    /// 1, or 3 for fault tolerance.
+    /// 1, or 3 or 5 for fault tolerance: the masters replicate their
+    /// journal with Raft and survive the loss of 1 (of 3) or 2 (of 5).
     #[serde(default = "one")]
-    #[schemars(extend("enum" = [1, 3]))]
+    #[schemars(extend("enum" = [1, 3, 5]))]
     pub replicas: i32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
@@ -95,6 +96,10 @@ pub struct MasterSpec {
     #[serde(default = "master_web_port")]
     #[schemars(range(min = 1, max = 65535))]
     pub web_port: i32,
+    /// Port of the embedded journal (Raft) between masters.
+    #[serde(default = "master_raft_port")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub raft_port: i32,
 }
 
 fn one() -> i32 {
@@ -105,6 +110,9 @@ fn master_rpc_port() -> i32 {
 }
 fn master_web_port() -> i32 {
     19999
+}
+fn master_raft_port() -> i32 {
+    19200
 }
 fn worker_rpc_port() -> i32 {
     29999
@@ -124,6 +132,7 @@ impl Default for MasterSpec {
             journal: JournalStorage::default(),
             rpc_port: master_rpc_port(),
             web_port: master_web_port(),
+            raft_port: master_raft_port(),
         }
     }
 }
@@ -327,6 +336,25 @@ pub struct AlluxioClusterStatus {
     /// Capacity and usage per tier, as the master reports them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tiers: Vec<TierStatus>,
+    /// Fault-tolerant masters: the leader's address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader: Option<String>,
+    /// Fault-tolerant masters: each one's role as the leader sees it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub masters: Vec<MasterMemberStatus>,
+}
+
+/// One master of a Raft group in the cluster's status.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MasterMemberStatus {
+    /// `host:port` of the master's RPC endpoint.
+    pub address: String,
+    /// LEADER, FOLLOWER, LAGGING or UNAVAILABLE.
+    pub role: String,
+    /// Log entries behind the leader.
+    #[serde(default)]
+    pub lag: u64,
 }
 
 /// Where a cluster is in its life, for `kubectl get` (the conditions say why).
