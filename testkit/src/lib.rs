@@ -14,6 +14,7 @@ pub mod binaries;
 pub mod cluster;
 pub mod fuzz;
 pub mod http_get;
+pub mod netns;
 pub mod prometheus;
 #[cfg(feature = "cluster")]
 pub mod quorum;

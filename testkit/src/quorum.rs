@@ -119,12 +119,24 @@ impl Quorum {
     }
 }
 
-/// `alluxio master` (the binary at `alluxio`) with every setting of `c`
-/// that a member of a group needs, as flags; the cluster key comes from
-/// the environment as in the CLI tests.
-pub fn master_command(alluxio: &std::path::Path, c: &AlluxioConfig) -> std::process::Command {
+/// The arguments of `alluxio master` with every setting of `c` that a
+/// member of a group needs, as flags.
+pub fn master_args(c: &AlluxioConfig) -> Vec<String> {
     let mc = &c.master;
     let ej = &mc.embedded_journal;
+    let mut args: Vec<String> = vec![
+        "master".into(),
+        "--hostname".into(),
+        mc.hostname.clone(),
+        "--port".into(),
+        mc.rpc_port.to_string(),
+        "--web-port".into(),
+        mc.web_port.to_string(),
+        "--journal-dir".into(),
+        mc.journal.dir.display().to_string(),
+        "--root-ufs".into(),
+        mc.mount_table_root_ufs.clone(),
+    ];
     let flags = [
         format!(
             "master.embedded_journal.addresses={}",
@@ -141,18 +153,18 @@ pub fn master_command(alluxio: &std::path::Path, c: &AlluxioConfig) -> std::proc
             ej.heartbeat_interval.0.as_millis()
         ),
         format!("master.journal.fsync={}", mc.journal.fsync),
+        format!("security.key_file={}", c.security.key_file.display()),
     ];
-    let mut cmd = std::process::Command::new(alluxio);
-    cmd.env("ALLUXIO_SECURITY_KEY_FILE", &c.security.key_file)
-        .arg("master")
-        .args(["--hostname", &mc.hostname])
-        .args(["--port", &mc.rpc_port.to_string()])
-        .args(["--web-port", &mc.web_port.to_string()])
-        .arg("--journal-dir")
-        .arg(&mc.journal.dir)
-        .args(["--root-ufs", &mc.mount_table_root_ufs]);
     for f in flags {
-        cmd.args(["-D", &f]);
+        args.push("-D".into());
+        args.push(f);
     }
+    args
+}
+
+/// `alluxio master` (the binary at `alluxio`) as member `c` of a group.
+pub fn master_command(alluxio: &std::path::Path, c: &AlluxioConfig) -> std::process::Command {
+    let mut cmd = std::process::Command::new(alluxio);
+    cmd.args(master_args(c));
     cmd
 }
