@@ -166,7 +166,6 @@ async fn clients(address: &str, c: &AlluxioConfig) -> Arc<Vec<MasterClient>> {
 }
 
 async fn create_complete_rate(conns: Arc<Vec<MasterClient>>, seconds: f64) -> f64 {
-    mkdir(&conns[0], "/j".into()).await.expect("mkdir");
     let run = alluxio_common::now_ms();
     rate(64, seconds, move |t, i| {
         let c = conns.clone();
@@ -195,7 +194,6 @@ async fn create_complete_rate(conns: Arc<Vec<MasterClient>>, seconds: f64) -> f6
 }
 
 async fn get_status_rate(conns: Arc<Vec<MasterClient>>, seconds: f64) -> f64 {
-    create_files(&conns[0], 1000).await;
     rate(16, seconds, move |t, i| {
         let c = conns.clone();
         async move {
@@ -215,6 +213,10 @@ pub async fn throughput(out: &Path, seconds: f64) {
     let quorum = Quorum::start(3, |_| {}).await;
     let ha_cfg = quorum.client_config();
     let ha_conns = clients(&ha_cfg.master_address(), &ha_cfg).await;
+    for conns in [&single_conns, &ha_conns] {
+        mkdir(&conns[0], "/j".into()).await.expect("mkdir");
+        create_files(&conns[0], 1000).await;
+    }
 
     let mut writes = (Vec::new(), Vec::new());
     let mut reads = (Vec::new(), Vec::new());

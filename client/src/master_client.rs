@@ -187,7 +187,10 @@ impl MasterClient {
     }
 
     /// Runs `call` against the leader, following NotLeader hints and
-    /// trying the other masters while they are unavailable.
+    /// trying the other masters while they are unavailable. A hint may name
+    /// a master outside the list (a client given only a Service address):
+    /// it is dialled as well. A single address without a hint fails at once,
+    /// as it always has.
     async fn call<T, F, Fut>(&self, call: F) -> Result<T>
     where
         F: Fn(Conn) -> Fut,
@@ -195,15 +198,18 @@ impl MasterClient {
     {
         let m = &self.masters;
         let n = m.conns.len();
-        if n == 1 {
-            return Ok(call(m.conns[0].clone()).await?.into_inner());
-        }
         let deadline = Instant::now() + alluxio_common::rpc::failover_timeout();
         let mut delay = Duration::from_millis(20);
         let mut tried_without_hint = 0;
+        // A hinted leader that is not in the list, while it is tried.
+        let mut outside: Option<(String, Conn)> = None;
         loop {
             let i = m.current.load(Ordering::Relaxed) % n;
-            let status = match call(m.conns[i].clone()).await {
+            let conn = match &outside {
+                Some((_, conn)) => conn.clone(),
+                None => m.conns[i].clone(),
+            };
+            let status = match call(conn).await {
                 Ok(response) => return Ok(response.into_inner()),
                 Err(status) => status,
             };
@@ -211,21 +217,44 @@ impl MasterClient {
                 .metadata()
                 .get(LEADER_HEADER)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|leader| m.addresses.iter().position(|a| a == leader));
+                .map(str::to_string);
+            let was_outside = outside.take().is_some();
             let error = AlluxioError::from(status);
             if !matches!(error, AlluxioError::Unavailable(_)) || Instant::now() >= deadline {
                 return Err(error);
             }
-            let next = hint.unwrap_or((i + 1) % n);
-            let _ = m
-                .current
-                .compare_exchange(i, next, Ordering::Relaxed, Ordering::Relaxed);
-            if hint.is_none() {
-                tried_without_hint += 1;
-                // A full round without a leader: an election is running.
-                if tried_without_hint % n == 0 {
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_millis(500));
+            match hint
+                .as_deref()
+                .map(|h| (h, m.addresses.iter().position(|a| a == h)))
+            {
+                Some((_, Some(known))) => {
+                    let _ =
+                        m.current
+                            .compare_exchange(i, known, Ordering::Relaxed, Ordering::Relaxed);
+                }
+                Some((leader, None)) => {
+                    let endpoint = master_endpoint(leader)?;
+                    outside = Some((
+                        leader.to_string(),
+                        Conn::over(endpoint.connect_lazy(), &self.credentials),
+                    ));
+                }
+                None if n == 1 && !was_outside => return Err(error),
+                None => {
+                    if !was_outside {
+                        let _ = m.current.compare_exchange(
+                            i,
+                            (i + 1) % n,
+                            Ordering::Relaxed,
+                            Ordering::Relaxed,
+                        );
+                    }
+                    tried_without_hint += 1;
+                    // A full round without a leader: an election is running.
+                    if tried_without_hint % n == 0 {
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_millis(500));
+                    }
                 }
             }
         }

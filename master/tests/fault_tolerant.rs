@@ -68,16 +68,48 @@ async fn followers_refuse_with_the_leaders_address_and_the_leaders_loss_loses_no
 
     let leader = q.wait_for_leader().await;
     let follower = (leader + 1) % 3;
-    let err = client_of(&q, follower)
+    // What a follower answers, seen raw: Unavailable naming the leader,
+    // and the leader's address in the metadata.
+    let leader_address = q.configs[leader].master.rpc_addresses[leader].clone();
+    let channel =
+        tonic::transport::Endpoint::from_shared(format!("http://{}", q.master(follower).rpc_addr))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+    let credentials = Credentials::for_client(&q.client_config()).unwrap();
+    let mut raw = alluxio_proto::grpc::file_system_master_client::FileSystemMasterClient::new(
+        credentials.attach(channel),
+    );
+    let status = raw
+        .get_status(alluxio_proto::grpc::GetStatusRequest {
+            path: "/before".into(),
+            common: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unavailable);
+    assert!(
+        status.message().contains("not the leader") && status.message().contains(&leader_address),
+        "{status:?}"
+    );
+    assert_eq!(
+        status
+            .metadata()
+            .get(alluxio_common::rpc::LEADER_HEADER)
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        leader_address
+    );
+    // A client that knows only that follower (say, a Service address)
+    // follows the hint to the leader.
+    let info = client_of(&q, follower)
         .await
         .get_status("/before", Some(-1))
         .await
-        .unwrap_err();
-    let leader_address = q.configs[leader].master.rpc_addresses[leader].clone();
-    assert!(
-        matches!(&err, AlluxioError::Unavailable(m) if m.contains("not the leader") && m.contains(&leader_address)),
-        "{err:?}"
-    );
+        .unwrap();
+    assert_eq!(info.name, "before");
     // Every master applied every acknowledged change.
     q.wait_converged().await;
 

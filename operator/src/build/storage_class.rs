@@ -25,7 +25,10 @@ fn parameters(names: &Names, spec: &AlluxioClusterSpec) -> BTreeMap<String, Stri
     let secret = super::security::security_secret_name(names);
     let mut p = BTreeMap::from([(
         "masterAddress".to_string(),
-        super::config::master_rpc_addresses(names, spec).join(","),
+        // The client Service, not every master: the address is part of
+        // each volume's id (CSI ids are at most 128 bytes), and a follower
+        // behind the Service names the leader, which clients then dial.
+        format!("{}:{}", names.master_service_host(), spec.master.rpc_port),
     )]);
     for purpose in ["provisioner", "node-stage"] {
         p.insert(
