@@ -60,6 +60,9 @@ struct Masters {
     conns: Vec<Conn>,
     /// Index of the master calls go to first.
     current: AtomicUsize,
+    /// The last leader reached by a hint from outside `addresses`; calls go
+    /// there first while it answers.
+    hinted: std::sync::Mutex<Option<Conn>>,
 }
 
 /// Every call carries the client's credentials (see `alluxio_common::auth`).
@@ -165,6 +168,7 @@ impl MasterClient {
                 addresses,
                 conns,
                 current: AtomicUsize::new(first),
+                hinted: std::sync::Mutex::new(None),
             }),
             credentials,
         }
@@ -189,8 +193,8 @@ impl MasterClient {
     /// Runs `call` against the leader, following NotLeader hints and
     /// trying the other masters while they are unavailable. A hint may name
     /// a master outside the list (a client given only a Service address):
-    /// it is dialled as well. A single address without a hint fails at once,
-    /// as it always has.
+    /// it is dialled as well, once per call. A single address without a
+    /// hint fails at once, as it always has.
     async fn call<T, F, Fut>(&self, call: F) -> Result<T>
     where
         F: Fn(Conn) -> Fut,
@@ -199,61 +203,67 @@ impl MasterClient {
         let m = &self.masters;
         let n = m.conns.len();
         let deadline = Instant::now() + alluxio_common::rpc::failover_timeout();
-        let mut delay = Duration::from_millis(20);
+        let mut delay = Duration::from_millis(10);
         let mut tried_without_hint = 0;
-        // A hinted leader that is not in the list, while it is tried.
-        let mut outside: Option<(String, Conn)> = None;
+        // A hinted leader outside the list while it is tried, and the ones
+        // already tried in this call (a hint the client cannot reach, say a
+        // pod name it cannot resolve, must not be followed in a loop).
+        let hinted = || m.hinted.lock().unwrap_or_else(|p| p.into_inner());
+        let mut outside: Option<Conn> = hinted().clone();
+        let mut dialled: Vec<String> = Vec::new();
         loop {
             let i = m.current.load(Ordering::Relaxed) % n;
-            let conn = match &outside {
-                Some((_, conn)) => conn.clone(),
-                None => m.conns[i].clone(),
-            };
+            let via_hint = outside.take();
+            let from_hint = via_hint.is_some();
+            let conn = via_hint.clone().unwrap_or_else(|| m.conns[i].clone());
             let status = match call(conn).await {
-                Ok(response) => return Ok(response.into_inner()),
+                Ok(response) => {
+                    if from_hint {
+                        *hinted() = via_hint;
+                    }
+                    return Ok(response.into_inner());
+                }
                 Err(status) => status,
             };
+            if from_hint {
+                *hinted() = None;
+            }
             let hint = status
                 .metadata()
                 .get(LEADER_HEADER)
                 .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
-            let was_outside = outside.take().is_some();
+                .map(str::to_string)
+                .filter(|h| !dialled.contains(h));
             let error = AlluxioError::from(status);
             if !matches!(error, AlluxioError::Unavailable(_)) || Instant::now() >= deadline {
                 return Err(error);
             }
-            match hint
-                .as_deref()
-                .map(|h| (h, m.addresses.iter().position(|a| a == h)))
-            {
-                Some((_, Some(known))) => {
+            let known = hint
+                .as_ref()
+                .and_then(|h| m.addresses.iter().position(|a| a == h));
+            match (hint, known) {
+                (Some(_), Some(known)) => {
                     let _ =
                         m.current
                             .compare_exchange(i, known, Ordering::Relaxed, Ordering::Relaxed);
                 }
-                Some((leader, None)) => {
-                    let endpoint = master_endpoint(leader)?;
-                    outside = Some((
-                        leader.to_string(),
-                        Conn::over(endpoint.connect_lazy(), &self.credentials),
-                    ));
+                (Some(leader), None) => {
+                    let endpoint = master_endpoint(&leader)?;
+                    outside = Some(Conn::over(endpoint.connect_lazy(), &self.credentials));
+                    dialled.push(leader);
                 }
-                None if n == 1 && !was_outside => return Err(error),
-                None => {
-                    if !was_outside {
-                        let _ = m.current.compare_exchange(
-                            i,
-                            (i + 1) % n,
-                            Ordering::Relaxed,
-                            Ordering::Relaxed,
-                        );
-                    }
+                (None, _) if n == 1 && dialled.is_empty() => return Err(error),
+                (None, _) => {
+                    let next = (i + 1) % n;
+                    let _ =
+                        m.current
+                            .compare_exchange(i, next, Ordering::Relaxed, Ordering::Relaxed);
                     tried_without_hint += 1;
-                    // A full round without a leader: an election is running.
+                    // A full round without a leader: an election is running
+                    // (short pauses: a new leader is usually up within 2 s).
                     if tried_without_hint % n == 0 {
                         tokio::time::sleep(delay).await;
-                        delay = (delay * 2).min(Duration::from_millis(500));
+                        delay = (delay * 2).min(Duration::from_millis(100));
                     }
                 }
             }

@@ -221,8 +221,8 @@ impl Default for EmbeddedJournalConfig {
         EmbeddedJournalConfig {
             addresses: Vec::new(),
             port: 19200,
-            election_timeout: ConfigDuration(Duration::from_millis(1000)),
-            heartbeat_interval: ConfigDuration(Duration::from_millis(200)),
+            election_timeout: ConfigDuration(Duration::from_millis(500)),
+            heartbeat_interval: ConfigDuration(Duration::from_millis(100)),
             snapshot_period_entries: 100_000,
         }
     }

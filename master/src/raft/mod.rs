@@ -59,8 +59,39 @@ pub struct JournalBatch {
     pub proposer: u64,
     /// ...in this speculation epoch (see `state_machine`).
     pub epoch: u64,
+    /// Sequence of the batch's last journal entry (the leader skips its
+    /// own batches by it without decoding them).
+    pub last_sequence: u64,
     /// A prost `JournalEntryBatch`.
+    #[serde(with = "bytes_field")]
     pub entries: Vec<u8>,
+}
+
+/// `Vec<u8>` as one bincode byte string (serde's default is a sequence
+/// of single bytes, one call each).
+mod bytes_field {
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(bytes)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        struct Bytes;
+        impl<'de> serde::de::Visitor<'de> for Bytes {
+            type Value = Vec<u8>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("bytes")
+            }
+            fn visit_bytes<E>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+                Ok(v.to_vec())
+            }
+            fn visit_byte_buf<E>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+                Ok(v)
+            }
+        }
+        d.deserialize_byte_buf(Bytes)
+    }
 }
 
 impl std::fmt::Debug for JournalBatch {
@@ -529,6 +560,7 @@ async fn propose(raft: &Raft<TypeConfig>, me: u64, batch: Vec<Proposal>) {
     let payload = JournalBatch {
         proposer: me,
         epoch,
+        last_sequence: entries.last().map(|e| e.sequence).unwrap_or(0),
         entries: JournalEntryBatch { entries }.encode_to_vec(),
     };
     match raft.client_write_ff(payload).await {
