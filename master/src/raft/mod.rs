@@ -248,6 +248,8 @@ struct Proposal {
 
 /// Largest batch of journal entries packed into one Raft entry.
 const MAX_BATCH_ENTRIES: usize = 4096;
+/// Raft entries proposed and not yet committed, at most.
+const PROPOSALS_IN_FLIGHT: usize = 2;
 
 /// The master's journal in fault-tolerant mode.
 pub struct ReplicatedJournal {
@@ -524,7 +526,14 @@ impl ReplicatedJournal {
 
 /// Packs everything waiting into one Raft entry per round, in order.
 async fn run_proposer(raft: Raft<TypeConfig>, me: u64, mut rx: mpsc::UnboundedReceiver<Proposal>) {
+    // Group commit: at most this many Raft entries in flight; operations
+    // that arrive meanwhile wait in the channel and go out together in the
+    // next entry (one Raft entry per operation costs far more per operation).
+    let window = Arc::new(tokio::sync::Semaphore::new(PROPOSALS_IN_FLIGHT));
     while let Some(first) = rx.recv().await {
+        let Ok(permit) = window.clone().acquire_owned().await else {
+            return;
+        };
         let mut batch = vec![first];
         let mut count = batch[0].entries.len();
         while count < MAX_BATCH_ENTRIES {
@@ -535,18 +544,23 @@ async fn run_proposer(raft: Raft<TypeConfig>, me: u64, mut rx: mpsc::UnboundedRe
                     batch.push(p);
                 }
                 Ok(p) => {
-                    propose(&raft, me, std::mem::take(&mut batch)).await;
+                    propose(&raft, me, std::mem::take(&mut batch), None).await;
                     count = p.entries.len();
                     batch.push(p);
                 }
                 Err(_) => break,
             }
         }
-        propose(&raft, me, batch).await;
+        propose(&raft, me, batch, Some(permit)).await;
     }
 }
 
-async fn propose(raft: &Raft<TypeConfig>, me: u64, batch: Vec<Proposal>) {
+async fn propose(
+    raft: &Raft<TypeConfig>,
+    me: u64,
+    batch: Vec<Proposal>,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+) {
     if batch.is_empty() {
         return;
     }
@@ -566,7 +580,9 @@ async fn propose(raft: &Raft<TypeConfig>, me: u64, batch: Vec<Proposal>) {
     match raft.client_write_ff(payload).await {
         Ok(committed) => {
             tokio::spawn(async move {
-                let result = match committed.await {
+                let result = committed.await;
+                drop(permit);
+                let result = match result {
                     Ok(Ok(_)) => Ok(()),
                     Ok(Err(e)) => Err(format!("not committed: {e}")),
                     Err(_) => Err("not committed: the Raft node stopped".to_string()),
