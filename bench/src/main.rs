@@ -7,6 +7,7 @@ mod csi;
 mod data;
 mod fuse;
 mod ha;
+mod ha_blocks;
 mod master;
 mod operator;
 mod report;
@@ -111,6 +112,10 @@ enum Which {
     Ha {
         #[arg(long, default_value_t = 20)]
         kills: usize,
+        /// Cached blocks (4 KiB each, on 3 workers) whose locations a new
+        /// leader must learn.
+        #[arg(long, default_value_t = 100_000)]
+        blocks: u64,
         #[arg(long, default_value = "target/release/alluxio")]
         alluxio: PathBuf,
     },
@@ -171,9 +176,14 @@ fn main() {
                     Which::Auth { mib, alluxio } => {
                         security::auth(&out, seconds, mib << 20, &alluxio).await
                     }
-                    Which::Ha { kills, alluxio } => {
+                    Which::Ha {
+                        kills,
+                        blocks,
+                        alluxio,
+                    } => {
                         ha::throughput(&out, seconds).await;
                         ha::failover(&out, kills, &alluxio).await;
+                        ha_blocks::block_locations(&out, blocks).await;
                     }
                     Which::All => unreachable!(),
                 }
@@ -226,6 +236,7 @@ fn main() {
                 .await;
                 run(Which::Ha {
                     kills: 20,
+                    blocks: 100_000,
                     alluxio: PathBuf::from("target/release/alluxio"),
                 })
                 .await;

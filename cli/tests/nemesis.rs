@@ -194,6 +194,24 @@ async fn register_user(client: MasterClient, task: usize, record: Arc<Mutex<Reco
     }
 }
 
+/// Whether `path` exists, as a definite answer: NotFound is "no"; an
+/// unavailable cluster is asked again (a check must not mistake a busy
+/// election for a lost file).
+async fn exists(client: &MasterClient, path: String) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        match client.get_status(&path, Some(-1)).await {
+            Ok(_) => return true,
+            Err(alluxio_common::AlluxioError::NotFound(_)) => return false,
+            Err(e) if std::time::Instant::now() < deadline => {
+                eprintln!("asking for {path} again: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("no answer about {path}: {e}"),
+        }
+    }
+}
+
 async fn leader(client: &MasterClient, configs: &[AlluxioConfig]) -> usize {
     alluxio_testkit::eventually("a leader", Duration::from_secs(60), || async {
         let info = client.quorum_info().await.ok()?;
@@ -348,10 +366,7 @@ fn a_nemesis_of_partitions_and_kills_breaks_no_guarantee() {
             .collect();
         for path in &record.created {
             let now = renamed.get(path.as_str()).copied();
-            let exists = |p: String| {
-                let client = &client;
-                async move { client.get_status(&p, Some(-1)).await.is_ok() }
-            };
+            let exists = |p: String| exists(&client, p);
             match now {
                 Some(g) => {
                     assert!(

@@ -212,27 +212,28 @@ impl Replica {
                 applied.membership = StoredMembership::new(Some(log_id), m);
                 applied.log_id = Some(log_id);
             }
-            EntryPayload::Normal(batch) if self.is_own_speculation(&batch) => {
-                let last = batch.last_sequence;
-                let state = self.state.read().unwrap_or_else(|p| p.into_inner());
-                if last > state.last_sequence {
-                    return Err(format!(
-                        "own entry {last} committed but the state ends at {}",
-                        state.last_sequence
-                    ));
-                }
-                let mut applied = lock(&self.applied);
-                applied.sequence = applied.sequence.max(last);
-                applied.log_id = Some(log_id);
-            }
             EntryPayload::Normal(batch) => {
+                // Decided under the write lock: a rebuild (which moves the
+                // epoch on) also takes it, so "ours, already applied" cannot
+                // change between the check and the skip.
                 let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
                 let mut applied = lock(&self.applied);
-                if state.last_sequence > applied.sequence {
-                    self.rebuild(&mut state, &applied)?;
+                if self.is_own_speculation(&batch) {
+                    let last = batch.last_sequence;
+                    if last > state.last_sequence {
+                        return Err(format!(
+                            "own entry {last} committed but the state ends at {}",
+                            state.last_sequence
+                        ));
+                    }
+                    applied.sequence = applied.sequence.max(last);
+                } else {
+                    if state.last_sequence > applied.sequence {
+                        self.rebuild(&mut state, &applied)?;
+                    }
+                    apply_batch(&mut state, &batch)?;
+                    applied.sequence = state.last_sequence;
                 }
-                apply_batch(&mut state, &batch)?;
-                applied.sequence = state.last_sequence;
                 applied.log_id = Some(log_id);
             }
         }
