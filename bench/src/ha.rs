@@ -2,15 +2,13 @@
 //! process, and what three masters cost against one master in the same run
 //! (create+complete with group commit, getStatus with linearizable reads).
 
-use crate::master::{create_files, rate};
+use crate::master::{create_complete_rate, create_files, rate};
 use crate::report::{write, Bar};
 use alluxio_client::MasterClient;
 use alluxio_common::auth::Credentials;
 use alluxio_common::config::AlluxioConfig;
 use alluxio_master::MasterServer;
-use alluxio_proto::grpc::{
-    CompleteFileRequest, CreateDirectoryRequest, CreateFileRequest, WriteType,
-};
+use alluxio_proto::grpc::CreateDirectoryRequest;
 use alluxio_testkit::quorum::{master_command, quorum_configs, Quorum};
 use serde_json::json;
 use std::path::Path;
@@ -163,34 +161,6 @@ async fn clients(address: &str, c: &AlluxioConfig) -> Arc<Vec<MasterClient>> {
         out.push(client_of(address, c).await);
     }
     Arc::new(out)
-}
-
-async fn create_complete_rate(conns: Arc<Vec<MasterClient>>, seconds: f64) -> f64 {
-    let run = alluxio_common::now_ms();
-    rate(64, seconds, move |t, i| {
-        let c = conns.clone();
-        async move {
-            let client = &c[t % 16];
-            let path = format!("/j/r{run}-t{t}-{i}");
-            client
-                .create_file(CreateFileRequest {
-                    path: path.clone(),
-                    write_type: WriteType::MustCache as i32,
-                    ..Default::default()
-                })
-                .await
-                .expect("create");
-            client
-                .complete_file(CompleteFileRequest {
-                    path,
-                    length: 1,
-                    ..Default::default()
-                })
-                .await
-                .expect("complete");
-        }
-    })
-    .await
 }
 
 async fn get_status_rate(conns: Arc<Vec<MasterClient>>, seconds: f64) -> f64 {

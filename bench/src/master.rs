@@ -164,6 +164,36 @@ pub async fn rpc(out: &Path, seconds: f64) {
     );
 }
 
+/// create+complete pairs per second from 64 loops over `conns` (16
+/// connections), under `/j` (which must exist).
+pub(crate) async fn create_complete_rate(conns: Arc<Vec<MasterClient>>, seconds: f64) -> f64 {
+    let run = alluxio_common::now_ms();
+    rate(64, seconds, move |t, i| {
+        let c = conns.clone();
+        async move {
+            let client = &c[t % 16];
+            let path = format!("/j/r{run}-t{t}-{i}");
+            client
+                .create_file(CreateFileRequest {
+                    path: path.clone(),
+                    write_type: WriteType::MustCache as i32,
+                    ..Default::default()
+                })
+                .await
+                .expect("create");
+            client
+                .complete_file(CompleteFileRequest {
+                    path,
+                    length: 1,
+                    ..Default::default()
+                })
+                .await
+                .expect("complete");
+        }
+    })
+    .await
+}
+
 /// One fsync per entry: append a journal-sized record and fdatasync it,
 /// in the same directory (same disk) as the master's journal.
 fn fsync_per_entry(dir: &Path, seconds: f64) -> f64 {
@@ -201,32 +231,7 @@ async fn grpc_create_complete(dir: &Path, fsync: bool, seconds: f64) -> (f64, f6
         .flushes
         .load(Ordering::Relaxed);
     let seq_before = server.fs.journal().last_sequence();
-    let run = alluxio_common::now_ms();
-    let c = conns.clone();
-    let pairs = rate(64, seconds, move |t, i| {
-        let c = c.clone();
-        async move {
-            let client = &c[t % 16];
-            let path = format!("/j/r{run}-t{t}-{i}");
-            client
-                .create_file(CreateFileRequest {
-                    path: path.clone(),
-                    write_type: WriteType::MustCache as i32,
-                    ..Default::default()
-                })
-                .await
-                .expect("create");
-            client
-                .complete_file(CompleteFileRequest {
-                    path,
-                    length: 1,
-                    ..Default::default()
-                })
-                .await
-                .expect("complete");
-        }
-    })
-    .await;
+    let pairs = create_complete_rate(conns.clone(), seconds).await;
     let flushes = server
         .fs
         .journal()

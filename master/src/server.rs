@@ -193,7 +193,9 @@ async fn start_replicated(
         credentials: Credentials::for_service(config, auth.key(), Role::Admin),
         members: members.clone(),
     };
-    let vote_delay = network::vote_delay(settings.election_timeout * 2);
+    // Followers refuse votes for 2 x election_timeout after a heartbeat
+    // (openraft's leader lease); a restarted master must wait as long.
+    let vote_delay = settings.election_timeout * 2;
     let journal = Arc::new(ReplicatedJournal::open(settings, peers).await?);
     let peer_service = network::PeerService {
         raft: journal.raft.clone(),

@@ -22,7 +22,7 @@ use openraft::raft::{
 };
 use openraft::{BasicNode, Raft};
 use serde::{de::DeserializeOwned, Serialize};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tonic::{Request, Response, Status};
 
 /// gRPC metadata naming the caller's `master.embedded_journal.addresses`.
@@ -237,9 +237,4 @@ pub fn server(
     alluxio_proto::raft::raft_peer_server::RaftPeerServer::new(service)
         .max_decoding_message_size(MAX_MESSAGE)
         .max_encoding_message_size(MAX_MESSAGE)
-}
-
-/// How long a restarted master waits before it votes (see `PeerService`).
-pub fn vote_delay(election_timeout_max: Duration) -> Duration {
-    election_timeout_max
 }
