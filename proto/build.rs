@@ -9,6 +9,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "alluxio/block_master.proto",
         "alluxio/block_worker.proto",
         "alluxio/meta_master.proto",
+        "alluxio/job_master.proto",
         "alluxio/journal.proto",
         "alluxio/raft.proto",
         "csi/csi.proto",

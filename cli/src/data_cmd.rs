@@ -214,26 +214,12 @@ async fn files_below(fs: &FileSystem, path: &str) -> Result<Vec<FileInfo>, Allux
         .collect())
 }
 
-/// `load`: cache every block below `path`, with a progress bar.
-pub async fn load(
-    fs: &FileSystem,
-    path: &str,
-    local: bool,
-    json: bool,
-) -> Result<(), AlluxioError> {
+/// `load --local`: cache every block below `path` in a worker on this
+/// host, driven by this process, with a progress bar.
+pub async fn load_here(fs: &FileSystem, path: &str, json: bool) -> Result<(), AlluxioError> {
     let files = files_below(fs, path).await?;
     let total: u64 = files.iter().map(|f| f.length).sum();
-    let bar = if json {
-        indicatif::ProgressBar::hidden()
-    } else {
-        indicatif::ProgressBar::new(total)
-    };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} {msg}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
+    let bar = crate::progress::bytes_bar(total, json);
     let start = std::time::Instant::now();
     let mut fetched = 0;
     let mut done_before = 0;
@@ -241,7 +227,7 @@ pub async fn load(
         bar.set_message(f.path.clone());
         let base = done_before;
         fetched += fs
-            .load(f, local, |done| bar.set_position(base + done))
+            .load(f, true, |done| bar.set_position(base + done))
             .await?;
         done_before += f.length;
     }

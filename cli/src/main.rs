@@ -8,9 +8,11 @@ mod admin_cmd;
 mod data_cmd;
 mod fs_cmd;
 mod fuse_cmd;
+mod job_cmd;
 mod local_cmd;
 mod master_cmd;
 mod output;
+mod progress;
 mod quorum_cmd;
 mod worker_cmd;
 
@@ -55,6 +57,8 @@ enum Command {
     Fs(fs_cmd::FsArgs),
     /// Administration commands.
     Fsadmin(admin_cmd::AdminArgs),
+    /// Jobs the cluster runs: loads into the cache.
+    Job(job_cmd::JobArgs),
     /// Mount the namespace as a POSIX file system (FUSE).
     Fuse(fuse_cmd::FuseArgs),
 }
@@ -127,6 +131,7 @@ fn main() {
             Command::Local(args) => local_cmd::run(ctx, args).await,
             Command::Fs(args) => fs_cmd::run(&ctx, args).await,
             Command::Fsadmin(args) => admin_cmd::run(&ctx, args).await,
+            Command::Job(args) => job_cmd::run(&ctx, args).await,
             Command::Fuse(args) => fuse_cmd::run(ctx, args).await,
         }
     });

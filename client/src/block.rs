@@ -3,7 +3,6 @@
 //! block's place in its UFS, and the chunk checksum check.
 
 use alluxio_common::AlluxioError;
-use alluxio_proto::grpc::{CacheBlockRequest, FileBlockInfo, FileInfo, UfsBlockSource};
 
 /// Why a read stopped: the source failed (try another) or the consumer did.
 pub(crate) enum Stop {
@@ -11,26 +10,7 @@ pub(crate) enum Stop {
     Sink(AlluxioError),
 }
 
-/// Where a file's block lives in its UFS, for a worker to read it through.
-pub(crate) fn ufs_block_source(info: &FileInfo, fbi: &FileBlockInfo) -> UfsBlockSource {
-    UfsBlockSource {
-        mount_id: info.mount_id,
-        ufs_path: info.ufs_path.clone(),
-        offset_in_file: fbi.offset,
-    }
-}
-
-/// Asks a worker to cache one block of a persisted file from the UFS.
-pub(crate) fn cache_block_request(info: &FileInfo, fbi: &FileBlockInfo) -> CacheBlockRequest {
-    let block = fbi.block_info.clone().unwrap_or_default();
-    CacheBlockRequest {
-        block_id: block.block_id,
-        block_length: block.length,
-        block_offset_in_file: fbi.offset,
-        ufs: Some(ufs_block_source(info, fbi)),
-        capability: info.capability.clone(),
-    }
-}
+pub(crate) use alluxio_common::block_source::{cache_block_request, ufs_block_source};
 
 /// Checks chunk `index` of a local block against the CRC the worker gave.
 pub(crate) fn check_chunk(

@@ -1,4 +1,4 @@
-//! Typed client of the master's three gRPC services. Every method returns
+//! Typed client of the master's gRPC services. Every method returns
 //! [`AlluxioError`], so callers match on kinds rather than status codes.
 //!
 //! A client may know several masters (a fault-tolerant cluster: the
@@ -15,6 +15,7 @@ use alluxio_common::rpc::LEADER_HEADER;
 use alluxio_common::{AlluxioError, Result};
 use alluxio_proto::grpc::block_master_client::BlockMasterClient;
 use alluxio_proto::grpc::file_system_master_client::FileSystemMasterClient;
+use alluxio_proto::grpc::job_master_client::JobMasterClient;
 use alluxio_proto::grpc::meta_master_client::MetaMasterClient;
 use alluxio_proto::grpc::*;
 use futures::StreamExt;
@@ -35,12 +36,13 @@ pub(crate) fn deadline<T>(message: T) -> tonic::Request<T> {
     request
 }
 
-/// The three service clients of one master.
+/// The service clients of one master.
 #[derive(Clone)]
 struct Conn {
     fs: FileSystemMasterClient<AuthChannel>,
     block: BlockMasterClient<AuthChannel>,
     meta: MetaMasterClient<AuthChannel>,
+    job: JobMasterClient<AuthChannel>,
 }
 
 impl Conn {
@@ -50,6 +52,7 @@ impl Conn {
             fs: FileSystemMasterClient::new(channel.clone())
                 .max_decoding_message_size(alluxio_common::rpc::MASTER_MAX_MESSAGE),
             block: BlockMasterClient::new(channel.clone()),
+            job: JobMasterClient::new(channel.clone()),
             meta: MetaMasterClient::new(channel),
         }
     }
@@ -470,6 +473,46 @@ impl MasterClient {
         })
         .await?;
         Ok(())
+    }
+
+    /// Submits a load job (or joins the running load of the same path).
+    pub async fn submit_load(
+        &self,
+        path: &str,
+        options: LoadOptions,
+    ) -> Result<SubmitLoadResponse> {
+        let req = SubmitLoadRequest {
+            path: path.to_string(),
+            options: Some(options),
+        };
+        self.call(|mut c| {
+            let req = req.clone();
+            async move { c.job.submit_load(deadline(req)).await }
+        })
+        .await
+    }
+
+    pub async fn list_jobs(&self) -> Result<Vec<JobInfo>> {
+        let r = self
+            .call(|mut c| async move { c.job.list_jobs(deadline(ListJobsRequest {})).await })
+            .await?;
+        Ok(r.jobs)
+    }
+
+    pub async fn get_job(&self, job_id: u64) -> Result<JobInfo> {
+        let r = self
+            .call(|mut c| async move { c.job.get_job(deadline(GetJobRequest { job_id })).await })
+            .await?;
+        r.job
+            .ok_or_else(|| AlluxioError::Internal("the master sent no job".to_string()))
+    }
+
+    pub async fn stop_job(&self, job_id: u64) -> Result<JobInfo> {
+        let r = self
+            .call(|mut c| async move { c.job.stop_job(deadline(StopJobRequest { job_id })).await })
+            .await?;
+        r.job
+            .ok_or_else(|| AlluxioError::Internal("the master sent no job".to_string()))
     }
 
     pub async fn master_info(&self) -> Result<GetMasterInfoResponse> {

@@ -191,6 +191,31 @@ pub struct MasterConfig {
     pub rpc_addresses: Vec<String>,
     /// Fault-tolerant mode: the masters replicate the journal with Raft.
     pub embedded_journal: EmbeddedJournalConfig,
+    /// Load jobs (`alluxio job load`, the `Load` resource).
+    pub job: JobConfig,
+}
+
+/// `master.job.*`: how the master runs load jobs on the workers.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobConfig {
+    /// Blocks a job has in flight on one worker at once.
+    pub worker_concurrency: usize,
+    /// Workers a block is tried on before its file is reported failed.
+    pub attempts: usize,
+    /// How often a running job journals its progress (a restarted job
+    /// resumes from the last one).
+    pub progress_interval: ConfigDuration,
+}
+
+impl Default for JobConfig {
+    fn default() -> Self {
+        JobConfig {
+            worker_concurrency: 4,
+            attempts: 3,
+            progress_interval: ConfigDuration(Duration::from_secs(1)),
+        }
+    }
 }
 
 /// `master.embedded_journal.*`: the Raft group of fault-tolerant masters.
@@ -309,6 +334,7 @@ impl Default for MasterConfig {
             list_batch_size: 1000,
             rpc_addresses: Vec::new(),
             embedded_journal: EmbeddedJournalConfig::default(),
+            job: JobConfig::default(),
         }
     }
 }

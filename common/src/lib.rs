@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod block_id;
+pub mod block_source;
 pub mod config;
 pub mod data_protocol;
 pub mod error;

@@ -12,6 +12,7 @@
 pub mod block_master;
 pub mod fs_master;
 pub mod inode;
+pub mod job;
 pub mod journal;
 pub mod metrics;
 pub mod mount_table;

@@ -5,12 +5,13 @@
 
 use crate::block_master::BlockMaster;
 use crate::fs_master::{bootstrap_root, FileSystemMaster, FsSettings};
+use crate::job::{JobMaster, JobSettings};
 use crate::journal::{Journal, JournalError};
 use crate::metrics::MasterMetrics;
 use crate::raft::{network, RaftSettings, ReplicatedJournal};
 use crate::service::{
     access::AccessPolicy, block::BlockMasterService, file_system::FileSystemService,
-    leader_gate::LeaderGateLayer, meta::MetaMasterService,
+    job::JobMasterService, leader_gate::LeaderGateLayer, meta::MetaMasterService,
 };
 use crate::state::MasterState;
 use alluxio_common::auth::{AuthError, Authenticator, Credentials, Role};
@@ -19,7 +20,7 @@ use alluxio_common::server::Supervisor;
 use alluxio_common::AlluxioError;
 use alluxio_proto::grpc::{
     block_master_server::BlockMasterServer, file_system_master_server::FileSystemMasterServer,
-    meta_master_server::MetaMasterServer,
+    job_master_server::JobMasterServer, meta_master_server::MetaMasterServer,
 };
 use prometheus_client::registry::Registry;
 use std::net::SocketAddr;
@@ -50,6 +51,7 @@ pub struct MasterServer {
     pub rpc_addr: SocketAddr,
     pub web_addr: SocketAddr,
     pub fs: Arc<FileSystemMaster>,
+    pub jobs: Arc<JobMaster>,
     tasks: Supervisor,
     replicated: Option<Arc<ReplicatedJournal>>,
 }
@@ -94,6 +96,11 @@ impl MasterServer {
         let mut registry = Registry::default();
         let metrics = Arc::new(MasterMetrics::register(&mut registry));
         let ready = Arc::new(AtomicBool::new(false));
+        let jobs = Arc::new(JobMaster::new(
+            fs.clone(),
+            Credentials::for_service(config, auth.key(), Role::Admin),
+            JobSettings::from_config(&mc.job),
+        ));
 
         let limit = alluxio_common::rpc::MASTER_MAX_MESSAGE;
         // Every service behind the authenticator: no call reaches a handler
@@ -118,10 +125,19 @@ impl MasterServer {
                 BlockMasterServer::new(BlockMasterService {
                     fs: fs.clone(),
                     metrics: metrics.clone(),
-                    access,
+                    access: access.clone(),
                     pinned_epoch: process_epoch(),
                 })
                 .max_decoding_message_size(limit),
+                auth.clone(),
+            ))
+            .add_service(InterceptedService::new(
+                JobMasterServer::new(JobMasterService {
+                    fs: fs.clone(),
+                    jobs: jobs.clone(),
+                    metrics: metrics.clone(),
+                    access,
+                }),
                 auth.clone(),
             ))
             .add_service(InterceptedService::new(
@@ -150,12 +166,18 @@ impl MasterServer {
         });
 
         start_background_loops(&mut tasks, config, &fs, ready.clone());
+        let supervised = jobs.clone();
+        tasks.every("load jobs", Duration::from_secs(1), move || {
+            supervised.supervise();
+            async {}
+        });
         ready.store(fs.healthy(), Ordering::Release);
         tracing::info!(rpc = %rpc_addr, web = %web_addr, "Alluxio master started");
         Ok(MasterServer {
             rpc_addr,
             web_addr,
             fs,
+            jobs,
             tasks,
             replicated,
         })
@@ -169,10 +191,13 @@ impl MasterServer {
     /// Stops serving and waits for every task. Journal entries already
     /// acknowledged are on disk; nothing else needs saving.
     pub async fn shutdown(self) {
+        self.jobs.shutdown().await;
         if let Some(journal) = &self.replicated {
             journal.shutdown().await;
         }
         self.tasks.shutdown().await;
+        // The supervisor may have started a runner meanwhile.
+        self.jobs.shutdown().await;
         tracing::info!("Alluxio master stopped");
     }
 }

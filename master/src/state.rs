@@ -6,6 +6,7 @@
 use crate::inode::{
     DirectoryData, FileData, Inode, InodeKind, InodeTree, Persistence, TreeError, ROOT_ID,
 };
+use crate::job::table::JobTable;
 use crate::mount_table::{MountPoint, MountTable};
 use alluxio_common::AlluxioPath;
 use alluxio_proto::journal::{self as j, journal_entry::Entry};
@@ -36,6 +37,8 @@ pub struct MasterState {
     pub pinned_changes: u64,
     /// Completed ASYNC_THROUGH files still waiting to be written to the UFS.
     pub to_persist: std::collections::HashSet<u64>,
+    /// Load jobs, running and recently finished.
+    pub jobs: JobTable,
 }
 
 impl Default for MasterState {
@@ -49,6 +52,7 @@ impl Default for MasterState {
             pinned_files: Default::default(),
             pinned_changes: 0,
             to_persist: Default::default(),
+            jobs: JobTable::default(),
         }
     }
 }
@@ -166,6 +170,11 @@ impl MasterState {
             Entry::CheckpointEnd(e) => {
                 self.next_inode_id = self.next_inode_id.max(e.next_inode_id);
                 self.next_mount_id = self.next_mount_id.max(e.next_mount_id);
+                self.jobs.raise_next_id(e.next_job_id);
+                Vec::new()
+            }
+            Entry::LoadJob(e) => {
+                self.jobs.apply(e);
                 Vec::new()
             }
         };
@@ -279,8 +288,8 @@ impl MasterState {
     }
 
     /// Streams the whole state as journal entries that rebuild it when
-    /// applied in order: inodes parents-first, then mounts, then the end
-    /// marker with the id counters.
+    /// applied in order: inodes parents-first, then mounts, then jobs, then
+    /// the end marker with the id counters.
     pub fn for_each_checkpoint_entry(&self, mut emit: impl FnMut(Entry)) {
         let mut inodes = 0;
         if self.tree.root().is_some() {
@@ -301,11 +310,15 @@ impl MasterState {
                 options: m.options.clone().into_iter().collect(),
             }));
         }
+        for job in self.jobs.iter() {
+            emit(Entry::LoadJob(job.clone()));
+        }
         emit(Entry::CheckpointEnd(j::CheckpointEnd {
             inode_count: inodes,
             mount_count: self.mounts.len() as u64,
             next_inode_id: self.next_inode_id,
             next_mount_id: self.next_mount_id,
+            next_job_id: self.jobs.next_id(),
         }));
     }
 }

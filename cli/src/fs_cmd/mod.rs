@@ -193,11 +193,14 @@ enum FsCommand {
         src: String,
         dst: String,
     },
-    /// Cache files in the workers.
+    /// Cache files in the workers: a load job run by the cluster (see
+    /// `alluxio job load`), or with --local by this command itself.
     Load {
-        /// Only into a worker on this host.
+        /// Only into a worker on this host, driven by this command.
         #[arg(long)]
         local: bool,
+        #[command(flatten)]
+        options: crate::job_cmd::LoadArgs,
         path: String,
     },
     /// Show which workers hold a file's blocks.
@@ -326,7 +329,13 @@ pub async fn run(ctx: &Context, args: FsArgs) -> Result<(), AlluxioError> {
         C::CopyFromLocal { src, dst } => s.copy_from_local(&src, &dst).await,
         C::CopyToLocal { src, dst } => s.copy_to_local(&src, &dst).await,
         C::Cp { src, dst } => s.cp(&src, &dst).await,
-        C::Load { local, path } => data_cmd::load(&s.fs, &check_path(&path)?, local, s.json).await,
+        C::Load {
+            local: true, path, ..
+        } => data_cmd::load_here(&s.fs, &check_path(&path)?, s.json).await,
+        C::Load { options, path, .. } => {
+            let path = check_path(&path)?;
+            crate::job_cmd::submit_and_follow(&s.master, &path, &options, false, s.json).await
+        }
         C::Location { path } => data_cmd::location(&s.fs, &check_path(&path)?, s.json).await,
         C::Checksum { path } => {
             data_cmd::checksum(&s.fs, &check_path(&path)?, s.read_type, s.json).await

@@ -1,5 +1,5 @@
-//! In fault-tolerant mode only the leader answers file-system and worker
-//! RPCs. This tower layer sits in front of those services: a follower
+//! In fault-tolerant mode only the leader answers file-system, worker and
+//! job RPCs. This tower layer sits in front of those services: a follower
 //! answers `Unavailable` with the leader's address in the
 //! `x-alluxio-leader` metadata (clients follow it), the leader confirms its
 //! lease (or a quorum) before a call, and a read waits until everything it
@@ -24,6 +24,8 @@ const READ_ONLY: &[&str] = &[
     "GetWorkerInfoList",
     "GetBlockInfo",
     "GetBlockLayout",
+    "ListJobs",
+    "GetJob",
 ];
 
 #[derive(Clone)]
@@ -51,7 +53,7 @@ pub struct LeaderGate<S> {
 fn classify(path: &str) -> Option<bool> {
     let (service, method) = path.trim_start_matches('/').split_once('/')?;
     match service {
-        "alluxio.grpc.FileSystemMaster" | "alluxio.grpc.BlockMaster" => {
+        "alluxio.grpc.FileSystemMaster" | "alluxio.grpc.BlockMaster" | "alluxio.grpc.JobMaster" => {
             Some(READ_ONLY.contains(&method))
         }
         _ => None,

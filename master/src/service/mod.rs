@@ -5,6 +5,7 @@
 pub mod access;
 pub mod block;
 pub mod file_system;
+pub mod job;
 pub mod leader_gate;
 pub mod meta;
 
