@@ -233,6 +233,15 @@ impl WorkerService {
     /// Whether the caller of a request for `block_id` may have its bytes:
     /// services may; everyone else needs the capability the master gave
     /// for the block's file (with authentication off, nobody does).
+    /// The answer to CacheBlock for a block in the store.
+    fn cached_block(&self, block_id: u64, fetched: bool) -> CacheBlockResponse {
+        CacheBlockResponse {
+            fetched,
+            tier_alias: self.store.tier_of(block_id).unwrap_or_default(),
+            length: self.store.length(block_id).unwrap_or_default(),
+        }
+    }
+
     fn check_capability(
         &self,
         who: &Identity,
@@ -471,7 +480,7 @@ impl BlockWorker for WorkerGrpc {
         self.0.check_capability(&who, r.block_id, &r.capability)?;
         let r = req.into_inner();
         if self.0.store.contains(r.block_id) {
-            return Ok(Response::new(CacheBlockResponse { fetched: false }));
+            return Ok(Response::new(self.0.cached_block(r.block_id, false)));
         }
         let ufs = r
             .ufs
@@ -480,17 +489,21 @@ impl BlockWorker for WorkerGrpc {
             .0
             .vouched_source(r.block_id, r.block_length, r.block_offset_in_file, &ufs)
             .await?;
-        let Some(fetch) = self.0.read_through.fetch(source) else {
-            return Ok(Response::new(CacheBlockResponse { fetched: false }));
+        let fetched = match self.0.read_through.fetch(source) {
+            Some(fetch) => {
+                fetch.wait().await.map_err(Status::from)?;
+                true
+            }
+            // Cached meanwhile by another request.
+            None => false,
         };
-        fetch.wait().await.map_err(Status::from)?;
         if !self.0.store.contains(r.block_id) {
             return Err(Status::resource_exhausted(format!(
                 "block {} was read but there is no room to cache it",
                 r.block_id
             )));
         }
-        Ok(Response::new(CacheBlockResponse { fetched: true }))
+        Ok(Response::new(self.0.cached_block(r.block_id, fetched)))
     }
 
     async fn report_corrupt_block(

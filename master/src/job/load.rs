@@ -6,8 +6,15 @@
 //!
 //! Phases: `counting` (totals for percent and ETA; skipped with
 //! `partial_listing`), `loading`, `verifying` (with `verify`), `done`.
-//! Only `loading` journals its progress as it goes; the other two are
-//! in-memory walks that a resumed job simply redoes.
+//! `verifying` is a second pass like `loading` that loads again what is
+//! missing (blocks lost with a worker, evicted meanwhile) and then checks
+//! each file's blocks against the replicas asked for; its failures replace
+//! those of the first pass, as the final word. Both passes journal their
+//! progress; `counting` is an in-memory walk that a resumed job redoes.
+//!
+//! A worker's answer to CacheBlock says where the block is cached; the
+//! master records that location at once instead of waiting for the
+//! worker's next heartbeat, so checks and later readers see it.
 //!
 //! Files are handled in listing order through a bounded window: the
 //! journaled cursor is the last file of the finished prefix, so whatever
@@ -21,7 +28,8 @@ use crate::fs_master::FileSystemMaster;
 use alluxio_common::block_source::cache_block_request;
 use alluxio_common::{now_ms, AlluxioError, AlluxioPath};
 use alluxio_proto::grpc::{
-    CacheBlockRequest, FailedFile, FileInfo, JobInfo, JobState, PersistenceState,
+    CacheBlockRequest, CacheBlockResponse, FailedFile, FileInfo, JobInfo, JobState,
+    PersistenceState,
 };
 use alluxio_proto::journal::{journal_entry::Entry, LoadJobEntry};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -134,10 +142,18 @@ impl Lister {
     }
 }
 
+/// Which of the two passes over the files is running.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    Load,
+    Verify,
+}
+
 /// A file of the window: listed, maybe with blocks still being cached.
 struct Slot {
     path: String,
     length: u64,
+    blocks: Vec<u64>,
     pending: usize,
     failure: Option<String>,
 }
@@ -170,7 +186,7 @@ impl Pacer {
     }
 }
 
-type Finished = (u64, Copy, Result<bool, String>);
+type Finished = (u64, Copy, Result<CacheBlockResponse, String>);
 
 /// The loading phase's moving parts.
 struct Loading {
@@ -199,10 +215,10 @@ impl LoadRun {
             self.count(&root).await?;
         }
         if self.job().phase == PHASE_LOADING {
-            self.load(&root).await?;
+            self.pass(&root, Pass::Load).await?;
         }
         if self.job().phase == PHASE_VERIFYING {
-            self.verify(&root).await?;
+            self.pass(&root, Pass::Verify).await?;
         }
         self.finish().await
     }
@@ -292,9 +308,14 @@ impl LoadRun {
         }
     }
 
-    async fn load(&mut self, root: &AlluxioPath) -> Result<(), RunError> {
+    /// One pass over the files after the cursor: plan, dispatch, retire.
+    async fn pass(&mut self, root: &AlluxioPath, pass: Pass) -> Result<(), RunError> {
         let live_workers = self.wait_for_workers(self.resumed).await?;
-        self.show_message("");
+        self.show_message(if pass == Pass::Verify {
+            "verifying"
+        } else {
+            ""
+        });
         let mut lister = Lister::new(root.clone(), &self.record.cursor);
         let mut l = Loading {
             window: VecDeque::new(),
@@ -329,8 +350,8 @@ impl LoadRun {
                 }
             }
             self.dispatch(&mut l);
-            self.retire_finished_files(&mut l);
-            self.show_live(&l, lister.done, started);
+            self.retire_finished_files(&mut l, pass);
+            self.show_live(&l, lister.done, started, pass);
             if lister.done && l.window.is_empty() {
                 break;
             }
@@ -349,12 +370,19 @@ impl LoadRun {
                 _ = stop.changed() => {}
             }
         }
-        let verify = self.options().verify;
+        let verify = pass == Pass::Load && self.options().verify;
         let job = self.job_mut();
         job.listing_done = true;
         job.files_total = job.files_total.max(job.files_done);
         job.bytes_total = job.bytes_total.max(job.bytes_done);
-        job.phase = if verify { PHASE_VERIFYING } else { PHASE_DONE }.to_string();
+        if verify {
+            // The verifying pass decides which files failed.
+            job.phase = PHASE_VERIFYING.to_string();
+            job.files_failed = 0;
+            job.failures.clear();
+        } else {
+            job.phase = PHASE_DONE.to_string();
+        }
         self.record.cursor.clear();
         self.save().await
     }
@@ -370,6 +398,7 @@ impl LoadRun {
         let mut slot = Slot {
             path: info.path.clone(),
             length: info.length,
+            blocks: info.block_ids.clone(),
             pending: 0,
             failure: None,
         };
@@ -438,10 +467,16 @@ impl LoadRun {
             *n = n.saturating_sub(1);
         }
         match result {
-            Ok(fetched) => {
-                if fetched {
+            Ok(cached) => {
+                if cached.fetched {
                     self.job_mut().bytes_fetched += copy.request.block_length;
                 }
+                self.fs.block_master().commit_block(
+                    worker_id,
+                    copy.request.block_id,
+                    cached.length,
+                    &cached.tier_alias,
+                );
                 if let Some(slot) = slot_of(l, copy.seq) {
                     slot.pending -= 1;
                 }
@@ -497,14 +532,19 @@ impl LoadRun {
         }
     }
 
-    /// Moves the finished prefix of the window into the record.
-    fn retire_finished_files(&mut self, l: &mut Loading) {
+    /// Moves the finished prefix of the window into the record; the
+    /// verifying pass checks each file's replicas as it goes.
+    fn retire_finished_files(&mut self, l: &mut Loading, pass: Pass) {
         while l.window.front().is_some_and(|s| s.pending == 0) {
-            let slot = l.window.pop_front().expect("front exists");
+            let mut slot = l.window.pop_front().expect("front exists");
             l.base += 1;
-            let job = self.job_mut();
-            job.files_done += 1;
-            job.bytes_done += slot.length;
+            if pass == Pass::Load {
+                let job = self.job_mut();
+                job.files_done += 1;
+                job.bytes_done += slot.length;
+            } else if slot.failure.is_none() {
+                slot.failure = self.short_of_replicas(&slot.blocks);
+            }
             if let Some(reason) = slot.failure {
                 self.record_failure(FailedFile {
                     path: slot.path.clone(),
@@ -535,11 +575,19 @@ impl LoadRun {
     }
 
     /// The record plus what the window finished out of order, and rates.
-    fn show_live(&self, l: &Loading, listing_done: bool, (since, bytes_before): (Instant, u64)) {
+    fn show_live(
+        &self,
+        l: &Loading,
+        listing_done: bool,
+        (since, bytes_before): (Instant, u64),
+        pass: Pass,
+    ) {
         let mut job = self.job().clone();
         for slot in l.window.iter().filter(|s| s.pending == 0) {
-            job.files_done += 1;
-            job.bytes_done += slot.length;
+            if pass == Pass::Load {
+                job.files_done += 1;
+                job.bytes_done += slot.length;
+            }
             job.files_failed += u64::from(slot.failure.is_some());
         }
         if self.options().partial_listing && !job.listing_done {
@@ -565,45 +613,22 @@ impl LoadRun {
         };
         job.message = if l.live_workers.is_empty() {
             "waiting for a live worker".to_string()
+        } else if pass == Pass::Verify {
+            "verifying".to_string()
         } else {
             String::new()
         };
         self.show(job);
     }
 
-    /// Checks that every block is on as many workers as asked.
-    async fn verify(&mut self, root: &AlluxioPath) -> Result<(), RunError> {
-        self.show_message("verifying");
+    /// Why a file's blocks are not all on as many workers as asked.
+    fn short_of_replicas(&self, blocks: &[u64]) -> Option<String> {
         let replicas = self.options().replicas.max(1) as usize;
-        let mut lister = Lister::new(root.clone(), "");
-        while !lister.done {
-            if self.stopped() {
-                return Err(RunError::Stopped);
-            }
-            let Listed::Files(infos) = lister.next(&self.fs, LIST_BATCH).await? else {
-                continue;
-            };
-            for info in infos {
-                let short = info
-                    .file_block_infos
-                    .iter()
-                    .enumerate()
-                    .find_map(|(i, fbi)| {
-                        let have = fbi.block_info.as_ref().map_or(0, |b| b.locations.len());
-                        (have < replicas).then_some((i, have))
-                    });
-                if let Some((i, have)) = short {
-                    self.record_failure(FailedFile {
-                        path: info.path.clone(),
-                        reason: format!(
-                            "verify: block {i} is cached on {have} of {replicas} workers"
-                        ),
-                    });
-                }
-            }
-        }
-        self.job_mut().phase = PHASE_DONE.to_string();
-        Ok(())
+        blocks.iter().enumerate().find_map(|(i, block)| {
+            let have = self.fs.block_master().locations(*block).len();
+            (have < replicas)
+                .then(|| format!("verify: block {i} is cached on {have} of {replicas} workers"))
+        })
     }
 
     async fn finish(mut self) -> Result<(), RunError> {

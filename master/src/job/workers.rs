@@ -8,7 +8,7 @@
 
 use alluxio_common::auth::{AuthChannel, Credentials};
 use alluxio_proto::grpc::block_worker_client::BlockWorkerClient;
-use alluxio_proto::grpc::{CacheBlockRequest, WorkerInfo};
+use alluxio_proto::grpc::{CacheBlockRequest, CacheBlockResponse, WorkerInfo};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -72,16 +72,20 @@ impl WorkerClients {
         Ok(BlockWorkerClient::new(self.credentials.attach(channel)))
     }
 
-    /// Has the worker at `address` cache a block; whether it read it from
-    /// the UFS (false: it was cached there already).
-    pub async fn cache_block(&self, address: &str, req: CacheBlockRequest) -> Result<bool, String> {
+    /// Has the worker at `address` cache a block; the answer says whether
+    /// it read it from the UFS and where it is cached.
+    pub async fn cache_block(
+        &self,
+        address: &str,
+        req: CacheBlockRequest,
+    ) -> Result<CacheBlockResponse, String> {
         let mut client = self.client(address)?;
         let mut request = tonic::Request::new(req);
         request.set_timeout(alluxio_common::rpc::call_timeout());
         client
             .cache_block(request)
             .await
-            .map(|r| r.into_inner().fetched)
+            .map(tonic::Response::into_inner)
             .map_err(|s| format!("worker {address}: {}", s.message()))
     }
 }
