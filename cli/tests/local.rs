@@ -13,8 +13,17 @@ use std::process::{Child, Command, Stdio};
 /// "under store" line once it is up, or the exit status and stderr when
 /// it refuses to start.
 fn local(data_dir: &Path, extra: &[&str]) -> Result<(Child, String), (i32, String)> {
+    local_on_port(data_dir, free_port(), extra)
+}
+
+/// [`local`] with the master on `master_port`.
+fn local_on_port(
+    data_dir: &Path,
+    master_port: u16,
+    extra: &[&str],
+) -> Result<(Child, String), (i32, String)> {
     let ports = [
-        free_port(),
+        master_port,
         free_port(),
         free_port(),
         free_port(),
@@ -98,4 +107,74 @@ fn a_second_run_uses_or_refuses_what_the_journal_records() {
     assert_eq!(shown, other_uri);
     stop(child);
     assert!(first_ufs.join("kept.txt").is_file());
+}
+
+/// Runs `alluxio <args>` against the local cluster on `port` whose data
+/// directory is `data`; returns stdout, or stderr when it failed.
+fn cli(data: &Path, port: u16, args: &[&str]) -> Result<String, String> {
+    let out = Command::new(BIN)
+        .env(
+            "ALLUXIO_SECURITY_KEY_FILE",
+            data.join("security/cluster.key"),
+        )
+        .args(["--master", &format!("127.0.0.1:{port}")])
+        .args(args)
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(String::from_utf8(out.stdout).unwrap())
+    } else {
+        Err(String::from_utf8(out.stderr).unwrap())
+    }
+}
+
+#[test]
+fn job_load_warms_a_directory_and_fs_load_is_the_same_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, ufs) = (dir.path().join("data"), dir.path().join("ufs"));
+    std::fs::create_dir_all(ufs.join("set/deeper")).unwrap();
+    for i in 0..5 {
+        let name = if i == 4 {
+            "set/deeper/last".to_string()
+        } else {
+            format!("set/f{i}")
+        };
+        std::fs::write(ufs.join(name), vec![i as u8; 3 << 20]).unwrap();
+    }
+    let port = free_port();
+    let (child, _) = local_on_port(&data, port, &["--ufs", ufs.to_str().unwrap()]).unwrap();
+
+    let out = cli(&data, port, &["job", "load", "/set", "--verify", "--json"]).unwrap();
+    let job: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(job["state"], "SUCCEEDED", "{job}");
+    assert_eq!(job["filesDone"], 5);
+    assert_eq!(job["bytesFetched"], 15 << 20);
+    assert_eq!(job["percent"], 100);
+
+    let listed: serde_json::Value =
+        serde_json::from_str(&cli(&data, port, &["job", "ls", "--json"]).unwrap()).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    let id = job["jobId"].to_string();
+    let stat = cli(&data, port, &["job", "stat", &id]).unwrap();
+    assert!(
+        stat.contains("SUCCEEDED") && stat.contains("/set"),
+        "{stat}"
+    );
+
+    // `fs load` runs the same kind of job; all is cached, nothing fetched.
+    let out = cli(&data, port, &["fs", "load", "/set"]).unwrap();
+    assert!(
+        out.contains("loaded: 5 files") && out.contains("(0B fetched"),
+        "{out}"
+    );
+    let out = cli(&data, port, &["fs", "load", "--local", "/set/f1"]).unwrap();
+    assert!(out.contains("loaded: 1 files"), "{out}");
+
+    let err = cli(&data, port, &["job", "stat", "999"]).unwrap_err();
+    assert!(err.contains("job 999 does not exist"), "{err}");
+    let err = cli(&data, port, &["job", "load", "/missing"]).unwrap_err();
+    assert!(err.contains("/missing"), "{err}");
+    let err = cli(&data, port, &["job", "load", "/set", "--bandwidth", "fast"]).unwrap_err();
+    assert!(err.contains("invalid byte size"), "{err}");
+    stop(child);
 }
