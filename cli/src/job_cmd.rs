@@ -71,12 +71,7 @@ impl LoadArgs {
 
 /// `200MiB/s`, `1g`, `500MB/s`: bytes per second.
 fn parse_bandwidth(raw: &str) -> Result<u64, String> {
-    let size = raw.trim().trim_end_matches("/s");
-    let bytes = ByteSize::parse(size)?.0;
-    if bytes == 0 {
-        return Err("a bandwidth must be more than 0 bytes per second".to_string());
-    }
-    Ok(bytes)
+    ByteSize::parse_per_second(raw)
 }
 
 pub async fn run(ctx: &Context, args: JobArgs) -> Result<(), AlluxioError> {

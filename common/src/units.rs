@@ -12,6 +12,16 @@ use std::time::Duration;
 pub struct ByteSize(pub u64);
 
 impl ByteSize {
+    /// A rate such as `200MiB/s` (or just `200MiB`): bytes per second,
+    /// more than 0 (load jobs' `--bandwidth`, a `Load`'s `bandwidth`).
+    pub fn parse_per_second(s: &str) -> Result<u64, String> {
+        let bytes = ByteSize::parse(s.trim().trim_end_matches("/s"))?.0;
+        if bytes == 0 {
+            return Err("a bandwidth must be more than 0 bytes per second".to_string());
+        }
+        Ok(bytes)
+    }
+
     pub fn parse(s: &str) -> Result<ByteSize, String> {
         let s = s.trim();
         let split = s

@@ -177,7 +177,14 @@ fn the_chart_lints_and_renders_its_settings() {
         .filter(|o| o["kind"] == "CustomResourceDefinition")
         .map(|o| o["metadata"]["name"].as_str().unwrap())
         .collect();
-    assert_eq!(crds, ["alluxioclusters.alluxio.rs", "mounts.alluxio.rs"]);
+    assert_eq!(
+        crds,
+        [
+            "alluxioclusters.alluxio.rs",
+            "loads.alluxio.rs",
+            "mounts.alluxio.rs"
+        ]
+    );
 }
 
 /// Every way of rendering the chart the tests use.
@@ -300,6 +307,7 @@ async fn the_packaged_chart_applies_and_installs() {
         "wait",
         "--for=condition=Established",
         "crd/alluxioclusters.alluxio.rs",
+        "crd/loads.alluxio.rs",
         "crd/mounts.alluxio.rs",
         "--timeout=30s",
     ]);
@@ -309,6 +317,7 @@ async fn the_packaged_chart_applies_and_installs() {
             .collect::<Vec<_>>(),
         [
             "customresourcedefinition.apiextensions.k8s.io/alluxioclusters.alluxio.rs",
+            "customresourcedefinition.apiextensions.k8s.io/loads.alluxio.rs",
             "customresourcedefinition.apiextensions.k8s.io/mounts.alluxio.rs"
         ]
     );

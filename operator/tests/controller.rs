@@ -134,7 +134,11 @@ async fn controllers_bring_a_cluster_to_ready_and_mount_and_unmount_its_mounts()
     let server = TestApiServer::start().await.unwrap();
     let client = server.client();
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in [AlluxioCluster::crd(), Mount::crd()] {
+    for crd in [
+        AlluxioCluster::crd(),
+        Mount::crd(),
+        alluxio_operator::crd::Load::crd(),
+    ] {
         crds.create(&PostParams::default(), &crd).await.unwrap();
     }
     let mut registry = prometheus_client::registry::Registry::default();

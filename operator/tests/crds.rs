@@ -35,6 +35,14 @@ fn examples_are_valid_resources() {
 
     let mount: Mount =
         serde_yaml::from_str(&std::fs::read_to_string(dir.join("mount.yaml")).unwrap()).unwrap();
-    assert_eq!(mount.spec.cluster, cluster.metadata.name.unwrap());
+    assert_eq!(mount.spec.cluster, cluster.metadata.name.clone().unwrap());
     assert!(mount.spec.alluxio_path.starts_with('/'));
+
+    let load: alluxio_operator::crd::Load =
+        serde_yaml::from_str(&std::fs::read_to_string(dir.join("load.yaml")).unwrap()).unwrap();
+    assert_eq!(load.spec.cluster, cluster.metadata.name.unwrap());
+    assert_eq!(load.spec.mount, mount.metadata.name);
+    let valid = alluxio_operator::build::load_plan::validate(&load.spec).unwrap();
+    assert_eq!(valid.options.bandwidth_bytes_per_sec, 500 << 20);
+    assert!(valid.schedule.is_some());
 }

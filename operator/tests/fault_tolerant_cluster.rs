@@ -61,7 +61,11 @@ async fn three_master_pods_survive_the_deletion_of_the_leaders_pod() {
     let server = TestApiServer::start().await.unwrap();
     let client = server.client();
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in [AlluxioCluster::crd(), Mount::crd()] {
+    for crd in [
+        AlluxioCluster::crd(),
+        Mount::crd(),
+        alluxio_operator::crd::Load::crd(),
+    ] {
         crds.create(&PostParams::default(), &crd).await.unwrap();
     }
     let mut registry = prometheus_client::registry::Registry::default();

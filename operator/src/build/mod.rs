@@ -3,10 +3,12 @@
 
 pub mod cluster_status;
 pub mod config;
+pub mod load_plan;
 pub mod mount_plan;
 pub mod names;
 pub mod network_policy;
 pub mod quantity;
+pub mod schedule;
 pub mod security;
 pub mod storage_class;
 pub mod workloads;

@@ -12,6 +12,7 @@
 pub mod backoff;
 pub mod cluster;
 pub mod events;
+pub mod load;
 pub mod masters;
 pub mod mount;
 pub mod run;

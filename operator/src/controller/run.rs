@@ -1,13 +1,16 @@
 //! The watch-driven controllers (kube's runtime `Controller`): one for
-//! AlluxioClusters, which also watches the objects they own, and one for
-//! Mounts, which also wakes the Mounts of a cluster when it changes. Each
+//! AlluxioClusters, which also watches the objects they own; one for
+//! Mounts, which also wakes the Mounts of a cluster when it changes and a
+//! Mount whose data a Load is loading (its cached share moves); and one
+//! for Loads, woken by their cluster too. Each
 //! reconcile is timed and counted; a failure is published as a Warning
 //! Event and retried with exponential backoff per object.
 
 use super::cluster::{reconcile_cluster, ApplyError};
+use super::load::LoadError;
 use super::mount::{reconcile, MountError};
 use super::{object_key, Context, ReconcileError};
-use crate::crd::{AlluxioCluster, Mount};
+use crate::crd::{AlluxioCluster, Load, Mount};
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::apps::v1::{DaemonSet, StatefulSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
@@ -57,12 +60,28 @@ pub fn controllers(
 
     let mounts = Controller::new(api::<Mount>(client, namespace), Default::default());
     let mount_store = mounts.store();
-    let mounts_by_cluster = mount_store.clone();
+    let (mounts_by_cluster, mounts_by_load) = (mount_store.clone(), mount_store.clone());
     let mounts = mounts
         .watches(
             api::<AlluxioCluster>(client, namespace),
             Default::default(),
-            move |cluster| mounts_of(&mounts_by_cluster, &cluster),
+            move |cluster| of_cluster(&mounts_by_cluster, &cluster, |m: &Mount| &m.spec.cluster),
+        )
+        .watches(
+            api::<Load>(client, namespace),
+            Default::default(),
+            move |load| mounts_loaded_by(&mounts_by_load, &load),
+        )
+        .graceful_shutdown_on(shutdown.clone());
+
+    let loads = Controller::new(api::<Load>(client, namespace), Default::default());
+    let load_store = loads.store();
+    let loads_by_cluster = load_store.clone();
+    let loads = loads
+        .watches(
+            api::<AlluxioCluster>(client, namespace),
+            Default::default(),
+            move |cluster| of_cluster(&loads_by_cluster, &cluster, |l: &Load| &l.spec.cluster),
         )
         .graceful_shutdown_on(shutdown.clone());
 
@@ -70,8 +89,11 @@ pub fn controllers(
         .run(reconcile_cluster_timed, error_policy, cx.clone())
         .for_each(|result| log_controller_error("AlluxioCluster", result));
     let run_mounts = mounts
-        .run(reconcile_mount_timed, error_policy, cx)
+        .run(reconcile_mount_timed, error_policy, cx.clone())
         .for_each(|result| log_controller_error("Mount", result));
+    let run_loads = loads
+        .run(reconcile_load_timed, error_policy, cx)
+        .for_each(|result| log_controller_error("Load", result));
     // kube's Controller does not finish while its cache has never filled
     // (say the CRDs are missing): then there is no reconcile to wait for.
     let stores_ready = {
@@ -79,6 +101,7 @@ pub fn controllers(
         move || {
             cluster_store.wait_until_ready().now_or_never().is_some()
                 && mount_store.wait_until_ready().now_or_never().is_some()
+                && load_store.wait_until_ready().now_or_never().is_some()
         }
     };
     let grace_over = async move {
@@ -90,7 +113,7 @@ pub fn controllers(
     };
     (cluster_store, async move {
         tokio::select! {
-            _ = async { tokio::join!(run_clusters, run_mounts) } => {}
+            _ = async { tokio::join!(run_clusters, run_mounts, run_loads) } => {}
             _ = grace_over => {}
         }
     })
@@ -113,12 +136,43 @@ async fn log_controller_error<T, E1, E2>(
     }
 }
 
-/// The Mounts (from the controller's cache) that name `cluster`.
-fn mounts_of(store: &Store<Mount>, cluster: &AlluxioCluster) -> Vec<ObjectRef<Mount>> {
+/// The objects (from a controller's cache) that name `cluster`.
+fn of_cluster<K>(
+    store: &Store<K>,
+    cluster: &AlluxioCluster,
+    cluster_of: impl Fn(&K) -> &String,
+) -> Vec<ObjectRef<K>>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
+{
     store
         .state()
         .iter()
-        .filter(|m| m.spec.cluster == cluster.name_any() && m.namespace() == cluster.namespace())
+        .filter(|o| *cluster_of(o) == cluster.name_any() && o.namespace() == cluster.namespace())
+        .map(|o| ObjectRef::from_obj(o.as_ref()))
+        .collect()
+}
+
+/// The Mounts whose files `load` loads: the Mount it names, or those of
+/// its cluster above or below its path.
+fn mounts_loaded_by(store: &Store<Mount>, load: &Load) -> Vec<ObjectRef<Mount>> {
+    let overlaps = |m: &Mount| match (&load.spec.mount, &load.spec.path) {
+        (Some(name), _) => m.name_any() == *name,
+        (None, Some(path)) => {
+            let mount = m.spec.alluxio_path.trim_end_matches('/');
+            let path = path.trim_end_matches('/');
+            path.starts_with(&format!("{mount}/"))
+                || path == mount
+                || mount.starts_with(&format!("{path}/"))
+        }
+        (None, None) => false,
+    };
+    store
+        .state()
+        .iter()
+        .filter(|m| {
+            m.spec.cluster == load.spec.cluster && m.namespace() == load.namespace() && overlaps(m)
+        })
         .map(|m| ObjectRef::from_obj(m.as_ref()))
         .collect()
 }
@@ -173,4 +227,9 @@ async fn reconcile_cluster_timed(
 async fn reconcile_mount_timed(mount: Arc<Mount>, cx: Arc<Context>) -> Result<Action, MountError> {
     let reconcile = reconcile(&cx, mount.clone());
     timed("mount", mount.as_ref(), &cx, reconcile).await
+}
+
+async fn reconcile_load_timed(load: Arc<Load>, cx: Arc<Context>) -> Result<Action, LoadError> {
+    let reconcile = super::load::reconcile(&cx, load.clone());
+    timed("load", load.as_ref(), &cx, reconcile).await
 }

@@ -8,10 +8,13 @@
 #[allow(clippy::duplicated_attributes)]
 pub mod cluster;
 #[allow(clippy::duplicated_attributes)]
+pub mod load;
+#[allow(clippy::duplicated_attributes)]
 pub mod mount;
 
 pub use cluster::{AlluxioCluster, AlluxioClusterSpec, AlluxioClusterStatus, ClusterPhase};
 pub use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+pub use load::{Load, LoadPolicy, LoadSpec, LoadStatus};
 pub use mount::{Mount, MountSpec, MountStatus};
 
 use kube::CustomResourceExt;
@@ -24,6 +27,7 @@ pub fn crd_files() -> Vec<(&'static str, String)> {
             "alluxioclusters.alluxio.rs.yaml",
             yaml(AlluxioCluster::crd()),
         ),
+        ("loads.alluxio.rs.yaml", yaml(Load::crd())),
         ("mounts.alluxio.rs.yaml", yaml(Mount::crd())),
     ]
 }
