@@ -451,21 +451,20 @@ async fn report_problem(
 }
 
 /// Fields of the status that may be absent; a merge patch clears them
-/// only when it names them as null (or empty).
-const CLEARABLE: &[(&str, fn() -> serde_json::Value)] = &[
-    ("phase", || serde_json::Value::Null),
-    ("jobId", || serde_json::Value::Null),
-    ("path", || serde_json::Value::Null),
-    ("progress", || serde_json::Value::Null),
-    ("throughput", || serde_json::Value::Null),
-    ("eta", || serde_json::Value::Null),
-    ("startTime", || serde_json::Value::Null),
-    ("completionTime", || serde_json::Value::Null),
-    ("nextRun", || serde_json::Value::Null),
-    ("datasetFingerprint", || serde_json::Value::Null),
-    ("failedFiles", || json!([])),
-    ("conditions", || json!([])),
+/// only when it names them as null (or as empty lists).
+const NULLABLE: &[&str] = &[
+    "phase",
+    "jobId",
+    "path",
+    "progress",
+    "throughput",
+    "eta",
+    "startTime",
+    "completionTime",
+    "nextRun",
+    "datasetFingerprint",
 ];
+const LISTS: &[&str] = &["failedFiles", "conditions"];
 
 async fn write_status(target: &LoadRef, load: &Load, status: LoadStatus) -> Result<(), LoadError> {
     if load.status.as_ref() == Some(&status) {
@@ -473,8 +472,11 @@ async fn write_status(target: &LoadRef, load: &Load, status: LoadStatus) -> Resu
     }
     let mut value = serde_json::to_value(&status).unwrap_or_default();
     if let Some(fields) = value.as_object_mut() {
-        for (key, empty) in CLEARABLE {
-            fields.entry(*key).or_insert_with(empty);
+        for key in NULLABLE {
+            fields.entry(*key).or_insert(serde_json::Value::Null);
+        }
+        for key in LISTS {
+            fields.entry(*key).or_insert_with(|| json!([]));
         }
     }
     target
