@@ -174,6 +174,9 @@ pub struct MasterConfig {
     pub allowed_local_ufs_roots: Vec<String>,
     /// Default metadata sync interval (-1 never, 0 always, or a duration).
     pub metadata_sync_interval: SyncInterval,
+    /// UFS entries listed and applied per transaction of a directory's
+    /// metadata sync (one page of the listing).
+    pub metadata_sync_batch_size: usize,
     /// A worker silent for this long is marked lost.
     pub worker_timeout: ConfigDuration,
     /// How often lost workers are looked for.
@@ -327,6 +330,7 @@ impl Default for MasterConfig {
             mount_table_root_options: BTreeMap::new(),
             allowed_local_ufs_roots: Vec::new(),
             metadata_sync_interval: SyncInterval::NEVER,
+            metadata_sync_batch_size: 1000,
             worker_timeout: ConfigDuration(Duration::from_secs(300)),
             worker_check_interval: ConfigDuration(Duration::from_secs(10)),
             lost_worker_forget_after: ConfigDuration(Duration::from_secs(3600)),

@@ -134,6 +134,9 @@ pub struct MasterMetrics {
     journal_flushes: Counter,
     journal_entries: Counter,
     workers: Family<StateLabels, Gauge>,
+    syncs_in_progress: Gauge,
+    sync_entries: Counter,
+    seen_sync_entries: AtomicU64,
     seen_flushes: AtomicU64,
     seen_entries: AtomicU64,
     raft: RaftGauges,
@@ -153,6 +156,9 @@ impl MasterMetrics {
             journal_flushes: Counter::default(),
             journal_entries: Counter::default(),
             workers: Family::default(),
+            syncs_in_progress: Gauge::default(),
+            sync_entries: Counter::default(),
+            seen_sync_entries: AtomicU64::new(0),
             seen_flushes: AtomicU64::new(0),
             seen_entries: AtomicU64::new(0),
             raft: RaftGauges::default(),
@@ -203,6 +209,16 @@ impl MasterMetrics {
             "Registered workers by state",
             m.workers.clone(),
         );
+        registry.register(
+            "alluxio_master_metadata_syncs_in_progress",
+            "Directory listings from the UFS running now",
+            m.syncs_in_progress.clone(),
+        );
+        registry.register(
+            "alluxio_master_metadata_sync_entries",
+            "UFS entries applied by directory metadata syncs",
+            m.sync_entries.clone(),
+        );
         m
     }
 
@@ -226,6 +242,10 @@ impl MasterMetrics {
         if let Some(journal) = journal.replicated() {
             self.raft.refresh(journal);
         }
+        self.syncs_in_progress.set(fs.syncs.in_progress() as i64);
+        let applied = fs.syncs.entries_applied();
+        let prev = self.seen_sync_entries.swap(applied, Ordering::Relaxed);
+        self.sync_entries.inc_by(applied.saturating_sub(prev));
         let (live, lost) = fs.block_master().worker_counts();
         self.workers
             .get_or_create(&StateLabels { state: "live" })

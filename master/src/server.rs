@@ -278,6 +278,7 @@ fn fs_settings(config: &AlluxioConfig) -> FsSettings {
         default_block_size: config.user.block_size.0,
         allowed_local_ufs_roots: mc.allowed_local_ufs_roots.clone(),
         default_sync_interval_ms: mc.metadata_sync_interval.0,
+        sync_batch_size: mc.metadata_sync_batch_size,
     }
 }
 

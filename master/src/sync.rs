@@ -12,13 +12,22 @@
 //!   and mount points are never removed by a sync.
 //!
 //! UFS calls happen without any lock; the results are applied afterwards
-//! in a journaled transaction that re-checks the tree.
+//! in journaled transactions that re-check the tree. A directory's listing
+//! is read and applied a page at a time (`master.metadata_sync_batch_size`
+//! entries), so no transaction is larger than a page.
 
 use crate::fs_master::{resolve_mount, ufs_of, FileSystemMaster, Txn};
 use crate::inode::{Inode, InodeKind, Persistence};
 use alluxio_common::{now_ms, AlluxioError, AlluxioPath, Result};
 use alluxio_proto::journal::{self as j, journal_entry::Entry};
 use alluxio_ufs::UfsStatus;
+use futures::StreamExt;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+mod flight;
+pub use flight::SyncsInFlight;
+use flight::{Flight, FlightGuard};
 
 impl FileSystemMaster {
     fn sync_due(&self, id: u64, interval: i64) -> bool {
@@ -102,7 +111,7 @@ impl FileSystemMaster {
             match (&status, current) {
                 (None, Some(id)) => remove_if_vanished(txn, id),
                 (None, None) => Ok(()),
-                (Some(st), Some(id)) => replace_if_changed(txn, id, st, block_size),
+                (Some(st), Some(id)) => replace_if_changed(txn, id, st, block_size).map(|_| ()),
                 (Some(st), None) => {
                     // Create missing ancestors as directories (they exist in
                     // the UFS, at least implicitly), then the path itself.
@@ -129,71 +138,217 @@ impl FileSystemMaster {
         Ok(())
     }
 
-    /// Loads or refreshes the children of directory `path` from the UFS.
+    /// Loads or refreshes the children of directory `path` from the UFS,
+    /// a page of `master.metadata_sync_batch_size` entries at a time, each
+    /// page applied in its own transaction: a directory with millions of
+    /// objects never holds the namespace lock for long, its entries appear
+    /// while the listing goes on, and only one page of the listing is in
+    /// memory. One listing per directory runs at a time; other callers wait
+    /// for it.
     pub async fn sync_children(&self, path: &AlluxioPath, interval: i64) -> Result<()> {
-        let (resolved, dir_id, persisted) = {
-            let state = self.read_state();
-            let Some(id) = state.tree.lookup(path) else {
-                return Ok(());
-            };
-            let inode = state.tree.get(id).expect("looked up");
-            let Some(dir) = inode.dir() else {
-                return Ok(());
-            };
-            if dir.children_loaded && !self.sync_due(id, interval) {
+        let Some(plan) = self.plan_children_sync(path, interval)? else {
+            return Ok(());
+        };
+        let flight = match self.syncs.join_or_start(plan.dir_id) {
+            Flight::Running(mut done) => {
+                // Whatever the listing's outcome, what it applied is there.
+                let _ = done.wait_for(|done| *done).await;
                 return Ok(());
             }
-            let persisted = inode.persistence == Persistence::Persisted || inode.is_mount_point();
-            (resolve_mount(&state, path)?, id, persisted)
+            Flight::Started(flight) => flight,
         };
-        let listing = if persisted {
-            let ufs = match ufs_of(&resolved) {
+        let started = std::time::Instant::now();
+        let result = self.apply_listing(path, &plan, &flight).await;
+        let entries = flight.entries();
+        if entries > self.settings.sync_batch_size as u64 {
+            tracing::info!(path = %path, entries, seconds = started.elapsed().as_secs_f64(),
+                ok = result.is_ok(), "metadata sync of a large directory ended");
+        }
+        result
+    }
+
+    /// The children of directory `path` in batches of at most `batch` ids,
+    /// sent as a sync of the directory that is due (or running) applies
+    /// them: a listing of a directory with millions of UFS objects starts
+    /// answering at once instead of after the whole sync. The sync runs
+    /// on its own task, so it goes on when the receiver goes away. The
+    /// directory is scanned again every 1, 2, 4... up to 8 s for what is
+    /// new, and once more when the sync ends; an error of the sync ends
+    /// the stream.
+    pub fn list_children_while_syncing(
+        self: &Arc<Self>,
+        path: AlluxioPath,
+        interval: i64,
+        batch: usize,
+    ) -> tokio::sync::mpsc::Receiver<Result<Vec<u64>>> {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let fs = self.clone();
+        tokio::spawn(async move {
+            let sync = {
+                let (fs, path) = (fs.clone(), path.clone());
+                tokio::spawn(async move { fs.sync_children(&path, interval).await })
+            };
+            tokio::pin!(sync);
+            let mut sent = HashSet::new();
+            let mut wait = std::time::Duration::from_secs(1);
+            loop {
+                let ended = match tokio::time::timeout(wait, &mut sync).await {
+                    Ok(result) => Some(result.unwrap_or_else(|e| {
+                        Err(AlluxioError::Internal(format!("the sync failed: {e}")))
+                    })),
+                    Err(_) => None,
+                };
+                wait = (wait * 2).min(std::time::Duration::from_secs(8));
+                let new = fs.children_not_in(&path, &mut sent);
+                for chunk in new.chunks(batch.max(1)) {
+                    if tx.send(Ok(chunk.to_vec())).await.is_err() {
+                        return; // The lister went away; the sync goes on.
+                    }
+                }
+                match ended {
+                    None => continue,
+                    Some(Ok(())) => return,
+                    Some(Err(e)) => {
+                        let _ = tx.send(Err(e)).await;
+                        return;
+                    }
+                }
+            }
+        });
+        rx
+    }
+
+    /// Children of directory `path` whose ids are not in `sent`, which
+    /// gets them.
+    fn children_not_in(&self, path: &AlluxioPath, sent: &mut HashSet<u64>) -> Vec<u64> {
+        let state = self.read_state();
+        let Some(dir) = state
+            .tree
+            .lookup(path)
+            .and_then(|id| state.tree.get(id)?.dir())
+        else {
+            return Vec::new();
+        };
+        dir.children
+            .values()
+            .copied()
+            .filter(|id| sent.insert(*id))
+            .collect()
+    }
+
+    /// Whether listing directory `path` now would list it from the UFS.
+    pub fn children_sync_due(&self, path: &AlluxioPath, interval: i64) -> bool {
+        matches!(self.plan_children_sync(path, interval), Ok(Some(_)))
+            || self
+                .read_state()
+                .tree
+                .lookup(path)
+                .is_some_and(|id| self.syncs.progress(id).is_some())
+    }
+
+    /// UFS entries applied so far by the listing of directory `path`, while
+    /// one runs.
+    pub fn sync_progress(&self, path: &AlluxioPath) -> Option<u64> {
+        let id = self.read_state().tree.lookup(path)?;
+        self.syncs.progress(id)
+    }
+
+    /// What a sync of `path`'s children needs, or `None` when there is
+    /// nothing to do (not a directory, or loaded and not due).
+    fn plan_children_sync(
+        &self,
+        path: &AlluxioPath,
+        interval: i64,
+    ) -> Result<Option<ChildrenSync>> {
+        let state = self.read_state();
+        let Some(id) = state.tree.lookup(path) else {
+            return Ok(None);
+        };
+        let inode = state.tree.get(id).expect("looked up");
+        let Some(dir) = inode.dir() else {
+            return Ok(None);
+        };
+        if dir.children_loaded && !self.sync_due(id, interval) {
+            return Ok(None);
+        }
+        let persisted = inode.persistence == Persistence::Persisted || inode.is_mount_point();
+        // Only children that are persisted now may be removed for missing
+        // from the listing: anything written meanwhile is newer than it.
+        let removable = if persisted {
+            dir.children
+                .values()
+                .copied()
+                .filter(|c| {
+                    state
+                        .tree
+                        .get(*c)
+                        .is_some_and(|i| i.persistence == Persistence::Persisted)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(Some(ChildrenSync {
+            resolved: resolve_mount(&state, path)?,
+            dir_id: id,
+            persisted,
+            removable,
+        }))
+    }
+
+    async fn apply_listing(
+        &self,
+        path: &AlluxioPath,
+        plan: &ChildrenSync,
+        flight: &FlightGuard<'_>,
+    ) -> Result<()> {
+        let batch = self.settings.sync_batch_size.max(1);
+        let block_size = self.settings.default_block_size;
+        let dir_id = plan.dir_id;
+        if plan.persisted {
+            let ufs = match ufs_of(&plan.resolved) {
                 Ok(ufs) => ufs,
                 Err(e) => {
                     tracing::warn!(path = %path, error = %e, "cannot list the UFS; serving cached metadata");
                     return Ok(());
                 }
             };
-            match ufs.list(&resolved.ufs_relative).await {
-                Ok(list) => list,
-                Err(alluxio_ufs::UfsError::NotFound(_)) => Vec::new(),
+            let mut pages = match ufs.list_pages(&plan.resolved.ufs_relative, batch).await {
+                Ok(pages) => pages,
+                Err(alluxio_ufs::UfsError::NotFound(_)) => alluxio_ufs::pages_of(Vec::new(), 1),
                 Err(e) => return Err(e.into()),
-            }
-        } else {
-            Vec::new()
-        };
-
-        let block_size = self.settings.default_block_size;
-        self.commit(|txn| {
-            let Some(dir) = txn.state.tree.get(dir_id).and_then(Inode::dir) else {
-                return Ok(()); // Removed meanwhile.
             };
-            let loaded = dir.children_loaded;
-            let existing: Vec<(String, u64)> = dir
-                .children
+            // Ids standing for the UFS's entries so far (u64s, not the
+            // listing: memory stays far below the inodes themselves).
+            let mut listed = HashSet::new();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(AlluxioError::from)?;
+                let ids = self
+                    .commit(|txn| apply_page(txn, dir_id, &page, block_size))
+                    .await?;
+                let Some(ids) = ids else {
+                    return Ok(()); // The directory was removed meanwhile.
+                };
+                listed.extend(ids);
+                flight.applied(page.len() as u64);
+                self.syncs.count_applied(page.len() as u64);
+            }
+            let vanished: Vec<u64> = plan
+                .removable
                 .iter()
-                .map(|(n, id)| (n.to_string(), *id))
+                .copied()
+                .filter(|id| !listed.contains(id))
                 .collect();
-            let mut in_ufs = std::collections::HashSet::new();
-            for st in &listing {
-                if alluxio_common::path::validate_name(&st.name).is_err() {
-                    continue;
-                }
-                in_ufs.insert(st.name.as_str());
-                match txn.state.tree.child(dir_id, &st.name) {
-                    Some(child) => replace_if_changed(txn, child, st, block_size)?,
-                    None => {
-                        create_from_ufs(txn, dir_id, st, block_size)?;
-                    }
-                }
+            for chunk in vanished.chunks(batch) {
+                self.commit(|txn| chunk.iter().try_for_each(|id| remove_if_vanished(txn, *id)))
+                    .await?;
             }
-            if persisted {
-                for (name, child) in existing {
-                    if !in_ufs.contains(name.as_str()) {
-                        remove_if_vanished(txn, child)?;
-                    }
-                }
-            }
+        }
+        self.commit(|txn| {
+            let loaded = match txn.state.tree.get(dir_id).and_then(Inode::dir) {
+                Some(dir) => dir.children_loaded,
+                None => return Ok(()), // Removed meanwhile.
+            };
             if !loaded {
                 txn.apply(Entry::SetAttribute(j::SetAttributeEntry {
                     id: dir_id,
@@ -207,6 +362,39 @@ impl FileSystemMaster {
         self.mark_synced(dir_id);
         Ok(())
     }
+}
+
+/// A sync of one directory's children, planned under the read lock.
+struct ChildrenSync {
+    resolved: crate::mount_table::Resolved,
+    dir_id: u64,
+    persisted: bool,
+    removable: Vec<u64>,
+}
+
+/// Applies one page of a directory's UFS listing; returns the ids that
+/// now stand for its entries, or `None` when the directory is gone.
+fn apply_page(
+    txn: &mut Txn,
+    dir_id: u64,
+    page: &[UfsStatus],
+    block_size: u64,
+) -> Result<Option<Vec<u64>>> {
+    if txn.state.tree.get(dir_id).and_then(Inode::dir).is_none() {
+        return Ok(None);
+    }
+    let mut ids = Vec::with_capacity(page.len());
+    for st in page {
+        if alluxio_common::path::validate_name(&st.name).is_err() {
+            continue;
+        }
+        let id = match txn.state.tree.child(dir_id, &st.name) {
+            Some(child) => replace_if_changed(txn, child, st, block_size)?,
+            None => create_from_ufs(txn, dir_id, st, block_size)?,
+        };
+        ids.push(id);
+    }
+    Ok(Some(ids))
 }
 
 /// Journals a new inode for something found in the UFS; returns its id.
@@ -281,13 +469,14 @@ fn remove_if_vanished(txn: &mut Txn, id: u64) -> Result<()> {
 }
 
 /// Replaces a persisted inode whose UFS counterpart changed (different
-/// kind, length or modification time) with a new inode.
-fn replace_if_changed(txn: &mut Txn, id: u64, st: &UfsStatus, block_size: u64) -> Result<()> {
+/// kind, length or modification time) with a new inode; returns the id
+/// that stands for `st` afterwards.
+fn replace_if_changed(txn: &mut Txn, id: u64, st: &UfsStatus, block_size: u64) -> Result<u64> {
     let Some(inode) = txn.state.tree.get(id) else {
-        return Ok(());
+        return Ok(id);
     };
     if inode.persistence != Persistence::Persisted || inode.is_mount_point() {
-        return Ok(());
+        return Ok(id);
     }
     let changed = match &inode.kind {
         InodeKind::Directory(_) => !st.is_dir,
@@ -301,12 +490,12 @@ fn replace_if_changed(txn: &mut Txn, id: u64, st: &UfsStatus, block_size: u64) -
         }
     };
     if !changed {
-        return Ok(());
+        return Ok(id);
     }
     let parent = inode.parent_id;
     remove_if_vanished(txn, id)?;
     if txn.state.tree.get(id).is_some() {
-        return Ok(()); // Kept: it holds data not yet persisted.
+        return Ok(id); // Kept: it holds data not yet persisted.
     }
-    create_from_ufs(txn, parent, st, block_size).map(|_| ())
+    create_from_ufs(txn, parent, st, block_size)
 }

@@ -164,3 +164,86 @@ async fn s3_mount_lazy_load_writes_and_restart() {
         "clients get real options"
     );
 }
+
+/// A directory larger than `master.metadata_sync_batch_size` is listed
+/// and applied page by page: every entry arrives, a change in the UFS
+/// (objects gone, one rewritten) is applied by a later sync, and
+/// concurrent listers of a directory not yet loaded all see all of it.
+#[tokio::test]
+async fn large_directories_sync_page_by_page() {
+    let Some(s3) = alluxio_testkit::s3::S3Server::start() else {
+        return;
+    };
+    s3.create_bucket("many");
+    let options: BTreeMap<String, String> = s3.options().into_iter().collect();
+    let ufs = create_ufs("s3://many", &options).unwrap();
+    for i in 0..40 {
+        let mut w = ufs.create(&format!("objects/k{i:02}")).await.unwrap();
+        w.write(Bytes::from(vec![7u8; 10 + i])).await.unwrap();
+        w.complete().await.unwrap();
+    }
+    for d in ["objects/d0/x", "objects/d1/y"] {
+        ufs.create(d).await.unwrap().complete().await.unwrap();
+    }
+    let m = common::start(|c| c.master.metadata_sync_batch_size = 3).await;
+    let c = m.client.clone();
+    c.mount(MountRequest {
+        alluxio_path: "/many".into(),
+        ufs_uri: "s3://many".into(),
+        options: options.into_iter().collect(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let listers: Vec<_> = (0..4)
+        .map(|_| {
+            let c = c.clone();
+            tokio::spawn(async move { c.list_status("/many/objects", false, None).await })
+        })
+        .collect();
+    for lister in listers {
+        let listed = lister.await.unwrap().unwrap();
+        assert_eq!(listed.len(), 42, "every lister sees every entry");
+    }
+    let k05 = c.get_status("/many/objects/k05", None).await.unwrap();
+    assert_eq!(k05.length, 15);
+
+    for i in 30..40 {
+        ufs.delete_file(&format!("objects/k{i:02}")).await.unwrap();
+    }
+    let mut w = ufs.create("objects/k05").await.unwrap();
+    w.write(Bytes::from(vec![1u8; 500])).await.unwrap();
+    w.complete().await.unwrap();
+    // Cached metadata until a sync is asked for.
+    assert_eq!(
+        c.list_status("/many/objects", false, Some(-1))
+            .await
+            .unwrap()
+            .len(),
+        42
+    );
+    let listed = c
+        .list_status("/many/objects", false, Some(0))
+        .await
+        .unwrap();
+    let mut names: Vec<String> = listed.iter().map(|i| i.name.clone()).collect();
+    names.sort();
+    let mut want: Vec<String> = (0..30).map(|i| format!("k{i:02}")).collect();
+    want.extend(["d0".to_string(), "d1".to_string()]);
+    want.sort();
+    assert_eq!(names, want);
+    let k05_now = c.get_status("/many/objects/k05", None).await.unwrap();
+    assert_eq!(k05_now.length, 500);
+    assert_ne!(
+        k05_now.file_id, k05.file_id,
+        "a changed object is a new inode"
+    );
+    // A subdirectory is listed from the UFS when it is first listed.
+    assert_eq!(
+        c.list_status("/many/objects/d0", false, None)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}

@@ -9,7 +9,8 @@
 //! (two of them labelled for the cache), the master as the image's
 //! non-root user. `kubectl wait` sees the cluster Ready, a Mount of an S3
 //! bucket (a real S3 server, credentials in a Secret) becomes a real mount
-//! that serves data, deleting the cluster stops the processes, and the
+//! that serves data, a Load of it warms every file on both workers,
+//! deleting the cluster stops the processes, and the
 //! chart's RBAC allowed every request of the operator's service account.
 //! Needs root (mount namespaces), podman, helm and kubectl.
 
@@ -239,6 +240,10 @@ async fn kubectl_apply_brings_up_a_real_cluster_and_delete_stops_it() {
     // the workers (the pods see the host's loopback, not its files).
     s3.create_bucket("data");
     s3.put_object("data", "hello.txt", b"hello from the under storage\n");
+    // A dataset for the Load below.
+    for i in 0..8 {
+        s3.put_object("data", &format!("set/part-{i}"), &vec![i as u8; 300_000]);
+    }
     let mount_yaml = dir.path().join("mount.yaml");
     std::fs::write(
         &mount_yaml,
@@ -314,7 +319,71 @@ async fn kubectl_apply_brings_up_a_real_cluster_and_delete_stops_it() {
         "hello from the under storage\n"
     );
 
-    // Deleting the cluster stops its processes; the Mount goes after it.
+    // A Load of the Mount warms the bucket as a job of the master; the
+    // operator follows it to Succeeded and `kubectl get ld` shows it.
+    let load_yaml = dir.path().join("load.yaml");
+    std::fs::write(
+        &load_yaml,
+        "apiVersion: alluxio.rs/v1alpha1\nkind: Load\nmetadata:\n  name: warm-local\n  namespace: default\n\
+         spec:\n  cluster: demo\n  mount: local\n  replicas: 2\n",
+    )
+    .unwrap();
+    let (ok, out) = k(
+        &config,
+        &[
+            "apply",
+            "--validate=false",
+            "-f",
+            load_yaml.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert!(ok, "{out}");
+    let (ok, out) = k(
+        &config,
+        &[
+            "wait",
+            "--for=jsonpath={.status.phase}=Succeeded",
+            "load/warm-local",
+            "--timeout=120s",
+        ],
+    )
+    .await;
+    assert!(ok, "{out}\n{}", operator_log());
+    let (ok, table) = k(&config, &["get", "ld"]).await;
+    assert!(ok, "{table}");
+    assert!(
+        table.contains("PROGRESS") && table.contains("warm-local") && table.contains("100%"),
+        "{table}"
+    );
+    let (ok, files) = k(
+        &config,
+        &[
+            "get",
+            "ld",
+            "warm-local",
+            "-o",
+            "jsonpath={.status.filesDone}",
+        ],
+    )
+    .await;
+    assert!(ok && files == "9", "9 files loaded, got {files:?}");
+    let listing = cli(&["fs", "ls", "/local/set"]);
+    assert_eq!(listing.matches("100%").count(), 8, "{listing}");
+    // The Mount's cached percentage follows the load.
+    let (ok, out) = k(
+        &config,
+        &[
+            "wait",
+            "--for=jsonpath={.status.cachedPercentage}=100",
+            "mount/local",
+            "--timeout=60s",
+        ],
+    )
+    .await;
+    assert!(ok, "{out}");
+
+    // Deleting the cluster stops its processes.
     let (ok, out) = k(&config, &["delete", "alluxiocluster", "demo"]).await;
     assert!(ok, "{out}");
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -325,9 +394,12 @@ async fn kubectl_apply_brings_up_a_real_cluster_and_delete_stops_it() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let (ok, out) = k(&config, &["delete", "mount", "local", "--timeout=60s"]).await;
-    assert!(ok, "{out}");
-    let (_, left) = k(&config, &["get", "pods,mounts", "-A"]).await;
+    // The Mount and the Load go after it, their finalizers satisfied.
+    for kind in ["mount/local", "load/warm-local"] {
+        let (ok, out) = k(&config, &["delete", kind, "--timeout=60s"]).await;
+        assert!(ok, "{out}");
+    }
+    let (_, left) = k(&config, &["get", "pods,mounts,loads", "-A"]).await;
     assert!(!left.contains("demo-") && !left.contains("local"), "{left}");
 
     // Everything the operator did from its pod, as the chart's service

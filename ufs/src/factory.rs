@@ -9,9 +9,9 @@ const LOCAL_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 use crate::object::ObjectStoreUfs;
 use crate::options::parse_bool;
 use crate::{UfsError, UfsResult, UnderFileSystem};
-use object_store::aws::AmazonS3Builder;
-use object_store::azure::MicrosoftAzureBuilder;
-use object_store::gcp::GoogleCloudStorageBuilder;
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::azure::{MicrosoftAzure, MicrosoftAzureBuilder};
+use object_store::gcp::{GoogleCloudStorage, GoogleCloudStorageBuilder};
 use object_store::memory::InMemory;
 use object_store::{ClientOptions, ObjectStore, RetryConfig};
 use std::collections::{BTreeMap, HashMap};
@@ -111,30 +111,18 @@ pub fn create_ufs(
         }
         "s3" | "s3a" => {
             let store = build_s3(&parsed, options)?;
-            Ok(Arc::new(ObjectStoreUfs::new(
-                display,
-                "s3",
-                store,
-                &parsed.path,
-            )))
+            let ufs = ObjectStoreUfs::new(display, "s3", store.clone(), &parsed.path);
+            Ok(Arc::new(ufs.with_paged_listing(store)))
         }
         "gs" => {
             let store = build_gcs(&parsed, options)?;
-            Ok(Arc::new(ObjectStoreUfs::new(
-                display,
-                "gcs",
-                store,
-                &parsed.path,
-            )))
+            let ufs = ObjectStoreUfs::new(display, "gcs", store.clone(), &parsed.path);
+            Ok(Arc::new(ufs.with_paged_listing(store)))
         }
         "abfs" | "abfss" | "az" | "azure" => {
             let store = build_azure(&parsed, options)?;
-            Ok(Arc::new(ObjectStoreUfs::new(
-                display,
-                "azure",
-                store,
-                &parsed.path,
-            )))
+            let ufs = ObjectStoreUfs::new(display, "azure", store.clone(), &parsed.path);
+            Ok(Arc::new(ufs.with_paged_listing(store)))
         }
         #[cfg(feature = "hdfs")]
         "hdfs" => {
@@ -243,7 +231,7 @@ const S3_ENDPOINT: &[&str] = &["endpoint", "aws.endpoint", "alluxio.underfs.s3.e
 const S3_PATH_STYLE: &[&str] = &["path_style", "alluxio.underfs.s3.disable.dns.buckets"];
 const ALLOW_HTTP: &[&str] = &["allow_http"];
 
-fn build_s3(uri: &UfsUri, options: &BTreeMap<String, String>) -> UfsResult<Arc<dyn ObjectStore>> {
+fn build_s3(uri: &UfsUri, options: &BTreeMap<String, String>) -> UfsResult<Arc<AmazonS3>> {
     refuse_unknown(
         options,
         &[
@@ -289,20 +277,21 @@ fn build_s3(uri: &UfsUri, options: &BTreeMap<String, String>) -> UfsResult<Arc<d
     if let Some(v) = option(options, ALLOW_HTTP) {
         b = b.with_allow_http(parse_bool("allow_http", v)?);
     }
-    b.build()
-        .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
-        .map_err(|e| {
-            UfsError::InvalidOption(format!(
-                "cannot configure S3 for s3://{}: {e}",
-                uri.authority
-            ))
-        })
+    b.build().map(Arc::new).map_err(|e| {
+        UfsError::InvalidOption(format!(
+            "cannot configure S3 for s3://{}: {e}",
+            uri.authority
+        ))
+    })
 }
 
 const GCS_KEY_PATH: &[&str] = &["service_account_path", "fs.gcs.credential.path"];
 const GCS_KEY: &[&str] = &["service_account_key"];
 
-fn build_gcs(uri: &UfsUri, options: &BTreeMap<String, String>) -> UfsResult<Arc<dyn ObjectStore>> {
+fn build_gcs(
+    uri: &UfsUri,
+    options: &BTreeMap<String, String>,
+) -> UfsResult<Arc<GoogleCloudStorage>> {
     refuse_unknown(options, &[GCS_KEY_PATH, GCS_KEY])?;
     let (client, retry) = client_settings(options)?;
     let mut b = GoogleCloudStorageBuilder::from_env()
@@ -315,14 +304,12 @@ fn build_gcs(uri: &UfsUri, options: &BTreeMap<String, String>) -> UfsResult<Arc<
     if let Some(v) = option(options, GCS_KEY) {
         b = b.with_service_account_key(v);
     }
-    b.build()
-        .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
-        .map_err(|e| {
-            UfsError::InvalidOption(format!(
-                "cannot configure GCS for gs://{}: {e}",
-                uri.authority
-            ))
-        })
+    b.build().map(Arc::new).map_err(|e| {
+        UfsError::InvalidOption(format!(
+            "cannot configure GCS for gs://{}: {e}",
+            uri.authority
+        ))
+    })
 }
 
 const AZ_ACCOUNT: &[&str] = &["account_name"];
@@ -330,10 +317,7 @@ const AZ_KEY: &[&str] = &["access_key", "account_key"];
 const AZ_ENDPOINT: &[&str] = &["endpoint"];
 const AZ_EMULATOR: &[&str] = &["use_emulator"];
 
-fn build_azure(
-    uri: &UfsUri,
-    options: &BTreeMap<String, String>,
-) -> UfsResult<Arc<dyn ObjectStore>> {
+fn build_azure(uri: &UfsUri, options: &BTreeMap<String, String>) -> UfsResult<Arc<MicrosoftAzure>> {
     refuse_unknown(
         options,
         &[AZ_ACCOUNT, AZ_KEY, AZ_ENDPOINT, AZ_EMULATOR, ALLOW_HTTP],
@@ -366,11 +350,9 @@ fn build_azure(
     if let Some(v) = option(options, ALLOW_HTTP) {
         b = b.with_allow_http(parse_bool("allow_http", v)?);
     }
-    b.build()
-        .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
-        .map_err(|e| {
-            UfsError::InvalidOption(format!("cannot configure Azure for {}: {e}", uri.authority))
-        })
+    b.build().map(Arc::new).map_err(|e| {
+        UfsError::InvalidOption(format!("cannot configure Azure for {}: {e}", uri.authority))
+    })
 }
 
 #[cfg(test)]

@@ -80,6 +80,22 @@ pub type UfsResult<T> = Result<T, UfsError>;
 /// Pieces of a file's bytes, in order.
 pub type ByteStream = std::pin::Pin<Box<dyn futures::Stream<Item = UfsResult<Bytes>> + Send>>;
 
+/// Pages of a directory listing, as the store returns them.
+pub type ListPages =
+    std::pin::Pin<Box<dyn futures::Stream<Item = UfsResult<Vec<UfsStatus>>> + Send>>;
+
+/// `entries` handed out `page_size` at a time (stores without paged
+/// listings).
+pub fn pages_of(entries: Vec<UfsStatus>, page_size: usize) -> ListPages {
+    let page_size = page_size.max(1);
+    let mut pages = Vec::new();
+    let mut rest = entries.into_iter().peekable();
+    while rest.peek().is_some() {
+        pages.push(Ok(rest.by_ref().take(page_size).collect()));
+    }
+    Box::pin(futures::stream::iter(pages))
+}
+
 /// Streaming writer of one new UFS file. Data is visible at the path only
 /// after `complete`; `abort` discards it.
 #[async_trait]
@@ -107,6 +123,16 @@ pub trait UnderFileSystem: Send + Sync + std::fmt::Debug {
 
     /// Direct children of a directory (every page of the listing).
     async fn list(&self, path: &str) -> UfsResult<Vec<UfsStatus>>;
+
+    /// Direct children of a directory a page at a time (about `page_size`
+    /// entries each), fetched as the stream is read, so a directory with
+    /// millions of entries never sits in memory whole. Pages come in no
+    /// particular order, and a directory may appear twice (a prefix and a
+    /// marker). The default lists everything first: right for stores whose
+    /// listings are not paged (local directories, HDFS).
+    async fn list_pages(&self, path: &str, page_size: usize) -> UfsResult<ListPages> {
+        Ok(pages_of(self.list(path).await?, page_size))
+    }
 
     /// Bytes `range` of a file; shorter at the end of the file.
     async fn read_range(&self, path: &str, range: Range<u64>) -> UfsResult<Bytes>;

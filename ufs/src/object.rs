@@ -2,16 +2,23 @@
 //! backend (S3, GCS, Azure, in-memory).
 //!
 //! Directories are common prefixes; empty directories made through Alluxio
-//! are zero-byte `<dir>_$folder$` marker objects. Listings follow every page
-//! (object_store follows the continuation tokens). Renames copy then delete.
+//! are zero-byte `<dir>_$folder$` marker objects. `list` follows every page
+//! (object_store follows the continuation tokens); `list_pages` hands the
+//! pages out as they arrive, where the store has a paged listing (S3, GCS,
+//! Azure). Renames copy then delete.
 
-use crate::{join_relative, UfsError, UfsResult, UfsStatus, UfsWriter, UnderFileSystem};
+use crate::{
+    join_relative, pages_of, ListPages, UfsError, UfsResult, UfsStatus, UfsWriter, UnderFileSystem,
+};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use object_store::buffered::BufWriter;
+use object_store::list::{PaginatedListOptions, PaginatedListStore};
 use object_store::path::Path;
-use object_store::{GetOptions, GetRange, GetResult, ObjectMeta, ObjectStore, ObjectStoreExt};
+use object_store::{
+    GetOptions, GetRange, GetResult, ListResult, ObjectMeta, ObjectStore, ObjectStoreExt,
+};
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::Arc;
@@ -27,6 +34,8 @@ pub struct ObjectStoreUfs {
     uri: String,
     kind: &'static str,
     store: Arc<dyn ObjectStore>,
+    /// The same store's paged listing, where it has one.
+    pages: Option<Arc<dyn PaginatedListStore>>,
     /// Key prefix of the mount root inside the bucket ("" for the bucket root).
     prefix: String,
 }
@@ -45,8 +54,15 @@ impl ObjectStoreUfs {
             uri,
             kind,
             store,
+            pages: None,
             prefix: prefix.trim_matches('/').to_string(),
         }
+    }
+
+    /// Lists directories a page at a time through `pages` (the same store).
+    pub fn with_paged_listing(mut self, pages: Arc<dyn PaginatedListStore>) -> Self {
+        self.pages = Some(pages);
+        self
     }
 
     fn key(&self, path: &str) -> Path {
@@ -141,6 +157,25 @@ fn last_component(p: &Path) -> String {
     p.filename().unwrap_or_default().to_string()
 }
 
+/// The entries of one listing (or page), one per name (a prefix and a
+/// marker may both say "directory"), sorted like every other listing.
+fn entries_of(listing: &ListResult) -> Vec<UfsStatus> {
+    let mut entries: BTreeMap<String, UfsStatus> = BTreeMap::new();
+    for dir in &listing.common_prefixes {
+        let name = last_component(dir);
+        entries.insert(name.clone(), ObjectStoreUfs::dir_status(&name));
+    }
+    for meta in &listing.objects {
+        let name = last_component(&meta.location);
+        if let Some(dir) = name.strip_suffix(DIR_MARKER_SUFFIX) {
+            entries.insert(dir.to_string(), ObjectStoreUfs::dir_status(dir));
+        } else if !name.is_empty() {
+            entries.insert(name.clone(), ObjectStoreUfs::file_status(&name, meta));
+        }
+    }
+    entries.into_values().collect()
+}
+
 #[async_trait]
 impl UnderFileSystem for ObjectStoreUfs {
     fn uri(&self) -> &str {
@@ -207,25 +242,66 @@ impl UnderFileSystem for ObjectStoreUfs {
             .list_with_delimiter(prefix)
             .await
             .map_err(|e| self.err(path, e))?;
-        // BTreeMap: one entry per name (a prefix and a marker may both say
-        // "directory"), sorted like every other listing.
-        let mut entries: BTreeMap<String, UfsStatus> = BTreeMap::new();
-        for dir in &listing.common_prefixes {
-            let name = last_component(dir);
-            entries.insert(name.clone(), Self::dir_status(&name));
-        }
-        for meta in &listing.objects {
-            let name = last_component(&meta.location);
-            if let Some(dir) = name.strip_suffix(DIR_MARKER_SUFFIX) {
-                entries.insert(dir.to_string(), Self::dir_status(dir));
-            } else if !name.is_empty() {
-                entries.insert(name.clone(), Self::file_status(&name, meta));
-            }
-        }
+        let entries = entries_of(&listing);
         if entries.is_empty() && !path.is_empty() && self.status(path).await?.is_none() {
             return Err(UfsError::NotFound(self.display(path)));
         }
-        Ok(entries.into_values().collect())
+        Ok(entries)
+    }
+
+    async fn list_pages(&self, path: &str, page_size: usize) -> UfsResult<ListPages> {
+        let Some(pages) = self.pages.clone() else {
+            return Ok(pages_of(self.list(path).await?, page_size));
+        };
+        let key = self.key(path);
+        // Unlike `list_with_delimiter`, a paged listing takes the prefix as
+        // it is: the trailing `/` keeps `a/bc` out of a listing of `a/b`.
+        let prefix = (!key.as_ref().is_empty()).then(|| format!("{key}/"));
+        let (uri, shown) = (self.uri.clone(), self.display(path));
+        let fetch = move |token: Option<String>| {
+            let (pages, prefix, uri, shown) =
+                (pages.clone(), prefix.clone(), uri.clone(), shown.clone());
+            async move {
+                let options = PaginatedListOptions {
+                    delimiter: Some("/".into()),
+                    max_keys: Some(page_size.max(1)),
+                    page_token: token,
+                    ..Default::default()
+                };
+                let page = pages
+                    .list_paginated(prefix.as_deref(), options)
+                    .await
+                    .map_err(|e| UfsError::Other {
+                        uri,
+                        reason: format!("{shown}: {e}"),
+                    })?;
+                Ok::<_, UfsError>((entries_of(&page.result), page.page_token))
+            }
+        };
+        // The first page decides whether the directory exists at all.
+        let (first, next) = fetch(None).await?;
+        if first.is_empty()
+            && next.is_none()
+            && !path.is_empty()
+            && self.status(path).await?.is_none()
+        {
+            return Err(UfsError::NotFound(self.display(path)));
+        }
+        let rest = futures::stream::try_unfold(next, move |token| {
+            let fetch = fetch.clone();
+            async move {
+                match token {
+                    None => Ok(None),
+                    Some(token) => {
+                        let (entries, next) = fetch(Some(token)).await?;
+                        Ok(Some((entries, next)))
+                    }
+                }
+            }
+        });
+        Ok(Box::pin(
+            futures::stream::once(async { Ok(first) }).chain(rest),
+        ))
     }
 
     async fn read_range(&self, path: &str, range: Range<u64>) -> UfsResult<Bytes> {

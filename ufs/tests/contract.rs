@@ -2,7 +2,7 @@
 //! a local directory, the in-memory object store and (in `s3.rs` at the
 //! workspace level) a real S3 server.
 
-use alluxio_ufs::{create_ufs, UnderFileSystem};
+use alluxio_ufs::{create_ufs, UfsStatus, UnderFileSystem};
 use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -147,6 +147,78 @@ async fn s3_listings_follow_every_page() {
     let listed = ufs.list("dir").await.unwrap();
     assert_eq!(listed.len(), n);
     assert!(listed.iter().all(|s| !s.is_dir && s.length == 1));
+}
+
+/// `list_pages` hands out the same entries as `list`, a bounded page at a
+/// time, and knows a missing directory from an empty one.
+async fn pages_match_the_listing(ufs: std::sync::Arc<dyn alluxio_ufs::UnderFileSystem>) {
+    use futures::TryStreamExt;
+    for i in 0..23 {
+        let mut w = ufs.create(&format!("paged/f{i:02}")).await.unwrap();
+        w.write(Bytes::from_static(b"xy")).await.unwrap();
+        w.complete().await.unwrap();
+    }
+    for d in ["paged/sub-a", "paged/sub-b"] {
+        let w = ufs.create(&format!("{d}/inner")).await.unwrap();
+        w.complete().await.unwrap();
+    }
+    ufs.mkdirs("paged/empty").await.unwrap();
+    ufs.mkdirs("void").await.unwrap();
+    let pages: Vec<Vec<UfsStatus>> = ufs
+        .list_pages("paged", 5)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert!(pages.len() >= 6, "{} pages", pages.len());
+    assert!(pages.iter().all(|p| p.len() <= 5));
+    let mut names: Vec<(String, bool)> = pages
+        .concat()
+        .into_iter()
+        .map(|s| (s.name, s.is_dir))
+        .collect();
+    names.sort();
+    names.dedup();
+    let mut listed: Vec<(String, bool)> = ufs
+        .list("paged")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.name, s.is_dir))
+        .collect();
+    listed.sort();
+    assert_eq!(names, listed);
+    assert_eq!(listed.len(), 26);
+    let empty: Vec<Vec<UfsStatus>> = ufs
+        .list_pages("void", 5)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert!(empty.concat().is_empty());
+    assert!(matches!(
+        ufs.list_pages("missing", 5).await.err(),
+        Some(alluxio_ufs::UfsError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn paged_listings_on_s3_and_a_local_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = create_ufs(
+        &format!("file://{}", dir.path().display()),
+        &BTreeMap::new(),
+    )
+    .unwrap();
+    pages_match_the_listing(local).await;
+    let Some(s3) = alluxio_testkit::s3::S3Server::start() else {
+        return;
+    };
+    s3.create_bucket("paged");
+    let options: BTreeMap<String, String> = s3.options().into_iter().collect();
+    pages_match_the_listing(create_ufs("s3://paged/root", &options).unwrap()).await;
 }
 
 #[tokio::test]

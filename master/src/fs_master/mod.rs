@@ -44,6 +44,8 @@ pub struct FsSettings {
     pub allowed_local_ufs_roots: Vec<String>,
     /// -1 never, 0 always, >0 milliseconds.
     pub default_sync_interval_ms: i64,
+    /// UFS entries read and applied per transaction of a directory sync.
+    pub sync_batch_size: usize,
 }
 
 /// A write transaction: entries applied to the state as they are added and
@@ -96,6 +98,8 @@ pub struct FileSystemMaster {
     /// Inode id -> last time it was synced with the UFS (not journaled:
     /// after a restart everything is simply due again).
     pub(crate) sync_times: Mutex<HashMap<u64, i64>>,
+    /// Directory listings running now (one per directory).
+    pub(crate) syncs: crate::sync::SyncsInFlight,
     /// ASYNC_THROUGH files handed to a worker: file id -> (worker, when).
     persist_jobs: Mutex<HashMap<u64, (u64, std::time::Instant)>>,
     failed: AtomicBool,
@@ -144,6 +148,7 @@ impl FileSystemMaster {
             blocks,
             settings,
             sync_times: Mutex::new(HashMap::new()),
+            syncs: Default::default(),
             persist_jobs: Mutex::new(HashMap::new()),
             failed: AtomicBool::new(false),
         }
@@ -309,6 +314,16 @@ impl FileSystemMaster {
         sync_interval: i64,
     ) -> Result<Vec<u64>> {
         self.sync_path(path, sync_interval).await?;
+        self.list_ids_below(path, recursive, sync_interval).await
+    }
+
+    /// `list_ids` of a path already synced itself.
+    pub async fn list_ids_below(
+        &self,
+        path: &AlluxioPath,
+        recursive: bool,
+        sync_interval: i64,
+    ) -> Result<Vec<u64>> {
         let (id, is_dir) = {
             let state = self.read_state();
             let id = lookup(&state, path)?;

@@ -78,6 +78,8 @@ pub struct LoadRun {
 /// from the UFS on the way (each at most once per run).
 struct Lister {
     root: AlluxioPath,
+    /// The job's live view, for the progress of a long directory listing.
+    live: Arc<Mutex<JobInfo>>,
     cursor: Option<AlluxioPath>,
     tried: HashSet<String>,
     done: bool,
@@ -90,9 +92,10 @@ enum Listed {
 }
 
 impl Lister {
-    fn new(root: AlluxioPath, cursor: &str) -> Lister {
+    fn new(root: AlluxioPath, cursor: &str, live: Arc<Mutex<JobInfo>>) -> Lister {
         Lister {
             root,
+            live,
             cursor: (!cursor.is_empty())
                 .then(|| AlluxioPath::new(cursor).ok())
                 .flatten(),
@@ -129,7 +132,8 @@ impl Lister {
                 Some(dir) if files.is_empty() => {
                     self.tried.insert(dir.to_string());
                     let interval = fs.sync_interval(dir.as_str(), None);
-                    if let Err(e) = fs.sync_children(&dir, interval).await {
+                    let listing = fs.sync_children(&dir, interval);
+                    if let Err(e) = self.showing_progress(fs, &dir, listing).await {
                         return Ok(Listed::Unlistable(FailedFile {
                             path: dir.to_string(),
                             reason: format!("cannot list it from the UFS: {e}"),
@@ -137,6 +141,30 @@ impl Lister {
                     }
                 }
                 _ => return Ok(Listed::Files(files)),
+            }
+        }
+    }
+
+    /// Waits for `listing` (the sync of `dir`), showing the entries it
+    /// applied so far every second: a directory of millions of objects
+    /// takes minutes.
+    async fn showing_progress(
+        &self,
+        fs: &FileSystemMaster,
+        dir: &AlluxioPath,
+        listing: impl std::future::Future<Output = Result<(), AlluxioError>>,
+    ) -> Result<(), AlluxioError> {
+        tokio::pin!(listing);
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                result = &mut listing => return result,
+                _ = tick.tick() => {
+                    if let Some(entries) = fs.sync_progress(dir) {
+                        let mut job = self.live.lock().unwrap_or_else(|p| p.into_inner());
+                        job.message = format!("listing {dir} from the UFS: {entries} entries so far");
+                    }
+                }
             }
         }
     }
@@ -261,7 +289,7 @@ impl LoadRun {
 
     async fn count(&mut self, root: &AlluxioPath) -> Result<(), RunError> {
         self.show_message("counting the files to load");
-        let mut lister = Lister::new(root.clone(), "");
+        let mut lister = Lister::new(root.clone(), "", self.live.clone());
         let (mut files, mut bytes) = (0u64, 0u64);
         while !lister.done {
             if self.stopped() {
@@ -316,7 +344,7 @@ impl LoadRun {
         } else {
             ""
         });
-        let mut lister = Lister::new(root.clone(), &self.record.cursor);
+        let mut lister = Lister::new(root.clone(), &self.record.cursor, self.live.clone());
         let mut l = Loading {
             window: VecDeque::new(),
             base: 0,

@@ -222,13 +222,25 @@ impl FsService for FileSystemService {
     ) -> Result<Response<Self::ListStatusStream>, Status> {
         let who = caller(&req)?;
         let r = req.into_inner();
-        let ids = self
+        let batch = self.list_batch_size.max(1);
+        let mut ids = self
             .metrics
             .observe("ListStatus", async {
                 let p = path(&r.path)?;
                 self.authorize(&who, "ListStatus", &p, Need::List, false)?;
                 let interval = self.fs.sync_interval(&r.path, r.common.as_ref());
-                self.fs.list_ids(&p, r.recursive, interval).await
+                self.fs.sync_path(&p, interval).await?;
+                // A directory about to be listed from the UFS answers as
+                // its sync applies the listing, page by page.
+                if !r.recursive && self.fs.children_sync_due(&p, interval) {
+                    return Ok(self.fs.list_children_while_syncing(p, interval, batch));
+                }
+                let ids = self.fs.list_ids_below(&p, r.recursive, interval).await?;
+                let (tx, rx) = tokio::sync::mpsc::channel(ids.len().div_ceil(batch).max(1));
+                for chunk in ids.chunks(batch) {
+                    let _ = tx.try_send(Ok(chunk.to_vec()));
+                }
+                Ok(rx)
             })
             .await?
             .into_inner();
@@ -236,19 +248,17 @@ impl FsService for FileSystemService {
         // never sits in memory as one message.
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         let fs = self.fs.clone();
-        let batch = self.list_batch_size.max(1);
         let (key, access) = (self.capabilities.clone(), self.access.clone());
         tokio::spawn(async move {
-            for chunk in ids.chunks(batch) {
-                let mut infos = fs.file_infos(chunk);
-                for info in &mut infos {
-                    grant(key.as_ref(), &access, &who, info, false);
-                }
-                if tx
-                    .send(Ok(ListStatusResponse { file_infos: infos }))
-                    .await
-                    .is_err()
-                {
+            while let Some(chunk) = ids.recv().await {
+                let reply = chunk.map_err(Status::from).map(|chunk| {
+                    let mut infos = fs.file_infos(&chunk);
+                    for info in &mut infos {
+                        grant(key.as_ref(), &access, &who, info, false);
+                    }
+                    ListStatusResponse { file_infos: infos }
+                });
+                if tx.send(reply).await.is_err() {
                     return; // Client went away.
                 }
             }
