@@ -2,6 +2,7 @@
 //! copyFromLocal, copyToLocal, cp, load, location, checksum.
 
 use crate::output::print_json;
+use crate::progress::CopyProgress;
 use alluxio_client::FileSystem;
 use alluxio_common::format::format_bytes;
 use alluxio_common::AlluxioError;
@@ -60,6 +61,7 @@ pub async fn copy_from_local(
     src: &Path,
     dst: &str,
     write_type: Option<WriteType>,
+    progress: &CopyProgress,
 ) -> Result<u64, AlluxioError> {
     let meta = std::fs::metadata(src)
         .map_err(|e| AlluxioError::NotFound(format!("{}: {e}", src.display())))?;
@@ -73,7 +75,7 @@ pub async fn copy_from_local(
         for e in entries {
             let name = e.file_name().to_string_lossy().to_string();
             let child = format!("{}/{name}", dst.trim_end_matches('/'));
-            total += Box::pin(copy_from_local(fs, &e.path(), &child, write_type)).await?;
+            total += Box::pin(copy_from_local(fs, &e.path(), &child, write_type, progress)).await?;
         }
         return Ok(total);
     }
@@ -102,9 +104,33 @@ pub async fn copy_from_local(
             writer.abandon().await;
             return Err(e);
         }
+        progress.add_bytes(n as u64);
     }
     writer.close().await?;
+    progress.file_done();
     Ok(total)
+}
+
+/// Files and bytes of a local file or tree (for a progress bar).
+pub fn local_totals(src: &Path) -> (u64, u64) {
+    let Ok(meta) = std::fs::metadata(src) else {
+        return (0, 0);
+    };
+    if !meta.is_dir() {
+        return (1, meta.len());
+    }
+    std::fs::read_dir(src)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| local_totals(&e.path()))
+        .fold((0, 0), |(f, b), (f2, b2)| (f + f2, b + b2))
+}
+
+/// Files and bytes below an Alluxio path (for a progress bar).
+pub async fn alluxio_totals(fs: &FileSystem, path: &str) -> Result<(u64, u64), AlluxioError> {
+    let files = files_below(fs, path).await?;
+    Ok((files.len() as u64, files.iter().map(|f| f.length).sum()))
 }
 
 /// An Alluxio file or directory tree to local files.
@@ -113,6 +139,7 @@ pub async fn copy_to_local(
     src: &str,
     dst: &Path,
     read_type: Option<ReadType>,
+    progress: &CopyProgress,
 ) -> Result<u64, AlluxioError> {
     let info = fs.master().get_status(src, None).await?;
     if info.folder {
@@ -125,6 +152,7 @@ pub async fn copy_to_local(
                 &child.path,
                 &dst.join(&child.name),
                 read_type,
+                progress,
             ))
             .await?;
         }
@@ -142,7 +170,9 @@ pub async fn copy_to_local(
     let result = reader
         .read_range(0, reader.len(), |b| {
             out.write_all(&b)
-                .map_err(|e| AlluxioError::Internal(e.to_string()))
+                .map_err(|e| AlluxioError::Internal(e.to_string()))?;
+            progress.add_bytes(b.len() as u64);
+            Ok(())
         })
         .await;
     match result.and_then(|()| {
@@ -152,6 +182,7 @@ pub async fn copy_to_local(
         Ok(()) => {
             std::fs::rename(&tmp, dst)
                 .map_err(|e| AlluxioError::Internal(format!("{}: {e}", dst.display())))?;
+            progress.file_done();
             Ok(reader.len())
         }
         Err(e) => {
@@ -168,13 +199,22 @@ pub async fn copy(
     dst: &str,
     read_type: Option<ReadType>,
     write_type: Option<WriteType>,
+    progress: &CopyProgress,
 ) -> Result<u64, AlluxioError> {
     let info = fs.master().get_status(src, None).await?;
     if info.folder {
         let mut total = 0;
         for child in fs.master().list_status(src, false, None).await? {
             let target = format!("{}/{}", dst.trim_end_matches('/'), child.name);
-            total += Box::pin(copy(fs, &child.path, &target, read_type, write_type)).await?;
+            total += Box::pin(copy(
+                fs,
+                &child.path,
+                &target,
+                read_type,
+                write_type,
+                progress,
+            ))
+            .await?;
         }
         return Ok(total);
     }
@@ -190,12 +230,15 @@ pub async fn copy(
             }
         };
         offset += piece.len() as u64;
+        let n = piece.len() as u64;
         if let Err(e) = writer.write(piece).await {
             writer.abandon().await;
             return Err(e);
         }
+        progress.add_bytes(n);
     }
     writer.close().await?;
+    progress.file_done();
     Ok(reader.len())
 }
 

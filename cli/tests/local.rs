@@ -178,3 +178,85 @@ fn job_load_warms_a_directory_and_fs_load_is_the_same_job() {
     assert!(err.contains("invalid byte size"), "{err}");
     stop(child);
 }
+
+/// `alluxio` run on a terminal (util-linux `script` gives it one): what
+/// the terminal showed, stdout and stderr together.
+fn cli_on_a_terminal(data: &Path, port: u16, args: &str) -> String {
+    // Blocks smaller than the test cluster's 16 MiB cache.
+    let command = format!("{BIN} --master 127.0.0.1:{port} -D user.block_size=4MiB {args}");
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env(
+            "ALLUXIO_SECURITY_KEY_FILE",
+            data.join("security/cluster.key"),
+        )
+        .output()
+        .expect("util-linux's script");
+    let shown = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{shown}");
+    shown
+}
+
+#[test]
+fn copies_show_a_progress_bar_on_a_terminal_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, ufs, local_dir) = (
+        dir.path().join("data"),
+        dir.path().join("ufs"),
+        dir.path().join("local"),
+    );
+    std::fs::create_dir_all(&ufs).unwrap();
+    std::fs::create_dir_all(local_dir.join("sub")).unwrap();
+    for name in ["a", "b", "sub/c"] {
+        std::fs::write(local_dir.join(name), vec![3u8; 1 << 20]).unwrap();
+    }
+    let port = free_port();
+    let (child, _) = local_on_port(&data, port, &["--ufs", ufs.to_str().unwrap()]).unwrap();
+
+    let shown = cli_on_a_terminal(
+        &data,
+        port,
+        &format!("fs copyFromLocal {} /copied", local_dir.display()),
+    );
+    assert!(shown.contains("/3 files"), "{shown}");
+    assert!(shown.contains("Copied"), "{shown}");
+    let back = dir.path().join("back");
+    let shown = cli_on_a_terminal(
+        &data,
+        port,
+        &format!("fs copyToLocal /copied {}", back.display()),
+    );
+    assert!(shown.contains("/3 files"), "{shown}");
+    assert_eq!(
+        std::fs::read(back.join("sub/c")).unwrap(),
+        vec![3u8; 1 << 20]
+    );
+
+    // Piped, or under --json, nothing but the result.
+    let out = Command::new(BIN)
+        .env(
+            "ALLUXIO_SECURITY_KEY_FILE",
+            data.join("security/cluster.key"),
+        )
+        .args(["--master", &format!("127.0.0.1:{port}")])
+        .args([
+            "-D",
+            "user.block_size=4MiB",
+            "fs",
+            "cp",
+            "/copied",
+            "/again",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("Copied"));
+    let shown = cli_on_a_terminal(&data, port, "fs --json cp /copied /third");
+    assert!(!shown.contains("files"), "{shown}");
+    stop(child);
+}

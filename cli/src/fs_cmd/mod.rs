@@ -8,6 +8,7 @@ mod meta;
 mod mounts;
 
 use crate::data_cmd::{self, Range};
+use crate::progress::CopyProgress;
 use crate::Context;
 use alluxio_client::{FileSystem, MasterClient};
 use alluxio_common::units::SyncInterval;
@@ -352,25 +353,64 @@ impl Session {
 
     async fn copy_from_local(&self, src: &str, dst: &str) -> Result<(), AlluxioError> {
         let local = data_cmd::local_path(src);
-        let n =
-            data_cmd::copy_from_local(&self.fs, &local, &check_path(dst)?, self.write_type).await?;
+        let progress = CopyProgress::new(self.json);
+        if progress.visible() {
+            let (files, bytes) = data_cmd::local_totals(&local);
+            progress.set_totals(files, bytes);
+        }
+        let n = data_cmd::copy_from_local(
+            &self.fs,
+            &local,
+            &check_path(dst)?,
+            self.write_type,
+            &progress,
+        )
+        .await;
+        progress.finish();
+        let n = n?;
         self.say(format!("Copied {src} to {dst} ({n} bytes)"));
         Ok(())
     }
 
     async fn copy_to_local(&self, src: &str, dst: &str) -> Result<(), AlluxioError> {
         let local = data_cmd::local_path(dst);
+        let src_path = check_path(src)?;
+        let progress = self.copy_progress(&src_path).await?;
         let n =
-            data_cmd::copy_to_local(&self.fs, &check_path(src)?, &local, self.read_type).await?;
+            data_cmd::copy_to_local(&self.fs, &src_path, &local, self.read_type, &progress).await;
+        progress.finish();
+        let n = n?;
         self.say(format!("Copied {src} to {dst} ({n} bytes)"));
         Ok(())
     }
 
     async fn cp(&self, src: &str, dst: &str) -> Result<(), AlluxioError> {
         let (from, to) = (check_path(src)?, check_path(dst)?);
-        let n = data_cmd::copy(&self.fs, &from, &to, self.read_type, self.write_type).await?;
+        let progress = self.copy_progress(&from).await?;
+        let n = data_cmd::copy(
+            &self.fs,
+            &from,
+            &to,
+            self.read_type,
+            self.write_type,
+            &progress,
+        )
+        .await;
+        progress.finish();
+        let n = n?;
         self.say(format!("Copied {src} to {dst} ({n} bytes)"));
         Ok(())
+    }
+
+    /// A progress bar for copying Alluxio path `src` (its totals listed
+    /// only when the bar is drawn).
+    async fn copy_progress(&self, src: &str) -> Result<CopyProgress, AlluxioError> {
+        let progress = CopyProgress::new(self.json);
+        if progress.visible() {
+            let (files, bytes) = data_cmd::alluxio_totals(&self.fs, src).await?;
+            progress.set_totals(files, bytes);
+        }
+        Ok(progress)
     }
 }
 
