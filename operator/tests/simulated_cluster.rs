@@ -35,6 +35,16 @@ async fn k(config: &Path, args: &[&str]) -> (bool, String) {
     alluxio_e2e::kube_tools::kubectl_async(config, args).await
 }
 
+/// `kubectl apply -f file`, which must succeed.
+async fn apply(config: &Path, file: &Path) {
+    let (ok, out) = k(
+        config,
+        &["apply", "--validate=false", "-f", file.to_str().unwrap()],
+    )
+    .await;
+    assert!(ok, "{out}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_apply_brings_up_a_real_cluster_and_delete_stops_it() {
     if require_kubectl().is_none() || require_helm().is_none() {
@@ -97,12 +107,7 @@ async fn kubectl_apply_brings_up_a_real_cluster_and_delete_stops_it() {
 
     // The example as a user would apply it.
     let example = repo_dir().join("crds/examples/alluxiocluster.yaml");
-    let (ok, out) = k(
-        &config,
-        &["apply", "--validate=false", "-f", example.to_str().unwrap()],
-    )
-    .await;
-    assert!(ok, "{out}");
+    apply(&config, &example).await;
     // The operator's pod is deleted while it reconciles the new cluster;
     // the Deployment's next pod converges.
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -260,17 +265,7 @@ async fn kubectl_apply_brings_up_a_real_cluster_and_delete_stops_it() {
         ),
     )
     .unwrap();
-    let (ok, out) = k(
-        &config,
-        &[
-            "apply",
-            "--validate=false",
-            "-f",
-            mount_yaml.to_str().unwrap(),
-        ],
-    )
-    .await;
-    assert!(ok, "{out}");
+    apply(&config, &mount_yaml).await;
     let (ok, out) = k(
         &config,
         &[
@@ -328,17 +323,7 @@ async fn kubectl_apply_brings_up_a_real_cluster_and_delete_stops_it() {
          spec:\n  cluster: demo\n  mount: local\n  replicas: 2\n",
     )
     .unwrap();
-    let (ok, out) = k(
-        &config,
-        &[
-            "apply",
-            "--validate=false",
-            "-f",
-            load_yaml.to_str().unwrap(),
-        ],
-    )
-    .await;
-    assert!(ok, "{out}");
+    apply(&config, &load_yaml).await;
     let (ok, out) = k(
         &config,
         &[
