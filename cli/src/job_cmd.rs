@@ -34,6 +34,15 @@ enum JobCommand {
         #[arg(long)]
         detach: bool,
     },
+    /// Load the metadata of everything under PATH from the under storage
+    /// (directory listings page by page), caching no block.
+    #[command(name = "loadMetadata")]
+    LoadMetadata {
+        path: String,
+        /// Submit and print the job id without waiting for it.
+        #[arg(long)]
+        detach: bool,
+    },
     /// List jobs, newest first.
     Ls,
     /// Show one job's progress.
@@ -59,12 +68,13 @@ pub struct LoadArgs {
 }
 
 impl LoadArgs {
-    fn options(&self) -> LoadOptions {
+    pub fn options(&self) -> LoadOptions {
         LoadOptions {
             replicas: self.replicas,
             bandwidth_bytes_per_sec: self.bandwidth.unwrap_or(0),
             partial_listing: self.partial_listing,
             verify: self.verify,
+            metadata_only: false,
         }
     }
 }
@@ -81,7 +91,14 @@ pub async fn run(ctx: &Context, args: JobArgs) -> Result<(), AlluxioError> {
             path,
             options,
             detach,
-        } => submit_and_follow(&master, &path, &options, detach, args.json).await,
+        } => submit_and_follow(&master, &path, options.options(), detach, args.json).await,
+        JobCommand::LoadMetadata { path, detach } => {
+            let options = LoadOptions {
+                metadata_only: true,
+                ..Default::default()
+            };
+            submit_and_follow(&master, &path, options, detach, args.json).await
+        }
         JobCommand::Ls => {
             let jobs = master.list_jobs().await?;
             if args.json {
@@ -130,11 +147,11 @@ pub async fn run(ctx: &Context, args: JobArgs) -> Result<(), AlluxioError> {
 pub async fn submit_and_follow(
     master: &MasterClient,
     path: &str,
-    args: &LoadArgs,
+    options: LoadOptions,
     detach: bool,
     json: bool,
 ) -> Result<(), AlluxioError> {
-    let submitted = master.submit_load(path, args.options()).await?;
+    let submitted = master.submit_load(path, options).await?;
     let job = submitted.job.unwrap_or_default();
     let id = job.job_id;
     if detach {
@@ -150,21 +167,28 @@ pub async fn submit_and_follow(
     if submitted.joined && !json {
         eprintln!("following job {id}, already loading {path}");
     }
-    let bar = crate::progress::bytes_bar(job.bytes_total, json);
+    let bar = if options.metadata_only {
+        crate::progress::count_spinner(json)
+    } else {
+        crate::progress::bytes_bar(job.bytes_total, json)
+    };
     let job = loop {
         let job = master.get_job(id).await?;
-        bar.set_length(job.bytes_total.max(job.bytes_done));
-        bar.set_position(job.bytes_done);
-        bar.set_message(format!(
-            "{}/{} files{}",
-            job.files_done,
-            job.files_total,
-            if job.message.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", job.message)
-            }
-        ));
+        let note = if job.message.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", job.message)
+        };
+        if options.metadata_only {
+            bar.set_message(format!("{} files found{note}", job.files_done));
+        } else {
+            bar.set_length(job.bytes_total.max(job.bytes_done));
+            bar.set_position(job.bytes_done);
+            bar.set_message(format!(
+                "{}/{} files{note}",
+                job.files_done, job.files_total
+            ));
+        }
         if job.state() != JobState::Running {
             break job;
         }
@@ -173,6 +197,16 @@ pub async fn submit_and_follow(
     bar.finish_and_clear();
     if json {
         print_json(&job_json(&job));
+    } else if options.metadata_only {
+        println!(
+            "{path}: metadata of {} files loaded ({} in them){}",
+            job.files_done,
+            format_bytes(job.bytes_total),
+            elapsed_text(&job)
+        );
+        for f in &job.failures {
+            eprintln!("  failed: {}: {}", f.path, f.reason);
+        }
     } else {
         println!(
             "{path} loaded: {} files, {} ({} fetched from the UFS){}",
@@ -216,7 +250,19 @@ pub fn state_name(state: JobState) -> &'static str {
     }
 }
 
+fn metadata_only(job: &JobInfo) -> bool {
+    job.options.is_some_and(|o| o.metadata_only)
+}
+
 fn percent(job: &JobInfo) -> u64 {
+    if metadata_only(job) {
+        // Nothing says how much is left to list until the listing ends.
+        return if job.state() == JobState::Running {
+            0
+        } else {
+            100
+        };
+    }
     match (job.bytes_total, job.files_total) {
         (0, 0) if job.state() == JobState::Running => 0,
         (0, 0) => 100,
@@ -227,8 +273,13 @@ fn percent(job: &JobInfo) -> u64 {
 
 fn stat_text(job: &JobInfo) -> String {
     let mut out = format!(
-        "Job {} load {}\n  State: {} ({})\n  Owner: {}\n  Submitted: {}\n",
+        "Job {} {} {}\n  State: {} ({})\n  Owner: {}\n  Submitted: {}\n",
         job.job_id,
+        if metadata_only(job) {
+            "loadMetadata"
+        } else {
+            "load"
+        },
         job.path,
         state_name(job.state()),
         job.phase,
@@ -285,6 +336,7 @@ pub fn job_json(job: &JobInfo) -> Value {
         "bandwidthBytesPerSec": options.bandwidth_bytes_per_sec,
         "partialListing": options.partial_listing,
         "verify": options.verify,
+        "metadataOnly": options.metadata_only,
         "submitTimeMs": job.submit_time_ms,
         "endTimeMs": job.end_time_ms,
         "filesTotal": job.files_total,

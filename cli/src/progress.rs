@@ -70,3 +70,18 @@ impl CopyProgress {
         self.bar.finish_and_clear();
     }
 }
+
+/// A spinner with a message, for waits whose total is unknown (a metadata
+/// load); hidden like [`bytes_bar`].
+pub fn count_spinner(json: bool) -> ProgressBar {
+    if json || !std::io::stdout().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
+}

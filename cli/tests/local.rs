@@ -176,6 +176,35 @@ fn job_load_warms_a_directory_and_fs_load_is_the_same_job() {
     assert!(err.contains("/missing"), "{err}");
     let err = cli(&data, port, &["job", "load", "/set", "--bandwidth", "fast"]).unwrap_err();
     assert!(err.contains("invalid byte size"), "{err}");
+
+    // A metadata load lists the tree from the UFS and caches nothing.
+    std::fs::create_dir_all(ufs.join("meta/a/b")).unwrap();
+    for name in ["meta/x", "meta/a/y", "meta/a/b/z"] {
+        std::fs::write(ufs.join(name), b"12345").unwrap();
+    }
+    let out = cli(&data, port, &["job", "loadMetadata", "/meta", "--json"]).unwrap();
+    let job: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(job["state"], "SUCCEEDED", "{job}");
+    assert_eq!(job["metadataOnly"], true);
+    assert_eq!(
+        (job["filesDone"].as_u64(), job["bytesTotal"].as_u64()),
+        (Some(3), Some(15))
+    );
+    assert_eq!(job["bytesFetched"], 0);
+    let stat = cli(&data, port, &["job", "stat", &job["jobId"].to_string()]).unwrap();
+    assert!(stat.contains("loadMetadata /meta"), "{stat}");
+    let listed = cli(
+        &data,
+        port,
+        &["fs", "--sync-interval", "-1", "ls", "-R", "/meta"],
+    )
+    .unwrap();
+    assert!(
+        listed.contains("/meta/a/b/z") && listed.contains("0%"),
+        "{listed}"
+    );
+    let out = cli(&data, port, &["job", "loadMetadata", "/meta"]).unwrap();
+    assert!(out.contains("metadata of 3 files loaded"), "{out}");
     stop(child);
 }
 

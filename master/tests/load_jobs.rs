@@ -368,3 +368,69 @@ async fn bad_requests_are_refused_and_start_nothing() {
         "no job was created"
     );
 }
+
+#[tokio::test]
+async fn a_metadata_load_lists_every_directory_and_caches_no_block() {
+    let Some(s3) = S3Server::start() else {
+        return;
+    };
+    let c = start(2, 256 * MIB, |cfg| cfg.master.metadata_sync_batch_size = 4).await;
+    s3.create_bucket("meta");
+    let mut names = Vec::new();
+    for d in 0..3 {
+        for i in 0..10 {
+            names.push(format!("d{d}/f{i:02}"));
+        }
+    }
+    names.extend((0..5).map(|i| format!("top{i}")));
+    for name in &names {
+        s3.put_object("meta", name, &[5u8; 100]);
+    }
+    c.client
+        .mount(MountRequest {
+            alluxio_path: "/meta".into(),
+            ufs_uri: "s3://meta".into(),
+            options: s3.options().into_iter().collect(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let metadata = LoadOptions {
+        metadata_only: true,
+        ..Default::default()
+    };
+    let (job, joined) = submit(&c.client, "/meta", metadata).await;
+    assert!(!joined);
+    let done = wait_finished(|| c.client.clone(), job.job_id).await;
+    assert_eq!(done.state(), JobState::Succeeded, "{done:?}");
+    assert_eq!((done.files_done, done.files_failed), (35, 0));
+    assert_eq!(done.bytes_total, 3500);
+    assert_eq!((done.bytes_done, done.bytes_fetched), (0, 0));
+    assert_eq!(ufs_bytes(&c), 0, "no block was fetched");
+    // Every directory is loaded: a listing that never syncs sees it all.
+    let listed = c.client.list_status("/meta", true, Some(-1)).await.unwrap();
+    assert_eq!(listed.iter().filter(|f| !f.folder).count(), 35);
+    assert!(listed.iter().all(|f| f.in_alluxio_percentage == 0));
+
+    // A metadata load joins a running load of the blocks, which walks the
+    // same metadata (the other way round: `table.rs`'s unit test).
+    let (blocks, _) = submit(&c.client, "/meta", options(1, 1)).await;
+    let (joined_job, joined) = submit(&c.client, "/meta", metadata).await;
+    assert!(joined && joined_job.job_id == blocks.job_id);
+    c.client.stop_job(blocks.job_id).await.unwrap();
+    let refused = c
+        .client
+        .submit_load(
+            "/meta",
+            LoadOptions {
+                verify: true,
+                ..metadata
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, AlluxioError::InvalidArgument(_)),
+        "{refused}"
+    );
+}

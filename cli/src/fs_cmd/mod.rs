@@ -335,7 +335,8 @@ pub async fn run(ctx: &Context, args: FsArgs) -> Result<(), AlluxioError> {
         } => data_cmd::load_here(&s.fs, &check_path(&path)?, s.json).await,
         C::Load { options, path, .. } => {
             let path = check_path(&path)?;
-            crate::job_cmd::submit_and_follow(&s.master, &path, &options, false, s.json).await
+            crate::job_cmd::submit_and_follow(&s.master, &path, options.options(), false, s.json)
+                .await
         }
         C::Location { path } => data_cmd::location(&s.fs, &check_path(&path)?, s.json).await,
         C::Checksum { path } => {

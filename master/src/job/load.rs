@@ -48,6 +48,10 @@ const LIST_BATCH: usize = 256;
 /// blocks go to the workers that cached them before.
 const RESUME_SETTLE: Duration = Duration::from_secs(3);
 
+mod metadata;
+
+/// The phase of a metadata-only job (`alluxio job loadMetadata`).
+pub const PHASE_LISTING: &str = "listing";
 pub const PHASE_COUNTING: &str = "counting";
 pub const PHASE_LOADING: &str = "loading";
 pub const PHASE_VERIFYING: &str = "verifying";
@@ -239,6 +243,9 @@ impl LoadRun {
 
     pub async fn run(mut self) -> Result<(), RunError> {
         let root = AlluxioPath::new(&self.job().path)?;
+        if self.job().phase == PHASE_LISTING {
+            self.list_metadata(&root).await?;
+        }
         if self.job().phase == PHASE_COUNTING {
             self.count(&root).await?;
         }
@@ -663,13 +670,18 @@ impl LoadRun {
         let job = self.job_mut();
         job.phase = PHASE_DONE.to_string();
         job.end_time_ms = now_ms();
+        let what = if job.options.is_some_and(|o| o.metadata_only) {
+            "directories"
+        } else {
+            "files"
+        };
         if job.files_failed == 0 {
             job.state = JobState::Succeeded as i32;
             job.message = format!("{} files loaded", job.files_done);
         } else {
             job.state = JobState::Failed as i32;
             job.message = format!(
-                "{} of {} files could not be loaded",
+                "{} {what} could not be loaded ({} files loaded)",
                 job.files_failed, job.files_done
             );
         }

@@ -20,7 +20,7 @@ use alluxio_common::config::JobConfig;
 use alluxio_common::{now_ms, AlluxioError, AlluxioPath, Result};
 use alluxio_proto::grpc::{JobInfo, JobState, LoadOptions, PersistenceState};
 use alluxio_proto::journal::{journal_entry::Entry, LoadJobEntry};
-use load::{LoadRun, RunError, PHASE_COUNTING, PHASE_DONE, PHASE_LOADING};
+use load::{LoadRun, RunError, PHASE_COUNTING, PHASE_DONE, PHASE_LISTING, PHASE_LOADING};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -90,7 +90,7 @@ impl JobMaster {
             .fs
             .get_status(path, self.fs.sync_interval(path.as_str(), None))
             .await?;
-        if !info.folder {
+        if !info.folder && !options.metadata_only {
             if !info.completed {
                 return Err(AlluxioError::FailedPrecondition(format!(
                     "{path} is still being written"
@@ -107,7 +107,8 @@ impl JobMaster {
         let (record, joined) = self
             .fs
             .commit(move |txn| {
-                if let Some(running) = txn.state.jobs.running_load_of(&path_text) {
+                let metadata_only = options.metadata_only;
+                if let Some(running) = txn.state.jobs.running_load_of(&path_text, metadata_only) {
                     return Ok((running.clone(), true));
                 }
                 let record = new_load_record(txn.state.jobs.next_id(), &path_text, &owner, options);
@@ -271,6 +272,11 @@ impl JobMaster {
 
 fn validate_options(mut options: LoadOptions) -> Result<LoadOptions> {
     options.replicas = options.replicas.max(1);
+    if options.metadata_only && options.verify {
+        return Err(AlluxioError::InvalidArgument(
+            "a metadata load caches no blocks, so there is nothing to verify".to_string(),
+        ));
+    }
     if options.replicas > MAX_REPLICAS {
         return Err(AlluxioError::InvalidArgument(format!(
             "replicas must be between 1 and {MAX_REPLICAS}, not {}",
@@ -282,7 +288,9 @@ fn validate_options(mut options: LoadOptions) -> Result<LoadOptions> {
 
 /// The first record of a new load job.
 fn new_load_record(id: u64, path: &str, owner: &str, options: LoadOptions) -> LoadJobEntry {
-    let phase = if options.partial_listing {
+    let phase = if options.metadata_only {
+        PHASE_LISTING
+    } else if options.partial_listing {
         PHASE_LOADING
     } else {
         PHASE_COUNTING

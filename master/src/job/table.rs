@@ -66,10 +66,16 @@ impl JobTable {
     }
 
     /// The running load of exactly `path`, if any (a second submit joins it).
-    pub fn running_load_of(&self, path: &str) -> Option<&LoadJobEntry> {
-        self.jobs
-            .values()
-            .find(|e| is_running(e) && e.job.as_ref().is_some_and(|j| j.path == path))
+    /// The running job a new load of `path` joins: any job of the path
+    /// for a metadata load (every job loads the metadata it walks), a load
+    /// of the blocks for a load of the blocks.
+    pub fn running_load_of(&self, path: &str, metadata_only: bool) -> Option<&LoadJobEntry> {
+        self.jobs.values().find(|e| {
+            is_running(e)
+                && e.job.as_ref().is_some_and(|j| {
+                    j.path == path && (metadata_only || !j.options.is_some_and(|o| o.metadata_only))
+                })
+        })
     }
 
     pub fn running_ids(&self) -> Vec<u64> {
@@ -107,7 +113,7 @@ mod tests {
             t.get(1).unwrap().job.as_ref().unwrap().state(),
             JobState::Stopped
         );
-        assert!(t.running_load_of("/a").is_none());
+        assert!(t.running_load_of("/a", false).is_none());
         assert_eq!(t.next_id(), 2);
     }
 
@@ -121,8 +127,24 @@ mod tests {
         assert!(t.get(1).is_some(), "a running job is never dropped");
         assert!(t.get(2).is_none(), "the oldest finished job is dropped");
         assert_eq!(t.iter().count(), FINISHED_JOBS_KEPT + 1);
-        assert_eq!(t.running_load_of("/busy").map(job_id), Some(1));
+        assert_eq!(t.running_load_of("/busy", false).map(job_id), Some(1));
         assert_eq!(t.running_ids(), vec![1]);
+    }
+
+    #[test]
+    fn a_metadata_load_joins_any_job_of_its_path_and_a_block_load_only_a_block_load() {
+        let mut t = JobTable::default();
+        let mut metadata = record(1, JobState::Running, "/m");
+        metadata.job.as_mut().unwrap().options = Some(alluxio_proto::grpc::LoadOptions {
+            metadata_only: true,
+            ..Default::default()
+        });
+        t.apply(&metadata);
+        assert!(t.running_load_of("/m", false).is_none());
+        assert_eq!(t.running_load_of("/m", true).map(job_id), Some(1));
+        t.apply(&record(2, JobState::Running, "/b"));
+        assert_eq!(t.running_load_of("/b", true).map(job_id), Some(2));
+        assert_eq!(t.running_load_of("/b", false).map(job_id), Some(2));
     }
 
     #[test]
