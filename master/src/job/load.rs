@@ -670,21 +670,21 @@ impl LoadRun {
         let job = self.job_mut();
         job.phase = PHASE_DONE.to_string();
         job.end_time_ms = now_ms();
-        let what = if job.options.is_some_and(|o| o.metadata_only) {
-            "directories"
+        let metadata_only = job.options.is_some_and(|o| o.metadata_only);
+        job.state = if job.files_failed == 0 {
+            JobState::Succeeded
         } else {
-            "files"
+            JobState::Failed
+        } as i32;
+        job.message = match (metadata_only, job.files_failed) {
+            (false, 0) => format!("{} files loaded", job.files_done),
+            (false, failed) => format!("{failed} of {} files could not be loaded", job.files_done),
+            (true, 0) => format!("metadata of {} files loaded", job.files_done),
+            (true, failed) => format!(
+                "{failed} directories could not be listed ({} files found)",
+                job.files_done
+            ),
         };
-        if job.files_failed == 0 {
-            job.state = JobState::Succeeded as i32;
-            job.message = format!("{} files loaded", job.files_done);
-        } else {
-            job.state = JobState::Failed as i32;
-            job.message = format!(
-                "{} {what} could not be loaded ({} files loaded)",
-                job.files_failed, job.files_done
-            );
-        }
         tracing::info!(job = job.job_id, path = %job.path, message = %job.message, fetched = job.bytes_fetched, "load job finished");
         self.save().await?;
         self.show(self.job().clone());
