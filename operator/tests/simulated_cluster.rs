@@ -323,6 +323,27 @@ async fn kubectl_apply_brings_up_a_real_cluster_and_delete_stops_it() {
          spec:\n  cluster: demo\n  mount: local\n  replicas: 2\n",
     )
     .unwrap();
+    // A user watching the Load as it runs.
+    let mut watcher = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&config)
+        .args(["get", "ld", "-w"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let watched = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let watch_reader = {
+        use std::io::BufRead;
+        let (watched, out) = (watched.clone(), watcher.stdout.take().unwrap());
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                let mut w = watched.lock().unwrap();
+                w.push_str(&line);
+                w.push('\n');
+            }
+        })
+    };
     apply(&config, &load_yaml).await;
     let (ok, out) = k(
         &config,
@@ -335,6 +356,24 @@ async fn kubectl_apply_brings_up_a_real_cluster_and_delete_stops_it() {
     )
     .await;
     assert!(ok, "{out}\n{}", operator_log());
+    // The watch printed the Load as it changed, ending with its success.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let succeeded = |w: &str| {
+        w.lines()
+            .any(|l| l.contains("warm-local") && l.contains("Succeeded"))
+    };
+    while !succeeded(&watched.lock().unwrap()) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = watcher.kill();
+    let _ = watcher.wait();
+    watch_reader.join().unwrap();
+    let watched = watched.lock().unwrap().clone();
+    let rows = watched.lines().filter(|l| l.contains("warm-local")).count();
+    assert!(
+        rows >= 2 && succeeded(&watched),
+        "kubectl get ld -w showed:\n{watched}"
+    );
     let (ok, table) = k(&config, &["get", "ld"]).await;
     assert!(ok, "{table}");
     assert!(

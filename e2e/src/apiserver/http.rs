@@ -381,7 +381,10 @@ async fn handle(
     let r = target.resource.clone();
     let ns = target.namespace.clone();
     let result = match (&method, &target.name) {
-        (&Method::GET, None) if watch => return watch_stream(s, target, selector, q).await,
+        (&Method::GET, None) if watch => {
+            let as_table = table::wants_table(accept(&headers));
+            return watch_stream(s, target, selector, q, as_table).await;
+        }
         (&Method::GET, None) => {
             let state = s.lock();
             let namespace = (!ns.is_empty()).then_some(ns.as_str());
@@ -543,8 +546,23 @@ async fn watch_stream(
     target: Target,
     selector: Selector,
     q: HashMap<String, String>,
+    as_table: bool,
 ) -> Response {
     let r = target.resource.clone();
+    // `kubectl get -w`: every event's object is a one-row Table, the first
+    // with the column definitions (as the real server sends them).
+    let columns = as_table.then(|| s.lock().columns(&r));
+    let mut headers_sent = false;
+    let mut shown = move |o: Value, rv: u64| match &columns {
+        None => o,
+        Some(columns) => {
+            let mut t = table::table(std::slice::from_ref(&o), columns, rv);
+            if std::mem::replace(&mut headers_sent, true) {
+                t["columnDefinitions"] = json!([]);
+            }
+            t
+        }
+    };
     let namespace = (!target.namespace.is_empty()).then_some(target.namespace.clone());
     let bookmarks = q.get("allowWatchBookmarks").is_some_and(|b| b == "true");
     let timeout = q
@@ -572,7 +590,7 @@ async fn watch_stream(
             };
             for o in items {
                 if tx
-                    .send(line(json!({"type": "ADDED", "object": o})))
+                    .send(line(json!({"type": "ADDED", "object": shown(o, rv)})))
                     .await
                     .is_err()
                 {
@@ -608,7 +626,8 @@ async fn watch_stream(
                         since = e.resource_version;
                         if selector.matches(&e.object)
                             && tx
-                                .send(line(json!({"type": e.kind.as_str(), "object": e.object})))
+                                .send(line(json!({"type": e.kind.as_str(),
+                                    "object": shown(e.object, e.resource_version)})))
                                 .await
                                 .is_err()
                         {
