@@ -8,6 +8,7 @@ mod data;
 mod fuse;
 mod ha;
 mod ha_blocks;
+mod load;
 mod master;
 mod operator;
 mod report;
@@ -119,6 +120,23 @@ enum Which {
         #[arg(long, default_value = "target/release/alluxio")]
         alluxio: PathBuf,
     },
+    /// A load job of 64 files against as many parallel plain GETs and
+    /// the client-driven load; a metadata load of one big directory.
+    Load {
+        #[arg(long, default_value_t = 64)]
+        files: u64,
+        /// Size of each file in MiB.
+        #[arg(long, default_value_t = 128)]
+        file_mib: u64,
+        #[arg(long, default_value_t = 3)]
+        workers: usize,
+        /// Use this s3s-fs binary as the S3 server instead of moto.
+        #[arg(long)]
+        s3s_fs: Option<PathBuf>,
+        /// Objects in the directory whose metadata is loaded.
+        #[arg(long, default_value_t = 1_000_000)]
+        objects: u64,
+    },
     /// Everything above.
     All,
 }
@@ -185,6 +203,23 @@ fn main() {
                         ha::failover(&out, kills, &alluxio).await;
                         ha_blocks::block_locations(&out, blocks).await;
                     }
+                    Which::Load {
+                        files,
+                        file_mib,
+                        workers,
+                        s3s_fs,
+                        objects,
+                    } => {
+                        load::load(
+                            &out,
+                            files,
+                            file_mib * data::MIB,
+                            workers,
+                            s3s_fs.as_deref(),
+                        )
+                        .await;
+                        load::metadata(&out, objects).await;
+                    }
                     Which::All => unreachable!(),
                 }
             }
@@ -238,6 +273,14 @@ fn main() {
                     kills: 20,
                     blocks: 100_000,
                     alluxio: PathBuf::from("target/release/alluxio"),
+                })
+                .await;
+                run(Which::Load {
+                    files: 64,
+                    file_mib: 128,
+                    workers: 3,
+                    s3s_fs: None,
+                    objects: 1_000_000,
                 })
                 .await;
             }

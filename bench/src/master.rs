@@ -335,7 +335,7 @@ pub async fn journal_commit(out: &Path, seconds: f64) {
     );
 }
 
-fn rss_bytes() -> u64 {
+pub(crate) fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
         .and_then(|s| {
