@@ -12,17 +12,29 @@ use alluxio_common::units::ByteSize;
 use alluxio_proto::grpc::{JobInfo, JobState, LoadOptions, MountRequest};
 use alluxio_testkit::cluster::{start, Cluster};
 use futures::StreamExt;
+use object_store::ObjectStoreExt;
 use serde_json::json;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 const BLOCK: u64 = 64 * MIB;
 
+/// How many workers, and how many blocks of a job each fetches at once.
+#[derive(Clone, Copy)]
+pub struct Workers {
+    pub count: usize,
+    pub concurrency: usize,
+}
+
 /// A cluster of `workers` with room for the whole dataset, 64 MiB blocks,
 /// and the benchmark bucket mounted at `/data`.
-async fn cluster_with_bucket(s3: &BenchS3, workers: usize, total: u64) -> Cluster {
-    let quota = total / workers as u64 + 2 * BLOCK;
-    let c = start(workers, quota, |c| c.user.block_size = ByteSize(BLOCK)).await;
+async fn cluster_with_bucket(s3: &BenchS3, workers: Workers, total: u64) -> Cluster {
+    let quota = total / workers.count as u64 + 2 * BLOCK;
+    let c = start(workers.count, quota, |c| {
+        c.user.block_size = ByteSize(BLOCK);
+        c.master.job.worker_concurrency = workers.concurrency;
+    })
+    .await;
     c.client
         .mount(MountRequest {
             alluxio_path: "/data".into(),
@@ -33,6 +45,20 @@ async fn cluster_with_bucket(s3: &BenchS3, workers: usize, total: u64) -> Cluste
         .await
         .expect("mount");
     c
+}
+
+/// An S3 client of the benchmark's bucket, as a user's program has one.
+fn plain_s3_client(s3: &BenchS3) -> object_store::aws::AmazonS3 {
+    object_store::aws::AmazonS3Builder::new()
+        .with_bucket_name("bench")
+        .with_endpoint(&s3.options["endpoint"])
+        .with_region(&s3.options["region"])
+        .with_access_key_id(&s3.options["access_key_id"])
+        .with_secret_access_key(&s3.options["secret_access_key"])
+        .with_allow_http(true)
+        .with_virtual_hosted_style_request(false)
+        .build()
+        .expect("an S3 client")
 }
 
 async fn stop(c: Cluster) {
@@ -54,7 +80,7 @@ async fn wait_for_job(c: &Cluster, id: u64) -> JobInfo {
     }
 }
 
-pub async fn load(out: &Path, files: u64, file_size: u64, workers: usize, s3s_fs: Option<&Path>) {
+pub async fn load(out: &Path, files: u64, file_size: u64, workers: Workers, s3s_fs: Option<&Path>) {
     let s3_root = tempfile::tempdir().expect("tempdir");
     let Some(s3) = bench_s3(s3s_fs, s3_root.path()) else {
         return;
@@ -77,14 +103,16 @@ pub async fn load(out: &Path, files: u64, file_size: u64, workers: usize, s3s_fs
         .await;
     let total = files * file_size.div_ceil(8 * MIB) * 8 * MIB;
 
-    // What a user would do instead: every object at once, whole.
+    // What a user would do instead: every object at once, each with one
+    // plain GET of the whole object (no Range header).
+    let store = std::sync::Arc::new(plain_s3_client(&s3));
     let start_gets = Instant::now();
     let got: u64 = futures::stream::iter(0..files)
         .map(|f| {
-            let ufs = s3.ufs.clone();
+            let store = store.clone();
             async move {
-                let path = format!("part-{f:04}.bin");
-                let mut stream = ufs.read_stream(&path, 0..u64::MAX).await.expect("get");
+                let key = object_store::path::Path::from(format!("data/part-{f:04}.bin"));
+                let mut stream = store.get(&key).await.expect("get").into_stream();
                 let mut n = 0u64;
                 while let Some(piece) = stream.next().await {
                     n += piece.expect("piece").len() as u64;
@@ -143,7 +171,7 @@ pub async fn load(out: &Path, files: u64, file_size: u64, workers: usize, s3s_fs
         "MiB/s",
         &[
             Bar {
-                label: format!("load job ({workers} workers)"),
+                label: format!("load job ({} workers)", workers.count),
                 value: job_mb,
             },
             Bar {
@@ -159,7 +187,8 @@ pub async fn load(out: &Path, files: u64, file_size: u64, workers: usize, s3s_fs
             "files": files,
             "file_bytes": file_size,
             "dataset_bytes": total,
-            "workers": workers,
+            "workers": workers.count,
+            "blocks_in_flight_per_worker": workers.concurrency,
             "s3_server": s3.name,
             "job_seconds": job_secs,
             "parallel_gets_seconds": gets_secs,

@@ -130,6 +130,10 @@ enum Which {
         file_mib: u64,
         #[arg(long, default_value_t = 3)]
         workers: usize,
+        /// Blocks of the job each worker fetches at once
+        /// (`master.job.worker_concurrency`).
+        #[arg(long, default_value_t = 4)]
+        worker_concurrency: usize,
         /// Use this s3s-fs binary as the S3 server instead of moto.
         #[arg(long)]
         s3s_fs: Option<PathBuf>,
@@ -207,17 +211,16 @@ fn main() {
                         files,
                         file_mib,
                         workers,
+                        worker_concurrency,
                         s3s_fs,
                         objects,
                     } => {
-                        load::load(
-                            &out,
-                            files,
-                            file_mib * data::MIB,
-                            workers,
-                            s3s_fs.as_deref(),
-                        )
-                        .await;
+                        let workers = load::Workers {
+                            count: workers,
+                            concurrency: worker_concurrency,
+                        };
+                        let size = file_mib * data::MIB;
+                        load::load(&out, files, size, workers, s3s_fs.as_deref()).await;
                         load::metadata(&out, objects).await;
                     }
                     Which::All => unreachable!(),
@@ -279,6 +282,7 @@ fn main() {
                     files: 64,
                     file_mib: 128,
                     workers: 3,
+                    worker_concurrency: 4,
                     s3s_fs: None,
                     objects: 1_000_000,
                 })
