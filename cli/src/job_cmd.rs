@@ -43,6 +43,17 @@ enum JobCommand {
         #[arg(long)]
         detach: bool,
     },
+    /// Free the cached blocks of every file under PATH; files that cannot
+    /// be freed (pinned, or not persisted) are reported.
+    Free {
+        path: String,
+        /// Free pinned files too.
+        #[arg(long)]
+        forced: bool,
+        /// Submit and print the job id without waiting for it.
+        #[arg(long)]
+        detach: bool,
+    },
     /// List jobs, newest first.
     Ls,
     /// Show one job's progress.
@@ -74,7 +85,7 @@ impl LoadArgs {
             bandwidth_bytes_per_sec: self.bandwidth.unwrap_or(0),
             partial_listing: self.partial_listing,
             verify: self.verify,
-            metadata_only: false,
+            ..Default::default()
         }
     }
 }
@@ -95,6 +106,18 @@ pub async fn run(ctx: &Context, args: JobArgs) -> Result<(), AlluxioError> {
         JobCommand::LoadMetadata { path, detach } => {
             let options = LoadOptions {
                 metadata_only: true,
+                ..Default::default()
+            };
+            submit_and_follow(&master, &path, options, detach, args.json).await
+        }
+        JobCommand::Free {
+            path,
+            forced,
+            detach,
+        } => {
+            let options = LoadOptions {
+                free: true,
+                forced,
                 ..Default::default()
             };
             submit_and_follow(&master, &path, options, detach, args.json).await
@@ -167,7 +190,8 @@ pub async fn submit_and_follow(
     if submitted.joined && !json {
         eprintln!("following job {id}, already loading {path}");
     }
-    let bar = if options.metadata_only {
+    let counts_only = options.metadata_only || options.free;
+    let bar = if counts_only {
         crate::progress::count_spinner(json)
     } else {
         crate::progress::bytes_bar(job.bytes_total, json)
@@ -179,8 +203,8 @@ pub async fn submit_and_follow(
         } else {
             format!(" ({})", job.message)
         };
-        if options.metadata_only {
-            bar.set_message(format!("{} files found{note}", job.files_done));
+        if counts_only {
+            bar.set_message(format!("{} files{note}", job.files_done));
         } else {
             bar.set_length(job.bytes_total.max(job.bytes_done));
             bar.set_position(job.bytes_done);
@@ -197,24 +221,8 @@ pub async fn submit_and_follow(
     bar.finish_and_clear();
     if json {
         print_json(&job_json(&job));
-    } else if options.metadata_only {
-        println!(
-            "{path}: metadata of {} files loaded ({} in them){}",
-            job.files_done,
-            format_bytes(job.bytes_total),
-            elapsed_text(&job)
-        );
-        for f in &job.failures {
-            eprintln!("  failed: {}: {}", f.path, f.reason);
-        }
     } else {
-        println!(
-            "{path} loaded: {} files, {} ({} fetched from the UFS){}",
-            job.files_done - job.files_failed,
-            format_bytes(job.bytes_done),
-            format_bytes(job.bytes_fetched),
-            elapsed_text(&job)
-        );
+        println!("{}", summary(path, &options, &job));
         for f in &job.failures {
             eprintln!("  failed: {}: {}", f.path, f.reason);
         }
@@ -226,6 +234,30 @@ pub async fn submit_and_follow(
             job.message
         ))),
         _ => Err(AlluxioError::Internal(format!("job {id}: {}", job.message))),
+    }
+}
+
+/// The line a finished job of `options` prints.
+fn summary(path: &str, options: &LoadOptions, job: &JobInfo) -> String {
+    let handled = job.files_done - job.files_failed;
+    let elapsed = elapsed_text(job);
+    if options.free {
+        format!(
+            "{path}: {handled} files freed ({} were cached){elapsed}",
+            format_bytes(job.bytes_done)
+        )
+    } else if options.metadata_only {
+        format!(
+            "{path}: metadata of {} files loaded ({} in them){elapsed}",
+            job.files_done,
+            format_bytes(job.bytes_total)
+        )
+    } else {
+        format!(
+            "{path} loaded: {handled} files, {} ({} fetched from the UFS){elapsed}",
+            format_bytes(job.bytes_done),
+            format_bytes(job.bytes_fetched)
+        )
     }
 }
 
@@ -250,12 +282,17 @@ pub fn state_name(state: JobState) -> &'static str {
     }
 }
 
-fn metadata_only(job: &JobInfo) -> bool {
-    job.options.is_some_and(|o| o.metadata_only)
+/// The command that submits a job like `job`.
+fn kind(job: &JobInfo) -> &'static str {
+    match job.options.unwrap_or_default() {
+        o if o.free => "free",
+        o if o.metadata_only => "loadMetadata",
+        _ => "load",
+    }
 }
 
 fn percent(job: &JobInfo) -> u64 {
-    if metadata_only(job) {
+    if kind(job) != "load" {
         // Nothing says how much is left to list until the listing ends.
         return if job.state() == JobState::Running {
             0
@@ -275,11 +312,7 @@ fn stat_text(job: &JobInfo) -> String {
     let mut out = format!(
         "Job {} {} {}\n  State: {} ({})\n  Owner: {}\n  Submitted: {}\n",
         job.job_id,
-        if metadata_only(job) {
-            "loadMetadata"
-        } else {
-            "load"
-        },
+        kind(job),
         job.path,
         state_name(job.state()),
         job.phase,
@@ -336,7 +369,9 @@ pub fn job_json(job: &JobInfo) -> Value {
         "bandwidthBytesPerSec": options.bandwidth_bytes_per_sec,
         "partialListing": options.partial_listing,
         "verify": options.verify,
+        "kind": kind(job),
         "metadataOnly": options.metadata_only,
+        "forced": options.forced,
         "submitTimeMs": job.submit_time_ms,
         "endTimeMs": job.end_time_ms,
         "filesTotal": job.files_total,

@@ -205,6 +205,34 @@ fn job_load_warms_a_directory_and_fs_load_is_the_same_job() {
     );
     let out = cli(&data, port, &["job", "loadMetadata", "/meta"]).unwrap();
     assert!(out.contains("metadata of 3 files loaded"), "{out}");
+
+    // A free job drops what the loads cached.
+    let out = cli(&data, port, &["job", "free", "/set", "--json"]).unwrap();
+    let job: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(job["state"], "SUCCEEDED", "{job}");
+    assert_eq!(
+        (job["kind"].as_str(), job["filesDone"].as_u64()),
+        (Some("free"), Some(5))
+    );
+    assert_eq!(job["bytesDone"], 15 << 20, "{job}");
+    // The workers drop the blocks at their next heartbeat; then a second
+    // free finds nothing cached.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while cli(&data, port, &["fs", "ls", "-R", "/set"])
+        .unwrap()
+        .contains("100%")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the blocks were never freed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = cli(&data, port, &["job", "free", "/set"]).unwrap();
+    assert!(
+        out.contains("/set: 5 files freed (0B were cached)"),
+        "{out}"
+    );
     stop(child);
 }
 

@@ -7,7 +7,9 @@
 use alluxio_client::MasterClient;
 use alluxio_common::auth::Role;
 use alluxio_common::AlluxioError;
-use alluxio_proto::grpc::{JobInfo, JobState, LoadOptions, MountRequest};
+use alluxio_proto::grpc::{
+    JobInfo, JobState, LoadOptions, MountRequest, SetAttributeRequest, WriteType,
+};
 use alluxio_testkit::cluster::{data, start, Cluster, MIB};
 use alluxio_testkit::s3::S3Server;
 use std::time::{Duration, Instant};
@@ -425,6 +427,104 @@ async fn a_metadata_load_lists_every_directory_and_caches_no_block() {
             LoadOptions {
                 verify: true,
                 ..metadata
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, AlluxioError::InvalidArgument(_)),
+        "{refused}"
+    );
+}
+
+#[tokio::test]
+async fn a_free_job_frees_what_it_may_and_reports_the_rest() {
+    let c = start(2, 256 * MIB, |_| {}).await;
+    let total = local_dataset(&c, "freed", 6);
+    let (job, _) = submit(&c.client, "/freed", options(1, 0)).await;
+    assert_eq!(
+        wait_finished(|| c.client.clone(), job.job_id).await.state(),
+        JobState::Succeeded
+    );
+    // One pinned file, and one whose only copy is the cache.
+    c.client
+        .set_attribute(SetAttributeRequest {
+            path: "/freed/f001".into(),
+            pinned: Some(true),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    c.fs.write_file(
+        "/freed/only-cached",
+        WriteType::MustCache,
+        [bytes::Bytes::from(data(1000, 1))],
+    )
+    .await
+    .unwrap();
+    let free = |forced| LoadOptions {
+        free: true,
+        forced,
+        ..Default::default()
+    };
+
+    let stranger = MasterClient::connect(
+        &c.master().rpc_addr.to_string(),
+        Duration::from_secs(5),
+        c.credentials("mallory", Role::User),
+    )
+    .await
+    .unwrap();
+    let refused = stranger
+        .submit_load("/freed", free(false))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, AlluxioError::PermissionDenied(_)),
+        "{refused}"
+    );
+
+    let (job, _) = submit(&c.client, "/freed", free(false)).await;
+    let done = wait_finished(|| c.client.clone(), job.job_id).await;
+    assert_eq!(done.state(), JobState::Failed, "{done:?}");
+    assert_eq!((done.files_done, done.files_failed), (7, 2));
+    let mut failed: Vec<&str> = done.failures.iter().map(|f| f.path.as_str()).collect();
+    failed.sort();
+    assert_eq!(failed, ["/freed/f001", "/freed/only-cached"]);
+    let pinned_bytes = c
+        .client
+        .get_status("/freed/f001", None)
+        .await
+        .unwrap()
+        .length;
+    assert_eq!(
+        done.bytes_done,
+        total - pinned_bytes,
+        "the freed files' cached bytes"
+    );
+    c.wait_cached("/freed/f002", 0).await;
+    c.wait_cached("/freed/sub/f000", 0).await;
+    c.wait_cached("/freed/f001", 100).await;
+    c.wait_cached("/freed/only-cached", 100).await;
+
+    // Forced: the pinned file too; the only copy of a file never.
+    let (job, _) = submit(&c.client, "/freed", free(true)).await;
+    let done = wait_finished(|| c.client.clone(), job.job_id).await;
+    assert_eq!(done.files_failed, 1, "{done:?}");
+    assert_eq!(done.failures[0].path, "/freed/only-cached");
+    c.wait_cached("/freed/f001", 0).await;
+    let only = c.fs.open("/freed/only-cached", None).await.unwrap();
+    assert_eq!(
+        &only.read_at(0, 1000).await.unwrap()[..],
+        &data(1000, 1)[..]
+    );
+    let refused = c
+        .client
+        .submit_load(
+            "/freed",
+            LoadOptions {
+                forced: true,
+                ..Default::default()
             },
         )
         .await

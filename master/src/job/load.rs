@@ -48,7 +48,11 @@ const LIST_BATCH: usize = 256;
 /// blocks go to the workers that cached them before.
 const RESUME_SETTLE: Duration = Duration::from_secs(3);
 
+mod free;
 mod metadata;
+
+/// The phase of a job that frees blocks (`alluxio job free`).
+pub const PHASE_FREEING: &str = "freeing";
 
 /// The phase of a metadata-only job (`alluxio job loadMetadata`).
 pub const PHASE_LISTING: &str = "listing";
@@ -84,6 +88,9 @@ struct Lister {
     root: AlluxioPath,
     /// The job's live view, for the progress of a long directory listing.
     live: Arc<Mutex<JobInfo>>,
+    /// Whether directories never listed are listed from the UFS on the way
+    /// (not for freeing: nothing under them is cached).
+    sync_unlisted: bool,
     cursor: Option<AlluxioPath>,
     tried: HashSet<String>,
     done: bool,
@@ -100,6 +107,7 @@ impl Lister {
         Lister {
             root,
             live,
+            sync_unlisted: true,
             cursor: (!cursor.is_empty())
                 .then(|| AlluxioPath::new(cursor).ok())
                 .flatten(),
@@ -113,8 +121,10 @@ impl Lister {
             let (files, needs_sync) = {
                 let state = fs.read_state();
                 let tried = &self.tried;
+                let sync_unlisted = self.sync_unlisted;
                 let unsynced = |i: &crate::inode::Inode| {
-                    children_unknown(i)
+                    sync_unlisted
+                        && children_unknown(i)
                         && state
                             .tree
                             .path_of(i.id)
@@ -147,6 +157,12 @@ impl Lister {
                 _ => return Ok(Listed::Files(files)),
             }
         }
+    }
+
+    /// Walks only what the master knows already.
+    fn without_syncing(mut self) -> Lister {
+        self.sync_unlisted = false;
+        self
     }
 
     /// Waits for `listing` (the sync of `dir`), showing the entries it
@@ -245,6 +261,9 @@ impl LoadRun {
         let root = AlluxioPath::new(&self.job().path)?;
         if self.job().phase == PHASE_LISTING {
             self.list_metadata(&root).await?;
+        }
+        if self.job().phase == PHASE_FREEING {
+            self.free_all(&root).await?;
         }
         if self.job().phase == PHASE_COUNTING {
             self.count(&root).await?;
@@ -670,25 +689,33 @@ impl LoadRun {
         let job = self.job_mut();
         job.phase = PHASE_DONE.to_string();
         job.end_time_ms = now_ms();
-        let metadata_only = job.options.is_some_and(|o| o.metadata_only);
+        let mode = super::table::JobMode::of(job.options.unwrap_or_default());
         job.state = if job.files_failed == 0 {
             JobState::Succeeded
         } else {
             JobState::Failed
         } as i32;
-        job.message = match (metadata_only, job.files_failed) {
-            (false, 0) => format!("{} files loaded", job.files_done),
-            (false, failed) => format!("{failed} of {} files could not be loaded", job.files_done),
-            (true, 0) => format!("metadata of {} files loaded", job.files_done),
-            (true, failed) => format!(
-                "{failed} directories could not be listed ({} files found)",
-                job.files_done
-            ),
-        };
+        job.message = end_message(mode, job.files_done, job.files_failed);
         tracing::info!(job = job.job_id, path = %job.path, message = %job.message, fetched = job.bytes_fetched, "load job finished");
         self.save().await?;
         self.show(self.job().clone());
         Ok(())
+    }
+}
+
+/// How a job of `mode` that handled `done` files, `failed` of them not,
+/// ended.
+fn end_message(mode: super::table::JobMode, done: u64, failed: u64) -> String {
+    use super::table::JobMode;
+    match (mode, failed) {
+        (JobMode::Load, 0) => format!("{done} files loaded"),
+        (JobMode::Load, _) => format!("{failed} of {done} files could not be loaded"),
+        (JobMode::LoadMetadata, 0) => format!("metadata of {done} files loaded"),
+        (JobMode::LoadMetadata, _) => {
+            format!("{failed} directories could not be listed ({done} files found)")
+        }
+        (JobMode::Free, 0) => format!("{done} files freed"),
+        (JobMode::Free, _) => format!("{failed} of {done} files could not be freed"),
     }
 }
 

@@ -20,10 +20,13 @@ use alluxio_common::config::JobConfig;
 use alluxio_common::{now_ms, AlluxioError, AlluxioPath, Result};
 use alluxio_proto::grpc::{JobInfo, JobState, LoadOptions, PersistenceState};
 use alluxio_proto::journal::{journal_entry::Entry, LoadJobEntry};
-use load::{LoadRun, RunError, PHASE_COUNTING, PHASE_DONE, PHASE_LISTING, PHASE_LOADING};
+use load::{
+    LoadRun, RunError, PHASE_COUNTING, PHASE_DONE, PHASE_FREEING, PHASE_LISTING, PHASE_LOADING,
+};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use table::JobMode;
 use tokio::sync::watch;
 use workers::WorkerClients;
 
@@ -90,7 +93,8 @@ impl JobMaster {
             .fs
             .get_status(path, self.fs.sync_interval(path.as_str(), None))
             .await?;
-        if !info.folder && !options.metadata_only {
+        let mode = JobMode::of(options);
+        if !info.folder && mode == JobMode::Load {
             if !info.completed {
                 return Err(AlluxioError::FailedPrecondition(format!(
                     "{path} is still being written"
@@ -107,8 +111,7 @@ impl JobMaster {
         let (record, joined) = self
             .fs
             .commit(move |txn| {
-                let metadata_only = options.metadata_only;
-                if let Some(running) = txn.state.jobs.running_load_of(&path_text, metadata_only) {
+                if let Some(running) = txn.state.jobs.running_load_of(&path_text, mode) {
                     return Ok((running.clone(), true));
                 }
                 let record = new_load_record(txn.state.jobs.next_id(), &path_text, &owner, options);
@@ -272,9 +275,19 @@ impl JobMaster {
 
 fn validate_options(mut options: LoadOptions) -> Result<LoadOptions> {
     options.replicas = options.replicas.max(1);
-    if options.metadata_only && options.verify {
+    if options.metadata_only && options.free {
         return Err(AlluxioError::InvalidArgument(
-            "a metadata load caches no blocks, so there is nothing to verify".to_string(),
+            "a job loads metadata or frees blocks, not both".to_string(),
+        ));
+    }
+    if (options.metadata_only || options.free) && options.verify {
+        return Err(AlluxioError::InvalidArgument(
+            "only a load of the blocks can be verified".to_string(),
+        ));
+    }
+    if options.forced && !options.free {
+        return Err(AlluxioError::InvalidArgument(
+            "forced applies to freeing only".to_string(),
         ));
     }
     if options.replicas > MAX_REPLICAS {
@@ -288,7 +301,9 @@ fn validate_options(mut options: LoadOptions) -> Result<LoadOptions> {
 
 /// The first record of a new load job.
 fn new_load_record(id: u64, path: &str, owner: &str, options: LoadOptions) -> LoadJobEntry {
-    let phase = if options.metadata_only {
+    let phase = if options.free {
+        PHASE_FREEING
+    } else if options.metadata_only {
         PHASE_LISTING
     } else if options.partial_listing {
         PHASE_LOADING

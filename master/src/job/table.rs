@@ -65,15 +65,17 @@ impl JobTable {
         self.jobs.values()
     }
 
-    /// The running load of exactly `path`, if any (a second submit joins it).
-    /// The running job a new load of `path` joins: any job of the path
-    /// for a metadata load (every job loads the metadata it walks), a load
-    /// of the blocks for a load of the blocks.
-    pub fn running_load_of(&self, path: &str, metadata_only: bool) -> Option<&LoadJobEntry> {
+    /// The running job of `path` that a new job of `mode` joins: the
+    /// same mode, or, for a metadata load, a load of the blocks (which
+    /// walks the same metadata).
+    pub fn running_load_of(&self, path: &str, mode: JobMode) -> Option<&LoadJobEntry> {
         self.jobs.values().find(|e| {
             is_running(e)
                 && e.job.as_ref().is_some_and(|j| {
-                    j.path == path && (metadata_only || !j.options.is_some_and(|o| o.metadata_only))
+                    let running = JobMode::of(j.options.unwrap_or_default());
+                    j.path == path
+                        && (running == mode
+                            || (mode == JobMode::LoadMetadata && running == JobMode::Load))
                 })
         })
     }
@@ -84,6 +86,26 @@ impl JobTable {
             .filter(|(_, e)| is_running(e))
             .map(|(id, _)| *id)
             .collect()
+    }
+}
+
+/// What a job does, by its options.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobMode {
+    Load,
+    LoadMetadata,
+    Free,
+}
+
+impl JobMode {
+    pub fn of(options: alluxio_proto::grpc::LoadOptions) -> JobMode {
+        if options.free {
+            JobMode::Free
+        } else if options.metadata_only {
+            JobMode::LoadMetadata
+        } else {
+            JobMode::Load
+        }
     }
 }
 
@@ -113,7 +135,7 @@ mod tests {
             t.get(1).unwrap().job.as_ref().unwrap().state(),
             JobState::Stopped
         );
-        assert!(t.running_load_of("/a", false).is_none());
+        assert!(t.running_load_of("/a", JobMode::Load).is_none());
         assert_eq!(t.next_id(), 2);
     }
 
@@ -127,12 +149,15 @@ mod tests {
         assert!(t.get(1).is_some(), "a running job is never dropped");
         assert!(t.get(2).is_none(), "the oldest finished job is dropped");
         assert_eq!(t.iter().count(), FINISHED_JOBS_KEPT + 1);
-        assert_eq!(t.running_load_of("/busy", false).map(job_id), Some(1));
+        assert_eq!(
+            t.running_load_of("/busy", JobMode::Load).map(job_id),
+            Some(1)
+        );
         assert_eq!(t.running_ids(), vec![1]);
     }
 
     #[test]
-    fn a_metadata_load_joins_any_job_of_its_path_and_a_block_load_only_a_block_load() {
+    fn jobs_join_a_running_job_of_their_path_and_mode_and_metadata_loads_also_a_load() {
         let mut t = JobTable::default();
         let mut metadata = record(1, JobState::Running, "/m");
         metadata.job.as_mut().unwrap().options = Some(alluxio_proto::grpc::LoadOptions {
@@ -140,11 +165,28 @@ mod tests {
             ..Default::default()
         });
         t.apply(&metadata);
-        assert!(t.running_load_of("/m", false).is_none());
-        assert_eq!(t.running_load_of("/m", true).map(job_id), Some(1));
+        assert!(t.running_load_of("/m", JobMode::Load).is_none());
+        assert!(t.running_load_of("/m", JobMode::Free).is_none());
+        assert_eq!(
+            t.running_load_of("/m", JobMode::LoadMetadata).map(job_id),
+            Some(1)
+        );
         t.apply(&record(2, JobState::Running, "/b"));
-        assert_eq!(t.running_load_of("/b", true).map(job_id), Some(2));
-        assert_eq!(t.running_load_of("/b", false).map(job_id), Some(2));
+        assert_eq!(
+            t.running_load_of("/b", JobMode::LoadMetadata).map(job_id),
+            Some(2)
+        );
+        assert_eq!(t.running_load_of("/b", JobMode::Load).map(job_id), Some(2));
+        assert!(t.running_load_of("/b", JobMode::Free).is_none());
+        let mut free = record(3, JobState::Running, "/f");
+        free.job.as_mut().unwrap().options = Some(alluxio_proto::grpc::LoadOptions {
+            free: true,
+            ..Default::default()
+        });
+        t.apply(&free);
+        assert_eq!(t.running_load_of("/f", JobMode::Free).map(job_id), Some(3));
+        assert!(t.running_load_of("/f", JobMode::Load).is_none());
+        assert!(t.running_load_of("/f", JobMode::LoadMetadata).is_none());
     }
 
     #[test]

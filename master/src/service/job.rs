@@ -6,7 +6,7 @@
 use crate::fs_master::FileSystemMaster;
 use crate::job::JobMaster;
 use crate::metrics::MasterMetrics;
-use crate::permission::Need;
+use crate::permission::{Need, WRITE};
 use crate::service::access::AccessPolicy;
 use crate::service::path;
 use alluxio_common::auth::{caller, Role};
@@ -34,9 +34,21 @@ impl JobService for JobMasterService {
         self.metrics
             .observe("SubmitLoad", async {
                 let p = path(&r.path)?;
-                self.access
-                    .authorize(&self.fs, &who, "SubmitLoad", &p, Need::List, false)?;
                 let options = r.options.unwrap_or_default();
+                // Freeing changes what is cached, as `fs free` does.
+                if options.free {
+                    self.access.authorize(
+                        &self.fs,
+                        &who,
+                        "SubmitFree",
+                        &p,
+                        Need::Target(WRITE),
+                        true,
+                    )?;
+                } else {
+                    self.access
+                        .authorize(&self.fs, &who, "SubmitLoad", &p, Need::List, false)?;
+                }
                 let (job, joined) = self.jobs.submit_load(&who.user, &p, options).await?;
                 Ok(SubmitLoadResponse {
                     job: Some(job),

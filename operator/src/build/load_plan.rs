@@ -72,7 +72,7 @@ pub fn validate(spec: &LoadSpec) -> Result<ValidLoad, SpecError> {
             bandwidth_bytes_per_sec: bandwidth.unwrap_or(0),
             partial_listing: false,
             verify: spec.verify,
-            metadata_only: false,
+            ..Default::default()
         },
         schedule,
         policy: spec.policy,
