@@ -95,6 +95,12 @@ pub struct WorkerConfig {
     /// Memory that blocks being fetched from the UFS may hold at once;
     /// further fetches wait for room.
     pub read_through_memory: ByteSize,
+    /// A cold block is fetched from an object store (S3, GCS, Azure) as
+    /// ranged requests of this size, `ufs_fetch_parallelism` at once: one
+    /// stream from such a store is much slower than several. Local
+    /// directories and HDFS are read with one stream.
+    pub ufs_fetch_piece: ByteSize,
+    pub ufs_fetch_parallelism: usize,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -134,6 +140,8 @@ impl Default for WorkerConfig {
             data_port_max_connections: 1024,
             data_port_write_timeout: ConfigDuration(Duration::from_secs(60)),
             read_through_memory: ByteSize(1 << 30),
+            ufs_fetch_piece: ByteSize(8 << 20),
+            ufs_fetch_parallelism: 4,
         }
     }
 }

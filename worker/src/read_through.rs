@@ -1,5 +1,8 @@
-//! Read-through: a block that is not cached is fetched from the UFS with
-//! one ranged request, streamed to its readers as it arrives, and cached.
+//! Read-through: a block that is not cached is fetched from the UFS,
+//! streamed to its readers as it arrives, and cached. From an object store
+//! the block is fetched as several ranged requests in flight at once
+//! (`worker.ufs_fetch_piece`, `worker.ufs_fetch_parallelism`), delivered in
+//! order; from a local directory or HDFS with one stream.
 //!
 //! Concurrent readers of one missing block share one fetch: the first
 //! starts it, later ones follow the same list of pieces. A fetch runs to
@@ -14,10 +17,12 @@ use crate::metrics::WorkerMetrics;
 use alluxio_client::MountResolver;
 use alluxio_common::{AlluxioError, Result};
 use alluxio_proto::grpc::UfsBlockSource;
+use alluxio_ufs::{ByteStream, UnderFileSystem};
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use std::collections::HashMap;
 use std::future::Future;
+use std::ops::Range;
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
@@ -113,6 +118,31 @@ pub struct ReadThrough {
     /// Room for fetched bytes, in MiB.
     memory: Arc<tokio::sync::Semaphore>,
     memory_mib: u32,
+    fetch: FetchPlan,
+}
+
+/// How a cold block is fetched from an object store.
+#[derive(Clone, Copy, Debug)]
+pub struct FetchPlan {
+    /// Bytes per ranged request.
+    pub piece: u64,
+    /// Requests in flight for one block.
+    pub parallelism: usize,
+}
+
+impl FetchPlan {
+    /// The ranges of `range` to fetch, in order: the whole range when it
+    /// is read with one stream.
+    fn pieces(&self, range: Range<u64>, parallel: bool) -> Vec<Range<u64>> {
+        if !parallel || self.parallelism < 2 || range.end - range.start <= self.piece {
+            return vec![range];
+        }
+        let piece = self.piece.max(1);
+        (range.start..range.end)
+            .step_by(piece as usize)
+            .map(|start| start..(start + piece).min(range.end))
+            .collect()
+    }
 }
 
 const MIB: u64 = 1 << 20;
@@ -124,6 +154,7 @@ impl ReadThrough {
         ufs: Arc<MountResolver>,
         metrics: Arc<WorkerMetrics>,
         memory: u64,
+        fetch: FetchPlan,
     ) -> Self {
         let memory_mib = (memory / MIB).clamp(1, u32::MAX as u64 >> 4) as u32;
         ReadThrough {
@@ -133,6 +164,7 @@ impl ReadThrough {
             in_flight: Mutex::new(HashMap::new()),
             memory: Arc::new(tokio::sync::Semaphore::new(memory_mib as usize)),
             memory_mib,
+            fetch,
         }
     }
 
@@ -210,8 +242,7 @@ impl ReadThrough {
             .resolve(source.ufs.mount_id, &source.ufs.ufs_path)
             .await?;
         let range = source.offset_in_file..source.offset_in_file + source.block_length;
-        self.metrics.ufs_requests.inc();
-        let mut stream = ufs.read_stream(&path, range).await?;
+        let mut stream = self.block_stream(ufs, path, range).await?;
         let store = self.store.clone();
         let (id, off, len) = (source.block_id, source.offset_in_file, source.block_length);
         let mut writer: Option<BlockWriter> =
@@ -289,6 +320,30 @@ impl ReadThrough {
         Ok(())
     }
 
+    /// The bytes of `range` in order: one stream, or, from an object store,
+    /// pieces fetched `parallelism` at a time (each whole in memory, all
+    /// within the block's room in `read_through_memory`).
+    async fn block_stream(
+        &self,
+        ufs: Arc<dyn UnderFileSystem>,
+        path: String,
+        range: Range<u64>,
+    ) -> Result<ByteStream> {
+        let object_store = matches!(ufs.kind(), "s3" | "gcs" | "azure");
+        let pieces = self.fetch.pieces(range, object_store);
+        self.metrics.ufs_requests.inc_by(pieces.len() as u64);
+        if let [whole] = &pieces[..] {
+            return Ok(ufs.read_stream(&path, whole.clone()).await?);
+        }
+        let stream = futures::stream::iter(pieces)
+            .map(move |piece| {
+                let (ufs, path) = (ufs.clone(), path.clone());
+                async move { ufs.read_range(&path, piece).await }
+            })
+            .buffered(self.fetch.parallelism);
+        Ok(Box::pin(stream))
+    }
+
     /// Reads a range straight from the UFS, without caching (NO_CACHE).
     pub async fn read_uncached<F: Future<Output = bool>>(
         &self,
@@ -312,5 +367,33 @@ impl ReadThrough {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FetchPlan;
+
+    #[test]
+    fn object_store_blocks_are_split_into_pieces_in_order() {
+        let plan = FetchPlan {
+            piece: 8,
+            parallelism: 4,
+        };
+        assert_eq!(
+            plan.pieces(100..120, true),
+            vec![100..108, 108..116, 116..120]
+        );
+        assert_eq!(plan.pieces(100..120, false), vec![100..120], "one stream");
+        assert_eq!(
+            plan.pieces(100..104, true),
+            vec![100..104],
+            "smaller than a piece"
+        );
+        let serial = FetchPlan {
+            piece: 8,
+            parallelism: 1,
+        };
+        assert_eq!(serial.pieces(0..64, true), vec![0..64]);
     }
 }

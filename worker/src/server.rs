@@ -99,6 +99,10 @@ impl WorkerServer {
             ufs,
             metrics.clone(),
             wc.read_through_memory.0,
+            crate::read_through::FetchPlan {
+                piece: wc.ufs_fetch_piece.0,
+                parallelism: wc.ufs_fetch_parallelism.max(1),
+            },
         ));
         let service = Arc::new(WorkerService {
             store: store.clone(),

@@ -514,3 +514,40 @@ async fn bytes_a_short_circuit_reader_keeps_stay_valid_until_dropped() {
     )
     .await;
 }
+
+/// A cold block in S3 is fetched as several ranged GETs at once
+/// (`worker.ufs_fetch_piece` and `_parallelism`), and its bytes reach the
+/// reader and the cache in order.
+#[tokio::test]
+async fn a_cold_s3_block_is_fetched_in_parallel_pieces_in_order() {
+    let Some(s3) = alluxio_testkit::s3::S3Server::start() else {
+        return;
+    };
+    s3.create_bucket("pieces");
+    let content = data((9 * MIB + 12345) as usize, 9);
+    s3.put_object("pieces", "big.bin", &content);
+    let c = start(1, 64 * MIB, |cfg| {
+        cfg.user.block_size = alluxio_common::units::ByteSize(4 * MIB);
+        cfg.worker.ufs_fetch_piece = alluxio_common::units::ByteSize(MIB);
+        cfg.worker.ufs_fetch_parallelism = 3;
+    })
+    .await;
+    c.client
+        .mount(alluxio_proto::grpc::MountRequest {
+            alluxio_path: "/s3".into(),
+            ufs_uri: "s3://pieces".into(),
+            options: s3.options().into_iter().collect(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let r = c.fs.open("/s3/big.bin", None).await.unwrap();
+    assert_eq!(&r.read_at(0, r.len()).await.unwrap()[..], &content[..]);
+    c.wait_cached("/s3/big.bin", 100).await;
+    // Blocks of 4, 4 and 1 MiB + 12345 bytes: 4 + 4 + 2 pieces.
+    assert_eq!(c.worker(0).metrics.ufs_requests.get(), 10);
+    // And from the cache, byte for byte.
+    let r = c.fs.open("/s3/big.bin", None).await.unwrap();
+    assert_eq!(&r.read_at(0, r.len()).await.unwrap()[..], &content[..]);
+    assert_eq!(c.worker(0).metrics.ufs_requests.get(), 10);
+}
