@@ -14,6 +14,18 @@ use alluxio_testkit::cluster::{data, start, Cluster, MIB};
 use alluxio_testkit::s3::S3Server;
 use std::time::{Duration, Instant};
 
+async fn mount_s3(c: &Cluster, s3: &S3Server, at: &str, uri: &str) {
+    c.client
+        .mount(MountRequest {
+            alluxio_path: at.into(),
+            ufs_uri: uri.into(),
+            options: s3.options().into_iter().collect(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+}
+
 /// `count` objects of 2.5 blocks each under `bucket/prefix`, mounted at
 /// `/s3`; returns their total size.
 async fn s3_dataset(c: &Cluster, s3: &S3Server, count: usize) -> u64 {
@@ -24,15 +36,7 @@ async fn s3_dataset(c: &Cluster, s3: &S3Server, count: usize) -> u64 {
         s3.put_object("warm", &format!("set/part-{i:03}.bin"), &bytes);
         total += bytes.len() as u64;
     }
-    c.client
-        .mount(MountRequest {
-            alluxio_path: "/s3".into(),
-            ufs_uri: "s3://warm/set".into(),
-            options: s3.options().into_iter().collect(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    mount_s3(c, s3, "/s3", "s3://warm/set").await;
     total
 }
 
@@ -388,15 +392,7 @@ async fn a_metadata_load_lists_every_directory_and_caches_no_block() {
     for name in &names {
         s3.put_object("meta", name, &[5u8; 100]);
     }
-    c.client
-        .mount(MountRequest {
-            alluxio_path: "/meta".into(),
-            ufs_uri: "s3://meta".into(),
-            options: s3.options().into_iter().collect(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    mount_s3(&c, &s3, "/meta", "s3://meta").await;
     let metadata = LoadOptions {
         metadata_only: true,
         ..Default::default()

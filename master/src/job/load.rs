@@ -685,6 +685,28 @@ impl LoadRun {
         })
     }
 
+    /// Shows a walk-only job's count (`files <what>`) and journals its
+    /// progress once per `progress_interval` (metadata loads, frees).
+    async fn walk_progress(&mut self, what: &str, saved_at: &mut Instant) -> Result<(), RunError> {
+        let mut shown = self.job().clone();
+        shown.message = format!("{} {what}", shown.files_done);
+        self.show(shown);
+        if saved_at.elapsed() >= self.settings.progress_interval {
+            self.save().await?;
+            *saved_at = Instant::now();
+        }
+        Ok(())
+    }
+
+    /// The end of a walk-only job's walk.
+    async fn end_walk(&mut self) -> Result<(), RunError> {
+        let job = self.job_mut();
+        job.listing_done = true;
+        job.phase = PHASE_DONE.to_string();
+        self.record.cursor.clear();
+        self.save().await
+    }
+
     async fn finish(mut self) -> Result<(), RunError> {
         let job = self.job_mut();
         job.phase = PHASE_DONE.to_string();

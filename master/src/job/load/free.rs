@@ -6,7 +6,7 @@
 //! rest freed; the cursor is journaled, so a restarted master goes on after
 //! the last file handled.
 
-use super::{Listed, Lister, LoadRun, RunError, LIST_BATCH, PHASE_DONE};
+use super::{Listed, Lister, LoadRun, RunError, LIST_BATCH};
 use alluxio_common::AlluxioPath;
 use alluxio_proto::grpc::FailedFile;
 use std::time::Instant;
@@ -44,18 +44,8 @@ impl LoadRun {
                 }
                 Listed::Unlistable(failed) => self.record_failure(failed),
             }
-            let mut shown = self.job().clone();
-            shown.message = format!("{} files handled", shown.files_done);
-            self.show(shown);
-            if saved_at.elapsed() >= self.settings.progress_interval {
-                self.save().await?;
-                saved_at = Instant::now();
-            }
+            self.walk_progress("files handled", &mut saved_at).await?;
         }
-        let job = self.job_mut();
-        job.listing_done = true;
-        job.phase = PHASE_DONE.to_string();
-        self.record.cursor.clear();
-        self.save().await
+        self.end_walk().await
     }
 }

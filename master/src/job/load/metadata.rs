@@ -5,7 +5,7 @@
 //! restarted master goes on after the last file handled. A directory that
 //! cannot be listed is a failure with its reason, and the rest goes on.
 
-use super::{Listed, Lister, LoadRun, RunError, LIST_BATCH, PHASE_DONE};
+use super::{Listed, Lister, LoadRun, RunError, LIST_BATCH};
 use alluxio_common::AlluxioPath;
 use std::time::Instant;
 
@@ -29,18 +29,8 @@ impl LoadRun {
                 }
                 Listed::Unlistable(failed) => self.record_failure(failed),
             }
-            let mut shown = self.job().clone();
-            shown.message = format!("{} files found", shown.files_done);
-            self.show(shown);
-            if saved_at.elapsed() >= self.settings.progress_interval {
-                self.save().await?;
-                saved_at = Instant::now();
-            }
+            self.walk_progress("files found", &mut saved_at).await?;
         }
-        let job = self.job_mut();
-        job.listing_done = true;
-        job.phase = PHASE_DONE.to_string();
-        self.record.cursor.clear();
-        self.save().await
+        self.end_walk().await
     }
 }
