@@ -14,6 +14,17 @@ use alluxio_testkit::cluster::{data, start, Cluster, MIB};
 use alluxio_testkit::s3::S3Server;
 use std::time::{Duration, Instant};
 
+/// A client of `c` as the plain user `name`.
+async fn user_client(c: &Cluster, name: &str) -> MasterClient {
+    MasterClient::connect(
+        &c.master().rpc_addr.to_string(),
+        Duration::from_secs(5),
+        c.credentials(name, Role::User),
+    )
+    .await
+    .unwrap()
+}
+
 async fn mount_s3(c: &Cluster, s3: &S3Server, at: &str, uri: &str) {
     c.client
         .mount(MountRequest {
@@ -284,13 +295,7 @@ async fn a_stopped_job_stops_fetching_and_only_its_owner_or_the_superuser_may_st
     let (job, _) = submit(&c.client, "/stopped", options(1, 8 * MIB)).await;
     wait_progress(&c.client, job.job_id, 2).await;
 
-    let stranger = MasterClient::connect(
-        &c.master().rpc_addr.to_string(),
-        Duration::from_secs(5),
-        c.credentials("mallory", Role::User),
-    )
-    .await
-    .unwrap();
+    let stranger = user_client(&c, "mallory").await;
     let refused = stranger.stop_job(job.job_id).await.unwrap_err();
     assert!(
         matches!(refused, AlluxioError::PermissionDenied(_)),
@@ -354,13 +359,7 @@ async fn bad_requests_are_refused_and_start_nothing() {
         })
         .await
         .unwrap();
-    let bob = MasterClient::connect(
-        &c.master().rpc_addr.to_string(),
-        Duration::from_secs(5),
-        c.credentials("bob", Role::User),
-    )
-    .await
-    .unwrap();
+    let bob = user_client(&c, "bob").await;
     let denied = bob
         .submit_load("/private", options(1, 0))
         .await
@@ -464,13 +463,7 @@ async fn a_free_job_frees_what_it_may_and_reports_the_rest() {
         ..Default::default()
     };
 
-    let stranger = MasterClient::connect(
-        &c.master().rpc_addr.to_string(),
-        Duration::from_secs(5),
-        c.credentials("mallory", Role::User),
-    )
-    .await
-    .unwrap();
+    let stranger = user_client(&c, "mallory").await;
     let refused = stranger
         .submit_load("/freed", free(false))
         .await
