@@ -146,16 +146,21 @@ impl FileSystemMaster {
     /// memory. One listing per directory runs at a time; other callers wait
     /// for it.
     pub async fn sync_children(&self, path: &AlluxioPath, interval: i64) -> Result<()> {
-        let Some(plan) = self.plan_children_sync(path, interval)? else {
+        let Some(dir_id) = due_directory(self, &self.read_state(), path, interval) else {
             return Ok(());
         };
-        let flight = match self.syncs.join_or_start(plan.dir_id) {
+        let flight = match self.syncs.join_or_start(dir_id) {
             Flight::Running(mut done) => {
                 // Whatever the listing's outcome, what it applied is there.
                 let _ = done.wait_for(|done| *done).await;
                 return Ok(());
             }
             Flight::Started(flight) => flight,
+        };
+        // Planned by the one listing only (it walks every child), and after
+        // taking the flight, so it sees what an earlier listing applied.
+        let Some(plan) = self.plan_children_sync(path, interval)? else {
+            return Ok(());
         };
         let started = std::time::Instant::now();
         let result = self.apply_listing(path, &plan, &flight).await;
@@ -238,9 +243,9 @@ impl FileSystemMaster {
 
     /// Whether listing directory `path` now would list it from the UFS.
     pub fn children_sync_due(&self, path: &AlluxioPath, interval: i64) -> bool {
-        matches!(self.plan_children_sync(path, interval), Ok(Some(_)))
-            || self
-                .read_state()
+        let state = self.read_state();
+        due_directory(self, &state, path, interval).is_some()
+            || state
                 .tree
                 .lookup(path)
                 .is_some_and(|id| self.syncs.progress(id).is_some())
@@ -261,16 +266,11 @@ impl FileSystemMaster {
         interval: i64,
     ) -> Result<Option<ChildrenSync>> {
         let state = self.read_state();
-        let Some(id) = state.tree.lookup(path) else {
+        let Some(id) = due_directory(self, &state, path, interval) else {
             return Ok(None);
         };
         let inode = state.tree.get(id).expect("looked up");
-        let Some(dir) = inode.dir() else {
-            return Ok(None);
-        };
-        if dir.children_loaded && !self.sync_due(id, interval) {
-            return Ok(None);
-        }
+        let dir = inode.dir().expect("a directory");
         let persisted = inode.persistence == Persistence::Persisted || inode.is_mount_point();
         // Only children that are persisted now may be removed for missing
         // from the listing: anything written meanwhile is newer than it.
@@ -362,6 +362,19 @@ impl FileSystemMaster {
         self.mark_synced(dir_id);
         Ok(())
     }
+}
+
+/// The id of directory `path` when its children are to be listed from
+/// the UFS now: never listed, or due by `interval`.
+fn due_directory(
+    fs: &FileSystemMaster,
+    state: &crate::state::MasterState,
+    path: &AlluxioPath,
+    interval: i64,
+) -> Option<u64> {
+    let id = state.tree.lookup(path)?;
+    let dir = state.tree.get(id)?.dir()?;
+    (!dir.children_loaded || fs.sync_due(id, interval)).then_some(id)
 }
 
 /// A sync of one directory's children, planned under the read lock.
