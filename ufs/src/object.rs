@@ -116,6 +116,15 @@ impl ObjectStoreUfs {
         }
     }
 
+    /// For a listing that found nothing: an empty directory (a marker, or
+    /// the mount root) is fine, nothing at all at `path` is NotFound.
+    async fn exists_or_not_found(&self, path: &str) -> UfsResult<()> {
+        if !path.is_empty() && self.status(path).await?.is_none() {
+            return Err(UfsError::NotFound(self.display(path)));
+        }
+        Ok(())
+    }
+
     /// A ranged GET; `None` when the range is empty or starts at or after
     /// the end of the object (then there are no bytes to read).
     async fn get_range(&self, path: &str, range: Range<u64>) -> UfsResult<Option<GetResult>> {
@@ -243,8 +252,8 @@ impl UnderFileSystem for ObjectStoreUfs {
             .await
             .map_err(|e| self.err(path, e))?;
         let entries = entries_of(&listing);
-        if entries.is_empty() && !path.is_empty() && self.status(path).await?.is_none() {
-            return Err(UfsError::NotFound(self.display(path)));
+        if entries.is_empty() {
+            self.exists_or_not_found(path).await?;
         }
         Ok(entries)
     }
@@ -280,12 +289,8 @@ impl UnderFileSystem for ObjectStoreUfs {
         };
         // The first page decides whether the directory exists at all.
         let (first, next) = fetch(None).await?;
-        if first.is_empty()
-            && next.is_none()
-            && !path.is_empty()
-            && self.status(path).await?.is_none()
-        {
-            return Err(UfsError::NotFound(self.display(path)));
+        if first.is_empty() && next.is_none() {
+            self.exists_or_not_found(path).await?;
         }
         let rest = futures::stream::try_unfold(next, move |token| {
             let fetch = fetch.clone();
