@@ -100,7 +100,8 @@ impl WorkerServer {
             metrics.clone(),
             wc.read_through_memory.0,
             crate::read_through::FetchPlan {
-                piece: wc.ufs_fetch_piece.0,
+                // Smaller pieces would only multiply requests.
+                piece: wc.ufs_fetch_piece.0.max(1 << 20),
                 parallelism: wc.ufs_fetch_parallelism.max(1),
             },
         ));
