@@ -5,6 +5,7 @@
 
 mod csi;
 mod data;
+mod data_path;
 mod fuse;
 mod ha;
 mod ha_blocks;
@@ -13,6 +14,7 @@ mod master;
 mod operator;
 mod report;
 mod security;
+mod small_files;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -62,17 +64,30 @@ enum Which {
         #[arg(long, default_value = "target/release/alluxio")]
         alluxio: PathBuf,
     },
-    /// FUSE: warm read of a cached file vs the page cache, cold read from
-    /// S3 vs direct, and 1,000 small files.
+    /// FUSE: warm read of a cached file vs the page cache.
     Fuse {
-        /// Size of the big file in MiB.
+        /// Size of the file in MiB.
         #[arg(long, default_value_t = 1024)]
         mib: u64,
-        /// Use this s3s-fs binary as the S3 server instead of moto.
-        #[arg(long)]
-        s3s_fs: Option<PathBuf>,
+    },
+    /// The data path vs what a user does without a cache: cold big reads
+    /// vs plain GETs (s3s-fs and moto) and `cat`, small files vs a local
+    /// directory and sequential GETs.
+    DataPath {
+        #[arg(long, default_value_t = 1024)]
+        mib: u64,
         #[arg(long, default_value_t = 1000)]
         small_files: usize,
+        /// Also run on this s3s-fs binary (moto always runs).
+        #[arg(long)]
+        s3s_fs: Option<PathBuf>,
+        /// Which parts: cold-s3, cold-local, small-files (all by default).
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "cold-s3,cold-local,small-files"
+        )]
+        parts: Vec<String>,
     },
     /// kubectl apply of the example cluster to Ready in the simulation
     /// (vs bare processes), and the operator's memory with many objects.
@@ -147,6 +162,10 @@ enum Which {
 
 fn main() {
     let args = Args::parse();
+    // Logs only when asked for (RUST_LOG=warn...): they would drown the results.
+    if std::env::var_os("RUST_LOG").is_some() {
+        alluxio_common::init_tracing();
+    }
     std::fs::create_dir_all(&args.out).expect("create the results directory");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -170,14 +189,23 @@ fn main() {
                     Which::WarmReads { mib, alluxio } => {
                         data::warm_reads(&out, mib << 20, &alluxio).await
                     }
-                    Which::Fuse {
+                    Which::Fuse { mib } => fuse::warm_read(&out, mib << 20).await,
+                    Which::DataPath {
                         mib,
-                        s3s_fs,
                         small_files,
+                        s3s_fs,
+                        parts,
                     } => {
-                        fuse::warm_read(&out, mib << 20).await;
-                        fuse::cold_read(&out, mib << 20, s3s_fs.as_deref()).await;
-                        fuse::small_files(&out, small_files).await;
+                        let part = |p: &str| parts.iter().any(|x| x == p);
+                        if part("cold-s3") {
+                            data_path::cold_s3(&out, mib << 20, s3s_fs.as_deref()).await;
+                        }
+                        if part("cold-local") {
+                            data_path::cold_local(&out, mib << 20).await;
+                        }
+                        if part("small-files") {
+                            small_files::small_files(&out, small_files, s3s_fs.as_deref()).await;
+                        }
                     }
                     Which::Operator {
                         rounds,
@@ -246,10 +274,12 @@ fn main() {
                     alluxio: PathBuf::from("target/release/alluxio"),
                 })
                 .await;
-                run(Which::Fuse {
+                run(Which::Fuse { mib: 1024 }).await;
+                run(Which::DataPath {
                     mib: 1024,
-                    s3s_fs: None,
                     small_files: 1000,
+                    s3s_fs: None,
+                    parts: vec!["cold-s3".into(), "cold-local".into(), "small-files".into()],
                 })
                 .await;
                 run(Which::Operator {

@@ -5,8 +5,8 @@
 
 use crate::io_ops::Opened;
 use crate::meta_ops::DirEntry;
-use crate::state::FuseState;
-use alluxio_common::auth::acting_for;
+use crate::state::{FuseState, KernelAttr};
+use alluxio_common::auth::{acting_for, ActAs};
 use bytes::Bytes;
 use fuser::{
     Errno, FileHandle, Filesystem, FopenFlags, Generation, INodeNo, InitFlags, KernelConfig,
@@ -93,12 +93,34 @@ impl AlluxioFuse {
     }
 }
 
-fn entry(reply: ReplyEntry, attr: fuser::FileAttr, s: &FuseState) {
-    reply.entry(&s.options.entry_timeout, &attr, Generation(0));
+fn entry(reply: ReplyEntry, a: KernelAttr, _: &FuseState) {
+    reply.entry(&a.entry_timeout, &a.attr, Generation(0));
 }
 
-fn attr(reply: ReplyAttr, attr: fuser::FileAttr, s: &FuseState) {
-    reply.attr(&s.options.attr_timeout, &attr);
+fn attr(reply: ReplyAttr, a: KernelAttr, _: &FuseState) {
+    reply.attr(&a.attr_timeout, &a.attr);
+}
+
+/// Completed files opened for reading keep their pages in the kernel and
+/// need no flush (nothing is pending at close(2)).
+fn answer_open(reply: ReplyOpen, opened: Result<Opened, Errno>, state: &FuseState) {
+    match opened {
+        Ok(Opened::Daemon { fh, reading }) => {
+            let flags = if reading {
+                FopenFlags::FOPEN_KEEP_CACHE | FopenFlags::FOPEN_NOFLUSH
+            } else {
+                FopenFlags::empty()
+            };
+            reply.opened(FileHandle(fh), flags);
+        }
+        Ok(Opened::Passthrough { fh, backing }) => {
+            reply.opened_passthrough(FileHandle(fh), FopenFlags::FOPEN_NOFLUSH, &backing);
+        }
+        Err(errno) => {
+            state.metrics.error("open", errno);
+            reply.error(errno);
+        }
+    }
 }
 
 fn empty(reply: ReplyEmpty, _: (), _: &FuseState) {
@@ -302,27 +324,23 @@ impl Filesystem for AlluxioFuse {
         self.state.metrics.count("open");
         let state = self.state.clone();
         let (uid, gid) = (req.uid(), req.gid());
+        // Answered here when the daemon holds what it needs (no task, no
+        // call); inside the runtime for what it starts (prefetches).
+        let fast = {
+            let _runtime = self.runtime.enter();
+            state.open_from_cache(ino.0, flags, || ActAs {
+                user: state.users.user_name(uid),
+                groups: vec![state.users.group_name(gid)],
+            })
+        };
+        if let Some(opened) = fast {
+            return answer_open(reply, opened, &state);
+        }
         // As every other operation: the master checks the calling process.
         let caller = state.users.act_as(uid, gid, req.pid());
         self.runtime.spawn(async move {
             let opened = acting_for(caller, state.open(ino.0, flags, uid, gid, &reply)).await;
-            match opened {
-                Ok(Opened::Daemon { fh, keep_cache }) => {
-                    let flags = if keep_cache {
-                        FopenFlags::FOPEN_KEEP_CACHE
-                    } else {
-                        FopenFlags::empty()
-                    };
-                    reply.opened(FileHandle(fh), flags);
-                }
-                Ok(Opened::Passthrough { fh, backing }) => {
-                    reply.opened_passthrough(FileHandle(fh), FopenFlags::empty(), &backing);
-                }
-                Err(errno) => {
-                    state.metrics.error("open", errno);
-                    reply.error(errno);
-                }
-            }
+            answer_open(reply, opened, &state);
         });
     }
 
@@ -423,6 +441,10 @@ impl Filesystem for AlluxioFuse {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
+        if self.state.release_reader(ino.0, fh.0) {
+            self.state.metrics.count("release");
+            return reply.ok();
+        }
         self.run(
             "release",
             req,
@@ -504,11 +526,12 @@ impl Filesystem for AlluxioFuse {
                     let Some(info) = e.info else { break };
                     let dot = e.name == "." || e.name == "..";
                     let attr = s.attr(&info, e.ino);
+                    let (timeout, _) = s.kernel_timeouts(&info);
                     if reply.add(
                         INodeNo(e.ino),
                         e.next_offset,
                         &e.name,
-                        &s.options.entry_timeout,
+                        &timeout,
                         &attr,
                         Generation(0),
                     ) {

@@ -55,6 +55,18 @@ impl Handles {
         self.lock().remove(&fh)
     }
 
+    /// Removes `fh` if it is a [`ReadHandle`].
+    pub fn remove_reader(&self, fh: u64) -> Option<Arc<ReadHandle>> {
+        let mut open = self.lock();
+        match open.get(&fh) {
+            Some(Handle::Read(_)) => match open.remove(&fh) {
+                Some(Handle::Read(h)) => Some(h),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     pub fn read(&self, fh: u64) -> Option<Arc<ReadHandle>> {
         match self.lock().get(&fh) {
             Some(Handle::Read(h)) => Some(h.clone()),
@@ -125,14 +137,23 @@ struct Window {
 /// Bytes from `start` on, as the messages they arrived in: a kernel
 /// request inside one message is answered without a copy.
 #[derive(Default)]
-struct Piece {
+pub(crate) struct Piece {
     start: u64,
-    len: u64,
+    pub(crate) len: u64,
     parts: Vec<Bytes>,
 }
 
 impl Piece {
-    async fn fetch(reader: &FileReader, start: u64, len: u64) -> Result<Piece> {
+    #[cfg(test)]
+    pub(crate) fn from_bytes(b: Bytes) -> Piece {
+        Piece {
+            start: 0,
+            len: b.len() as u64,
+            parts: vec![b],
+        }
+    }
+
+    pub(crate) async fn fetch(reader: &FileReader, start: u64, len: u64) -> Result<Piece> {
         let mut piece = Piece {
             start,
             len: 0,
@@ -189,6 +210,18 @@ impl ReadHandle {
         ReadHandle {
             reader: Arc::new(reader),
             window: tokio::sync::Mutex::new(Window::default()),
+        }
+    }
+
+    /// A handle of a file whose bytes are here already (fetched ahead).
+    pub(crate) fn with_contents(reader: FileReader, whole: Piece) -> Self {
+        ReadHandle {
+            reader: Arc::new(reader),
+            window: tokio::sync::Mutex::new({
+                let mut w = Window::default();
+                w.current = whole;
+                w
+            }),
         }
     }
 

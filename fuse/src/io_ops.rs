@@ -3,8 +3,10 @@
 
 use crate::handles::{Handle, ReadHandle, WriteError, WriteHandle};
 use crate::state::FuseState;
-use alluxio_client::{CreateOptions, LocalFile};
+use alluxio_client::{CreateOptions, FileReader, LocalFile};
+use alluxio_common::auth::ActAs;
 use alluxio_common::AlluxioError;
+use alluxio_proto::grpc::FileInfo;
 use bytes::Bytes;
 use fuser::{BackingId, Errno, FileAttr, OpenFlags, ReplyOpen};
 use std::ffi::OsStr;
@@ -22,8 +24,9 @@ pub const PASSTHROUGH_MIN_BYTES: u64 = 1 << 20;
 
 /// How a file was opened.
 pub enum Opened {
-    /// Reads come to the daemon; completed files keep their page cache.
-    Daemon { fh: u64, keep_cache: bool },
+    /// Reads (or writes) come to the daemon; a completed file opened for
+    /// reading keeps its page cache.
+    Daemon { fh: u64, reading: bool },
     /// The kernel reads the local worker's copy itself.
     Passthrough { fh: u64, backing: Arc<BackingId> },
 }
@@ -42,28 +45,11 @@ impl FuseState {
             return self.open_for_write(ino, &path, flags, uid, gid).await;
         }
         self.wait_for_writer(&path).await;
-        let read_type = self.options.read_type;
         let info = self.info_at(&path).await?;
-        // open(2) for reading needs read permission. The master signs a
-        // capability only for a caller who may read the file; without one
-        // the open is refused here (the kernel's page cache would
-        // otherwise serve another reader's pages of it). With
-        // authentication off there are no capabilities and no checks.
-        if info.capability.is_empty()
-            && !info.folder
-            && !self.fs.master().credentials().is_anonymous()
-        {
-            tracing::debug!(path, "open refused: the caller may not read the file");
-            return Err(Errno::EACCES);
+        let reader = self.reader_for(&path, info)?;
+        if let Some(caller) = alluxio_common::auth::acting_as() {
+            self.prefetch_after(&path, caller);
         }
-        let reader = self.fs.reader(info, read_type).map_err(|e| match e {
-            AlluxioError::FailedPrecondition(_) => {
-                tracing::warn!(path, "open refused: the file is still being written");
-                Errno::EBUSY
-            }
-            e => self.log_error("open", &path, e),
-        })?;
-        self.remember(reader.info(), false);
         // Small files stay in the mount's own page cache: setting up
         // passthrough (leases, a backing file) costs more than reading them.
         let passthrough = self.options.passthrough
@@ -87,18 +73,103 @@ impl FuseState {
                     }
                 }
             }
-            self.passthrough.cached_open(ino);
-        } else {
-            self.passthrough.cached_open(ino);
         }
+        Ok(self.daemon_handle(ino, reader))
+    }
+
+    /// An open for reading answered on the thread that read the request,
+    /// without a task or a call: for a small completed file whose metadata
+    /// the daemon holds for `caller` (the common case of a data loader
+    /// reading a listed directory). `None`: take the full path.
+    pub fn open_from_cache(
+        &self,
+        ino: u64,
+        flags: OpenFlags,
+        caller: impl FnOnce() -> ActAs,
+    ) -> Option<Result<Opened, Errno>> {
+        if flags.0 & libc::O_ACCMODE != libc::O_RDONLY || flags.0 & libc::O_TRUNC != 0 {
+            return None;
+        }
+        let path = self.path_of(ino).ok()?;
+        let caller = caller();
+        let info = self.metadata.get(&caller.user, &path)?;
+        let may_passthrough = self.options.passthrough
+            && self.kernel_passthrough.load(Ordering::Relaxed)
+            && info.length >= PASSTHROUGH_MIN_BYTES;
+        if may_passthrough || self.handles.writer_of(&path).is_some() {
+            return None;
+        }
+        self.metrics.metadata_cache_hits.inc();
+        let opened = self
+            .reader_for(&path, info)
+            .map(|reader| self.daemon_handle(ino, reader));
+        if opened.is_ok() {
+            self.prefetch_after(&path, caller);
+        }
+        Some(opened)
+    }
+
+    /// Hands the files after `path` to the prefetcher if the caller is
+    /// reading its directory in order.
+    fn prefetch_after(&self, path: &str, caller: ActAs) {
+        let Some((dir, name)) = path.rsplit_once('/') else {
+            return;
+        };
+        let dir = if dir.is_empty() { "/" } else { dir };
+        for ahead in self.prefetch.opened(dir, name) {
+            match self.metadata.get(&caller.user, &ahead.path) {
+                Some(info) if self.prefetch.wants(&info) => {
+                    self.metrics.prefetched_files.inc();
+                    self.prefetch.fetch(self.fs.clone(), caller.clone(), info);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// A reader of the file `info`, if the caller may read it.
+    fn reader_for(&self, path: &str, info: FileInfo) -> Result<FileReader, Errno> {
+        // open(2) for reading needs read permission. The master signs a
+        // capability only for a caller who may read the file; without one
+        // the open is refused here (the kernel's page cache would
+        // otherwise serve another reader's pages of it). With
+        // authentication off there are no capabilities and no checks.
+        if info.capability.is_empty()
+            && !info.folder
+            && !self.fs.master().credentials().is_anonymous()
+        {
+            tracing::debug!(path, "open refused: the caller may not read the file");
+            return Err(Errno::EACCES);
+        }
+        let reader = self
+            .fs
+            .reader(info, self.options.read_type)
+            .map_err(|e| match e {
+                AlluxioError::FailedPrecondition(_) => {
+                    tracing::warn!(path, "open refused: the file is still being written");
+                    Errno::EBUSY
+                }
+                e => self.log_error("open", path, e),
+            })?;
+        self.remember(reader.info(), false);
+        Ok(reader)
+    }
+
+    /// A handle whose reads come to the daemon (and then stay in the
+    /// kernel's page cache: a completed file never changes).
+    fn daemon_handle(&self, ino: u64, reader: FileReader) -> Opened {
+        self.passthrough.cached_open(ino);
         self.metrics.open_handles.inc();
-        let fh = self
-            .handles
-            .insert(Handle::Read(Arc::new(ReadHandle::new(reader))));
-        Ok(Opened::Daemon {
-            fh,
-            keep_cache: true,
-        })
+        self.prefetch.first_sight(reader.info().file_id);
+        let handle = match self.prefetch.take(reader.info().file_id) {
+            Some(whole) => {
+                self.metrics.prefetch_hits.inc();
+                ReadHandle::with_contents(reader, whole)
+            }
+            None => ReadHandle::new(reader),
+        };
+        let fh = self.handles.insert(Handle::Read(Arc::new(handle)));
+        Opened::Daemon { fh, reading: true }
     }
 
     fn passthrough_handle(&self, ino: u64, backing: Arc<BackingId>, len: u64) -> Opened {
@@ -187,10 +258,7 @@ impl FuseState {
         let fh = self
             .start_writer(ino, path, Some(old.mode & 0o7777), uid, gid)
             .await?;
-        Ok(Opened::Daemon {
-            fh,
-            keep_cache: false,
-        })
+        Ok(Opened::Daemon { fh, reading: false })
     }
 
     async fn start_writer(
@@ -301,6 +369,18 @@ impl FuseState {
         } else {
             Err(Errno::EBADF)
         }
+    }
+
+    /// Release of a handle read through the daemon: nothing to wait for,
+    /// so it is answered where the request was read. False for any other
+    /// handle.
+    pub fn release_reader(&self, ino: u64, fh: u64) -> bool {
+        if self.handles.remove_reader(fh).is_none() {
+            return false;
+        }
+        self.metrics.open_handles.dec();
+        self.passthrough.cached_release(ino);
+        true
     }
 
     pub async fn release(&self, ino: u64, fh: u64) {

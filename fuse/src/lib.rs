@@ -9,7 +9,8 @@
 //!   `state.rs`: what they share.
 //! - `inodes.rs`: inode numbers (from Alluxio file ids) and their paths;
 //!   `handles.rs`: open files and directories; `passthrough.rs`: inodes
-//!   the kernel reads from the local worker's copy itself.
+//!   the kernel reads from the local worker's copy itself; `prefetch.rs`:
+//!   small files fetched ahead of a reader going through a directory.
 //! - `options.rs`: `-o` options; `errno.rs`: errors as errno values and
 //!   bounded retries; `metrics.rs`; `users.rs`: owner names and ids.
 //!
@@ -27,6 +28,7 @@ pub mod metadata_cache;
 pub mod metrics;
 pub mod options;
 mod passthrough;
+mod prefetch;
 pub mod state;
 
 pub use metrics::FuseMetrics;

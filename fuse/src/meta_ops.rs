@@ -3,10 +3,10 @@
 //! [`FuseState`] returning what the reply needs or an errno.
 
 use crate::handles::{DirHandle, Handle};
-use crate::state::FuseState;
+use crate::state::{FuseState, KernelAttr};
 use alluxio_common::AlluxioError;
 use alluxio_proto::grpc::{CreateDirectoryRequest, FileInfo, SetAttributeRequest};
-use fuser::{Errno, FileAttr, FileType};
+use fuser::{Errno, FileType};
 use std::ffi::OsStr;
 
 /// One directory entry for a readdir reply.
@@ -31,19 +31,19 @@ pub struct StatFs {
 }
 
 impl FuseState {
-    pub async fn lookup(&self, parent: u64, name: &OsStr) -> Result<FileAttr, Errno> {
+    pub async fn lookup(&self, parent: u64, name: &OsStr) -> Result<KernelAttr, Errno> {
         let path = self.child_path(parent, name)?;
         let info = self.info_at(&path).await?;
-        Ok(self.remember(&info, true))
+        Ok(self.remember_for_kernel(&info, true))
     }
 
-    pub async fn getattr(&self, ino: u64) -> Result<FileAttr, Errno> {
+    pub async fn getattr(&self, ino: u64) -> Result<KernelAttr, Errno> {
         let path = self.path_of(ino)?;
         let info = self.info_at(&path).await?;
         self.remember(&info, false);
         // Attributes under the kernel's number: a file replaced at the same
         // path (truncated by an open of ours) keeps it.
-        Ok(self.attr(&info, ino))
+        Ok(self.for_kernel(&info, self.attr(&info, ino)))
     }
 
     /// chmod/chown go to the master; truncation is allowed only where it
@@ -55,7 +55,7 @@ impl FuseState {
         uid: Option<u32>,
         gid: Option<u32>,
         size: Option<u64>,
-    ) -> Result<FileAttr, Errno> {
+    ) -> Result<KernelAttr, Errno> {
         let path = self.path_of(ino)?;
         if mode.is_some() || uid.is_some() || gid.is_some() {
             self.refuse_if_read_only("chmod/chown", &path)?;
@@ -73,11 +73,11 @@ impl FuseState {
         }
         let attr = self.getattr(ino).await?;
         if let Some(size) = size {
-            if size != attr.size {
+            if size != attr.attr.size {
                 tracing::warn!(
                     path,
                     size,
-                    current = attr.size,
+                    current = attr.attr.size,
                     "truncate refused: Alluxio files are write-once (open with O_TRUNC to replace one)"
                 );
                 return Err(Errno::EOPNOTSUPP);
@@ -93,7 +93,7 @@ impl FuseState {
         mode: u32,
         uid: u32,
         gid: u32,
-    ) -> Result<FileAttr, Errno> {
+    ) -> Result<KernelAttr, Errno> {
         let path = self.child_path(parent, name)?;
         self.refuse_if_read_only("mkdir", &path)?;
         let req = CreateDirectoryRequest {
@@ -107,7 +107,7 @@ impl FuseState {
             .retry(|| self.fs.master().create_directory(req.clone()))
             .await
             .map_err(|e| self.log_error("mkdir", &path, e))?;
-        Ok(self.remember(&info, true))
+        Ok(self.remember_for_kernel(&info, true))
     }
 
     pub async fn unlink(&self, parent: u64, name: &OsStr) -> Result<(), Errno> {
@@ -235,6 +235,8 @@ impl FuseState {
         for child in &children {
             self.metadata.put(&caller, &child.path, child);
         }
+        self.prefetch
+            .listed(&dir.path, from, children.iter().map(|c| c.name.clone()));
         let inodes = self.inodes();
         for (i, child) in children.into_iter().enumerate() {
             out.push(DirEntry {

@@ -33,6 +33,9 @@ pub struct FuseMetrics {
     pub open_handles: Gauge,
     /// Lookups, getattrs and opens answered from the metadata cache.
     pub metadata_cache_hits: Counter,
+    /// Small files handed to the prefetcher, and opens that found theirs.
+    pub prefetched_files: Counter,
+    pub prefetch_hits: Counter,
 }
 
 impl FuseMetrics {
@@ -47,6 +50,16 @@ impl FuseMetrics {
             "alluxio_fuse_metadata_cache_hits",
             "Lookups, getattrs and opens answered from metadata the daemon holds, without the master",
             m.metadata_cache_hits.clone(),
+        );
+        registry.register(
+            "alluxio_fuse_prefetched_files",
+            "Small files fetched ahead of a reader going through a directory in order",
+            m.prefetched_files.clone(),
+        );
+        registry.register(
+            "alluxio_fuse_prefetch_hits",
+            "Opens whose file had been fetched ahead",
+            m.prefetch_hits.clone(),
         );
         registry.register(
             "alluxio_fuse_errors",

@@ -37,6 +37,12 @@ pub struct FuseOptions {
     pub read_ahead_kb: u32,
     /// Let the kernel check permission bits (`default_permissions`).
     pub default_permissions: bool,
+    /// Small files fetched ahead of a reader going through a directory in
+    /// order; `None`: [`READ_ONLY_PREFETCH_FILES`] on a read-only mount,
+    /// off otherwise.
+    pub prefetch_files: Option<usize>,
+    /// Files bigger than this are not fetched ahead whole.
+    pub prefetch_file_max: u64,
     /// Kernel options passed through unchanged (noatime, nodev, ...).
     pub kernel: Vec<String>,
 }
@@ -57,6 +63,8 @@ impl Default for FuseOptions {
             threads: 2,
             read_ahead_kb: 8192,
             default_permissions: true,
+            prefetch_files: None,
+            prefetch_file_max: 4 << 20,
             kernel: Vec::new(),
         }
     }
@@ -64,6 +72,10 @@ impl Default for FuseOptions {
 
 /// The metadata cache's default TTL on a read-only mount.
 pub const READ_ONLY_METADATA_TTL: Duration = Duration::from_secs(60);
+
+/// Files fetched ahead by default on a read-only mount (a dataset being
+/// read), as many at once.
+pub const READ_ONLY_PREFETCH_FILES: usize = 16;
 
 /// Kernel mount options accepted as they are.
 const KERNEL_FLAGS: &[&str] = &[
@@ -80,6 +92,15 @@ impl FuseOptions {
             Some(ttl) => ttl,
             None if self.read_only => READ_ONLY_METADATA_TTL.max(self.attr_timeout),
             None => self.attr_timeout,
+        }
+    }
+
+    /// How many small files are fetched ahead of an in-order reader.
+    pub fn files_ahead(&self) -> usize {
+        match self.prefetch_files {
+            Some(n) => n,
+            None if self.read_only => READ_ONLY_PREFETCH_FILES,
+            None => 0,
         }
     }
 
@@ -134,6 +155,26 @@ impl FuseOptions {
                     .parse()
                     .map_err(|_| format!("option read_ahead_kb must be a number, not {value:?}"))?
             }
+            "prefetch_files" => {
+                self.prefetch_files = Some(
+                    need()?
+                        .parse()
+                        .ok()
+                        .filter(|n| *n <= 256)
+                        .ok_or_else(|| {
+                            format!("option prefetch_files must be 0 to 256, not {value:?}")
+                        })?,
+                )
+            }
+            "prefetch_file_max" => {
+                self.prefetch_file_max = alluxio_common::units::ByteSize::parse(need()?)
+                    .ok()
+                    .map(|b| b.0)
+                    .filter(|b| *b <= 64 << 20)
+                    .ok_or_else(|| {
+                        format!("option prefetch_file_max must be a size up to 64MiB, not {value:?}")
+                    })?
+            }
             "default_permissions" => self.default_permissions = true,
             "no_default_permissions" => self.default_permissions = false,
             flag if KERNEL_FLAGS.contains(&flag) && value.is_none() => {
@@ -143,8 +184,8 @@ impl FuseOptions {
                 return Err(format!(
                     "unknown mount option {name:?} (known: allow_other, ro, rw, attr_timeout, \
                      entry_timeout, metadata_cache_ttl, read_type, write_type, passthrough, nopassthrough, \
-                     sync_interval, retry_timeout, threads, read_ahead_kb, default_permissions, \
-                     no_default_permissions, {})",
+                     sync_interval, retry_timeout, threads, read_ahead_kb, prefetch_files, \
+                     prefetch_file_max, default_permissions, no_default_permissions, {})",
                     KERNEL_FLAGS.join(", ")
                 ))
             }
@@ -189,6 +230,10 @@ mod tests {
         assert_eq!(rw.metadata_ttl(), Duration::from_secs(3));
         let set = FuseOptions::parse(&["ro,metadata_cache_ttl=0"]).unwrap();
         assert_eq!(set.metadata_ttl(), Duration::ZERO);
+        assert_eq!(o.files_ahead(), READ_ONLY_PREFETCH_FILES, "read-only: on");
+        assert_eq!(rw.files_ahead(), 0, "off where files are written");
+        let p = FuseOptions::parse(&["prefetch_files=4,prefetch_file_max=1MiB"]).unwrap();
+        assert_eq!((p.files_ahead(), p.prefetch_file_max), (4, 1 << 20));
         assert_eq!(o.read_type, Some(ReadType::NoCache));
         assert_eq!(o.write_type, Some(WriteType::MustCache));
         assert_eq!(o.sync_interval_ms, Some(0));
@@ -203,6 +248,8 @@ mod tests {
             ("attr_timeout", "needs a value"),
             ("read_type=FAST", "unknown read type"),
             ("threads=0", "threads"),
+            ("prefetch_files=1000", "prefetch_files"),
+            ("prefetch_file_max=1GiB", "prefetch_file_max"),
             ("noatime=1", "unknown mount option \"noatime\""),
         ] {
             let err = FuseOptions::parse(&[bad]).unwrap_err();

@@ -9,6 +9,7 @@ use crate::metadata_cache::MetadataCache;
 use crate::metrics::FuseMetrics;
 use crate::options::FuseOptions;
 use crate::passthrough::Passthrough;
+use crate::prefetch::FilePrefetcher;
 use alluxio_client::FileSystem;
 use alluxio_common::users::Users;
 use alluxio_common::AlluxioError;
@@ -21,6 +22,13 @@ use std::time::{Duration, UNIX_EPOCH};
 
 /// Block size reported by stat(): programs size their buffers by it.
 const STAT_BLOCK_SIZE: u32 = 1 << 20;
+
+/// Attributes for a reply, with how long the kernel may keep them.
+pub struct KernelAttr {
+    pub attr: FileAttr,
+    pub entry_timeout: Duration,
+    pub attr_timeout: Duration,
+}
 
 pub struct FuseState {
     pub fs: FileSystem,
@@ -36,6 +44,8 @@ pub struct FuseState {
     pub kernel_passthrough: AtomicBool,
     /// Completed files' metadata, per caller, for `metadata_ttl`.
     pub metadata: MetadataCache,
+    /// Small files fetched ahead of in-order readers.
+    pub prefetch: Arc<FilePrefetcher>,
 }
 
 impl FuseState {
@@ -48,6 +58,11 @@ impl FuseState {
         FuseState {
             fs,
             metadata: MetadataCache::new(options.metadata_ttl()),
+            prefetch: Arc::new(FilePrefetcher::new(
+                options.files_ahead(),
+                options.prefetch_file_max,
+                options.read_type,
+            )),
             options,
             inodes: Mutex::new(InodeTable::new(root)),
             handles: Handles::default(),
@@ -127,6 +142,21 @@ impl FuseState {
         self.attr(info, ino)
     }
 
+    /// [`FuseState::remember`], with the kernel's timeouts for `info`.
+    pub fn remember_for_kernel(&self, info: &FileInfo, lookup: bool) -> KernelAttr {
+        let attr = self.remember(info, lookup);
+        self.for_kernel(info, attr)
+    }
+
+    pub fn for_kernel(&self, info: &FileInfo, attr: FileAttr) -> KernelAttr {
+        let (entry_timeout, attr_timeout) = self.kernel_timeouts(info);
+        KernelAttr {
+            attr,
+            entry_timeout,
+            attr_timeout,
+        }
+    }
+
     /// Drops the kernel's cached pages and attributes of `ino`. Sent from
     /// a blocking thread: the kernel may wait on a request of ours first.
     pub fn invalidate(&self, ino: u64) {
@@ -141,6 +171,21 @@ impl FuseState {
                 }
             });
         }
+    }
+
+    /// How long the kernel may keep `info`'s name and attributes (entry,
+    /// attr): a completed file never changes (a changed UFS file becomes a
+    /// new inode), so the kernel keeps it as long as the daemon's metadata
+    /// cache would (a minute on read-only mounts) and asks nothing for it
+    /// meanwhile; directories and files being written get the mount's
+    /// `entry_timeout` and `attr_timeout`.
+    pub fn kernel_timeouts(&self, info: &FileInfo) -> (Duration, Duration) {
+        let (entry, attr) = (self.options.entry_timeout, self.options.attr_timeout);
+        if info.folder || !info.completed {
+            return (entry, attr);
+        }
+        let kept = self.options.metadata_ttl();
+        (entry.max(kept), attr.max(kept))
     }
 
     pub fn attr(&self, info: &FileInfo, ino: u64) -> FileAttr {

@@ -272,6 +272,11 @@ pub fn acting_user() -> Option<String> {
     ACTING_FOR.try_with(|who| who.user.clone()).ok()
 }
 
+/// Who this task's calls are carried for, if anyone.
+pub fn acting_as() -> Option<ActAs> {
+    ACTING_FOR.try_with(|who| who.clone()).ok()
+}
+
 /// Runs `f` with every call it makes (in this task) carried for `who`.
 pub async fn acting_for<F: std::future::Future>(who: ActAs, f: F) -> F::Output {
     ACTING_FOR.scope(who, f).await

@@ -20,7 +20,7 @@ pub mod key;
 
 pub use authenticator::{caller, Authenticator};
 pub use credentials::{
-    acting_for, acting_user, ActAs, AttachCredentials, AuthChannel, Credentials,
+    acting_as, acting_for, acting_user, ActAs, AttachCredentials, AuthChannel, Credentials,
 };
 pub use key::{ClusterKey, MAX_TOKEN_LEN, TOKEN_VERSION};
 
