@@ -137,7 +137,16 @@ impl Filesystem for AlluxioFuse {
             let _ = config.add_capabilities(flag);
         }
         let _ = config.set_max_readahead(1 << 20);
-        if self.state.options.passthrough {
+        if self.state.options.no_open {
+            let granted = config
+                .add_capabilities(InitFlags::FUSE_NO_OPEN_SUPPORT)
+                .is_ok();
+            self.state.kernel_no_open.store(granted, Ordering::Relaxed);
+            if !granted {
+                tracing::warn!("the kernel does not offer opens without the daemon (no_open); every open asks the daemon");
+            }
+        }
+        if self.state.options.passthrough && !self.state.kernel_no_open.load(Ordering::Relaxed) {
             let granted = config.add_capabilities(InitFlags::FUSE_PASSTHROUGH).is_ok()
                 && config.set_max_stack_depth(2).is_ok();
             self.state
@@ -323,6 +332,12 @@ impl Filesystem for AlluxioFuse {
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         self.state.metrics.count("open");
         let state = self.state.clone();
+        if state.kernel_no_open.load(Ordering::Relaxed) {
+            // The kernel takes ENOSYS as "open without me from now on";
+            // this open succeeds too. The mount is read-only, so the
+            // kernel refuses write opens itself.
+            return reply.error(Errno::ENOSYS);
+        }
         let (uid, gid) = (req.uid(), req.gid());
         // Answered here when the daemon holds what it needs (no task, no
         // call); inside the runtime for what it starts (prefetches).
@@ -375,7 +390,7 @@ impl Filesystem for AlluxioFuse {
     fn read(
         &self,
         req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         size: u32,
@@ -383,6 +398,15 @@ impl Filesystem for AlluxioFuse {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
+        if fh.0 == 0 && self.state.kernel_no_open.load(Ordering::Relaxed) {
+            return self.run(
+                "read",
+                req,
+                reply,
+                move |s| async move { s.read_unopened(ino.0, offset, size).await },
+                |reply, data, _| reply.data(&data),
+            );
+        }
         self.run(
             "read",
             req,
@@ -422,6 +446,12 @@ impl Filesystem for AlluxioFuse {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
+        if self.state.options.read_only {
+            // Nothing is ever pending on a read-only mount: ENOSYS tells
+            // the kernel to stop sending flushes at every close(2).
+            self.state.metrics.count("flush");
+            return reply.error(Errno::ENOSYS);
+        }
         self.run(
             "flush",
             req,

@@ -19,7 +19,7 @@ use alluxio_proto::grpc::FileInfo;
 use bytes::Bytes;
 use futures::stream::BoxStream;
 use futures::StreamExt;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -111,6 +111,58 @@ impl Handles {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Handle>> {
         self.open.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Readers of files the kernel opened without asking the daemon
+/// (`no_open`): one per inode, shared by everyone reading it. No release
+/// ever comes for them, so beyond [`UNOPENED_READERS`] the oldest go (a
+/// later read makes a new one).
+#[derive(Default)]
+pub struct UnopenedReaders {
+    inner: Mutex<OldestFirst>,
+}
+
+#[derive(Default)]
+struct OldestFirst {
+    readers: HashMap<u64, Arc<ReadHandle>>,
+    order: VecDeque<u64>,
+}
+
+pub const UNOPENED_READERS: usize = 1024;
+
+impl UnopenedReaders {
+    /// The reader of inode `ino` if it still reads file `file_id` (a sync
+    /// that replaced the file gives the path a new Alluxio file).
+    pub fn get(&self, ino: u64, file_id: u64) -> Option<Arc<ReadHandle>> {
+        let inner = self.lock();
+        let handle = inner.readers.get(&ino)?;
+        (handle.reader.info().file_id == file_id).then(|| handle.clone())
+    }
+
+    pub fn insert(&self, ino: u64, handle: Arc<ReadHandle>) {
+        let mut inner = self.lock();
+        if inner.readers.insert(ino, handle).is_none() {
+            inner.order.push_back(ino);
+        }
+        while inner.readers.len() > UNOPENED_READERS {
+            let Some(oldest) = inner.order.pop_front() else {
+                break;
+            };
+            inner.readers.remove(&oldest);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().readers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, OldestFirst> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 

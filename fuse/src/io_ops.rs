@@ -127,13 +127,13 @@ impl FuseState {
         }
     }
 
-    /// A reader of the file `info`, if the caller may read it.
-    fn reader_for(&self, path: &str, info: FileInfo) -> Result<FileReader, Errno> {
-        // open(2) for reading needs read permission. The master signs a
-        // capability only for a caller who may read the file; without one
-        // the open is refused here (the kernel's page cache would
-        // otherwise serve another reader's pages of it). With
-        // authentication off there are no capabilities and no checks.
+    /// Whether the caller may read the file `info`. open(2) for reading
+    /// needs read permission: the master signs a capability only for a
+    /// caller who may read the file; without one the open is refused here
+    /// (the kernel's page cache would otherwise serve another reader's
+    /// pages of it). With authentication off there are no capabilities
+    /// and no checks.
+    fn may_read(&self, path: &str, info: &FileInfo) -> Result<(), Errno> {
         if info.capability.is_empty()
             && !info.folder
             && !self.fs.master().credentials().is_anonymous()
@@ -141,6 +141,12 @@ impl FuseState {
             tracing::debug!(path, "open refused: the caller may not read the file");
             return Err(Errno::EACCES);
         }
+        Ok(())
+    }
+
+    /// A reader of the file `info`, if the caller may read it.
+    fn reader_for(&self, path: &str, info: FileInfo) -> Result<FileReader, Errno> {
+        self.may_read(path, &info)?;
         let reader = self
             .fs
             .reader(info, self.options.read_type)
@@ -160,16 +166,50 @@ impl FuseState {
     fn daemon_handle(&self, ino: u64, reader: FileReader) -> Opened {
         self.passthrough.cached_open(ino);
         self.metrics.open_handles.inc();
+        let handle = self.read_handle(reader);
+        let fh = self.handles.insert(Handle::Read(Arc::new(handle)));
+        Opened::Daemon { fh, reading: true }
+    }
+
+    /// A read handle, with the file's bytes if they were fetched ahead.
+    fn read_handle(&self, reader: FileReader) -> ReadHandle {
         self.prefetch.first_sight(reader.info().file_id);
-        let handle = match self.prefetch.take(reader.info().file_id) {
+        match self.prefetch.take(reader.info().file_id) {
             Some(whole) => {
                 self.metrics.prefetch_hits.inc();
                 ReadHandle::with_contents(reader, whole)
             }
             None => ReadHandle::new(reader),
+        }
+    }
+
+    /// A read of a file the kernel opened without asking (`no_open`, fh
+    /// 0): the caller's right to read is checked on every read (from
+    /// metadata the daemon holds, as a rule), and one reader per inode
+    /// serves everyone.
+    pub async fn read_unopened(&self, ino: u64, offset: u64, size: u32) -> Result<Bytes, Errno> {
+        let path = self.path_of(ino)?;
+        let info = self.info_at(&path).await?;
+        self.may_read(&path, &info)?;
+        let handle = match self.unopened.get(ino, info.file_id) {
+            Some(handle) => handle,
+            None => {
+                let handle = Arc::new(self.read_handle(self.reader_for(&path, info)?));
+                self.unopened.insert(ino, handle.clone());
+                handle
+            }
         };
-        let fh = self.handles.insert(Handle::Read(Arc::new(handle)));
-        Opened::Daemon { fh, reading: true }
+        if offset == 0 {
+            if let Some(caller) = alluxio_common::auth::acting_as() {
+                self.prefetch_after(&path, caller);
+            }
+        }
+        let data = handle
+            .read(offset, u64::from(size))
+            .await
+            .map_err(|e| self.log_error("read", &path, e))?;
+        self.metrics.bytes_read_daemon.inc_by(data.len() as u64);
+        Ok(data)
     }
 
     fn passthrough_handle(&self, ino: u64, backing: Arc<BackingId>, len: u64) -> Opened {

@@ -43,6 +43,11 @@ pub struct FuseOptions {
     pub prefetch_files: Option<usize>,
     /// Files bigger than this are not fetched ahead whole.
     pub prefetch_file_max: u64,
+    /// Read-only mounts: the kernel opens and closes files without asking
+    /// the daemon (FUSE "no open" support), so that reading a small file
+    /// in the page cache costs no round trip; files are then never handed
+    /// to passthrough.
+    pub no_open: bool,
     /// Kernel options passed through unchanged (noatime, nodev, ...).
     pub kernel: Vec<String>,
 }
@@ -65,6 +70,7 @@ impl Default for FuseOptions {
             default_permissions: true,
             prefetch_files: None,
             prefetch_file_max: 4 << 20,
+            no_open: false,
             kernel: Vec::new(),
         }
     }
@@ -115,6 +121,12 @@ impl FuseOptions {
                 };
                 o.apply(name, value)?;
             }
+        }
+        if o.no_open && !o.read_only {
+            return Err("option no_open needs a read-only mount (ro): writes need opens".into());
+        }
+        if o.no_open && !o.default_permissions {
+            return Err("option no_open needs default_permissions: without opens, only the kernel checks who may read cached pages".into());
         }
         Ok(o)
     }
@@ -175,6 +187,7 @@ impl FuseOptions {
                         format!("option prefetch_file_max must be a size up to 64MiB, not {value:?}")
                     })?
             }
+            "no_open" => self.no_open = true,
             "default_permissions" => self.default_permissions = true,
             "no_default_permissions" => self.default_permissions = false,
             flag if KERNEL_FLAGS.contains(&flag) && value.is_none() => {
@@ -185,7 +198,7 @@ impl FuseOptions {
                     "unknown mount option {name:?} (known: allow_other, ro, rw, attr_timeout, \
                      entry_timeout, metadata_cache_ttl, read_type, write_type, passthrough, nopassthrough, \
                      sync_interval, retry_timeout, threads, read_ahead_kb, prefetch_files, \
-                     prefetch_file_max, default_permissions, no_default_permissions, {})",
+                     prefetch_file_max, no_open, default_permissions, no_default_permissions, {})",
                     KERNEL_FLAGS.join(", ")
                 ))
             }
@@ -234,6 +247,7 @@ mod tests {
         assert_eq!(rw.files_ahead(), 0, "off where files are written");
         let p = FuseOptions::parse(&["prefetch_files=4,prefetch_file_max=1MiB"]).unwrap();
         assert_eq!((p.files_ahead(), p.prefetch_file_max), (4, 1 << 20));
+        assert!(FuseOptions::parse(&["ro,no_open"]).unwrap().no_open);
         assert_eq!(o.read_type, Some(ReadType::NoCache));
         assert_eq!(o.write_type, Some(WriteType::MustCache));
         assert_eq!(o.sync_interval_ms, Some(0));
@@ -249,6 +263,11 @@ mod tests {
             ("read_type=FAST", "unknown read type"),
             ("threads=0", "threads"),
             ("prefetch_files=1000", "prefetch_files"),
+            ("no_open", "needs a read-only mount"),
+            (
+                "ro,no_open,no_default_permissions",
+                "needs default_permissions",
+            ),
             ("prefetch_file_max=1GiB", "prefetch_file_max"),
             ("noatime=1", "unknown mount option \"noatime\""),
         ] {

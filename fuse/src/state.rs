@@ -3,7 +3,7 @@
 //! attribute lookups with retries, and page-cache invalidation.
 
 use crate::errno::{errno_of, with_retry};
-use crate::handles::Handles;
+use crate::handles::{Handles, UnopenedReaders};
 use crate::inodes::InodeTable;
 use crate::metadata_cache::MetadataCache;
 use crate::metrics::FuseMetrics;
@@ -42,6 +42,10 @@ pub struct FuseState {
     pub notifier: OnceLock<fuser::Notifier>,
     /// The kernel accepted FUSE passthrough at init.
     pub kernel_passthrough: AtomicBool,
+    /// The kernel opens files without asking (`no_open` granted at init).
+    pub kernel_no_open: AtomicBool,
+    /// Readers of the files it opened so.
+    pub unopened: UnopenedReaders,
     /// Completed files' metadata, per caller, for `metadata_ttl`.
     pub metadata: MetadataCache,
     /// Small files fetched ahead of in-order readers.
@@ -71,6 +75,8 @@ impl FuseState {
             metrics,
             notifier: OnceLock::new(),
             kernel_passthrough: AtomicBool::new(false),
+            kernel_no_open: AtomicBool::new(false),
+            unopened: UnopenedReaders::default(),
         }
     }
 

@@ -2,75 +2,16 @@
 //! libc like any program would. Needs root and /dev/fuse (CI has both; a
 //! missing prerequisite fails under CI).
 
-use alluxio_fuse::{FuseMetrics, FuseMount, FuseOptions};
+mod common;
+
 use alluxio_proto::grpc::WriteType;
-use alluxio_testkit::cluster::{data, start, Cluster, MIB};
+use alluxio_testkit::cluster::{data, start, MIB};
 use bytes::Bytes;
+use common::{blocking, errno, fuse_available, mount};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileExt, MetadataExt};
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn fuse_available() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    let root = alluxio_testkit::running_as_root();
-    if root && Path::new("/dev/fuse").exists() {
-        return true;
-    }
-    alluxio_testkit::missing_prerequisite::<()>("root and /dev/fuse for FUSE mounts");
-    false
-}
-
-struct Mounted {
-    mount: Option<FuseMount>,
-    point: PathBuf,
-    metrics: Arc<FuseMetrics>,
-    _dir: tempfile::TempDir,
-}
-
-impl Mounted {
-    fn path(&self, rel: &str) -> PathBuf {
-        self.point.join(rel)
-    }
-}
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        if let Some(m) = self.mount.take() {
-            let _ = m.unmount();
-        }
-    }
-}
-
-async fn mount(c: &Cluster, alluxio_path: &str, options: &[&str]) -> Mounted {
-    let dir = tempfile::tempdir().unwrap();
-    let point = dir.path().join("mnt");
-    std::fs::create_dir(&point).unwrap();
-    let options = FuseOptions::parse(options).unwrap();
-    let metrics = Arc::new(FuseMetrics::default());
-    let mount = alluxio_fuse::mount(c.fs.clone(), alluxio_path, &point, options, metrics.clone())
-        .await
-        .unwrap();
-    Mounted {
-        mount: Some(mount),
-        point,
-        metrics,
-        _dir: dir,
-    }
-}
-
-/// Blocking file-system calls run off the runtime that serves the mount.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    tokio::task::spawn_blocking(f).await.unwrap()
-}
-
-fn errno<T>(r: std::io::Result<T>) -> i32 {
-    match r {
-        Ok(_) => 0,
-        Err(e) => e.raw_os_error().unwrap_or(-1),
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn file_and_directory_operations_through_std_fs() {

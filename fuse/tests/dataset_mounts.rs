@@ -1,0 +1,148 @@
+//! Read-only dataset mounts, a data loader's case: the kernel keeps the
+//! entries and attributes of completed files, readers going through a
+//! directory of small files in order get the next files fetched ahead,
+//! and with `no_open` the kernel opens files without asking the daemon.
+//! Needs root and /dev/fuse.
+
+mod common;
+
+use alluxio_proto::grpc::WriteType;
+use alluxio_testkit::cluster::{start, Cluster, MIB};
+use bytes::Bytes;
+use common::{blocking, errno, fuse_available, mount};
+use std::path::PathBuf;
+
+const FILES: usize = 24;
+
+async fn write_small_files(c: &Cluster, dir: &str, write_type: WriteType) {
+    for i in 0..FILES {
+        c.fs.write_file(
+            &format!("{dir}/f{i:02}"),
+            write_type,
+            [Bytes::from(format!("file {i:02} of {dir}"))],
+        )
+        .await
+        .unwrap();
+    }
+}
+
+/// Lists `dir` and reads every file in the listing's order, as a data
+/// loader does; checks what each holds.
+fn read_in_listing_order(dir: PathBuf, alluxio_dir: &'static str) {
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names.len(), FILES);
+    for name in names {
+        let text = std::fs::read_to_string(dir.join(&name)).unwrap();
+        assert_eq!(text, format!("file {} of {alluxio_dir}", &name[1..]));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_kernel_keeps_completed_files_of_read_only_mounts() {
+    if !fuse_available() {
+        return;
+    }
+    let c = start(1, 64 * MIB, |_| {}).await;
+    write_small_files(&c, "/ds", WriteType::CacheThrough).await;
+    // Zero timeouts: what the kernel keeps, it keeps because the files
+    // are complete and the mount read-only, not because of the options.
+    let options = "entry_timeout=0,attr_timeout=0";
+    let ro = mount(&c, "/ds", &[&format!("ro,{options}")]).await;
+    let rw = mount(&c, "/ds", &[options]).await;
+    for m in [&ro, &rw] {
+        let dir = m.point.clone();
+        blocking(move || read_in_listing_order(dir, "/ds")).await;
+    }
+    let (ro_lookups, rw_lookups) = (ro.requests("lookup"), rw.requests("lookup"));
+    for m in [&ro, &rw] {
+        let dir = m.point.clone();
+        blocking(move || read_in_listing_order(dir, "/ds")).await;
+    }
+    assert_eq!(
+        ro.requests("lookup"),
+        ro_lookups,
+        "the kernel asked the read-only mount again for completed files"
+    );
+    assert!(
+        rw.requests("lookup") >= rw_lookups + FILES as u64,
+        "a read-write mount keeps the options' timeouts: {} lookups before, {} after",
+        rw_lookups,
+        rw.requests("lookup")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn in_order_readers_get_the_next_files_fetched_ahead() {
+    if !fuse_available() {
+        return;
+    }
+    let c = start(1, 64 * MIB, |_| {}).await;
+    // In the under storage only: nothing cached yet, as on a first epoch.
+    write_small_files(&c, "/ro", WriteType::Through).await;
+    write_small_files(&c, "/rw", WriteType::Through).await;
+    let ro = mount(&c, "/ro", &["ro,prefetch_files=4"]).await;
+    let rw = mount(&c, "/rw", &[]).await;
+    let (ro_dir, rw_dir) = (ro.point.clone(), rw.point.clone());
+    blocking(move || read_in_listing_order(ro_dir, "/ro")).await;
+    blocking(move || read_in_listing_order(rw_dir, "/rw")).await;
+
+    let (fetched, hits) = (
+        ro.metrics.prefetched_files.get(),
+        ro.metrics.prefetch_hits.get(),
+    );
+    assert!(
+        hits >= FILES as u64 / 2,
+        "only {hits} of {FILES} opens found their file fetched ahead"
+    );
+    assert!(
+        fetched >= hits && fetched <= FILES as u64,
+        "{fetched} fetched"
+    );
+    assert_eq!(
+        rw.metrics.prefetched_files.get(),
+        0,
+        "prefetch is off by default where files are written"
+    );
+    // What the prefetcher read went through the cache like any read.
+    let info = c.fs.master().get_status("/ro/f10", None).await.unwrap();
+    assert_eq!(info.in_alluxio_percentage, 100);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn no_open_mounts_read_without_opens_or_flushes() {
+    if !fuse_available() {
+        return;
+    }
+    let c = start(1, 64 * MIB, |_| {}).await;
+    write_small_files(&c, "/ds", WriteType::CacheThrough).await;
+    let m = mount(&c, "/ds", &["ro,no_open"]).await;
+    for _ in 0..2 {
+        let dir = m.point.clone();
+        blocking(move || read_in_listing_order(dir, "/ds")).await;
+    }
+    // The first open learns that the daemon does not take opens (ENOSYS,
+    // and the open succeeds); the first close, that it does not take
+    // flushes. From then on the kernel asks for neither.
+    assert!(m.requests("open") <= 1, "{} opens", m.requests("open"));
+    assert!(m.requests("flush") <= 1, "{} flushes", m.requests("flush"));
+    assert_eq!(m.requests("release"), 0);
+    assert!(m.requests("read") >= 1);
+
+    // Nothing gets written through it.
+    let f = m.path("f00");
+    blocking(move || {
+        assert_eq!(
+            errno(std::fs::OpenOptions::new().append(true).open(&f)),
+            libc::EROFS
+        );
+        assert_eq!(
+            errno(std::fs::write(f.with_file_name("new"), b"x")),
+            libc::EROFS
+        );
+        assert_eq!(std::fs::read(&f).unwrap(), b"file 00 of /ds");
+    })
+    .await;
+}
