@@ -3,9 +3,12 @@
 //! location policy, and with a persisting write type the same bytes stream
 //! to the UFS. `close` completes the file; any failure removes the
 //! incomplete file and aborts the UFS upload, so nothing half-written is
-//! left visible.
+//! left visible. A worker with no room in any tier refuses a block when it
+//! starts (ResourceExhausted); the block then goes to the next worker the
+//! location policy chose, replayed from the bytes the writer kept of it.
 
 use crate::core::ClientCore;
+use crate::workers::WorkerRef;
 use alluxio_common::{AlluxioError, Result};
 use alluxio_proto::grpc::*;
 use alluxio_ufs::UfsWriter;
@@ -16,10 +19,22 @@ use tokio::task::JoinHandle;
 /// Bytes per gRPC message of a block upload.
 const MESSAGE_BYTES: usize = 1 << 20;
 
+/// Bytes of a block kept to replay it on another worker. A worker refuses
+/// a block at its header (where it reserves the space), so a refusal
+/// comes while the first messages are on their way.
+const REPLAY_BYTES: u64 = 8 << 20;
+
 struct BlockUpload {
     tx: mpsc::Sender<WriteBlockChunk>,
     done: JoinHandle<Result<WriteBlockResponse>>,
+    /// Which block of the file.
+    index: u64,
     written: u64,
+    /// The block's bytes sent so far, while they are at most
+    /// [`REPLAY_BYTES`].
+    replay: Option<Vec<Bytes>>,
+    /// Workers that refused this block for want of room, this one last.
+    tried: Vec<WorkerRef>,
 }
 
 pub struct FileWriter {
@@ -96,27 +111,18 @@ impl FileWriter {
                 let room = (block_size - upload.written) as usize;
                 let take = rest.len().min(room).min(MESSAGE_BYTES);
                 let piece = rest.split_to(take);
-                upload.written += take as u64;
                 self.cached += take as u64;
-                if upload
-                    .tx
-                    .send(WriteBlockChunk {
-                        header: None,
-                        data: piece,
-                    })
-                    .await
-                    .is_err()
-                {
+                if !upload.send(piece).await {
                     // The upload ended early; its result says why (and
                     // the worker may be gone from the list).
-                    self.core.live.invalidate();
-                    let upload = self.block.take().expect("present");
-                    return Err(finish(upload).await.err().unwrap_or_else(|| {
+                    let ended = self.block.take().expect("present").end().await;
+                    let error = ended.result.err().unwrap_or_else(|| {
                         AlluxioError::Unavailable("worker closed the block upload".to_string())
-                    }));
+                    });
+                    self.block = Some(self.elsewhere(ended.upload, error).await?);
                 }
-                if upload.written == block_size {
-                    finish(self.block.take().expect("present")).await?;
+                if self.block.as_ref().is_some_and(|b| b.written == block_size) {
+                    self.finish_block().await?;
                 }
             }
         }
@@ -128,16 +134,26 @@ impl FileWriter {
     // `FileWriter: Sync`, which the UFS writer is not.
     async fn open_block(&mut self) -> Result<BlockUpload> {
         let index = self.cached / self.info.block_size_bytes;
+        self.open_block_avoiding(index, Vec::new()).await
+    }
+
+    /// Starts block `index` on the first worker the location policy
+    /// chooses that is not in `tried`.
+    async fn open_block_avoiding(
+        &mut self,
+        index: u64,
+        tried: Vec<WorkerRef>,
+    ) -> Result<BlockUpload> {
         let block_id = alluxio_common::block_id::block_id(self.info.file_id, index);
         let workers = self.core.workers.choose(&self.core.live_workers().await);
-        let Some(worker) = workers.first() else {
+        let Some(worker) = workers.into_iter().find(|w| !tried.contains(w)) else {
             self.core.live.invalidate();
             return Err(AlluxioError::Unavailable(format!(
                 "no worker is available to cache {}",
                 self.info.path
             )));
         };
-        let mut client = self.core.workers.client(worker)?;
+        let mut client = self.core.workers.client(&worker)?;
         let (tx, rx) = mpsc::channel(4);
         tx.send(WriteBlockChunk {
             header: Some(WriteBlockHeader {
@@ -157,11 +173,66 @@ impl FileWriter {
                 .await?;
             Ok(response.into_inner())
         });
+        let mut tried = tried;
+        tried.push(worker);
         Ok(BlockUpload {
             tx,
             done,
+            index,
             written: 0,
+            replay: Some(Vec::new()),
+            tried,
         })
+    }
+
+    /// Ends the current block; a worker that had no room for it hands it
+    /// on to another.
+    async fn finish_block(&mut self) -> Result<()> {
+        let Some(mut upload) = self.block.take() else {
+            return Ok(());
+        };
+        loop {
+            let ended = upload.end().await;
+            match ended.result {
+                Ok(_) => return Ok(()),
+                Err(error) => upload = self.elsewhere(ended.upload, error).await?,
+            }
+        }
+    }
+
+    /// After `error` ended the upload of a block: if it was a lack of room
+    /// and the block's bytes were kept, the block started again (and its
+    /// bytes sent) on a worker that has not refused it; otherwise `error`.
+    async fn elsewhere(
+        &mut self,
+        mut ended: EndedUpload,
+        mut error: AlluxioError,
+    ) -> Result<BlockUpload> {
+        self.core.live.invalidate();
+        'worker: loop {
+            let (AlluxioError::ResourceExhausted(why), Some(replay)) = (&error, ended.replay)
+            else {
+                return Err(error);
+            };
+            tracing::info!(path = %self.info.path, worker = %ended.tried.last().map(|w| w.address()).unwrap_or_default(), reason = %why, "a worker has no room for a block; trying another");
+            let mut upload = match self.open_block_avoiding(ended.index, ended.tried).await {
+                Ok(upload) => upload,
+                // No other worker: the refusal is the answer.
+                Err(AlluxioError::Unavailable(_)) => return Err(error),
+                Err(e) => return Err(e),
+            };
+            for piece in replay {
+                if !upload.send(piece).await {
+                    let next = upload.end().await;
+                    error = next.result.err().unwrap_or_else(|| {
+                        AlluxioError::Unavailable("worker closed the block upload".to_string())
+                    });
+                    ended = next.upload;
+                    continue 'worker;
+                }
+            }
+            return Ok(upload);
+        }
     }
 
     /// Finishes the last block and the UFS upload, then completes the file.
@@ -180,9 +251,7 @@ impl FileWriter {
                 self.info.path
             )));
         }
-        if let Some(upload) = self.block.take() {
-            finish(upload).await?;
-        }
+        self.finish_block().await?;
         let mut ufs_mtime_ms = 0;
         if let Some(ufs) = self.ufs.take() {
             ufs_mtime_ms = ufs.complete().await?.mtime_ms;
@@ -210,12 +279,66 @@ impl FileWriter {
     }
 }
 
-async fn finish(upload: BlockUpload) -> Result<WriteBlockResponse> {
-    drop(upload.tx);
-    upload
-        .done
-        .await
-        .map_err(|e| AlluxioError::Internal(format!("block upload task failed: {e}")))?
+/// What is left of a block upload once it has ended.
+struct EndedUpload {
+    index: u64,
+    replay: Option<Vec<Bytes>>,
+    tried: Vec<WorkerRef>,
+}
+
+struct Ended {
+    result: Result<WriteBlockResponse>,
+    upload: EndedUpload,
+}
+
+impl BlockUpload {
+    /// Sends the next piece of the block; false if the upload has ended
+    /// (its task says why).
+    async fn send(&mut self, piece: Bytes) -> bool {
+        self.written += piece.len() as u64;
+        self.replay = self
+            .replay
+            .take()
+            .filter(|_| self.written <= REPLAY_BYTES)
+            .map(|mut kept| {
+                kept.push(piece.clone());
+                kept
+            });
+        self.tx
+            .send(WriteBlockChunk {
+                header: None,
+                data: piece,
+            })
+            .await
+            .is_ok()
+    }
+
+    /// Ends the stream and waits for the worker's answer.
+    async fn end(self) -> Ended {
+        let BlockUpload {
+            tx,
+            done,
+            index,
+            replay,
+            tried,
+            ..
+        } = self;
+        drop(tx);
+        let result = match done.await {
+            Ok(result) => result,
+            Err(e) => Err(AlluxioError::Internal(format!(
+                "block upload task failed: {e}"
+            ))),
+        };
+        Ended {
+            result,
+            upload: EndedUpload {
+                index,
+                replay,
+                tried,
+            },
+        }
+    }
 }
 
 pub fn caches(w: WriteType) -> bool {

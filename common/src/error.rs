@@ -26,6 +26,10 @@ pub enum AlluxioError {
     /// A dependency (UFS, master, worker) cannot be reached right now.
     #[error("{0}")]
     Unavailable(String),
+    /// No room or capacity right now (every tier of a worker full, too
+    /// many requests in flight): another server may have some.
+    #[error("{0}")]
+    ResourceExhausted(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -40,6 +44,7 @@ impl AlluxioError {
             AlluxioError::PermissionDenied(_) => Code::PermissionDenied,
             AlluxioError::Unauthenticated(_) => Code::Unauthenticated,
             AlluxioError::Unavailable(_) => Code::Unavailable,
+            AlluxioError::ResourceExhausted(_) => Code::ResourceExhausted,
             AlluxioError::Internal(_) => Code::Internal,
         }
     }
@@ -53,6 +58,7 @@ impl AlluxioError {
             | AlluxioError::PermissionDenied(m)
             | AlluxioError::Unauthenticated(m)
             | AlluxioError::Unavailable(m)
+            | AlluxioError::ResourceExhausted(m)
             | AlluxioError::Internal(m) => m,
         }
     }
@@ -74,6 +80,7 @@ impl From<Status> for AlluxioError {
             Code::FailedPrecondition | Code::Aborted => AlluxioError::FailedPrecondition(msg),
             Code::PermissionDenied => AlluxioError::PermissionDenied(msg),
             Code::Unauthenticated => AlluxioError::Unauthenticated(msg),
+            Code::ResourceExhausted => AlluxioError::ResourceExhausted(msg),
             Code::Unavailable | Code::DeadlineExceeded => {
                 AlluxioError::Unavailable(if msg.is_empty() {
                     "service unavailable".to_string()

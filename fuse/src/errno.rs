@@ -23,6 +23,7 @@ pub fn errno_of(e: &AlluxioError) -> Errno {
         AlluxioError::FailedPrecondition(_) if m.contains("mount point") => Errno::EBUSY,
         AlluxioError::FailedPrecondition(_) if m.contains("not a directory") => Errno::ENOTDIR,
         AlluxioError::FailedPrecondition(_) => Errno::EPERM,
+        AlluxioError::ResourceExhausted(_) => Errno::ENOSPC,
         AlluxioError::Unavailable(_) | AlluxioError::Internal(_) => Errno::EIO,
     }
 }
@@ -58,6 +59,7 @@ mod tests {
         let cases = [
             (AlluxioError::NotFound("x".into()), Errno::ENOENT),
             (AlluxioError::AlreadyExists("x".into()), Errno::EEXIST),
+            (AlluxioError::ResourceExhausted("full".into()), Errno::ENOSPC),
             (
                 AlluxioError::FailedPrecondition(
                     "Cannot delete non-empty directory /d without recursive".into(),

@@ -620,13 +620,15 @@ impl Filesystem for AlluxioFuse {
         _size: u32,
         reply: ReplyXattr,
     ) {
+        // ENOSYS: the kernel answers EOPNOTSUPP itself from then on
+        // (`ls -l` asks for ACLs of every file it lists).
         self.state.metrics.count("getxattr");
-        reply.error(Errno::EOPNOTSUPP);
+        reply.error(Errno::ENOSYS);
     }
 
     fn listxattr(&self, _req: &Request, _ino: INodeNo, _size: u32, reply: ReplyXattr) {
         self.state.metrics.count("listxattr");
-        reply.error(Errno::EOPNOTSUPP);
+        reply.error(Errno::ENOSYS);
     }
 
     fn setxattr(

@@ -66,6 +66,26 @@ async fn the_kernel_keeps_completed_files_of_read_only_mounts() {
         ro_lookups,
         "the kernel asked the read-only mount again for completed files"
     );
+    // `ls -l` asks for every file's ACL; the first refusal (ENOSYS)
+    // tells the kernel to answer such questions itself.
+    let dir = ro.point.clone();
+    blocking(move || {
+        for _ in 0..2 {
+            let ls = std::process::Command::new("ls")
+                .arg("-l")
+                .arg(&dir)
+                .output()
+                .unwrap();
+            assert!(ls.status.success());
+            assert_eq!(
+                String::from_utf8(ls.stdout).unwrap().lines().count(),
+                FILES + 1
+            );
+        }
+    })
+    .await;
+    let xattr_requests = ro.requests("getxattr") + ro.requests("listxattr");
+    assert!(xattr_requests <= 2, "{xattr_requests} xattr requests");
     assert!(
         rw.requests("lookup") >= rw_lookups + FILES as u64,
         "a read-write mount keeps the options' timeouts: {} lookups before, {} after",

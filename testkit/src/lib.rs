@@ -19,6 +19,7 @@ pub mod prometheus;
 #[cfg(feature = "cluster")]
 pub mod quorum;
 pub mod s3;
+pub mod small_disk;
 
 /// A child process that gets SIGTERM, and is waited for, when this goes
 /// out of scope: a failing test or benchmark leaves nothing running.

@@ -104,6 +104,10 @@ struct Inner {
     /// second one would overwrite the first one's bytes and leak its
     /// reservation).
     blocks_being_written: HashSet<u64>,
+    /// Directories whose disk said ENOSPC below their quota (a disk
+    /// shared with others, or smaller than configured): no new block goes
+    /// there until a block's files in it are deleted.
+    out_of_disk: Vec<bool>,
 }
 
 impl Inner {
@@ -191,6 +195,7 @@ impl BlockStore {
         let store = BlockStore(Arc::new(StoreInner {
             inner: Mutex::new(Inner {
                 used: vec![0; dirs.len()],
+                out_of_disk: vec![false; dirs.len()],
                 ..Inner::default()
             }),
             dirs,
@@ -378,35 +383,26 @@ impl BlockStore {
         let dir = self.reserve(max_len, min_tier).inspect_err(|_| {
             self.lock().blocks_being_written.remove(&block_id);
         })?;
-        *self
-            .lock()
-            .writing
-            .entry((dir, file_id_of(block_id)))
-            .or_default() += 1;
-        let d = &self.0.dirs[dir];
-        let path = d.data_path(file_id_of(block_id));
-        let is_new = !path.exists();
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .read(true)
-            .open(&path)
-            .map_err(|e| {
-                self.release(dir, max_len);
-                self.writer_done(dir, block_id);
-                StoreError::Io {
-                    path: path.clone(),
-                    source: e,
+        let mut dir = dir;
+        let (file, path) = loop {
+            match self.open_data_file(dir, block_id) {
+                Ok(opened) => break opened,
+                Err(e) => {
+                    self.release(dir, max_len);
+                    let moved = match is_out_of_space(&e) {
+                        true => self.reserve_instead_of(dir, max_len),
+                        false => Err(e),
+                    };
+                    match moved {
+                        Ok(other) => dir = other,
+                        Err(e) => {
+                            self.lock().blocks_being_written.remove(&block_id);
+                            return Err(e);
+                        }
+                    }
                 }
-            })?;
-        if is_new {
-            // The new data file's name must survive a power loss as its
-            // bytes and the block record do.
-            if let Err(e) = alluxio_common::io::sync_parent(&path) {
-                tracing::warn!(path = %path.display(), error = %e, "cannot fsync a new data file's directory");
             }
-        }
+        };
         Ok(BlockWriter {
             store: self.clone(),
             block_id,
@@ -424,11 +420,60 @@ impl BlockStore {
         })
     }
 
+    /// Opens (creating it if needed) the data file in directory `dir` of
+    /// the file block `block_id` belongs to, and counts a writer of it
+    /// there (so that it is not deleted under the writer).
+    fn open_data_file(&self, dir: usize, block_id: u64) -> Result<(File, PathBuf), StoreError> {
+        let file_id = file_id_of(block_id);
+        *self.lock().writing.entry((dir, file_id)).or_default() += 1;
+        let path = self.0.dirs[dir].data_path(file_id);
+        let is_new = !path.exists();
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .read(true)
+            .open(&path)
+            .map_err(|e| {
+                self.not_writing(dir, file_id);
+                StoreError::Io {
+                    path: path.clone(),
+                    source: e,
+                }
+            })?;
+        if is_new {
+            // The new data file's name must survive a power loss as its
+            // bytes and the block record do.
+            if let Err(e) = alluxio_common::io::sync_parent(&path) {
+                tracing::warn!(path = %path.display(), error = %e, "cannot fsync a new data file's directory");
+            }
+        }
+        Ok((file, path))
+    }
+
+    /// Reserves `need` bytes in a directory other than `full` (whose disk
+    /// just said ENOSPC): another one of its tier, else a slower tier.
+    /// The caller moves its block there.
+    fn reserve_instead_of(&self, full: usize, need: u64) -> Result<usize, StoreError> {
+        {
+            let mut inner = self.lock();
+            inner.out_of_disk[full] = true;
+        }
+        tracing::warn!(
+            dir = %self.0.dirs[full].root.display(),
+            "the disk of this cache directory is full below its quota; new blocks go elsewhere until space is freed"
+        );
+        self.reserve(need, self.0.dirs[full].tier)
+    }
+
     fn reserve(&self, need: u64, min_tier: usize) -> Result<usize, StoreError> {
         for tier in min_tier..self.0.tiers.len() {
-            let candidates: Vec<usize> = (0..self.0.dirs.len())
-                .filter(|d| self.0.dirs[*d].tier == tier)
-                .collect();
+            let candidates: Vec<usize> = {
+                let inner = self.lock();
+                (0..self.0.dirs.len())
+                    .filter(|d| self.0.dirs[*d].tier == tier && !inner.out_of_disk[*d])
+                    .collect()
+            };
             // First a directory with free room, then one where eviction helps.
             {
                 let mut inner = self.lock();
@@ -451,9 +496,14 @@ impl BlockStore {
     }
 
     fn writer_done(&self, dir: usize, block_id: u64) {
+        self.lock().blocks_being_written.remove(&block_id);
+        self.not_writing(dir, file_id_of(block_id));
+    }
+
+    /// One writer fewer of file `file_id`'s data file in `dir`.
+    fn not_writing(&self, dir: usize, file_id: u64) {
         let mut inner = self.lock();
-        inner.blocks_being_written.remove(&block_id);
-        let key = (dir, file_id_of(block_id));
+        let key = (dir, file_id);
         if let Some(n) = inner.writing.get_mut(&key) {
             *n -= 1;
             if *n == 0 {
@@ -536,6 +586,8 @@ impl BlockStore {
 
     /// Removes a block's record and reclaims its bytes.
     fn delete_files(&self, dir: usize, meta: &BlockMeta) {
+        // Space is freed on that disk: let new blocks try it again.
+        self.lock().out_of_disk[dir] = false;
         let d = &self.0.dirs[dir];
         let _ = std::fs::remove_file(d.meta_path(meta.block_id));
         let file_id = file_id_of(meta.block_id);
@@ -746,6 +798,13 @@ impl BlockStore {
 /// LRFU's weighting of an access `age` ticks ago: (1/2)^(age/4).
 fn lrfu_decay(age: u64) -> f64 {
     0.5f64.powf(age as f64 * 0.25)
+}
+
+/// Whether an error is the disk saying it is full (ENOSPC, or EDQUOT of
+/// a user quota).
+fn is_out_of_space(e: &StoreError) -> bool {
+    matches!(e, StoreError::Io { source, .. }
+        if matches!(source.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT)))
 }
 
 fn punch_hole(file: &File, offset: u64, len: u64) {

@@ -3,7 +3,7 @@
 //! exists only after `commit` has written its record.
 
 use super::meta::BlockMeta;
-use super::{io, punch_hole, BlockStore, Entry, StoreError, CHUNK_SIZE};
+use super::{io, is_out_of_space, punch_hole, BlockStore, Entry, StoreError, CHUNK_SIZE};
 use alluxio_proto::grpc::BlockAdded;
 use std::fs::File;
 use std::io::Write;
@@ -56,9 +56,17 @@ impl BlockWriter {
                 max: self.max_len,
             });
         }
-        self.file
-            .write_all_at(data, self.offset_in_file + self.written)
-            .map_err(io(&self.path))?;
+        let at = self.offset_in_file + self.written;
+        if let Err(e) = self.file.write_all_at(data, at).map_err(io(&self.path)) {
+            if !is_out_of_space(&e) {
+                return Err(e);
+            }
+            // This directory's disk is full below its quota: the block
+            // goes on in another directory or a slower tier.
+            self.move_elsewhere()?;
+            let at = self.offset_in_file + self.written;
+            self.file.write_all_at(data, at).map_err(io(&self.path))?;
+        }
         self.written += data.len() as u64;
         while !data.is_empty() {
             let take = ((CHUNK_SIZE - self.chunk_fill) as usize).min(data.len());
@@ -140,6 +148,38 @@ impl BlockWriter {
         Ok((self.written, alias))
     }
 
+    /// Moves the bytes written so far to a directory with room (another
+    /// one of the tier, else a slower tier) and goes on writing there.
+    fn move_elsewhere(&mut self) -> Result<(), StoreError> {
+        // Until the move succeeds the block stays where it is (and a
+        // failure drops it from there, as any failed write).
+        let (old_dir, file_id) = (self.dir, super::file_id_of(self.block_id));
+        let new_dir = self.store.reserve_instead_of(old_dir, self.max_len)?;
+        let (file, path) = self
+            .store
+            .open_data_file(new_dir, self.block_id)
+            .inspect_err(|_| self.store.release(new_dir, self.max_len))?;
+        if let Err(e) = copy_range(&self.file, &file, self.offset_in_file, self.written) {
+            punch_hole(&file, self.offset_in_file, self.written);
+            self.store.not_writing(new_dir, file_id);
+            self.store.release(new_dir, self.max_len);
+            return Err(io(&path)(e));
+        }
+        punch_hole(&self.file, self.offset_in_file, self.written);
+        self.store.not_writing(old_dir, file_id);
+        self.store.release(old_dir, self.max_len);
+        tracing::info!(
+            block_id = self.block_id,
+            from = %self.path.display(),
+            to = %path.display(),
+            "block moved to another cache directory: the disk was full"
+        );
+        self.dir = new_dir;
+        self.file = file;
+        self.path = path;
+        Ok(())
+    }
+
     fn discard(&mut self) {
         punch_hole(&self.file, self.offset_in_file, self.written);
         self.store.release(self.dir, self.max_len);
@@ -153,4 +193,17 @@ impl Drop for BlockWriter {
             self.store.writer_done(self.dir, self.block_id);
         }
     }
+}
+
+/// Copies `len` bytes at `offset` of `from` to the same place in `to`.
+fn copy_range(from: &File, to: &File, offset: u64, len: u64) -> std::io::Result<()> {
+    let mut buf = vec![0u8; CHUNK_SIZE.min(len) as usize];
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(buf.len() as u64) as usize;
+        from.read_exact_at(&mut buf[..n], offset + done)?;
+        to.write_all_at(&buf[..n], offset + done)?;
+        done += n as u64;
+    }
+    Ok(())
 }
