@@ -15,10 +15,14 @@ use std::sync::{Arc, Mutex};
 /// Called before each scrape so gauges show current values.
 pub type ScrapeHook = Arc<dyn Fn() + Send + Sync>;
 
+/// Says why the process is not ready, when it knows (shown by `/readyz`).
+pub type ReasonHook = Arc<dyn Fn() -> Option<String> + Send + Sync>;
+
 #[derive(Clone)]
 struct StatusState {
     registry: Arc<Mutex<Registry>>,
     ready: Arc<AtomicBool>,
+    why_not_ready: Option<ReasonHook>,
     before_scrape: Option<ScrapeHook>,
 }
 
@@ -29,22 +33,46 @@ pub fn status_router(
     ready: Arc<AtomicBool>,
     before_scrape: Option<ScrapeHook>,
 ) -> Router {
+    router(StatusState {
+        registry,
+        ready,
+        why_not_ready: None,
+        before_scrape,
+    })
+}
+
+/// The same, with `/readyz` saying why the process is not ready.
+pub fn status_router_explained(
+    registry: Arc<Mutex<Registry>>,
+    ready: Arc<AtomicBool>,
+    why_not_ready: ReasonHook,
+    before_scrape: Option<ScrapeHook>,
+) -> Router {
+    router(StatusState {
+        registry,
+        ready,
+        why_not_ready: Some(why_not_ready),
+        before_scrape,
+    })
+}
+
+fn router(state: StatusState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(StatusState {
-            registry,
-            ready,
-            before_scrape,
-        })
+        .with_state(state)
 }
 
 async fn readyz(State(s): State<StatusState>) -> impl IntoResponse {
-    if s.ready.load(Ordering::Acquire) {
-        (StatusCode::OK, "ready\n")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+    let reason = s.why_not_ready.as_ref().and_then(|why| why());
+    match reason {
+        Some(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}\n"),
+        ),
+        None if s.ready.load(Ordering::Acquire) => (StatusCode::OK, "ready\n".to_string()),
+        None => (StatusCode::SERVICE_UNAVAILABLE, "not ready\n".to_string()),
     }
 }
 

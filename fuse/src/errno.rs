@@ -59,7 +59,10 @@ mod tests {
         let cases = [
             (AlluxioError::NotFound("x".into()), Errno::ENOENT),
             (AlluxioError::AlreadyExists("x".into()), Errno::EEXIST),
-            (AlluxioError::ResourceExhausted("full".into()), Errno::ENOSPC),
+            (
+                AlluxioError::ResourceExhausted("full".into()),
+                Errno::ENOSPC,
+            ),
             (
                 AlluxioError::FailedPrecondition(
                     "Cannot delete non-empty directory /d without recursive".into(),

@@ -131,6 +131,7 @@ pub struct MasterMetrics {
     directories: Gauge,
     mounts: Gauge,
     journal_entries_since_checkpoint: Gauge,
+    journal_failed: Gauge,
     journal_flushes: Counter,
     journal_entries: Counter,
     workers: Family<StateLabels, Gauge>,
@@ -153,6 +154,7 @@ impl MasterMetrics {
             directories: Gauge::default(),
             mounts: Gauge::default(),
             journal_entries_since_checkpoint: Gauge::default(),
+            journal_failed: Gauge::default(),
             journal_flushes: Counter::default(),
             journal_entries: Counter::default(),
             workers: Family::default(),
@@ -195,6 +197,11 @@ impl MasterMetrics {
             m.journal_entries_since_checkpoint.clone(),
         );
         registry.register(
+            "alluxio_master_journal_failed",
+            "1 once a journal write or fsync failed (a full disk): the master answers nothing until restarted",
+            m.journal_failed.clone(),
+        );
+        registry.register(
             "alluxio_master_journal_flushes",
             "fsync batches of the journal (group commit: many appends share one)",
             m.journal_flushes.clone(),
@@ -230,6 +237,7 @@ impl MasterMetrics {
             self.directories.set(state.tree.directory_count() as i64);
             self.mounts.set(state.mounts.len() as i64);
         }
+        self.journal_failed.set(i64::from(!fs.healthy()));
         let journal = fs.journal();
         self.journal_entries_since_checkpoint
             .set(journal.entries_since_checkpoint() as i64);

@@ -107,7 +107,10 @@ impl MasterServer {
         // without a verified identity. In a Raft group, file-system and
         // worker calls reach only the leader (`leader_gate`).
         let grpc = alluxio_common::rpc::server()
-            .layer(LeaderGateLayer(replicated.clone()))
+            .layer(LeaderGateLayer {
+                replicated: replicated.clone(),
+                health: fs.journal_health(),
+            })
             .add_service(InterceptedService::new(
                 FileSystemMasterServer::new(FileSystemService {
                     fs: fs.clone(),
@@ -160,7 +163,14 @@ impl MasterServer {
         let hook: alluxio_common::http::ScrapeHook =
             Arc::new(move || hook_metrics.refresh(&hook_fs));
         let registry = Arc::new(Mutex::new(registry));
-        let router = alluxio_common::http::status_router(registry, ready.clone(), Some(hook));
+        let health = fs.journal_health();
+        let why_not_ready: alluxio_common::http::ReasonHook = Arc::new(move || health.failure());
+        let router = alluxio_common::http::status_router_explained(
+            registry,
+            ready.clone(),
+            why_not_ready,
+            Some(hook),
+        );
         tasks.spawn_server("master HTTP", move |stop| {
             alluxio_common::http::serve(web_listener, router, stop)
         });

@@ -1,5 +1,6 @@
 //! Journal recovery: restarts after torn writes at any offset, refusal of
-//! corruption in the middle, and checkpoints that truncate the log.
+//! corruption in the middle, checkpoints that truncate the log, and a
+//! journal disk that fills up.
 
 mod common;
 
@@ -253,4 +254,83 @@ async fn journal_files_are_the_masters_only() {
         assert_eq!(mode(&path), 0o600, "{}", path.display());
     }
     assert!(kinds.len() >= 2, "segments and checkpoints: {kinds:?}");
+}
+
+fn mkdir(path: &str) -> CreateDirectoryRequest {
+    CreateDirectoryRequest {
+        path: path.into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_journal_disk_stops_the_master_until_space_is_freed_and_it_restarts() {
+    use alluxio_common::AlluxioError;
+    let Some(disk) = alluxio_testkit::small_disk::SmallDisk::mount(1 << 20) else {
+        return;
+    };
+    let journal_dir = disk.path().join("journal");
+    let mut m = common::start(|c| c.master.journal.dir = journal_dir.clone()).await;
+    let mut acknowledged = Vec::new();
+    for i in 0..20 {
+        let path = format!("/before{i}");
+        m.client.create_directory(mkdir(&path)).await.unwrap();
+        acknowledged.push(path);
+    }
+    let filler = disk.fill("filler");
+    // A change may still fit in what the last page of the log has left.
+    let mut refused = None;
+    for i in 0..10_000 {
+        let path = format!("/after{i}");
+        match m.client.create_directory(mkdir(&path)).await {
+            Ok(_) => acknowledged.push(path),
+            Err(e) => {
+                refused = Some((path, e));
+                break;
+            }
+        }
+    }
+    let (lost, refused) = refused.expect("a full disk took every change");
+    assert!(
+        matches!(&refused, AlluxioError::Unavailable(m) if m.contains("journal")),
+        "{refused:?}"
+    );
+    // From now on the master answers nothing of the namespace: its memory
+    // may hold the change the disk did not take.
+    let read = m.client.get_status(&lost, None).await.unwrap_err();
+    assert!(
+        matches!(&read, AlluxioError::Unavailable(m) if m.contains("journal")),
+        "{read:?}"
+    );
+    let again = m.client.create_directory(mkdir("/x")).await.unwrap_err();
+    assert!(matches!(again, AlluxioError::Unavailable(_)), "{again:?}");
+    let (code, body) = common::http_get(&m.web(), "/readyz").await;
+    assert_eq!(code, 503);
+    assert!(body.contains("journal failed"), "{body}");
+    let (_, metrics) = common::http_get(&m.web(), "/metrics").await;
+    assert!(
+        metrics.contains("alluxio_master_journal_failed 1"),
+        "{metrics}"
+    );
+
+    // Space freed, master restarted: everything acknowledged is there
+    // (the refused directory may be too: it was created in the UFS before
+    // the journal refused it, and a sync finds it), and it takes changes
+    // again.
+    std::fs::remove_file(filler).unwrap();
+    m.restart().await;
+    for path in &acknowledged {
+        m.client.get_status(path, None).await.unwrap();
+    }
+    m.client
+        .create_directory(mkdir("/after-restart"))
+        .await
+        .unwrap();
+    let (code, _) = common::http_get(&m.web(), "/readyz").await;
+    assert_eq!(code, 200);
+    // And once more, from the log written after the failure.
+    m.restart().await;
+    for path in acknowledged.iter().chain([&"/after-restart".to_string()]) {
+        m.client.get_status(path, None).await.unwrap();
+    }
 }

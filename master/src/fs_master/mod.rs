@@ -23,7 +23,6 @@ use alluxio_common::{now_ms, AlluxioError, AlluxioPath, Result};
 use alluxio_proto::grpc::{self, FileBlockInfo, FileInfo, MountPointInfo};
 use alluxio_proto::journal::{self as j, journal_entry::Entry, JournalEntry};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
 mod access;
@@ -102,7 +101,31 @@ pub struct FileSystemMaster {
     pub(crate) syncs: crate::sync::SyncsInFlight,
     /// ASYNC_THROUGH files handed to a worker: file id -> (worker, when).
     persist_jobs: Mutex<HashMap<u64, (u64, std::time::Instant)>>,
-    failed: AtomicBool,
+    pub(crate) health: Arc<JournalHealth>,
+}
+
+/// Whether this master's journal still takes writes. A failed write or
+/// fsync (a full disk, an I/O error) leaves memory ahead of the disk: from
+/// then on the master answers no file-system, worker or job call (reads
+/// would show changes a restart undoes), `/readyz` says why, and a restart
+/// recovers what was acknowledged.
+#[derive(Default)]
+pub struct JournalHealth {
+    failure: Mutex<Option<String>>,
+}
+
+impl JournalHealth {
+    pub fn failure(&self) -> Option<String> {
+        self.failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn fail(&self, why: String) {
+        let mut failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+        failure.get_or_insert(why);
+    }
 }
 
 /// A persist job not finished in this time is given to another worker.
@@ -150,7 +173,7 @@ impl FileSystemMaster {
             sync_times: Mutex::new(HashMap::new()),
             syncs: Default::default(),
             persist_jobs: Mutex::new(HashMap::new()),
-            failed: AtomicBool::new(false),
+            health: Arc::new(JournalHealth::default()),
         }
     }
 
@@ -180,7 +203,12 @@ impl FileSystemMaster {
     /// False once the journal failed: memory is ahead of disk and the
     /// master must be restarted.
     pub fn healthy(&self) -> bool {
-        !self.failed.load(Ordering::Acquire)
+        self.health.failure().is_none()
+    }
+
+    /// Shared with the RPC gate and `/readyz`.
+    pub fn journal_health(&self) -> Arc<JournalHealth> {
+        self.health.clone()
     }
 
     /// Runs `f` as one journaled transaction and waits for durability.
@@ -188,10 +216,8 @@ impl FileSystemMaster {
     /// memory and journal never disagree; operations validate before they
     /// apply anything, so refused requests change nothing.
     pub async fn commit<T>(&self, f: impl FnOnce(&mut Txn) -> Result<T>) -> Result<T> {
-        if !self.healthy() {
-            return Err(AlluxioError::Unavailable(
-                "the master's journal failed; restart the master".to_string(),
-            ));
+        if let Some(why) = self.health.failure() {
+            return Err(AlluxioError::Unavailable(why));
         }
         // In a Raft group, only the serving leader applies changes, and
         // none while a snapshot is being taken (see `raft::state_machine`).
@@ -226,8 +252,10 @@ impl FileSystemMaster {
                     "the change was not committed by the masters' quorum: {e}"
                 )));
             }
-            self.failed.store(true, Ordering::Release);
-            tracing::error!(error = %e, "journal failure: refusing further changes");
+            self.health.fail(format!(
+                "the master's journal failed ({e}); it answers nothing until it is restarted (free space on the journal's disk first)"
+            ));
+            tracing::error!(error = %e, "journal failure: refusing every call until a restart");
             return Err(AlluxioError::Unavailable(format!(
                 "cannot persist the change: {e}"
             )));

@@ -4,8 +4,11 @@
 //! `x-alluxio-leader` metadata (clients follow it), the leader confirms its
 //! lease (or a quorum) before a call, and a read waits until everything it
 //! may have seen is committed. `MetaMaster` (info, ping) is answered by
-//! every master. A single master passes everything through.
+//! every master. A single master passes everything through, unless its
+//! journal has failed: then it answers those services `Unavailable` with
+//! the reason (its memory is ahead of its disk).
 
+use crate::fs_master::JournalHealth;
 use crate::raft::ReplicatedJournal;
 use futures::future::BoxFuture;
 use std::sync::Arc;
@@ -29,7 +32,10 @@ const READ_ONLY: &[&str] = &[
 ];
 
 #[derive(Clone)]
-pub struct LeaderGateLayer(pub Option<Arc<ReplicatedJournal>>);
+pub struct LeaderGateLayer {
+    pub replicated: Option<Arc<ReplicatedJournal>>,
+    pub health: Arc<JournalHealth>,
+}
 
 impl<S> tower::Layer<S> for LeaderGateLayer {
     type Service = LeaderGate<S>;
@@ -37,7 +43,8 @@ impl<S> tower::Layer<S> for LeaderGateLayer {
     fn layer(&self, inner: S) -> LeaderGate<S> {
         LeaderGate {
             inner,
-            journal: self.0.clone(),
+            journal: self.replicated.clone(),
+            health: self.health.clone(),
         }
     }
 }
@@ -46,6 +53,7 @@ impl<S> tower::Layer<S> for LeaderGateLayer {
 pub struct LeaderGate<S> {
     inner: S,
     journal: Option<Arc<ReplicatedJournal>>,
+    health: Arc<JournalHealth>,
 }
 
 /// `None` for services every master answers; else whether the method
@@ -89,14 +97,18 @@ where
     }
 
     fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
-        let gated = self
-            .journal
-            .clone()
-            .and_then(|j| classify(request.uri().path()).map(|read_only| (j, read_only)));
+        let class = classify(request.uri().path());
         // The service that was polled ready handles this call; a fresh
         // clone waits for the next one (the usual tower pattern).
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
+        if let (Some(_), Some(why)) = (class, self.health.failure()) {
+            return Box::pin(async move { Ok(Status::unavailable(why).into_http()) });
+        }
+        let gated = self
+            .journal
+            .clone()
+            .and_then(|j| class.map(|read_only| (j, read_only)));
         let Some((journal, read_only)) = gated else {
             return Box::pin(inner.call(request));
         };
