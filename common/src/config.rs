@@ -89,6 +89,9 @@ pub struct WorkerConfig {
     /// Connections the data port serves at once; more are answered BUSY
     /// and closed (their clients read over gRPC).
     pub data_port_max_connections: usize,
+    /// gRPC calls the worker handles at once (until their responses
+    /// start); more are refused with ResourceExhausted (0: no limit).
+    pub max_concurrent_rpcs: usize,
     /// A data-port reader that takes no bytes for this long is dropped,
     /// so a stalled reader cannot hold a connection and its buffers.
     pub data_port_write_timeout: ConfigDuration,
@@ -138,6 +141,7 @@ impl Default for WorkerConfig {
             tiers: Vec::new(),
             cache_whole_block_on_partial_read: true,
             data_port_max_connections: 1024,
+            max_concurrent_rpcs: 4096,
             data_port_write_timeout: ConfigDuration(Duration::from_secs(60)),
             read_through_memory: ByteSize(1 << 30),
             ufs_fetch_piece: ByteSize(8 << 20),
@@ -191,6 +195,9 @@ pub struct MasterConfig {
     pub worker_check_interval: ConfigDuration,
     /// A lost worker is forgotten after this long without a heartbeat.
     pub lost_worker_forget_after: ConfigDuration,
+    /// Calls the master handles at once; more are refused with
+    /// ResourceExhausted (0: no limit).
+    pub max_concurrent_rpcs: usize,
     /// How often expired TTLs are acted on.
     pub ttl_check_interval: ConfigDuration,
     /// File infos per message of a streamed listing.
@@ -342,6 +349,7 @@ impl Default for MasterConfig {
             worker_timeout: ConfigDuration(Duration::from_secs(300)),
             worker_check_interval: ConfigDuration(Duration::from_secs(10)),
             lost_worker_forget_after: ConfigDuration(Duration::from_secs(3600)),
+            max_concurrent_rpcs: 4096,
             ttl_check_interval: ConfigDuration(Duration::from_secs(60)),
             list_batch_size: 1000,
             rpc_addresses: Vec::new(),

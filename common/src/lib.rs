@@ -12,6 +12,7 @@ pub mod error;
 pub mod format;
 pub mod http;
 pub mod io;
+pub mod load_shed;
 pub mod mapped;
 pub mod path;
 pub mod rpc;

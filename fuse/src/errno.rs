@@ -23,6 +23,8 @@ pub fn errno_of(e: &AlluxioError) -> Errno {
         AlluxioError::FailedPrecondition(_) if m.contains("mount point") => Errno::EBUSY,
         AlluxioError::FailedPrecondition(_) if m.contains("not a directory") => Errno::ENOTDIR,
         AlluxioError::FailedPrecondition(_) => Errno::EPERM,
+        // A server shedding load, or no room in any worker's cache.
+        AlluxioError::ResourceExhausted(_) if m.contains("retry later") => Errno::EAGAIN,
         AlluxioError::ResourceExhausted(_) => Errno::ENOSPC,
         AlluxioError::Unavailable(_) | AlluxioError::Internal(_) => Errno::EIO,
     }

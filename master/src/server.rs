@@ -106,7 +106,10 @@ impl MasterServer {
         // Every service behind the authenticator: no call reaches a handler
         // without a verified identity. In a Raft group, file-system and
         // worker calls reach only the leader (`leader_gate`).
+        let shed = alluxio_common::load_shed::ShedLoadLayer::new(mc.max_concurrent_rpcs);
+        shed.in_flight().register(&mut registry, "alluxio_master");
         let grpc = alluxio_common::rpc::server()
+            .layer(shed)
             .layer(LeaderGateLayer {
                 replicated: replicated.clone(),
                 health: fs.journal_health(),

@@ -614,6 +614,8 @@ async fn status_endpoints_and_metrics() {
         "alluxio_master_rpc_errors_total{method=\"GetStatus\",code=\"NotFound\"} 1",
         "alluxio_master_journal_entries_since_checkpoint",
         "alluxio_master_workers{state=\"live\"} 0",
+        "alluxio_master_rpcs_shed_total 0",
+        "alluxio_master_journal_failed 0",
     ] {
         assert!(metrics.contains(needle), "missing {needle} in\n{metrics}");
     }

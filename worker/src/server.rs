@@ -117,10 +117,13 @@ impl WorkerServer {
         });
         let mut tasks = Supervisor::default();
 
+        let shed = alluxio_common::load_shed::ShedLoadLayer::new(wc.max_concurrent_rpcs);
+        shed.in_flight().register(&mut registry, "alluxio_worker");
         let grpc = alluxio_common::rpc::server()
             .initial_stream_window_size(Some(8 << 20))
             .initial_connection_window_size(Some(16 << 20))
             .max_frame_size(Some((1 << 24) - 1))
+            .layer(shed)
             .add_service(InterceptedService::new(
                 BlockWorkerServer::new(WorkerGrpc(service))
                     .max_decoding_message_size(alluxio_common::rpc::WORKER_MAX_MESSAGE),
