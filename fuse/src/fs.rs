@@ -510,7 +510,18 @@ impl Filesystem for AlluxioFuse {
             req,
             reply,
             move |s| async move { s.opendir(ino.0).await },
-            |reply, fh, _| reply.opened(FileHandle(fh), FopenFlags::empty()),
+            |reply, fh, s| {
+                // Read-only mounts: the kernel keeps the listing across
+                // opens and drops it when the directory's modification
+                // time changes (as the daemon reports it, within the
+                // attribute timeouts): a repeated `ls -l` asks nothing.
+                let flags = if s.options.read_only {
+                    FopenFlags::FOPEN_CACHE_DIR | FopenFlags::FOPEN_KEEP_CACHE
+                } else {
+                    FopenFlags::empty()
+                };
+                reply.opened(FileHandle(fh), flags)
+            },
         );
     }
 

@@ -445,7 +445,10 @@ pub struct DirHandle {
 
 struct Listing {
     entries: Vec<FileInfo>,
+    /// The rest of the master's listing; `None` before it is asked for
+    /// (a lazy handle) and after its end.
     rest: Option<BoxStream<'static, Result<Vec<FileInfo>>>>,
+    started: bool,
 }
 
 impl DirHandle {
@@ -455,7 +458,35 @@ impl DirHandle {
             listing: tokio::sync::Mutex::new(Listing {
                 entries: Vec::new(),
                 rest: Some(batches),
+                started: true,
             }),
+        }
+    }
+
+    /// A handle whose listing is asked for at the first readdir (with
+    /// [`DirHandle::start`]): when the kernel lists a directory from its
+    /// own cache, it opens the directory but never reads it.
+    pub fn lazy(path: String) -> Self {
+        DirHandle {
+            path,
+            listing: tokio::sync::Mutex::new(Listing {
+                entries: Vec::new(),
+                rest: None,
+                started: false,
+            }),
+        }
+    }
+
+    pub async fn started(&self) -> bool {
+        self.listing.lock().await.started
+    }
+
+    /// Gives a lazy handle its listing (once; later calls change nothing).
+    pub async fn start(&self, batches: BoxStream<'static, Result<Vec<FileInfo>>>) {
+        let mut l = self.listing.lock().await;
+        if !l.started {
+            l.started = true;
+            l.rest = Some(batches);
         }
     }
 

@@ -182,19 +182,33 @@ impl FuseState {
         Ok(())
     }
 
+    /// The master's listing of directory `path`, batch by batch.
+    async fn list(
+        &self,
+        path: &str,
+    ) -> Result<futures::stream::BoxStream<'static, alluxio_common::Result<Vec<FileInfo>>>, Errno>
+    {
+        let sync = self.options.sync_interval_ms;
+        self.retry(|| self.fs.master().list_status_batches(path, false, sync))
+            .await
+            .map_err(|e| self.log_error("listStatus", path, e))
+    }
+
     pub async fn opendir(&self, ino: u64) -> Result<u64, Errno> {
         let path = self.path_of(ino)?;
-        let sync = self.options.sync_interval_ms;
-        let batches = self
-            .retry(|| self.fs.master().list_status_batches(&path, false, sync))
-            .await
-            .map_err(|e| self.log_error("listStatus", &path, e))?;
+        let handle = if self.options.read_only {
+            // The kernel keeps read-only mounts' listings (FOPEN_CACHE_DIR)
+            // and serves a repeated `ls` without a readdir: ask the master
+            // only when one comes. The kernel has checked the caller's
+            // permission to open the directory (default_permissions).
+            DirHandle::lazy(path)
+        } else {
+            DirHandle::new(path.clone(), self.list(&path).await?)
+        };
         self.metrics.open_handles.inc();
         Ok(self
             .handles
-            .insert(Handle::Dir(std::sync::Arc::new(DirHandle::new(
-                path, batches,
-            )))))
+            .insert(Handle::Dir(std::sync::Arc::new(handle))))
     }
 
     /// Entries from cookie `offset` on: 0 and 1 are "." and "..", then the
@@ -207,6 +221,9 @@ impl FuseState {
         plus: bool,
     ) -> Result<Vec<DirEntry>, Errno> {
         let dir = self.handles.dir(fh).ok_or(Errno::EBADF)?;
+        if !dir.started().await {
+            dir.start(self.list(&dir.path).await?).await;
+        }
         let mut out = Vec::new();
         let own = if plus && offset < 2 {
             Some(self.info_at(&dir.path).await?)

@@ -29,6 +29,15 @@ async fn write_small_files(c: &Cluster, dir: &str, write_type: WriteType) {
 /// Lists `dir` and reads every file in the listing's order, as a data
 /// loader does; checks what each holds.
 fn read_in_listing_order(dir: PathBuf, alluxio_dir: &'static str) {
+    read_in_listing_order_pausing(dir, alluxio_dir, std::time::Duration::ZERO)
+}
+
+/// The same, pausing after each file (a loader working on each sample).
+fn read_in_listing_order_pausing(
+    dir: PathBuf,
+    alluxio_dir: &'static str,
+    pause: std::time::Duration,
+) {
     let names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -37,6 +46,7 @@ fn read_in_listing_order(dir: PathBuf, alluxio_dir: &'static str) {
     for name in names {
         let text = std::fs::read_to_string(dir.join(&name)).unwrap();
         assert_eq!(text, format!("file {} of {alluxio_dir}", &name[1..]));
+        std::thread::sleep(pause);
     }
 }
 
@@ -67,7 +77,11 @@ async fn the_kernel_keeps_completed_files_of_read_only_mounts() {
         "the kernel asked the read-only mount again for completed files"
     );
     // `ls -l` asks for every file's ACL; the first refusal (ENOSYS)
-    // tells the kernel to answer such questions itself.
+    // tells the kernel to answer such questions itself. The listing
+    // itself the kernel keeps (FOPEN_CACHE_DIR): no readdir reaches the
+    // daemon, and no listing the master.
+    let listed = ro.requests("readdir") + ro.requests("readdirplus");
+    let master_listings = c.master_rpc_calls("ListStatus").await;
     let dir = ro.point.clone();
     blocking(move || {
         for _ in 0..2 {
@@ -86,6 +100,8 @@ async fn the_kernel_keeps_completed_files_of_read_only_mounts() {
     .await;
     let xattr_requests = ro.requests("getxattr") + ro.requests("listxattr");
     assert!(xattr_requests <= 2, "{xattr_requests} xattr requests");
+    assert_eq!(ro.requests("readdir") + ro.requests("readdirplus"), listed);
+    assert_eq!(c.master_rpc_calls("ListStatus").await, master_listings);
     assert!(
         rw.requests("lookup") >= rw_lookups + FILES as u64,
         "a read-write mount keeps the options' timeouts: {} lookups before, {} after",
@@ -106,8 +122,11 @@ async fn in_order_readers_get_the_next_files_fetched_ahead() {
     let ro = mount(&c, "/ro", &["ro,prefetch_files=4"]).await;
     let rw = mount(&c, "/rw", &[]).await;
     let (ro_dir, rw_dir) = (ro.point.clone(), rw.point.clone());
-    blocking(move || read_in_listing_order(ro_dir, "/ro")).await;
-    blocking(move || read_in_listing_order(rw_dir, "/rw")).await;
+    // A pause per file, as a loader spends on each sample: the fetches
+    // ahead keep up even on a loaded machine.
+    let pause = std::time::Duration::from_millis(30);
+    blocking(move || read_in_listing_order_pausing(ro_dir, "/ro", pause)).await;
+    blocking(move || read_in_listing_order_pausing(rw_dir, "/rw", pause)).await;
 
     let (fetched, hits) = (
         ro.metrics.prefetched_files.get(),
@@ -165,4 +184,36 @@ async fn no_open_mounts_read_without_opens_or_flushes() {
         assert_eq!(std::fs::read(&f).unwrap(), b"file 00 of /ds");
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_kept_listing_shows_new_files_once_the_metadata_ttl_passes() {
+    if !fuse_available() {
+        return;
+    }
+    let c = start(1, 64 * MIB, |_| {}).await;
+    write_small_files(&c, "/ds", WriteType::CacheThrough).await;
+    let m = mount(&c, "/ds", &["ro,metadata_cache_ttl=1"]).await;
+    let count = |dir: PathBuf| std::fs::read_dir(dir).unwrap().count();
+    let dir = m.point.clone();
+    assert_eq!(blocking(move || count(dir)).await, FILES);
+    c.fs.write_file("/ds/new", WriteType::CacheThrough, [Bytes::from("new")])
+        .await
+        .unwrap();
+    // The directory's modification time changed: once the daemon's
+    // metadata of it expires, the kernel drops the listing it kept.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let dir = m.point.clone();
+        if blocking(move || count(dir)).await == FILES + 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new file never appeared in the kept listing"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let f = m.path("new");
+    assert_eq!(blocking(move || std::fs::read(f).unwrap()).await, b"new");
 }

@@ -65,12 +65,16 @@ impl MasterState {
             Entry::InodeDirectory(e) => {
                 let inode = self.directory_from_entry(e);
                 self.tree.insert(inode)?;
+                // A directory changes when an entry is added, as when one
+                // goes (caches of listings compare its modification time).
+                self.touch(e.parent_id, e.creation_time_ms);
                 self.next_inode_id = self.next_inode_id.max(e.id + 1);
                 Vec::new()
             }
             Entry::InodeFile(e) => {
                 let inode = self.file_from_entry(e);
                 self.tree.insert(inode)?;
+                self.touch(e.parent_id, e.creation_time_ms);
                 if e.pinned {
                     self.pinned_files.insert(e.id);
                     self.pinned_changes += 1;

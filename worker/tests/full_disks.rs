@@ -48,6 +48,7 @@ fn a_block_that_fills_its_disk_moves_to_the_next_tier() {
     assert_eq!(&store.read(block, 0, 10 * MIB).unwrap()[..], &content[..]);
     let stats = store.tier_stats();
     assert_eq!(stats[0].used, 0, "the bytes written to MEM were given back");
+    assert_eq!(stats[0].capacity, 0, "a full disk is reported as no room");
     assert_eq!(stats[1].used, 10 * MIB);
     // The full directory is skipped from now on: the next block goes to
     // HDD without trying MEM.

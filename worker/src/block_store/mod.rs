@@ -314,7 +314,13 @@ impl BlockStore {
             })
             .collect();
         for (d, dir) in self.0.dirs.iter().enumerate() {
-            stats[dir.tier].capacity += dir.quota;
+            // A directory whose disk is full has no more room than it
+            // uses, whatever its quota says: reported so, clients' location
+            // policies send new blocks elsewhere.
+            stats[dir.tier].capacity += match inner.out_of_disk[d] {
+                true => inner.used[d].min(dir.quota),
+                false => dir.quota,
+            };
             stats[dir.tier].used += inner.used[d];
         }
         for e in inner.blocks.values() {
