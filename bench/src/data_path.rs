@@ -11,7 +11,7 @@
 //!   dropped; cold from S3 with and without prefetch vs sequential plain
 //!   GETs.
 
-use crate::data::{bench_s3, cluster, mb_s, BenchS3, Cluster, MIB};
+use crate::data::{bench_s3, cluster, cluster_with, mb_s, BenchS3, Cluster, MIB};
 use crate::fuse::{dd, mount_at, timed, unmount};
 use crate::report::{write, Bar};
 use serde_json::{json, Value};
@@ -82,16 +82,31 @@ async fn delete(c: &Cluster, path: &str) {
 }
 
 /// Cold reads of a big object on s3s-fs (when given) and on moto.
-pub async fn cold_s3(out: &Path, size: u64, s3s_fs: Option<&Path>) {
+/// Worker settings a run may change, recorded in its results.
+#[derive(Clone, Copy, Default)]
+pub struct FetchTuning {
+    /// `worker.ufs_fetch_parallelism` (ranged GETs in flight per block).
+    pub parallelism: Option<usize>,
+}
+
+pub async fn cold_s3(
+    out: &Path,
+    size: u64,
+    s3s_fs: Option<&Path>,
+    moto: bool,
+    tuning: FetchTuning,
+) {
     if let Some(bin) = s3s_fs {
-        cold_s3_on(out, size, Some(bin), "data_path_cold_s3s_fs").await;
+        cold_s3_on(out, size, Some(bin), "data_path_cold_s3s_fs", tuning).await;
     }
-    cold_s3_on(out, size, None, "data_path_cold_moto").await;
+    if moto {
+        cold_s3_on(out, size, None, "data_path_cold_moto", tuning).await;
+    }
 }
 
 const COLD_WAYS: [&str; 4] = ["boto3_get", "boto3_download", "fuse", "client"];
 
-async fn cold_s3_on(out: &Path, size: u64, s3s_fs: Option<&Path>, name: &str) {
+async fn cold_s3_on(out: &Path, size: u64, s3s_fs: Option<&Path>, name: &str, tuning: FetchTuning) {
     let s3_root = tempfile::tempdir().expect("tempdir");
     let Some(server) = bench_s3(s3s_fs, s3_root.path()) else {
         return;
@@ -105,13 +120,19 @@ async fn cold_s3_on(out: &Path, size: u64, s3s_fs: Option<&Path>, name: &str) {
         }
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let c = cluster(
+    let c = cluster_with(
         dir.path(),
         2 * size + 256 * MIB,
         "s3://bench/data".into(),
         server.options.clone(),
+        |config| {
+            if let Some(n) = tuning.parallelism {
+                config.worker.ufs_fetch_parallelism = n;
+            }
+        },
     )
     .await;
+    let parallelism = c.config.worker.ufs_fetch_parallelism;
     let (m, point) = mount_at(&c, dir.path(), "mnt", &[]).await;
     let mut seconds: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     let mut dropped_ok = true;
@@ -171,6 +192,7 @@ async fn cold_s3_on(out: &Path, size: u64, s3s_fs: Option<&Path>, name: &str) {
         json!({
             "bytes": size,
             "s3_server": server.name,
+            "ufs_fetch_parallelism": parallelism,
             "rounds": ROUNDS,
             "page_cache_dropped": dropped_ok,
             "runs_seconds": seconds,

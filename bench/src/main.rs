@@ -81,13 +81,17 @@ enum Which {
         /// Also run on this s3s-fs binary (moto always runs).
         #[arg(long)]
         s3s_fs: Option<PathBuf>,
-        /// Which parts: cold-s3, cold-local, small-files (all by default).
+        /// Which parts: cold-s3 (s3s-fs if given, and moto),
+        /// cold-s3s-fs (s3s-fs only), cold-local, small-files.
         #[arg(
             long,
             value_delimiter = ',',
             default_value = "cold-s3,cold-local,small-files"
         )]
         parts: Vec<String>,
+        /// Override `worker.ufs_fetch_parallelism` for the cold S3 reads.
+        #[arg(long)]
+        fetch_parallelism: Option<usize>,
     },
     /// kubectl apply of the example cluster to Ready in the simulation
     /// (vs bare processes), and the operator's memory with many objects.
@@ -195,10 +199,16 @@ fn main() {
                         small_files,
                         s3s_fs,
                         parts,
+                        fetch_parallelism,
                     } => {
                         let part = |p: &str| parts.iter().any(|x| x == p);
-                        if part("cold-s3") {
-                            data_path::cold_s3(&out, mib << 20, s3s_fs.as_deref()).await;
+                        let tuning = data_path::FetchTuning {
+                            parallelism: fetch_parallelism,
+                        };
+                        if part("cold-s3") || part("cold-s3s-fs") {
+                            let moto = part("cold-s3");
+                            data_path::cold_s3(&out, mib << 20, s3s_fs.as_deref(), moto, tuning)
+                                .await;
                         }
                         if part("cold-local") {
                             data_path::cold_local(&out, mib << 20).await;
@@ -280,6 +290,7 @@ fn main() {
                     small_files: 1000,
                     s3s_fs: None,
                     parts: vec!["cold-s3".into(), "cold-local".into(), "small-files".into()],
+                    fetch_parallelism: None,
                 })
                 .await;
                 run(Which::Operator {

@@ -189,6 +189,9 @@ pub struct MasterConfig {
     /// UFS entries listed and applied per transaction of a directory's
     /// metadata sync (one page of the listing).
     pub metadata_sync_batch_size: usize,
+    /// Inodes changed per transaction of a recursive setAttribute (each
+    /// transaction holds the namespace's write lock only that long).
+    pub recursive_change_batch_size: usize,
     /// A worker silent for this long is marked lost.
     pub worker_timeout: ConfigDuration,
     /// How often lost workers are looked for.
@@ -346,6 +349,7 @@ impl Default for MasterConfig {
             allowed_local_ufs_roots: Vec::new(),
             metadata_sync_interval: SyncInterval::NEVER,
             metadata_sync_batch_size: 1000,
+            recursive_change_batch_size: 10_000,
             worker_timeout: ConfigDuration(Duration::from_secs(300)),
             worker_check_interval: ConfigDuration(Duration::from_secs(10)),
             lost_worker_forget_after: ConfigDuration(Duration::from_secs(3600)),

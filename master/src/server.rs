@@ -292,6 +292,7 @@ fn fs_settings(config: &AlluxioConfig) -> FsSettings {
         allowed_local_ufs_roots: mc.allowed_local_ufs_roots.clone(),
         default_sync_interval_ms: mc.metadata_sync_interval.0,
         sync_batch_size: mc.metadata_sync_batch_size,
+        change_batch_size: mc.recursive_change_batch_size.max(1),
     }
 }
 

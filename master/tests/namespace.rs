@@ -760,3 +760,39 @@ async fn local_directories_are_mounted_only_inside_the_allowed_roots() {
     assert!(matches!(err, AlluxioError::PermissionDenied(_)), "{err}");
     strict.client.get_status("/", None).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_recursive_set_attribute_commits_in_bounded_batches() {
+    let m = start(|c| c.master.recursive_change_batch_size = 3).await;
+    let c = &m.client;
+    c.create_directory(mkdir("/t", false)).await.unwrap();
+    for i in 0..10 {
+        c.create_file(create(&format!("/t/f{i}"))).await.unwrap();
+    }
+    let flushes = || {
+        m.server
+            .as_ref()
+            .unwrap()
+            .fs
+            .journal()
+            .counters()
+            .flushes
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let before = flushes();
+    c.set_attribute(SetAttributeRequest {
+        path: "/t".into(),
+        recursive: true,
+        mode: Some(0o750),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    // 11 inodes, 3 per transaction: four transactions, each its own
+    // append to the journal (one, before batching).
+    assert!(flushes() - before >= 4, "{} flushes", flushes() - before);
+    for info in c.list_status("/t", true, None).await.unwrap() {
+        assert_eq!(info.mode, 0o750, "{}", info.path);
+    }
+    assert_eq!(c.get_status("/t", None).await.unwrap().mode, 0o750);
+}

@@ -187,28 +187,48 @@ impl FileSystemMaster {
         }
         let mode = req.mode.map(|m| self.mode_allowed_at(&path, m));
         self.sync_path(&path, sync_interval).await?;
-        self.commit(|txn| {
-            let id = lookup(txn.state, &path)?;
-            let ids = if req.recursive {
-                txn.state.tree.subtree_ids(id)
-            } else {
-                vec![id]
-            };
-            for id in ids {
-                txn.apply(Entry::SetAttribute(j::SetAttributeEntry {
-                    id,
-                    mode,
-                    owner: req.owner.clone(),
-                    group: req.group.clone(),
-                    pinned: req.pinned,
-                    ttl_ms: req.ttl_ms,
-                    ttl_action: req.ttl_action.map(|a| a as u32),
-                    ..Default::default()
-                }))?;
-            }
-            Ok(())
-        })
-        .await
+        let change = |id| {
+            Entry::SetAttribute(j::SetAttributeEntry {
+                id,
+                mode,
+                owner: req.owner.clone(),
+                group: req.group.clone(),
+                pinned: req.pinned,
+                ttl_ms: req.ttl_ms,
+                ttl_action: req.ttl_action.map(|a| a as u32),
+                ..Default::default()
+            })
+        };
+        if !req.recursive {
+            return self
+                .commit(|txn| {
+                    let id = lookup(txn.state, &path)?;
+                    txn.apply(change(id))
+                })
+                .await;
+        }
+        // A whole subtree in bounded transactions, each holding the write
+        // lock only for its batch: writers elsewhere go on meanwhile. Not
+        // atomic (as in Alluxio): a crash leaves a prefix changed, and
+        // entries created meanwhile under the path may be missed.
+        let ids = {
+            let state = self.read_state();
+            let id = lookup(&state, &path)?;
+            state.tree.subtree_ids(id)
+        };
+        for batch in ids.chunks(self.settings.change_batch_size) {
+            self.commit(|txn| {
+                for &id in batch {
+                    // Deleted since the subtree was read: nothing to change.
+                    if txn.state.tree.get(id).is_some() {
+                        txn.apply(change(id))?;
+                    }
+                }
+                Ok(())
+            })
+            .await?;
+        }
+        Ok(())
     }
 
     /// Removes the cached blocks of `path`'s files from the workers.

@@ -45,6 +45,8 @@ pub struct FsSettings {
     pub default_sync_interval_ms: i64,
     /// UFS entries read and applied per transaction of a directory sync.
     pub sync_batch_size: usize,
+    /// Inodes changed per transaction of a recursive setAttribute.
+    pub change_batch_size: usize,
 }
 
 /// A write transaction: entries applied to the state as they are added and

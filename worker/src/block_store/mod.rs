@@ -317,9 +317,10 @@ impl BlockStore {
             // A directory whose disk is full has no more room than it
             // uses, whatever its quota says: reported so, clients' location
             // policies send new blocks elsewhere.
-            stats[dir.tier].capacity += match inner.out_of_disk[d] {
-                true => inner.used[d].min(dir.quota),
-                false => dir.quota,
+            stats[dir.tier].capacity += if inner.out_of_disk[d] {
+                inner.used[d].min(dir.quota)
+            } else {
+                dir.quota
             };
             stats[dir.tier].used += inner.used[d];
         }
@@ -386,26 +387,26 @@ impl BlockStore {
                 return Err(StoreError::BeingWritten(block_id));
             }
         }
-        let dir = self.reserve(max_len, min_tier).inspect_err(|_| {
+        let mut dir = self.reserve(max_len, min_tier).inspect_err(|_| {
             self.lock().blocks_being_written.remove(&block_id);
         })?;
-        let mut dir = dir;
+        // A disk too full to create the data file on: another directory.
         let (file, path) = loop {
-            match self.open_data_file(dir, block_id) {
+            let error = match self.open_data_file(dir, block_id) {
                 Ok(opened) => break opened,
+                Err(e) => e,
+            };
+            self.release(dir, max_len);
+            let elsewhere = if is_out_of_space(&error) {
+                self.reserve_instead_of(dir, max_len)
+            } else {
+                Err(error)
+            };
+            match elsewhere {
+                Ok(other) => dir = other,
                 Err(e) => {
-                    self.release(dir, max_len);
-                    let moved = match is_out_of_space(&e) {
-                        true => self.reserve_instead_of(dir, max_len),
-                        false => Err(e),
-                    };
-                    match moved {
-                        Ok(other) => dir = other,
-                        Err(e) => {
-                            self.lock().blocks_being_written.remove(&block_id);
-                            return Err(e);
-                        }
-                    }
+                    self.lock().blocks_being_written.remove(&block_id);
+                    return Err(e);
                 }
             }
         };
