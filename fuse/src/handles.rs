@@ -153,14 +153,6 @@ impl UnopenedReaders {
         }
     }
 
-    pub fn len(&self) -> usize {
-        self.lock().readers.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, OldestFirst> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }

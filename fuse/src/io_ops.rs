@@ -190,9 +190,12 @@ impl FuseState {
     pub async fn read_unopened(&self, ino: u64, offset: u64, size: u32) -> Result<Bytes, Errno> {
         let path = self.path_of(ino)?;
         let info = self.info_at(&path).await?;
-        self.may_read(&path, &info)?;
         let handle = match self.unopened.get(ino, info.file_id) {
-            Some(handle) => handle,
+            Some(handle) => {
+                self.may_read(&path, &info)?;
+                handle
+            }
+            // `reader_for` checks the caller's right to read.
             None => {
                 let handle = Arc::new(self.read_handle(self.reader_for(&path, info)?));
                 self.unopened.insert(ino, handle.clone());
