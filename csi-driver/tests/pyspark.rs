@@ -373,10 +373,16 @@ async fn pyspark_reads_a_parquet_dataset_through_a_provisioned_volume() {
     pods.delete("spark-reader", &DeleteParams::default())
         .await
         .unwrap();
-    eventually("the volume unstaged", Duration::from_secs(60), || async {
-        csi_mounts(&kubelet_root).is_empty().then_some(())
-    })
-    .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !csi_mounts(&kubelet_root).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the volume is still mounted: {:#?}\nthe node plugin's log:\n{}",
+            csi_mounts(&kubelet_root),
+            kubelet.logs_of("default", "test-alluxio-rs-csi-node-", "alluxio-csi")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     claims
         .delete("dataset", &DeleteParams::default())
         .await

@@ -259,10 +259,7 @@ impl Kubelet {
         for uid in all {
             if let Some(p) = self.pods.remove(&uid) {
                 let teardown = self.csi_teardown(&p);
-                stops.push(async move {
-                    stop_pod(p).await;
-                    teardown.await;
-                });
+                stops.push(stop_pod(p, teardown));
             }
         }
         futures::future::join_all(stops).await;
@@ -331,10 +328,7 @@ impl Kubelet {
         for uid in gone {
             if let Some(p) = self.pods.remove(&uid) {
                 let teardown = self.csi_teardown(&p);
-                tokio::spawn(async move {
-                    stop_pod(p).await;
-                    teardown.await;
-                });
+                tokio::spawn(stop_pod(p, teardown));
             }
         }
         // New pods: set up their sandbox.
@@ -802,9 +796,12 @@ fn pod_status(p: &RunningPod) -> Value {
     }})
 }
 
-/// Stops every container of `p` within its grace period and removes
-/// its per-pod directories (claims and hostPaths stay).
-async fn stop_pod(p: RunningPod) {
+/// Stops every container of `p` within its grace period, unmounts its
+/// CSI volumes (`csi_teardown`), then removes its per-pod directories
+/// (claims and hostPaths stay). In that order, as a kubelet does: removing
+/// the directories first would delete the volumes' files through their
+/// mounts.
+async fn stop_pod(p: RunningPod, csi_teardown: impl std::future::Future<Output = ()>) {
     let grace = Duration::from_secs(
         p.pod
             .spec
@@ -825,5 +822,23 @@ async fn stop_pod(p: RunningPod) {
         }
     }
     let _ = std::fs::remove_dir_all(&p.containers_dir);
-    let _ = std::fs::remove_dir_all(p.dir.join("volumes"));
+    csi_teardown.await;
+    let volumes = p.dir.join("volumes");
+    if still_mounted_below(&volumes) {
+        eprintln!(
+            "process kubelet: {} still has mounts; its directories stay",
+            volumes.display()
+        );
+        return;
+    }
+    let _ = std::fs::remove_dir_all(volumes);
+}
+
+/// Whether anything is mounted at or below `dir`.
+fn still_mounted_below(dir: &Path) -> bool {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .any(|point| Path::new(point).starts_with(dir))
 }
