@@ -3,6 +3,7 @@
 //! side-by-side ratios mean anything). Results go to `bench/results/` as
 //! JSON plus an SVG bar chart.
 
+mod checkpoint;
 mod csi;
 mod data;
 mod data_path;
@@ -45,6 +46,14 @@ enum Which {
         files: u64,
         #[arg(long, default_value_t = 100_000)]
         log_entries: u64,
+    },
+    /// p99 create latency while checkpoints of 1,000,000 inodes are
+    /// written vs without one (`--seconds` of creates before them).
+    CheckpointStall {
+        #[arg(long, default_value_t = 1_000_000)]
+        files: u64,
+        #[arg(long, default_value_t = 3)]
+        checkpoints: usize,
     },
     /// Cold and warm reads of a dataset in S3 (moto) vs direct reads.
     ColdWarm {
@@ -186,6 +195,9 @@ fn main() {
                     Which::JournalCommit => master::journal_commit(&out, seconds).await,
                     Which::MasterScale { files, log_entries } => {
                         master::scale(&out, files, log_entries).await
+                    }
+                    Which::CheckpointStall { files, checkpoints } => {
+                        checkpoint::stall(&out, files, seconds, checkpoints).await
                     }
                     Which::ColdWarm { mib, s3s_fs } => {
                         data::cold_warm(&out, mib << 20, s3s_fs.as_deref()).await

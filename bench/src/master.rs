@@ -5,6 +5,7 @@ use crate::report::{write, Bar};
 use alluxio_client::MasterClient;
 use alluxio_common::auth::Credentials;
 use alluxio_common::config::AlluxioConfig;
+use alluxio_master::fs_master::FileSystemMaster;
 use alluxio_master::fs_master::NewInodeAttrs;
 use alluxio_master::MasterServer;
 use alluxio_proto::grpc::{CompleteFileRequest, CreateFileRequest, WriteType};
@@ -347,30 +348,30 @@ pub(crate) fn rss_bytes() -> u64 {
         .unwrap_or(0)
 }
 
-pub async fn scale(out: &Path, files: u64, log_entries: u64) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    // fsync off: this measures memory and recovery, not the disk.
-    let cfg = config(dir.path(), false);
-    let server = MasterServer::start(&cfg).await.expect("master");
-    let fs = server.fs.clone();
+/// Creates `files` completed 1 MiB files in directories of 1,000 (without
+/// RPCs, straight on the master); returns a function that creates and
+/// completes file number `i` of the same layout.
+pub(crate) async fn populate(
+    fs: &Arc<FileSystemMaster>,
+    files: u64,
+) -> impl Fn(u64) -> futures::future::BoxFuture<'static, ()> + Clone {
     let attrs = NewInodeAttrs {
         owner: "bench".into(),
         group: "bench".into(),
         mode: 0o644,
     };
-    let dirs = files.div_ceil(1000);
+    let dirs = files.div_ceil(1000).max(1);
     for d in 0..dirs {
         let p = alluxio_common::AlluxioPath::new(&format!("/d{d}")).expect("path");
         fs.create_directory(&p, false, false, false, attrs.clone(), -1)
             .await
             .expect("mkdir");
     }
-    let rss_before = rss_bytes();
-    let inodes_before = fs.read_state().tree.len() as u64;
-    let create = |i: u64| {
+    let fs = fs.clone();
+    let create = move |i: u64| {
         let fs = fs.clone();
         let attrs = attrs.clone();
-        async move {
+        Box::pin(async move {
             let p = alluxio_common::AlluxioPath::new(&format!("/d{}/file-{i:07}", i % dirs))
                 .expect("path");
             fs.create_file(&p, false, 0, WriteType::MustCache, -1, 0, attrs, -1)
@@ -379,14 +380,26 @@ pub async fn scale(out: &Path, files: u64, log_entries: u64) {
             fs.complete_file(&p, 1 << 20, false, 0)
                 .await
                 .expect("complete");
-        }
+        }) as futures::future::BoxFuture<'static, ()>
     };
-    let started = Instant::now();
     futures::stream::iter(0..files)
-        .map(create)
+        .map(create.clone())
         .buffer_unordered(64)
         .collect::<Vec<()>>()
         .await;
+    create
+}
+
+pub async fn scale(out: &Path, files: u64, log_entries: u64) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // fsync off: this measures memory and recovery, not the disk.
+    let cfg = config(dir.path(), false);
+    let server = MasterServer::start(&cfg).await.expect("master");
+    let fs = server.fs.clone();
+    let rss_before = rss_bytes();
+    let inodes_before = fs.read_state().tree.len() as u64;
+    let started = Instant::now();
+    let create = populate(&fs, files).await;
     let create_secs = started.elapsed().as_secs_f64();
     let rss_after = rss_bytes();
     let inodes_after = fs.read_state().tree.len() as u64;

@@ -139,15 +139,89 @@ pub struct InodeTree {
     names: HashSet<Arc<str>>,
     files: u64,
     directories: u64,
+    /// Set while a checkpoint reads the tree as of one moment (see
+    /// [`InodeTree::freeze`]).
+    frozen: Option<Frozen>,
 }
+
+/// The tree as of the moment it was frozen, kept cheaply: only the inodes
+/// changed since then keep a copy of what they were (`None` for inodes
+/// created since). Everything else is read from the live tree, which is
+/// unchanged for them. This lets a checkpoint encode a consistent picture
+/// in small pieces, releasing the state lock in between, instead of
+/// holding it for the whole encoding.
+struct Frozen {
+    token: u64,
+    before: HashMap<u64, Option<Inode>>,
+}
+
+/// A checkpoint asked for a frozen picture that is gone: the tree was
+/// thawed, or replaced (a rebuild), since it froze.
+#[derive(Debug, thiserror::Error)]
+#[error("the frozen picture of the inode tree is gone (the state was rebuilt meanwhile)")]
+pub struct NotFrozen;
 
 impl InodeTree {
     pub fn get(&self, id: u64) -> Option<&Inode> {
         self.inodes.get(&id)
     }
 
+    /// The inode, to change it (a frozen tree keeps what it was first).
     pub fn get_mut(&mut self, id: u64) -> Option<&mut Inode> {
+        self.keep_before_change(id);
         self.inodes.get_mut(&id)
+    }
+
+    /// Records what inode `id` is (or that it does not exist) before its
+    /// first change since the tree froze. Every change goes through here.
+    fn keep_before_change(&mut self, id: u64) {
+        if let Some(frozen) = &mut self.frozen {
+            frozen
+                .before
+                .entry(id)
+                .or_insert_with(|| self.inodes.get(&id).cloned());
+        }
+    }
+
+    /// Starts keeping the tree as of now for a reader that works in pieces
+    /// (a checkpoint); returns the token that names this picture. Changes
+    /// go on as usual and cost one copy of each inode at its first change.
+    /// Freezing again replaces an earlier picture (whose reader then gets
+    /// [`NotFrozen`]).
+    pub fn freeze(&mut self) -> u64 {
+        let token = self.frozen.as_ref().map_or(1, |f| f.token + 1);
+        self.frozen = Some(Frozen {
+            token,
+            before: HashMap::new(),
+        });
+        token
+    }
+
+    /// Drops the picture named `token` (a no-op if it is gone already).
+    pub fn thaw(&mut self, token: u64) {
+        if self.frozen.as_ref().is_some_and(|f| f.token == token) {
+            self.frozen = None;
+        }
+    }
+
+    /// Inodes changed since the picture `token` was taken (their old
+    /// copies are what a frozen tree costs).
+    pub fn frozen_changes(&self, token: u64) -> Result<usize, NotFrozen> {
+        match &self.frozen {
+            Some(f) if f.token == token => Ok(f.before.len()),
+            _ => Err(NotFrozen),
+        }
+    }
+
+    /// Inode `id` as it was when the picture `token` was taken.
+    pub fn get_frozen(&self, token: u64, id: u64) -> Result<Option<&Inode>, NotFrozen> {
+        match &self.frozen {
+            Some(f) if f.token == token => Ok(match f.before.get(&id) {
+                Some(before) => before.as_ref(),
+                None => self.inodes.get(&id),
+            }),
+            _ => Err(NotFrozen),
+        }
     }
 
     pub fn root(&self) -> Option<&Inode> {
@@ -231,8 +305,7 @@ impl InodeTree {
         }
         if inode.parent_id != 0 {
             let parent = self
-                .inodes
-                .get_mut(&inode.parent_id)
+                .get_mut(inode.parent_id)
                 .ok_or(TreeError::Missing(inode.parent_id))?;
             let InodeKind::Directory(dir) = &mut parent.kind else {
                 return Err(TreeError::NotADirectory(inode.parent_id));
@@ -250,6 +323,7 @@ impl InodeTree {
         } else {
             self.files += 1;
         }
+        self.keep_before_change(inode.id);
         self.inodes.insert(inode.id, inode);
         Ok(())
     }
@@ -258,14 +332,13 @@ impl InodeTree {
     pub fn remove_subtree(&mut self, id: u64) -> Result<Vec<Inode>, TreeError> {
         let inode = self.inodes.get(&id).ok_or(TreeError::Missing(id))?;
         let (parent_id, name) = (inode.parent_id, inode.name.clone());
-        if let Some(InodeKind::Directory(dir)) =
-            self.inodes.get_mut(&parent_id).map(|p| &mut p.kind)
-        {
+        if let Some(InodeKind::Directory(dir)) = self.get_mut(parent_id).map(|p| &mut p.kind) {
             dir.children.remove(name.as_ref());
         }
         let mut removed = Vec::new();
         let mut stack = vec![id];
         while let Some(next) = stack.pop() {
+            self.keep_before_change(next);
             if let Some(inode) = self.inodes.remove(&next) {
                 if let Some(dir) = inode.dir() {
                     stack.extend(dir.children.values().copied());
@@ -307,16 +380,14 @@ impl InodeTree {
                 name: new_name.to_string(),
             });
         }
-        if let Some(InodeKind::Directory(d)) = self.inodes.get_mut(&old_parent).map(|p| &mut p.kind)
-        {
+        if let Some(InodeKind::Directory(d)) = self.get_mut(old_parent).map(|p| &mut p.kind) {
             d.children.remove(old_name.as_ref());
         }
         let new_name: Box<str> = new_name.into();
-        if let Some(InodeKind::Directory(d)) = self.inodes.get_mut(&new_parent).map(|p| &mut p.kind)
-        {
+        if let Some(InodeKind::Directory(d)) = self.get_mut(new_parent).map(|p| &mut p.kind) {
             d.children.insert(new_name.clone(), id);
         }
-        let inode = self.inodes.get_mut(&id).ok_or(TreeError::Missing(id))?;
+        let inode = self.get_mut(id).ok_or(TreeError::Missing(id))?;
         inode.parent_id = new_parent;
         inode.name = new_name;
         Ok(())

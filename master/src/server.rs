@@ -16,6 +16,7 @@ use crate::service::{
 use crate::state::MasterState;
 use alluxio_common::auth::{AuthError, Authenticator, Credentials, Role};
 use alluxio_common::config::AlluxioConfig;
+use alluxio_common::conn_limit::{limited_incoming, ConnectionCounts};
 use alluxio_common::server::Supervisor;
 use alluxio_common::AlluxioError;
 use alluxio_proto::grpc::{
@@ -156,7 +157,9 @@ impl MasterServer {
                 }),
                 auth,
             ));
-        let incoming = alluxio_common::server::grpc_incoming(rpc_listener);
+        let connections = Arc::new(ConnectionCounts::default());
+        connections.register(&mut registry, "alluxio_master");
+        let incoming = limited_incoming(rpc_listener, mc.max_connections, connections);
         tasks.spawn_server("master gRPC", move |stop| {
             grpc.serve_with_incoming_shutdown(incoming, stop)
         });
@@ -244,7 +247,7 @@ async fn start_replicated(
         network::server(peer_service),
         auth.clone(),
     ));
-    let incoming = alluxio_common::server::grpc_incoming(raft_listener);
+    let incoming = limited_incoming(raft_listener, mc.max_connections, Arc::default());
     tasks.spawn_server("master Raft", move |stop| {
         raft_grpc.serve_with_incoming_shutdown(incoming, stop)
     });

@@ -290,41 +290,6 @@ impl MasterState {
             }),
         }
     }
-
-    /// Streams the whole state as journal entries that rebuild it when
-    /// applied in order: inodes parents-first, then mounts, then jobs, then
-    /// the end marker with the id counters.
-    pub fn for_each_checkpoint_entry(&self, mut emit: impl FnMut(Entry)) {
-        let mut inodes = 0;
-        if self.tree.root().is_some() {
-            for id in self.tree.subtree_ids(ROOT_ID) {
-                if let Some(inode) = self.tree.get(id) {
-                    emit(inode_entry(inode));
-                    inodes += 1;
-                }
-            }
-        }
-        for m in self.mounts.iter() {
-            emit(Entry::AddMountPoint(j::AddMountPointEntry {
-                mount_id: m.id,
-                alluxio_path: m.alluxio_path.to_string(),
-                ufs_uri: m.ufs_uri.clone(),
-                read_only: m.read_only,
-                shared: m.shared,
-                options: m.options.clone().into_iter().collect(),
-            }));
-        }
-        for job in self.jobs.iter() {
-            emit(Entry::LoadJob(job.clone()));
-        }
-        emit(Entry::CheckpointEnd(j::CheckpointEnd {
-            inode_count: inodes,
-            mount_count: self.mounts.len() as u64,
-            next_inode_id: self.next_inode_id,
-            next_mount_id: self.next_mount_id,
-            next_job_id: self.jobs.next_id(),
-        }));
-    }
 }
 
 fn parse_path(raw: &str) -> Result<AlluxioPath, ApplyError> {

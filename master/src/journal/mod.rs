@@ -6,12 +6,13 @@
 //! same order, and the operation is acknowledged to its client only once the
 //! writer has fsynced them. See `format.rs` for the bytes on disk.
 
+pub(crate) mod checkpoint;
 pub mod format;
 mod writer;
 
 use crate::state::{ApplyError, MasterState};
 use alluxio_proto::journal::{journal_entry::Entry, JournalEntry};
-use format::{encode_header, encode_record, read_file, FileKind};
+use format::{encode_record, read_file, FileKind};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -260,18 +261,17 @@ impl Journal {
     }
 
     /// Writes a checkpoint of `state` and deletes the log it replaces.
-    /// Blocking: run it on a blocking thread. Writers wait only while the
-    /// state is encoded in memory, not while it is written to disk.
+    /// Blocking: run it on a blocking thread. Writers wait only for the
+    /// freeze and for one small piece of the encoding at a time
+    /// (`checkpoint::encode_frozen`), never for the whole of it.
     pub fn checkpoint(&self, state: &RwLock<MasterState>) -> Result<u64, JournalError> {
         let _one_at_a_time = self
             .checkpoint_running
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        let (sequence, data, rotated) = {
-            let guard = state.read().unwrap_or_else(|p| p.into_inner());
-            let sequence = guard.last_sequence;
-            let data = encode_checkpoint(&guard);
-            // Still under the lock, so no entry can slip in between the
+        let (frozen, rotated) = {
+            let mut guard = state.write().unwrap_or_else(|p| p.into_inner());
+            // Under the write lock, so no entry can slip in between the
             // checkpoint and the first entry of the new segment.
             let (done, rx) = oneshot::channel();
             let sent = self
@@ -279,7 +279,7 @@ impl Journal {
                 .lock()
                 .map(|w| {
                     w.send(WriterMessage::Rotate {
-                        start_sequence: sequence + 1,
+                        start_sequence: guard.last_sequence + 1,
                         done,
                     })
                     .is_ok()
@@ -288,8 +288,11 @@ impl Journal {
             if !sent {
                 return Err(JournalError::Failed("journal writer stopped".to_string()));
             }
-            (sequence, data, rx)
+            (checkpoint::freeze(&mut guard), rx)
         };
+        let sequence = frozen.sequence();
+        let data = checkpoint::encode_frozen(state, frozen)
+            .map_err(|e| JournalError::Failed(e.to_string()))?;
         match rotated.blocking_recv() {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(JournalError::Failed(e)),
@@ -326,24 +329,6 @@ impl Journal {
         tracing::info!(sequence, bytes = data.len(), "journal checkpoint written");
         Ok(sequence)
     }
-}
-
-/// The whole of `state` in checkpoint format (header, one record per
-/// inode and mount, `CheckpointEnd`). Fault-tolerant masters use the same
-/// bytes as Raft snapshots.
-pub(crate) fn encode_checkpoint(state: &MasterState) -> Vec<u8> {
-    let sequence = state.last_sequence;
-    let mut data = encode_header(FileKind::Checkpoint, sequence).to_vec();
-    state.for_each_checkpoint_entry(|entry| {
-        encode_record(
-            &JournalEntry {
-                sequence,
-                entry: Some(entry),
-            },
-            &mut data,
-        );
-    });
-    data
 }
 
 /// Loads the checkpoint at `path` into `state` (which must be empty) and

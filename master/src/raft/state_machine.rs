@@ -1,6 +1,6 @@
 //! The replicated state machine: committed Raft entries applied to the
 //! master's in-memory state, and snapshots that are the journal's
-//! checkpoints (`journal::encode_checkpoint`).
+//! checkpoints (`journal::checkpoint`).
 //!
 //! The leader applies its own entries *before* it proposes them (that is
 //! how operations validate against the state they change, exactly as a
@@ -15,7 +15,8 @@
 
 use super::log_store::{Entry, LogId, LogStore};
 use super::{JournalBatch, TypeConfig};
-use crate::journal::{encode_checkpoint, load_checkpoint, JournalError};
+use crate::journal::checkpoint::{encode_frozen, freeze, FrozenState};
+use crate::journal::{load_checkpoint, JournalError};
 use crate::state::MasterState;
 use alluxio_proto::journal::JournalEntryBatch;
 use openraft::storage::{RaftStateMachine, Snapshot};
@@ -337,6 +338,32 @@ fn store_snapshot(dir: &Path, meta: &Meta, data: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Freezes the state at a moment it equals the applied log exactly (no
+/// speculative entries in it), for a snapshot.
+async fn freeze_at_applied(replica: &Replica) -> Result<(FrozenState, Applied), StorageError<u64>> {
+    let _paused = replica.speculation_gate.write().await;
+    loop {
+        let target = replica
+            .state
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .last_sequence;
+        if !replica.wait_applied(target, Duration::from_secs(5)).await {
+            if replica.is_serving() {
+                tracing::warn!(target, "snapshot waits for uncommitted entries");
+            } else {
+                replica.discard_speculation().map_err(sm_error)?;
+            }
+            continue;
+        }
+        let mut state = replica.state.write().unwrap_or_else(|p| p.into_inner());
+        let applied = lock(&replica.applied).clone();
+        if state.last_sequence == applied.sequence {
+            return Ok((freeze(&mut state), applied));
+        }
+    }
+}
+
 /// openraft's handle on the state machine.
 pub struct StateMachine(pub Arc<Replica>);
 
@@ -344,32 +371,22 @@ pub struct SnapshotBuilder(Arc<Replica>);
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     /// Captures the state at exactly the applied log position. New
-    /// speculation is paused meanwhile, and in-flight speculation is waited
-    /// for (on a follower there is none); encoding happens under the
-    /// state's read lock, as a single master's checkpoint does.
+    /// speculation is paused until then, and in-flight speculation is
+    /// waited for (on a follower there is none); the state is then frozen
+    /// and encoded piece by piece as a single master's checkpoint is, so
+    /// neither writes nor heartbeats wait for the encoding.
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError<u64>> {
         let replica = &self.0;
-        let (data, applied) = {
-            let _paused = replica.speculation_gate.write().await;
-            loop {
-                let target = replica
-                    .state
-                    .read()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .last_sequence;
-                if !replica.wait_applied(target, Duration::from_secs(5)).await {
-                    if replica.is_serving() {
-                        tracing::warn!(target, "snapshot waits for uncommitted entries");
-                    } else {
-                        replica.discard_speculation().map_err(sm_error)?;
-                    }
-                    continue;
-                }
-                let state = replica.state.read().unwrap_or_else(|p| p.into_inner());
-                let applied = lock(&replica.applied).clone();
-                if state.last_sequence == applied.sequence {
-                    break (encode_checkpoint(&state), applied);
-                }
+        let (data, applied) = loop {
+            let (frozen, applied) = freeze_at_applied(replica).await?;
+            let r = replica.clone();
+            let encoded = tokio::task::spawn_blocking(move || encode_frozen(&r.state, frozen))
+                .await
+                .map_err(snapshot_error)?;
+            match encoded {
+                Ok(data) => break (data, applied),
+                // The state was rebuilt meanwhile: take the picture again.
+                Err(e) => tracing::info!("snapshot starts over: {e}"),
             }
         };
         let last = applied.log_id;
