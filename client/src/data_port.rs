@@ -1,13 +1,15 @@
 //! Reading cached blocks over a worker's data port: plain TCP in the format
 //! of `alluxio_common::data_protocol`, a few idle connections kept per
-//! worker for the next block. A new connection presents the client's token
+//! worker for the next block. Every frame of an answer is checked against
+//! its checksum before it is handed on. A new connection presents the client's token
 //! first (when it has one), and a connection presents a file's capability
 //! before its first read of that file.
 
 use crate::block::Stop;
 use alluxio_common::auth::Credentials;
 use alluxio_common::data_protocol::{
-    AnswerHeader, ReadRequest, Request, Status, ANSWER_HEADER_LEN,
+    frame_crc, AnswerHeader, ReadRequest, Request, Status, ANSWER_HEADER_LEN, FRAME_CRC_LEN,
+    FRAME_LEN,
 };
 use alluxio_common::{AlluxioError, Result};
 use bytes::{Bytes, BytesMut};
@@ -17,8 +19,6 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Bytes handed on at a time.
-const PIECE: usize = 1 << 20;
 /// Idle connections kept per worker.
 const IDLE_PER_WORKER: usize = 4;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -80,23 +80,35 @@ impl DataConnections {
         }
         let mut left = header.length;
         while left > 0 {
-            let mut piece = BytesMut::with_capacity(PIECE.min(left as usize));
-            while piece.len() < piece.capacity() {
-                let n = tokio::time::timeout(READ_TIMEOUT, stream.read_buf(&mut piece))
+            // One frame: its data, then its checksum (read together).
+            let data_len = FRAME_LEN.min(left as usize);
+            let mut frame = BytesMut::with_capacity(data_len + FRAME_CRC_LEN);
+            while frame.len() < data_len + FRAME_CRC_LEN {
+                let n = tokio::time::timeout(READ_TIMEOUT, stream.read_buf(&mut frame))
                     .await
                     .map_err(|_| source(format!("data port {address}: no data for 30 s")))?
                     .map_err(|e| source(format!("data port {address}: {e}")))?;
                 if n == 0 {
                     return Err(source(format!(
                         "data port {address} closed after {} of {} bytes of block {}",
-                        header.length - left + piece.len() as u64,
+                        header.length - left + frame.len().min(data_len) as u64,
                         header.length,
                         request.block_id
                     )));
                 }
             }
-            left -= piece.len() as u64;
-            sink(piece.freeze()).map_err(Stop::Sink)?;
+            let crc = frame.split_off(data_len);
+            if frame_crc(&frame) != crc[..] {
+                // Damaged on the way: nothing of this frame is handed on,
+                // and the connection is not reused.
+                return Err(source(format!(
+                    "data port {address}: checksum mismatch in the frame at byte {} of block {}",
+                    request.offset + header.length - left,
+                    request.block_id
+                )));
+            }
+            left -= data_len as u64;
+            sink(frame.freeze()).map_err(Stop::Sink)?;
         }
         self.put_back(address, conn);
         Ok(())
@@ -229,5 +241,79 @@ async fn read_reason(stream: &mut TcpStream, length: u64) -> String {
     match tokio::time::timeout(READ_TIMEOUT, stream.read_exact(&mut reason)).await {
         Ok(Ok(_)) => String::from_utf8_lossy(&reason).into_owned(),
         _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alluxio_common::data_protocol::REQUEST_LEN;
+    use tokio::net::TcpListener;
+
+    /// A worker's data port that answers one read with `data`, framed and
+    /// checksummed, after flipping a bit of byte `damage` (if any) on the
+    /// way.
+    async fn one_answer(data: Vec<u8>, damage: Option<usize>) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut request = [0u8; REQUEST_LEN];
+            s.read_exact(&mut request).await.unwrap();
+            let header = AnswerHeader {
+                status: Status::Ok,
+                length: data.len() as u64,
+            };
+            let mut wire = header.encode().to_vec();
+            let mut sent = data.clone();
+            if let Some(at) = damage {
+                sent[at] ^= 0x10;
+            }
+            for (frame, sent) in data.chunks(FRAME_LEN).zip(sent.chunks(FRAME_LEN)) {
+                wire.extend_from_slice(sent);
+                wire.extend_from_slice(&frame_crc(frame));
+            }
+            s.write_all(&wire).await.unwrap();
+            // Keep the connection open until the client is done.
+            let _ = s.read(&mut [0u8; 1]).await;
+        });
+        address
+    }
+
+    async fn read_all(address: &str, len: usize) -> (Vec<u8>, Result<(), String>) {
+        let connections = DataConnections::new(Credentials::anonymous());
+        let request = ReadRequest {
+            block_id: 1 << 24,
+            offset: 0,
+            length: len as u64,
+        };
+        let mut got = Vec::new();
+        let mut sink = |b: Bytes| {
+            got.extend_from_slice(&b);
+            Ok(())
+        };
+        let result = connections.read(address, request, "", &mut sink).await;
+        let result = result.map_err(|stop| match stop {
+            Stop::Source(e) | Stop::Sink(e) => e.to_string(),
+        });
+        (got, result)
+    }
+
+    #[tokio::test]
+    async fn frames_are_checked_and_damage_hands_on_nothing_of_its_frame() {
+        let data: Vec<u8> = (0..3 * FRAME_LEN - 5).map(|i| (i % 251) as u8).collect();
+        let intact = one_answer(data.clone(), None).await;
+        let (got, result) = read_all(&intact, data.len()).await;
+        assert_eq!(result, Ok(()));
+        assert_eq!(got, data);
+
+        // A bit flipped in the second frame: the first frame is handed on,
+        // nothing after it, and the read fails so the caller goes on from
+        // another source.
+        let damaged = one_answer(data.clone(), Some(FRAME_LEN + 77)).await;
+        let (got, result) = read_all(&damaged, data.len()).await;
+        let error = result.unwrap_err();
+        assert!(error.contains("checksum mismatch"), "{error}");
+        assert_eq!(got, data[..FRAME_LEN]);
     }
 }

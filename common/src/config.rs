@@ -92,6 +92,9 @@ pub struct WorkerConfig {
     /// gRPC calls the worker handles at once (until their responses
     /// start); more are refused with ResourceExhausted (0: no limit).
     pub max_concurrent_rpcs: usize,
+    /// gRPC connections open at once; more are closed as they arrive
+    /// (0: no limit).
+    pub max_connections: usize,
     /// A data-port reader that takes no bytes for this long is dropped,
     /// so a stalled reader cannot hold a connection and its buffers.
     pub data_port_write_timeout: ConfigDuration,
@@ -142,6 +145,7 @@ impl Default for WorkerConfig {
             cache_whole_block_on_partial_read: true,
             data_port_max_connections: 1024,
             max_concurrent_rpcs: 4096,
+            max_connections: 8192,
             data_port_write_timeout: ConfigDuration(Duration::from_secs(60)),
             read_through_memory: ByteSize(1 << 30),
             ufs_fetch_piece: ByteSize(8 << 20),
@@ -201,6 +205,9 @@ pub struct MasterConfig {
     /// Calls the master handles at once; more are refused with
     /// ResourceExhausted (0: no limit).
     pub max_concurrent_rpcs: usize,
+    /// gRPC connections open at once, per listener (RPC and Raft); more
+    /// are closed as they arrive (0: no limit).
+    pub max_connections: usize,
     /// How often expired TTLs are acted on.
     pub ttl_check_interval: ConfigDuration,
     /// File infos per message of a streamed listing.
@@ -354,6 +361,7 @@ impl Default for MasterConfig {
             worker_check_interval: ConfigDuration(Duration::from_secs(10)),
             lost_worker_forget_after: ConfigDuration(Duration::from_secs(3600)),
             max_concurrent_rpcs: 4096,
+            max_connections: 8192,
             ttl_check_interval: ConfigDuration(Duration::from_secs(60)),
             list_batch_size: 1000,
             rpc_addresses: Vec::new(),

@@ -3,7 +3,7 @@
 //! extra copies (the worker writes straight from its mapping of the block
 //! file; the client reads straight into the buffer it hands on).
 //!
-//! Version 2. A connection carries one request at a time; after a complete
+//! Version 3. A connection carries one request at a time; after a complete
 //! answer it takes the next. All integers are little-endian; the CRC32 in
 //! each header covers the header bytes before it.
 //!
@@ -34,17 +34,32 @@
 //! presented gets FORBIDDEN too. Services (workers) need none.
 //!
 //! Answer header, 20 bytes: magic, version, status (u16), length (u64),
-//! CRC32 of bytes 0..16. With status OK, `length` bytes of the block follow;
-//! a worker that finds the block damaged half-way closes the connection, so
-//! a short answer is a failed read. With any other status, `length` bytes
+//! CRC32 of bytes 0..16. With status OK, `length` bytes of the block follow
+//! in frames (version 3): [`FRAME_LEN`] bytes of data (the last frame: what
+//! is left) and the CRC32 of those bytes (u32), so damage between the
+//! worker's memory and the client's is caught, not handed to a reader; the
+//! client then continues from another source. A worker that finds the
+//! block damaged half-way closes the connection, so a short answer is a
+//! failed read. With any other status, `length` bytes
 //! of UTF-8 explanation follow. After BAD_REQUEST the worker closes the
 //! connection: it cannot tell where the next request would start.
 
 /// First bytes of every request and answer.
 pub const MAGIC: [u8; 4] = *b"ALXD";
-pub const VERSION: u16 = 2;
+pub const VERSION: u16 = 3;
 pub const REQUEST_LEN: usize = 36;
 pub const ANSWER_HEADER_LEN: usize = 20;
+/// Data bytes per checksummed frame of a read answer (the last frame of
+/// an answer may be shorter).
+pub const FRAME_LEN: usize = 1 << 20;
+/// The CRC32 after each frame's data.
+pub const FRAME_CRC_LEN: usize = 4;
+
+/// The checksum that follows `frame` in a read answer.
+pub fn frame_crc(frame: &[u8]) -> [u8; FRAME_CRC_LEN] {
+    crc32fast::hash(frame).to_le_bytes()
+}
+
 /// Kind of request: read bytes of a cached block.
 const READ_CACHED_BLOCK: u16 = 1;
 /// Kind of request: a token follows.
@@ -269,12 +284,12 @@ mod tests {
             Request::decode(&[b'G'; REQUEST_LEN]),
             Err(ProtocolError::BadMagic)
         );
-        // Another version (1: before authentication), with a correct checksum.
+        // Another version (2: before framed answers), with a correct checksum.
         let mut v1 = good;
-        v1[4] = 1;
+        v1[4] = 2;
         let crc = crc32fast::hash(&v1[..32]);
         v1[32..].copy_from_slice(&crc.to_le_bytes());
-        assert_eq!(Request::decode(&v1), Err(ProtocolError::Version(1)));
+        assert_eq!(Request::decode(&v1), Err(ProtocolError::Version(2)));
         // An unknown kind.
         let mut kind = good;
         kind[6] = 9;

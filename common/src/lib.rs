@@ -7,6 +7,7 @@ pub mod auth;
 pub mod block_id;
 pub mod block_source;
 pub mod config;
+pub mod conn_limit;
 pub mod data_protocol;
 pub mod error;
 pub mod format;

@@ -24,12 +24,6 @@ pub async fn bind(
     }
 }
 
-/// Incoming connections for a tonic server with TCP_NODELAY set: without
-/// it, small responses wait for the peer's delayed ACK (about 40 ms each).
-pub fn grpc_incoming(listener: tokio::net::TcpListener) -> tonic::transport::server::TcpIncoming {
-    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
-}
-
 /// Resolves once the shutdown flag turns true (or its sender is gone).
 pub async fn wait_for_shutdown(mut rx: watch::Receiver<bool>) {
     while !*rx.borrow() {

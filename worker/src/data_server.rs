@@ -18,7 +18,8 @@ use crate::block_store::{BlockStore, StoreError};
 use crate::metrics::WorkerMetrics;
 use alluxio_common::auth::{Authenticator, Identity, Role, MAX_TOKEN_LEN};
 use alluxio_common::data_protocol::{
-    AnswerHeader, ReadRequest, Request, Status, CAPABILITIES_PER_CONNECTION, REQUEST_LEN,
+    frame_crc, AnswerHeader, ReadRequest, Request, Status, CAPABILITIES_PER_CONNECTION, FRAME_LEN,
+    REQUEST_LEN,
 };
 use bytes::Bytes;
 use std::collections::HashSet;
@@ -31,6 +32,9 @@ use tokio::task::JoinSet;
 /// Bytes mapped, verified and written at a time; the next window is
 /// mapped and verified while one is written.
 const WINDOW: u64 = 4 << 20;
+// Frames are counted from the start of an answer: every window but the
+// last must be whole frames.
+const _: () = assert!(WINDOW.is_multiple_of(FRAME_LEN as u64));
 /// A connection that sends no request for this long is closed.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -251,9 +255,16 @@ async fn serve_read(
         return answer_error(stream, Status::NotCached, &reason).await;
     };
     let end = r.offset.saturating_add(r.length).min(block_length);
+    // A window of the block and the checksums of its frames, computed off
+    // the async threads (windows are whole frames but for the last).
     let read = |pos: u64| {
         let (store, id, n) = (store.clone(), r.block_id, WINDOW.min(end - pos));
-        tokio::task::spawn_blocking(move || store.read(id, pos, n))
+        tokio::task::spawn_blocking(move || {
+            store.read(id, pos, n).map(|bytes| {
+                let crcs: Vec<_> = bytes.chunks(FRAME_LEN).map(frame_crc).collect();
+                (bytes, crcs)
+            })
+        })
     };
     let first = if r.offset < end {
         Some(read(r.offset).await)
@@ -262,8 +273,8 @@ async fn serve_read(
     };
     // Problems with the first window still get a proper answer.
     let first = match first {
-        None => Bytes::new(),
-        Some(Ok(Ok(bytes))) => bytes,
+        None => (Bytes::new(), Vec::new()),
+        Some(Ok(Ok(window))) => window,
         Some(Ok(Err(StoreError::NotCached(_)))) => {
             let reason = format!("block {} is not cached here", r.block_id);
             return answer_error(stream, Status::NotCached, &reason).await;
@@ -281,17 +292,20 @@ async fn serve_read(
     };
     write_within(stream, &header.encode(), write_timeout).await?;
     let mut pos = r.offset;
-    let mut current = first;
+    let (mut current, mut crcs) = first;
     while !current.is_empty() {
         pos += current.len() as u64;
         let next = (pos < end).then(|| read(pos));
-        write_within(stream, &current, write_timeout).await?;
+        for (frame, crc) in current.chunks(FRAME_LEN).zip(&crcs) {
+            write_within(stream, frame, write_timeout).await?;
+            write_within(stream, crc, write_timeout).await?;
+        }
         metrics.bytes_read_cache.inc_by(current.len() as u64);
         metrics.bytes_read_data_port.inc_by(current.len() as u64);
-        current = match next {
-            None => Bytes::new(),
+        (current, crcs) = match next {
+            None => (Bytes::new(), Vec::new()),
             Some(pending) => match pending.await {
-                Ok(Ok(bytes)) => bytes,
+                Ok(Ok(window)) => window,
                 Ok(Err(e)) => {
                     // Damaged (and dropped) or evicted half-way: cut the
                     // answer short; the client goes to another source.

@@ -10,6 +10,7 @@ use alluxio_client::MasterClient;
 use alluxio_client::MountResolver;
 use alluxio_common::auth::{AuthError, Authenticator, Credentials, Role};
 use alluxio_common::config::AlluxioConfig;
+use alluxio_common::conn_limit::{limited_incoming, ConnectionCounts};
 use alluxio_common::server::Supervisor;
 use alluxio_proto::grpc::block_worker_server::BlockWorkerServer;
 use alluxio_proto::grpc::WorkerAddress;
@@ -129,7 +130,9 @@ impl WorkerServer {
                     .max_decoding_message_size(alluxio_common::rpc::WORKER_MAX_MESSAGE),
                 auth.clone(),
             ));
-        let incoming = alluxio_common::server::grpc_incoming(rpc_listener);
+        let connections = Arc::new(ConnectionCounts::default());
+        connections.register(&mut registry, "alluxio_worker");
+        let incoming = limited_incoming(rpc_listener, wc.max_connections, connections);
         tasks.spawn_server("worker gRPC", move |stop| {
             grpc.serve_with_incoming_shutdown(incoming, stop)
         });

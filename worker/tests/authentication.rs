@@ -7,7 +7,8 @@
 
 use alluxio_common::auth::{ClusterKey, Credentials, Role};
 use alluxio_common::data_protocol::{
-    AnswerHeader, ReadRequest, Request, Status as DataStatus, ANSWER_HEADER_LEN,
+    frame_crc, AnswerHeader, ReadRequest, Request, Status as DataStatus, ANSWER_HEADER_LEN,
+    FRAME_CRC_LEN,
 };
 use alluxio_proto::grpc::block_master_client::BlockMasterClient;
 use alluxio_proto::grpc::file_system_master_client::FileSystemMasterClient;
@@ -618,6 +619,10 @@ async fn the_data_port_serves_nothing_before_a_valid_token() {
     let mut got = vec![0u8; 4096];
     s.read_exact(&mut got).await.unwrap();
     assert_eq!(got, content);
+    // The frame's checksum follows its bytes.
+    let mut crc = [0u8; FRAME_CRC_LEN];
+    s.read_exact(&mut crc).await.unwrap();
+    assert_eq!(crc, frame_crc(&content));
     // Another file's capability does not open this one.
     let mut message = authenticate(&token);
     message.truncate(message.len() - read.len());
