@@ -286,3 +286,93 @@ async fn a_master_configured_with_other_members_is_refused_by_the_group() {
         m.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_full_log_disk_stops_that_master_and_the_others_go_on_without_losing_a_change() {
+    init();
+    let Some(disk) = alluxio_testkit::small_disk::SmallDisk::mount(4 << 20) else {
+        return;
+    };
+    // Master 0's journal (Raft log, vote, snapshots) is on the small disk.
+    let on_disk = disk.path().join("journal-0");
+    let mut q = Quorum::start(3, |c| {
+        if c.master.journal.dir.ends_with("journal-0") {
+            c.master.journal.dir = on_disk.clone();
+        }
+    })
+    .await;
+    let client = q.client().await;
+    let mut acknowledged = Vec::new();
+    for i in 0..20 {
+        let path = format!("/before/d{i:02}");
+        mkdir(&client, &path).await.unwrap();
+        acknowledged.push(path);
+    }
+    q.wait_converged().await;
+
+    // The disk fills up; the group goes on taking changes while master 0
+    // finds out (leader or follower, whichever it is).
+    let filler = disk.fill("filler");
+    let failed = || q.master(0).fs.journal_health().failure();
+    let mut i = 0;
+    while failed().is_none() {
+        assert!(i < 5_000, "master 0 never noticed its full disk");
+        let path = format!("/during/d{i:04}");
+        match mkdir(&client, &path).await {
+            // Committed by the others even if master 0, leading, could
+            // not write it itself (and its client tried again).
+            Ok(()) | Err(AlluxioError::AlreadyExists(_)) => acknowledged.push(path),
+            Err(e) => panic!("{path}: {e:?}"),
+        }
+        i += 1;
+    }
+    let why = failed().unwrap();
+    assert!(why.contains("Raft log failed"), "{why}");
+    // Master 0 says why and serves nothing; the other two go on.
+    let web = format!("127.0.0.1:{}", q.master(0).web_addr.port());
+    let (code, body) = alluxio_testkit::http_get::http_get(&web, "/readyz")
+        .await
+        .unwrap();
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("Raft log failed"), "{body}");
+    let (_, metrics) = alluxio_testkit::http_get::http_get(&web, "/metrics")
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("alluxio_master_journal_failed 1"),
+        "{metrics}"
+    );
+    let refused = client_of(&q, 0)
+        .await
+        .get_status("/before", Some(-1))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, AlluxioError::Unavailable(m) if m.contains("Raft log")),
+        "{refused:?}"
+    );
+    for i in 0..20 {
+        let path = format!("/after/d{i:02}");
+        mkdir(&client, &path).await.unwrap();
+        acknowledged.push(path);
+    }
+
+    // Space freed and master 0 restarted: it catches up, and every master
+    // has every acknowledged change.
+    std::fs::remove_file(filler).unwrap();
+    q.restart(0).await;
+    mkdir(&client, "/later").await.unwrap();
+    q.wait_converged().await;
+    let prints: Vec<_> = q.masters.iter().flatten().map(fingerprint).collect();
+    assert!(prints.iter().all(|p| *p == prints[0]), "{prints:?}");
+    {
+        let state = q.master(0).fs.read_state();
+        for path in &acknowledged {
+            let path = alluxio_common::AlluxioPath::new(path).unwrap();
+            assert!(state.tree.lookup(&path).is_some(), "{path:?} lost");
+        }
+    }
+    for m in q.masters.into_iter().flatten() {
+        m.shutdown().await;
+    }
+}

@@ -14,7 +14,7 @@
 
 use crate::block_master::BlockMaster;
 use crate::inode::{block_id, file_id_of_block, Inode, InodeKind, Persistence, ROOT_ID};
-use crate::journal::{Journal, PendingFlush};
+use crate::journal::{Journal, JournalHealth, PendingFlush};
 use crate::mount_table::Resolved;
 use crate::raft::ReplicatedJournal;
 use crate::state::MasterState;
@@ -106,30 +106,6 @@ pub struct FileSystemMaster {
     pub(crate) health: Arc<JournalHealth>,
 }
 
-/// Whether this master's journal still takes writes. A failed write or
-/// fsync (a full disk, an I/O error) leaves memory ahead of the disk: from
-/// then on the master answers no file-system, worker or job call (reads
-/// would show changes a restart undoes), `/readyz` says why, and a restart
-/// recovers what was acknowledged.
-#[derive(Default)]
-pub struct JournalHealth {
-    failure: Mutex<Option<String>>,
-}
-
-impl JournalHealth {
-    pub fn failure(&self) -> Option<String> {
-        self.failure
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    fn fail(&self, why: String) {
-        let mut failure = self.failure.lock().unwrap_or_else(|p| p.into_inner());
-        failure.get_or_insert(why);
-    }
-}
-
 /// A persist job not finished in this time is given to another worker.
 const PERSIST_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(120);
 /// Jobs handed to one worker per heartbeat.
@@ -147,6 +123,7 @@ impl FileSystemMaster {
             JournalBackend::Local(journal),
             blocks,
             settings,
+            Arc::default(),
         )
     }
 
@@ -158,7 +135,14 @@ impl FileSystemMaster {
         settings: FsSettings,
     ) -> Self {
         let state = journal.replica.state.clone();
-        Self::with_journal(state, JournalBackend::Replicated(journal), blocks, settings)
+        let health = journal.health();
+        Self::with_journal(
+            state,
+            JournalBackend::Replicated(journal),
+            blocks,
+            settings,
+            health,
+        )
     }
 
     fn with_journal(
@@ -166,6 +150,7 @@ impl FileSystemMaster {
         journal: JournalBackend,
         blocks: Arc<BlockMaster>,
         settings: FsSettings,
+        health: Arc<JournalHealth>,
     ) -> Self {
         FileSystemMaster {
             state,
@@ -175,7 +160,7 @@ impl FileSystemMaster {
             sync_times: Mutex::new(HashMap::new()),
             syncs: Default::default(),
             persist_jobs: Mutex::new(HashMap::new()),
-            health: Arc::new(JournalHealth::default()),
+            health,
         }
     }
 

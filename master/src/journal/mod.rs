@@ -8,7 +8,10 @@
 
 pub(crate) mod checkpoint;
 pub mod format;
+mod health;
 mod writer;
+
+pub use health::JournalHealth;
 
 use crate::state::{ApplyError, MasterState};
 use alluxio_proto::journal::{journal_entry::Entry, JournalEntry};

@@ -14,7 +14,7 @@
 
 use super::TypeConfig;
 use crate::journal::format::{encode_frame, encode_header, read_frames, FileKind, HEADER_LEN};
-use crate::journal::{JournalCounters, JournalError};
+use crate::journal::{JournalCounters, JournalError, JournalHealth};
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{AnyError, LogState, RaftLogReader, StorageError, StorageIOError};
 use serde::{de::DeserializeOwned, Serialize};
@@ -60,6 +60,7 @@ pub struct LogStore {
     dir: PathBuf,
     cache: Arc<Mutex<Cache>>,
     writer: Sender<WriteOp>,
+    health: Arc<JournalHealth>,
 }
 
 enum WriteOp {
@@ -84,10 +85,13 @@ enum WriteOp {
 impl LogStore {
     /// Reads the log in `dir` (a torn record at the very end, from a crash
     /// during an append that was never acknowledged, is cut off).
+    /// Opens the log in `dir`; a failed write later is recorded in
+    /// `health` (the master then stops serving until it is restarted).
     pub fn open(
         dir: &Path,
         fsync: bool,
         counters: Arc<JournalCounters>,
+        health: Arc<JournalHealth>,
     ) -> Result<LogStore, JournalError> {
         let mut cache = Cache {
             vote: read_small_file(&dir.join("raft-vote"))?,
@@ -105,6 +109,7 @@ impl LogStore {
             segments,
             fsync,
             counters,
+            health: health.clone(),
         };
         std::thread::Builder::new()
             .name("raft-log-writer".to_string())
@@ -114,6 +119,7 @@ impl LogStore {
             dir: dir.to_path_buf(),
             cache: Arc::new(Mutex::new(cache)),
             writer: tx,
+            health,
         })
     }
 
@@ -189,7 +195,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         tokio::task::spawn_blocking(move || write_small_file(&dir.join("raft-vote"), &vote))
             .await
             .map_err(io_error)?
-            .map_err(|e| StorageIOError::write_vote(AnyError::new(&e)))?;
+            .map_err(|e| {
+                self.health.fail(format!(
+                    "the master cannot record its Raft vote ({e}); it answers nothing until it is restarted (free space on the journal's disk first)"
+                ));
+                StorageIOError::write_vote(AnyError::new(&e))
+            })?;
         self.cache().vote = Some(vote);
         Ok(())
     }
@@ -287,6 +298,7 @@ struct SegmentWriter {
     segments: Vec<Segment>,
     fsync: bool,
     counters: Arc<JournalCounters>,
+    health: Arc<JournalHealth>,
 }
 
 impl SegmentWriter {
@@ -310,6 +322,9 @@ impl SegmentWriter {
                     if let Err(e) = &result {
                         tracing::error!(error = %e, "Raft log write failed; the master must restart");
                         failure.get_or_insert(e.to_string());
+                        self.health.fail(format!(
+                            "the master's Raft log failed ({e}); it answers nothing until it is restarted (free space on the journal's disk first); the other masters go on without it"
+                        ));
                     }
                     done.log_io_completed(result);
                 }
@@ -524,7 +539,8 @@ mod tests {
     #[tokio::test]
     async fn appends_truncates_and_purges_survive_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = LogStore::open(dir.path(), true, Default::default()).unwrap();
+        let mut store =
+            LogStore::open(dir.path(), true, Default::default(), Default::default()).unwrap();
         append(&mut store, (1..=5).map(|i| entry(1, i)).collect()).await;
         append(&mut store, (6..=8).map(|i| entry(1, i)).collect()).await;
         store.truncate(entry(1, 7).log_id).await.unwrap();
@@ -534,7 +550,8 @@ mod tests {
         assert_eq!(indexes(&store), vec![3, 4, 5, 6, 7]);
         drop(store);
 
-        let mut store = LogStore::open(dir.path(), true, Default::default()).unwrap();
+        let mut store =
+            LogStore::open(dir.path(), true, Default::default(), Default::default()).unwrap();
         assert_eq!(indexes(&store), vec![3, 4, 5, 6, 7]);
         assert_eq!(store.entries(7..)[0].log_id.leader_id.term, 2);
         let state = store.get_log_state().await.unwrap();
@@ -546,20 +563,22 @@ mod tests {
     #[tokio::test]
     async fn a_torn_last_record_is_dropped_and_damage_before_it_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = LogStore::open(dir.path(), true, Default::default()).unwrap();
+        let mut store =
+            LogStore::open(dir.path(), true, Default::default(), Default::default()).unwrap();
         append(&mut store, (1..=3).map(|i| entry(1, i)).collect()).await;
         drop(store);
         let path = segment_path(dir.path(), 1);
         let full = std::fs::read(&path).unwrap();
         std::fs::write(&path, &full[..full.len() - 3]).unwrap();
-        let store = LogStore::open(dir.path(), true, Default::default()).unwrap();
+        let store =
+            LogStore::open(dir.path(), true, Default::default(), Default::default()).unwrap();
         assert_eq!(indexes(&store), vec![1, 2]);
         drop(store);
 
         let mut damaged = std::fs::read(&path).unwrap();
         damaged[HEADER_LEN + 10] ^= 0xff;
         std::fs::write(&path, &damaged).unwrap();
-        let err = LogStore::open(dir.path(), true, Default::default())
+        let err = LogStore::open(dir.path(), true, Default::default(), Default::default())
             .err()
             .unwrap()
             .to_string();

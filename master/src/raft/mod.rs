@@ -25,7 +25,7 @@ pub mod network;
 pub mod state_machine;
 mod status;
 
-use crate::journal::{JournalCounters, JournalError, PendingFlush};
+use crate::journal::{JournalCounters, JournalError, JournalHealth, PendingFlush};
 use alluxio_common::config::AlluxioConfig;
 use alluxio_common::AlluxioError;
 use alluxio_proto::journal::{JournalEntry, JournalEntryBatch};
@@ -262,6 +262,8 @@ pub struct ReplicatedJournal {
     serving_term: AtomicU64,
     elections_won: AtomicU64,
     pub counters: Arc<JournalCounters>,
+    /// Set when this master's log can no longer be written.
+    health: Arc<JournalHealth>,
 }
 
 impl ReplicatedJournal {
@@ -276,16 +278,22 @@ impl ReplicatedJournal {
         let dir = settings.dir.clone();
         refuse_single_master_journal(&dir)?;
         let counters = Arc::new(JournalCounters::default());
+        let health = Arc::new(JournalHealth::default());
         let (log, replica) = {
-            let (dir, fsync, me, counters) =
-                (dir.clone(), settings.fsync, settings.me, counters.clone());
+            let (dir, fsync, me, counters, health) = (
+                dir.clone(),
+                settings.fsync,
+                settings.me,
+                counters.clone(),
+                health.clone(),
+            );
             tokio::task::spawn_blocking(move || -> Result<_, JournalError> {
                 if let Err(e) = alluxio_common::io::create_private_dir(&dir) {
                     if !dir.is_dir() {
                         return Err(JournalError::io(&dir, e));
                     }
                 }
-                let log = LogStore::open(&dir, fsync, counters)?;
+                let log = LogStore::open(&dir, fsync, counters, health)?;
                 let replica = Replica::open(me, &dir, log.clone())?;
                 Ok((log, replica))
             })
@@ -336,7 +344,14 @@ impl ReplicatedJournal {
             serving_term: AtomicU64::new(0),
             elections_won: AtomicU64::new(0),
             counters,
+            health,
         })
+    }
+
+    /// Whether this master's log still takes writes (shared with the
+    /// file-system master's gate and `/readyz`).
+    pub fn health(&self) -> Arc<JournalHealth> {
+        self.health.clone()
     }
 
     /// Hands already-applied entries to the proposer; called under the

@@ -8,7 +8,7 @@
 //! journal has failed: then it answers those services `Unavailable` with
 //! the reason (its memory is ahead of its disk).
 
-use crate::fs_master::JournalHealth;
+use crate::journal::JournalHealth;
 use crate::raft::ReplicatedJournal;
 use futures::future::BoxFuture;
 use std::sync::Arc;
