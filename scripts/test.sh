@@ -34,6 +34,12 @@ if ! command -v podman >/dev/null 2>&1 || ! command -v debootstrap >/dev/null 2>
         podman buildah debootstrap binutils openssl >/dev/null
 fi
 
+# The durability test records a process's file-system calls with strace.
+if ! command -v strace >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends strace >/dev/null
+fi
+
 # The partition tests of fault-tolerant masters build network namespaces
 # with veth pairs and a bridge (iproute2's `ip`).
 if ! command -v ip >/dev/null 2>&1; then

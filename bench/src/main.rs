@@ -54,6 +54,9 @@ enum Which {
         files: u64,
         #[arg(long, default_value_t = 3)]
         checkpoints: usize,
+        /// Journal without fsync (the lock's cost alone, without the disk's).
+        #[arg(long)]
+        no_fsync: bool,
     },
     /// Cold and warm reads of a dataset in S3 (moto) vs direct reads.
     ColdWarm {
@@ -196,9 +199,11 @@ fn main() {
                     Which::MasterScale { files, log_entries } => {
                         master::scale(&out, files, log_entries).await
                     }
-                    Which::CheckpointStall { files, checkpoints } => {
-                        checkpoint::stall(&out, files, seconds, checkpoints).await
-                    }
+                    Which::CheckpointStall {
+                        files,
+                        checkpoints,
+                        no_fsync,
+                    } => checkpoint::stall(&out, files, seconds, checkpoints, !no_fsync).await,
                     Which::ColdWarm { mib, s3s_fs } => {
                         data::cold_warm(&out, mib << 20, s3s_fs.as_deref()).await
                     }

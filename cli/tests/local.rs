@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{free_port, BIN};
+use common::{cli, free_port, local_command, BIN};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -22,30 +22,7 @@ fn local_on_port(
     master_port: u16,
     extra: &[&str],
 ) -> Result<(Child, String), (i32, String)> {
-    let ports = [
-        master_port,
-        free_port(),
-        free_port(),
-        free_port(),
-        free_port(),
-    ];
-    let mut child = Command::new(BIN)
-        .args(["-D", &format!("master.rpc_port={}", ports[0])])
-        .args(["-D", &format!("master.web_port={}", ports[1])])
-        .args(["-D", &format!("worker.rpc_port={}", ports[2])])
-        .args(["-D", &format!("worker.web_port={}", ports[3])])
-        .args(["-D", &format!("worker.data_port={}", ports[4])])
-        .args([
-            "-D",
-            "master.hostname=127.0.0.1",
-            "-D",
-            "worker.hostname=127.0.0.1",
-        ])
-        .arg("local")
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(["--cache", "16MiB"])
-        .args(extra)
+    let mut child = local_command(data_dir, master_port, extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -107,25 +84,6 @@ fn a_second_run_uses_or_refuses_what_the_journal_records() {
     assert_eq!(shown, other_uri);
     stop(child);
     assert!(first_ufs.join("kept.txt").is_file());
-}
-
-/// Runs `alluxio <args>` against the local cluster on `port` whose data
-/// directory is `data`; returns stdout, or stderr when it failed.
-fn cli(data: &Path, port: u16, args: &[&str]) -> Result<String, String> {
-    let out = Command::new(BIN)
-        .env(
-            "ALLUXIO_SECURITY_KEY_FILE",
-            data.join("security/cluster.key"),
-        )
-        .args(["--master", &format!("127.0.0.1:{port}")])
-        .args(args)
-        .output()
-        .unwrap();
-    if out.status.success() {
-        Ok(String::from_utf8(out.stdout).unwrap())
-    } else {
-        Err(String::from_utf8(out.stderr).unwrap())
-    }
 }
 
 #[test]

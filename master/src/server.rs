@@ -415,7 +415,7 @@ fn start_background_loops(
 /// for `alluxio local` and fresh installs); other stores must exist.
 fn prepare_local_root(uri: &str) {
     if let Some(path) = uri.strip_prefix("file://") {
-        if let Err(e) = std::fs::create_dir_all(path) {
+        if let Err(e) = alluxio_common::io::create_dir_all_durable(std::path::Path::new(path)) {
             tracing::warn!(path, error = %e, "cannot create the local root UFS directory");
         }
     }

@@ -12,6 +12,7 @@
 pub mod binaries;
 #[cfg(feature = "cluster")]
 pub mod cluster;
+pub mod durability;
 pub mod fuzz;
 pub mod http_get;
 pub mod netns;

@@ -272,7 +272,7 @@ impl UnderFileSystem for LocalUfs {
         let target = self.full(path).await?;
         let name = path.rsplit('/').next().unwrap_or("").to_string();
         let parent = target.parent().unwrap_or(Path::new("/")).to_path_buf();
-        tokio::fs::create_dir_all(&parent)
+        create_dirs_durably(parent.clone())
             .await
             .map_err(|e| self.err(path, e))?;
         let tmp = parent.join(format!(
@@ -299,7 +299,7 @@ impl UnderFileSystem for LocalUfs {
                 return Err(UfsError::AlreadyExists(self.display(path)));
             }
         }
-        tokio::fs::create_dir_all(full)
+        create_dirs_durably(full)
             .await
             .map_err(|e| self.err(path, e))
     }
@@ -323,7 +323,7 @@ impl UnderFileSystem for LocalUfs {
     async fn rename(&self, src: &str, dst: &str) -> UfsResult<()> {
         let (from, to) = (self.full(src).await?, self.full(dst).await?);
         if let Some(parent) = to.parent() {
-            tokio::fs::create_dir_all(parent)
+            create_dirs_durably(parent.to_path_buf())
                 .await
                 .map_err(|e| self.err(dst, e))?;
         }
@@ -340,6 +340,14 @@ impl UnderFileSystem for LocalUfs {
         .and_then(|r| r);
         synced.map_err(|e| self.err(dst, e))
     }
+}
+
+/// Creates `dir` and its missing parents so that they survive a power
+/// loss (a directory the master recorded as persisted must not vanish).
+async fn create_dirs_durably(dir: PathBuf) -> std::io::Result<()> {
+    tokio::task::spawn_blocking(move || alluxio_common::io::create_dir_all_durable(&dir))
+        .await
+        .map_err(std::io::Error::other)?
 }
 
 struct LocalWriter {

@@ -50,7 +50,7 @@ pub fn register_pages(
 /// This worker's id, created once and kept in `data_dir/worker-id`, so a
 /// restarted worker keeps its place and its cache.
 pub fn load_or_create_id(data_dir: &Path) -> std::io::Result<u64> {
-    std::fs::create_dir_all(data_dir)?;
+    alluxio_common::io::create_dir_all_durable(data_dir)?;
     let path = data_dir.join("worker-id");
     if let Ok(text) = std::fs::read_to_string(&path) {
         if let Ok(id) = text.trim().parse::<u64>() {
@@ -70,6 +70,7 @@ pub fn load_or_create_id(data_dir: &Path) -> std::io::Result<u64> {
     std::fs::write(&tmp, format!("{id}\n"))?;
     std::fs::File::open(&tmp)?.sync_all()?;
     std::fs::rename(&tmp, &path)?;
+    alluxio_common::io::sync_parent(&path)?;
     Ok(id)
 }
 

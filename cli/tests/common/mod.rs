@@ -13,6 +13,49 @@ pub fn free_port() -> u16 {
     alluxio_testkit::free_port().expect("a free port")
 }
 
+/// `alluxio local` on `data_dir` with its master on `master_port` and
+/// every other port free, on 127.0.0.1 (not started).
+pub fn local_command(data_dir: &Path, master_port: u16, extra: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .args(["-D", &format!("master.rpc_port={master_port}")])
+        .args(["-D", &format!("master.web_port={}", free_port())])
+        .args(["-D", &format!("worker.rpc_port={}", free_port())])
+        .args(["-D", &format!("worker.web_port={}", free_port())])
+        .args(["-D", &format!("worker.data_port={}", free_port())])
+        .args([
+            "-D",
+            "master.hostname=127.0.0.1",
+            "-D",
+            "worker.hostname=127.0.0.1",
+        ])
+        .arg("local")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(["--cache", "16MiB"])
+        .args(extra);
+    command
+}
+
+/// Runs `alluxio <args>` against the local cluster on `port` whose data
+/// directory is `data`; returns stdout, or stderr when it failed.
+pub fn cli(data: &Path, port: u16, args: &[&str]) -> Result<String, String> {
+    let out = Command::new(BIN)
+        .env(
+            "ALLUXIO_SECURITY_KEY_FILE",
+            data.join("security/cluster.key"),
+        )
+        .args(["--master", &format!("127.0.0.1:{port}")])
+        .args(args)
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(String::from_utf8(out.stdout).unwrap())
+    } else {
+        Err(String::from_utf8(out.stderr).unwrap())
+    }
+}
+
 pub struct MasterProcess {
     pub child: Child,
     pub rpc_port: u16,

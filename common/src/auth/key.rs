@@ -109,11 +109,13 @@ impl ClusterKey {
         let written = (|| -> std::io::Result<()> {
             use std::io::Write;
             if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
+                crate::io::create_dir_all_durable(dir)?;
             }
             let mut f = crate::io::create_private(path)?;
             f.write_all(format!("{hex}\n").as_bytes())?;
-            f.sync_all()
+            f.sync_all()?;
+            // Tokens are minted from it: it must outlive a power loss.
+            crate::io::sync_parent(path)
         })();
         written.map_err(|e| AuthError::Key {
             path: path.display().to_string(),

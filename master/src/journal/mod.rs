@@ -16,7 +16,6 @@ pub use health::JournalHealth;
 use crate::state::{ApplyError, MasterState};
 use alluxio_proto::journal::{journal_entry::Entry, JournalEntry};
 use format::{encode_record, read_file, FileKind};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
@@ -294,8 +293,10 @@ impl Journal {
             (checkpoint::freeze(&mut guard), rx)
         };
         let sequence = frozen.sequence();
-        let data = checkpoint::encode_frozen(state, frozen)
-            .map_err(|e| JournalError::Failed(e.to_string()))?;
+        let data = alluxio_common::io::run_at_background_priority(|| {
+            checkpoint::encode_frozen(state, frozen)
+        })
+        .map_err(|e| JournalError::Failed(e.to_string()))?;
         match rotated.blocking_recv() {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(JournalError::Failed(e)),
@@ -306,7 +307,7 @@ impl Journal {
         let tmp = final_path.with_extension("ckpt.tmp");
         let write = || -> std::io::Result<()> {
             let mut f = alluxio_common::io::create_private(&tmp)?;
-            f.write_all(&data)?;
+            alluxio_common::io::write_with_early_writeback(&mut f, &data)?;
             f.sync_all()?;
             std::fs::rename(&tmp, &final_path)?;
             std::fs::File::open(&self.dir)?.sync_all()

@@ -25,7 +25,7 @@ use openraft::{
     StorageIOError, StoredMembership,
 };
 use prost::Message;
-use std::io::{Cursor, Write};
+use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -318,7 +318,7 @@ fn store_snapshot(dir: &Path, meta: &Meta, data: &[u8]) -> std::io::Result<()> {
     let write = |path: &Path, bytes: &[u8]| -> std::io::Result<()> {
         let tmp = path.with_extension("tmp");
         let mut f = alluxio_common::io::create_private(&tmp)?;
-        f.write_all(bytes)?;
+        alluxio_common::io::write_with_early_writeback(&mut f, bytes)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)
     };
@@ -380,9 +380,11 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         let (data, applied) = loop {
             let (frozen, applied) = freeze_at_applied(replica).await?;
             let r = replica.clone();
-            let encoded = tokio::task::spawn_blocking(move || encode_frozen(&r.state, frozen))
-                .await
-                .map_err(snapshot_error)?;
+            let encoded = tokio::task::spawn_blocking(move || {
+                alluxio_common::io::run_at_background_priority(|| encode_frozen(&r.state, frozen))
+            })
+            .await
+            .map_err(snapshot_error)?;
             match encoded {
                 Ok(data) => break (data, applied),
                 // The state was rebuilt meanwhile: take the picture again.

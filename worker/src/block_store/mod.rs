@@ -184,7 +184,7 @@ impl BlockStore {
                 let root = d.path.join(LAYOUT_DIR);
                 for sub in ["data", "meta", "tmp"] {
                     let p = root.join(sub);
-                    std::fs::create_dir_all(&p).map_err(io(&p))?;
+                    alluxio_common::io::create_dir_all_durable(&p).map_err(io(&p))?;
                 }
                 dirs.push(TierDir {
                     tier: t,
