@@ -87,26 +87,6 @@ pub fn write_with_early_writeback(file: &mut File, data: &[u8]) -> std::io::Resu
     Ok(())
 }
 
-/// Runs `work` on a new thread of lower CPU priority (nice 10) and waits
-/// for it: for big background jobs (encoding a checkpoint) that would
-/// otherwise take the cores from the threads that answer calls. A thread
-/// of its own, because a thread cannot raise its priority again without
-/// privileges.
-pub fn run_at_background_priority<T: Send>(work: impl FnOnce() -> T + Send) -> T {
-    std::thread::scope(|scope| {
-        std::thread::Builder::new()
-            .name("background".to_string())
-            .spawn_scoped(scope, || {
-                // SAFETY: setpriority takes plain integers; 0 is this thread.
-                unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
-                work()
-            })
-            .expect("a thread for background work")
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-    })
-}
-
 /// fsyncs directory `dir`, so that entries created or renamed in it survive
 /// a power loss (the file's own fsync does not cover its name).
 pub fn sync_dir(dir: &Path) -> std::io::Result<()> {

@@ -293,10 +293,8 @@ impl Journal {
             (checkpoint::freeze(&mut guard), rx)
         };
         let sequence = frozen.sequence();
-        let data = alluxio_common::io::run_at_background_priority(|| {
-            checkpoint::encode_frozen(state, frozen)
-        })
-        .map_err(|e| JournalError::Failed(e.to_string()))?;
+        let data = checkpoint::encode_frozen(state, frozen)
+            .map_err(|e| JournalError::Failed(e.to_string()))?;
         match rotated.blocking_recv() {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(JournalError::Failed(e)),

@@ -380,11 +380,9 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         let (data, applied) = loop {
             let (frozen, applied) = freeze_at_applied(replica).await?;
             let r = replica.clone();
-            let encoded = tokio::task::spawn_blocking(move || {
-                alluxio_common::io::run_at_background_priority(|| encode_frozen(&r.state, frozen))
-            })
-            .await
-            .map_err(snapshot_error)?;
+            let encoded = tokio::task::spawn_blocking(move || encode_frozen(&r.state, frozen))
+                .await
+                .map_err(snapshot_error)?;
             match encoded {
                 Ok(data) => break (data, applied),
                 // The state was rebuilt meanwhile: take the picture again.
