@@ -291,6 +291,12 @@ fn main() {
                     log_entries: 100_000,
                 })
                 .await;
+                run(Which::CheckpointStall {
+                    files: 1_000_000,
+                    checkpoints: 3,
+                    no_fsync: false,
+                })
+                .await;
                 run(Which::ColdWarm {
                     mib: 2048,
                     s3s_fs: None,
