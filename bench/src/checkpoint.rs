@@ -4,6 +4,7 @@
 
 use crate::master::{clients, config, populate};
 use crate::report::{write, Bar};
+use alluxio_client::MasterClient;
 use alluxio_master::MasterServer;
 use alluxio_proto::grpc::{CreateFileRequest, WriteType};
 use serde_json::json;
@@ -13,10 +14,63 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Concurrent creators (one connection each).
-const CREATORS: usize = 16;
+pub(crate) const CREATORS: usize = 16;
 
 /// One create: when it started and how long it took.
-type Sample = (Instant, Duration);
+pub(crate) type Sample = (Instant, Duration);
+
+/// Creators in a loop, one per connection, timing every create.
+pub(crate) struct TimedCreates {
+    stop: Arc<AtomicBool>,
+    samples: Arc<Mutex<Vec<Sample>>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl TimedCreates {
+    /// Starts one creator per connection, creating files under `dir`
+    /// (which must exist).
+    pub(crate) fn start(conns: Arc<Vec<MasterClient>>, dir: &str) -> TimedCreates {
+        let stop = Arc::new(AtomicBool::new(false));
+        let samples = Arc::new(Mutex::new(Vec::new()));
+        let tasks = (0..conns.len())
+            .map(|t| {
+                let (stop, samples, conns) = (stop.clone(), samples.clone(), conns.clone());
+                let dir = dir.to_string();
+                tokio::spawn(async move {
+                    let mut i = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        let at = Instant::now();
+                        conns[t]
+                            .create_file(CreateFileRequest {
+                                path: format!("{dir}/t{t}-{i}"),
+                                write_type: WriteType::MustCache as i32,
+                                ..Default::default()
+                            })
+                            .await
+                            .expect("create");
+                        samples.lock().unwrap().push((at, at.elapsed()));
+                        i += 1;
+                    }
+                })
+            })
+            .collect();
+        TimedCreates {
+            stop,
+            samples,
+            tasks,
+        }
+    }
+
+    /// Stops the creators; every create's sample.
+    pub(crate) async fn stop(self) -> Vec<Sample> {
+        self.stop.store(true, Ordering::Relaxed);
+        for task in self.tasks {
+            task.await.expect("creator");
+        }
+        let samples = self.samples.lock().unwrap().clone();
+        samples
+    }
+}
 
 /// `journal_fsync: false` separates the cost of the lock from the disk's
 /// (a checkpoint's writes slow the journal's fsyncs down).
@@ -43,28 +97,7 @@ pub async fn stall(out: &Path, files: u64, seconds: f64, checkpoints: usize, jou
         .await
         .expect("mkdir /j");
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let samples = Arc::new(Mutex::new(Vec::<Sample>::new()));
-    let mut creators = Vec::new();
-    for t in 0..CREATORS {
-        let (stop, samples, conns) = (stop.clone(), samples.clone(), conns.clone());
-        creators.push(tokio::spawn(async move {
-            let mut i = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                let at = Instant::now();
-                conns[t]
-                    .create_file(CreateFileRequest {
-                        path: format!("/j/t{t}-{i}"),
-                        write_type: WriteType::MustCache as i32,
-                        ..Default::default()
-                    })
-                    .await
-                    .expect("create");
-                samples.lock().unwrap().push((at, at.elapsed()));
-                i += 1;
-            }
-        }));
-    }
+    let load = TimedCreates::start(conns.clone(), "/j");
 
     // First without a checkpoint, then checkpoints back to back.
     tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
@@ -78,12 +111,8 @@ pub async fn stall(out: &Path, files: u64, seconds: f64, checkpoints: usize, jou
             .expect("checkpoint");
         windows.push((begin, Instant::now()));
     }
-    stop.store(true, Ordering::Relaxed);
-    for c in creators {
-        c.await.expect("creator");
-    }
+    let samples = load.stop().await;
     let first_checkpoint = windows[0].0;
-    let samples = samples.lock().unwrap().clone();
     let during_checkpoint = |at: &Instant| windows.iter().any(|(b, e)| at >= b && at < e);
     let without: Vec<Duration> = samples
         .iter()
@@ -144,7 +173,7 @@ pub async fn stall(out: &Path, files: u64, seconds: f64, checkpoints: usize, jou
 }
 
 /// The `q` quantile (0..=1) of `v`; zero for no samples.
-fn percentile(v: &[Duration], q: f64) -> Duration {
+pub(crate) fn percentile(v: &[Duration], q: f64) -> Duration {
     let mut sorted = v.to_vec();
     sorted.sort();
     if sorted.is_empty() {

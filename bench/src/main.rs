@@ -10,6 +10,7 @@ mod data_path;
 mod fuse;
 mod ha;
 mod ha_blocks;
+mod ha_snapshot;
 mod load;
 mod master;
 mod operator;
@@ -151,6 +152,13 @@ enum Which {
         #[arg(long, default_value = "target/release/alluxio")]
         alluxio: PathBuf,
     },
+    /// Three masters: one comes back after a million inodes were created
+    /// without it and installs a snapshot; catch-up time and create
+    /// latency meanwhile (`--seconds` of creates before it comes back).
+    HaSnapshot {
+        #[arg(long, default_value_t = 1_000_000)]
+        files: u64,
+    },
     /// A load job of 64 files against as many parallel plain GETs and
     /// the client-driven load; a metadata load of one big directory.
     Load {
@@ -262,6 +270,9 @@ fn main() {
                         ha::failover(&out, kills, &alluxio).await;
                         ha_blocks::block_locations(&out, blocks).await;
                     }
+                    Which::HaSnapshot { files } => {
+                        ha_snapshot::snapshot_catch_up(&out, files, seconds).await
+                    }
                     Which::Load {
                         files,
                         file_mib,
@@ -342,6 +353,7 @@ fn main() {
                     alluxio: PathBuf::from("target/release/alluxio"),
                 })
                 .await;
+                run(Which::HaSnapshot { files: 1_000_000 }).await;
                 run(Which::Load {
                     files: 64,
                     file_mib: 128,
