@@ -189,7 +189,10 @@ impl InodeTree {
     /// Freezing again replaces an earlier picture (whose reader then gets
     /// [`NotFrozen`]).
     pub fn freeze(&mut self) -> u64 {
-        let token = self.frozen.as_ref().map_or(1, |f| f.token + 1);
+        // Unique in the process, so that no reader of an earlier picture
+        // (of this tree or of one it replaced) can mistake this one for it.
+        static NEXT_TOKEN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let token = NEXT_TOKEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.frozen = Some(Frozen {
             token,
             before: HashMap::new(),

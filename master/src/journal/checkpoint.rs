@@ -88,9 +88,10 @@ pub(crate) fn freeze(state: &mut MasterState) -> FrozenState {
 }
 
 /// Encodes the checkpoint frozen by [`freeze`], taking `state`'s read lock
-/// for one short piece at a time, with rests in between. The tree is thawed at the end, also on
-/// failure. Fails only if the state was replaced meanwhile (a Raft
-/// follower's rebuild); the caller may freeze again.
+/// for one short piece at a time, with rests in between. The tree is
+/// thawed at the end, also on failure. Fails only if the state was
+/// replaced meanwhile (a Raft follower's rebuild); the caller may freeze
+/// again.
 pub(crate) fn encode_frozen(
     state: &RwLock<MasterState>,
     frozen: FrozenState,
@@ -313,14 +314,15 @@ mod tests {
                 op_time_ms: 9,
             }),
         );
-        assert!(state.tree.frozen_changes(frozen.token).unwrap() > 40);
+        let token = frozen.token;
+        assert!(state.tree.frozen_changes(token).unwrap() > 40);
         let state = RwLock::new(state);
         assert_eq!(
             encode_in_pieces(&state, frozen, Duration::ZERO, &mut || {}).unwrap(),
             expected
         );
         // Thawed: no more copies are kept, and a new checkpoint shows the changes.
-        assert!(state.read().unwrap().tree.frozen_changes(1).is_err());
+        assert!(state.read().unwrap().tree.frozen_changes(token).is_err());
         assert_ne!(frozen_bytes(&state), expected);
     }
 
