@@ -14,6 +14,7 @@ mod ha_snapshot;
 mod load;
 mod master;
 mod operator;
+mod read_through_memory;
 mod report;
 mod security;
 mod small_files;
@@ -159,6 +160,15 @@ enum Which {
         #[arg(long, default_value_t = 1_000_000)]
         files: u64,
     },
+    /// Worker memory while 64 readers fetch cold 64 MiB blocks from a
+    /// slow UFS (moto) at once, against `worker.read_through_memory`.
+    ReadThroughMemory {
+        #[arg(long, default_value_t = 64)]
+        readers: u64,
+        /// worker.read_through_memory, in MiB.
+        #[arg(long, default_value_t = 512)]
+        limit_mib: u64,
+    },
     /// A load job of 64 files against as many parallel plain GETs and
     /// the client-driven load; a metadata load of one big directory.
     Load {
@@ -270,6 +280,10 @@ fn main() {
                         ha::failover(&out, kills, &alluxio).await;
                         ha_blocks::block_locations(&out, blocks).await;
                     }
+                    Which::ReadThroughMemory { readers, limit_mib } => {
+                        read_through_memory::read_through_memory(&out, readers, limit_mib << 20)
+                            .await
+                    }
                     Which::HaSnapshot { files } => {
                         ha_snapshot::snapshot_catch_up(&out, files, seconds).await
                     }
@@ -354,6 +368,11 @@ fn main() {
                 })
                 .await;
                 run(Which::HaSnapshot { files: 1_000_000 }).await;
+                run(Which::ReadThroughMemory {
+                    readers: 64,
+                    limit_mib: 512,
+                })
+                .await;
                 run(Which::Load {
                     files: 64,
                     file_mib: 128,
