@@ -8,3 +8,6 @@ export ALLUXIO_FUZZ_ITERATIONS="${ALLUXIO_FUZZ_ITERATIONS:-1000000}"
 cargo test --release -p alluxio-common --test fuzz_parsers
 cargo test --release -p alluxio-master --test fuzz_journal
 cargo test --release -p alluxio-worker --test fuzz_block_records
+# The namespace against its model, with many more steps and seeds.
+MODEL_STEPS="${MODEL_STEPS:-20000}" MODEL_SEEDS="${MODEL_SEEDS:-20}" \
+    cargo test --release -p alluxio-master --test model
