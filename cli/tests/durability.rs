@@ -100,7 +100,13 @@ fn every_acknowledged_name_has_its_directory_synced() {
         })
     };
     for seen in ["/journal/checkpoint-", "/ufs/a/moved", "/worker-0/"] {
-        assert!(named(seen), "no {seen} in the trace");
+        let journal_lines: Vec<&str> = trace.lines().filter(|l| l.contains("/journal/")).collect();
+        assert!(
+            named(seen),
+            "no {seen} in the trace of {} events; its journal lines:\n{}",
+            events.len(),
+            journal_lines.join("\n")
+        );
     }
     let unsynced = alluxio_testkit::durability::unsynced_names(&events, &roots);
     assert!(
