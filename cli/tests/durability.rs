@@ -24,6 +24,15 @@ fn traced_pid(strace_pid: u32) -> u32 {
         .unwrap()
 }
 
+/// SIGKILL to a process when dropped.
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        alluxio_testkit::signal(self.0, libc::SIGKILL);
+    }
+}
+
 #[test]
 fn every_acknowledged_name_has_its_directory_synced() {
     let dir = tempfile::tempdir().unwrap();
@@ -46,6 +55,8 @@ fn every_acknowledged_name_has_its_directory_synced() {
         }
     }
     assert!(up, "alluxio local did not start under strace");
+    // Killed however the test ends, so a failure leaves nothing running.
+    let traced = KillOnDrop(traced_pid(strace.id()));
     std::thread::spawn(move || stdout.for_each(drop));
 
     // Acknowledged changes of every kind.
@@ -85,7 +96,7 @@ fn every_acknowledged_name_has_its_directory_synced() {
     fs(&["mkdir", "/after-checkpoint"]);
 
     // A power cut now keeps only what was synced.
-    alluxio_testkit::signal(traced_pid(strace.id()), libc::SIGKILL);
+    drop(traced);
     strace.wait().unwrap();
     let trace = std::fs::read_to_string(&trace_file).unwrap();
     let events = alluxio_testkit::durability::parse_trace(&trace);
