@@ -19,7 +19,7 @@
 //! | 24..32 | length (clamped to the block's end); for authenticate and capability, the length of what follows |
 //! | 32..36 | CRC32 of bytes 0..32 |
 //!
-//! Authentication (version 2): with `security.authentication: TOKEN`, the
+//! Authentication (since version 2): with `security.authentication: TOKEN`, the
 //! first request of a connection must be an authenticate request followed
 //! by that many bytes of token (at most `auth::MAX_TOKEN_LEN`). The worker
 //! answers OK (length 0) and serves the connection as that identity until
