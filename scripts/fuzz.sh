@@ -11,3 +11,5 @@ cargo test --release -p alluxio-worker --test fuzz_block_records
 # The namespace against its model, with many more steps and seeds.
 MODEL_STEPS="${MODEL_STEPS:-20000}" MODEL_SEEDS="${MODEL_SEEDS:-20}" \
     cargo test --release -p alluxio-master --test model
+MODEL_STEPS="${MODEL_STEPS:-20000}" MODEL_SEEDS="${MODEL_SEEDS:-20}" \
+    cargo test --release -p alluxio-worker --test block_store_model
