@@ -3,7 +3,7 @@
 //! against the same creations, in the same run, with no checkpoint.
 
 use crate::master::{clients, config, populate};
-use crate::report::{write, Bar};
+use crate::report::{percentile_ms, write, Bar};
 use alluxio_client::MasterClient;
 use alluxio_master::MasterServer;
 use alluxio_proto::grpc::{CreateFileRequest, WriteType};
@@ -130,7 +130,7 @@ pub async fn stall(out: &Path, files: u64, seconds: f64, checkpoints: usize, jou
         .collect();
     server.shutdown().await;
 
-    let ms = |v: &[Duration], q: f64| percentile(v, q).as_secs_f64() * 1000.0;
+    let ms = percentile_ms;
     let (p99_without, p99_during) = (ms(&without, 0.99), ms(&during, 0.99));
     let ratio = p99_during / p99_without;
     let name = if journal_fsync {
@@ -170,15 +170,4 @@ pub async fn stall(out: &Path, files: u64, seconds: f64, checkpoints: usize, jou
             "meets_target": ratio <= 2.0,
         }),
     );
-}
-
-/// The `q` quantile (0..=1) of `v`; zero for no samples.
-pub(crate) fn percentile(v: &[Duration], q: f64) -> Duration {
-    let mut sorted = v.to_vec();
-    sorted.sort();
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
-    sorted[i]
 }

@@ -3,7 +3,7 @@
 //! (create+complete with group commit, getStatus with linearizable reads).
 
 use crate::master::{create_complete_rate, create_files, rate};
-use crate::report::{write, Bar};
+use crate::report::{percentile, write, Bar};
 use alluxio_client::MasterClient;
 use alluxio_common::auth::Credentials;
 use alluxio_common::config::AlluxioConfig;
@@ -41,11 +41,6 @@ fn spawn(alluxio: &Path, c: &AlluxioConfig, log: &Path) -> Child {
         .stderr(log)
         .spawn()
         .expect("start a master")
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
 }
 
 /// kill -9 of the leader process, `kills` times: seconds until the first

@@ -5,29 +5,18 @@
 //! and the latency of creates through the group meanwhile against the
 //! same creates before it came back (same run).
 
-use crate::checkpoint::{percentile, Sample, TimedCreates, CREATORS};
+use crate::checkpoint::{Sample, TimedCreates, CREATORS};
 use crate::master::populate;
-use crate::report::{write, Bar};
+use crate::report::{percentile_ms, write, Bar};
 use alluxio_client::MasterClient;
 use alluxio_common::auth::Credentials;
 use alluxio_proto::grpc::CreateDirectoryRequest;
+use alluxio_testkit::eventually;
 use alluxio_testkit::quorum::Quorum;
 use serde_json::json;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Polls `check` every 100 ms for up to `limit`; panics naming `what`.
-async fn wait_for<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 pub async fn snapshot_catch_up(out: &Path, files: u64, seconds: f64) {
     alluxio_common::rpc::set_failover_timeout(Duration::from_secs(60));
@@ -50,10 +39,14 @@ pub async fn snapshot_catch_up(out: &Path, files: u64, seconds: f64) {
 
     // The leader snapshots and purges its log: the stopped member can
     // only come back through a snapshot.
-    wait_for("the leader's log purged", Duration::from_secs(600), || {
-        let purged = journal.raft.metrics().borrow().purged.map(|l| l.index)?;
-        (purged > left_at).then_some(())
-    })
+    eventually(
+        "the leader's log purged",
+        Duration::from_secs(600),
+        || async {
+            let purged = journal.raft.metrics().borrow().purged.map(|l| l.index)?;
+            (purged > left_at).then_some(())
+        },
+    )
     .await;
     let raft_entries = journal.replica.applied_index();
 
@@ -85,16 +78,18 @@ pub async fn snapshot_catch_up(out: &Path, files: u64, seconds: f64) {
     q.restart(lagging).await;
     let target = q.master(leader).fs.journal().last_sequence();
     let member = q.master(lagging);
-    let snapshot_index = wait_for(
+    let snapshot_index = eventually(
         "the member to install a snapshot",
         Duration::from_secs(600),
-        || member.replicated()?.replica.snapshot_index(),
+        || async { member.replicated()?.replica.snapshot_index() },
     )
     .await;
     let installed_secs = back.elapsed().as_secs_f64();
-    wait_for("the member to catch up", Duration::from_secs(600), || {
-        (member.fs.journal().last_sequence() >= target).then_some(())
-    })
+    eventually(
+        "the member to catch up",
+        Duration::from_secs(600),
+        || async { (member.fs.journal().last_sequence() >= target).then_some(()) },
+    )
     .await;
     let caught_up = Instant::now();
     let catch_up_secs = (caught_up - back).as_secs_f64();
@@ -118,7 +113,7 @@ pub async fn snapshot_catch_up(out: &Path, files: u64, seconds: f64) {
     };
     let before = latencies(&|s| s.0 < back);
     let during = latencies(&|s| s.0 >= back && s.0 < caught_up);
-    let ms = |v: &[Duration], q: f64| percentile(v, q).as_secs_f64() * 1000.0;
+    let ms = percentile_ms;
     let ratio = ms(&during, 0.99) / ms(&before, 0.99);
     write(
         out,

@@ -4,6 +4,22 @@
 use serde_json::{json, Value};
 use std::path::Path;
 
+/// The `q` quantile (0..=1) of `sorted` (ascending, not empty).
+pub fn percentile(sorted: &[f64], q: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// The `q` quantile of `latencies`, in milliseconds; zero for none.
+pub fn percentile_ms(latencies: &[std::time::Duration], q: f64) -> f64 {
+    let mut ms: Vec<f64> = latencies.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+    if ms.is_empty() {
+        return 0.0;
+    }
+    ms.sort_by(f64::total_cmp);
+    percentile(&ms, q)
+}
+
 pub struct Bar {
     pub label: String,
     pub value: f64,
