@@ -40,6 +40,20 @@ enum JournalCommand {
 enum QuorumCommand {
     /// Leader, term, and each master's state and lag.
     Info,
+    /// Removes a master from the group (not the leader: elect another
+    /// first). A master is added by starting it with an
+    /// embedded_journal.addresses list that names it: it joins by itself.
+    Remove {
+        /// The master's Raft address, host:19200.
+        #[arg(long)]
+        address: String,
+    },
+    /// Makes another master the leader.
+    Elect {
+        /// The master's Raft address, host:19200.
+        #[arg(long)]
+        address: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -64,9 +78,11 @@ enum TokenCommand {
 pub async fn run(ctx: &Context, args: AdminArgs) -> Result<(), AlluxioError> {
     match args.command {
         AdminCommand::Report => report(ctx, args.json).await,
-        AdminCommand::Journal(JournalCommand::Quorum(QuorumCommand::Info)) => {
-            crate::quorum_cmd::info(ctx, args.json).await
-        }
+        AdminCommand::Journal(JournalCommand::Quorum(command)) => match command {
+            QuorumCommand::Info => crate::quorum_cmd::info(ctx, args.json).await,
+            QuorumCommand::Remove { address } => crate::quorum_cmd::remove(ctx, &address).await,
+            QuorumCommand::Elect { address } => crate::quorum_cmd::elect(ctx, &address).await,
+        },
         AdminCommand::Token(TokenCommand::Issue {
             user,
             groups,

@@ -1,6 +1,7 @@
-//! `alluxio fsadmin journal quorum info`: the fault-tolerant masters' Raft
-//! group — its leader and term, and each member's role and lag as the
-//! leader sees it (Alluxio's command of the same name).
+//! `alluxio fsadmin journal quorum info|remove|elect`: the fault-tolerant
+//! masters' Raft group — its leader and term, each member's role and lag as
+//! the leader sees it — and its membership changes (Alluxio's commands of
+//! the same names).
 
 use crate::output::print_json;
 use crate::Context;
@@ -75,5 +76,17 @@ pub async fn info(ctx: &Context, json_output: bool) -> Result<(), AlluxioError> 
             m.role, m.raft_address, m.rpc_address, m.matched_index, m.lag
         );
     }
+    Ok(())
+}
+
+pub async fn remove(ctx: &Context, address: &str) -> Result<(), AlluxioError> {
+    ctx.master().await?.remove_quorum_member(address).await?;
+    println!("Removed {address} from the quorum");
+    Ok(())
+}
+
+pub async fn elect(ctx: &Context, address: &str) -> Result<(), AlluxioError> {
+    ctx.master().await?.transfer_leadership(address).await?;
+    println!("Transferred leadership to {address}");
     Ok(())
 }

@@ -16,6 +16,8 @@ use std::time::Duration;
 struct Group {
     masters: Vec<MasterProcess>,
     address: String,
+    /// Each master's Raft address.
+    raft: Vec<String>,
 }
 
 fn start_group(dir: &std::path::Path) -> Group {
@@ -49,6 +51,7 @@ fn start_group(dir: &std::path::Path) -> Group {
     Group {
         masters,
         address: rpc_list,
+        raft: raft.iter().map(|p| format!("127.0.0.1:{p}")).collect(),
     }
 }
 
@@ -186,4 +189,18 @@ fn kill_9_of_the_leader_loses_no_acknowledged_create() {
         report.contains("fault tolerant, 3 masters (3 available)"),
         "{report}"
     );
+
+    // Leadership handed to a follower the administrator names.
+    let target = (runtime.block_on(group.leader()) + 1) % 3;
+    let moved = cli(&[
+        "fsadmin",
+        "journal",
+        "quorum",
+        "elect",
+        "--address",
+        &group.raft[target],
+    ]);
+    assert!(moved.contains("Transferred leadership"), "{moved}");
+    assert_eq!(runtime.block_on(group.leader()), target);
+    assert!(cli(&["fs", "ls", "/"]).contains("round2"));
 }

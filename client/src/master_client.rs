@@ -533,6 +533,31 @@ impl MasterClient {
         .await
     }
 
+    /// `quorum remove`: drops the master at `raft_address` from the group
+    /// (the leader answers; administrators only).
+    pub async fn remove_quorum_member(&self, raft_address: &str) -> Result<()> {
+        self.call(|mut c| {
+            let req = RemoveQuorumMemberRequest {
+                raft_address: raft_address.to_string(),
+            };
+            async move { c.meta.remove_quorum_member(deadline(req)).await }
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// `quorum elect`: makes the master at `raft_address` the leader.
+    pub async fn transfer_leadership(&self, raft_address: &str) -> Result<()> {
+        self.call(|mut c| {
+            let req = TransferLeadershipRequest {
+                raft_address: raft_address.to_string(),
+            };
+            async move { c.meta.transfer_leadership(deadline(req)).await }
+        })
+        .await?;
+        Ok(())
+    }
+
     pub async fn ping(&self) -> Result<()> {
         self.call(|mut c| {
             let req = PingRequest {};

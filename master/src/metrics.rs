@@ -105,8 +105,9 @@ impl RaftGauges {
         self.snapshot_index
             .set(m.snapshot.map(|l| l.index).unwrap_or(0) as i64);
         self.follower_lag.clear();
+        let members = journal.members();
         for (id, matched) in m.replication.iter().flatten() {
-            if let Some(member) = journal.settings.member(*id) {
+            if let Some(member) = members.iter().find(|m| m.id == *id) {
                 let lag = last.saturating_sub(matched.map(|l| l.index).unwrap_or(0));
                 self.follower_lag
                     .get_or_create(&MemberLabels {

@@ -8,7 +8,7 @@ use crate::fs_master::{bootstrap_root, FileSystemMaster, FsSettings};
 use crate::job::{JobMaster, JobSettings};
 use crate::journal::{Journal, JournalError};
 use crate::metrics::MasterMetrics;
-use crate::raft::{network, RaftSettings, ReplicatedJournal};
+use crate::raft::{membership, network, RaftSettings, ReplicatedJournal};
 use crate::service::{
     access::AccessPolicy, block::BlockMasterService, file_system::FileSystemService,
     job::JobMasterService, leader_gate::LeaderGateLayer, meta::MetaMasterService,
@@ -143,13 +143,14 @@ impl MasterServer {
                     fs: fs.clone(),
                     jobs: jobs.clone(),
                     metrics: metrics.clone(),
-                    access,
+                    access: access.clone(),
                 }),
                 auth.clone(),
             ))
             .add_service(InterceptedService::new(
                 MetaMasterServer::new(MetaMasterService {
                     fs: fs.clone(),
+                    access,
                     metrics: metrics.clone(),
                     address: format!("{}:{}", mc.hostname, rpc_addr.port()),
                     web_port: web_addr.port(),
@@ -229,18 +230,20 @@ async fn start_replicated(
 ) -> Result<(Arc<FileSystemMaster>, Arc<ReplicatedJournal>), MasterError> {
     let mc = &config.master;
     let (raft_listener, raft_addr) = bind(&mc.hostname, mc.embedded_journal.port).await?;
-    let members = settings.fingerprint();
-    let peers = network::PeerNetwork {
-        credentials: Credentials::for_service(config, auth.key(), Role::Admin),
-        members: members.clone(),
-    };
+    let credentials = Credentials::for_service(config, auth.key(), Role::Admin);
+    // The Raft port serves before this master's Raft node exists: other
+    // masters finding their place ask it who it is.
+    let node = Arc::new(std::sync::OnceLock::new());
     // Followers refuse votes for 2 x election_timeout after a heartbeat
     // (openraft's leader lease); a restarted master must wait as long.
     let vote_delay = settings.election_timeout * 2;
-    let journal = Arc::new(ReplicatedJournal::open(settings, peers).await?);
     let peer_service = network::PeerService {
-        raft: journal.raft.clone(),
-        members,
+        journal: node.clone(),
+        configured: settings
+            .members
+            .iter()
+            .map(|m| m.raft_address.clone())
+            .collect(),
         votes_from: std::time::Instant::now() + vote_delay,
     };
     let raft_grpc = alluxio_common::rpc::server().add_service(InterceptedService::new(
@@ -251,6 +254,17 @@ async fn start_replicated(
     tasks.spawn_server("master Raft", move |stop| {
         raft_grpc.serve_with_incoming_shutdown(incoming, stop)
     });
+    let record = membership::find_place(&settings, &credentials).await?;
+    let peers = network::PeerNetwork {
+        credentials,
+        group: record.group.clone(),
+    };
+    let journal = Arc::new(ReplicatedJournal::open(settings, record, peers).await?);
+    let _ = node.set(journal.clone());
+    tasks.spawn(
+        "Raft membership upkeep",
+        membership::run_upkeep(journal.clone()),
+    );
     let fs = Arc::new(FileSystemMaster::replicated(
         journal.clone(),
         Arc::new(BlockMaster::default()),

@@ -263,31 +263,6 @@ async fn a_follower_with_a_wiped_journal_rejoins_without_harm() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_master_configured_with_other_members_is_refused_by_the_group() {
-    init();
-    let q = Quorum::start(3, |_| {}).await;
-    let leader = q.wait_for_leader().await;
-    // A fourth master that believes the group is itself and master 0.
-    let mut stray = alluxio_testkit::quorum::quorum_configs(q.dir.path(), 1).remove(0);
-    stray.master.journal.dir = q.dir.path().join("journal-stray");
-    stray.master.embedded_journal.addresses = vec![
-        format!("127.0.0.1:{}", stray.master.embedded_journal.port),
-        q.configs[0].master.embedded_journal.addresses[0].clone(),
-    ];
-    stray.master.rpc_addresses.clear();
-    let stray = MasterServer::start(&stray).await.unwrap();
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(!stray.fs.is_leader(), "a stray master must never lead");
-    assert_eq!(q.wait_for_leader().await, leader);
-    let client = q.client().await;
-    mkdir(&client, "/still-fine").await.unwrap();
-    stray.shutdown().await;
-    for m in q.masters.into_iter().flatten() {
-        m.shutdown().await;
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_full_log_disk_stops_that_master_and_the_others_go_on_without_losing_a_change() {
     init();
     let Some(disk) = alluxio_testkit::small_disk::SmallDisk::mount(4 << 20) else {

@@ -5,6 +5,8 @@
 //! - `state_machine`: committed entries applied to `MasterState`, snapshots
 //!   that are checkpoints;
 //! - `network`: Raft messages over gRPC between masters;
+//! - `membership`: who is in the group, joining it, membership changes and
+//!   leadership transfer;
 //! - `status`: the group as `fsadmin journal quorum info` shows it;
 //! - this module: configuration, the write path (group-committed
 //!   proposals), leadership (who serves, the read lease) and start-up.
@@ -21,6 +23,7 @@
 //! entries not yet committed waits until they are.
 
 pub mod log_store;
+pub mod membership;
 pub mod network;
 pub mod state_machine;
 mod status;
@@ -30,14 +33,15 @@ use alluxio_common::config::AlluxioConfig;
 use alluxio_common::AlluxioError;
 use alluxio_proto::journal::{JournalEntry, JournalEntryBatch};
 use log_store::LogStore;
-use openraft::{BasicNode, Raft, ServerState};
+use membership::{MasterNode, MemberRecord};
+use openraft::{Raft, ServerState};
 use prost::Message;
 use serde::{Deserialize, Serialize};
 use state_machine::{Replica, StateMachine};
 use std::collections::BTreeMap;
 use std::io::Cursor;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
@@ -48,7 +52,7 @@ openraft::declare_raft_types!(
         D = JournalBatch,
         R = (),
         NodeId = u64,
-        Node = BasicNode,
+        Node = MasterNode,
         SnapshotData = Cursor<Vec<u8>>,
 );
 
@@ -109,20 +113,28 @@ impl std::fmt::Debug for JournalBatch {
 /// One master of the group.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Member {
-    /// 1-based position in `master.embedded_journal.addresses`.
+    /// For the founders, the 1-based position in
+    /// `master.embedded_journal.addresses`; a master that joined later got
+    /// its id from the leader.
     pub id: u64,
     pub raft_address: String,
     /// Where its clients go (`master.rpc_addresses` at the same position,
     /// else the Raft host with this master's RPC port).
     pub rpc_address: String,
+    /// False for a learner (a joining master that does not vote yet).
+    pub voter: bool,
 }
 
 /// The Raft group as configured.
 #[derive(Clone, Debug)]
 pub struct RaftSettings {
+    /// The configured masters (the founders, for a new group).
     pub members: Vec<Member>,
+    /// This master's id: its configured position until `find_place` says.
     pub me: u64,
     pub dir: PathBuf,
+    /// This master's client port (the fallback for members' addresses).
+    pub rpc_port: u16,
     pub fsync: bool,
     pub election_timeout: Duration,
     pub heartbeat_interval: Duration,
@@ -167,6 +179,7 @@ impl RaftSettings {
                 id: i as u64 + 1,
                 raft_address: raft_address.clone(),
                 rpc_address,
+                voter: true,
             });
         }
         let mine = format!("{}:{}", mc.hostname, ej.port);
@@ -185,6 +198,7 @@ impl RaftSettings {
             members,
             me,
             dir: mc.journal.dir.clone(),
+            rpc_port: mc.rpc_port,
             fsync: mc.journal.fsync,
             election_timeout: ej.election_timeout.0,
             heartbeat_interval: ej.heartbeat_interval.0,
@@ -192,7 +206,7 @@ impl RaftSettings {
         }))
     }
 
-    /// The member list every master must agree on, as sent to peers.
+    /// The configured member list, as a group's name.
     pub fn fingerprint(&self) -> String {
         self.members
             .iter()
@@ -203,6 +217,18 @@ impl RaftSettings {
 
     pub fn member(&self, id: u64) -> Option<&Member> {
         self.members.iter().find(|m| m.id == id)
+    }
+
+    /// The client address of the master at `raft_address`, for members
+    /// whose membership record has none (older journals).
+    fn rpc_address_of(&self, raft_address: &str, rpc_port: u16) -> String {
+        match self.members.iter().find(|m| m.raft_address == raft_address) {
+            Some(m) => m.rpc_address.clone(),
+            None => {
+                let host = split_host_port(raft_address).map_or(raft_address, |(h, _)| h);
+                format!("{host}:{rpc_port}")
+            }
+        }
     }
 
     fn openraft_config(&self) -> Result<openraft::Config, String> {
@@ -257,6 +283,14 @@ pub struct ReplicatedJournal {
     pub replica: Arc<Replica>,
     pub settings: RaftSettings,
     pub log: LogStore,
+    /// The group's name (its founding member list), on every Raft message.
+    pub group: String,
+    /// This master's configured addresses.
+    own: Member,
+    /// For messages this master sends itself (leadership transfer).
+    network: network::PeerNetwork,
+    /// Set while this leader hands its leadership over: it does not serve.
+    transferring: AtomicBool,
     proposals: mpsc::UnboundedSender<Proposal>,
     /// The term in which this node serves as leader; 0 when it does not.
     serving_term: AtomicU64,
@@ -268,15 +302,21 @@ pub struct ReplicatedJournal {
 
 impl ReplicatedJournal {
     /// Opens the log and the newest snapshot, and starts the Raft node
-    /// (which then talks to its peers through `network`). On the very
-    /// first start every master initialises the group with the same
-    /// configured membership, which is safe.
+    /// (which then talks to its peers through `network`) as the member
+    /// `record` names. On its first start a founder initialises the group
+    /// with the configured membership, the same on every founder, which is
+    /// safe; a master that joined receives the membership from the leader.
     pub async fn open(
-        settings: RaftSettings,
+        mut settings: RaftSettings,
+        record: MemberRecord,
         network: network::PeerNetwork,
     ) -> Result<ReplicatedJournal, JournalError> {
+        let own = settings
+            .member(settings.me)
+            .cloned()
+            .ok_or_else(|| JournalError::Failed("this master is not configured".to_string()))?;
+        settings.me = record.id;
         let dir = settings.dir.clone();
-        refuse_single_master_journal(&dir)?;
         let counters = Arc::new(JournalCounters::default());
         let health = Arc::new(JournalHealth::default());
         let (log, replica) = {
@@ -305,7 +345,7 @@ impl ReplicatedJournal {
         let raft = Raft::new(
             settings.me,
             config,
-            network,
+            network.clone(),
             log.clone(),
             StateMachine(replica.clone()),
         )
@@ -315,11 +355,11 @@ impl ReplicatedJournal {
             .is_initialized()
             .await
             .map_err(|e| JournalError::Failed(e.to_string()))?;
-        if !initialized {
-            let members: BTreeMap<u64, BasicNode> = settings
+        if !initialized && record.founder {
+            let members: BTreeMap<u64, MasterNode> = settings
                 .members
                 .iter()
-                .map(|m| (m.id, BasicNode::new(&m.raft_address)))
+                .map(|m| (m.id, MasterNode::new(&m.raft_address, &m.rpc_address)))
                 .collect();
             // Another master may have initialised the group and replicated
             // to this one in the meantime: that is fine.
@@ -340,6 +380,10 @@ impl ReplicatedJournal {
             replica,
             settings,
             log,
+            group: record.group,
+            own,
+            network,
+            transferring: AtomicBool::new(false),
             proposals,
             serving_term: AtomicU64::new(0),
             elections_won: AtomicU64::new(0),
@@ -377,9 +421,44 @@ impl ReplicatedJournal {
         self.elections_won.load(Ordering::Relaxed)
     }
 
-    /// Whether this master serves (it is the leader and has caught up).
+    /// Whether this master serves (it is the leader, has caught up, and
+    /// is not handing its leadership over).
     pub fn is_serving(&self) -> bool {
-        self.serving_term.load(Ordering::Acquire) != 0 && self.replica.is_serving()
+        self.serving_term.load(Ordering::Acquire) != 0
+            && self.replica.is_serving()
+            && !self.transferring.load(Ordering::Acquire)
+    }
+
+    /// The group's members as its current membership (committed or not)
+    /// records them, voters and learners.
+    pub fn members(&self) -> Vec<Member> {
+        let metrics = self.raft.metrics().borrow().clone();
+        let membership = metrics.membership_config.membership();
+        let voters: std::collections::BTreeSet<u64> = membership.voter_ids().collect();
+        membership
+            .nodes()
+            .map(|(id, node)| Member {
+                id: *id,
+                raft_address: node.raft_address.clone(),
+                rpc_address: if node.rpc_address.is_empty() {
+                    self.settings
+                        .rpc_address_of(&node.raft_address, self.settings.rpc_port)
+                } else {
+                    node.rpc_address.clone()
+                },
+                voter: voters.contains(id),
+            })
+            .collect()
+    }
+
+    pub fn member(&self, id: u64) -> Option<Member> {
+        self.members().into_iter().find(|m| m.id == id)
+    }
+
+    /// The Raft address of the leader this master knows, if any.
+    pub fn leader_raft_address(&self) -> Option<String> {
+        let leader = self.raft.metrics().borrow().current_leader?;
+        self.member(leader).map(|m| m.raft_address)
     }
 
     /// The refusal a follower gives: `Unavailable` naming the leader's
@@ -389,8 +468,8 @@ impl ReplicatedJournal {
         let leader = metrics
             .current_leader
             .filter(|l| *l != self.settings.me)
-            .and_then(|l| self.settings.member(l))
-            .map(|m| m.rpc_address.clone());
+            .and_then(|l| self.member(l))
+            .map(|m| m.rpc_address);
         let message = match &leader {
             Some(addr) => format!(
                 "this master ({}) is not the leader; the leader is {addr}",
@@ -405,10 +484,7 @@ impl ReplicatedJournal {
     }
 
     pub fn my_rpc_address(&self) -> String {
-        self.settings
-            .member(self.settings.me)
-            .map(|m| m.rpc_address.clone())
-            .unwrap_or_default()
+        self.own.rpc_address.clone()
     }
 
     /// Succeeds when this master may answer a request now: it serves, and
@@ -617,7 +693,7 @@ async fn propose(
 
 /// A directory with a single master's journal cannot silently become a
 /// Raft member: its history would be ignored.
-fn refuse_single_master_journal(dir: &std::path::Path) -> Result<(), JournalError> {
+pub(crate) fn refuse_single_master_journal(dir: &std::path::Path) -> Result<(), JournalError> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(());
     };
@@ -626,7 +702,7 @@ fn refuse_single_master_journal(dir: &std::path::Path) -> Result<(), JournalErro
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().to_string();
         single |= name.starts_with("log-") || name.starts_with("checkpoint-");
-        raft |= name.starts_with("raft-") || name.starts_with("snapshot-");
+        raft |= name.starts_with("raft-") && name != "raft-member" || name.starts_with("snapshot-");
     }
     if single && !raft {
         return Err(JournalError::Failed(format!(

@@ -1,17 +1,22 @@
 //! Raft messages between masters: openraft's requests, bincode-encoded,
-//! inside the `RaftPeer` gRPC service on `master.embedded_journal.port`.
+//! inside the `RaftPeer` gRPC service on `master.embedded_journal.port`,
+//! and the few messages of membership (`Discover`, `Join`, `ElectNow`).
 //!
 //! The port is authenticated like every other: a peer presents a token of
 //! the cluster key with the admin role (only masters and administrators
-//! hold the key). Every call also names the caller's configured member
-//! list; a master configured with a different list is refused by name, so
-//! a misconfigured master can never join a quorum it was not meant for.
+//! hold the key). Every Raft message also names the group (its founding
+//! member list) and the member it is meant for; a master of another group,
+//! or one now at an address another member used to have, refuses it by
+//! name, so it is never counted in a quorum it does not belong to.
 
-use super::TypeConfig;
+use super::{ReplicatedJournal, TypeConfig};
 use alluxio_common::auth::{caller, AuthChannel, Credentials, Role};
 use alluxio_proto::raft::raft_peer_client::RaftPeerClient;
 use alluxio_proto::raft::raft_peer_server::RaftPeer;
-use alluxio_proto::raft::RaftPayload;
+use alluxio_proto::raft::{
+    DiscoverRequest, DiscoverResponse, ElectNowRequest, ElectNowResponse, JoinRequest,
+    JoinResponse, RaftPayload,
+};
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
 };
@@ -20,13 +25,17 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
-use openraft::{BasicNode, Raft};
 use serde::{de::DeserializeOwned, Serialize};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 use tonic::{Request, Response, Status};
 
-/// gRPC metadata naming the caller's `master.embedded_journal.addresses`.
-pub const MEMBERS_HEADER: &str = "x-alluxio-raft-members";
+use super::membership::MasterNode;
+
+/// gRPC metadata naming the group a Raft message belongs to.
+pub const GROUP_HEADER: &str = "x-alluxio-raft-group";
+/// gRPC metadata naming the member id a Raft message is meant for.
+pub const TARGET_HEADER: &str = "x-alluxio-raft-target";
 
 /// Largest Raft message accepted (a snapshot chunk is 4 MiB; a batch of
 /// appended entries is bounded by `max_payload_entries`).
@@ -41,29 +50,61 @@ fn decode<T: DeserializeOwned>(data: &[u8]) -> Result<T, Status> {
         .map_err(|e| Status::invalid_argument(format!("undecodable Raft message: {e}")))
 }
 
-/// Creates a client per peer; connections are made lazily and re-made
-/// after failures by tonic.
+/// A client of the master at `address`'s Raft port; the connection is
+/// made lazily and re-made after failures by tonic.
+pub fn peer_client(
+    credentials: &Credentials,
+    address: &str,
+) -> Result<RaftPeerClient<AuthChannel>, String> {
+    alluxio_common::rpc::endpoint(address)
+        .map(|e| {
+            RaftPeerClient::new(credentials.attach(e.connect_lazy()))
+                .max_decoding_message_size(MAX_MESSAGE)
+                .max_encoding_message_size(MAX_MESSAGE)
+        })
+        .map_err(|e| format!("bad Raft address {address}: {e}"))
+}
+
+/// Adds the group and target headers.
+fn address_to<T>(request: &mut Request<T>, group: &str, target: u64) {
+    if let Ok(v) = group.parse() {
+        request.metadata_mut().insert(GROUP_HEADER, v);
+    }
+    if let Ok(v) = target.to_string().parse() {
+        request.metadata_mut().insert(TARGET_HEADER, v);
+    }
+}
+
+/// Creates a client per peer.
+#[derive(Clone)]
 pub struct PeerNetwork {
     pub credentials: Credentials,
-    pub members: String,
+    /// The group's name (see `membership`).
+    pub group: String,
+}
+
+impl PeerNetwork {
+    /// Tells member `target` at `address` to stand for election now.
+    pub async fn elect_now(&self, address: &str, target: u64) -> Result<(), String> {
+        let mut client = peer_client(&self.credentials, address)?;
+        let mut request = Request::new(ElectNowRequest {});
+        address_to(&mut request, &self.group, target);
+        client
+            .elect_now(request)
+            .await
+            .map(|_| ())
+            .map_err(|s| s.message().to_string())
+    }
 }
 
 impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
     type Network = PeerClient;
 
-    async fn new_client(&mut self, target: u64, node: &BasicNode) -> PeerClient {
-        let client = alluxio_common::rpc::endpoint(&node.addr)
-            .map(|e| {
-                let channel = self.credentials.attach(e.connect_lazy());
-                RaftPeerClient::new(channel)
-                    .max_decoding_message_size(MAX_MESSAGE)
-                    .max_encoding_message_size(MAX_MESSAGE)
-            })
-            .map_err(|e| format!("bad Raft address {}: {e}", node.addr));
+    async fn new_client(&mut self, target: u64, node: &MasterNode) -> PeerClient {
         PeerClient {
             target,
-            client,
-            members: self.members.clone(),
+            client: peer_client(&self.credentials, &node.raft_address),
+            group: self.group.clone(),
         }
     }
 }
@@ -71,7 +112,7 @@ impl RaftNetworkFactory<TypeConfig> for PeerNetwork {
 pub struct PeerClient {
     target: u64,
     client: Result<RaftPeerClient<AuthChannel>, String>,
-    members: String,
+    group: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,7 +127,7 @@ impl PeerClient {
         method: &'static str,
         req: &Req,
         option: &RPCOption,
-    ) -> Result<Resp, RPCError<u64, BasicNode, RaftError<u64, E>>>
+    ) -> Result<Resp, RPCError<u64, MasterNode, RaftError<u64, E>>>
     where
         Req: Serialize,
         Resp: DeserializeOwned,
@@ -99,9 +140,7 @@ impl PeerClient {
             .map_err(|e| RPCError::Network(NetworkError::new(&TransportError(e.to_string()))))?;
         let mut request = Request::new(RaftPayload { data });
         request.set_timeout(option.hard_ttl());
-        if let Ok(v) = self.members.parse() {
-            request.metadata_mut().insert(MEMBERS_HEADER, v);
-        }
+        address_to(&mut request, &self.group, self.target);
         let reply = match method {
             "append_entries" => client.append_entries(request).await,
             "vote" => client.vote(request).await,
@@ -134,7 +173,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
-    ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
+    ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, MasterNode, RaftError<u64>>> {
         self.call("append_entries", &rpc, &option).await
     }
 
@@ -144,7 +183,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         option: RPCOption,
     ) -> Result<
         InstallSnapshotResponse<u64>,
-        RPCError<u64, BasicNode, RaftError<u64, InstallSnapshotError>>,
+        RPCError<u64, MasterNode, RaftError<u64, InstallSnapshotError>>,
     > {
         self.call("install_snapshot", &rpc, &option).await
     }
@@ -153,42 +192,68 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         &mut self,
         rpc: VoteRequest<u64>,
         option: RPCOption,
-    ) -> Result<VoteResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
+    ) -> Result<VoteResponse<u64>, RPCError<u64, MasterNode, RaftError<u64>>> {
         self.call("vote", &rpc, &option).await
     }
 }
 
-/// The server side: hands each message to the local Raft node.
+/// The server side: hands each message to the local Raft node. It serves
+/// from before that node exists (a master on its first start answers
+/// `Discover` while it finds its place), refusing Raft messages until then.
 pub struct PeerService {
-    pub raft: Raft<TypeConfig>,
-    pub members: String,
+    /// Set once this master's Raft node runs.
+    pub journal: Arc<OnceLock<Arc<ReplicatedJournal>>>,
+    /// This master's `master.embedded_journal.addresses`.
+    pub configured: Vec<String>,
     /// Votes are refused until then: a restarted master must not vote for
     /// a new leader while the old one may still count on its earlier
     /// acknowledgement (the leader's read lease; see `raft/mod.rs`).
     pub votes_from: Instant,
 }
 
+fn require_admin<T>(request: &Request<T>) -> Result<(), Status> {
+    if caller(request)?.role != Role::Admin {
+        return Err(Status::permission_denied(
+            "only masters exchange Raft messages",
+        ));
+    }
+    Ok(())
+}
+
 impl PeerService {
-    fn check<T>(&self, request: &Request<T>) -> Result<(), Status> {
-        let who = caller(request)?;
-        if who.role != Role::Admin {
-            return Err(Status::permission_denied(
-                "only masters exchange Raft messages",
-            ));
-        }
-        let theirs = request
-            .metadata()
-            .get(MEMBERS_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
-        if theirs != self.members {
-            tracing::error!(ours = %self.members, theirs, "a master with different master.embedded_journal.addresses contacted this one");
+    fn running(&self) -> Result<&Arc<ReplicatedJournal>, Status> {
+        self.journal
+            .get()
+            .ok_or_else(|| Status::unavailable("this master's Raft node is starting"))
+    }
+
+    /// The local node, for a message of its group meant for it.
+    fn check<T>(&self, request: &Request<T>) -> Result<&Arc<ReplicatedJournal>, Status> {
+        require_admin(request)?;
+        let journal = self.running()?;
+        let header = |name| {
+            request
+                .metadata()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+        };
+        let group = header(GROUP_HEADER);
+        if group != journal.group {
+            tracing::error!(ours = %journal.group, theirs = group, "a master of another Raft group contacted this one");
             return Err(Status::failed_precondition(format!(
-                "master.embedded_journal.addresses differ: this master has [{}], the caller [{theirs}]",
-                self.members
+                "another Raft group: this master belongs to the group founded as [{}], the caller to [{group}]",
+                journal.group
             )));
         }
-        Ok(())
+        let target = header(TARGET_HEADER);
+        if target != journal.settings.me.to_string() {
+            return Err(Status::failed_precondition(format!(
+                "this master is member {}, not member {target}",
+                journal.settings.me
+            )));
+        }
+        Ok(journal)
     }
 }
 
@@ -204,29 +269,74 @@ impl RaftPeer for PeerService {
         &self,
         request: Request<RaftPayload>,
     ) -> Result<Response<RaftPayload>, Status> {
-        self.check(&request)?;
+        let journal = self.check(&request)?;
         let rpc: AppendEntriesRequest<TypeConfig> = decode(&request.into_inner().data)?;
-        reply(&self.raft.append_entries(rpc).await)
+        reply(&journal.raft.append_entries(rpc).await)
     }
 
     async fn vote(&self, request: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
-        self.check(&request)?;
+        let journal = self.check(&request)?;
         if Instant::now() < self.votes_from {
             return Err(Status::unavailable(
                 "this master has just started and does not vote yet",
             ));
         }
         let rpc: VoteRequest<u64> = decode(&request.into_inner().data)?;
-        reply(&self.raft.vote(rpc).await)
+        // A removed member may still stand; it gets no vote here.
+        let candidate = rpc.vote.leader_id().voted_for();
+        if !candidate.is_some_and(|c| journal.members().iter().any(|m| m.id == c && m.voter)) {
+            return Err(Status::failed_precondition(format!(
+                "member {candidate:?} is not a voter of this group"
+            )));
+        }
+        reply(&journal.raft.vote(rpc).await)
     }
 
     async fn install_snapshot(
         &self,
         request: Request<RaftPayload>,
     ) -> Result<Response<RaftPayload>, Status> {
-        self.check(&request)?;
+        let journal = self.check(&request)?;
         let rpc: InstallSnapshotRequest<TypeConfig> = decode(&request.into_inner().data)?;
-        reply(&self.raft.install_snapshot(rpc).await)
+        reply(&journal.raft.install_snapshot(rpc).await)
+    }
+
+    async fn discover(
+        &self,
+        request: Request<DiscoverRequest>,
+    ) -> Result<Response<DiscoverResponse>, Status> {
+        require_admin(&request)?;
+        let mut response = DiscoverResponse {
+            configured: self.configured.clone(),
+            ..Default::default()
+        };
+        if let Some(journal) = self.journal.get() {
+            response.in_group = true;
+            response.group = journal.group.clone();
+            response.leader_raft_address = journal.leader_raft_address().unwrap_or_default();
+        }
+        Ok(Response::new(response))
+    }
+
+    async fn join(&self, request: Request<JoinRequest>) -> Result<Response<JoinResponse>, Status> {
+        require_admin(&request)?;
+        let journal = self.running()?;
+        let response = journal.admit(request.get_ref()).await?;
+        Ok(Response::new(response))
+    }
+
+    async fn elect_now(
+        &self,
+        request: Request<ElectNowRequest>,
+    ) -> Result<Response<ElectNowResponse>, Status> {
+        let journal = self.check(&request)?;
+        journal
+            .raft
+            .trigger()
+            .elect()
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        Ok(Response::new(ElectNowResponse {}))
     }
 }
 

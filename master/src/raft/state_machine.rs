@@ -21,8 +21,8 @@ use crate::state::MasterState;
 use alluxio_proto::journal::JournalEntryBatch;
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
-    AnyError, BasicNode, EntryPayload, RaftSnapshotBuilder, SnapshotMeta, StorageError,
-    StorageIOError, StoredMembership,
+    AnyError, EntryPayload, RaftSnapshotBuilder, SnapshotMeta, StorageError, StorageIOError,
+    StoredMembership,
 };
 use prost::Message;
 use std::io::Cursor;
@@ -32,8 +32,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::watch;
 
-pub type Membership = StoredMembership<u64, BasicNode>;
-type Meta = SnapshotMeta<u64, BasicNode>;
+pub type Membership = StoredMembership<u64, super::membership::MasterNode>;
+type Meta = SnapshotMeta<u64, super::membership::MasterNode>;
 
 fn sm_error(e: impl std::fmt::Display) -> StorageError<u64> {
     StorageIOError::write_state_machine(AnyError::error(e)).into()

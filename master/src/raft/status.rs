@@ -18,9 +18,12 @@ impl ReplicatedJournal {
         let m = self.raft.metrics().borrow().clone();
         let me = self.settings.me;
         let last_log = m.last_log_index.unwrap_or(0);
-        let leader = m.current_leader.and_then(|l| self.settings.member(l));
+        let all = self.members();
+        let leader = m
+            .current_leader
+            .and_then(|l| all.iter().find(|x| x.id == l));
         let mut members = Vec::new();
-        for member in &self.settings.members {
+        for member in &all {
             let matched = m
                 .replication
                 .as_ref()
@@ -31,6 +34,8 @@ impl ReplicatedJournal {
                 "LEADER"
             } else if !reachable {
                 "UNAVAILABLE"
+            } else if !member.voter {
+                "LEARNER"
             } else if matched.is_some_and(|i| last_log.saturating_sub(i) > LAGGING_ENTRIES) {
                 "LAGGING"
             } else {

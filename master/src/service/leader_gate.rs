@@ -68,7 +68,8 @@ fn classify(path: &str) -> Option<bool> {
     }
 }
 
-fn not_leader(journal: &ReplicatedJournal, message: String) -> Status {
+/// `Unavailable` with the leader's address for the client to follow.
+pub(crate) fn not_leader(journal: &ReplicatedJournal, message: String) -> Status {
     let mut status = Status::unavailable(message);
     if let Some(leader) = journal.not_leader().1 {
         if let Ok(value) = MetadataValue::try_from(leader.as_str()) {

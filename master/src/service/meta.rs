@@ -1,7 +1,14 @@
-//! `MetaMaster` gRPC service: master-wide information and a no-op ping.
+//! `MetaMaster` gRPC service: master-wide information, a no-op ping, and
+//! the Raft group's administration (answered by the leader; followers
+//! redirect to it).
 
+use super::access::AccessPolicy;
+use super::leader_gate::not_leader;
 use crate::fs_master::FileSystemMaster;
 use crate::metrics::MasterMetrics;
+use crate::raft::ReplicatedJournal;
+use alluxio_common::auth::caller;
+use alluxio_common::AlluxioError;
 use alluxio_proto::grpc::meta_master_server::MetaMaster as MetaService;
 use alluxio_proto::grpc::*;
 use std::sync::Arc;
@@ -9,10 +16,33 @@ use tonic::{Request, Response, Status};
 
 pub struct MetaMasterService {
     pub fs: Arc<FileSystemMaster>,
+    pub access: Arc<AccessPolicy>,
     pub metrics: Arc<MasterMetrics>,
     pub address: String,
     pub web_port: u16,
     pub start_time_ms: i64,
+}
+
+impl MetaMasterService {
+    /// The leader's journal, for a membership change by an administrator.
+    fn quorum_admin<T>(
+        &self,
+        request: &Request<T>,
+        op: &str,
+        address: &str,
+    ) -> Result<Arc<ReplicatedJournal>, Status> {
+        let who = caller(request)?;
+        self.access.require_admin(&who, op, address)?;
+        let journal = self.fs.journal().replicated().ok_or_else(|| {
+            AlluxioError::FailedPrecondition(
+                "this cluster runs a single master (no embedded journal quorum)".to_string(),
+            )
+        })?;
+        if !journal.is_serving() {
+            return Err(not_leader(journal, journal.not_leader().0));
+        }
+        Ok(journal.clone())
+    }
 }
 
 #[tonic::async_trait]
@@ -74,6 +104,34 @@ impl MetaService for MetaMasterService {
                     Some(journal) => journal.quorum_info().await,
                     None => GetQuorumInfoResponse::default(),
                 })
+            })
+            .await
+    }
+
+    async fn remove_quorum_member(
+        &self,
+        request: Request<RemoveQuorumMemberRequest>,
+    ) -> Result<Response<RemoveQuorumMemberResponse>, Status> {
+        let address = request.get_ref().raft_address.clone();
+        let journal = self.quorum_admin(&request, "RemoveQuorumMember", &address)?;
+        self.metrics
+            .observe("RemoveQuorumMember", async {
+                journal.remove_member(&address).await?;
+                Ok(RemoveQuorumMemberResponse {})
+            })
+            .await
+    }
+
+    async fn transfer_leadership(
+        &self,
+        request: Request<TransferLeadershipRequest>,
+    ) -> Result<Response<TransferLeadershipResponse>, Status> {
+        let address = request.get_ref().raft_address.clone();
+        let journal = self.quorum_admin(&request, "TransferLeadership", &address)?;
+        self.metrics
+            .observe("TransferLeadership", async {
+                journal.transfer_leadership(&address).await?;
+                Ok(TransferLeadershipResponse {})
             })
             .await
     }
