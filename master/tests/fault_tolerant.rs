@@ -7,25 +7,8 @@ use alluxio_client::MasterClient;
 use alluxio_common::auth::Credentials;
 use alluxio_common::AlluxioError;
 use alluxio_master::MasterServer;
-use alluxio_proto::grpc::CreateDirectoryRequest;
-use alluxio_testkit::quorum::Quorum;
+use alluxio_testkit::quorum::{allow_slow_failovers, mkdir, Quorum};
 use std::time::Duration;
-
-fn init() {
-    // Long enough for an election on a busy 2-core machine.
-    alluxio_common::rpc::set_failover_timeout(Duration::from_secs(20));
-}
-
-async fn mkdir(client: &MasterClient, path: &str) -> Result<(), AlluxioError> {
-    client
-        .create_directory(CreateDirectoryRequest {
-            path: path.to_string(),
-            recursive: true,
-            ..Default::default()
-        })
-        .await
-        .map(|_| ())
-}
 
 async fn names(client: &MasterClient, path: &str) -> Vec<String> {
     let mut names: Vec<String> = client
@@ -59,7 +42,7 @@ fn fingerprint(m: &MasterServer) -> (usize, u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn followers_refuse_with_the_leaders_address_and_the_leaders_loss_loses_nothing() {
-    init();
+    allow_slow_failovers();
     let mut q = Quorum::start(3, |_| {}).await;
     let client = q.client().await;
     for i in 0..20 {
@@ -138,7 +121,7 @@ async fn followers_refuse_with_the_leaders_address_and_the_leaders_loss_loses_no
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn without_a_majority_writes_are_refused_and_resume_when_one_returns() {
-    init();
+    allow_slow_failovers();
     let mut q = Quorum::start(3, |_| {}).await;
     let client = q.client().await;
     mkdir(&client, "/kept").await.unwrap();
@@ -163,7 +146,7 @@ async fn without_a_majority_writes_are_refused_and_resume_when_one_returns() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_lagging_follower_installs_a_snapshot_after_the_log_was_purged() {
-    init();
+    allow_slow_failovers();
     let mut q = Quorum::start(3, |c| {
         c.master.embedded_journal.snapshot_period_entries = 20
     })
@@ -236,7 +219,7 @@ async fn a_lagging_follower_installs_a_snapshot_after_the_log_was_purged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_follower_with_a_wiped_journal_rejoins_without_harm() {
-    init();
+    allow_slow_failovers();
     let mut q = Quorum::start(3, |_| {}).await;
     let client = q.client().await;
     for i in 0..10 {
@@ -264,7 +247,7 @@ async fn a_follower_with_a_wiped_journal_rejoins_without_harm() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_full_log_disk_stops_that_master_and_the_others_go_on_without_losing_a_change() {
-    init();
+    allow_slow_failovers();
     let Some(disk) = alluxio_testkit::small_disk::SmallDisk::mount(4 << 20) else {
         return;
     };

@@ -7,25 +7,9 @@
 use alluxio_client::MasterClient;
 use alluxio_common::AlluxioError;
 use alluxio_master::MasterServer;
-use alluxio_proto::grpc::{CreateDirectoryRequest, GetQuorumInfoResponse};
-use alluxio_testkit::quorum::Quorum;
+use alluxio_proto::grpc::GetQuorumInfoResponse;
+use alluxio_testkit::quorum::{allow_slow_failovers, mkdir, Quorum};
 use std::time::Duration;
-
-fn init() {
-    // Long enough for an election on a busy 2-core machine.
-    alluxio_common::rpc::set_failover_timeout(Duration::from_secs(20));
-}
-
-async fn mkdir(client: &MasterClient, path: &str) -> Result<(), AlluxioError> {
-    client
-        .create_directory(CreateDirectoryRequest {
-            path: path.to_string(),
-            recursive: true,
-            ..Default::default()
-        })
-        .await
-        .map(|_| ())
-}
 
 async fn count(client: &MasterClient, path: &str) -> usize {
     client
@@ -54,7 +38,7 @@ fn roles(info: &GetQuorumInfoResponse) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn leadership_moves_to_the_member_named_and_nothing_is_lost() {
-    init();
+    allow_slow_failovers();
     let q = Quorum::start(3, |_| {}).await;
     let client = q.client().await;
     for i in 0..20 {
@@ -92,7 +76,7 @@ async fn leadership_moves_to_the_member_named_and_nothing_is_lost() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_new_master_joins_as_a_learner_then_votes_and_a_member_is_removed() {
-    init();
+    allow_slow_failovers();
     let mut q = Quorum::start(3, |_| {}).await;
     let client = q.client().await;
     for i in 0..30 {
@@ -159,7 +143,7 @@ async fn a_new_master_joins_as_a_learner_then_votes_and_a_member_is_removed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_master_configured_for_another_group_is_refused_at_start_naming_the_members() {
-    init();
+    allow_slow_failovers();
     let q = Quorum::start(3, |_| {}).await;
     let leader = q.wait_for_leader().await;
     // A fourth master that believes the group is itself and master 0.

@@ -16,6 +16,24 @@ pub struct Quorum {
     pub dir: tempfile::TempDir,
 }
 
+/// How long a client follows failovers in these tests: long enough for an
+/// election on a busy 2-core machine.
+pub fn allow_slow_failovers() {
+    alluxio_common::rpc::set_failover_timeout(Duration::from_secs(20));
+}
+
+/// Creates a directory (and its parents) through `client`.
+pub async fn mkdir(client: &MasterClient, path: &str) -> alluxio_common::Result<()> {
+    client
+        .create_directory(alluxio_proto::grpc::CreateDirectoryRequest {
+            path: path.to_string(),
+            recursive: true,
+            ..Default::default()
+        })
+        .await
+        .map(|_| ())
+}
+
 /// Configurations of `n` masters forming one group, on fresh ports.
 pub fn quorum_configs(dir: &std::path::Path, n: usize) -> Vec<AlluxioConfig> {
     let port = || free_port().expect("a free port");
