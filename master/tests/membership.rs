@@ -1,10 +1,11 @@
 //! Membership changes of fault-tolerant masters (three or four masters in
 //! one process over real gRPC on 127.0.0.1): leadership handed to a chosen
 //! member, a new master joining as a learner and becoming a voter, a
-//! member removed, and a master configured for another group refused at
-//! start.
+//! member removed, a master configured for another group refused at
+//! start, and a single master's journal taken over by a group it founds.
 
 use alluxio_client::MasterClient;
+use alluxio_common::auth::Credentials;
 use alluxio_common::AlluxioError;
 use alluxio_master::MasterServer;
 use alluxio_proto::grpc::GetQuorumInfoResponse;
@@ -162,6 +163,87 @@ async fn a_master_configured_for_another_group_is_refused_at_start_naming_the_me
     assert_eq!(q.wait_for_leader().await, leader);
     assert_eq!(leaders_view(&q).await.members.len(), 3);
     mkdir(&q.client().await, "/still-fine").await.unwrap();
+    for m in q.masters.into_iter().flatten() {
+        m.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_single_masters_journal_is_taken_over_by_a_group_it_founds_alone() {
+    allow_slow_failovers();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = alluxio_testkit::quorum::quorum_configs(dir.path(), 1).remove(0);
+    let own_raft = config.master.embedded_journal.addresses.clone();
+    // A single master (no embedded journal) writes a namespace.
+    config.master.embedded_journal.addresses.clear();
+    let single = MasterServer::start(&config).await.unwrap();
+    let connect = |c: &alluxio_common::config::AlluxioConfig| {
+        let c = c.clone();
+        async move {
+            MasterClient::connect(
+                &c.master_address(),
+                Duration::from_secs(10),
+                Credentials::for_client(&c).unwrap(),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let client = connect(&config).await;
+    for i in 0..25 {
+        mkdir(&client, &format!("/old/d{i}")).await.unwrap();
+    }
+    single.shutdown().await;
+
+    // Refused as a founder of a larger group: it would not be the only one
+    // to initialise it.
+    let mut too_many = config.clone();
+    too_many.master.embedded_journal.addresses = own_raft.clone();
+    too_many
+        .master
+        .embedded_journal
+        .addresses
+        .push("127.0.0.1:1".to_string());
+    too_many.master.rpc_addresses.clear();
+    let refused = MasterServer::start(&too_many).await.err().expect("refused");
+    assert!(
+        refused.to_string().contains("single master's journal"),
+        "{refused}"
+    );
+
+    // Alone, it takes the journal over and leads a group of one ...
+    config.master.embedded_journal.addresses = own_raft;
+    let journal_dir = config.master.journal.dir.clone();
+    let mut q = Quorum {
+        masters: vec![Some(MasterServer::start(&config).await.unwrap())],
+        configs: vec![config],
+        dir,
+    };
+    q.wait_for_leader().await;
+    assert!(journal_dir.join("single-master.imported").is_dir());
+    let client = q.client().await;
+    assert_eq!(count(&client, "/old").await, 25);
+    mkdir(&client, "/old/after-takeover").await.unwrap();
+    // ... which two more masters join.
+    let second = q.add_master().await;
+    let third = q.add_master().await;
+    alluxio_testkit::eventually("three voters", Duration::from_secs(30), || async {
+        let info = leaders_view(&q).await;
+        (info.members.len() == 3 && info.members.iter().all(|m| m.role != "LEARNER")).then_some(())
+    })
+    .await;
+    q.wait_converged().await;
+    for joined in [second, third] {
+        assert_eq!(
+            q.master(joined).fs.read_state().tree.len(),
+            q.master(0).fs.read_state().tree.len()
+        );
+    }
+    // The first master restarts from its snapshot and log as a member.
+    q.restart(0).await;
+    let client = connect(&q.configs[2]).await;
+    mkdir(&client, "/old/after-restart").await.unwrap();
+    assert_eq!(count(&client, "/old").await, 27);
     for m in q.masters.into_iter().flatten() {
         m.shutdown().await;
     }

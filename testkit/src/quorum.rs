@@ -120,8 +120,8 @@ impl Quorum {
         self.masters[i] = Some(MasterServer::start(&self.configs[i]).await.unwrap());
     }
 
-    /// Starts one more master, configured with every master so far and
-    /// itself (as a user adding a master would configure it), which joins
+    /// Starts one more master, configured with every master so far (the
+    /// newest master's list) and itself (as a user adding a master would configure it), which joins
     /// the running group; returns its index.
     pub async fn add_master(&mut self) -> usize {
         let i = self.configs.len();
@@ -129,10 +129,10 @@ impl Quorum {
         c.master.journal.dir = self.dir.path().join(format!("journal-{i}"));
         let own_raft = format!("127.0.0.1:{}", c.master.embedded_journal.port);
         let own_rpc = format!("127.0.0.1:{}", c.master.rpc_port);
-        let first = &self.configs[0].master;
-        c.master.embedded_journal.addresses = first.embedded_journal.addresses.clone();
+        let newest = &self.configs[i - 1].master;
+        c.master.embedded_journal.addresses = newest.embedded_journal.addresses.clone();
         c.master.embedded_journal.addresses.push(own_raft);
-        c.master.rpc_addresses = first.rpc_addresses.clone();
+        c.master.rpc_addresses = newest.rpc_addresses.clone();
         c.master.rpc_addresses.push(own_rpc);
         self.masters
             .push(Some(MasterServer::start(&c).await.unwrap()));

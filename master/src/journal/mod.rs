@@ -366,7 +366,7 @@ pub(crate) fn load_checkpoint(path: &Path, state: &mut MasterState) -> Result<u6
     Ok(summary.header.start_sequence)
 }
 
-fn recover(dir: &Path, state: &mut MasterState) -> Result<RecoveryReport, JournalError> {
+pub(crate) fn recover(dir: &Path, state: &mut MasterState) -> Result<RecoveryReport, JournalError> {
     let (checkpoints, logs) = list_files(dir)?;
     let mut report = RecoveryReport::default();
 

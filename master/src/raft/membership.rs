@@ -19,6 +19,7 @@
 
 use super::log_store::{read_small_file, write_small_file};
 use super::network::peer_client;
+use super::takeover;
 use super::{RaftSettings, ReplicatedJournal};
 use crate::journal::JournalError;
 use alluxio_common::auth::Credentials;
@@ -132,7 +133,6 @@ pub async fn find_place(
     settings: &RaftSettings,
     credentials: &Credentials,
 ) -> Result<MemberRecord, JournalError> {
-    super::refuse_single_master_journal(&settings.dir)?;
     let path = settings.dir.join(RECORD_FILE);
     if let Some(record) = read_small_file::<MemberRecord>(&path)? {
         return Ok(record);
@@ -142,6 +142,20 @@ pub async fn find_place(
         group: settings.fingerprint(),
         founder: true,
     };
+    if takeover::holds_single_master_journal(&settings.dir) && !has_raft_state(&settings.dir) {
+        if settings.members.len() != 1 {
+            return Err(JournalError::Failed(format!(
+                "{} holds a single master's journal; to take it over, start this master alone \
+                 (master.embedded_journal.addresses naming only itself), then start the other \
+                 masters with the full list: they join it",
+                settings.dir.display()
+            )));
+        }
+        let (dir, me) = (settings.dir.clone(), settings.members[0].clone());
+        tokio::task::spawn_blocking(move || takeover::take_over(&dir, &me))
+            .await
+            .map_err(|e| JournalError::Failed(format!("journal takeover failed: {e}")))??;
+    }
     let record = if has_raft_state(&settings.dir) {
         founder
     } else {

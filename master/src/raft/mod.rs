@@ -7,6 +7,7 @@
 //! - `network`: Raft messages over gRPC between masters;
 //! - `membership`: who is in the group, joining it, membership changes and
 //!   leadership transfer;
+//! - `takeover`: a single master's journal becoming a group's first snapshot;
 //! - `status`: the group as `fsadmin journal quorum info` shows it;
 //! - this module: configuration, the write path (group-committed
 //!   proposals), leadership (who serves, the read lease) and start-up.
@@ -27,6 +28,7 @@ pub mod membership;
 pub mod network;
 pub mod state_machine;
 mod status;
+mod takeover;
 
 use crate::journal::{JournalCounters, JournalError, JournalHealth, PendingFlush};
 use alluxio_common::config::AlluxioConfig;
@@ -689,27 +691,4 @@ async fn propose(
             }
         }
     }
-}
-
-/// A directory with a single master's journal cannot silently become a
-/// Raft member: its history would be ignored.
-pub(crate) fn refuse_single_master_journal(dir: &std::path::Path) -> Result<(), JournalError> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Ok(());
-    };
-    let mut single = false;
-    let mut raft = false;
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().to_string();
-        single |= name.starts_with("log-") || name.starts_with("checkpoint-");
-        raft |= name.starts_with("raft-") && name != "raft-member" || name.starts_with("snapshot-");
-    }
-    if single && !raft {
-        return Err(JournalError::Failed(format!(
-            "{} holds a single master's journal; fault-tolerant masters cannot take it over \
-             (start them with empty journal directories)",
-            dir.display()
-        )));
-    }
-    Ok(())
 }

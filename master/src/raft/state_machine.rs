@@ -33,7 +33,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 pub type Membership = StoredMembership<u64, super::membership::MasterNode>;
-type Meta = SnapshotMeta<u64, super::membership::MasterNode>;
+pub(crate) type Meta = SnapshotMeta<u64, super::membership::MasterNode>;
 
 fn sm_error(e: impl std::fmt::Display) -> StorageError<u64> {
     StorageIOError::write_state_machine(AnyError::error(e)).into()
@@ -314,7 +314,7 @@ fn newest_snapshot(dir: &Path) -> Result<Option<Meta>, JournalError> {
 
 /// Writes a snapshot durably (data, then metadata, each through a
 /// temporary file) and deletes older ones.
-fn store_snapshot(dir: &Path, meta: &Meta, data: &[u8]) -> std::io::Result<()> {
+pub(crate) fn store_snapshot(dir: &Path, meta: &Meta, data: &[u8]) -> std::io::Result<()> {
     let write = |path: &Path, bytes: &[u8]| -> std::io::Result<()> {
         let tmp = path.with_extension("tmp");
         let mut f = alluxio_common::io::create_private(&tmp)?;
