@@ -274,6 +274,17 @@ async fn join(
     }
 }
 
+/// Ends a leadership transfer: heartbeats on, serving again (if still
+/// the leader).
+struct ResumeLeading<'a>(&'a ReplicatedJournal);
+
+impl Drop for ResumeLeading<'_> {
+    fn drop(&mut self) {
+        self.0.raft.runtime_config().heartbeat(true);
+        self.0.transferring.store(false, Ordering::Release);
+    }
+}
+
 /// A learner is made a voter once it is at most this many entries behind.
 const CAUGHT_UP_ENTRIES: u64 = 64;
 
@@ -426,10 +437,9 @@ impl ReplicatedJournal {
             return Ok(());
         }
         self.transferring.store(true, Ordering::Release);
-        let moved = self.hand_over(target.id).await;
-        self.raft.runtime_config().heartbeat(true);
-        self.transferring.store(false, Ordering::Release);
-        moved
+        // Also when the caller gives up and this future is dropped.
+        let _resume = ResumeLeading(self);
+        self.hand_over(target.id).await
     }
 
     async fn hand_over(&self, target: u64) -> Result<(), AlluxioError> {

@@ -32,8 +32,11 @@ use tonic::{Request, Response, Status};
 
 use super::membership::MasterNode;
 
-/// gRPC metadata naming the group a Raft message belongs to.
-pub const GROUP_HEADER: &str = "x-alluxio-raft-group";
+/// gRPC metadata naming the group a Raft message belongs to. Older
+/// versions sent their configured member list under this name, which is
+/// the group's name for a group they founded: masters of both versions
+/// keep talking through a rolling upgrade.
+pub const GROUP_HEADER: &str = "x-alluxio-raft-members";
 /// gRPC metadata naming the member id a Raft message is meant for.
 pub const TARGET_HEADER: &str = "x-alluxio-raft-target";
 
@@ -246,8 +249,9 @@ impl PeerService {
                 journal.group
             )));
         }
+        // Older versions do not name the target.
         let target = header(TARGET_HEADER);
-        if target != journal.settings.me.to_string() {
+        if !target.is_empty() && target != journal.settings.me.to_string() {
             return Err(Status::failed_precondition(format!(
                 "this master is member {}, not member {target}",
                 journal.settings.me
