@@ -169,14 +169,16 @@ impl RaftSettings {
         }
         let mut members = Vec::new();
         for (i, raft_address) in ej.addresses.iter().enumerate() {
-            let (host, _) = split_host_port(raft_address).ok_or_else(|| {
-                format!("master.embedded_journal.addresses: {raft_address:?} is not host:port")
-            })?;
+            if split_host_port(raft_address).is_none() {
+                return Err(format!(
+                    "master.embedded_journal.addresses: {raft_address:?} is not host:port"
+                ));
+            }
             let rpc_address = mc
                 .rpc_addresses
                 .get(i)
                 .cloned()
-                .unwrap_or_else(|| format!("{host}:{}", mc.rpc_port));
+                .unwrap_or_else(|| rpc_address_beside(raft_address, mc.rpc_port));
             members.push(Member {
                 id: i as u64 + 1,
                 raft_address: raft_address.clone(),
@@ -223,13 +225,10 @@ impl RaftSettings {
 
     /// The client address of the master at `raft_address`, for members
     /// whose membership record has none (older journals).
-    fn rpc_address_of(&self, raft_address: &str, rpc_port: u16) -> String {
+    fn rpc_address_of(&self, raft_address: &str) -> String {
         match self.members.iter().find(|m| m.raft_address == raft_address) {
             Some(m) => m.rpc_address.clone(),
-            None => {
-                let host = split_host_port(raft_address).map_or(raft_address, |(h, _)| h);
-                format!("{host}:{rpc_port}")
-            }
+            None => rpc_address_beside(raft_address, self.rpc_port),
         }
     }
 
@@ -259,6 +258,12 @@ impl RaftSettings {
     fn read_lease(&self) -> Duration {
         self.election_timeout
     }
+}
+
+/// The Raft address's host with the client port.
+fn rpc_address_beside(raft_address: &str, rpc_port: u16) -> String {
+    let host = split_host_port(raft_address).map_or(raft_address, |(h, _)| h);
+    format!("{host}:{rpc_port}")
 }
 
 fn split_host_port(address: &str) -> Option<(&str, u16)> {
@@ -434,8 +439,8 @@ impl ReplicatedJournal {
     /// The group's members as its current membership (committed or not)
     /// records them, voters and learners.
     pub fn members(&self) -> Vec<Member> {
-        let metrics = self.raft.metrics().borrow().clone();
-        let membership = metrics.membership_config.membership();
+        let config = self.raft.metrics().borrow().membership_config.clone();
+        let membership = config.membership();
         let voters: std::collections::BTreeSet<u64> = membership.voter_ids().collect();
         membership
             .nodes()
@@ -443,8 +448,7 @@ impl ReplicatedJournal {
                 id: *id,
                 raft_address: node.raft_address.clone(),
                 rpc_address: if node.rpc_address.is_empty() {
-                    self.settings
-                        .rpc_address_of(&node.raft_address, self.settings.rpc_port)
+                    self.settings.rpc_address_of(&node.raft_address)
                 } else {
                     node.rpc_address.clone()
                 },

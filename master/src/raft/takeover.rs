@@ -59,7 +59,6 @@ pub fn take_over(dir: &Path, me: &Member) -> Result<(), JournalError> {
     // leaves them behind, unread: the snapshot is what counts).
     let imported = dir.join(IMPORTED_DIR);
     alluxio_common::io::create_private_dir(&imported)
-        .or_else(|e| if imported.is_dir() { Ok(()) } else { Err(e) })
         .map_err(|e| JournalError::io(&imported, e))?;
     for entry in std::fs::read_dir(dir).map_err(|e| JournalError::io(dir, e))? {
         let path = entry.map_err(|e| JournalError::io(dir, e))?.path();
