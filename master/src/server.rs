@@ -88,10 +88,15 @@ impl MasterServer {
         let mut tasks = Supervisor::default();
         let (fs, replicated) = match raft_settings {
             None => (Arc::new(recover(config).await?), None),
-            Some(settings) => {
-                let (fs, journal) = start_replicated(config, settings, &auth, &mut tasks).await?;
-                (fs, Some(journal))
-            }
+            Some(settings) => match start_replicated(config, settings, &auth, &mut tasks).await {
+                Ok((fs, journal)) => (fs, Some(journal)),
+                Err(e) => {
+                    // Release the Raft port before answering: a start that
+                    // failed (refused by the group) leaves nothing bound.
+                    tasks.shutdown().await;
+                    return Err(e);
+                }
+            },
         };
 
         let mut registry = Registry::default();
