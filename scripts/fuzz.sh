@@ -13,3 +13,11 @@ MODEL_STEPS="${MODEL_STEPS:-20000}" MODEL_SEEDS="${MODEL_SEEDS:-20}" \
     cargo test --release -p alluxio-master --test model
 MODEL_STEPS="${MODEL_STEPS:-20000}" MODEL_SEEDS="${MODEL_SEEDS:-20}" \
     cargo test --release -p alluxio-worker --test block_store_model
+# The same under concurrency: the namespace's histories checked for
+# linearizability, the block store's invariants under racing threads.
+MODEL_ROUNDS="${MODEL_ROUNDS:-100}" MODEL_SEEDS="${MODEL_SEEDS:-20}" \
+    cargo test --release -p alluxio-master --test model_concurrent
+MODEL_STEPS="${MODEL_STEPS:-20000}" MODEL_SEEDS="${MODEL_SEEDS:-20}" \
+    cargo test --release -p alluxio-worker --test block_store_concurrent
+# The coverage-guided cargo-fuzz targets, ten minutes each.
+FUZZ_RUNS=-1 FUZZ_SECONDS="${FUZZ_SECONDS:-600}" ./scripts/fuzz-smoke.sh

@@ -47,6 +47,12 @@ if ! command -v ip >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends iproute2 >/dev/null
 fi
 
+# Coverage-guided fuzzing (scripts/fuzz-smoke.sh) with cargo-fuzz and
+# libFuzzer (built from source by libfuzzer-sys; no LLVM install needed).
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    cargo install --locked cargo-fuzz --version 0.13.2
+fi
+
 # FUSE tests mount for real through /dev/fuse (as root; no libfuse needed).
 if [ ! -e /dev/fuse ]; then
     modprobe fuse 2>/dev/null || true
@@ -61,7 +67,10 @@ export PATH
 export CI="${CI:-1}"
 
 cargo fmt --all --check
+cargo fmt --manifest-path fuzz/Cargo.toml --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace --all-targets
+# Every cargo-fuzz target, 20,000 inputs each (scripts/fuzz.sh runs long).
+./scripts/fuzz-smoke.sh
 # HDFS support is behind a feature; keep it compiling.
 cargo check -p alluxio-ufs --features hdfs

@@ -421,18 +421,38 @@ impl AlluxioConfig {
         env: &[(String, String)],
         overrides: &[String],
     ) -> Result<Self, AlluxioError> {
+        let file = match file {
+            Some(file) => {
+                let source = file.display().to_string();
+                let text = std::fs::read_to_string(file).map_err(|e| {
+                    AlluxioError::InvalidArgument(format!("cannot read config file {source}: {e}"))
+                })?;
+                Some((source, text))
+            }
+            None => None,
+        };
+        let file = file
+            .as_ref()
+            .map(|(source, text)| (source.as_str(), text.as_str()));
+        Self::from_layers(file, env, overrides)
+    }
+
+    /// Defaults, then `file` (its name and its YAML text), then `env`,
+    /// then `overrides`: [`AlluxioConfig::load_from`] without the file
+    /// system (the fuzz target feeds it).
+    pub fn from_layers(
+        file: Option<(&str, &str)>,
+        env: &[(String, String)],
+        overrides: &[String],
+    ) -> Result<Self, AlluxioError> {
         let defaults = serde_yaml::to_value(AlluxioConfig::default())
             .map_err(|e| AlluxioError::Internal(format!("default configuration: {e}")))?;
         let mut merged = defaults.clone();
         // Which layer set each key, to name it when a value is refused.
         let mut origins = Origins::default();
 
-        if let Some(file) = file {
-            let source = file.display().to_string();
-            let text = std::fs::read_to_string(file).map_err(|e| {
-                AlluxioError::InvalidArgument(format!("cannot read config file {source}: {e}"))
-            })?;
-            let value: Value = serde_yaml::from_str(&text).map_err(|e| {
+        if let Some((source, text)) = file {
+            let value: Value = serde_yaml::from_str(text).map_err(|e| {
                 AlluxioError::InvalidArgument(format!("invalid YAML in {source}: {e}"))
             })?;
             if !value.is_null() {

@@ -131,6 +131,8 @@ pub enum ProtocolError {
     Kind(u16),
     #[error("unknown answer status {0}")]
     Status(u16),
+    #[error("the {0} of this kind of request must be 0")]
+    NotZero(&'static str),
 }
 
 fn encode_request(kind: u16, block_id: u64, offset: u64, length: u64) -> [u8; REQUEST_LEN] {
@@ -163,6 +165,12 @@ impl Request {
                 offset: u64_at(b, 16),
                 length: u64_at(b, 24),
             })),
+            // Unused fields must be 0, so that one request has one
+            // encoding (and a later version can give them a meaning).
+            AUTHENTICATE if u64_at(b, 8) != 0 => Err(ProtocolError::NotZero("block id")),
+            AUTHENTICATE | CAPABILITY if u64_at(b, 16) != 0 => {
+                Err(ProtocolError::NotZero("offset"))
+            }
             AUTHENTICATE => Ok(Request::Authenticate {
                 token_len: u64_at(b, 24),
             }),
@@ -296,5 +304,14 @@ mod tests {
         let crc = crc32fast::hash(&kind[..32]);
         kind[32..].copy_from_slice(&crc.to_le_bytes());
         assert_eq!(Request::decode(&kind), Err(ProtocolError::Kind(9)));
+        // Fields a kind does not use must be 0 (one encoding per request).
+        let mut auth = Request::Authenticate { token_len: 9 }.encode();
+        auth[11] = 1;
+        let crc = crc32fast::hash(&auth[..32]);
+        auth[32..].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(
+            Request::decode(&auth),
+            Err(ProtocolError::NotZero("block id"))
+        );
     }
 }

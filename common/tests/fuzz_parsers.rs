@@ -51,6 +51,7 @@ fn data_port_requests_and_answers() {
         .iter()
         .map(|&status| AnswerHeader { status, length: 12 }.encode().to_vec())
         .collect();
+    fuzz::save_seeds("data_port", &[requests, answers.clone()].concat());
     fuzz::run(
         "data-port answers",
         &answers,
@@ -77,6 +78,7 @@ fn tokens_capabilities_and_act_as_headers() {
         key.issue_capability(42, "alice").into_bytes(),
         b"bob:staff,dev".to_vec(),
     ];
+    fuzz::save_seeds("credentials", &seeds);
     fuzz::run(
         "credentials",
         &seeds,
@@ -98,6 +100,21 @@ fn alluxio_paths_and_configuration_files() {
         b"/a/../b/./c//d".to_vec(),
         b"master:\n  rpc_port: 19998\n  mount_table_root_options: {allow_http: true}\nworker:\n  tiers: [{alias: MEM, dirs: [{path: /m, quota: 1GiB}]}]\nsecurity:\n  authentication: TOKEN\n".to_vec(),
     ];
+    fuzz::save_seeds(
+        "paths",
+        &[
+            b"/data/raw/part-0000.parquet\ns3://bucket/data".to_vec(),
+            b"s3://bucket/data/raw/../x\ns3://bucket/data".to_vec(),
+            seeds[1].clone(),
+        ],
+    );
+    fuzz::save_seeds(
+        "config",
+        &[
+            seeds[2].clone(),
+            b"master.rpc_port=19998\nworker.tiers=[]\nuser.rpc_timeout=2min".to_vec(),
+        ],
+    );
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("alluxio.yaml");
     fuzz::run(

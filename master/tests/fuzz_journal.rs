@@ -1,20 +1,25 @@
 //! Journal segments, mutated and random (`alluxio_testkit::fuzz`), with the
 //! record checksums repaired half the time so the protobuf decoding and
 //! `MasterState::apply` behind them are reached: recovery must answer Ok
-//! or an error naming the damage, never panic.
+//! or an error naming the damage, never panic. The same files (a log
+//! segment, a checkpoint, a Raft log segment) seed the cargo-fuzz targets
+//! `journal` and `raft_log`.
 
 use alluxio_master::journal::format::{
-    encode_header, encode_record, read_file, FileKind, RECORD_HEADER_LEN,
+    encode_frame, encode_header, encode_record, read_file, FileKind, RECORD_HEADER_LEN,
 };
+use alluxio_master::raft::{JournalBatch, TypeConfig};
 use alluxio_master::state::MasterState;
 use alluxio_proto::journal::journal_entry::Entry;
 use alluxio_proto::journal::{
-    DeleteInodeEntry, InodeDirectoryEntry, InodeFileEntry, JournalEntry, RenameEntry,
+    CheckpointEnd, DeleteInodeEntry, InodeDirectoryEntry, InodeFileEntry, JournalEntry,
+    JournalEntryBatch, RenameEntry,
 };
 use alluxio_testkit::fuzz;
+use prost::Message;
 
-fn segment() -> Vec<u8> {
-    let entries = [
+fn entries() -> Vec<Entry> {
+    vec![
         Entry::InodeDirectory(InodeDirectoryEntry {
             id: 1,
             name: String::new(),
@@ -49,14 +54,62 @@ fn segment() -> Vec<u8> {
             id: 2,
             op_time_ms: 0,
         }),
-    ];
-    let mut out = encode_header(FileKind::Log, 1).to_vec();
-    for (i, entry) in entries.into_iter().enumerate() {
-        let record = JournalEntry {
+    ]
+}
+
+fn journal_entries(entries: Vec<Entry>) -> Vec<JournalEntry> {
+    entries
+        .into_iter()
+        .enumerate()
+        .map(|(i, entry)| JournalEntry {
             sequence: i as u64 + 1,
             entry: Some(entry),
-        };
+        })
+        .collect()
+}
+
+/// A journal file of `kind` holding `entries`.
+fn journal_file(kind: FileKind, entries: Vec<Entry>) -> Vec<u8> {
+    let mut out = encode_header(kind, 1).to_vec();
+    for record in journal_entries(entries) {
         encode_record(&record, &mut out);
+    }
+    out
+}
+
+fn segment() -> Vec<u8> {
+    journal_file(FileKind::Log, entries())
+}
+
+fn checkpoint() -> Vec<u8> {
+    let mut entries = entries();
+    entries.truncate(3);
+    entries.push(Entry::CheckpointEnd(CheckpointEnd {
+        inode_count: 3,
+        ..Default::default()
+    }));
+    journal_file(FileKind::Checkpoint, entries)
+}
+
+/// A Raft log segment: one openraft entry per journal entry, each a batch
+/// of one (bincode, as `raft/log_store.rs` writes them).
+fn raft_segment() -> Vec<u8> {
+    let mut out = encode_header(FileKind::RaftLog, 1).to_vec();
+    for record in journal_entries(entries()) {
+        let batch = JournalBatch {
+            proposer: 1,
+            epoch: 1,
+            last_sequence: record.sequence,
+            entries: JournalEntryBatch {
+                entries: vec![record.clone()],
+            }
+            .encode_to_vec(),
+        };
+        let entry = openraft::Entry::<TypeConfig> {
+            log_id: openraft::LogId::new(openraft::CommittedLeaderId::new(1, 1), record.sequence),
+            payload: openraft::EntryPayload::Normal(batch),
+        };
+        encode_frame(&bincode::serialize(&entry).unwrap(), &mut out);
     }
     out
 }
@@ -80,6 +133,8 @@ fn fix_records(b: &mut [u8]) {
 fn damaged_segments_are_refused_or_read_never_a_panic() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("log-1.log");
+    fuzz::save_seeds("journal", &[segment(), checkpoint()]);
+    fuzz::save_seeds("raft_log", &[raft_segment()]);
     fuzz::run("journal segments", &[segment()], fix_records, |b| {
         std::fs::write(&path, b).unwrap();
         for torn_tail_allowed in [false, true] {

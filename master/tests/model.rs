@@ -7,77 +7,13 @@
 
 mod common;
 
+use common::namespace_model::{tree, Kind, Model};
+
 use alluxio_proto::grpc::{
     CompleteFileRequest, CreateDirectoryRequest, CreateFileRequest, WriteType,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use std::collections::BTreeMap;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    Directory,
-    File,
-}
-
-/// What the namespace should hold: every path but the root, and its kind.
-#[derive(Default)]
-struct Model(BTreeMap<String, Kind>);
-
-fn parent_of(path: &str) -> &str {
-    match path.rfind('/') {
-        Some(0) | None => "/",
-        Some(i) => &path[..i],
-    }
-}
-
-impl Model {
-    fn parent_is_directory(&self, path: &str) -> bool {
-        let parent = parent_of(path);
-        parent == "/" || self.0.get(parent) == Some(&Kind::Directory)
-    }
-
-    fn create(&mut self, path: &str, kind: Kind) -> bool {
-        if self.0.contains_key(path) || !self.parent_is_directory(path) {
-            return false;
-        }
-        self.0.insert(path.to_string(), kind);
-        true
-    }
-
-    fn below<'a>(&'a self, path: &'a str) -> impl Iterator<Item = String> + 'a {
-        let prefix = format!("{path}/");
-        self.0
-            .keys()
-            .filter(move |p| *p == path || p.starts_with(&prefix))
-            .cloned()
-    }
-
-    fn delete(&mut self, path: &str) -> bool {
-        let gone: Vec<String> = self.below(path).collect();
-        for p in &gone {
-            self.0.remove(p);
-        }
-        !gone.is_empty()
-    }
-
-    fn rename(&mut self, src: &str, dst: &str) -> bool {
-        let into_itself = dst == src || dst.starts_with(&format!("{src}/"));
-        if !self.0.contains_key(src)
-            || self.0.contains_key(dst)
-            || !self.parent_is_directory(dst)
-            || into_itself
-        {
-            return false;
-        }
-        let moved: Vec<String> = self.below(src).collect();
-        for old in moved {
-            let kind = self.0.remove(&old).expect("listed");
-            self.0.insert(format!("{dst}{}", &old[src.len()..]), kind);
-        }
-        true
-    }
-}
 
 /// A path of one to four components from a small alphabet, so that
 /// operations meet each other often: most of the time a name in a
@@ -96,23 +32,6 @@ fn random_path(rng: &mut StdRng, model: &Model) -> String {
     }
     let depth = rng.random_range(1..=3);
     (0..depth).fold(String::new(), |p, _| format!("{p}/{}", name(rng)))
-}
-
-async fn tree(m: &common::TestMaster) -> BTreeMap<String, Kind> {
-    m.client
-        .list_status("/", true, Some(-1))
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|i| {
-            let kind = if i.folder {
-                Kind::Directory
-            } else {
-                Kind::File
-            };
-            (i.path, kind)
-        })
-        .collect()
 }
 
 async fn run(seed: u64, steps: usize) {
@@ -196,12 +115,12 @@ async fn run(seed: u64, steps: usize) {
             94..=97 => {
                 m.restart().await;
                 restarts += 1;
-                let got = tree(&m).await;
+                let got = tree(&m.client).await;
                 assert_eq!(got, model.0, "{}", at("the tree after a restart"));
                 ("restart".to_string(), true, true)
             }
             _ => {
-                let got = tree(&m).await;
+                let got = tree(&m.client).await;
                 assert_eq!(got, model.0, "{}", at("the tree"));
                 ("compare".to_string(), true, true)
             }
@@ -224,7 +143,11 @@ async fn run(seed: u64, steps: usize) {
         "seed {seed}: {done_count} done, {refused_count} refused, {restarts} restarts"
     );
     m.restart().await;
-    assert_eq!(tree(&m).await, model.0, "seed {seed}: the tree at the end");
+    assert_eq!(
+        tree(&m.client).await,
+        model.0,
+        "seed {seed}: the tree at the end"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

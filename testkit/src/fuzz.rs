@@ -6,6 +6,10 @@
 //! by default, what CI runs; `scripts/fuzz.sh` runs a million). The seed
 //! is fixed per run and printed, so a failure can be replayed with
 //! `ALLUXIO_FUZZ_SEED`.
+//!
+//! The same valid inputs seed the coverage-guided cargo-fuzz targets in
+//! `fuzz/` ([`save_seeds`]; `scripts/fuzz-smoke.sh`), so both fuzzers
+//! start from one definition of what a valid input looks like.
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -85,5 +89,19 @@ pub fn run(name: &str, seeds: &[Vec<u8>], fix: impl Fn(&mut [u8]), mut parse: im
             fix(&mut input);
         }
         parse(&input);
+    }
+}
+
+/// Writes `seeds` as the starting corpus of the cargo-fuzz target
+/// `target` (`fuzz/fuzz_targets/<target>.rs`) when `ALLUXIO_FUZZ_SEEDS_DIR`
+/// is set: one file per seed in `<dir>/<target>/`.
+pub fn save_seeds(target: &str, seeds: &[Vec<u8>]) {
+    let Some(dir) = std::env::var_os("ALLUXIO_FUZZ_SEEDS_DIR") else {
+        return;
+    };
+    let dir = std::path::Path::new(&dir).join(target);
+    std::fs::create_dir_all(&dir).expect("create the seed directory");
+    for (i, seed) in seeds.iter().enumerate() {
+        std::fs::write(dir.join(format!("seed-{i}")), seed).expect("write a seed");
     }
 }

@@ -23,6 +23,7 @@ fn damaged_block_records_are_refused_never_a_panic() {
             b[n..].copy_from_slice(&crc.to_le_bytes());
         }
     };
+    fuzz::save_seeds("block_meta", std::slice::from_ref(&seed));
     fuzz::run("block records", &[seed], fix, |b| {
         let _ = BlockMeta::decode(b);
     });

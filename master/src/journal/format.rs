@@ -88,9 +88,21 @@ pub struct ReadSummary {
 pub fn read_file(
     path: &Path,
     allow_torn_tail: bool,
+    on_entry: impl FnMut(u64, JournalEntry) -> Result<(), JournalError>,
+) -> Result<ReadSummary, JournalError> {
+    let data = std::fs::read(path).map_err(|e| JournalError::io(path, e))?;
+    decode_entries(&data, path, allow_torn_tail, on_entry)
+}
+
+/// [`read_file`] over the bytes of a file already in memory (`path` only
+/// names it in errors).
+pub fn decode_entries(
+    data: &[u8],
+    path: &Path,
+    allow_torn_tail: bool,
     mut on_entry: impl FnMut(u64, JournalEntry) -> Result<(), JournalError>,
 ) -> Result<ReadSummary, JournalError> {
-    read_frames(path, allow_torn_tail, |offset, payload| {
+    decode_frames(data, path, allow_torn_tail, |offset, payload| {
         let entry = JournalEntry::decode(payload).map_err(|e| JournalError::Corrupt {
             path: path.to_path_buf(),
             offset,
@@ -104,9 +116,20 @@ pub fn read_file(
 pub fn read_frames(
     path: &Path,
     allow_torn_tail: bool,
-    mut on_frame: impl FnMut(u64, &[u8]) -> Result<(), JournalError>,
+    on_frame: impl FnMut(u64, &[u8]) -> Result<(), JournalError>,
 ) -> Result<ReadSummary, JournalError> {
     let data = std::fs::read(path).map_err(|e| JournalError::io(path, e))?;
+    decode_frames(&data, path, allow_torn_tail, on_frame)
+}
+
+/// The framing of [`read_frames`] over the bytes of a file already in
+/// memory (`path` only names it in errors): what the fuzz targets feed.
+pub fn decode_frames(
+    data: &[u8],
+    path: &Path,
+    allow_torn_tail: bool,
+    mut on_frame: impl FnMut(u64, &[u8]) -> Result<(), JournalError>,
+) -> Result<ReadSummary, JournalError> {
     let corrupt = |offset: u64, reason: String| JournalError::Corrupt {
         path: path.to_path_buf(),
         offset,
@@ -186,7 +209,7 @@ pub fn read_frames(
             // Either a write cut short by a crash, or a damaged length
             // field. A torn write can only be the last thing in the file,
             // so if any intact record follows, this is corruption.
-            if intact_record_after(&data, offset + 1) {
+            if intact_record_after(data, offset + 1) {
                 return Err(corrupt(
                     offset as u64,
                     format!("damaged record length {len}"),

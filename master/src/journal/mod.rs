@@ -336,8 +336,19 @@ impl Journal {
 /// Loads the checkpoint at `path` into `state` (which must be empty) and
 /// returns its sequence.
 pub(crate) fn load_checkpoint(path: &Path, state: &mut MasterState) -> Result<u64, JournalError> {
+    let data = std::fs::read(path).map_err(|e| JournalError::io(path, e))?;
+    decode_checkpoint(&data, path, state)
+}
+
+/// [`load_checkpoint`] of a checkpoint's bytes already in memory (`path`
+/// only names it in errors): what the fuzz targets feed.
+pub fn decode_checkpoint(
+    data: &[u8],
+    path: &Path,
+    state: &mut MasterState,
+) -> Result<u64, JournalError> {
     let mut complete = false;
-    let summary = read_file(path, false, |offset, entry| {
+    let summary = format::decode_entries(data, path, false, |offset, entry| {
         if complete {
             return Err(JournalError::Corrupt {
                 path: path.to_path_buf(),

@@ -261,7 +261,7 @@ fn first_epoch() -> u64 {
 }
 
 /// Applies a batch's journal entries in order, each exactly the next one.
-fn apply_batch(state: &mut MasterState, batch: &JournalBatch) -> Result<(), String> {
+pub fn apply_batch(state: &mut MasterState, batch: &JournalBatch) -> Result<(), String> {
     let decoded = JournalEntryBatch::decode(batch.entries.as_slice())
         .map_err(|e| format!("undecodable journal batch: {e}"))?;
     for entry in decoded.entries {

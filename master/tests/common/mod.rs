@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod namespace_model;
+
 use alluxio_client::MasterClient;
 use alluxio_common::config::AlluxioConfig;
 use alluxio_master::MasterServer;

@@ -70,15 +70,25 @@ impl BlockMeta {
         if version != VERSION {
             return Err(format!("unsupported version {version}"));
         }
+        if u16_at(6) != 0 {
+            return Err("reserved bytes are not zero".to_string());
+        }
         let count = u32_at(36) as usize;
         if body.len() != FIXED_LEN + 4 * count {
             return Err("chunk count does not match the record length".to_string());
         }
+        let (length, chunk_size) = (u64_at(24), u32_at(32));
+        // Readers index the checksums by chunk: one per chunk, no more.
+        if chunk_size == 0 || length.div_ceil(u64::from(chunk_size)) != count as u64 {
+            return Err(format!(
+                "{count} chunk checksums for {length} bytes in chunks of {chunk_size}"
+            ));
+        }
         Ok(BlockMeta {
             block_id: u64_at(8),
             offset: u64_at(16),
-            length: u64_at(24),
-            chunk_size: u32_at(32),
+            length,
+            chunk_size,
             chunk_crcs: (0..count).map(|i| u32_at(FIXED_LEN + 4 * i)).collect(),
         })
     }
@@ -105,5 +115,20 @@ mod tests {
             assert!(BlockMeta::decode(&bad).is_err(), "flip at {i} undetected");
         }
         assert!(BlockMeta::decode(&bytes[..bytes.len() - 1]).is_err());
+        // Checksums that do not cover the length (readers would index past
+        // them), and chunks of no size, are refused even when the record's
+        // own checksum is right.
+        for wrong in [
+            BlockMeta {
+                chunk_crcs: vec![1, 2],
+                ..m.clone()
+            },
+            BlockMeta {
+                chunk_size: 0,
+                ..m.clone()
+            },
+        ] {
+            assert!(BlockMeta::decode(&wrong.encode()).is_err(), "{wrong:?}");
+        }
     }
 }

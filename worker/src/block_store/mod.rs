@@ -6,6 +6,7 @@
 //!
 //! All methods do blocking file I/O: call them from blocking threads.
 
+mod changes;
 pub mod meta;
 mod space;
 mod writer;
@@ -15,6 +16,7 @@ pub use writer::BlockWriter;
 use alluxio_common::config::{EvictorConfig, TierConfig};
 use alluxio_proto::grpc::{BlockAdded, TierUsage};
 use bytes::Bytes;
+use changes::PendingChanges;
 use meta::BlockMeta;
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -33,7 +35,7 @@ pub enum StoreError {
     NotCached(u64),
     #[error("block {0} is already cached here")]
     AlreadyCached(u64),
-    #[error("block {0} is being written here already")]
+    #[error("block {0} is being written or removed here already")]
     BeingWritten(u64),
     #[error("no tier has room for {needed} more bytes (everything else is pinned or in use)")]
     NoSpace { needed: u64 },
@@ -96,8 +98,8 @@ struct Inner {
     pinned_files: HashSet<u64>,
     clock: u64,
     next_lease: u64,
-    added: Vec<BlockAdded>,
-    removed: Vec<u64>,
+    /// What the next heartbeat tells the master.
+    changes: PendingChanges,
     evictions: u64,
     /// Blocks being written, by (directory, file): their data file must
     /// not be deleted under them.
@@ -357,18 +359,12 @@ impl BlockStore {
 
     /// Blocks added and removed since the last call (for heartbeats).
     pub fn take_changes(&self) -> (Vec<BlockAdded>, Vec<u64>) {
-        let mut inner = self.lock();
-        (
-            std::mem::take(&mut inner.added),
-            std::mem::take(&mut inner.removed),
-        )
+        self.lock().changes.take()
     }
 
     /// Puts changes back after a failed heartbeat, so none is lost.
     pub fn restore_changes(&self, added: Vec<BlockAdded>, removed: Vec<u64>) {
-        let mut inner = self.lock();
-        inner.added.extend(added);
-        inner.removed.extend(removed);
+        self.lock().changes.restore(added, removed);
     }
 
     /// Reserves room for a new block of at most `max_len` bytes in the
@@ -385,7 +381,11 @@ impl BlockStore {
             if inner.is_cached(block_id) {
                 return Err(StoreError::AlreadyCached(block_id));
             }
-            if !inner.blocks_being_written.insert(block_id) {
+            // A removed block still open by a short-circuit reader stays
+            // in the index until its last lease closes; a new copy would
+            // replace its entry (losing the lease and its room).
+            if inner.blocks.contains_key(&block_id) || !inner.blocks_being_written.insert(block_id)
+            {
                 return Err(StoreError::BeingWritten(block_id));
             }
         }
@@ -486,21 +486,34 @@ impl BlockStore {
         }
     }
 
-    /// Removes a block's record and reclaims its bytes.
+    /// Takes a block out of the index (the caller holds the lock) and
+    /// keeps new writers of its id away until [`Self::delete_files`] has
+    /// reclaimed its bytes: a new copy written meanwhile at the same place
+    /// in the data file would be punched out with the old one.
+    fn take_out(inner: &mut Inner, block_id: u64) -> Option<Entry> {
+        let e = inner.blocks.remove(&block_id)?;
+        inner.used[e.dir] = inner.used[e.dir].saturating_sub(e.meta.length);
+        inner.blocks_being_written.insert(block_id);
+        inner.changes.removed(block_id);
+        Some(e)
+    }
+
+    /// Removes the record and reclaims the bytes of a block taken out of
+    /// the index. Under the lock: whether the data file still holds other
+    /// blocks, and its deletion, must be one step, or a writer opening it
+    /// meanwhile would write into a deleted file.
     fn delete_files(&self, dir: usize, meta: &BlockMeta) {
+        let mut inner = self.lock();
         // Space is freed on that disk: let new blocks try it again.
-        self.lock().out_of_disk[dir] = false;
+        inner.out_of_disk[dir] = false;
         let d = &self.0.dirs[dir];
         let _ = std::fs::remove_file(d.meta_path(meta.block_id));
         let file_id = file_id_of(meta.block_id);
-        let others = {
-            let inner = self.lock();
-            inner.writing.get(&(dir, file_id)).is_some_and(|n| *n > 0)
-                || inner
-                    .blocks
-                    .iter()
-                    .any(|(id, e)| e.dir == dir && file_id_of(*id) == file_id)
-        };
+        let others = inner.writing.get(&(dir, file_id)).is_some_and(|n| *n > 0)
+            || inner
+                .blocks
+                .iter()
+                .any(|(id, e)| e.dir == dir && file_id_of(*id) == file_id);
         let data = d.data_path(file_id);
         if others {
             if let Ok(f) = std::fs::OpenOptions::new().write(true).open(&data) {
@@ -509,6 +522,7 @@ impl BlockStore {
         } else {
             let _ = std::fs::remove_file(data);
         }
+        inner.blocks_being_written.remove(&meta.block_id);
     }
 
     /// Drops a block (free command, damage). Open leases delay the removal.
@@ -523,9 +537,7 @@ impl BlockStore {
                 }
                 Some(_) => {}
             }
-            let e = inner.blocks.remove(&block_id).expect("checked above");
-            inner.used[e.dir] = inner.used[e.dir].saturating_sub(e.meta.length);
-            inner.removed.push(block_id);
+            let e = Self::take_out(&mut inner, block_id).expect("checked above");
             (e.dir, e.meta)
         };
         self.delete_files(victim.0, &victim.1);
@@ -678,22 +690,24 @@ impl BlockStore {
             if e.leases > 0 {
                 return Ok(()); // In use; try another time.
             }
-            let e = inner.blocks.remove(&block_id).expect("checked");
-            inner.used[e.dir] = inner.used[e.dir].saturating_sub(e.meta.length);
+            let e = Self::take_out(&mut inner, block_id).expect("checked");
             drop(inner);
             self.delete_files(e.dir, &e.meta);
             self.create_block(block_id, meta.offset, meta.length, 0)
         };
-        let mut writer = match new_tier {
-            Ok(w) => w,
-            Err(e) => {
-                self.lock().removed.push(block_id);
-                return Err(e);
+        let copied = new_tier.and_then(|mut writer| {
+            writer.append(&data)?;
+            writer.commit().map(|_| ())
+        });
+        if copied.is_err() {
+            // Gone from here, unless another writer cached it meanwhile
+            // (its addition is the last word then).
+            let mut inner = self.lock();
+            if !inner.is_cached(block_id) {
+                inner.changes.removed(block_id);
             }
-        };
-        writer.append(&data)?;
-        writer.commit()?;
-        Ok(())
+        }
+        copied
     }
 }
 

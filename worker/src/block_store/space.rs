@@ -90,13 +90,13 @@ impl BlockStore {
                     break;
                 }
                 freed += len;
-                if let Some(e) = inner.blocks.remove(&id) {
+                if let Some(e) = Self::take_out(&mut inner, id) {
                     victims.push(e.meta);
                 }
-                inner.removed.push(id);
                 inner.evictions += 1;
             }
-            inner.used[dir] = inner.used[dir] + need - (freed - free);
+            // take_out gave back the victims' room; it is the new block's.
+            inner.used[dir] += need;
             victims
         };
         for meta in victims {

@@ -140,7 +140,7 @@ impl BlockWriter {
                 doomed: false,
             },
         );
-        inner.added.push(BlockAdded {
+        inner.changes.added(BlockAdded {
             block_id: self.block_id,
             length: self.written,
             tier_alias: alias.clone(),
