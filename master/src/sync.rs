@@ -25,9 +25,13 @@ use futures::StreamExt;
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 mod flight;
+mod own_changes;
 pub use flight::SyncsInFlight;
 use flight::{Flight, FlightGuard};
+pub use own_changes::OwnUfsChanges;
 
 impl FileSystemMaster {
     fn sync_due(&self, id: u64, interval: i64) -> bool {
@@ -99,41 +103,29 @@ impl FileSystemMaster {
             }
             Err(e) => return Err(e),
         };
-        let status = ufs
-            .status(&resolved.ufs_relative)
-            .await
-            .map_err(AlluxioError::from)?;
         let block_size = self.settings.default_block_size;
-
-        self.commit(|txn| {
-            let ids = txn.state.tree.resolve_prefix(path);
-            let current = (ids.len() == path.depth() + 1).then(|| *ids.last().expect("non-empty"));
-            match (&status, current) {
-                (None, Some(id)) => remove_if_vanished(txn, id),
-                (None, None) => Ok(()),
-                (Some(st), Some(id)) => replace_if_changed(txn, id, st, block_size).map(|_| ()),
-                (Some(st), None) => {
-                    // Create missing ancestors as directories (they exist in
-                    // the UFS, at least implicitly), then the path itself.
-                    let mut parent = *ids.last().expect("root exists");
-                    let components: Vec<&str> = path.components().collect();
-                    for name in &components[ids.len() - 1..components.len() - 1] {
-                        let dir = UfsStatus {
-                            name: name.to_string(),
-                            is_dir: true,
-                            length: 0,
-                            mtime_ms: now_ms(),
-                            fingerprint: String::new(),
-                        };
-                        parent = create_from_ufs(txn, parent, &dir, block_size)?;
+        // What this master itself is changing in the UFS is not applied as
+        // a sync (see `own_changes`): read again, a few times at most.
+        for _ in 0..3 {
+            let read_point = self.own_ufs_changes.read_point();
+            let status = ufs
+                .status(&resolved.ufs_relative)
+                .await
+                .map_err(AlluxioError::from)?;
+            let applied = self
+                .commit(|txn| {
+                    if !self.own_ufs_changes.may_apply(path, read_point) {
+                        return Ok(false);
                     }
-                    create_from_ufs(txn, parent, st, block_size).map(|_| ())
+                    apply_status(txn, path, status.as_ref(), block_size).map(|()| true)
+                })
+                .await?;
+            if applied {
+                if let Some(id) = self.read_state().tree.lookup(path) {
+                    self.mark_synced(id);
                 }
+                return Ok(());
             }
-        })
-        .await?;
-        if let Some(id) = self.read_state().tree.lookup(path) {
-            self.mark_synced(id);
         }
         Ok(())
     }
@@ -305,6 +297,9 @@ impl FileSystemMaster {
         let batch = self.settings.sync_batch_size.max(1);
         let block_size = self.settings.default_block_size;
         let dir_id = plan.dir_id;
+        // Whether an entry was left alone: then the directory is not known
+        // completely yet, and is listed again next time.
+        let skipped = AtomicBool::new(false);
         if plan.persisted {
             let ufs = match ufs_of(&plan.resolved) {
                 Ok(ufs) => ufs,
@@ -312,6 +307,18 @@ impl FileSystemMaster {
                     tracing::warn!(path = %path, error = %e, "cannot list the UFS; serving cached metadata");
                     return Ok(());
                 }
+            };
+            let read_point = self.own_ufs_changes.read_point();
+            // Entries this master is changing in the UFS right now are left
+            // as they are (see `own_changes`); a later listing sees them.
+            let untouched = |name: &str| {
+                let ok = path
+                    .join(name)
+                    .is_ok_and(|child| self.own_ufs_changes.may_apply(&child, read_point));
+                if !ok {
+                    skipped.store(true, Ordering::Relaxed);
+                }
+                ok
             };
             let mut pages = match ufs.list_pages(&plan.resolved.ufs_relative, batch).await {
                 Ok(pages) => pages,
@@ -324,7 +331,7 @@ impl FileSystemMaster {
             while let Some(page) = pages.next().await {
                 let page = page.map_err(AlluxioError::from)?;
                 let ids = self
-                    .commit(|txn| apply_page(txn, dir_id, &page, block_size))
+                    .commit(|txn| apply_page(txn, dir_id, &page, block_size, untouched))
                     .await?;
                 let Some(ids) = ids else {
                     return Ok(()); // The directory was removed meanwhile.
@@ -340,9 +347,20 @@ impl FileSystemMaster {
                 .filter(|id| !listed.contains(id))
                 .collect();
             for chunk in vanished.chunks(batch) {
-                self.commit(|txn| chunk.iter().try_for_each(|id| remove_if_vanished(txn, *id)))
-                    .await?;
+                self.commit(|txn| {
+                    chunk.iter().try_for_each(|id| {
+                        let name = txn.state.tree.get(*id).map(|i| i.name.clone());
+                        match name {
+                            Some(name) if untouched(&name[..]) => remove_if_vanished(txn, *id),
+                            _ => Ok(()),
+                        }
+                    })
+                })
+                .await?;
             }
+        }
+        if skipped.load(Ordering::Relaxed) {
+            return Ok(());
         }
         self.commit(|txn| {
             let loaded = match txn.state.tree.get(dir_id).and_then(Inode::dir) {
@@ -385,6 +403,40 @@ struct ChildrenSync {
     removable: Vec<u64>,
 }
 
+/// Applies what the UFS says of `path` (`None`: nothing there): removes
+/// it, refreshes it, or creates it with any missing ancestors.
+fn apply_status(
+    txn: &mut Txn,
+    path: &AlluxioPath,
+    status: Option<&UfsStatus>,
+    block_size: u64,
+) -> Result<()> {
+    let ids = txn.state.tree.resolve_prefix(path);
+    let current = (ids.len() == path.depth() + 1).then(|| *ids.last().expect("non-empty"));
+    match (status, current) {
+        (None, Some(id)) => remove_if_vanished(txn, id),
+        (None, None) => Ok(()),
+        (Some(st), Some(id)) => replace_if_changed(txn, id, st, block_size).map(|_| ()),
+        (Some(st), None) => {
+            // Create missing ancestors as directories (they exist in
+            // the UFS, at least implicitly), then the path itself.
+            let mut parent = *ids.last().expect("root exists");
+            let components: Vec<&str> = path.components().collect();
+            for name in &components[ids.len() - 1..components.len() - 1] {
+                let dir = UfsStatus {
+                    name: name.to_string(),
+                    is_dir: true,
+                    length: 0,
+                    mtime_ms: now_ms(),
+                    fingerprint: String::new(),
+                };
+                parent = create_from_ufs(txn, parent, &dir, block_size)?;
+            }
+            create_from_ufs(txn, parent, st, block_size).map(|_| ())
+        }
+    }
+}
+
 /// Applies one page of a directory's UFS listing; returns the ids that
 /// now stand for its entries, or `None` when the directory is gone.
 fn apply_page(
@@ -392,6 +444,7 @@ fn apply_page(
     dir_id: u64,
     page: &[UfsStatus],
     block_size: u64,
+    untouched: impl Fn(&str) -> bool,
 ) -> Result<Option<Vec<u64>>> {
     if txn.state.tree.get(dir_id).and_then(Inode::dir).is_none() {
         return Ok(None);
@@ -399,6 +452,11 @@ fn apply_page(
     let mut ids = Vec::with_capacity(page.len());
     for st in page {
         if alluxio_common::path::validate_name(&st.name).is_err() {
+            continue;
+        }
+        if !untouched(&st.name) {
+            // Still known as what it was: not removed as vanished either.
+            ids.extend(txn.state.tree.child(dir_id, &st.name));
             continue;
         }
         let id = match txn.state.tree.child(dir_id, &st.name) {

@@ -5,7 +5,10 @@
 //! `/etc/hosts` as cluster DNS would). The cluster becomes Ready with one
 //! leader in its status; deleting the leader's pod keeps the cluster
 //! writable, a new leader shows in the status, and the StatefulSet's new
-//! pod rejoins. Needs root (mount namespaces).
+//! pod rejoins. Then `replicas: 5` (two masters join by themselves) and
+//! back to 3 with the leader among the leaving two: the operator hands the
+//! leadership over and removes both from the group before their pods go,
+//! and the three that stay keep everything. Needs root (mount namespaces).
 
 use alluxio_e2e::apiserver::TestApiServer;
 use alluxio_e2e::kubelet::{KubeletConfig, Node, ProcessKubelet};
@@ -13,10 +16,12 @@ use alluxio_operator::controller::{run::controllers, Context};
 use alluxio_operator::crd::{AlluxioCluster, ClusterPhase, Mount};
 use alluxio_operator::metrics::Metrics;
 use futures::FutureExt;
+use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::CustomResourceExt;
+use kube::ResourceExt;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
@@ -195,6 +200,120 @@ async fn three_master_pods_survive_the_deletion_of_the_leaders_pod() {
     assert_eq!(status.masters.len(), 3, "{status:?}");
     let quorum = ok(&["fsadmin", "journal", "quorum", "info"]);
     assert_eq!(quorum.matches("LEADER").count(), 1, "{quorum}");
+
+    // Five masters: the two new pods join the group by themselves.
+    let scale = |replicas: i32| {
+        let clusters = clusters.clone();
+        async move {
+            let patch = serde_json::json!({ "spec": { "master": { "replicas": replicas } } });
+            clusters
+                .patch("ha", &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .unwrap();
+        }
+    };
+    scale(5).await;
+    eventually("five members, one leader", || async {
+        let s = clusters.get("ha").await.ok()?.status?;
+        let leaders = s.masters.iter().filter(|m| m.role == "LEADER").count();
+        let followers = s.masters.iter().filter(|m| m.role == "FOLLOWER").count();
+        (s.masters.len() == 5 && leaders == 1 && followers == 4).then_some(())
+    })
+    .await;
+    let mut addresses = Vec::new();
+    for i in 0..5 {
+        let pod = pods.get(&format!("ha-master-{i}")).await.unwrap();
+        addresses.push(format!("{}:19998", pod.status.unwrap().pod_ip.unwrap()));
+    }
+    let five = addresses.join(",");
+    // As `mkdir` above: AlreadyExists is a retried write that had been done.
+    let cli5 = |args: &[&str]| {
+        let out = Command::new(&alluxio)
+            .env("ALLUXIO_SECURITY_KEY_FILE", &key_file)
+            .args(["--master", &five])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success() || String::from_utf8_lossy(&out.stderr).contains("already exists"),
+            "{args:?}: {}\nmaster logs:\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            (0..5).map(master_log).collect::<Vec<_>>().join("\n")
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    cli5(&["fs", "mkdir", "/with-five"]);
+    // The leader is one of the masters that will go: the operator must
+    // hand the leadership over before removing it.
+    let raft_of =
+        |i: usize| format!("ha-master-{i}.ha-master-headless.default.svc.cluster.local:19200");
+    cli5(&[
+        "fsadmin",
+        "journal",
+        "quorum",
+        "elect",
+        "--address",
+        &raft_of(4),
+    ]);
+
+    // Back to three: masters 3 and 4 leave the group before their pods go.
+    scale(3).await;
+    let statefulsets: Api<StatefulSet> = Api::namespaced(client.clone(), "default");
+    let status = eventually("three members and a StatefulSet of three", || async {
+        let s = clusters.get("ha").await.ok()?.status?;
+        let sts = statefulsets.get("ha-master").await.ok()?;
+        let leaders = s.masters.iter().filter(|m| m.role == "LEADER").count();
+        (s.masters.len() == 3 && leaders == 1 && sts.spec?.replicas == Some(3)).then_some(s)
+    })
+    .await;
+    for m in &status.masters {
+        assert!(
+            !m.address.starts_with("ha-master-3.") && !m.address.starts_with("ha-master-4."),
+            "{status:?}"
+        );
+    }
+    eventually("the pods of masters 3 and 4 gone", || async {
+        let names: Vec<String> = pods
+            .list(&Default::default())
+            .await
+            .ok()?
+            .items
+            .iter()
+            .map(|p| p.name_any())
+            .collect();
+        (!names
+            .iter()
+            .any(|n| n == "ha-master-3" || n == "ha-master-4"))
+        .then_some(())
+    })
+    .await;
+    let events = Api::<k8s_openapi::api::events::v1::Event>::namespaced(client.clone(), "default");
+    let reasons: Vec<String> = events
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|e| e.reason)
+        .collect();
+    for reason in ["LeadershipTransferred", "MasterRemoved"] {
+        assert!(
+            reasons.iter().any(|r| r == reason),
+            "no {reason} in {reasons:?}"
+        );
+    }
+    // Still writable, nothing lost, with the three that stay.
+    mkdir("/with-three");
+    let listing = ok(&["fs", "ls", "/"]);
+    for dir in ["/before", "/after", "/with-five", "/with-three"] {
+        assert!(listing.contains(dir), "{dir} missing: {listing}");
+    }
+    let quorum = ok(&["fsadmin", "journal", "quorum", "info"]);
+    assert_eq!(quorum.matches("LEADER").count(), 1, "{quorum}");
+    assert!(
+        !quorum.contains("ha-master-3") && !quorum.contains("ha-master-4"),
+        "{quorum}"
+    );
 
     stop_tx.send(true).unwrap();
     running.await.unwrap();

@@ -15,6 +15,7 @@ pub mod cluster;
 pub mod durability;
 pub mod fuzz;
 pub mod http_get;
+pub mod linearizability;
 pub mod netns;
 pub mod prometheus;
 #[cfg(feature = "cluster")]

@@ -16,6 +16,18 @@ impl FileSystemMaster {
             ));
         }
         self.sync_path(path, sync_interval).await?;
+        if !alluxio_only {
+            // Listed before the turn is taken: the listing is a sync, which
+            // leaves paths alone while this delete holds them.
+            self.sync_children_if_dir(path, recursive, sync_interval)
+                .await?;
+        }
+        // From the checks to the commit, related UFS changes wait and syncs
+        // leave the path alone (see `sync/own_changes.rs`).
+        let _own_change = match alluxio_only {
+            false => Some(self.own_ufs_changes.begin(vec![path.clone()]).await),
+            true => None,
+        };
         let (is_dir, persisted, resolved) = {
             let state = self.read_state();
             let id = lookup(&state, path)?;
@@ -38,7 +50,9 @@ impl FileSystemMaster {
             )
         };
         if is_dir && !recursive {
-            self.sync_children(path, sync_interval).await?;
+            if alluxio_only {
+                self.sync_children(path, sync_interval).await?;
+            }
             let state = self.read_state();
             let id = lookup(&state, path)?;
             if state
@@ -77,6 +91,28 @@ impl FileSystemMaster {
         .await
     }
 
+    /// The children of `path` listed from the UFS when it is a directory
+    /// that a non-recursive delete must find empty.
+    async fn sync_children_if_dir(
+        &self,
+        path: &AlluxioPath,
+        recursive: bool,
+        sync_interval: i64,
+    ) -> Result<()> {
+        let is_dir = {
+            let state = self.read_state();
+            state
+                .tree
+                .lookup(path)
+                .and_then(|id| state.tree.get(id))
+                .is_some_and(Inode::is_dir)
+        };
+        if is_dir && !recursive {
+            self.sync_children(path, sync_interval).await?;
+        }
+        Ok(())
+    }
+
     pub async fn rename(
         &self,
         src: &AlluxioPath,
@@ -97,6 +133,12 @@ impl FileSystemMaster {
         self.sync_path(dst, sync_interval).await?;
         let dst_parent = dst.parent().unwrap_or_else(AlluxioPath::root);
         self.sync_path(&dst_parent, sync_interval).await?;
+        // From the checks to the commit, related UFS changes wait and syncs
+        // leave both paths alone (see `sync/own_changes.rs`).
+        let _own_change = self
+            .own_ufs_changes
+            .begin(vec![src.clone(), dst.clone()])
+            .await;
         let (persisted, src_res, dst_res) = {
             let state = self.read_state();
             let id = lookup(&state, src)?;

@@ -17,6 +17,12 @@ impl FileSystemMaster {
         if let Some(parent) = path.parent() {
             self.sync_path(&parent, sync_interval).await?;
         }
+        // From the plan to the commit, related UFS changes wait and syncs
+        // leave the new directory alone (see `sync/own_changes.rs`).
+        let _own_change = match persist {
+            true => Some(self.own_ufs_changes.begin(vec![path.clone()]).await),
+            false => None,
+        };
         let (missing, resolved) = self.plan_create(path, recursive, allow_exists)?;
         if missing.is_empty() {
             let state = self.read_state();
@@ -60,8 +66,14 @@ impl FileSystemMaster {
         if let Some(parent) = path.parent() {
             self.sync_path(&parent, sync_interval).await?;
         }
-        let (missing, resolved) = self.plan_create(path, recursive, false)?;
         let persist_dirs = write_type != grpc::WriteType::MustCache;
+        // New parents are made in the UFS too: from the plan to the commit,
+        // related UFS changes wait and syncs leave them alone.
+        let _own_change = match persist_dirs {
+            true => Some(self.own_ufs_changes.begin(vec![path.clone()]).await),
+            false => None,
+        };
+        let (missing, resolved) = self.plan_create(path, recursive, false)?;
         let new_parents = &missing[..missing.len() - 1];
         if persist_dirs && !new_parents.is_empty() {
             let ufs = ufs_of(&resolved)?;

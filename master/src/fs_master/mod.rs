@@ -101,6 +101,9 @@ pub struct FileSystemMaster {
     pub(crate) sync_times: Mutex<HashMap<u64, i64>>,
     /// Directory listings running now (one per directory).
     pub(crate) syncs: crate::sync::SyncsInFlight,
+    /// UFS changes of this master's own operations that are not yet
+    /// committed: syncs leave them alone.
+    pub(crate) own_ufs_changes: crate::sync::OwnUfsChanges,
     /// ASYNC_THROUGH files handed to a worker: file id -> (worker, when).
     persist_jobs: Mutex<HashMap<u64, (u64, std::time::Instant)>>,
     pub(crate) health: Arc<JournalHealth>,
@@ -159,6 +162,7 @@ impl FileSystemMaster {
             settings,
             sync_times: Mutex::new(HashMap::new()),
             syncs: Default::default(),
+            own_ufs_changes: Default::default(),
             persist_jobs: Mutex::new(HashMap::new()),
             health,
         }

@@ -5,14 +5,14 @@
 use alluxio_client::MasterClient;
 use std::collections::BTreeMap;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kind {
     Directory,
     File,
 }
 
 /// What the namespace should hold: every path but the root, and its kind.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Model(pub BTreeMap<String, Kind>);
 
 pub fn parent_of(path: &str) -> &str {

@@ -4,6 +4,7 @@
 pub mod cluster_status;
 pub mod config;
 pub mod load_plan;
+pub mod membership;
 pub mod mount_plan;
 pub mod names;
 pub mod network_policy;

@@ -8,7 +8,10 @@ use super::config::{
 };
 use super::names::Names;
 use crate::crd::cluster::{AlluxioClusterSpec, ImagePullPolicy, JournalMedium, TierMedium};
-use k8s_openapi::api::apps::v1::{DaemonSet, DaemonSetSpec, StatefulSet, StatefulSetSpec};
+use k8s_openapi::api::apps::v1::{
+    DaemonSet, DaemonSetSpec, StatefulSet, StatefulSetPersistentVolumeClaimRetentionPolicy,
+    StatefulSetSpec,
+};
 use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
     EnvVarSource, EphemeralVolumeSource, HTTPGetAction, HostPathVolumeSource, ObjectFieldSelector,
@@ -361,6 +364,15 @@ pub fn master_statefulset(inputs: &Inputs) -> StatefulSet {
             // All members at once: a Raft group needs a majority up before
             // any member is ready (OrderedReady would wait for pod 0 alone).
             pod_management_policy: Some("Parallel".into()),
+            // A master scaled away has left the Raft group (the operator
+            // removed it first); its journal must not come back with a
+            // new pod of that ordinal, which joins afresh instead.
+            persistent_volume_claim_retention_policy: fault_tolerant.then(|| {
+                StatefulSetPersistentVolumeClaimRetentionPolicy {
+                    when_scaled: Some("Delete".into()),
+                    when_deleted: Some("Retain".into()),
+                }
+            }),
             ..Default::default()
         }),
         ..Default::default()
@@ -600,6 +612,13 @@ mod tests {
         let sts = build(&spec, master_statefulset).spec.unwrap();
         assert_eq!(sts.replicas, Some(3));
         assert_eq!(sts.service_name.as_deref(), Some("demo-master-headless"));
+        // A master scaled away left the group: its journal goes with it.
+        let retention = sts
+            .persistent_volume_claim_retention_policy
+            .as_ref()
+            .unwrap();
+        assert_eq!(retention.when_scaled.as_deref(), Some("Delete"));
+        assert_eq!(retention.when_deleted.as_deref(), Some("Retain"));
         let claims = sts.volume_claim_templates.unwrap();
         assert_eq!(claims[0].metadata.name.as_deref(), Some("journal"));
         let pod = sts.template.spec.unwrap();

@@ -7,6 +7,7 @@
 //! cluster-scoped StorageClass from outliving the cluster.
 
 use super::masters::MASTER_TIMEOUT;
+use super::membership;
 use super::{object_key, unwrap_finalizer_error, Context, ReconcileError};
 use crate::build::cluster_status::{cluster_status, Observed};
 use crate::build::config::{alluxio_config, ConfigError};
@@ -139,8 +140,10 @@ async fn apply_and_report(
         generation: cluster.metadata.generation.unwrap_or(0),
         ..Default::default()
     };
+    let mut shrinking = false;
     match apply(cx, target, cluster).await {
-        Ok(()) => {
+        Ok(masters) => {
+            shrinking = masters != cluster.spec.master.replicas;
             sync_storage_class(cx, target, cluster).await?;
             observe(cx, target, cluster, &mut observed).await?
         }
@@ -180,6 +183,7 @@ async fn apply_and_report(
     }
     Ok(match status.phase {
         Some(ClusterPhase::Failed) => Action::await_change(),
+        _ if shrinking => Action::requeue(REFRESH_NOT_READY),
         Some(ClusterPhase::Ready) => Action::requeue(REFRESH_READY),
         _ => Action::requeue(REFRESH_NOT_READY),
     })
@@ -308,21 +312,30 @@ async fn observe(
 
 /// Server-side applies every object of `cluster`; idempotent.
 pub async fn apply_cluster(cx: &Context, cluster: &AlluxioCluster) -> Result<(), ApplyError> {
-    apply(cx, &ClusterRef::dereference(cx, cluster)?, cluster).await
+    apply(cx, &ClusterRef::dereference(cx, cluster)?, cluster)
+        .await
+        .map(|_| ())
 }
 
 /// Validate and build (pure), then apply each object; publishes Applied
 /// for a new generation and Rolled when the configuration changes.
+/// Returns the number of masters applied (fewer than the spec's only
+/// while the masters' group shrinks).
 async fn apply(
     cx: &Context,
     target: &ClusterRef,
     cluster: &AlluxioCluster,
-) -> Result<(), ApplyError> {
+) -> Result<i32, ApplyError> {
     let names = &target.names;
-    let (_, yaml) = alluxio_config(names, &cluster.spec)?;
+    alluxio_config(names, &cluster.spec)?;
+    // While the masters' group shrinks, everything is built for the
+    // masters still in it (see `build/membership.rs`).
+    let mut spec = cluster.spec.clone();
+    spec.master.replicas = membership::masters_for_now(cx, target, cluster).await?;
+    let (_, yaml) = alluxio_config(names, &spec)?;
     let inputs = workloads::Inputs {
         names,
-        spec: &cluster.spec,
+        spec: &spec,
         owner: target.owner.clone(),
         config_yaml: &yaml,
     };
@@ -372,7 +385,7 @@ async fn apply(
         );
         cx.events.normal(cluster, "Rolled", "Roll", note).await;
     }
-    Ok(())
+    Ok(spec.master.replicas)
 }
 
 /// Creates the cluster's Secret with a new key when it does not exist; an

@@ -14,6 +14,7 @@ pub mod cluster;
 pub mod events;
 pub mod load;
 pub mod masters;
+pub mod membership;
 pub mod mount;
 pub mod run;
 
