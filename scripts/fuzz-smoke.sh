@@ -11,6 +11,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${FUZZ_RUNS:-20000}"
 seconds="${FUZZ_SECONDS:-0}"
+# The short run builds unoptimised (faster to build; 20,000 inputs take
+# seconds either way); scripts/fuzz.sh sets FUZZ_PROFILE= for cargo-fuzz's
+# default, optimised with debug assertions.
+profile="${FUZZ_PROFILE---dev}"
 seeds="$PWD/target/fuzz-seeds"
 
 # The seeds: the valid inputs of the mutation-fuzz tests.
@@ -25,7 +29,7 @@ unset ALLUXIO_FUZZ_SEEDS_DIR ALLUXIO_FUZZ_ITERATIONS
 # cargo-fuzz passes -Z flags (the sanitizer); the machine has one stable
 # toolchain, whose compiler takes them under RUSTC_BOOTSTRAP.
 export RUSTC_BOOTSTRAP=1
-cargo fuzz build
+cargo fuzz build $profile
 for target in $(cargo fuzz list); do
     if [ ! -d "$seeds/$target" ]; then
         echo "fuzz target $target has no seeds in $seeds (which test writes them?)" >&2
@@ -34,7 +38,7 @@ for target in $(cargo fuzz list); do
     corpus="$PWD/target/fuzz-corpus/$target"
     mkdir -p "$corpus"
     log="$PWD/target/fuzz-$target.log"
-    if ! cargo fuzz run "$target" "$corpus" "$seeds/$target" -- \
+    if ! cargo fuzz run $profile "$target" "$corpus" "$seeds/$target" -- \
         -runs="$runs" -max_total_time="$seconds" -max_len=4096 -print_final_stats=1 \
         >"$log" 2>&1; then
         tail -n 60 "$log" >&2

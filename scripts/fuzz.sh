@@ -20,4 +20,4 @@ MODEL_ROUNDS="${MODEL_ROUNDS:-100}" MODEL_SEEDS="${MODEL_SEEDS:-20}" \
 MODEL_STEPS="${MODEL_STEPS:-20000}" MODEL_SEEDS="${MODEL_SEEDS:-20}" \
     cargo test --release -p alluxio-worker --test block_store_concurrent
 # The coverage-guided cargo-fuzz targets, ten minutes each.
-FUZZ_RUNS=-1 FUZZ_SECONDS="${FUZZ_SECONDS:-600}" ./scripts/fuzz-smoke.sh
+FUZZ_RUNS=-1 FUZZ_SECONDS="${FUZZ_SECONDS:-600}" FUZZ_PROFILE= ./scripts/fuzz-smoke.sh
