@@ -56,9 +56,9 @@ impl FileSystemMaster {
             let state = self.read_state();
             let ids = state.tree.resolve_prefix(path);
             let exists = ids.len() == path.depth() + 1;
-            let deepest = state.tree.get(*ids.last().ok_or_else(|| {
-                AlluxioError::Internal("the root directory is missing".to_string())
-            })?);
+            let deepest = state
+                .tree
+                .get(*ids.last().ok_or_else(crate::fs_master::no_root)?);
             if exists {
                 let inode = deepest.expect("resolved");
                 // Nothing to compare: data not yet in the UFS, or a mount

@@ -153,14 +153,8 @@ async fn run(seed: u64, steps: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_namespace_behaves_as_a_map_of_paths_through_restarts() {
     // MODEL_STEPS and MODEL_SEEDS make longer runs (scripts/fuzz.sh).
-    let steps = std::env::var("MODEL_STEPS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(300);
-    let seeds = std::env::var("MODEL_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(3u64);
+    let steps = alluxio_testkit::env_number("MODEL_STEPS", 300) as usize;
+    let seeds = alluxio_testkit::env_number("MODEL_SEEDS", 3);
     for seed in 1..=seeds {
         run(seed, steps).await;
     }

@@ -242,16 +242,9 @@ async fn run(seed: u64, rounds: usize, calls: usize) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "finds non-linearizable histories of concurrent renames, deletes and mkdirs \
-            that are not explained yet (README, issue 12); run it with --ignored"]
 async fn concurrent_clients_see_a_linearizable_namespace_through_restarts() {
     // MODEL_ROUNDS and MODEL_SEEDS make longer runs (scripts/fuzz.sh).
-    let var = |name: &str, default: u64| {
-        std::env::var(name)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(default)
-    };
+    let var = alluxio_testkit::env_number;
     for seed in 1..=var("MODEL_SEEDS", 2) {
         run(seed, var("MODEL_ROUNDS", 20) as usize, 25).await;
     }

@@ -42,6 +42,16 @@ pub fn signal(pid: u32, signal: libc::c_int) {
 }
 
 /// Whether the test runs as root (FUSE mounts and namespaces need it).
+/// The number in environment variable `name`, else `default`: how the
+/// long runs of the model tests ask for more steps and seeds
+/// (`scripts/fuzz.sh`).
+pub fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
 pub fn running_as_root() -> bool {
     // SAFETY: geteuid(2) cannot fail and touches no memory.
     unsafe { libc::geteuid() == 0 }

@@ -18,33 +18,20 @@
 //! block of a completed file never changes), so a check never depends on
 //! which writer won. Seeded per thread; a failure names the seed.
 
-use alluxio_common::config::{EvictorConfig, TierConfig, TierDirConfig};
-use alluxio_common::units::ByteSize;
+mod common;
+
+use alluxio_common::config::EvictorConfig;
 use alluxio_worker::block_store::{BlockStore, StoreError};
+use common::{small_tiers, KIB};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::{BTreeSet, HashMap};
 use std::os::unix::fs::FileExt;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-const KIB: u64 = 1 << 10;
 const BLOCK: u64 = 256 * KIB;
 const THREADS: u64 = 4;
-
-fn tiers(dir: &Path) -> Vec<TierConfig> {
-    [("MEM", 512 * KIB), ("HDD", 1024 * KIB)]
-        .iter()
-        .map(|(alias, quota)| TierConfig {
-            alias: alias.to_string(),
-            dirs: vec![TierDirConfig {
-                path: dir.join(alias),
-                quota: ByteSize(*quota),
-            }],
-        })
-        .collect()
-}
 
 /// Sixteen blocks of four files, so threads meet on them all the time.
 fn block_ids() -> Vec<u64> {
@@ -212,7 +199,7 @@ fn worker_thread(shared: Arc<Shared>, seed: u64, steps: usize) {
 
 fn run(seed: u64, steps: usize) {
     let dir = tempfile::tempdir().unwrap();
-    let store = BlockStore::open(&tiers(dir.path()), EvictorConfig::Lru).unwrap();
+    let store = BlockStore::open(&small_tiers(dir.path()), EvictorConfig::Lru).unwrap();
     let shared = Arc::new(Shared {
         store,
         writing: block_ids()
@@ -271,7 +258,7 @@ fn run(seed: u64, steps: usize) {
         .map(|id| (*id, store.length(*id).unwrap()))
         .collect();
     drop(shared);
-    let store = BlockStore::open(&tiers(dir.path()), EvictorConfig::Lru).unwrap();
+    let store = BlockStore::open(&small_tiers(dir.path()), EvictorConfig::Lru).unwrap();
     for (id, len) in lengths_before {
         let got = store
             .read(id, 0, len)
@@ -288,12 +275,7 @@ fn run(seed: u64, steps: usize) {
 #[test]
 fn concurrent_writers_readers_and_evictions_keep_the_store_consistent() {
     // MODEL_STEPS and MODEL_SEEDS make longer runs (scripts/fuzz.sh).
-    let var = |name: &str, default: u64| {
-        std::env::var(name)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(default)
-    };
+    let var = alluxio_testkit::env_number;
     for seed in 1..=var("MODEL_SEEDS", 3) {
         run(seed, var("MODEL_STEPS", 400) as usize);
     }

@@ -5,28 +5,14 @@
 //! never a leased block, never less than it says it uses, and every block
 //! it still has reads back exactly as written, also after a restart.
 
-use alluxio_common::config::{EvictorConfig, TierConfig, TierDirConfig};
-use alluxio_common::units::ByteSize;
+mod common;
+
+use alluxio_common::config::EvictorConfig;
 use alluxio_worker::block_store::{BlockStore, StoreError};
+use common::{small_tiers, KIB};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
-use std::path::Path;
-
-const KIB: u64 = 1 << 10;
-
-fn tiers(dir: &Path) -> Vec<TierConfig> {
-    [("MEM", 512 * KIB), ("HDD", 1024 * KIB)]
-        .iter()
-        .map(|(alias, quota)| TierConfig {
-            alias: alias.to_string(),
-            dirs: vec![TierDirConfig {
-                path: dir.join(alias),
-                quota: ByteSize(*quota),
-            }],
-        })
-        .collect()
-}
 
 /// A block id of one of a few files (blocks of a file share a data file).
 fn random_block(rng: &mut StdRng) -> u64 {
@@ -38,7 +24,7 @@ fn random_block(rng: &mut StdRng) -> u64 {
 fn run(seed: u64, steps: usize) {
     let mut rng = StdRng::seed_from_u64(seed);
     let dir = tempfile::tempdir().unwrap();
-    let mut store = BlockStore::open(&tiers(dir.path()), EvictorConfig::Lru).unwrap();
+    let mut store = BlockStore::open(&small_tiers(dir.path()), EvictorConfig::Lru).unwrap();
     // What was committed, and which blocks are leased (open short-circuit).
     let mut written: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
     let mut leases: BTreeMap<u64, usize> = BTreeMap::new();
@@ -123,7 +109,7 @@ fn run(seed: u64, steps: usize) {
                     }
                 }
                 drop(store);
-                store = BlockStore::open(&tiers(dir.path()), EvictorConfig::Lru).unwrap();
+                store = BlockStore::open(&small_tiers(dir.path()), EvictorConfig::Lru).unwrap();
             }
         }
         // What holds after every step.
@@ -165,12 +151,7 @@ fn run(seed: u64, steps: usize) {
 #[test]
 fn the_block_store_keeps_what_it_says_and_never_evicts_a_leased_block() {
     // MODEL_STEPS and MODEL_SEEDS make longer runs (scripts/fuzz.sh).
-    let var = |name: &str, default: u64| {
-        std::env::var(name)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(default)
-    };
+    let var = alluxio_testkit::env_number;
     for seed in 1..=var("MODEL_SEEDS", 3) {
         run(seed, var("MODEL_STEPS", 600) as usize);
     }

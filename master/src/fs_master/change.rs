@@ -16,18 +16,13 @@ impl FileSystemMaster {
             ));
         }
         self.sync_path(path, sync_interval).await?;
-        if !alluxio_only {
-            // Listed before the turn is taken: the listing is a sync, which
-            // leaves paths alone while this delete holds them.
-            self.sync_children_if_dir(path, recursive, sync_interval)
-                .await?;
-        }
+        // Listed before the turn is taken: the listing is a sync, which
+        // leaves paths alone while this delete holds them.
+        self.sync_children_if_dir(path, recursive, sync_interval)
+            .await?;
         // From the checks to the commit, related UFS changes wait and syncs
         // leave the path alone (see `sync/own_changes.rs`).
-        let _own_change = match alluxio_only {
-            false => Some(self.own_ufs_changes.begin(vec![path.clone()]).await),
-            true => None,
-        };
+        let _own_change = self.own_ufs_changes.begin(vec![path.clone()]).await;
         let (is_dir, persisted, resolved) = {
             let state = self.read_state();
             let id = lookup(&state, path)?;
@@ -50,9 +45,6 @@ impl FileSystemMaster {
             )
         };
         if is_dir && !recursive {
-            if alluxio_only {
-                self.sync_children(path, sync_interval).await?;
-            }
             let state = self.read_state();
             let id = lookup(&state, path)?;
             if state

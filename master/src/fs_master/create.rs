@@ -17,12 +17,9 @@ impl FileSystemMaster {
         if let Some(parent) = path.parent() {
             self.sync_path(&parent, sync_interval).await?;
         }
-        // From the plan to the commit, related UFS changes wait and syncs
-        // leave the new directory alone (see `sync/own_changes.rs`).
-        let _own_change = match persist {
-            true => Some(self.own_ufs_changes.begin(vec![path.clone()]).await),
-            false => None,
-        };
+        // From the plan to the commit, changes of related paths wait and
+        // syncs leave the new directory alone (see `sync/own_changes.rs`).
+        let _own_change = self.own_ufs_changes.begin(vec![path.clone()]).await;
         let (missing, resolved) = self.plan_create(path, recursive, allow_exists)?;
         if missing.is_empty() {
             let state = self.read_state();
@@ -67,12 +64,10 @@ impl FileSystemMaster {
             self.sync_path(&parent, sync_interval).await?;
         }
         let persist_dirs = write_type != grpc::WriteType::MustCache;
-        // New parents are made in the UFS too: from the plan to the commit,
-        // related UFS changes wait and syncs leave them alone.
-        let _own_change = match persist_dirs {
-            true => Some(self.own_ufs_changes.begin(vec![path.clone()]).await),
-            false => None,
-        };
+        // From the plan to the commit, changes of related paths wait (a
+        // rename onto this path has changed the UFS already) and syncs
+        // leave new parents made in the UFS alone.
+        let _own_change = self.own_ufs_changes.begin(vec![path.clone()]).await;
         let (missing, resolved) = self.plan_create(path, recursive, false)?;
         let new_parents = &missing[..missing.len() - 1];
         if persist_dirs && !new_parents.is_empty() {

@@ -510,8 +510,10 @@ fn check_writable(resolved: &Resolved, path: &AlluxioPath) -> Result<()> {
     Ok(())
 }
 
-fn no_root() -> AlluxioError {
-    AlluxioError::Internal("the root directory is missing".to_string())
+/// No root yet: a new leader of a new namespace serves a moment before it
+/// has created it. Retryable, as any other moment a leader is not ready.
+pub(crate) fn no_root() -> AlluxioError {
+    AlluxioError::Unavailable("the namespace's root is not created yet; retry".to_string())
 }
 
 /// The directory inode of a mount point (the root is one too): persisted

@@ -3,10 +3,15 @@
 //! changes the UFS first and commits to the namespace after. Two things
 //! follow (`master/tests/model_concurrent.rs` caught both):
 //!
-//! - Such operations on related paths (the same path, one above or below
-//!   the other) take turns: a mkdir of `/a/b` racing a delete of `/a`
-//!   would otherwise make `/a/b` (and `/a` again) in the UFS and then fail
-//!   to commit, leaving directories that later appear from nowhere.
+//! - Namespace changes on related paths (the same path, one above or
+//!   below the other) take turns, from their checks to their commit: a
+//!   mkdir of `/a/b` racing a delete of `/a` would otherwise make `/a/b`
+//!   (and `/a` again) in the UFS and then fail to commit, leaving
+//!   directories that later appear from nowhere; a rename that has moved
+//!   a directory in the UFS must not find its target taken by a file
+//!   created meanwhile. Every create, delete and rename takes its turn,
+//!   also those that change only the namespace (they are what the others
+//!   must not meet half-way).
 //! - A metadata sync that reads the UFS in between sees half an operation
 //!   (a directory made but not committed, a renamed path gone from its old
 //!   place) and would apply it as someone else's change. So a sync applies
@@ -32,11 +37,15 @@ pub struct OwnUfsChanges {
 struct Changes {
     /// Changes begun so far (the sequence of the next one).
     begun: u64,
-    /// Recent changes: sequence, paths, and whether still in flight.
-    recent: VecDeque<(u64, Vec<AlluxioPath>, bool)>,
+    /// Changes in flight: sequence and paths (as many as calls at once).
+    in_flight: Vec<(u64, Vec<AlluxioPath>)>,
+    /// The last changes that ended, oldest first.
+    ended: VecDeque<(u64, Vec<AlluxioPath>)>,
+    /// Changes before this one are forgotten.
+    forgotten_below: u64,
 }
 
-/// Held by an operation between its UFS change and its commit.
+/// Held by an operation between its checks and its commit.
 pub struct OwnUfsChange<'a> {
     owner: &'a OwnUfsChanges,
     sequence: u64,
@@ -46,16 +55,20 @@ fn related(a: &AlluxioPath, b: &AlluxioPath) -> bool {
     a.is_prefix_of(b) || b.is_prefix_of(a)
 }
 
+fn any_related(theirs: &[AlluxioPath], ours: &[AlluxioPath]) -> bool {
+    theirs.iter().any(|t| ours.iter().any(|o| related(t, o)))
+}
+
 impl OwnUfsChanges {
     fn lock(&self) -> std::sync::MutexGuard<'_, Changes> {
         self.changes.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Registers a change of `paths` in the UFS until the guard drops,
-    /// after waiting for the changes in flight on related paths to end.
-    /// An operation takes all its paths in one call (never two guards at
-    /// once), so the waits cannot form a cycle; each holder's UFS calls
-    /// have their own timeouts, so the wait is bounded by theirs.
+    /// Registers a change of `paths` until the guard drops, after waiting
+    /// for the changes in flight on related paths to end. An operation
+    /// takes all its paths in one call (never two guards at once), so the
+    /// waits cannot form a cycle; each holder's UFS calls have their own
+    /// timeouts, so the wait is bounded by theirs.
     pub async fn begin(&self, paths: Vec<AlluxioPath>) -> OwnUfsChange<'_> {
         loop {
             let ended = self.ended.notified();
@@ -71,18 +84,15 @@ impl OwnUfsChanges {
 
     fn try_begin(&self, paths: &[AlluxioPath]) -> Option<OwnUfsChange<'_>> {
         let mut c = self.lock();
-        let busy = c.recent.iter().any(|(_, theirs, in_flight)| {
-            *in_flight && theirs.iter().any(|t| paths.iter().any(|p| related(t, p)))
-        });
-        if busy {
+        if c.in_flight
+            .iter()
+            .any(|(_, theirs)| any_related(theirs, paths))
+        {
             return None;
         }
         let sequence = c.begun;
         c.begun += 1;
-        c.recent.push_back((sequence, paths.to_vec(), true));
-        while c.recent.len() > REMEMBERED && !c.recent.front().is_some_and(|r| r.2) {
-            c.recent.pop_front();
-        }
+        c.in_flight.push((sequence, paths.to_vec()));
         Some(OwnUfsChange {
             owner: self,
             sequence,
@@ -95,16 +105,26 @@ impl OwnUfsChanges {
     }
 
     /// Whether a sync that read the UFS at `read_point` may apply what it
-    /// read at `path`.
+    /// read at `path`: no change of a related path is in flight, or began
+    /// after the read.
     pub fn may_apply(&self, path: &AlluxioPath, read_point: u64) -> bool {
         let c = self.lock();
-        if c.recent.front().is_some_and(|r| r.0 > read_point) {
+        if read_point < c.forgotten_below {
             // Changes it may have raced with are forgotten: read again.
             return false;
         }
-        !c.recent.iter().any(|(sequence, paths, in_flight)| {
-            (*in_flight || *sequence >= read_point) && paths.iter().any(|p| related(p, path))
-        })
+        let ours = std::slice::from_ref(path);
+        let in_flight = c
+            .in_flight
+            .iter()
+            .any(|(_, theirs)| any_related(theirs, ours));
+        let since_read = c
+            .ended
+            .iter()
+            .rev()
+            .take_while(|(sequence, _)| *sequence >= read_point)
+            .any(|(_, theirs)| any_related(theirs, ours));
+        !in_flight && !since_read
     }
 }
 
@@ -112,8 +132,16 @@ impl Drop for OwnUfsChange<'_> {
     fn drop(&mut self) {
         {
             let mut c = self.owner.lock();
-            if let Some(r) = c.recent.iter_mut().find(|r| r.0 == self.sequence) {
-                r.2 = false;
+            if let Some(at) = c.in_flight.iter().position(|r| r.0 == self.sequence) {
+                let change = c.in_flight.swap_remove(at);
+                // Kept in order of beginning, for the scan back from the end.
+                let at = c.ended.partition_point(|r| r.0 < change.0);
+                c.ended.insert(at, change);
+                while c.ended.len() > REMEMBERED {
+                    if let Some((sequence, _)) = c.ended.pop_front() {
+                        c.forgotten_below = c.forgotten_below.max(sequence + 1);
+                    }
+                }
             }
         }
         self.owner.ended.notify_waiters();
