@@ -63,6 +63,45 @@ fn a_block_that_fills_its_disk_moves_to_the_next_tier() {
 }
 
 #[test]
+fn a_block_whose_record_finds_no_room_moves_to_the_next_tier_with_it() {
+    let Some(disk) = SmallDisk::mount(4 * MIB) else {
+        return;
+    };
+    let hdd = tempfile::tempdir().unwrap();
+    let tiers = [
+        tier("MEM", &disk.path().join("mem"), 64 * MIB),
+        tier("HDD", hdd.path(), 64 * MIB),
+    ];
+    let store = BlockStore::open(&tiers, EvictorConfig::Lru).unwrap();
+    // Room on the disk for the block's bytes and not one page more: the
+    // bytes go in, its record does not.
+    let filler = disk.fill("filler");
+    let len = std::fs::metadata(&filler).unwrap().len();
+    let block_len = 64 << 10;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&filler)
+        .unwrap()
+        .set_len(len - block_len)
+        .unwrap();
+    let content = data(block_len as usize, 5);
+    let block = 9 << 24;
+    let mut w = store.create_block(block, 0, MIB, 0).unwrap();
+    w.append(&content).unwrap();
+    let (length, alias) = w.commit().unwrap();
+    assert_eq!((length, alias.as_str()), (block_len, "HDD"));
+    assert_eq!(&store.read(block, 0, block_len).unwrap()[..], &content[..]);
+    let stats = store.tier_stats();
+    assert_eq!((stats[0].used, stats[1].used), (0, block_len));
+    // Nothing half-written is left on the full disk.
+    let tmp = disk.path().join("mem/alluxio-blocks/tmp");
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
+    drop(store);
+    let store = BlockStore::open(&tiers, EvictorConfig::Lru).unwrap();
+    assert_eq!(&store.read(block, 0, block_len).unwrap()[..], &content[..]);
+}
+
+#[test]
 fn a_store_with_no_room_on_any_disk_refuses_the_block_and_keeps_nothing() {
     let Some(disk) = SmallDisk::mount(2 * MIB) else {
         return;

@@ -11,6 +11,10 @@
 //! leaves the group (`quorum remove`), the leader first handing its
 //! leadership to a master that stays (`quorum elect`). The StatefulSet
 //! keeps its size until no master above the new size is a member.
+//!
+//! Between one master and a group the journal changes form, so a running
+//! cluster is not switched either way: the StatefulSet stays as it is and
+//! an Event says why.
 
 use crate::build::names::Names;
 use alluxio_proto::grpc::GetQuorumInfoResponse;
@@ -31,7 +35,16 @@ pub struct MembershipPlan {
     pub statefulset_replicas: i32,
     /// A change of the group to make first, if any.
     pub step: Option<MembershipStep>,
+    /// Why the spec's count is not followed at all (said in an Event).
+    pub refused: Option<String>,
 }
+
+/// Between one master and a group the journal changes form (a single
+/// master's log, a Raft log): a running cluster is not switched.
+const NOT_SWITCHED: &str = "a running cluster is not switched between one master and a \
+    Raft group: its journal would be left behind (a new group would start with an empty \
+    namespace). Set spec.master.replicas back, or move the journal by hand (README: \
+    Fault-tolerant masters, from a single master)";
 
 /// The StatefulSet ordinal of a member, from its Raft address
 /// (`<statefulset>-<ordinal>.<headless service>...:port`); `None` for an
@@ -61,18 +74,22 @@ pub fn membership_plan(
     quorum: Option<&GetQuorumInfoResponse>,
 ) -> MembershipPlan {
     let current = current.unwrap_or(desired);
-    if desired >= current || desired <= 1 {
-        // Growing (new masters join by themselves), steady, or a single
-        // master (no group to change).
+    if (current == 1) != (desired == 1) {
         return MembershipPlan {
-            statefulset_replicas: desired,
+            statefulset_replicas: current,
             step: None,
+            refused: Some(NOT_SWITCHED.to_string()),
         };
     }
     let keep = |statefulset_replicas| MembershipPlan {
         statefulset_replicas,
         step: None,
+        refused: None,
     };
+    if desired >= current {
+        // Growing (new masters join by themselves), or steady.
+        return keep(desired);
+    }
     // Shrinking: only with the leader's complete view of the group.
     let Some(quorum) = quorum.filter(|q| q.fault_tolerant && q.serving) else {
         return keep(current);
@@ -107,6 +124,7 @@ pub fn membership_plan(
         return MembershipPlan {
             statefulset_replicas: current,
             step,
+            refused: None,
         };
     }
     MembershipPlan {
@@ -114,6 +132,7 @@ pub fn membership_plan(
         step: Some(MembershipStep::Remove {
             raft_address: first.raft_address.clone(),
         }),
+        refused: None,
     }
 }
 
@@ -183,7 +202,8 @@ mod tests {
                 membership_plan(&names(), desired, current, None),
                 MembershipPlan {
                     statefulset_replicas: desired,
-                    step: None
+                    step: None,
+                    refused: None
                 }
             );
         }
@@ -206,7 +226,8 @@ mod tests {
             membership_plan(&names(), 3, Some(5), Some(&q)),
             MembershipPlan {
                 statefulset_replicas: 3,
-                step: None
+                step: None,
+                refused: None
             }
         );
     }
@@ -232,9 +253,20 @@ mod tests {
             membership_plan(&names(), 3, Some(5), Some(&q)),
             MembershipPlan {
                 statefulset_replicas: 5,
-                step: None
+                step: None,
+                refused: None
             }
         );
+    }
+
+    #[test]
+    fn a_running_cluster_is_not_switched_between_one_master_and_a_group() {
+        for (desired, current) in [(3, 1), (1, 3), (5, 1)] {
+            let plan = membership_plan(&names(), desired, Some(current), Some(&five(0)));
+            assert_eq!(plan.statefulset_replicas, current);
+            assert_eq!(plan.step, None);
+            assert!(plan.refused.unwrap().contains("not switched"));
+        }
     }
 
     #[test]
@@ -246,7 +278,8 @@ mod tests {
                 membership_plan(&names(), 3, Some(5), quorum),
                 MembershipPlan {
                     statefulset_replicas: 5,
-                    step: None
+                    step: None,
+                    refused: None
                 }
             );
         }

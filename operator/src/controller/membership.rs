@@ -33,10 +33,15 @@ pub async fn masters_for_now(
             source,
         })?
         .and_then(|sts| sts.spec?.replicas);
-    if current.is_none_or(|current| desired >= current) {
+    let switching = current.is_some_and(|current| (current == 1) != (desired == 1));
+    if !switching && current.is_none_or(|current| desired >= current) {
         return Ok(desired);
     }
-    let master = cx.masters.of(&cx.client, cluster).await.ok();
+    // Switching is refused whatever the masters say: no need to ask them.
+    let master = match switching {
+        true => None,
+        false => cx.masters.of(&cx.client, cluster).await.ok(),
+    };
     let quorum = match &master {
         Some(master) => tokio::time::timeout(MASTER_TIMEOUT, master.quorum_info())
             .await
@@ -45,6 +50,13 @@ pub async fn masters_for_now(
         None => None,
     };
     let plan = membership_plan(names, desired, current, quorum.as_ref());
+    if let Some(why) = plan.refused {
+        tracing::warn!(cluster = cluster.name_any(), "{why}");
+        cx.events
+            .warning(cluster, "ReplicasRefused", "Scale", why)
+            .await;
+        return Ok(plan.statefulset_replicas);
+    }
     if let (Some(step), Some(master)) = (plan.step, master) {
         change_membership(cx, cluster, &master, step).await;
     }

@@ -108,15 +108,20 @@ impl BlockWriter {
             chunk_size: CHUNK_SIZE as u32,
             chunk_crcs: std::mem::take(&mut self.chunk_crcs),
         };
-        let d = &self.store.0.dirs[self.dir];
-        let tmp = d.root.join("tmp").join(self.block_id.to_string());
-        let final_path = d.meta_path(self.block_id);
-        let mut f = File::create(&tmp).map_err(io(&tmp))?;
-        f.write_all(&meta.encode()).map_err(io(&tmp))?;
-        if self.durable {
-            f.sync_all().map_err(io(&tmp))?;
+        if let Err(e) = self.write_record(&meta) {
+            if !is_out_of_space(&e) {
+                return Err(e);
+            }
+            // No room left on this disk even for the record: the block's
+            // bytes go to another directory or a slower tier, and its
+            // record with them.
+            self.move_elsewhere()?;
+            if self.durable {
+                self.file.sync_data().map_err(io(&self.path))?;
+            }
+            self.write_record(&meta)?;
         }
-        std::fs::rename(&tmp, &final_path).map_err(io(&final_path))?;
+        let d = &self.store.0.dirs[self.dir];
         if self.durable {
             let meta_dir = d.root.join("meta");
             File::open(&meta_dir)
@@ -146,6 +151,27 @@ impl BlockWriter {
             tier_alias: alias.clone(),
         });
         Ok((self.written, alias))
+    }
+
+    /// Writes the block's record into its directory: to a temporary name,
+    /// then renamed into place (a half-written record never exists). A
+    /// failed write leaves no temporary file behind.
+    fn write_record(&self, meta: &BlockMeta) -> Result<(), StoreError> {
+        let d = &self.store.0.dirs[self.dir];
+        let tmp = d.root.join("tmp").join(self.block_id.to_string());
+        let final_path = d.meta_path(self.block_id);
+        let written = (|| {
+            let mut f = File::create(&tmp).map_err(io(&tmp))?;
+            f.write_all(&meta.encode()).map_err(io(&tmp))?;
+            if self.durable {
+                f.sync_all().map_err(io(&tmp))?;
+            }
+            std::fs::rename(&tmp, &final_path).map_err(io(&final_path))
+        })();
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written
     }
 
     /// Moves the bytes written so far to a directory with room (another
