@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The coverage-guided fuzz run CI makes: every cargo-fuzz target in fuzz/
 # built with AddressSanitizer and libFuzzer's coverage instrumentation,
-# then fed FUZZ_RUNS inputs each (20,000 by default) grown from the valid
-# inputs the workspace's own fuzz tests write as seeds
+# then fed FUZZ_RUNS inputs each (20,000 by default, or FUZZ_SECONDS, a
+# minute, whichever ends first) grown from the valid inputs the
+# workspace's own fuzz tests write as seeds
 # (alluxio_testkit::fuzz::save_seeds). A crash or a failed property stops
 # the run and leaves the input in fuzz/artifacts/<target>/ (replay it with
 # `cargo fuzz run <target> <file>`). scripts/fuzz.sh runs the same targets
@@ -10,10 +11,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${FUZZ_RUNS:-20000}"
-seconds="${FUZZ_SECONDS:-0}"
-# The short run builds unoptimised (faster to build; 20,000 inputs take
-# seconds either way); scripts/fuzz.sh sets FUZZ_PROFILE= for cargo-fuzz's
-# default, optimised with debug assertions.
+# A minute at most per target: unoptimised, the YAML parser behind the
+# config target takes 20,000 inputs in six.
+seconds="${FUZZ_SECONDS:-60}"
+# The short run builds unoptimised (4.5 minutes cold on 2 cores, against
+# 10 optimised; the minute's cap bounds the slower targets); scripts/fuzz.sh
+# sets FUZZ_PROFILE= for cargo-fuzz's default, optimised with debug
+# assertions.
 profile="${FUZZ_PROFILE---dev}"
 seeds="$PWD/target/fuzz-seeds"
 

@@ -70,7 +70,8 @@ cargo fmt --all --check
 cargo fmt --manifest-path fuzz/Cargo.toml --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace --all-targets
-# Every cargo-fuzz target, 20,000 inputs each (scripts/fuzz.sh runs long).
+# Every cargo-fuzz target, 20,000 inputs or a minute each (scripts/fuzz.sh
+# runs long).
 ./scripts/fuzz-smoke.sh
 # HDFS support is behind a feature; keep it compiling.
 cargo check -p alluxio-ufs --features hdfs
