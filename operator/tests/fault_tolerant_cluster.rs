@@ -146,14 +146,16 @@ async fn three_master_pods_survive_the_deletion_of_the_leaders_pod() {
         addresses.push(format!("{}:19998", pod.status.unwrap().pod_ip.unwrap()));
     }
     let masters = addresses.join(",");
-    let cli = |args: &[&str]| {
+    // The CLI against a list of masters.
+    let cli_at = |masters: &str, args: &[&str]| {
         Command::new(&alluxio)
             .env("ALLUXIO_SECURITY_KEY_FILE", &key_file)
-            .args(["--master", &masters])
+            .args(["--master", masters])
             .args(args)
             .output()
             .unwrap()
     };
+    let cli = |args: &[&str]| cli_at(&masters, args);
     let ok = |args: &[&str]| {
         let out = cli(args);
         assert!(
@@ -228,12 +230,7 @@ async fn three_master_pods_survive_the_deletion_of_the_leaders_pod() {
     let five = addresses.join(",");
     // As `mkdir` above: AlreadyExists is a retried write that had been done.
     let cli5 = |args: &[&str]| {
-        let out = Command::new(&alluxio)
-            .env("ALLUXIO_SECURITY_KEY_FILE", &key_file)
-            .args(["--master", &five])
-            .args(args)
-            .output()
-            .unwrap();
+        let out = cli_at(&five, args);
         assert!(
             out.status.success() || String::from_utf8_lossy(&out.stderr).contains("already exists"),
             "{args:?}: {}\nmaster logs:\n{}",
@@ -311,22 +308,13 @@ async fn three_master_pods_survive_the_deletion_of_the_leaders_pod() {
             addresses.push(format!("{}:19998", pod.status?.pod_ip?));
         }
         let masters = addresses.join(",");
-        let out = Command::new(&alluxio)
-            .env("ALLUXIO_SECURITY_KEY_FILE", &key_file)
-            .args(["--master", &masters, "fs", "mkdir", "/with-three"])
-            .output()
-            .ok()?;
+        let out = cli_at(&masters, &["fs", "mkdir", "/with-three"]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         (out.status.success() || stderr.contains("already exists")).then_some(masters)
     })
     .await;
     let ok3 = |args: &[&str]| {
-        let out = Command::new(&alluxio)
-            .env("ALLUXIO_SECURITY_KEY_FILE", &key_file)
-            .args(["--master", &three])
-            .args(args)
-            .output()
-            .unwrap();
+        let out = cli_at(&three, args);
         assert!(
             out.status.success(),
             "{args:?}: {}",

@@ -25,17 +25,22 @@ fn tier(alias: &str, path: &Path, quota: u64) -> TierConfig {
     }
 }
 
+/// A MEM tier claiming 64 MiB on the small `disk`, and an HDD tier with
+/// room in `hdd`.
+fn mem_on(disk: &SmallDisk, hdd: &Path) -> [TierConfig; 2] {
+    [
+        tier("MEM", &disk.path().join("mem"), 64 * MIB),
+        tier("HDD", hdd, 64 * MIB),
+    ]
+}
+
 #[test]
 fn a_block_that_fills_its_disk_moves_to_the_next_tier() {
     let Some(disk) = SmallDisk::mount(4 * MIB) else {
         return;
     };
     let hdd = tempfile::tempdir().unwrap();
-    // MEM claims 64 MiB on a 4 MiB disk.
-    let tiers = [
-        tier("MEM", &disk.path().join("mem"), 64 * MIB),
-        tier("HDD", hdd.path(), 64 * MIB),
-    ];
+    let tiers = mem_on(&disk, hdd.path());
     let store = BlockStore::open(&tiers, EvictorConfig::Lru).unwrap();
     let content = data(10 * MIB as usize, 3);
     let block = 7 << 24;
@@ -68,10 +73,7 @@ fn a_block_whose_record_finds_no_room_moves_to_the_next_tier_with_it() {
         return;
     };
     let hdd = tempfile::tempdir().unwrap();
-    let tiers = [
-        tier("MEM", &disk.path().join("mem"), 64 * MIB),
-        tier("HDD", hdd.path(), 64 * MIB),
-    ];
+    let tiers = mem_on(&disk, hdd.path());
     let store = BlockStore::open(&tiers, EvictorConfig::Lru).unwrap();
     // Room on the disk for the block's bytes and not one page more: the
     // bytes go in, its record does not.
