@@ -20,7 +20,7 @@ impl FileSystemMaster {
         // leaves paths alone while this delete holds them.
         self.sync_children_if_dir(path, recursive, sync_interval)
             .await?;
-        // From the checks to the commit, related UFS changes wait and syncs
+        // From the checks to the commit, changes of related paths wait and syncs
         // leave the path alone (see `sync/own_changes.rs`).
         let _own_change = self.own_ufs_changes.begin(vec![path.clone()]).await;
         let (is_dir, persisted, resolved) = {
@@ -125,7 +125,7 @@ impl FileSystemMaster {
         self.sync_path(dst, sync_interval).await?;
         let dst_parent = dst.parent().unwrap_or_else(AlluxioPath::root);
         self.sync_path(&dst_parent, sync_interval).await?;
-        // From the checks to the commit, related UFS changes wait and syncs
+        // From the checks to the commit, changes of related paths wait and syncs
         // leave both paths alone (see `sync/own_changes.rs`).
         let _own_change = self
             .own_ufs_changes
