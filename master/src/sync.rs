@@ -23,9 +23,8 @@ use alluxio_proto::journal::{self as j, journal_entry::Entry};
 use alluxio_ufs::UfsStatus;
 use futures::StreamExt;
 use std::collections::HashSet;
-use std::sync::Arc;
-
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 mod flight;
 mod own_changes;

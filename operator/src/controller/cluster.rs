@@ -140,10 +140,11 @@ async fn apply_and_report(
         generation: cluster.metadata.generation.unwrap_or(0),
         ..Default::default()
     };
-    let mut shrinking = false;
+    // Not yet at the spec's masters: look again soon.
+    let mut masters_pending = false;
     match apply(cx, target, cluster).await {
         Ok(masters) => {
-            shrinking = masters != cluster.spec.master.replicas;
+            masters_pending = masters != cluster.spec.master.replicas;
             sync_storage_class(cx, target, cluster).await?;
             observe(cx, target, cluster, &mut observed).await?
         }
@@ -183,7 +184,7 @@ async fn apply_and_report(
     }
     Ok(match status.phase {
         Some(ClusterPhase::Failed) => Action::await_change(),
-        _ if shrinking => Action::requeue(REFRESH_NOT_READY),
+        _ if masters_pending => Action::requeue(REFRESH_NOT_READY),
         Some(ClusterPhase::Ready) => Action::requeue(REFRESH_READY),
         _ => Action::requeue(REFRESH_NOT_READY),
     })
@@ -319,8 +320,9 @@ pub async fn apply_cluster(cx: &Context, cluster: &AlluxioCluster) -> Result<(),
 
 /// Validate and build (pure), then apply each object; publishes Applied
 /// for a new generation and Rolled when the configuration changes.
-/// Returns the number of masters applied (fewer than the spec's only
-/// while the masters' group shrinks).
+/// Returns the number of masters applied: the spec's, except while the
+/// masters' group shrinks or when a switch between one master and a group
+/// is refused (see `build/membership.rs`).
 async fn apply(
     cx: &Context,
     target: &ClusterRef,
@@ -328,8 +330,9 @@ async fn apply(
 ) -> Result<i32, ApplyError> {
     let names = &target.names;
     alluxio_config(names, &cluster.spec)?;
-    // While the masters' group shrinks, everything is built for the
-    // masters still in it (see `build/membership.rs`).
+    // While the masters' group shrinks (or a switch is refused),
+    // everything is built for the masters there are (see
+    // `build/membership.rs`).
     let mut spec = cluster.spec.clone();
     spec.master.replicas = membership::masters_for_now(cx, target, cluster).await?;
     let (_, yaml) = alluxio_config(names, &spec)?;

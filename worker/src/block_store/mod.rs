@@ -695,19 +695,12 @@ impl BlockStore {
             self.delete_files(e.dir, &e.meta);
             self.create_block(block_id, meta.offset, meta.length, 0)
         };
-        let copied = new_tier.and_then(|mut writer| {
+        // `take_out` told the next heartbeat the block is gone; the copy,
+        // if it is made, tells it the block is back (the last word wins).
+        new_tier.and_then(|mut writer| {
             writer.append(&data)?;
             writer.commit().map(|_| ())
-        });
-        if copied.is_err() {
-            // Gone from here, unless another writer cached it meanwhile
-            // (its addition is the last word then).
-            let mut inner = self.lock();
-            if !inner.is_cached(block_id) {
-                inner.changes.removed(block_id);
-            }
-        }
-        copied
+        })
     }
 }
 
