@@ -2,7 +2,7 @@
 //! examples in `crds/examples/` are valid resources of them.
 
 use alluxio_e2e::kube_tools::repo_dir;
-use alluxio_operator::build::config::alluxio_config;
+use alluxio_operator::build::config::{alluxio_config, Masters};
 use alluxio_operator::build::names::Names;
 use alluxio_operator::crd::{crd_files, AlluxioCluster, Mount};
 
@@ -30,7 +30,8 @@ fn examples_are_valid_resources() {
             .unwrap();
     assert_eq!(cluster.spec.worker.tiers.len(), 2);
     let names = Names::new("demo", "default");
-    let (config, _) = alluxio_config(&names, &cluster.spec).unwrap();
+    let masters = Masters::new_cluster(cluster.spec.master.replicas);
+    let (config, _) = alluxio_config(&names, &cluster.spec, masters).unwrap();
     assert_eq!(config.user.block_size.0, 128 << 20);
 
     let mount: Mount =

@@ -20,7 +20,7 @@
 use super::log_store::{read_small_file, write_small_file};
 use super::network::peer_client;
 use super::takeover;
-use super::{RaftSettings, ReplicatedJournal};
+use super::{Member, RaftSettings, ReplicatedJournal};
 use crate::journal::JournalError;
 use alluxio_common::auth::Credentials;
 use alluxio_common::AlluxioError;
@@ -339,30 +339,41 @@ impl ReplicatedJournal {
 
     /// Makes every learner that has caught up a voter, in place of any
     /// voter at the same address (the member a wiped master used to be).
+    /// All of them in one change: voter sets computed one learner at a
+    /// time from the same view would each leave out the others (two
+    /// masters joining together, the second change dropping the first).
     /// Runs on the leader.
     pub async fn promote_learners(&self) -> Result<(), AlluxioError> {
         let (members, replication, last_index) = {
             let m = self.raft.metrics().borrow().clone();
             (self.members(), m.replication, m.last_log_index.unwrap_or(0))
         };
-        for learner in members.iter().filter(|m| !m.voter) {
-            let matched = replication
-                .as_ref()
-                .and_then(|r| r.get(&learner.id).cloned().flatten())
-                .map(|l| l.index);
-            if matched.is_none_or(|i| i + CAUGHT_UP_ENTRIES < last_index) {
-                continue;
-            }
-            let voters: BTreeSet<u64> = members
-                .iter()
-                .filter(|m| m.voter && m.raft_address != learner.raft_address)
-                .map(|m| m.id)
-                .chain([learner.id])
-                .collect();
-            self.raft
-                .change_membership(ChangeMembers::ReplaceAllVoters(voters), false)
-                .await
-                .map_err(unavailable)?;
+        let caught_up: Vec<&Member> = members
+            .iter()
+            .filter(|m| !m.voter)
+            .filter(|learner| {
+                let matched = replication
+                    .as_ref()
+                    .and_then(|r| r.get(&learner.id).cloned().flatten())
+                    .map(|l| l.index);
+                matched.is_some_and(|i| i + CAUGHT_UP_ENTRIES >= last_index)
+            })
+            .collect();
+        if caught_up.is_empty() {
+            return Ok(());
+        }
+        let replaced = |m: &Member| caught_up.iter().any(|l| l.raft_address == m.raft_address);
+        let voters: BTreeSet<u64> = members
+            .iter()
+            .filter(|m| m.voter && !replaced(m))
+            .chain(caught_up.iter().copied())
+            .map(|m| m.id)
+            .collect();
+        self.raft
+            .change_membership(ChangeMembers::ReplaceAllVoters(voters), false)
+            .await
+            .map_err(unavailable)?;
+        for learner in caught_up {
             tracing::info!(id = learner.id, raft = %learner.raft_address, "a learner caught up and became a voter");
         }
         Ok(())

@@ -53,34 +53,61 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+/// The masters the objects are built for: how many pods, and whether they
+/// replicate their journal with Raft. Usually that follows
+/// `spec.master.replicas` (a group for more than one), but one master may
+/// be a Raft group of one: a single master's journal becomes one on the
+/// way to three masters, and a group shrunk back to one master stays one
+/// (see `build/membership.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Masters {
+    pub count: i32,
+    pub raft: bool,
+}
+
+impl Masters {
+    /// What a cluster starts with: a Raft group for more than one master,
+    /// a single master's own journal for one.
+    pub fn new_cluster(replicas: i32) -> Self {
+        Masters {
+            count: replicas,
+            raft: replicas > 1,
+        }
+    }
+}
+
 /// Where clients, workers and proxies reach the masters: each master pod
 /// by name when they replicate (clients follow the leader), else the
 /// client Service.
-pub fn master_rpc_addresses(names: &Names, spec: &AlluxioClusterSpec) -> Vec<String> {
-    let m = &spec.master;
-    if m.replicas <= 1 {
-        return vec![format!("{}:{}", names.master_service_host(), m.rpc_port)];
+pub fn master_rpc_addresses(
+    names: &Names,
+    spec: &AlluxioClusterSpec,
+    masters: Masters,
+) -> Vec<String> {
+    let port = spec.master.rpc_port;
+    if !masters.raft {
+        return vec![format!("{}:{port}", names.master_service_host())];
     }
-    (0..m.replicas)
-        .map(|i| format!("{}:{}", names.master_pod_host(i), m.rpc_port))
+    (0..masters.count)
+        .map(|i| format!("{}:{port}", names.master_pod_host(i)))
         .collect()
 }
 
-/// The Raft group of a fault-tolerant cluster (empty for one master).
-fn raft_addresses(names: &Names, spec: &AlluxioClusterSpec) -> Vec<String> {
-    let m = &spec.master;
-    if m.replicas <= 1 {
+/// The Raft group of a fault-tolerant cluster (empty for a single master).
+fn raft_addresses(names: &Names, spec: &AlluxioClusterSpec, masters: Masters) -> Vec<String> {
+    if !masters.raft {
         return Vec::new();
     }
-    (0..m.replicas)
-        .map(|i| format!("{}:{}", names.master_pod_host(i), m.raft_port))
+    (0..masters.count)
+        .map(|i| format!("{}:{}", names.master_pod_host(i), spec.master.raft_port))
         .collect()
 }
 
-/// The cluster's configuration and its YAML text.
+/// The cluster's configuration and its YAML text, for `masters`.
 pub fn alluxio_config(
     names: &Names,
     spec: &AlluxioClusterSpec,
+    masters: Masters,
 ) -> Result<(AlluxioConfig, String), ConfigError> {
     for key in spec.properties.keys() {
         if let Some((_, owner)) = OWNED_KEYS
@@ -118,7 +145,7 @@ pub fn alluxio_config(
             super::security::KEY_FILE
         ),
     ];
-    let raft = raft_addresses(names, spec);
+    let raft = raft_addresses(names, spec, masters);
     if !raft.is_empty() {
         settings.push(format!(
             "master.embedded_journal.addresses={}",
@@ -130,7 +157,7 @@ pub fn alluxio_config(
         ));
         settings.push(format!(
             "master.rpc_addresses={}",
-            master_rpc_addresses(names, spec).join(",")
+            master_rpc_addresses(names, spec, masters).join(",")
         ));
     }
     settings.extend(spec.properties.iter().map(|(k, v)| format!("{k}={v}")));
@@ -151,6 +178,11 @@ mod tests {
         Names::new("demo", "data")
     }
 
+    /// The configuration of a cluster created with `spec`.
+    fn config_of(spec: &AlluxioClusterSpec) -> Result<(AlluxioConfig, String), ConfigError> {
+        alluxio_config(&names(), spec, Masters::new_cluster(spec.master.replicas))
+    }
+
     #[test]
     fn the_config_holds_addresses_tiers_and_properties_and_parses_back() {
         let mut spec = AlluxioClusterSpec::default();
@@ -163,7 +195,7 @@ mod tests {
         });
         spec.properties
             .insert("user.block_size".into(), "128MiB".into());
-        let (config, yaml) = alluxio_config(&names(), &spec).unwrap();
+        let (config, yaml) = config_of(&spec).unwrap();
         assert_eq!(config.master.hostname, "demo-master.data.svc.cluster.local");
         assert_eq!(config.master.rpc_port, 19998);
         assert_eq!(config.worker.data_port, 29998);
@@ -208,19 +240,19 @@ mod tests {
         let mut spec = AlluxioClusterSpec::default();
         spec.properties
             .insert("user.no_such_key".into(), "1".into());
-        let err = alluxio_config(&names(), &spec).unwrap_err().to_string();
+        let err = config_of(&spec).unwrap_err().to_string();
         assert!(err.contains("no_such_key"), "{err}");
 
         let mut spec = AlluxioClusterSpec::default();
         spec.properties.insert("master.rpc_port".into(), "1".into());
         assert!(matches!(
-            alluxio_config(&names(), &spec),
+            config_of(&spec),
             Err(ConfigError::OwnedKey { .. })
         ));
 
         let mut spec = AlluxioClusterSpec::default();
         spec.worker.tiers[0].quota = Quantity("lots".into());
-        let err = alluxio_config(&names(), &spec).unwrap_err().to_string();
+        let err = config_of(&spec).unwrap_err().to_string();
         assert!(err.contains("tiers[0].quota"), "{err}");
     }
 
@@ -228,7 +260,7 @@ mod tests {
     fn three_masters_get_the_raft_group_in_their_configuration() {
         let mut spec: AlluxioClusterSpec = serde_yaml::from_str("{}").unwrap();
         spec.master.replicas = 3;
-        let (config, _) = alluxio_config(&names(), &spec).unwrap();
+        let (config, _) = config_of(&spec).unwrap();
         let host = |i: i32| format!("demo-master-{i}.demo-master-headless.data.svc.cluster.local");
         assert_eq!(
             config.master.embedded_journal.addresses,
@@ -252,8 +284,26 @@ mod tests {
         spec.properties
             .insert("master.embedded_journal.addresses".into(), "x:1".into());
         assert!(matches!(
-            alluxio_config(&names(), &spec),
+            config_of(&spec),
             Err(ConfigError::OwnedKey { .. })
         ));
+    }
+
+    #[test]
+    fn one_master_may_be_a_raft_group_of_one() {
+        let spec: AlluxioClusterSpec = serde_yaml::from_str("{}").unwrap();
+        let single = config_of(&spec).unwrap().0;
+        assert!(single.master.embedded_journal.addresses.is_empty());
+        let group_of_one = Masters {
+            count: 1,
+            raft: true,
+        };
+        let (config, _) = alluxio_config(&names(), &spec, group_of_one).unwrap();
+        let host = "demo-master-0.demo-master-headless.data.svc.cluster.local";
+        assert_eq!(
+            config.master.embedded_journal.addresses,
+            vec![format!("{host}:19200")]
+        );
+        assert_eq!(config.master.rpc_addresses, vec![format!("{host}:19998")]);
     }
 }

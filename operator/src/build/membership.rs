@@ -1,50 +1,52 @@
-//! Changing the number of fault-tolerant masters (`spec.master.replicas`
-//! 3 <-> 5) without weakening the Raft group: pure decisions from the
-//! spec, the StatefulSet's current size and the leader's quorum info.
+//! Changing the number of masters (`spec.master.replicas` 1, 3 or 5)
+//! without losing the journal or weakening the Raft group: pure decisions
+//! from the spec, the masters the StatefulSet has now and the leader's
+//! quorum info.
 //!
-//! Growing needs nothing from the operator: the StatefulSet's new pods
-//! start with the longer address list and join the group by themselves
-//! (as learners, then voters). Shrinking must not simply delete pods: the
-//! group would keep counting the deleted masters as voters, so a group of
-//! five shrunk to three pods would need all three of them for a quorum.
-//! So before the StatefulSet shrinks, each master above the new size
-//! leaves the group (`quorum remove`), the leader first handing its
-//! leadership to a master that stays (`quorum elect`). The StatefulSet
-//! keeps its size until no master above the new size is a member.
+//! Growing a group needs nothing from the operator: the StatefulSet's new
+//! pods start with the longer address list and join the group by
+//! themselves (as learners, then voters). Shrinking must not simply
+//! delete pods: the group would keep counting the deleted masters as
+//! voters, so a group of five shrunk to three pods would need all three
+//! of them for a quorum. So before the StatefulSet shrinks, each master
+//! above the new size leaves the group (`quorum remove`), the leader
+//! first handing its leadership to a master that stays (`quorum elect`).
+//! The StatefulSet keeps its size until no master above the new size is
+//! a member.
 //!
-//! Between one master and a group the journal changes form, so a running
-//! cluster is not switched either way: the StatefulSet stays as it is and
-//! an Event says why.
+//! A single master keeps its own journal, which other masters cannot
+//! join. From one master to more, it first restarts as a Raft group of
+//! one that takes its journal over (the master does that when its address
+//! list names only itself); once it leads that group, the others start
+//! and join it. A group shrunk to one master stays a group of one (a
+//! Raft journal does not turn back into a single master's), and grows
+//! again the same way.
 
+use crate::build::config::Masters;
 use crate::build::names::Names;
 use alluxio_proto::grpc::GetQuorumInfoResponse;
 
-/// The next change the group needs before the StatefulSet may shrink.
+/// The next change the masters need before the StatefulSet may change
+/// its size.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MembershipStep {
     /// Make the master at this Raft address the leader.
     Elect { raft_address: String },
     /// Drop the master at this Raft address from the group.
     Remove { raft_address: String },
+    /// The single master restarts as a Raft group of one that takes its
+    /// journal over (done by applying the plan's `masters`).
+    TakeOverJournal,
 }
 
-/// What the reconcile does about the masters' count.
+/// What the reconcile does about the masters.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MembershipPlan {
-    /// The StatefulSet's replicas for now.
-    pub statefulset_replicas: i32,
-    /// A change of the group to make first, if any.
+    /// The masters to build the objects for now.
+    pub masters: Masters,
+    /// A change to make first, if any.
     pub step: Option<MembershipStep>,
-    /// Why the spec's count is not followed at all (said in an Event).
-    pub refused: Option<String>,
 }
-
-/// Between one master and a group the journal changes form (a single
-/// master's log, a Raft log): a running cluster is not switched.
-const NOT_SWITCHED: &str = "a running cluster is not switched between one master and a \
-    Raft group: its journal would be left behind (a new group would start with an empty \
-    namespace). Set spec.master.replicas back, or move the journal by hand (README: \
-    Fault-tolerant masters, from a single master)";
 
 /// The StatefulSet ordinal of a member, from its Raft address
 /// (`<statefulset>-<ordinal>.<headless service>...:port`); `None` for an
@@ -65,33 +67,49 @@ pub fn member_ordinal(names: &Names, raft_address: &str) -> Option<i32> {
         .filter(|n: &i32| *n >= 0)
 }
 
+/// Whether `quorum` is the leader's complete view of a Raft group.
+fn leaders_view(quorum: Option<&GetQuorumInfoResponse>) -> Option<&GetQuorumInfoResponse> {
+    quorum.filter(|q| q.fault_tolerant && q.serving)
+}
+
 /// The plan for `desired` masters when the StatefulSet has `current`
-/// replicas and the leader answered `quorum` (`None`: no answer).
+/// (`None`: a new cluster) and the leader answered `quorum` (`None`: no
+/// answer, or a single master's).
 pub fn membership_plan(
     names: &Names,
     desired: i32,
-    current: Option<i32>,
+    current: Option<Masters>,
     quorum: Option<&GetQuorumInfoResponse>,
 ) -> MembershipPlan {
-    let current = current.unwrap_or(desired);
-    if (current == 1) != (desired == 1) {
+    let keep = |masters| MembershipPlan {
+        masters,
+        step: None,
+    };
+    let Some(current) = current else {
+        return keep(Masters::new_cluster(desired));
+    };
+    let group = |count| Masters { count, raft: true };
+    if !current.raft {
+        if desired <= 1 {
+            return keep(current);
+        }
         return MembershipPlan {
-            statefulset_replicas: current,
-            step: None,
-            refused: Some(NOT_SWITCHED.to_string()),
+            masters: group(1),
+            step: Some(MembershipStep::TakeOverJournal),
         };
     }
-    let keep = |statefulset_replicas| MembershipPlan {
-        statefulset_replicas,
-        step: None,
-        refused: None,
-    };
-    if desired >= current {
-        // Growing (new masters join by themselves), or steady.
-        return keep(desired);
+    if desired >= current.count {
+        // A group of one grows once it leads: until then it may still be
+        // the single master that has not restarted yet (whose journal
+        // masters with a longer list would refuse).
+        if current.count == 1 && desired > 1 && leaders_view(quorum).is_none() {
+            return keep(current);
+        }
+        // New masters join by themselves.
+        return keep(group(desired));
     }
     // Shrinking: only with the leader's complete view of the group.
-    let Some(quorum) = quorum.filter(|q| q.fault_tolerant && q.serving) else {
+    let Some(quorum) = leaders_view(quorum) else {
         return keep(current);
     };
     let leaving: Vec<_> = quorum
@@ -100,7 +118,7 @@ pub fn membership_plan(
         .filter(|m| member_ordinal(names, &m.raft_address).is_some_and(|n| n >= desired))
         .collect();
     let Some(first) = leaving.first() else {
-        return keep(desired);
+        return keep(group(desired));
     };
     if let Some(leader) = leaving.iter().find(|m| m.id == quorum.leader_id) {
         // The leader cannot remove itself: hand over to the lowest
@@ -122,17 +140,15 @@ pub fn membership_plan(
             );
         }
         return MembershipPlan {
-            statefulset_replicas: current,
+            masters: current,
             step,
-            refused: None,
         };
     }
     MembershipPlan {
-        statefulset_replicas: current,
+        masters: current,
         step: Some(MembershipStep::Remove {
             raft_address: first.raft_address.clone(),
         }),
-        refused: None,
     }
 }
 
@@ -195,24 +211,49 @@ mod tests {
         assert_eq!(member_ordinal(&n, "10.0.0.7:19200"), None);
     }
 
+    fn group(count: i32) -> Masters {
+        Masters { count, raft: true }
+    }
+
+    fn keep(masters: Masters) -> MembershipPlan {
+        MembershipPlan {
+            masters,
+            step: None,
+        }
+    }
+
+    fn one_leader() -> GetQuorumInfoResponse {
+        let mut q = five(0);
+        q.members.truncate(1);
+        q
+    }
+
     #[test]
-    fn growing_or_staying_needs_no_change_of_the_group() {
-        for (desired, current) in [(5, Some(3)), (3, Some(3)), (3, None), (1, Some(1))] {
+    fn growing_a_group_or_staying_needs_no_change_of_the_group() {
+        for (desired, current) in [(5, group(3)), (3, group(3)), (1, group(1))] {
             assert_eq!(
-                membership_plan(&names(), desired, current, None),
-                MembershipPlan {
-                    statefulset_replicas: desired,
-                    step: None,
-                    refused: None
-                }
+                membership_plan(&names(), desired, Some(current), None),
+                keep(group(desired))
             );
         }
+        // A new cluster: a group for more than one master.
+        for desired in [1, 3, 5] {
+            assert_eq!(
+                membership_plan(&names(), desired, None, None),
+                keep(Masters::new_cluster(desired))
+            );
+        }
+        let single = Masters::new_cluster(1);
+        assert_eq!(
+            membership_plan(&names(), 1, Some(single), None),
+            keep(single)
+        );
     }
 
     #[test]
     fn shrinking_removes_the_masters_above_the_new_size_first() {
-        let plan = membership_plan(&names(), 3, Some(5), Some(&five(0)));
-        assert_eq!(plan.statefulset_replicas, 5);
+        let plan = membership_plan(&names(), 3, Some(group(5)), Some(&five(0)));
+        assert_eq!(plan.masters, group(5));
         assert_eq!(
             plan.step,
             Some(MembershipStep::Remove {
@@ -223,19 +264,15 @@ mod tests {
         let mut q = five(0);
         q.members.truncate(3);
         assert_eq!(
-            membership_plan(&names(), 3, Some(5), Some(&q)),
-            MembershipPlan {
-                statefulset_replicas: 3,
-                step: None,
-                refused: None
-            }
+            membership_plan(&names(), 3, Some(group(5)), Some(&q)),
+            keep(group(3))
         );
     }
 
     #[test]
     fn a_leaving_leader_hands_over_to_the_lowest_staying_follower() {
-        let plan = membership_plan(&names(), 3, Some(5), Some(&five(4)));
-        assert_eq!(plan.statefulset_replicas, 5);
+        let plan = membership_plan(&names(), 3, Some(group(5)), Some(&five(4)));
+        assert_eq!(plan.masters, group(5));
         assert_eq!(
             plan.step,
             Some(MembershipStep::Elect {
@@ -250,23 +287,57 @@ mod tests {
             }
         }
         assert_eq!(
-            membership_plan(&names(), 3, Some(5), Some(&q)),
-            MembershipPlan {
-                statefulset_replicas: 5,
-                step: None,
-                refused: None
-            }
+            membership_plan(&names(), 3, Some(group(5)), Some(&q)),
+            keep(group(5))
         );
     }
 
     #[test]
-    fn a_running_cluster_is_not_switched_between_one_master_and_a_group() {
-        for (desired, current) in [(3, 1), (1, 3), (5, 1)] {
-            let plan = membership_plan(&names(), desired, Some(current), Some(&five(0)));
-            assert_eq!(plan.statefulset_replicas, current);
-            assert_eq!(plan.step, None);
-            assert!(plan.refused.unwrap().contains("not switched"));
+    fn a_single_master_becomes_a_group_of_one_before_others_join() {
+        let single = Masters::new_cluster(1);
+        for desired in [3, 5] {
+            // Whatever the master says: it restarts as a group of one.
+            for quorum in [None, Some(&five(0))] {
+                assert_eq!(
+                    membership_plan(&names(), desired, Some(single), quorum),
+                    MembershipPlan {
+                        masters: group(1),
+                        step: Some(MembershipStep::TakeOverJournal)
+                    }
+                );
+            }
+            // Until it leads that group, no other master starts.
+            let mut still_single = one_leader();
+            still_single.fault_tolerant = false;
+            for quorum in [None, Some(&still_single)] {
+                assert_eq!(
+                    membership_plan(&names(), desired, Some(group(1)), quorum),
+                    keep(group(1))
+                );
+            }
+            assert_eq!(
+                membership_plan(&names(), desired, Some(group(1)), Some(&one_leader())),
+                keep(group(desired))
+            );
         }
+    }
+
+    #[test]
+    fn a_group_shrinks_to_one_master_and_stays_a_group() {
+        let mut q = five(0);
+        q.members.truncate(3);
+        let plan = membership_plan(&names(), 1, Some(group(3)), Some(&q));
+        assert_eq!(plan.masters, group(3));
+        assert_eq!(
+            plan.step,
+            Some(MembershipStep::Remove {
+                raft_address: format!("{}:19200", names().master_pod_host(1))
+            })
+        );
+        assert_eq!(
+            membership_plan(&names(), 1, Some(group(3)), Some(&one_leader())),
+            keep(group(1))
+        );
     }
 
     #[test]
@@ -275,12 +346,8 @@ mod tests {
         follower_view.serving = false;
         for quorum in [None, Some(&follower_view)] {
             assert_eq!(
-                membership_plan(&names(), 3, Some(5), quorum),
-                MembershipPlan {
-                    statefulset_replicas: 5,
-                    step: None,
-                    refused: None
-                }
+                membership_plan(&names(), 3, Some(group(5)), quorum),
+                keep(group(5))
             );
         }
     }

@@ -4,7 +4,7 @@
 //! the configuration, so a changed configuration rolls the pods.
 
 use super::config::{
-    master_rpc_addresses, tier_dir, CONFIG_DIR, JOURNAL_DIR, SECURITY_DIR, WORKER_DATA_DIR,
+    master_rpc_addresses, tier_dir, Masters, CONFIG_DIR, JOURNAL_DIR, SECURITY_DIR, WORKER_DATA_DIR,
 };
 use super::names::Names;
 use crate::crd::cluster::{AlluxioClusterSpec, ImagePullPolicy, JournalMedium, TierMedium};
@@ -31,11 +31,17 @@ pub const IMAGE_USER: i64 = 65532;
 /// Pod annotation with the hash of `alluxio.yaml`.
 pub const CONFIG_HASH_ANNOTATION: &str = "alluxio.rs/config-hash";
 
-/// What every builder reads: the cluster's names, spec, owner reference
-/// and rendered configuration.
+/// Master StatefulSet annotation: the journal its masters keep, `raft` or
+/// `single` (read back by `masters_of`, since one master may be either).
+pub const JOURNAL_ANNOTATION: &str = "alluxio.rs/journal";
+
+/// What every builder reads: the cluster's names, spec, owner reference,
+/// the masters to build for (usually as the spec says; see
+/// `build/membership.rs`) and the rendered configuration.
 pub struct Inputs<'a> {
     pub names: &'a Names,
     pub spec: &'a AlluxioClusterSpec,
+    pub masters: Masters,
     pub owner: OwnerReference,
     pub config_yaml: &'a str,
 }
@@ -72,6 +78,22 @@ impl Inputs<'_> {
             ..Default::default()
         }
     }
+}
+
+/// The masters a master StatefulSet was built for. One without the
+/// journal annotation (built by an older operator) keeps a Raft journal
+/// exactly when it has more than one master.
+pub fn masters_of(sts: &StatefulSet) -> Option<Masters> {
+    let count = sts.spec.as_ref()?.replicas?;
+    let journal = sts
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(JOURNAL_ANNOTATION));
+    Some(Masters {
+        count,
+        raft: count > 1 || journal.is_some_and(|j| j == "raft"),
+    })
 }
 
 /// The configuration hash a pod template carries, if any.
@@ -118,7 +140,7 @@ pub fn master_services(inputs: &Inputs) -> (Service, Service) {
     let m = &inputs.spec.master;
     let selector = Some(inputs.names.labels("master"));
     let mut headless_ports = ports(m.rpc_port, m.web_port);
-    if m.replicas > 1 {
+    if inputs.masters.raft {
         headless_ports.push(ServicePort {
             name: Some("raft".into()),
             port: m.raft_port,
@@ -287,7 +309,7 @@ fn pod_security_context(as_root: bool) -> PodSecurityContext {
 
 pub fn master_statefulset(inputs: &Inputs) -> StatefulSet {
     let m = &inputs.spec.master;
-    let fault_tolerant = m.replicas > 1;
+    let fault_tolerant = inputs.masters.raft;
     // A member of a Raft group is known by its pod's stable DNS name.
     let hostname = if fault_tolerant {
         format!(
@@ -342,10 +364,16 @@ pub fn master_statefulset(inputs: &Inputs) -> StatefulSet {
             }])
         }
     }
+    let mut metadata = inputs.meta(inputs.names.master_statefulset(), "master");
+    let journal = if fault_tolerant { "raft" } else { "single" };
+    metadata.annotations = Some(BTreeMap::from([(
+        JOURNAL_ANNOTATION.to_string(),
+        journal.to_string(),
+    )]));
     StatefulSet {
-        metadata: inputs.meta(inputs.names.master_statefulset(), "master"),
+        metadata,
         spec: Some(StatefulSetSpec {
-            replicas: Some(m.replicas),
+            replicas: Some(inputs.masters.count),
             service_name: Some(inputs.names.master_headless_service()),
             selector: LabelSelector {
                 match_labels: Some(inputs.names.labels("master")),
@@ -382,7 +410,7 @@ pub fn master_statefulset(inputs: &Inputs) -> StatefulSet {
 /// For fault-tolerant masters: at most one master down at a time by choice
 /// (drains, rolling restarts), so a majority always remains.
 pub fn master_disruption_budget(inputs: &Inputs) -> Option<PodDisruptionBudget> {
-    if inputs.spec.master.replicas <= 1 {
+    if inputs.masters.count <= 1 {
         return None;
     }
     Some(PodDisruptionBudget {
@@ -401,7 +429,7 @@ pub fn master_disruption_budget(inputs: &Inputs) -> Option<PodDisruptionBudget> 
 
 pub fn worker_daemonset(inputs: &Inputs) -> DaemonSet {
     let w = &inputs.spec.worker;
-    let master = master_rpc_addresses(inputs.names, inputs.spec).join(",");
+    let master = master_rpc_addresses(inputs.names, inputs.spec, inputs.masters).join(",");
     let mut c = container(
         inputs,
         "worker",
@@ -501,12 +529,22 @@ mod tests {
     use crate::build::config::alluxio_config;
     use crate::crd::cluster::{TierAlias, TierSpec};
 
+    /// `f` of the objects of a cluster created with `spec`.
     fn build<T>(spec: &AlluxioClusterSpec, f: impl FnOnce(&Inputs) -> T) -> T {
+        build_for(spec, Masters::new_cluster(spec.master.replicas), f)
+    }
+
+    fn build_for<T>(
+        spec: &AlluxioClusterSpec,
+        masters: Masters,
+        f: impl FnOnce(&Inputs) -> T,
+    ) -> T {
         let names = Names::new("demo", "data");
-        let (_, yaml) = alluxio_config(&names, spec).unwrap();
+        let (_, yaml) = alluxio_config(&names, spec, masters).unwrap();
         let inputs = Inputs {
             names: &names,
             spec,
+            masters,
             owner: crate::build::test_owner(),
             config_yaml: &yaml,
         };
@@ -603,6 +641,41 @@ mod tests {
             .clone()
             .unwrap();
         assert_eq!(args[1], "demo-master.data.svc.cluster.local:19998");
+    }
+
+    #[test]
+    fn the_statefulset_says_which_journal_its_masters_keep() {
+        let spec = AlluxioClusterSpec::default();
+        let single = build(&spec, master_statefulset);
+        assert_eq!(
+            masters_of(&single),
+            Some(Masters {
+                count: 1,
+                raft: false
+            })
+        );
+        let group_of_one = Masters {
+            count: 1,
+            raft: true,
+        };
+        let sts = build_for(&spec, group_of_one, master_statefulset);
+        assert_eq!(masters_of(&sts), Some(group_of_one));
+        // A member of a group is known by its pod name, even alone.
+        let args = sts.spec.unwrap().template.spec.unwrap().containers[0]
+            .args
+            .clone()
+            .unwrap();
+        assert_eq!(
+            args[2],
+            "$(POD_NAME).demo-master-headless.data.svc.cluster.local"
+        );
+        // An older operator's StatefulSet: a group exactly for several.
+        let mut three = build(&spec, master_statefulset);
+        three.metadata.annotations = None;
+        three.spec.as_mut().unwrap().replicas = Some(3);
+        assert_eq!(masters_of(&three), Some(Masters::new_cluster(3)));
+        three.spec.as_mut().unwrap().replicas = Some(1);
+        assert_eq!(masters_of(&three), Some(Masters::new_cluster(1)));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use super::masters::MASTER_TIMEOUT;
 use super::membership;
 use super::{object_key, unwrap_finalizer_error, Context, ReconcileError};
 use crate::build::cluster_status::{cluster_status, Observed};
-use crate::build::config::{alluxio_config, ConfigError};
+use crate::build::config::{alluxio_config, ConfigError, Masters};
 use crate::build::names::Names;
 use crate::build::network_policy::{network_policy, network_policy_name};
 use crate::build::security::{key_of, security_secret, security_secret_name};
@@ -23,6 +23,7 @@ use alluxio_common::auth::ClusterKey;
 use k8s_openapi::api::apps::v1::{DaemonSet, StatefulSet};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
 use kube::api::{Api, Patch, PatchParams};
@@ -144,7 +145,7 @@ async fn apply_and_report(
     let mut masters_pending = false;
     match apply(cx, target, cluster).await {
         Ok(masters) => {
-            masters_pending = masters != cluster.spec.master.replicas;
+            masters_pending = masters.count != cluster.spec.master.replicas;
             sync_storage_class(cx, target, cluster).await?;
             observe(cx, target, cluster, &mut observed).await?
         }
@@ -295,7 +296,7 @@ async fn observe(
                 .await
                 .ok()
                 .and_then(Result::ok);
-            if cluster.spec.master.replicas > 1 {
+            if workloads::masters_of(&sts).is_some_and(|m| m.raft) {
                 o.quorum = tokio::time::timeout(MASTER_TIMEOUT, master.quorum_info())
                     .await
                     .ok()
@@ -320,25 +321,23 @@ pub async fn apply_cluster(cx: &Context, cluster: &AlluxioCluster) -> Result<(),
 
 /// Validate and build (pure), then apply each object; publishes Applied
 /// for a new generation and Rolled when the configuration changes.
-/// Returns the number of masters applied: the spec's, except while the
-/// masters' group shrinks or when a switch between one master and a group
-/// is refused (see `build/membership.rs`).
+/// Returns the masters applied: the spec's, except on the way between
+/// one master and a group, or while a group shrinks (see
+/// `build/membership.rs`).
 async fn apply(
     cx: &Context,
     target: &ClusterRef,
     cluster: &AlluxioCluster,
-) -> Result<i32, ApplyError> {
+) -> Result<Masters, ApplyError> {
     let names = &target.names;
-    alluxio_config(names, &cluster.spec)?;
-    // While the masters' group shrinks (or a switch is refused),
-    // everything is built for the masters there are (see
-    // `build/membership.rs`).
-    let mut spec = cluster.spec.clone();
-    spec.master.replicas = membership::masters_for_now(cx, target, cluster).await?;
-    let (_, yaml) = alluxio_config(names, &spec)?;
+    let spec = &cluster.spec;
+    alluxio_config(names, spec, Masters::new_cluster(spec.master.replicas))?;
+    let masters = membership::masters_for_now(cx, target, cluster).await?;
+    let (_, yaml) = alluxio_config(names, spec, masters)?;
     let inputs = workloads::Inputs {
         names,
-        spec: &spec,
+        spec,
+        masters,
         owner: target.owner.clone(),
         config_yaml: &yaml,
     };
@@ -366,9 +365,7 @@ async fn apply(
     apply_object(cx, namespace, "Service", headless).await?;
     apply_object(cx, namespace, "Service", client_service).await?;
     apply_object(cx, namespace, "StatefulSet", master_statefulset(&inputs)).await?;
-    if let Some(budget) = workloads::master_disruption_budget(&inputs) {
-        apply_object(cx, namespace, "PodDisruptionBudget", budget).await?;
-    }
+    sync_disruption_budget(cx, &inputs).await?;
     apply_object(cx, namespace, "DaemonSet", worker_daemonset(&inputs)).await?;
     sync_network_policy(cx, target, cluster).await?;
     let generation = cluster.metadata.generation.unwrap_or(0);
@@ -388,7 +385,30 @@ async fn apply(
         );
         cx.events.normal(cluster, "Rolled", "Roll", note).await;
     }
-    Ok(spec.master.replicas)
+    Ok(masters)
+}
+
+/// The masters' PodDisruptionBudget while there are several; none for one.
+async fn sync_disruption_budget(
+    cx: &Context,
+    inputs: &workloads::Inputs<'_>,
+) -> Result<(), ApplyError> {
+    let namespace = &inputs.names.namespace;
+    if let Some(budget) = workloads::master_disruption_budget(inputs) {
+        apply_object(cx, namespace, "PodDisruptionBudget", budget).await?;
+        return Ok(());
+    }
+    let api: Api<PodDisruptionBudget> = Api::namespaced(cx.client.clone(), namespace);
+    let name = inputs.names.master_statefulset();
+    match api.delete(&name, &Default::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(source) => Err(ApplyError::Apply {
+            kind: "PodDisruptionBudget",
+            name,
+            source,
+        }),
+    }
 }
 
 /// Creates the cluster's Secret with a new key when it does not exist; an

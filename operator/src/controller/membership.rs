@@ -1,26 +1,28 @@
-//! The impure half of `build/membership.rs`: reads the master
-//! StatefulSet's size and the leader's quorum info, makes the next change
-//! of the Raft group the plan asks for (with an Event), and tells the
-//! cluster reconcile how many masters to apply for now.
+//! The impure half of `build/membership.rs`: reads the masters the
+//! StatefulSet has and the leader's quorum info, makes the next change
+//! the plan asks for (with an Event), and tells the cluster reconcile
+//! which masters to apply for now.
 
 use super::cluster::{ApplyError, ClusterRef};
 use super::masters::MASTER_TIMEOUT;
 use super::Context;
+use crate::build::config::Masters;
 use crate::build::membership::{membership_plan, MembershipStep};
+use crate::build::workloads::masters_of;
 use crate::crd::AlluxioCluster;
 use alluxio_client::MasterClient;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use kube::api::Api;
 use kube::ResourceExt;
 
-/// The masters to apply in this reconcile: `spec.master.replicas`, or
-/// while the group shrinks, the StatefulSet's current size (after the next
-/// member above the new size has been asked to leave).
+/// The masters to apply in this reconcile: as `spec.master.replicas`
+/// says, or on the way there (a single master turning into a Raft group
+/// of one, a group shrinking member by member).
 pub async fn masters_for_now(
     cx: &Context,
     target: &ClusterRef,
     cluster: &AlluxioCluster,
-) -> Result<i32, ApplyError> {
+) -> Result<Masters, ApplyError> {
     let desired = cluster.spec.master.replicas;
     let names = &target.names;
     let statefulsets: Api<StatefulSet> = Api::namespaced(cx.client.clone(), &names.namespace);
@@ -32,15 +34,13 @@ pub async fn masters_for_now(
             name: names.master_statefulset(),
             source,
         })?
-        .and_then(|sts| sts.spec?.replicas);
-    let switching = current.is_some_and(|current| (current == 1) != (desired == 1));
-    if !switching && current.is_none_or(|current| desired >= current) {
-        return Ok(desired);
-    }
-    // Switching is refused whatever the masters say: no need to ask them.
-    let master = match switching {
-        true => None,
-        false => cx.masters.of(&cx.client, cluster).await.ok(),
+        .and_then(|sts| masters_of(&sts));
+    // Only a group changing its size needs the leader's view.
+    let master = match current {
+        Some(current) if current.raft && current.count != desired => {
+            cx.masters.of(&cx.client, cluster).await.ok()
+        }
+        _ => None,
     };
     let quorum = match &master {
         Some(master) => tokio::time::timeout(MASTER_TIMEOUT, master.quorum_info())
@@ -50,17 +50,21 @@ pub async fn masters_for_now(
         None => None,
     };
     let plan = membership_plan(names, desired, current, quorum.as_ref());
-    if let Some(why) = plan.refused {
-        tracing::warn!(cluster = cluster.name_any(), "{why}");
-        cx.events
-            .warning(cluster, "ReplicasRefused", "Scale", why)
-            .await;
-        return Ok(plan.statefulset_replicas);
+    match (plan.step, master) {
+        (Some(MembershipStep::TakeOverJournal), _) => {
+            let note = format!(
+                "the single master restarts as a Raft group of one that takes its journal \
+                 over; the other masters join once it leads (spec.master.replicas is {desired})"
+            );
+            tracing::info!(cluster = cluster.name_any(), "{note}");
+            cx.events
+                .normal(cluster, "JournalTakenOver", "Scale", note)
+                .await;
+        }
+        (Some(step), Some(master)) => change_membership(cx, cluster, &master, step).await,
+        _ => {}
     }
-    if let (Some(step), Some(master)) = (plan.step, master) {
-        change_membership(cx, cluster, &master, step).await;
-    }
-    Ok(plan.statefulset_replicas)
+    Ok(plan.masters)
 }
 
 /// Makes one change of the group; a failure is an Event and a log line,
@@ -87,6 +91,8 @@ async fn change_membership(
             ),
             master.remove_quorum_member(raft_address).await,
         ),
+        // Applied with the objects; `masters_for_now` says so.
+        MembershipStep::TakeOverJournal => return,
     };
     match result {
         Ok(()) => {
