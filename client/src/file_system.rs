@@ -207,6 +207,33 @@ impl FileSystem {
         Ok(fetched)
     }
 
+    /// The file's UFS object itself, opened for reading, when its mount is
+    /// a directory this host sees and the object there is still the one
+    /// the master knows (same length and modification time); `None`
+    /// otherwise. Only for completed, persisted files: an object that
+    /// cannot be checked (no known modification time) is not trusted.
+    pub async fn open_ufs_file(&self, info: &FileInfo) -> Result<Option<std::fs::File>> {
+        let checkable = info.completed
+            && !info.folder
+            && info.persistence_state == PersistenceState::Persisted as i32
+            && info.ufs_mtime_ms != 0;
+        if !checkable {
+            return Ok(None);
+        }
+        let (ufs, path) = self.core.ufs_for(info).await?;
+        let Some(file) = ufs.open_host_file(&path).await? else {
+            return Ok(None);
+        };
+        let meta = file.metadata()?;
+        let mtime_ms = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_millis() as i64);
+        let same = meta.is_file() && meta.len() == info.length && mtime_ms == info.ufs_mtime_ms;
+        Ok(same.then_some(file))
+    }
+
     /// The local copy of a completed file, when one worker on this host
     /// caches all of its blocks in one data file; `None` otherwise (see
     /// [`LocalFile`]).

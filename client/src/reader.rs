@@ -53,6 +53,11 @@ impl FileReader {
         &self.info
     }
 
+    /// How this reader caches what it reads from the UFS.
+    pub fn read_type(&self) -> ReadType {
+        self.read_type
+    }
+
     pub fn len(&self) -> u64 {
         self.info.length
     }

@@ -1,7 +1,9 @@
 //! File data operations: open (through the daemon or by passthrough),
 //! create, read, write, flush, fsync and release.
 
+use crate::cache_behind::CacheBehind;
 use crate::handles::{Handle, ReadHandle, WriteError, WriteHandle};
+use crate::passthrough::Source;
 use crate::state::FuseState;
 use alluxio_client::{CreateOptions, FileReader, LocalFile};
 use alluxio_common::auth::ActAs;
@@ -27,7 +29,8 @@ pub enum Opened {
     /// Reads (or writes) come to the daemon; a completed file opened for
     /// reading keeps its page cache.
     Daemon { fh: u64, reading: bool },
-    /// The kernel reads the local worker's copy itself.
+    /// The kernel reads the local worker's copy (or the file's UFS
+    /// object) itself.
     Passthrough { fh: u64, backing: Arc<BackingId> },
 }
 
@@ -63,7 +66,8 @@ impl FuseState {
             if self.passthrough.can_start(ino) {
                 match self.start_passthrough(reader.info(), reply).await {
                     Ok(Some((backing, local))) => {
-                        self.passthrough.started(ino, backing.clone(), local);
+                        self.passthrough
+                            .started(ino, backing.clone(), Source::Cached(local));
                         return Ok(self.passthrough_handle(ino, backing, reader.len()));
                     }
                     Ok(None) => {}
@@ -72,9 +76,48 @@ impl FuseState {
                         tracing::warn!(path, error = %e, "passthrough failed; reading through the daemon");
                     }
                 }
+                if self.options.ufs_passthrough {
+                    if let Some(backing) = self.start_ufs_passthrough(&path, &reader, reply).await {
+                        let info = Arc::new(reader.info().clone());
+                        let source = match CacheBehind::wanted(reader.read_type()) {
+                            true => Source::Ufs(Some(info)),
+                            false => Source::Ufs(None),
+                        };
+                        self.passthrough.started(ino, backing.clone(), source);
+                        self.metrics.ufs_passthrough_opens.inc();
+                        return Ok(self.passthrough_handle(ino, backing, reader.len()));
+                    }
+                }
             }
         }
         Ok(self.daemon_handle(ino, reader))
+    }
+
+    /// The file's UFS object registered with the kernel, when its mount is
+    /// a directory this host sees and the object is still the one the
+    /// master knows; `None` otherwise (then the daemon reads it through
+    /// the workers, as ever).
+    async fn start_ufs_passthrough(
+        &self,
+        path: &str,
+        reader: &FileReader,
+        reply: &ReplyOpen,
+    ) -> Option<Arc<BackingId>> {
+        let file = match self.fs.open_ufs_file(reader.info()).await {
+            Ok(file) => file?,
+            Err(e) => {
+                tracing::debug!(path, error = %e, "the UFS object cannot be opened here");
+                return None;
+            }
+        };
+        match reply.open_backing(&file) {
+            Ok(backing) => Some(Arc::new(backing)),
+            Err(e) => {
+                self.metrics.passthrough_fallbacks.inc();
+                tracing::warn!(path, error = %e, "the kernel refused the UFS object as a backing file");
+                None
+            }
+        }
     }
 
     /// An open for reading answered on the thread that read the request,
@@ -447,11 +490,14 @@ impl FuseState {
         self.metrics.open_handles.dec();
         match handle {
             Handle::Read(_) => self.passthrough.cached_release(ino),
-            Handle::Passthrough { ino } => {
-                if let Some(local) = self.passthrough.passthrough_release(ino) {
-                    local.close().await;
+            Handle::Passthrough { ino } => match self.passthrough.passthrough_release(ino) {
+                Some(Source::Cached(local)) => local.close().await,
+                Some(Source::Ufs(Some(info))) => {
+                    let metrics = self.metrics.clone();
+                    self.cache_behind.cache(self.fs.clone(), info, metrics);
                 }
-            }
+                Some(Source::Ufs(None)) | None => {}
+            },
             Handle::Write(_) | Handle::Dir(_) => {}
         }
     }

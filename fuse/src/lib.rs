@@ -18,6 +18,7 @@
 //! id, hence a new inode), so their pages stay in the kernel's cache
 //! between opens.
 
+mod cache_behind;
 pub mod errno;
 mod fs;
 pub mod handles;

@@ -30,6 +30,10 @@ pub struct FuseMetrics {
     pub passthrough_opens: Counter,
     pub passthrough_opened_bytes: Counter,
     pub passthrough_fallbacks: Counter,
+    /// Opens passed through to the UFS object (a local-directory mount),
+    /// and bytes the local worker cached after those reads.
+    pub ufs_passthrough_opens: Counter,
+    pub cached_behind_bytes: Counter,
     pub open_handles: Gauge,
     /// Lookups, getattrs and opens answered from the metadata cache.
     pub metadata_cache_hits: Counter,
@@ -50,6 +54,16 @@ impl FuseMetrics {
             "alluxio_fuse_metadata_cache_hits",
             "Lookups, getattrs and opens answered from metadata the daemon holds, without the master",
             m.metadata_cache_hits.clone(),
+        );
+        registry.register(
+            "alluxio_fuse_ufs_passthrough_opens",
+            "Opens served by kernel passthrough to the file's UFS object (a local-directory mount)",
+            m.ufs_passthrough_opens.clone(),
+        );
+        registry.register(
+            "alluxio_fuse_cached_behind_bytes",
+            "Bytes the local worker cached after files were read by passthrough from the UFS",
+            m.cached_behind_bytes.clone(),
         );
         registry.register(
             "alluxio_fuse_prefetched_files",

@@ -24,6 +24,10 @@ pub struct FuseOptions {
     pub write_type: Option<WriteType>,
     /// Hand locally cached files to the kernel (Linux 6.9+).
     pub passthrough: bool,
+    /// With `passthrough`: hand the kernel the UFS file itself when the
+    /// file is not cached here and its mount is a directory this host
+    /// sees; the local worker caches the file after it is closed.
+    pub ufs_passthrough: bool,
     /// Metadata sync interval for lookups and listings (ms; -1 never,
     /// 0 always); `None`: the master's default.
     pub sync_interval_ms: Option<i64>,
@@ -63,6 +67,7 @@ impl Default for FuseOptions {
             read_type: None,
             write_type: None,
             passthrough: true,
+            ufs_passthrough: true,
             sync_interval_ms: None,
             retry_timeout: Duration::from_secs(30),
             threads: 2,
@@ -148,6 +153,8 @@ impl FuseOptions {
             }
             "passthrough" => self.passthrough = true,
             "nopassthrough" => self.passthrough = false,
+            "ufs_passthrough" => self.ufs_passthrough = true,
+            "noufs_passthrough" => self.ufs_passthrough = false,
             "sync_interval" => {
                 let v: SyncInterval = need()?
                     .parse()
@@ -197,8 +204,8 @@ impl FuseOptions {
                 return Err(format!(
                     "unknown mount option {name:?} (known: allow_other, ro, rw, attr_timeout, \
                      entry_timeout, metadata_cache_ttl, read_type, write_type, passthrough, nopassthrough, \
-                     sync_interval, retry_timeout, threads, read_ahead_kb, prefetch_files, \
-                     prefetch_file_max, no_open, default_permissions, no_default_permissions, {})",
+                     ufs_passthrough, noufs_passthrough, sync_interval, retry_timeout, threads, \
+                     read_ahead_kb, prefetch_files, prefetch_file_max, no_open, default_permissions, no_default_permissions, {})",
                     KERNEL_FLAGS.join(", ")
                 ))
             }

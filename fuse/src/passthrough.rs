@@ -8,9 +8,12 @@
 //! id, and opens through the daemon are counted so passthrough is not tried
 //! while any is left. The local copy's blocks are checked against their
 //! checksums once per daemon (the kernel reads them unchecked afterwards),
-//! and their leases are renewed while the file stays open.
+//! and their leases are renewed while the file stays open. A file not
+//! cached here may be passed through to its UFS object instead (a
+//! local-directory mount), and is cached after its last close.
 
 use alluxio_client::LocalFile;
+use alluxio_proto::grpc::FileInfo;
 use fuser::BackingId;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -22,9 +25,19 @@ struct InodeOpens {
     passthrough: Option<PassthroughFile>,
 }
 
+/// What the kernel reads for a passthrough inode.
+#[derive(Clone)]
+pub enum Source {
+    /// The local worker's copy (leased).
+    Cached(Arc<LocalFile>),
+    /// The file's UFS object; with the file's metadata when it is to be
+    /// cached after the last close (not under NO_CACHE).
+    Ufs(Option<Arc<FileInfo>>),
+}
+
 struct PassthroughFile {
     backing: Arc<BackingId>,
-    local: Arc<LocalFile>,
+    source: Source,
     opens: usize,
 }
 
@@ -54,10 +67,10 @@ impl Passthrough {
             .is_none_or(|o| o.cached == 0 && o.passthrough.is_none())
     }
 
-    pub fn started(&self, ino: u64, backing: Arc<BackingId>, local: Arc<LocalFile>) {
+    pub fn started(&self, ino: u64, backing: Arc<BackingId>, source: Source) {
         self.lock().entry(ino).or_default().passthrough = Some(PassthroughFile {
             backing,
-            local,
+            source,
             opens: 1,
         });
     }
@@ -78,9 +91,9 @@ impl Passthrough {
     }
 
     /// A passthrough handle of `ino` was released. After the last one the
-    /// backing id is closed and the local copy returned, for its leases to
-    /// be given back.
-    pub fn passthrough_release(&self, ino: u64) -> Option<Arc<LocalFile>> {
+    /// backing id is closed and its source returned (a local copy's
+    /// leases to give back, a UFS object's file to cache).
+    pub fn passthrough_release(&self, ino: u64) -> Option<Source> {
         let mut inodes = self.lock();
         let o = inodes.get_mut(&ino)?;
         let p = o.passthrough.as_mut()?;
@@ -93,14 +106,17 @@ impl Passthrough {
             inodes.remove(&ino);
         }
         drop(p.backing);
-        Some(p.local)
+        Some(p.source)
     }
 
     /// Local copies in use (for lease renewal).
     pub fn local_files(&self) -> Vec<Arc<LocalFile>> {
         self.lock()
             .values()
-            .filter_map(|o| o.passthrough.as_ref().map(|p| p.local.clone()))
+            .filter_map(|o| match &o.passthrough.as_ref()?.source {
+                Source::Cached(local) => Some(local.clone()),
+                Source::Ufs(_) => None,
+            })
             .collect()
     }
 

@@ -2,6 +2,7 @@
 //! operations in `meta_ops.rs` and `io_ops.rs` are built from: path and
 //! attribute lookups with retries, and page-cache invalidation.
 
+use crate::cache_behind::CacheBehind;
 use crate::errno::{errno_of, with_retry};
 use crate::handles::{Handles, UnopenedReaders};
 use crate::inodes::InodeTable;
@@ -50,6 +51,8 @@ pub struct FuseState {
     pub metadata: MetadataCache,
     /// Small files fetched ahead of in-order readers.
     pub prefetch: Arc<FilePrefetcher>,
+    /// Files read by passthrough from the UFS, cached after their close.
+    pub cache_behind: Arc<CacheBehind>,
 }
 
 impl FuseState {
@@ -77,6 +80,7 @@ impl FuseState {
             kernel_passthrough: AtomicBool::new(false),
             kernel_no_open: AtomicBool::new(false),
             unopened: UnopenedReaders::default(),
+            cache_behind: Arc::new(CacheBehind::default()),
         }
     }
 

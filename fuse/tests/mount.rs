@@ -539,3 +539,56 @@ async fn warm_small_files_are_read_without_asking_the_master() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn local_directory_files_are_passed_through_from_the_ufs_then_cached() {
+    if !fuse_available() {
+        return;
+    }
+    let c = start(1, 256 * MIB, |_| {}).await;
+    let content = data((3 * MIB + 555) as usize, 11);
+    std::fs::create_dir_all(&c.ufs).unwrap();
+    for name in ["cold.bin", "changed.bin", "not-passed.bin"] {
+        std::fs::write(c.ufs.join(name), &content).unwrap();
+    }
+    // No metadata held by the daemon: the second open below asks the
+    // master where the file is cached now.
+    let m = mount(&c, "/", &["sync_interval=-1,metadata_cache_ttl=0"]).await;
+    let (point, expected) = (m.point.clone(), content.clone());
+    blocking(move || assert!(std::fs::read(point.join("cold.bin")).unwrap() == expected)).await;
+    // The kernel read the UFS object itself, and nothing came to the daemon.
+    assert_eq!(m.metrics.ufs_passthrough_opens.get(), 1);
+    assert_eq!(m.metrics.bytes_read_daemon.get(), 0);
+    // The worker caches the file after the close; the next open reads its copy.
+    c.wait_cached("/cold.bin", 100).await;
+    assert_eq!(m.metrics.cached_behind_bytes.get(), content.len() as u64);
+    let (point, expected) = (m.point.clone(), content.clone());
+    blocking(move || assert!(std::fs::read(point.join("cold.bin")).unwrap() == expected)).await;
+    assert_eq!(m.metrics.ufs_passthrough_opens.get(), 1);
+    assert_eq!(m.metrics.passthrough_opens.get(), 2);
+
+    // An object that is no longer the one the master knows (modified
+    // since, no sync) is not handed to the kernel: the workers read it.
+    let point = m.point.clone();
+    blocking(move || std::fs::metadata(point.join("changed.bin")).unwrap()).await;
+    let ufs_file = std::fs::File::options()
+        .write(true)
+        .open(c.ufs.join("changed.bin"))
+        .unwrap();
+    ufs_file
+        .set_modified(std::time::SystemTime::now() - Duration::from_secs(3600))
+        .unwrap();
+    let point = m.point.clone();
+    let read = blocking(move || std::fs::read(point.join("changed.bin")).unwrap()).await;
+    assert_eq!(read.len(), content.len());
+    assert_eq!(m.metrics.ufs_passthrough_opens.get(), 1);
+    assert!(m.metrics.bytes_read_daemon.get() >= content.len() as u64);
+
+    // Nor with `noufs_passthrough`.
+    let m = mount(&c, "/", &["noufs_passthrough"]).await;
+    let (point, expected) = (m.point.clone(), content.clone());
+    blocking(move || assert!(std::fs::read(point.join("not-passed.bin")).unwrap() == expected))
+        .await;
+    assert_eq!(m.metrics.ufs_passthrough_opens.get(), 0);
+    assert!(m.metrics.bytes_read_daemon.get() >= content.len() as u64);
+}

@@ -144,6 +144,15 @@ pub trait UnderFileSystem: Send + Sync + std::fmt::Debug {
         Ok(Box::pin(futures::stream::once(async move { Ok(bytes) })))
     }
 
+    /// The file itself, opened for reading, when this store is a directory
+    /// of this host (confined as every other call is); `None` for stores
+    /// that are not. For readers that hand the file to the kernel (FUSE
+    /// passthrough) instead of copying its bytes.
+    async fn open_host_file(&self, path: &str) -> UfsResult<Option<std::fs::File>> {
+        let _ = path;
+        Ok(None)
+    }
+
     /// Starts a new file, replacing any existing one on completion.
     async fn create(&self, path: &str) -> UfsResult<Box<dyn UfsWriter>>;
 

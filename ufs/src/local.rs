@@ -204,6 +204,10 @@ impl UnderFileSystem for LocalUfs {
         Ok(out)
     }
 
+    async fn open_host_file(&self, path: &str) -> UfsResult<Option<std::fs::File>> {
+        Ok(Some(self.open_for_read(path).await?.into_std().await))
+    }
+
     async fn read_range(&self, path: &str, range: Range<u64>) -> UfsResult<Bytes> {
         let mut file = self.open_for_read(path).await?;
         file.seek(std::io::SeekFrom::Start(range.start))

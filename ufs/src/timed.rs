@@ -81,6 +81,16 @@ impl UnderFileSystem for TimedUfs {
         within(self.uri(), "a listing", long, self.inner.list(path)).await
     }
 
+    async fn open_host_file(&self, path: &str) -> UfsResult<Option<std::fs::File>> {
+        within(
+            self.uri(),
+            "an open",
+            self.timeout,
+            self.inner.open_host_file(path),
+        )
+        .await
+    }
+
     async fn read_range(&self, path: &str, range: Range<u64>) -> UfsResult<Bytes> {
         within(
             self.uri(),

@@ -413,6 +413,7 @@ impl FileSystemMaster {
             info.length = f.length;
             info.block_size_bytes = f.block_size;
             info.completed = f.completed;
+            info.ufs_mtime_ms = f.ufs_mtime_ms;
             let mut cached = 0u64;
             for index in 0..f.block_count() {
                 let id = block_id(inode.id, index);
