@@ -463,6 +463,17 @@ impl MasterClient {
         Ok(r)
     }
 
+    /// A signed, expiring URL of the UFS object of the file at `path`.
+    pub async fn ufs_read_url(&self, path: &str) -> Result<GetUfsReadUrlResponse> {
+        self.call(|mut c| {
+            let req = GetUfsReadUrlRequest {
+                path: path.to_string(),
+            };
+            async move { c.fs.get_ufs_read_url(deadline(req)).await }
+        })
+        .await
+    }
+
     pub async fn commit_persisted(&self, file_id: u64, ufs_mtime_ms: i64) -> Result<()> {
         self.call(|mut c| {
             let req = CommitPersistedRequest {

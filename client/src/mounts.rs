@@ -18,6 +18,8 @@ struct Cached {
     fetched: Instant,
     ufs: Arc<dyn UnderFileSystem>,
     uri: String,
+    /// The master left the mount's credentials out (for a client).
+    secrets_withheld: bool,
 }
 
 pub struct MountResolver {
@@ -41,33 +43,41 @@ impl MountResolver {
         mount_id: u64,
         ufs_path: &str,
     ) -> Result<(Arc<dyn UnderFileSystem>, String)> {
+        let (ufs, uri, _) = self.mount(mount_id).await?;
+        let relative = alluxio_ufs::path_in_mount(ufs_path, &uri)?;
+        Ok((ufs, relative))
+    }
+
+    /// Whether this process got mount `mount_id` without its credentials
+    /// (a client: its reads of the UFS go through signed URLs).
+    pub async fn secrets_withheld(&self, mount_id: u64) -> Result<bool> {
+        Ok(self.mount(mount_id).await?.2)
+    }
+
+    async fn mount(&self, mount_id: u64) -> Result<(Arc<dyn UnderFileSystem>, String, bool)> {
         let cached = {
             let mounts = self.mounts.lock().unwrap_or_else(|p| p.into_inner());
             mounts
                 .get(&mount_id)
                 .filter(|c| c.fetched.elapsed() < REFRESH_AFTER)
-                .map(|c| (c.ufs.clone(), c.uri.clone()))
+                .map(|c| (c.ufs.clone(), c.uri.clone(), c.secrets_withheld))
         };
-        let (ufs, uri) = match cached {
-            Some(found) => found,
-            None => {
-                let info = self.master.ufs_info(mount_id).await?;
-                let ufs =
-                    alluxio_ufs::create_ufs(&info.ufs_uri, &info.options.into_iter().collect())?;
-                let mut mounts = self.mounts.lock().unwrap_or_else(|p| p.into_inner());
-                mounts.insert(
-                    mount_id,
-                    Cached {
-                        fetched: Instant::now(),
-                        ufs: ufs.clone(),
-                        uri: info.ufs_uri.clone(),
-                    },
-                );
-                (ufs, info.ufs_uri)
-            }
-        };
-        let relative = alluxio_ufs::path_in_mount(ufs_path, &uri)?;
-        Ok((ufs, relative))
+        if let Some(found) = cached {
+            return Ok(found);
+        }
+        let info = self.master.ufs_info(mount_id).await?;
+        let ufs = alluxio_ufs::create_ufs(&info.ufs_uri, &info.options.into_iter().collect())?;
+        let mut mounts = self.mounts.lock().unwrap_or_else(|p| p.into_inner());
+        mounts.insert(
+            mount_id,
+            Cached {
+                fetched: Instant::now(),
+                ufs: ufs.clone(),
+                uri: info.ufs_uri.clone(),
+                secrets_withheld: info.secrets_withheld,
+            },
+        );
+        Ok((ufs, info.ufs_uri, info.secrets_withheld))
     }
 
     /// Forgets the UFS client of `mount_id`, after an operation on it failed

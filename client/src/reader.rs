@@ -37,7 +37,14 @@ pub struct FileReader {
     /// The worker each block was handed to for read-ahead: each block is
     /// prefetched once, and read from that worker, which shares its fetch.
     prefetched: Mutex<HashMap<u64, WorkerRef>>,
+    /// The signed URL of the file's UFS object and when it expires (ms),
+    /// for direct UFS reads of a mount whose credentials this client does
+    /// not see.
+    signed_url: Mutex<Option<(String, i64)>>,
 }
+
+/// A signed URL is asked for again this long before it expires.
+const SIGNED_URL_MARGIN_MS: i64 = 60_000;
 
 impl FileReader {
     pub(crate) fn new(core: ClientCore, info: FileInfo, read_type: ReadType) -> Self {
@@ -46,6 +53,7 @@ impl FileReader {
             info,
             read_type,
             prefetched: Mutex::new(HashMap::new()),
+            signed_url: Mutex::new(None),
         }
     }
 
@@ -391,10 +399,13 @@ impl FileReader {
     ) -> Result<(), Stop> {
         let (ufs, path) = self.core.ufs_for(&self.info).await.map_err(Stop::Source)?;
         let result = async {
-            let mut stream = ufs
-                .read_stream(&path, start..start + len)
-                .await
-                .map_err(|e| Stop::Source(e.into()))?;
+            let mut stream = match self.signed_read(start, len).await.map_err(Stop::Source)? {
+                Some(stream) => stream,
+                None => ufs
+                    .read_stream(&path, start..start + len)
+                    .await
+                    .map_err(|e| Stop::Source(e.into()))?,
+            };
             while let Some(piece) = stream.next().await {
                 let piece = piece.map_err(|e| Stop::Source(e.into()))?;
                 sink(piece).map_err(Stop::Sink)?;
@@ -404,10 +415,49 @@ impl FileReader {
         .await;
         if let Err(Stop::Source(_)) = &result {
             // The mount may have changed (new credentials): build its UFS
-            // client again next time.
+            // client (and ask for a signed URL) again next time.
             self.core.mounts.invalidate(self.info.mount_id);
+            *self.signed_url.lock().unwrap_or_else(|p| p.into_inner()) = None;
         }
         result
+    }
+}
+
+impl FileReader {
+    /// Bytes `start..start + len` of the file's UFS object through a URL
+    /// the master signed, when this client got the file's mount without
+    /// its credentials; `None` to read the UFS as configured (a mount with
+    /// no secrets, or a store that cannot sign URLs).
+    async fn signed_read(&self, start: u64, len: u64) -> Result<Option<alluxio_ufs::ByteStream>> {
+        if !self
+            .core
+            .mounts
+            .secrets_withheld(self.info.mount_id)
+            .await?
+        {
+            return Ok(None);
+        }
+        let now = alluxio_common::now_ms();
+        let cached = self
+            .signed_url
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .filter(|(_, expires)| *expires - SIGNED_URL_MARGIN_MS > now);
+        let url = match cached {
+            Some((url, _)) => url,
+            None => match self.core.master.ufs_read_url(&self.info.path).await {
+                Ok(signed) => {
+                    *self.signed_url.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some((signed.url.clone(), signed.expires_at_ms));
+                    signed.url
+                }
+                Err(AlluxioError::FailedPrecondition(_)) => return Ok(None),
+                Err(e) => return Err(e),
+            },
+        };
+        let stream = alluxio_ufs::signed_url::read_stream(&url, start..start + len).await?;
+        Ok(Some(stream))
     }
 }
 

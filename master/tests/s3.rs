@@ -247,3 +247,91 @@ async fn large_directories_sync_page_by_page() {
         1
     );
 }
+
+/// A client that may read a file but not see its mount's credentials
+/// reads the S3 object through a URL the master signs for it (no worker
+/// runs here, so the client reads the UFS itself); a user who may not read
+/// the file gets no URL.
+#[tokio::test]
+async fn clients_read_secret_mounts_through_signed_urls() {
+    let Some(s3) = alluxio_testkit::s3::S3Server::start() else {
+        return;
+    };
+    s3.create_bucket("private");
+    let content: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    s3.put_object("private", "data/part-0.bin", &content);
+    s3.put_object("private", "data/secret.bin", b"not for bob");
+    let options: BTreeMap<String, String> = s3.options().into_iter().collect();
+    let m = common::start(|_| {}).await;
+    m.client
+        .mount(MountRequest {
+            alluxio_path: "/private".into(),
+            ufs_uri: "s3://private".into(),
+            options: options.clone().into_iter().collect(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let root_view = m
+        .client
+        .get_status("/private/data/secret.bin", None)
+        .await
+        .unwrap();
+    m.client
+        .set_attribute(SetAttributeRequest {
+            path: "/private/data/secret.bin".into(),
+            mode: Some(0o600),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+    let bob = m.client_as("bob", alluxio_common::auth::Role::User).await;
+    let info = bob
+        .get_status("/private/data/part-0.bin", None)
+        .await
+        .unwrap();
+    // Bob's view of the mount: no credentials, and a flag that says so.
+    let ufs_info = bob.ufs_info(info.mount_id).await.unwrap();
+    assert!(ufs_info.secrets_withheld);
+    assert!(!ufs_info
+        .options
+        .values()
+        .any(|v| v == alluxio_testkit::s3::SECRET_KEY));
+    // The URL is presigned and expires; its signature is a credential, so
+    // errors show it without its query.
+    let signed = bob.ufs_read_url("/private/data/part-0.bin").await.unwrap();
+    assert!(signed.url.contains("X-Amz-Signature="), "{}", signed.url);
+    assert!(signed.url.contains("X-Amz-Expires=600"), "{}", signed.url);
+    assert!(signed.expires_at_ms > alluxio_common::now_ms());
+    // The client library reads the file through it.
+    let fs = alluxio_client::FileSystem::new(bob.clone());
+    let reader = fs.reader(info, None).unwrap();
+    let read = reader.read_at(0, content.len() as u64).await.unwrap();
+    assert!(read[..] == content[..], "bytes differ");
+    let middle = reader.read_at(1000, 5000).await.unwrap();
+    assert_eq!(&middle[..], &content[1000..6000]);
+
+    // Bob may not read secret.bin: no URL for it, nor for a directory.
+    assert_ne!(root_view.mode, 0o600);
+    for path in ["/private/data/secret.bin", "/private/data"] {
+        let err = bob.ufs_read_url(path).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                AlluxioError::PermissionDenied(_) | AlluxioError::FailedPrecondition(_)
+            ),
+            "{path}: {err}"
+        );
+    }
+    assert!(matches!(
+        bob.ufs_read_url("/private/data/secret.bin").await,
+        Err(AlluxioError::PermissionDenied(_))
+    ));
+    // A local-directory mount cannot sign: FailedPrecondition, and the
+    // client reads such mounts as before.
+    std::fs::write(m.ufs.join("plain.txt"), b"plain").unwrap();
+    m.client.get_status("/plain.txt", None).await.unwrap();
+    let err = m.client.ufs_read_url("/plain.txt").await.unwrap_err();
+    assert!(matches!(err, AlluxioError::FailedPrecondition(_)), "{err}");
+}

@@ -112,17 +112,23 @@ pub fn create_ufs(
         "s3" | "s3a" => {
             let store = build_s3(&parsed, options)?;
             let ufs = ObjectStoreUfs::new(display, "s3", store.clone(), &parsed.path);
-            Ok(Arc::new(ufs.with_paged_listing(store)))
+            Ok(Arc::new(
+                ufs.with_signer(store.clone()).with_paged_listing(store),
+            ))
         }
         "gs" => {
             let store = build_gcs(&parsed, options)?;
             let ufs = ObjectStoreUfs::new(display, "gcs", store.clone(), &parsed.path);
-            Ok(Arc::new(ufs.with_paged_listing(store)))
+            Ok(Arc::new(
+                ufs.with_signer(store.clone()).with_paged_listing(store),
+            ))
         }
         "abfs" | "abfss" | "az" | "azure" => {
             let store = build_azure(&parsed, options)?;
             let ufs = ObjectStoreUfs::new(display, "azure", store.clone(), &parsed.path);
-            Ok(Arc::new(ufs.with_paged_listing(store)))
+            Ok(Arc::new(
+                ufs.with_signer(store.clone()).with_paged_listing(store),
+            ))
         }
         #[cfg(feature = "hdfs")]
         "hdfs" => {

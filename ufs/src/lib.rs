@@ -19,6 +19,7 @@ pub mod local;
 pub mod mount_path;
 pub mod object;
 pub mod options;
+pub mod signed_url;
 
 #[cfg(feature = "hdfs")]
 pub mod hdfs;
@@ -150,6 +151,17 @@ pub trait UnderFileSystem: Send + Sync + std::fmt::Debug {
     /// passthrough) instead of copying its bytes.
     async fn open_host_file(&self, path: &str) -> UfsResult<Option<std::fs::File>> {
         let _ = path;
+        Ok(None)
+    }
+
+    /// A URL that reads `path` without credentials for `valid_for`
+    /// (S3, GCS and Azure presign it); `None` for stores that cannot sign.
+    async fn signed_read_url(
+        &self,
+        path: &str,
+        valid_for: std::time::Duration,
+    ) -> UfsResult<Option<String>> {
+        let _ = (path, valid_for);
         Ok(None)
     }
 

@@ -16,12 +16,14 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::buffered::BufWriter;
 use object_store::list::{PaginatedListOptions, PaginatedListStore};
 use object_store::path::Path;
+use object_store::signer::{Method, Signer};
 use object_store::{
     GetOptions, GetRange, GetResult, ListResult, ObjectMeta, ObjectStore, ObjectStoreExt,
 };
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
 /// Suffix of the zero-byte objects that stand for empty directories.
@@ -38,6 +40,8 @@ pub struct ObjectStoreUfs {
     pages: Option<Arc<dyn PaginatedListStore>>,
     /// Key prefix of the mount root inside the bucket ("" for the bucket root).
     prefix: String,
+    /// The same store's URL signer, where it has one (S3, GCS, Azure).
+    signer: Option<Arc<dyn Signer>>,
 }
 
 impl std::fmt::Debug for ObjectStoreUfs {
@@ -56,7 +60,14 @@ impl ObjectStoreUfs {
             store,
             pages: None,
             prefix: prefix.trim_matches('/').to_string(),
+            signer: None,
         }
+    }
+
+    /// Signs read URLs through `signer` (the same store).
+    pub fn with_signer(mut self, signer: Arc<dyn Signer>) -> Self {
+        self.signer = Some(signer);
+        self
     }
 
     /// Lists directories a page at a time through `pages` (the same store).
@@ -328,6 +339,17 @@ impl UnderFileSystem for ObjectStoreUfs {
                 reason: format!("{uri}: {e}"),
             })
         })))
+    }
+
+    async fn signed_read_url(&self, path: &str, valid_for: Duration) -> UfsResult<Option<String>> {
+        let Some(signer) = &self.signer else {
+            return Ok(None);
+        };
+        let url = signer
+            .signed_url(Method::GET, &self.key(path), valid_for)
+            .await
+            .map_err(|e| self.err(path, e))?;
+        Ok(Some(url.to_string()))
     }
 
     async fn create(&self, path: &str) -> UfsResult<Box<dyn UfsWriter>> {

@@ -81,6 +81,20 @@ impl UnderFileSystem for TimedUfs {
         within(self.uri(), "a listing", long, self.inner.list(path)).await
     }
 
+    async fn signed_read_url(
+        &self,
+        path: &str,
+        valid_for: std::time::Duration,
+    ) -> UfsResult<Option<String>> {
+        within(
+            self.uri(),
+            "signing a URL",
+            self.timeout,
+            self.inner.signed_read_url(path, valid_for),
+        )
+        .await
+    }
+
     async fn open_host_file(&self, path: &str) -> UfsResult<Option<std::fs::File>> {
         within(
             self.uri(),

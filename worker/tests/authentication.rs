@@ -163,6 +163,15 @@ async fn codes_of_every_rpc(c: &Cluster, credentials: &Credentials) -> Vec<(&'st
             code(fs.get_ufs_info(GetUfsInfoRequest { mount_id: 1 }).await),
         ),
         (
+            "GetUfsReadUrl",
+            code(
+                fs.get_ufs_read_url(GetUfsReadUrlRequest {
+                    path: "/etc/passwd".into(),
+                })
+                .await,
+            ),
+        ),
+        (
             "CommitPersisted",
             code(
                 fs.commit_persisted(CommitPersistedRequest {

@@ -203,8 +203,6 @@ impl FileSystemMaster {
         self.read_state().mounts.iter().map(mount_info).collect()
     }
 
-    /// The real options of a mount, for clients and workers that access
-    /// the UFS themselves.
     /// What a reader of mount `mount_id` needs; its credentials only
     /// `with_secrets` (for workers).
     pub fn ufs_info(&self, mount_id: u64, with_secrets: bool) -> Result<grpc::GetUfsInfoResponse> {
@@ -213,17 +211,58 @@ impl FileSystemMaster {
             .mounts
             .by_id(mount_id)
             .ok_or_else(|| AlluxioError::NotFound(format!("No mount with id {mount_id}")))?;
+        let options = if with_secrets {
+            m.options.clone()
+        } else {
+            alluxio_ufs::options::without_secrets(&m.options)
+        };
         Ok(grpc::GetUfsInfoResponse {
             ufs_uri: m.ufs_uri.clone(),
-            options: if with_secrets {
-                m.options.clone().into_iter().collect()
-            } else {
-                alluxio_ufs::options::without_secrets(&m.options)
-                    .into_iter()
-                    .collect()
-            },
+            secrets_withheld: options.len() < m.options.len(),
+            options: options.into_iter().collect(),
             read_only: m.read_only,
         })
+    }
+}
+
+/// How long a URL from [`FileSystemMaster::ufs_read_url`] works.
+pub const READ_URL_VALIDITY: std::time::Duration = std::time::Duration::from_secs(600);
+
+impl FileSystemMaster {
+    /// A signed, expiring URL of the UFS object of the persisted file at
+    /// `path`, for a reader who may read the file but not see its
+    /// mount's credentials. The caller's right to read is checked by the
+    /// service. FailedPrecondition for files with no UFS object yet and
+    /// for stores that cannot sign URLs.
+    pub async fn ufs_read_url(&self, path: &AlluxioPath) -> Result<grpc::GetUfsReadUrlResponse> {
+        let (ufs, ufs_path) = {
+            let state = self.read_state();
+            let id = lookup(&state, path)?;
+            let inode = state
+                .tree
+                .get(id)
+                .ok_or_else(|| AlluxioError::NotFound(format!("Path {path} does not exist")))?;
+            let persisted_file = match &inode.kind {
+                InodeKind::File(f) => f.completed && inode.persistence == Persistence::Persisted,
+                _ => false,
+            };
+            if !persisted_file {
+                return Err(AlluxioError::FailedPrecondition(format!(
+                    "{path} is not a completed file persisted to the UFS"
+                )));
+            }
+            let resolved = resolve_mount(&state, path)?;
+            (ufs_of(&resolved)?, resolved.ufs_relative.clone())
+        };
+        let expires_at_ms =
+            alluxio_common::now_ms().saturating_add(READ_URL_VALIDITY.as_millis() as i64);
+        match ufs.signed_read_url(&ufs_path, READ_URL_VALIDITY).await? {
+            Some(url) => Ok(grpc::GetUfsReadUrlResponse { url, expires_at_ms }),
+            None => Err(AlluxioError::FailedPrecondition(format!(
+                "the under storage of {path} ({}) cannot sign read URLs",
+                ufs.kind()
+            ))),
+        }
     }
 }
 

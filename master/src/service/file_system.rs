@@ -2,7 +2,7 @@
 
 use crate::fs_master::{FileSystemMaster, NewInodeAttrs};
 use crate::metrics::MasterMetrics;
-use crate::permission::{Need, WRITE};
+use crate::permission::{Need, READ, WRITE};
 use crate::service::access::AccessPolicy;
 use crate::service::path;
 use alluxio_common::auth::caller;
@@ -431,6 +431,21 @@ impl FsService for FileSystemService {
                 self.access.require_worker(&who, "CommitPersisted")?;
                 self.fs.commit_persisted(r.file_id, r.ufs_mtime_ms).await?;
                 Ok(CommitPersistedResponse {})
+            })
+            .await
+    }
+
+    async fn get_ufs_read_url(
+        &self,
+        req: Request<GetUfsReadUrlRequest>,
+    ) -> Result<Response<GetUfsReadUrlResponse>, Status> {
+        let who = caller(&req)?;
+        let r = req.into_inner();
+        self.metrics
+            .observe("GetUfsReadUrl", async {
+                let p = path(&r.path)?;
+                self.authorize(&who, "GetUfsReadUrl", &p, Need::Target(READ), false)?;
+                self.fs.ufs_read_url(&p).await
             })
             .await
     }
