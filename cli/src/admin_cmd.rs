@@ -1,6 +1,7 @@
 //! `alluxio fsadmin report`: the cluster at a glance. `alluxio fsadmin
 //! token issue`: a token for a user, signed with the cluster key (for
-//! whoever may not read the key itself).
+//! whoever may not read the key itself). `alluxio fsadmin key rotate`: one
+//! step of a key rotation on a key file.
 
 use crate::output::{print_json, worker_json};
 use crate::Context;
@@ -24,6 +25,9 @@ enum AdminCommand {
     /// Tokens signed with the cluster key (security.key_file).
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The cluster key file (security.key_file).
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// The embedded journal of fault-tolerant masters.
     #[command(subcommand)]
     Journal(JournalCommand),
@@ -57,6 +61,22 @@ enum QuorumCommand {
 }
 
 #[derive(Subcommand)]
+enum KeyCommand {
+    /// One step of a rotation, in order: `add` a new key (accepted, not
+    /// yet signing), then `sign` with it (the old one still accepted),
+    /// then `drop` the old one. Running processes read the key file again
+    /// within 10 s; wait for every one before the next step.
+    Rotate {
+        /// add, sign or drop.
+        #[arg(long)]
+        step: alluxio_common::auth::RotationStep,
+        /// The key file to change (default: security.key_file).
+        #[arg(long)]
+        key_file: Option<std::path::PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
 enum TokenCommand {
     /// Prints a token for a user; give it to them as ALLUXIO_TOKEN or in a
     /// file for --token-file.
@@ -83,6 +103,10 @@ pub async fn run(ctx: &Context, args: AdminArgs) -> Result<(), AlluxioError> {
             QuorumCommand::Remove { address } => crate::quorum_cmd::remove(ctx, &address).await,
             QuorumCommand::Elect { address } => crate::quorum_cmd::elect(ctx, &address).await,
         },
+        AdminCommand::Key(KeyCommand::Rotate { step, key_file }) => {
+            let path = key_file.unwrap_or_else(|| ctx.config.security.key_file.clone());
+            rotate_key(&path, step)
+        }
         AdminCommand::Token(TokenCommand::Issue {
             user,
             groups,
@@ -96,6 +120,27 @@ pub async fn run(ctx: &Context, args: AdminArgs) -> Result<(), AlluxioError> {
             Ok(())
         }
     }
+}
+
+/// `fsadmin key rotate`: the key file's keys after `step`, written in place
+/// of the file at once.
+fn rotate_key(
+    path: &std::path::Path,
+    step: alluxio_common::auth::RotationStep,
+) -> Result<(), AlluxioError> {
+    use alluxio_common::auth::{key_file, ClusterKey};
+    let key = ClusterKey::load(path)?;
+    let next = key
+        .rotated(step)
+        .map_err(|e| AlluxioError::FailedPrecondition(format!("{}: {e}", path.display())))?;
+    key_file::replace(path, &next)?;
+    println!(
+        "{}: {step:?} done; signing key {}, {} key(s) accepted",
+        path.display(),
+        next.signing_id(),
+        next.accepted()
+    );
+    Ok(())
 }
 
 async fn report(ctx: &Context, json_output: bool) -> Result<(), AlluxioError> {

@@ -709,3 +709,87 @@ async fn block_bytes_go_only_to_callers_the_master_let_read_the_file() {
         assert_eq!(err.code(), Code::PermissionDenied, "{err}");
     }
 }
+
+/// Replaces the key file as the kubelet replaces a mounted Secret: a new
+/// file renamed over the old one.
+fn write_key_file(path: &std::path::Path, keys: &[&ClusterKey]) {
+    use std::os::unix::fs::PermissionsExt;
+    let text: String = keys.iter().map(|k| k.to_text()).collect();
+    let new = path.with_extension("new");
+    std::fs::write(&new, text).unwrap();
+    std::fs::set_permissions(&new, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::rename(new, path).unwrap();
+}
+
+/// The key rotation of the README, against a running master and worker
+/// that are never restarted: the new key accepted, then signing, then the
+/// old one dropped. Old tokens work until the last step, new ones from the
+/// first, and afterwards the worker still heartbeats and serves blocks
+/// (its own tokens and the master's capabilities now under the new key).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cluster_key_rotates_without_a_restart() {
+    let c = start(1, 64 * MIB, |_| {}).await;
+    let path = c.config.security.key_file.clone();
+    let (old, new) = (c.key(), ClusterKey::generate());
+    let client_of = |key: &ClusterKey| {
+        let credentials = Credentials::from_key(
+            ClusterKey::from_hex(&key.to_hex()).unwrap(),
+            "alice",
+            &[],
+            Role::User,
+            Duration::from_secs(3600),
+        );
+        let address = c.master().rpc_addr.to_string();
+        async move {
+            alluxio_client::MasterClient::connect(&address, Duration::from_secs(10), credentials)
+                .await
+                .unwrap()
+        }
+    };
+    let (with_old, with_new) = (client_of(&old).await, client_of(&new).await);
+    let accepted = |client: alluxio_client::MasterClient| async move {
+        match client.get_status("/", None).await {
+            Ok(_) => Some(true),
+            Err(alluxio_common::AlluxioError::Unauthenticated(_)) => Some(false),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let until = |what: &'static str, client: alluxio_client::MasterClient, want: bool| async move {
+        alluxio_testkit::eventually(what, Duration::from_secs(60), || {
+            let client = client.clone();
+            async move { (accepted(client).await? == want).then_some(()) }
+        })
+        .await
+    };
+    assert_eq!(accepted(with_new.clone()).await, Some(false));
+    c.give_directory("/alice", "alice").await;
+
+    // 1. The new key is accepted.
+    write_key_file(&path, &[&old, &new]);
+    until("the new key accepted", with_new.clone(), true).await;
+    assert_eq!(accepted(with_old.clone()).await, Some(true));
+    // 2. The new key signs (every holder picks it up within the reload
+    //    interval; the old one is still accepted meanwhile).
+    write_key_file(&path, &[&new, &old]);
+    tokio::time::sleep(alluxio_common::auth::key_file::RELOAD_INTERVAL * 2).await;
+    // 3. The old key is dropped.
+    write_key_file(&path, &[&new]);
+    until("the old key refused", with_old.clone(), false).await;
+
+    // Everything still works under the new key alone: a block written to
+    // the worker and committed by it to the master (the worker's own
+    // token), and read back with the master's capability.
+    let fs = alluxio_client::FileSystem::new(with_new.clone());
+    let content = alluxio_testkit::cluster::data(100_000, 7);
+    fs.write_file(
+        "/alice/after-rotation.bin",
+        WriteType::MustCache,
+        [bytes::Bytes::from(content.clone())],
+    )
+    .await
+    .unwrap();
+    c.wait_cached("/alice/after-rotation.bin", 100).await;
+    let reader = fs.open("/alice/after-rotation.bin", None).await.unwrap();
+    assert_eq!(&reader.read_at(0, 100_000).await.unwrap()[..], &content[..]);
+    assert!(!reader.info().capability.is_empty());
+}

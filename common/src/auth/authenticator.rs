@@ -38,11 +38,7 @@ impl Authenticator {
             );
             return Ok(Self::nosasl());
         }
-        let key = if create_key {
-            ClusterKey::load_or_create(&security.key_file)?
-        } else {
-            ClusterKey::load(&security.key_file)?
-        };
+        let key = super::key_file::shared(&security.key_file, create_key)?;
         Ok(Self::with_key(key))
     }
 

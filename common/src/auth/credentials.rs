@@ -58,6 +58,9 @@ struct Minted {
     token: String,
     header: Header,
     renew_at: Instant,
+    /// The key it was signed with: a new signing key (a rotation) means
+    /// a new token at once.
+    signing_id: String,
 }
 
 fn bearer(token: &str) -> Option<Header> {
@@ -135,7 +138,7 @@ impl Credentials {
             // Not ours to read: go bare; the server's answer says what to do.
             return Ok(Self::anonymous());
         }
-        let key = ClusterKey::load(key_file)?;
+        let key = super::key_file::shared(key_file, false)?;
         let me = crate::users::current_user();
         Ok(Self::from_key(
             key,
@@ -207,7 +210,11 @@ impl Credentials {
             } => {
                 let mut minted = minted.lock().unwrap_or_else(|p| p.into_inner());
                 let now = Instant::now();
-                if minted.as_ref().is_none_or(|m| now >= m.renew_at) {
+                let signing_id = key.signing_id();
+                if minted
+                    .as_ref()
+                    .is_none_or(|m| now >= m.renew_at || m.signing_id != signing_id)
+                {
                     let token = key.issue(user, groups, *role, *ttl);
                     // Base64url and dots: always a valid header value.
                     let header = bearer(&token).expect("a minted token is ASCII");
@@ -215,6 +222,7 @@ impl Credentials {
                         token,
                         header,
                         renew_at: now + *ttl / 2,
+                        signing_id,
                     });
                 }
                 let m = minted.as_ref().expect("just minted");

@@ -8,13 +8,20 @@
 //! asking anyone; users hold tokens only. HMAC rather than ed25519: every
 //! checker is also trusted to issue, so one symmetric key is enough, and
 //! checking costs a hash, not a signature verification.
+//!
+//! During a rotation the key file holds several keys, one per line: the
+//! first signs, every one is accepted. Clones of a `ClusterKey` share its
+//! keys, and [`ClusterKey::reload`] (which `key_file::watch` calls when
+//! the file changes) replaces them for every clone at once.
 
 use super::{AuthError, Identity, Role};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{KeyInit, Mac};
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
 use std::path::Path;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
@@ -25,6 +32,28 @@ pub const TOKEN_VERSION: &str = "alx1";
 pub const MAX_TOKEN_LEN: usize = 4096;
 /// Tokens issued for the future are refused beyond this clock skew.
 const MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
+/// Most keys a key file may hold (a rotation needs two).
+pub const MAX_KEYS: usize = 4;
+
+/// The steps of a key rotation, in order (see [`ClusterKey::rotated`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RotationStep {
+    Add,
+    Sign,
+    Drop,
+}
+
+impl std::str::FromStr for RotationStep {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "add" => Ok(RotationStep::Add),
+            "sign" => Ok(RotationStep::Sign),
+            "drop" => Ok(RotationStep::Drop),
+            _ => Err(format!("unknown step {s:?}: add, sign or drop")),
+        }
+    }
+}
 
 #[derive(Serialize, Deserialize)]
 struct Claims {
@@ -36,9 +65,9 @@ struct Claims {
     exp: u64,
 }
 
-/// The cluster's secret key.
+/// The cluster's secret keys: the first signs, every one verifies.
 #[derive(Clone)]
-pub struct ClusterKey([u8; 32]);
+pub struct ClusterKey(Arc<RwLock<Vec<[u8; 32]>>>);
 
 impl std::fmt::Debug for ClusterKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -53,50 +82,93 @@ pub(crate) fn now_s() -> u64 {
 }
 
 impl ClusterKey {
+    fn of(keys: Vec<[u8; 32]>) -> Self {
+        ClusterKey(Arc::new(RwLock::new(keys)))
+    }
+
+    fn keys(&self) -> std::sync::RwLockReadGuard<'_, Vec<[u8; 32]>> {
+        self.0.read().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// A new random key.
     pub fn generate() -> Self {
-        ClusterKey(rand::random())
+        Self::of(vec![rand::random()])
     }
 
-    /// Reads a key file (64 hex digits). A file that others may read, or
-    /// its group write, is refused: the key would be as good as public.
-    /// Its group may read it only when root owns it (PostgreSQL's rule for
-    /// key files): that is how the kubelet projects a Secret for a pod
-    /// with an `fsGroup`, root:fsGroup and mode 0440.
+    /// Reads a key file (one key of 64 hex digits per line). A file that
+    /// others may read, or its group write, is refused: the key would be
+    /// as good as public. Its group may read it only when root owns it
+    /// (PostgreSQL's rule for key files): that is how the kubelet projects
+    /// a Secret for a pod with an `fsGroup`, root:fsGroup and mode 0440.
     pub fn load(path: &Path) -> Result<Self, AuthError> {
-        use std::os::unix::fs::{MetadataExt, PermissionsExt};
-        let fail = |reason: String| AuthError::Key {
-            path: path.display().to_string(),
-            reason,
-        };
-        let meta = std::fs::metadata(path).map_err(|e| fail(e.to_string()))?;
-        let mode = meta.permissions().mode() & 0o777;
-        let allowed = if meta.uid() == 0 { 0o640 } else { 0o600 };
-        if mode & !allowed != 0 {
-            return Err(fail(format!(
-                "mode {mode:o} lets others read it; chmod 600 it (640 is allowed when root owns it)"
-            )));
-        }
-        let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
-        Self::from_hex(&text).map_err(fail)
+        Ok(Self::of(read_keys(path)?))
     }
 
-    /// A key from its 64 hex digits (surrounding whitespace ignored).
+    /// Keys from their text: one key of 64 hex digits per line (blank
+    /// lines and surrounding whitespace ignored), the signing key first.
     pub fn from_hex(text: &str) -> Result<Self, String> {
-        let hex = text.trim();
-        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err("expected 64 hexadecimal digits".to_string());
-        }
-        let mut key = [0u8; 32];
-        for (i, byte) in key.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|e| e.to_string())?;
-        }
-        Ok(ClusterKey(key))
+        Ok(Self::of(parse_keys(text)?))
     }
 
-    /// The key as 64 hex digits (what key files and Secrets hold).
+    /// The signing key as 64 hex digits.
     pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        hex(&self.keys()[0])
+    }
+
+    /// Every key, one per line, the signing key first (what key files and
+    /// Secrets hold).
+    pub fn to_text(&self) -> String {
+        self.keys()
+            .iter()
+            .map(|k| format!("{}\n", hex(k)))
+            .collect()
+    }
+
+    /// A short name of the signing key (not secret: the first bytes of
+    /// its SHA-256), for logs and for noticing that it changed.
+    pub fn signing_id(&self) -> String {
+        hex(&sha2::Sha256::digest(self.keys()[0])[..4])
+    }
+
+    /// How many keys are accepted.
+    pub fn accepted(&self) -> usize {
+        self.keys().len()
+    }
+
+    /// Reads `path` again; returns whether the keys changed (then every
+    /// clone signs and verifies with the new ones).
+    pub fn reload(&self, path: &Path) -> Result<bool, AuthError> {
+        let keys = read_keys(path)?;
+        let mut current = self.0.write().unwrap_or_else(|p| p.into_inner());
+        if *current == keys {
+            return Ok(false);
+        }
+        *current = keys;
+        Ok(true)
+    }
+
+    /// The keys after one step of a rotation: `Add` a new key (accepted,
+    /// not yet signing), make it `Sign` (the old one still accepted),
+    /// `Drop` every key but the signing one. Each step is refused when the
+    /// keys are not where it follows on.
+    pub fn rotated(&self, step: RotationStep) -> Result<ClusterKey, String> {
+        let keys = self.keys().clone();
+        let next = match (step, keys.len()) {
+            (RotationStep::Add, 1) => vec![keys[0], rand::random()],
+            (RotationStep::Sign, 2) => vec![keys[1], keys[0]],
+            (RotationStep::Drop, n) if n >= 2 => vec![keys[0]],
+            (step, n) => {
+                return Err(format!(
+                    "{step:?} follows on {}, and the key file holds {n} key(s)",
+                    match step {
+                        RotationStep::Add => "one key",
+                        RotationStep::Sign => "two keys (after add)",
+                        RotationStep::Drop => "two keys (after sign)",
+                    }
+                ))
+            }
+        };
+        Ok(Self::of(next))
     }
 
     /// The key in `path`, created (mode 0600) when the file does not exist.
@@ -105,14 +177,14 @@ impl ClusterKey {
             return Self::load(path);
         }
         let key = Self::generate();
-        let hex = key.to_hex();
+        let text = key.to_text();
         let written = (|| -> std::io::Result<()> {
             use std::io::Write;
             if let Some(dir) = path.parent() {
                 crate::io::create_dir_all_durable(dir)?;
             }
             let mut f = crate::io::create_private(path)?;
-            f.write_all(format!("{hex}\n").as_bytes())?;
+            f.write_all(text.as_bytes())?;
             f.sync_all()?;
             // Tokens are minted from it: it must outlive a power loss.
             crate::io::sync_parent(path)
@@ -124,10 +196,9 @@ impl ClusterKey {
         Ok(key)
     }
 
+    /// The MAC of `signed` under the signing key.
     fn mac(&self, signed: &str) -> HmacSha256 {
-        let mut mac = HmacSha256::new_from_slice(&self.0).expect("HMAC takes any key length");
-        mac.update(signed.as_bytes());
-        mac
+        mac_with(&self.keys()[0], signed)
     }
 
     /// A token for `user` with `groups` and `role`, valid for `valid_for`.
@@ -169,9 +240,13 @@ impl ClusterKey {
             .decode(tag)
             .map_err(|_| AuthError::Malformed("signature is not base64url"))?;
         // Constant time: a mismatch says nothing about where it is.
-        self.mac(signed)
-            .verify_slice(&tag)
-            .map_err(|_| AuthError::BadSignature)?;
+        let signed_by_one = self
+            .keys()
+            .iter()
+            .any(|key| mac_with(key, signed).verify_slice(&tag).is_ok());
+        if !signed_by_one {
+            return Err(AuthError::BadSignature);
+        }
         URL_SAFE_NO_PAD
             .decode(claims)
             .map_err(|_| AuthError::Malformed("claims are not base64url"))
@@ -204,6 +279,57 @@ impl ClusterKey {
             via: None,
         })
     }
+}
+
+fn mac_with(key: &[u8; 32], signed: &str) -> HmacSha256 {
+    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(signed.as_bytes());
+    mac
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The keys of a key file, checking who may read it (see
+/// [`ClusterKey::load`]).
+fn read_keys(path: &Path) -> Result<Vec<[u8; 32]>, AuthError> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let fail = |reason: String| AuthError::Key {
+        path: path.display().to_string(),
+        reason,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| fail(e.to_string()))?;
+    let mode = meta.permissions().mode() & 0o777;
+    let allowed = if meta.uid() == 0 { 0o640 } else { 0o600 };
+    if mode & !allowed != 0 {
+        return Err(fail(format!(
+            "mode {mode:o} lets others read it; chmod 600 it (640 is allowed when root owns it)"
+        )));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+    parse_keys(&text).map_err(fail)
+}
+
+fn parse_keys(text: &str) -> Result<Vec<[u8; 32]>, String> {
+    let mut keys = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if line.len() != 64 || !line.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err("expected 64 hexadecimal digits per line".to_string());
+        }
+        let mut key = [0u8; 32];
+        for (i, byte) in key.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&line[2 * i..2 * i + 2], 16).map_err(|e| e.to_string())?;
+        }
+        keys.push(key);
+    }
+    if keys.is_empty() {
+        return Err("expected 64 hexadecimal digits (no key in it)".to_string());
+    }
+    if keys.len() > MAX_KEYS {
+        return Err(format!("{} keys; at most {MAX_KEYS}", keys.len()));
+    }
+    Ok(keys)
 }
 
 #[cfg(test)]

@@ -5,6 +5,8 @@
 //! cluster key; `NOSASL` turns checking off (loudly logged).
 //!
 //! - [`key`]: the cluster key, issuing and verifying tokens.
+//! - [`key_file`]: one key per key file in a process, reloaded when the
+//!   file changes (key rotation without restarts).
 //! - [`capability`]: the master's signed word that a user may read one
 //!   file's blocks, which workers check before serving them.
 //! - [`credentials`]: the client side — where a process finds its token
@@ -17,12 +19,13 @@ pub mod authenticator;
 pub mod capability;
 pub mod credentials;
 pub mod key;
+pub mod key_file;
 
 pub use authenticator::{caller, Authenticator};
 pub use credentials::{
     acting_as, acting_for, acting_user, ActAs, AttachCredentials, AuthChannel, Credentials,
 };
-pub use key::{ClusterKey, MAX_TOKEN_LEN, TOKEN_VERSION};
+pub use key::{ClusterKey, RotationStep, MAX_TOKEN_LEN, TOKEN_VERSION};
 
 use serde::{Deserialize, Serialize};
 

@@ -1,9 +1,11 @@
 //! The cluster's Secret: the cluster key that its masters and workers
 //! check tokens with and mint their own from (see `alluxio_common::auth`).
 //! The operator creates it once with a fresh random key and never
-//! overwrites it (a new key would lock out every running pod); it is owned
+//! overwrites it (a key replaced at once would lock out every running
+//! pod; a rotation edits it in three steps, see the README); it is owned
 //! by the cluster, so it goes with it. The pods mount it read-only for
-//! their own user (mode 0400).
+//! their own user (mode 0400), and read it again when the kubelet updates
+//! it.
 
 use super::names::Names;
 use alluxio_common::auth::ClusterKey;
@@ -33,7 +35,7 @@ pub fn security_secret(names: &Names, owner: OwnerReference, key: &ClusterKey) -
         type_: Some("Opaque".into()),
         data: Some(BTreeMap::from([(
             KEY_FILE.to_string(),
-            ByteString(format!("{}\n", key.to_hex()).into_bytes()),
+            ByteString(key.to_text().into_bytes()),
         )])),
         ..Default::default()
     }

@@ -72,10 +72,11 @@ pub async fn master_addresses(
 }
 
 /// One gRPC client per cluster (by namespace/name), replaced when the
-/// cluster's master moves to another address.
+/// cluster's master moves to another address or its Secret's signing key
+/// changes (a key rotation).
 #[derive(Default)]
 pub struct MasterClients {
-    by_cluster: Mutex<HashMap<String, MasterClient>>,
+    by_cluster: Mutex<HashMap<String, (MasterClient, String)>>,
 }
 
 impl MasterClients {
@@ -96,32 +97,40 @@ impl MasterClients {
             cluster.namespace().unwrap_or_default(),
             cluster.name_any()
         );
+        let cluster_key = cluster_key(client, cluster).await?;
+        let signing = cluster_key.signing_id();
         let known = self
             .by_cluster
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(&key)
-            .filter(|c| c.addresses().join(",") == address)
-            .cloned();
+            .filter(|(c, id)| c.addresses().join(",") == address && *id == signing)
+            .map(|(c, _)| c.clone());
         if let Some(c) = known {
             return Ok(c);
         }
-        let credentials = operator_credentials(client, cluster).await?;
+        let credentials = Credentials::from_key(
+            cluster_key,
+            "alluxio-operator",
+            &[],
+            Role::Operator,
+            Duration::from_secs(3600),
+        );
         let master = MasterClient::connect_lazy(&address, credentials)?;
         self.by_cluster
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(key, master.clone());
+            .insert(key, (master.clone(), signing));
         Ok(master)
     }
 }
 
-/// The operator's credentials for `cluster`: tokens minted from the key in
-/// its Secret.
-async fn operator_credentials(
+/// The key in `cluster`'s Secret, which the operator mints its tokens
+/// from.
+async fn cluster_key(
     client: &kube::Client,
     cluster: &AlluxioCluster,
-) -> Result<Credentials, MasterError> {
+) -> Result<alluxio_common::auth::ClusterKey, MasterError> {
     let namespace = cluster.namespace().unwrap_or_default();
     let name = security_secret_name(&Names::new(&cluster.name_any(), &namespace));
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
@@ -133,12 +142,5 @@ async fn operator_credentials(
         .get_opt(&name)
         .await?
         .ok_or_else(|| fail("does not exist yet".to_string()))?;
-    let key = key_of(&secret).map_err(fail)?;
-    Ok(Credentials::from_key(
-        key,
-        "alluxio-operator",
-        &[],
-        Role::Operator,
-        Duration::from_secs(3600),
-    ))
+    key_of(&secret).map_err(fail)
 }
