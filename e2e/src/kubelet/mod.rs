@@ -265,6 +265,40 @@ impl Kubelet {
         futures::future::join_all(stops).await;
     }
 
+    /// Secret volumes of running pods follow their Secret (a key
+    /// rotation, say), as the kubelet's periodic sync makes them.
+    async fn refresh_secret_volumes(&self) {
+        let mut secrets: HashMap<(String, String), Option<Secret>> = HashMap::new();
+        for p in self.pods.values() {
+            let namespace = p.pod.namespace().unwrap_or_default();
+            let volumes = p.pod.spec.as_ref().and_then(|s| s.volumes.as_ref());
+            for v in volumes.into_iter().flatten() {
+                let (Some(source), Some(dir)) = (&v.secret, p.volumes.get(&v.name)) else {
+                    continue;
+                };
+                let name = source.secret_name.clone().unwrap_or_default();
+                let key = (namespace.clone(), name.clone());
+                if !secrets.contains_key(&key) {
+                    let api: Api<Secret> = Api::namespaced(self.client.clone(), &namespace);
+                    let found = api.get_opt(&name).await.ok().flatten();
+                    secrets.insert(key.clone(), found);
+                }
+                let Some(Some(secret)) = secrets.get(&key) else {
+                    continue;
+                };
+                let files = secret
+                    .data
+                    .clone()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k, v.0));
+                if let Err(e) = volumes::refresh_files(dir, files) {
+                    eprintln!("process kubelet: secret volume {}: {e}", v.name);
+                }
+            }
+        }
+    }
+
     /// Unpublishes the CSI volumes of `p` (a pod just removed from
     /// `self.pods`), unstaging those no remaining pod uses.
     fn csi_teardown(
@@ -352,6 +386,7 @@ impl Kubelet {
             .iter()
             .map(|(uid, p)| (uid.clone(), p.ip.clone()))
             .collect();
+        self.refresh_secret_volumes().await;
         for p in self.pods.values_mut() {
             if let Some(fresh) = pods.iter().find(|f| f.uid() == p.pod.uid()) {
                 p.pod = fresh.clone();

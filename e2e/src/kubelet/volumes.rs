@@ -96,6 +96,35 @@ pub fn write_files(
     Ok(dir.to_path_buf())
 }
 
+/// Brings the files of a running pod's Secret (or ConfigMap) volume up to
+/// date, as the kubelet does within about a minute of a change: each
+/// changed file is replaced at once (a new file with the old one's mode
+/// and owner, renamed over it), so a reader sees the old bytes or the new
+/// ones. Keys added or removed since the pod started are left alone.
+pub fn refresh_files(
+    dir: &Path,
+    files: impl Iterator<Item = (String, Vec<u8>)>,
+) -> Result<(), String> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    for (name, bytes) in files {
+        let path = dir.join(&name);
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        if std::fs::read(&path).is_ok_and(|old| old == bytes) {
+            continue;
+        }
+        let new = dir.join(format!(".{name}.new"));
+        std::fs::write(&new, &bytes).map_err(|e| e.to_string())?;
+        std::fs::set_permissions(&new, std::fs::Permissions::from_mode(meta.mode() & 0o777))
+            .map_err(|e| e.to_string())?;
+        std::os::unix::fs::chown(&new, Some(meta.uid()), Some(meta.gid()))
+            .map_err(|e| e.to_string())?;
+        std::fs::rename(&new, &path).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
 /// The group `gid` owns everything in the volume, which is group-readable
 /// (and group-writable unless `read_only`), directories setgid so that new
 /// files keep the group: the kubelet's `SetVolumeOwnership`.

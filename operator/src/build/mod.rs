@@ -3,6 +3,7 @@
 
 pub mod cluster_status;
 pub mod config;
+pub mod key_rotation;
 pub mod load_plan;
 pub mod membership;
 pub mod mount_plan;

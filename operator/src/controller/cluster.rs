@@ -7,7 +7,7 @@
 //! cluster-scoped StorageClass from outliving the cluster.
 
 use super::masters::MASTER_TIMEOUT;
-use super::membership;
+use super::{key_rotation, membership};
 use super::{object_key, unwrap_finalizer_error, Context, ReconcileError};
 use crate::build::cluster_status::{cluster_status, Observed};
 use crate::build::config::{alluxio_config, ConfigError, Masters};
@@ -143,9 +143,12 @@ async fn apply_and_report(
     };
     // Not yet at the spec's masters: look again soon.
     let mut masters_pending = false;
+    // A key rotation's next step is due after this long.
+    let mut rotation_due = None;
     match apply(cx, target, cluster).await {
-        Ok(masters) => {
-            masters_pending = masters.count != cluster.spec.master.replicas;
+        Ok(applied) => {
+            masters_pending = applied.masters.count != cluster.spec.master.replicas;
+            rotation_due = applied.rotation_due;
             sync_storage_class(cx, target, cluster).await?;
             observe(cx, target, cluster, &mut observed).await?
         }
@@ -183,12 +186,17 @@ async fn apply_and_report(
             .await
             .map_err(ApplyError::Status)?;
     }
-    Ok(match status.phase {
-        Some(ClusterPhase::Failed) => Action::await_change(),
-        _ if masters_pending => Action::requeue(REFRESH_NOT_READY),
-        Some(ClusterPhase::Ready) => Action::requeue(REFRESH_READY),
-        _ => Action::requeue(REFRESH_NOT_READY),
-    })
+    let refresh = match status.phase {
+        Some(ClusterPhase::Failed) => return Ok(Action::await_change()),
+        _ if masters_pending => REFRESH_NOT_READY,
+        Some(ClusterPhase::Ready) => REFRESH_READY,
+        _ => REFRESH_NOT_READY,
+    };
+    // A second late rather than early: the step is due then.
+    let rotation = rotation_due.map(|d| d + Duration::from_secs(1));
+    Ok(Action::requeue(
+        rotation.map_or(refresh, |r| r.min(refresh)),
+    ))
 }
 
 /// Whether this status is the first to say the master pods are ready but
@@ -319,16 +327,23 @@ pub async fn apply_cluster(cx: &Context, cluster: &AlluxioCluster) -> Result<(),
         .map(|_| ())
 }
 
+/// What an apply did that the reconcile's next look depends on.
+struct Applied {
+    /// The masters applied: the spec's, except on the way between one
+    /// master and a group, or while a group shrinks (see
+    /// `build/membership.rs`).
+    masters: Masters,
+    /// When a key rotation's next step is due (see `build/key_rotation.rs`).
+    rotation_due: Option<Duration>,
+}
+
 /// Validate and build (pure), then apply each object; publishes Applied
 /// for a new generation and Rolled when the configuration changes.
-/// Returns the masters applied: the spec's, except on the way between
-/// one master and a group, or while a group shrinks (see
-/// `build/membership.rs`).
 async fn apply(
     cx: &Context,
     target: &ClusterRef,
     cluster: &AlluxioCluster,
-) -> Result<Masters, ApplyError> {
+) -> Result<Applied, ApplyError> {
     let names = &target.names;
     let spec = &cluster.spec;
     alluxio_config(names, spec, Masters::new_cluster(spec.master.replicas))?;
@@ -344,6 +359,7 @@ async fn apply(
     let (headless, client_service) = master_services(&inputs);
     let namespace = &names.namespace;
     ensure_security_secret(cx, target, cluster).await?;
+    let rotation_due = key_rotation::rotate_key(cx, target, cluster).await?;
     let daemonsets: Api<DaemonSet> = Api::namespaced(cx.client.clone(), namespace);
     let rolled_from = daemonsets
         .get_opt(&names.worker_daemonset())
@@ -385,7 +401,10 @@ async fn apply(
         );
         cx.events.normal(cluster, "Rolled", "Roll", note).await;
     }
-    Ok(masters)
+    Ok(Applied {
+        masters,
+        rotation_due,
+    })
 }
 
 /// The masters' PodDisruptionBudget while there are several; none for one.

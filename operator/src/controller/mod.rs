@@ -1,6 +1,7 @@
 //! Reconciliation against the Kubernetes API: the AlluxioCluster
 //! reconciler (`cluster`), the Mount reconciler (`mount`), how the master
-//! of a cluster is found (`masters`), Events (`events`), backoff per
+//! of a cluster is found (`masters`), the size of its masters' group
+//! (`membership`), key rotations (`key_rotation`), Events (`events`), backoff per
 //! object (`backoff`), and the watch-driven controllers that run them
 //! (`run`).
 //!
@@ -12,6 +13,7 @@
 pub mod backoff;
 pub mod cluster;
 pub mod events;
+pub mod key_rotation;
 pub mod load;
 pub mod masters;
 pub mod membership;
