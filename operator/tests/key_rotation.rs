@@ -41,10 +41,10 @@ async fn the_operator_rotates_the_key_of_a_running_cluster() {
     };
     let uids_before = pod_uids(sim.pods.list(&Default::default()).await.unwrap().items);
 
-    // Ask for a rotation, steps 20 s apart (the processes read their key
+    // Ask for a rotation, steps 12 s apart (the processes read their key
     // file every 10 s; the simulated kubelet updates it within a second).
     let patch = serde_json::json!({ "metadata": { "annotations": {
-        ROTATE_KEY: "first", ROTATION_INTERVAL: "20s" } } });
+        ROTATE_KEY: "first", ROTATION_INTERVAL: "12s" } } });
     sim.clusters
         .patch("keys", &PatchParams::default(), &Patch::Merge(&patch))
         .await
