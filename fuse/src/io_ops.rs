@@ -79,10 +79,8 @@ impl FuseState {
                 if self.options.ufs_passthrough {
                     if let Some(backing) = self.start_ufs_passthrough(&path, &reader, reply).await {
                         let info = Arc::new(reader.info().clone());
-                        let source = match CacheBehind::wanted(reader.read_type()) {
-                            true => Source::Ufs(Some(info)),
-                            false => Source::Ufs(None),
-                        };
+                        let cache_behind = CacheBehind::wanted(reader.read_type());
+                        let source = Source::Ufs(cache_behind.then_some(info));
                         self.passthrough.started(ino, backing.clone(), source);
                         self.metrics.ufs_passthrough_opens.inc();
                         return Ok(self.passthrough_handle(ino, backing, reader.len()));

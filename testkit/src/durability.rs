@@ -82,9 +82,12 @@ pub fn parse_trace(text: &str) -> Vec<Event> {
     let mut unfinished: HashMap<&str, (f64, String)> = HashMap::new();
     let mut events = Vec::new();
     for line in text.lines() {
-        let mut fields = line.splitn(3, ' ');
-        let (Some(pid), Some(time), Some(rest)) = (fields.next(), fields.next(), fields.next())
-        else {
+        // `pid  time call`: strace pads the pid to five columns, so a
+        // pid of four digits is followed by two spaces.
+        let Some((pid, after)) = line.trim_start().split_once(' ') else {
+            continue;
+        };
+        let Some((time, rest)) = after.trim_start().split_once(' ') else {
             continue;
         };
         let Ok(time) = time.parse::<f64>() else {
@@ -287,8 +290,9 @@ pub fn unsynced_names(events: &[Event], roots: &[PathBuf]) -> Vec<PathBuf> {
 mod tests {
     use super::*;
 
-    const TRACE: &str = r#"100 10.000001 mkdirat(AT_FDCWD, "/r/journal", 0700) = 0
-100 10.000002 openat(AT_FDCWD, "/r/journal/log-1.log", O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC, 0600) = 3</r/journal/log-1.log>
+    // strace pads pids to five columns: both spacings occur.
+    const TRACE: &str = r#"100   10.000001 mkdirat(AT_FDCWD, "/r/journal", 0700) = 0
+100   10.000002 openat(AT_FDCWD, "/r/journal/log-1.log", O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC, 0600) = 3</r/journal/log-1.log>
 101 10.000003 fsync(4</r> <unfinished ...>
 100 10.000004 fdatasync(3</r/journal/log-1.log>) = 0
 101 10.000005 <... fsync resumed>) = 0
