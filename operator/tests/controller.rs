@@ -4,6 +4,8 @@
 //! readiness and the workloads' ready counts; the process kubelet test in
 //! `e2e/` runs real pods instead.
 
+mod common;
+
 use alluxio_e2e::apiserver::TestApiServer;
 use alluxio_e2e::kube_tools::{assert_chart_allows, CHART_OPERATOR_USER};
 use alluxio_operator::build::names::Names;
@@ -17,9 +19,7 @@ use k8s_openapi::api::apps::v1::{DaemonSet, StatefulSet};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::storage::v1::StorageClass;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
-use kube::CustomResourceExt;
 use serde_json::json;
 use std::future::Future;
 use std::sync::Arc;
@@ -133,14 +133,7 @@ async fn controllers_bring_a_cluster_to_ready_and_mount_and_unmount_its_mounts()
     let rpc_port = alluxio.master.as_ref().unwrap().rpc_addr.port();
     let server = TestApiServer::start().await.unwrap();
     let client = server.client();
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in [
-        AlluxioCluster::crd(),
-        Mount::crd(),
-        alluxio_operator::crd::Load::crd(),
-    ] {
-        crds.create(&PostParams::default(), &crd).await.unwrap();
-    }
+    common::register_crds(&client).await;
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = Metrics::register(&mut registry);
     // The controllers act as the chart's ServiceAccount, so the requests

@@ -87,14 +87,7 @@ impl Simulation {
         let dir = tempfile::tempdir().unwrap();
         let server = TestApiServer::start().await.unwrap();
         let client = server.client();
-        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-        for crd in [
-            AlluxioCluster::crd(),
-            Mount::crd(),
-            alluxio_operator::crd::Load::crd(),
-        ] {
-            crds.create(&PostParams::default(), &crd).await.unwrap();
-        }
+        register_crds(&client).await;
         let mut registry = prometheus_client::registry::Registry::default();
         let cx = Arc::new(Context::new(
             client.clone(),
@@ -334,4 +327,16 @@ fn write_key_file(path: &Path, secret: &Secret) {
     let data = secret.data.as_ref().expect("the Secret has data");
     let mut f = alluxio_common::io::create_private(path).unwrap();
     f.write_all(&data["cluster.key"].0).unwrap();
+}
+
+/// The operator's CRDs, created in the test API server.
+pub async fn register_crds(client: &kube::Client) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in [
+        AlluxioCluster::crd(),
+        Mount::crd(),
+        alluxio_operator::crd::Load::crd(),
+    ] {
+        crds.create(&PostParams::default(), &crd).await.unwrap();
+    }
 }
