@@ -403,3 +403,82 @@ async fn fuse_daemons_outlive_the_plugin_and_dead_ones_are_replaced() {
         mounts_under(dir.path())
     );
 }
+
+/// A publish carrying the cluster's Secret (the kubelet repeats it with
+/// `requiresRepublish`) brings a rotated key to the volume's FUSE daemon:
+/// the key file the plugin keeps for it is replaced, a broken key is
+/// refused and changes nothing, and the volume reads on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_republished_secret_updates_the_volumes_key() {
+    if require_root().is_none() {
+        return;
+    }
+    let cluster = cluster().await;
+    write_dataset(&cluster, "/keyed/a.bin", 50_000).await;
+    let dir = tempfile::tempdir().unwrap();
+    // No key of its own: only the secrets the requests carry.
+    let plugin = Plugin::start_with(dir.path(), &cluster, false);
+    let mut node = plugin.node().await;
+    let old = cluster.key();
+    let secrets = |text: String| HashMap::from([("cluster.key".to_string(), text)]);
+    let mut stage = stage_request(&plugin, "k1", "/keyed", Mode::MultiNodeReaderOnly);
+    stage.secrets = secrets(old.to_text());
+    node.node_stage_volume(stage).await.unwrap();
+    let mut publish = publish_request(&plugin, "k1", "pod-a", true);
+    publish.secrets = secrets(old.to_text());
+    node.node_publish_volume(publish.clone()).await.unwrap();
+    let target = Path::new(&plugin.kubelet_path("pods/pod-a/volumes/k1")).to_path_buf();
+    assert_eq!(
+        std::fs::read(target.join("a.bin")).unwrap(),
+        pattern(50_000)
+    );
+    let key_files: Vec<_> = std::fs::read_dir(dir.path().join("state/volumes"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "key"))
+        .collect();
+    assert_eq!(key_files.len(), 1, "{key_files:?}");
+    let key_file = &key_files[0];
+    assert_eq!(
+        std::fs::read_to_string(key_file).unwrap().trim(),
+        old.to_hex()
+    );
+
+    // The first step of a rotation, republished.
+    let rotated = old
+        .rotated(alluxio_common::auth::RotationStep::Add)
+        .unwrap();
+    publish.secrets = secrets(rotated.to_text());
+    node.node_publish_volume(publish.clone()).await.unwrap();
+    assert_eq!(
+        std::fs::read_to_string(key_file).unwrap().trim(),
+        rotated.to_text().trim()
+    );
+    let mode = std::fs::metadata(key_file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    // A broken key: refused, the file as it was.
+    publish.secrets = secrets("not a key".into());
+    let err = node.node_publish_volume(publish.clone()).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err}");
+    assert_eq!(
+        std::fs::read_to_string(key_file).unwrap().trim(),
+        rotated.to_text().trim()
+    );
+    assert_eq!(
+        std::fs::read(target.join("a.bin")).unwrap(),
+        pattern(50_000)
+    );
+    node.node_unpublish_volume(NodeUnpublishVolumeRequest {
+        volume_id: "k1".into(),
+        target_path: plugin.kubelet_path("pods/pod-a/volumes/k1"),
+    })
+    .await
+    .unwrap();
+    node.node_unstage_volume(NodeUnstageVolumeRequest {
+        volume_id: "k1".into(),
+        staging_target_path: plugin.kubelet_path("plugins/staging/k1"),
+    })
+    .await
+    .unwrap();
+}

@@ -8,9 +8,10 @@
 //! Secrets, as external-provisioner handles them: the StorageClass's
 //! `csi.storage.k8s.io/provisioner-secret-{name,namespace}` name a Secret
 //! whose data goes to CreateVolume and DeleteVolume as `secrets`;
-//! `csi.storage.k8s.io/node-stage-secret-{name,namespace}` becomes the
-//! PersistentVolume's `nodeStageSecretRef`, which the kubelet resolves for
-//! NodeStageVolume. Every `csi.storage.k8s.io/` parameter is stripped
+//! `csi.storage.k8s.io/node-stage-secret-{name,namespace}` and
+//! `node-publish-secret-{name,namespace}` become the PersistentVolume's
+//! `nodeStageSecretRef` and `nodePublishSecretRef`, which the kubelet
+//! resolves for NodeStageVolume and NodePublishVolume. Every `csi.storage.k8s.io/` parameter is stripped
 //! before the driver sees the parameters.
 
 use alluxio_proto::csi::controller_client::ControllerClient;
@@ -171,8 +172,12 @@ async fn sync(
             .collect();
         let class_parameters = class.parameters.clone().unwrap_or_default();
         let secrets = provisioner_secrets(client, &class_parameters).await?;
-        let node_stage_secret = secret_ref(&class_parameters, "node-stage")
-            .map(|(name, namespace)| json!({"name": name, "namespace": namespace}));
+        let reference = |purpose| {
+            secret_ref(&class_parameters, purpose)
+                .map(|(name, namespace)| json!({"name": name, "namespace": namespace}))
+        };
+        let (node_stage_secret, node_publish_secret) =
+            (reference("node-stage"), reference("node-publish"));
         let volume = controller
             .create_volume(CreateVolumeRequest {
                 name: name.clone(),
@@ -204,7 +209,8 @@ async fn sync(
                 "claimRef": {"namespace": claim.namespace(), "name": claim.name_any(), "uid": claim.uid()},
                 "csi": {"driver": driver, "volumeHandle": volume.volume_id,
                         "volumeAttributes": volume.volume_context,
-                        "nodeStageSecretRef": node_stage_secret},
+                        "nodeStageSecretRef": node_stage_secret,
+                        "nodePublishSecretRef": node_publish_secret},
             },
         }))
         .map_err(|e| e.to_string())?;

@@ -190,6 +190,37 @@ impl NodeService {
         Ok(())
     }
 
+    /// A publish that carries the cluster's Secret (the StorageClass's
+    /// node-publish secret; the kubelet calls publish again periodically
+    /// with `requiresRepublish`) brings the volume's key file up to date,
+    /// so its FUSE daemon, which reads the file again every 10 s, follows
+    /// a key rotation.
+    fn refresh_key(
+        &self,
+        volume: &StagedVolume,
+        secrets: &std::collections::HashMap<String, String>,
+    ) -> Result<(), NodeError> {
+        let (Some(key_file), Some(text)) = (
+            &volume.key_file,
+            secrets.get(crate::server::controller::CLUSTER_KEY_SECRET),
+        ) else {
+            return Ok(());
+        };
+        alluxio_common::auth::ClusterKey::from_hex(text)
+            .map_err(|e| NodeError::InvalidArgument(format!("secret cluster.key: {e}")))?;
+        if std::fs::read_to_string(key_file).is_ok_and(|old| old.trim() == text.trim()) {
+            return Ok(());
+        }
+        self.daemons
+            .write_key(&volume.volume_id, text)
+            .map_err(|e| NodeError::Internal(e.to_string()))?;
+        tracing::info!(
+            volume = volume.volume_id,
+            "the volume's cluster key changed: written for its daemon"
+        );
+        Ok(())
+    }
+
     async fn publish(&self, req: NodePublishVolumeRequest) -> Result<(), NodeError> {
         require(&req.volume_id, "volume_id")?;
         let staging = allowed_path(
@@ -209,6 +240,9 @@ impl NodeService {
                 req.volume_id,
                 staging.display()
             )));
+        }
+        if let Some(v) = &staged {
+            self.refresh_key(v, &req.secrets)?;
         }
         if let Some(m) = mounts::mount_at(&target) {
             // Already done: this volume, published here, the same way.

@@ -87,15 +87,20 @@ pub async fn publish_claim(
         .unwrap_or_default()
         .into_iter()
         .collect();
-    // The node-stage Secret the volume names, resolved as the kubelet does.
-    let secrets = match &source.node_stage_secret_ref {
-        Some(r) => {
-            let namespace = r.namespace.clone().unwrap_or_else(|| "default".into());
-            let name = r.name.clone().unwrap_or_default();
-            crate::provisioner::secret_data(client, &name, &namespace).await?
+    // The node-stage and node-publish Secrets the volume names, resolved
+    // as the kubelet does.
+    let resolve = |r: Option<k8s_openapi::api::core::v1::SecretReference>| async move {
+        match r {
+            Some(r) => {
+                let namespace = r.namespace.clone().unwrap_or_else(|| "default".into());
+                let name = r.name.clone().unwrap_or_default();
+                crate::provisioner::secret_data(client, &name, &namespace).await
+            }
+            None => Ok(Default::default()),
         }
-        None => Default::default(),
     };
+    let secrets = resolve(source.node_stage_secret_ref.clone()).await?;
+    let publish_secrets = resolve(source.node_publish_secret_ref.clone()).await?;
     let mut node = node_client(plugin).await;
     node.node_stage_volume(NodeStageVolumeRequest {
         volume_id: source.volume_handle.clone(),
@@ -113,6 +118,7 @@ pub async fn publish_claim(
         target_path: target.display().to_string(),
         volume_capability: Some(capability),
         readonly: read_only || source.read_only.unwrap_or(false),
+        secrets: publish_secrets,
         ..Default::default()
     })
     .await

@@ -300,6 +300,8 @@ impl ReplicatedJournal {
         if !self.is_serving() {
             return Err(AlluxioError::Unavailable(self.not_leader().0));
         }
+        // Two masters joining at once must not both get the next id.
+        let _one_change = self.membership_changes.lock().await;
         let members = self.members();
         let missing: Vec<&str> = members
             .iter()
@@ -344,6 +346,7 @@ impl ReplicatedJournal {
     /// masters joining together, the second change dropping the first).
     /// Runs on the leader.
     pub async fn promote_learners(&self) -> Result<(), AlluxioError> {
+        let _one_change = self.membership_changes.lock().await;
         let (members, replication, last_index) = {
             let m = self.raft.metrics().borrow().clone();
             (self.members(), m.replication, m.last_log_index.unwrap_or(0))
@@ -385,6 +388,7 @@ impl ReplicatedJournal {
         if !self.is_serving() {
             return Err(AlluxioError::Unavailable(self.not_leader().0));
         }
+        let _one_change = self.membership_changes.lock().await;
         let members = self.members();
         let gone: BTreeSet<u64> = members
             .iter()

@@ -298,6 +298,10 @@ pub struct ReplicatedJournal {
     network: network::PeerNetwork,
     /// Set while this leader hands its leadership over: it does not serve.
     transferring: AtomicBool,
+    /// One membership change at a time (admit, promote, remove): each is
+    /// computed from the membership as it is, and two computed from one
+    /// view would give two masters one id, or drop each other's member.
+    membership_changes: tokio::sync::Mutex<()>,
     proposals: mpsc::UnboundedSender<Proposal>,
     /// The term in which this node serves as leader; 0 when it does not.
     serving_term: AtomicU64,
@@ -391,6 +395,7 @@ impl ReplicatedJournal {
             own,
             network,
             transferring: AtomicBool::new(false),
+            membership_changes: tokio::sync::Mutex::new(()),
             proposals,
             serving_term: AtomicU64::new(0),
             elections_won: AtomicU64::new(0),

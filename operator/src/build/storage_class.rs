@@ -19,8 +19,10 @@ pub fn storage_class_name(names: &Names) -> String {
 }
 
 /// The cluster's master, and its Secret for the provisioner (CreateVolume,
-/// DeleteVolume) and the kubelet (NodeStageVolume): the CSI plugin calls
-/// the master with tokens minted from its key.
+/// DeleteVolume) and the kubelet (NodeStageVolume, and NodePublishVolume,
+/// which the kubelet repeats with the CSIDriver's `requiresRepublish`):
+/// the CSI plugin calls the master with tokens minted from its key, and a
+/// publish brings a rotated key to the volume's FUSE daemon.
 fn parameters(names: &Names, spec: &AlluxioClusterSpec) -> BTreeMap<String, String> {
     let secret = super::security::security_secret_name(names);
     let mut p = BTreeMap::from([(
@@ -30,7 +32,7 @@ fn parameters(names: &Names, spec: &AlluxioClusterSpec) -> BTreeMap<String, Stri
         // behind the Service names the leader, which clients then dial.
         format!("{}:{}", names.master_service_host(), spec.master.rpc_port),
     )]);
-    for purpose in ["provisioner", "node-stage"] {
+    for purpose in ["provisioner", "node-stage", "node-publish"] {
         p.insert(
             format!("csi.storage.k8s.io/{purpose}-secret-name"),
             secret.clone(),
@@ -84,6 +86,10 @@ mod tests {
         assert_eq!(
             parameters["csi.storage.k8s.io/provisioner-secret-namespace"],
             "data"
+        );
+        assert_eq!(
+            parameters["csi.storage.k8s.io/node-publish-secret-name"],
+            "demo-security"
         );
     }
 }
