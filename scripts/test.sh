@@ -66,6 +66,10 @@ export PATH
 # Under CI a missing prerequisite fails the tests instead of skipping them.
 export CI="${CI:-1}"
 
+# A build from scratch gains nothing from incremental compilation, whose
+# caches beside target/debug grew to tens of GB here (a full disk).
+export CARGO_INCREMENTAL=0
+
 cargo fmt --all --check
 cargo fmt --manifest-path fuzz/Cargo.toml --check
 cargo clippy --workspace --all-targets -- -D warnings
