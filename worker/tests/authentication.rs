@@ -710,15 +710,12 @@ async fn block_bytes_go_only_to_callers_the_master_let_read_the_file() {
     }
 }
 
-/// Replaces the key file as the kubelet replaces a mounted Secret: a new
-/// file renamed over the old one.
+/// Replaces the key file at once (as the kubelet replaces a mounted
+/// Secret) with `keys`, the first signing.
 fn write_key_file(path: &std::path::Path, keys: &[&ClusterKey]) {
-    use std::os::unix::fs::PermissionsExt;
     let text: String = keys.iter().map(|k| k.to_text()).collect();
-    let new = path.with_extension("new");
-    std::fs::write(&new, text).unwrap();
-    std::fs::set_permissions(&new, std::fs::Permissions::from_mode(0o600)).unwrap();
-    std::fs::rename(new, path).unwrap();
+    let keys = ClusterKey::from_hex(&text).unwrap();
+    alluxio_common::auth::key_file::replace(path, &keys).unwrap();
 }
 
 /// The key rotation of the README, against a running master and worker

@@ -358,8 +358,8 @@ async fn apply(
     };
     let (headless, client_service) = master_services(&inputs);
     let namespace = &names.namespace;
-    ensure_security_secret(cx, target, cluster).await?;
-    let rotation_due = key_rotation::rotate_key(cx, target, cluster).await?;
+    let secret = ensure_security_secret(cx, target, cluster).await?;
+    let rotation_due = key_rotation::rotate_key(cx, target, cluster, &secret).await?;
     let daemonsets: Api<DaemonSet> = Api::namespaced(cx.client.clone(), namespace);
     let rolled_from = daemonsets
         .get_opt(&names.worker_daemonset())
@@ -437,7 +437,7 @@ async fn ensure_security_secret(
     cx: &Context,
     target: &ClusterRef,
     cluster: &AlluxioCluster,
-) -> Result<(), ApplyError> {
+) -> Result<Secret, ApplyError> {
     let names = &target.names;
     let name = security_secret_name(names);
     let fail = |reason: String| ApplyError::Secret {
@@ -446,17 +446,18 @@ async fn ensure_security_secret(
     };
     let api: Api<Secret> = Api::namespaced(cx.client.clone(), &names.namespace);
     match api.get_opt(&name).await {
-        Ok(Some(existing)) => key_of(&existing).map(|_| ()).map_err(fail),
+        Ok(Some(existing)) => key_of(&existing).map(|_| existing).map_err(fail),
         Ok(None) => {
             let secret = security_secret(names, target.owner.clone(), &ClusterKey::generate());
-            api.create(&Default::default(), &secret)
+            let created = api
+                .create(&Default::default(), &secret)
                 .await
                 .map_err(|e| fail(e.to_string()))?;
             let note = format!("Secret {name} holds the cluster key");
             cx.events
                 .normal(cluster, "SecretCreated", "Apply", note)
                 .await;
-            Ok(())
+            Ok(created)
         }
         Err(e) => Err(fail(e.to_string())),
     }

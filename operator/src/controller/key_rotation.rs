@@ -17,12 +17,13 @@ use serde_json::json;
 use std::time::Duration;
 
 /// Makes the next step of a rotation the cluster asked for, if one is
-/// due. Returns how long until the next step (`None`: no rotation under
-/// way).
+/// due, on the cluster's Secret as the reconcile just read it. Returns
+/// how long until the next step (`None`: no rotation under way).
 pub async fn rotate_key(
     cx: &Context,
     target: &ClusterRef,
     cluster: &AlluxioCluster,
+    secret: &Secret,
 ) -> Result<Option<Duration>, ApplyError> {
     let names = &target.names;
     let name = security_secret_name(names);
@@ -32,7 +33,6 @@ pub async fn rotate_key(
     };
     let interval = rotation_interval(cluster.annotations()).map_err(&fail)?;
     let api: Api<Secret> = Api::namespaced(cx.client.clone(), &names.namespace);
-    let secret = api.get(&name).await.map_err(|e| fail(e.to_string()))?;
     let now_s = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -42,7 +42,7 @@ pub async fn rotate_key(
             RotationPlan::Wait(left) => return Ok(Some(left)),
             RotationPlan::Step { step, request } => (step, request),
         };
-    let next = key_of(&secret)
+    let next = key_of(secret)
         .map_err(&fail)?
         .rotated(step)
         .map_err(|e| fail(format!("rotation {request:?}: {e}")))?;
