@@ -1,5 +1,5 @@
-//! Reading cached blocks over a worker's data port: plain TCP in the format
-//! of `alluxio_common::data_protocol`, a few idle connections kept per
+//! Reading cached blocks over a worker's data port: TCP (under TLS when the
+//! credentials say so) in the format of `alluxio_common::data_protocol`, a few idle connections kept per
 //! worker for the next block. Every frame of an answer is checked against
 //! its checksum before it is handed on. A new connection presents the
 //! client's token first (when it has one), and a connection presents a
@@ -11,6 +11,7 @@ use alluxio_common::data_protocol::{
     frame_crc, AnswerHeader, ReadRequest, Request, Status, ANSWER_HEADER_LEN, FRAME_CRC_LEN,
     FRAME_LEN,
 };
+use alluxio_common::tls::{MaybeTls, Protocol};
 use alluxio_common::{AlluxioError, Result};
 use bytes::{Bytes, BytesMut};
 use std::collections::{HashMap, HashSet};
@@ -35,7 +36,7 @@ pub(crate) struct DataConnections {
 
 /// A connection, and the files whose capabilities it has presented.
 struct Conn {
-    stream: TcpStream,
+    stream: MaybeTls,
     files: HashSet<u64>,
 }
 
@@ -140,10 +141,7 @@ impl DataConnections {
                 }
             }
         }
-        let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address))
-            .await
-            .map_err(|_| std::io::Error::other("connect timed out"))??;
-        stream.set_nodelay(true)?;
+        let mut stream = self.connect(address).await?;
         self.authenticate(&mut stream).await?;
         let mut conn = Conn {
             stream,
@@ -153,9 +151,27 @@ impl DataConnections {
         exchange(conn, request).await
     }
 
+    /// A new connection to the data port at `address`, under TLS when
+    /// our credentials say so.
+    async fn connect(&self, address: &str) -> std::io::Result<MaybeTls> {
+        let connect = async {
+            match self.credentials.tls() {
+                Some(tls) => tls.connect(address, Protocol::DataPort).await,
+                None => {
+                    let tcp = TcpStream::connect(address).await?;
+                    alluxio_common::rpc::tune_socket(&tcp)?;
+                    Ok(MaybeTls::Plain(tcp))
+                }
+            }
+        };
+        tokio::time::timeout(CONNECT_TIMEOUT, connect)
+            .await
+            .map_err(|_| std::io::Error::other("connect timed out"))?
+    }
+
     /// Presents our token on a new connection; a refusal is an error with
     /// the worker's reason.
-    async fn authenticate(&self, stream: &mut TcpStream) -> std::io::Result<()> {
+    async fn authenticate(&self, stream: &mut MaybeTls) -> std::io::Result<()> {
         let Some(token) = self.credentials.current_token() else {
             return Ok(()); // Anonymous: the worker decides.
         };
@@ -164,7 +180,7 @@ impl DataConnections {
         };
         let mut message = header.encode().to_vec();
         message.extend_from_slice(token.as_bytes());
-        stream.write_all(&message).await?;
+        send(stream, &message).await?;
         let mut raw = [0u8; ANSWER_HEADER_LEN];
         tokio::time::timeout(READ_TIMEOUT, stream.read_exact(&mut raw))
             .await
@@ -190,12 +206,19 @@ impl DataConnections {
 }
 
 async fn exchange(mut conn: Conn, request: ReadRequest) -> std::io::Result<(Conn, AnswerHeader)> {
-    conn.stream.write_all(&request.encode()).await?;
+    send(&mut conn.stream, &request.encode()).await?;
     let header = read_header(&mut conn.stream).await?;
     Ok((conn, header))
 }
 
-async fn read_header(stream: &mut TcpStream) -> std::io::Result<AnswerHeader> {
+/// Writes a whole message and flushes it (TLS holds written bytes until
+/// then).
+async fn send(stream: &mut MaybeTls, message: &[u8]) -> std::io::Result<()> {
+    stream.write_all(message).await?;
+    stream.flush().await
+}
+
+async fn read_header(stream: &mut MaybeTls) -> std::io::Result<AnswerHeader> {
     let mut raw = [0u8; ANSWER_HEADER_LEN];
     tokio::time::timeout(READ_TIMEOUT, stream.read_exact(&mut raw))
         .await
@@ -215,7 +238,7 @@ async fn present(conn: &mut Conn, file_id: u64, capability: &str) -> std::io::Re
     };
     let mut message = header.encode().to_vec();
     message.extend_from_slice(capability.as_bytes());
-    conn.stream.write_all(&message).await?;
+    send(&mut conn.stream, &message).await?;
     let answer = read_header(&mut conn.stream).await?;
     if answer.status != Status::Ok {
         let reason = read_reason(&mut conn.stream, answer.length).await;
@@ -233,7 +256,7 @@ async fn present(conn: &mut Conn, file_id: u64, capability: &str) -> std::io::Re
 
 /// The explanation that follows an error answer; empty when it cannot be
 /// read (then the connection is not reused).
-async fn read_reason(stream: &mut TcpStream, length: u64) -> String {
+async fn read_reason(stream: &mut MaybeTls, length: u64) -> String {
     if length > MAX_REASON {
         return String::new();
     }

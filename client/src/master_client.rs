@@ -116,7 +116,7 @@ impl MasterClient {
         let (first, channel) = 'found: loop {
             let mut last_error = None;
             for (i, endpoint) in endpoints.iter().enumerate() {
-                match endpoint.connect().await {
+                match alluxio_common::rpc::connect(endpoint, credentials.tls()).await {
                     Ok(channel) => break 'found (i, channel),
                     Err(e) => last_error = Some(e),
                 }
@@ -138,7 +138,7 @@ impl MasterClient {
                 (true, Some(c)) => c,
                 (_, c) => {
                     channel = c;
-                    e.connect_lazy()
+                    alluxio_common::rpc::connect_lazy(e, credentials.tls())
                 }
             })
             .collect();
@@ -151,7 +151,9 @@ impl MasterClient {
         let addresses = parse_master_addresses(address)?;
         let channels = addresses
             .iter()
-            .map(|a| master_endpoint(a).map(|e| e.connect_lazy()))
+            .map(|a| {
+                master_endpoint(a).map(|e| alluxio_common::rpc::connect_lazy(&e, credentials.tls()))
+            })
             .collect::<Result<_>>()?;
         Ok(Self::over(addresses, channels, 0, credentials))
     }
@@ -252,7 +254,9 @@ impl MasterClient {
                 }
                 (Some(leader), None) => {
                     let endpoint = master_endpoint(&leader)?;
-                    outside = Some(Conn::over(endpoint.connect_lazy(), &self.credentials));
+                    let channel =
+                        alluxio_common::rpc::connect_lazy(&endpoint, self.credentials.tls());
+                    outside = Some(Conn::over(channel, &self.credentials));
                     dialled.push(leader);
                 }
                 (None, _) if n == 1 && dialled.is_empty() => return Err(error),

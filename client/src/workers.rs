@@ -92,13 +92,13 @@ impl WorkerPool {
             None => {
                 // No per-call deadline: a block upload lasts as long as its
                 // writer takes; keepalives notice a worker that is gone.
-                let c = alluxio_common::rpc::endpoint(&address)
+                let endpoint = alluxio_common::rpc::endpoint(&address)
                     .map_err(|e| AlluxioError::InvalidArgument(format!("worker: {e}")))?
                     .initial_stream_window_size(Some(8 << 20))
                     .initial_connection_window_size(Some(16 << 20))
                     // Large frames: fewer syscalls and copies for block data.
-                    .max_frame_size(Some((1 << 24) - 1))
-                    .connect_lazy();
+                    .max_frame_size(Some((1 << 24) - 1));
+                let c = alluxio_common::rpc::connect_lazy(&endpoint, self.credentials.tls());
                 channels.insert(address, c.clone());
                 c
             }

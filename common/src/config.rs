@@ -44,6 +44,31 @@ pub struct SecurityConfig {
     pub superuser: String,
     /// Members of this group are superusers too.
     pub supergroup: String,
+    /// TLS on the gRPC ports and the data port (see `tls`).
+    pub tls: SecurityTlsConfig,
+}
+
+/// `security.tls.*`: whether the cluster's ports speak TLS, and what
+/// clients trust.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecurityTlsConfig {
+    /// Servers serve TLS and clients dial it (off by default).
+    pub enabled: bool,
+    /// The CA certificates (PEM) that servers' certificates must chain to.
+    pub ca_file: Option<PathBuf>,
+    /// When set, every server's certificate is checked against this name
+    /// instead of the host a client dials.
+    pub server_name: String,
+}
+
+/// `master.tls.*`, `worker.tls.*`: a server's certificate chain and
+/// private key (PEM), reread when they change.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsFilesConfig {
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +87,7 @@ impl Default for SecurityConfig {
             token_ttl: ConfigDuration(Duration::from_secs(3600)),
             superuser: String::new(),
             supergroup: "supergroup".to_string(),
+            tls: SecurityTlsConfig::default(),
         }
     }
 }
@@ -107,6 +133,8 @@ pub struct WorkerConfig {
     /// directories and HDFS are read with one stream.
     pub ufs_fetch_piece: ByteSize,
     pub ufs_fetch_parallelism: usize,
+    /// This worker's certificate, when `security.tls.enabled`.
+    pub tls: TlsFilesConfig,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -150,6 +178,7 @@ impl Default for WorkerConfig {
             read_through_memory: ByteSize(1 << 30),
             ufs_fetch_piece: ByteSize(8 << 20),
             ufs_fetch_parallelism: 4,
+            tls: TlsFilesConfig::default(),
         }
     }
 }
@@ -221,6 +250,9 @@ pub struct MasterConfig {
     pub embedded_journal: EmbeddedJournalConfig,
     /// Load jobs (`alluxio job load`, the `Load` resource).
     pub job: JobConfig,
+    /// This master's certificate, when `security.tls.enabled` (served on
+    /// the RPC and the Raft port).
+    pub tls: TlsFilesConfig,
 }
 
 /// `master.job.*`: how the master runs load jobs on the workers.
@@ -367,6 +399,7 @@ impl Default for MasterConfig {
             rpc_addresses: Vec::new(),
             embedded_journal: EmbeddedJournalConfig::default(),
             job: JobConfig::default(),
+            tls: TlsFilesConfig::default(),
         }
     }
 }

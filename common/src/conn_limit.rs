@@ -5,7 +5,12 @@
 //! accepted and closed at once: the client sees a reset right away (and
 //! tries another server or backs off) instead of waiting in the kernel's
 //! backlog with no answer.
+//!
+//! With TLS, each accepted connection shakes hands in its own task (a
+//! peer that stalls its handshake holds only its own slot, for at most
+//! `tls::HANDSHAKE_TIMEOUT`), and the server sees it once that is done.
 
+use crate::tls::{MaybeTls, Protocol, ServerTls};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
@@ -14,7 +19,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_stream::{Stream, StreamExt};
 use tonic::transport::server::{Connected, TcpConnectInfo, TcpIncoming};
@@ -44,8 +49,22 @@ impl ConnectionCounts {
 
 /// The accepted connections of `listener` (with TCP_NODELAY: without it,
 /// small responses wait for the peer's delayed ACK, about 40 ms each), at
-/// most `max_connections` open at once (0: no cap).
+/// most `max_connections` open at once (0: no cap), under TLS when `tls`
+/// is given.
 pub fn limited_incoming(
+    listener: TcpListener,
+    max_connections: usize,
+    counts: Arc<ConnectionCounts>,
+    tls: Option<ServerTls>,
+) -> Pin<Box<dyn Stream<Item = io::Result<LimitedConnection>> + Send + 'static>> {
+    let accepted = accepted_within_cap(listener, max_connections, counts);
+    match tls {
+        None => Box::pin(accepted),
+        Some(tls) => Box::pin(after_handshakes(accepted, tls)),
+    }
+}
+
+fn accepted_within_cap(
     listener: TcpListener,
     max_connections: usize,
     counts: Arc<ConnectionCounts>,
@@ -75,21 +94,72 @@ pub fn limited_incoming(
             };
             counts.open.inc();
             Some(Ok(LimitedConnection {
-                stream,
-                _permit: permit,
-                counts: counts.clone(),
+                stream: MaybeTls::Plain(stream),
+                slot: Slot {
+                    _permit: permit,
+                    counts: counts.clone(),
+                },
             }))
         })
 }
 
+/// The connections of `accepted` once their TLS handshake is done; those
+/// whose handshake fails or stalls are dropped (with their slot). Stops
+/// accepting when the server drops this stream.
+fn after_handshakes(
+    accepted: impl Stream<Item = io::Result<LimitedConnection>> + Send + 'static,
+    tls: ServerTls,
+) -> impl Stream<Item = io::Result<LimitedConnection>> + Send + 'static {
+    let (ready, incoming) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        tokio::pin!(accepted);
+        loop {
+            let next = tokio::select! {
+                () = ready.closed() => return,
+                next = accepted.next() => next,
+            };
+            let connection = match next {
+                None => return,
+                Some(Err(e)) => {
+                    if ready.send(Err(e)).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                Some(Ok(connection)) => connection,
+            };
+            let (tls, ready) = (tls.clone(), ready.clone());
+            tokio::spawn(async move {
+                let LimitedConnection { stream, slot } = connection;
+                let MaybeTls::Plain(tcp) = stream else {
+                    return;
+                };
+                let peer = tcp.peer_addr().ok();
+                match tls.accept(tcp, Protocol::Grpc).await {
+                    Ok(stream) => {
+                        let _ = ready.send(Ok(LimitedConnection { stream, slot })).await;
+                    }
+                    Err(e) => tracing::debug!(?peer, error = %e, "TLS handshake failed"),
+                }
+            });
+        }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(incoming)
+}
+
 /// A connection that frees its place under the cap when it closes.
 pub struct LimitedConnection {
-    stream: TcpStream,
+    stream: MaybeTls,
+    slot: Slot,
+}
+
+/// A place under the cap, and in the count of open connections.
+struct Slot {
     _permit: Option<OwnedSemaphorePermit>,
     counts: Arc<ConnectionCounts>,
 }
 
-impl Drop for LimitedConnection {
+impl Drop for Slot {
     fn drop(&mut self) {
         self.counts.open.dec();
     }
@@ -101,7 +171,7 @@ impl Connected for LimitedConnection {
     type ConnectInfo = TcpConnectInfo;
 
     fn connect_info(&self) -> TcpConnectInfo {
-        self.stream.connect_info()
+        self.stream.tcp().connect_info()
     }
 }
 
@@ -149,13 +219,14 @@ impl AsyncWrite for LimitedConnection {
 mod tests {
     use super::*;
     use tokio::io::AsyncReadExt;
+    use tokio::net::TcpStream;
 
     #[tokio::test]
     async fn connections_past_the_cap_are_closed_and_room_comes_back() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let counts = Arc::new(ConnectionCounts::default());
-        let mut incoming = Box::pin(limited_incoming(listener, 2, counts.clone()));
+        let mut incoming = limited_incoming(listener, 2, counts.clone(), None);
         let _a = TcpStream::connect(addr).await.unwrap();
         let first = incoming.next().await.unwrap().unwrap();
         let _b = TcpStream::connect(addr).await.unwrap();

@@ -18,6 +18,7 @@ pub mod mapped;
 pub mod path;
 pub mod rpc;
 pub mod server;
+pub mod tls;
 pub mod units;
 pub mod users;
 

@@ -11,9 +11,10 @@
 //! a call until its response starts; a streamed response is bounded by
 //! the keepalives and the data-path timeouts after that.
 
+use crate::tls::{ClientTls, Protocol};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tonic::transport::{Endpoint, Server};
+use tonic::transport::{Channel, Endpoint, Server};
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(120);
@@ -74,6 +75,64 @@ pub fn endpoint(address: &str) -> Result<Endpoint, String> {
         .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
         .keep_alive_timeout(KEEPALIVE_TIMEOUT)
         .keep_alive_while_idle(true))
+}
+
+/// A channel through `endpoint`, connecting on its first call: over TLS
+/// when `tls` is given (what `security.tls.*` says), plain otherwise.
+pub fn connect_lazy(endpoint: &Endpoint, tls: Option<&ClientTls>) -> Channel {
+    match tls {
+        None => endpoint.connect_lazy(),
+        Some(tls) => endpoint.connect_with_connector_lazy(tls_connector(tls.clone())),
+    }
+}
+
+/// Like [`connect_lazy`], connecting now.
+pub async fn connect(
+    endpoint: &Endpoint,
+    tls: Option<&ClientTls>,
+) -> Result<Channel, tonic::transport::Error> {
+    match tls {
+        None => endpoint.connect().await,
+        Some(tls) => {
+            endpoint
+                .connect_with_connector(tls_connector(tls.clone()))
+                .await
+        }
+    }
+}
+
+/// Dials the endpoint's `host:port` and shakes hands. The endpoint stays
+/// `http://`: this connector, not tonic, does the TLS, so it can follow
+/// a reloaded CA file.
+fn tls_connector(
+    tls: ClientTls,
+) -> impl tower::Service<
+    http::Uri,
+    Response = hyper_util::rt::TokioIo<crate::tls::MaybeTls>,
+    Error = std::io::Error,
+    Future = impl Send,
+> + Clone
+       + Send
+       + 'static {
+    tower::service_fn(move |uri: http::Uri| {
+        let tls = tls.clone();
+        async move {
+            let authority = uri.authority().ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, "no host:port to dial")
+            })?;
+            let stream = tls.connect(authority.as_str(), Protocol::Grpc).await?;
+            Ok(hyper_util::rt::TokioIo::new(stream))
+        }
+    })
+}
+
+/// What every connection of ours gets: no Nagle delay (small answers
+/// would wait for the peer's delayed ACK), and TCP keepalives that notice
+/// a peer gone without a word.
+pub fn tune_socket(tcp: &tokio::net::TcpStream) -> std::io::Result<()> {
+    tcp.set_nodelay(true)?;
+    let keepalive = socket2::TcpKeepalive::new().with_time(TCP_KEEPALIVE);
+    socket2::SockRef::from(tcp).set_tcp_keepalive(&keepalive)
 }
 
 /// A server builder with keepalives and a bound on concurrent calls per

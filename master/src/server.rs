@@ -18,6 +18,7 @@ use alluxio_common::auth::{AuthError, Authenticator, Credentials, Role};
 use alluxio_common::config::AlluxioConfig;
 use alluxio_common::conn_limit::{limited_incoming, ConnectionCounts};
 use alluxio_common::server::Supervisor;
+use alluxio_common::tls::ServerTls;
 use alluxio_common::AlluxioError;
 use alluxio_proto::grpc::{
     block_master_server::BlockMasterServer, file_system_master_server::FileSystemMasterServer,
@@ -46,6 +47,8 @@ pub enum MasterError {
     Security(#[from] AuthError),
     #[error("invalid configuration: {0}")]
     Config(String),
+    #[error("cannot set up TLS: {0}")]
+    Tls(#[from] alluxio_common::tls::TlsError),
 }
 
 pub struct MasterServer {
@@ -81,6 +84,7 @@ impl MasterServer {
         // The first master of a cluster creates its key, before it listens:
         // whoever sees the port open can expect the key file to be there.
         let auth = Authenticator::from_config(config, true)?;
+        let tls = ServerTls::from_config(config, &mc.tls, "master")?;
         let raft_settings = RaftSettings::from_config(config).map_err(MasterError::Config)?;
         let (rpc_listener, rpc_addr) = bind(&mc.hostname, mc.rpc_port).await?;
         let (web_listener, web_addr) = bind(&mc.hostname, mc.web_port).await?;
@@ -88,15 +92,17 @@ impl MasterServer {
         let mut tasks = Supervisor::default();
         let (fs, replicated) = match raft_settings {
             None => (Arc::new(recover(config).await?), None),
-            Some(settings) => match start_replicated(config, settings, &auth, &mut tasks).await {
-                Ok((fs, journal)) => (fs, Some(journal)),
-                Err(e) => {
-                    // Release the Raft port before answering: a start that
-                    // failed (refused by the group) leaves nothing bound.
-                    tasks.shutdown().await;
-                    return Err(e);
+            Some(settings) => {
+                match start_replicated(config, settings, &auth, &tls, &mut tasks).await {
+                    Ok((fs, journal)) => (fs, Some(journal)),
+                    Err(e) => {
+                        // Release the Raft port before answering: a start that
+                        // failed (refused by the group) leaves nothing bound.
+                        tasks.shutdown().await;
+                        return Err(e);
+                    }
                 }
-            },
+            }
         };
 
         let mut registry = Registry::default();
@@ -104,7 +110,7 @@ impl MasterServer {
         let ready = Arc::new(AtomicBool::new(false));
         let jobs = Arc::new(JobMaster::new(
             fs.clone(),
-            Credentials::for_service(config, auth.key(), Role::Admin),
+            Credentials::for_service(config, auth.key(), Role::Admin)?,
             JobSettings::from_config(&mc.job),
         ));
 
@@ -165,7 +171,7 @@ impl MasterServer {
             ));
         let connections = Arc::new(ConnectionCounts::default());
         connections.register(&mut registry, "alluxio_master");
-        let incoming = limited_incoming(rpc_listener, mc.max_connections, connections);
+        let incoming = limited_incoming(rpc_listener, mc.max_connections, connections, tls);
         tasks.spawn_server("master gRPC", move |stop| {
             grpc.serve_with_incoming_shutdown(incoming, stop)
         });
@@ -231,11 +237,12 @@ async fn start_replicated(
     config: &AlluxioConfig,
     settings: RaftSettings,
     auth: &Authenticator,
+    tls: &Option<ServerTls>,
     tasks: &mut Supervisor,
 ) -> Result<(Arc<FileSystemMaster>, Arc<ReplicatedJournal>), MasterError> {
     let mc = &config.master;
     let (raft_listener, raft_addr) = bind(&mc.hostname, mc.embedded_journal.port).await?;
-    let credentials = Credentials::for_service(config, auth.key(), Role::Admin);
+    let credentials = Credentials::for_service(config, auth.key(), Role::Admin)?;
     // The Raft port serves before this master's Raft node exists: other
     // masters finding their place ask it who it is.
     let node = Arc::new(std::sync::OnceLock::new());
@@ -255,7 +262,12 @@ async fn start_replicated(
         network::server(peer_service),
         auth.clone(),
     ));
-    let incoming = limited_incoming(raft_listener, mc.max_connections, Arc::default());
+    let incoming = limited_incoming(
+        raft_listener,
+        mc.max_connections,
+        Arc::default(),
+        tls.clone(),
+    );
     tasks.spawn_server("master Raft", move |stop| {
         raft_grpc.serve_with_incoming_shutdown(incoming, stop)
     });

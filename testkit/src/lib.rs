@@ -22,6 +22,7 @@ pub mod prometheus;
 pub mod quorum;
 pub mod s3;
 pub mod small_disk;
+pub mod tls;
 
 /// A child process that gets SIGTERM, and is waited for, when this goes
 /// out of scope: a failing test or benchmark leaves nothing running.

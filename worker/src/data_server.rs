@@ -1,5 +1,5 @@
-//! The worker's data port: cached block bytes over plain TCP (the format is
-//! `alluxio_common::data_protocol`). gRPC stays the way to read blocks this
+//! The worker's data port: cached block bytes over TCP, under TLS when
+//! `security.tls.enabled` (the format is `alluxio_common::data_protocol`). gRPC stays the way to read blocks this
 //! worker does not hold (read-through from the UFS); this port only serves
 //! what is cached, verified chunk by chunk, written to the socket straight
 //! from the mapped block file.
@@ -10,7 +10,7 @@
 //! read for a connection that has not presented a valid token first.
 //!
 //! Bounded: at most `worker.data_port_max_connections` connections at once
-//! (the next ones are answered BUSY and closed), and a reader that takes no
+//! (the next ones are answered BUSY and closed; under TLS, closed), and a reader that takes no
 //! bytes for `worker.data_port_write_timeout` is dropped, so a stalled
 //! client holds neither a connection nor the worker's buffers for long.
 
@@ -21,12 +21,13 @@ use alluxio_common::data_protocol::{
     frame_crc, AnswerHeader, ReadRequest, Request, Status, CAPABILITIES_PER_CONNECTION, FRAME_LEN,
     REQUEST_LEN,
 };
+use alluxio_common::tls::{MaybeTls, Protocol, ServerTls};
 use bytes::Bytes;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 /// Bytes mapped, verified and written at a time; the next window is
@@ -45,30 +46,61 @@ pub struct Limits {
     pub write_timeout: Duration,
 }
 
+/// What a data port serves from, and how.
+pub struct DataPort {
+    pub store: BlockStore,
+    pub metrics: Arc<WorkerMetrics>,
+    pub auth: Authenticator,
+    pub limits: Limits,
+    /// TLS on every connection when given.
+    pub tls: Option<ServerTls>,
+}
+
 /// Serves connections until `stop` completes, then drops them.
 pub async fn serve(
     listener: TcpListener,
-    store: BlockStore,
-    metrics: Arc<WorkerMetrics>,
-    auth: Authenticator,
-    limits: Limits,
+    port: DataPort,
     stop: impl std::future::Future<Output = ()>,
 ) {
+    let DataPort {
+        store,
+        metrics,
+        auth,
+        limits,
+        tls,
+    } = port;
     let mut connections = JoinSet::new();
     tokio::pin!(stop);
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((mut stream, _)) if connections.len() >= limits.max_connections => {
+                Ok((_, _)) if connections.len() >= limits.max_connections && tls.is_some() => {
+                    // Closed: a plain answer would not be TLS.
+                }
+                Ok((stream, _)) if connections.len() >= limits.max_connections => {
                     // Said and closed off the accept loop, within a bound.
+                    let mut stream = MaybeTls::Plain(stream);
                     tokio::spawn(async move {
                         let busy = answer_error(&mut stream, Status::Busy, "too many data-port connections; read over gRPC");
                         let _ = tokio::time::timeout(Duration::from_secs(1), busy).await;
                     });
                 }
                 Ok((stream, _)) => {
-                    let (store, metrics, auth) = (store.clone(), metrics.clone(), auth.clone());
-                    connections.spawn(serve_connection(stream, store, metrics, auth, limits.write_timeout));
+                    let (store, metrics, auth, tls) = (store.clone(), metrics.clone(), auth.clone(), tls.clone());
+                    connections.spawn(async move {
+                        let _ = alluxio_common::rpc::tune_socket(&stream);
+                        let stream = match tls {
+                            None => MaybeTls::Plain(stream),
+                            Some(tls) => match tls.accept(stream, Protocol::DataPort).await {
+                                Ok(stream) => stream,
+                                Err(e) => {
+                                    tracing::debug!(error = %e, "data port: TLS handshake failed");
+                                    return;
+                                }
+                            },
+                        };
+                        serve_connection(stream, store, metrics, auth, limits.write_timeout).await
+                    });
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "data port: accept failed");
@@ -103,11 +135,7 @@ impl Session {
         }
     }
 
-    async fn authenticate(
-        &mut self,
-        stream: &mut TcpStream,
-        token_len: u64,
-    ) -> Result<(), Refusal> {
+    async fn authenticate(&mut self, stream: &mut MaybeTls, token_len: u64) -> Result<(), Refusal> {
         let token = read_credential(stream, token_len, "token")
             .await
             .map_err(|reason| (Status::Unauthenticated, reason))?;
@@ -121,7 +149,7 @@ impl Session {
 
     async fn present(
         &mut self,
-        stream: &mut TcpStream,
+        stream: &mut MaybeTls,
         file_id: u64,
         len: u64,
     ) -> Result<(), Refusal> {
@@ -169,13 +197,12 @@ impl Session {
 }
 
 async fn serve_connection(
-    mut stream: TcpStream,
+    mut stream: MaybeTls,
     store: BlockStore,
     metrics: Arc<WorkerMetrics>,
     auth: Authenticator,
     write_timeout: Duration,
 ) {
-    let _ = stream.set_nodelay(true);
     let mut session = Session::new(auth);
     loop {
         let mut raw = [0u8; REQUEST_LEN];
@@ -210,7 +237,7 @@ async fn serve_connection(
                     status: Status::Ok,
                     length: 0,
                 };
-                stream.write_all(&ok.encode()).await.is_ok()
+                send(&mut stream, &ok.encode()).await.is_ok()
             }
             Err((status, reason)) => {
                 tracing::debug!(?status, reason, "data port: refused a request");
@@ -227,7 +254,7 @@ async fn serve_connection(
 /// Reads the `len` bytes of text (a token, a capability: `what`) that
 /// follow a request. An oversized length is refused before anything is
 /// read.
-async fn read_credential(stream: &mut TcpStream, len: u64, what: &str) -> Result<String, String> {
+async fn read_credential(stream: &mut MaybeTls, len: u64, what: &str) -> Result<String, String> {
     if len == 0 || len > MAX_TOKEN_LEN as u64 {
         return Err(format!(
             "{what} length {len} is outside 1..={MAX_TOKEN_LEN}"
@@ -244,7 +271,7 @@ async fn read_credential(stream: &mut TcpStream, len: u64, what: &str) -> Result
 /// Answers one read. An error means the connection cannot carry another
 /// request (the socket failed, or the answer was cut short on damage).
 async fn serve_read(
-    stream: &mut TcpStream,
+    stream: &mut MaybeTls,
     store: &BlockStore,
     metrics: &WorkerMetrics,
     r: ReadRequest,
@@ -316,13 +343,15 @@ async fn serve_read(
             },
         };
     }
-    Ok(())
+    tokio::time::timeout(write_timeout, stream.flush())
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "the reader stalled"))?
 }
 
 /// Writes `bytes`, failing if the reader takes none of them for `timeout`
 /// (a stalled reader must not hold the connection).
 async fn write_within(
-    stream: &mut TcpStream,
+    stream: &mut MaybeTls,
     bytes: &[u8],
     timeout: Duration,
 ) -> std::io::Result<()> {
@@ -341,11 +370,19 @@ async fn write_within(
     Ok(())
 }
 
-async fn answer_error(stream: &mut TcpStream, status: Status, reason: &str) -> std::io::Result<()> {
+async fn answer_error(stream: &mut MaybeTls, status: Status, reason: &str) -> std::io::Result<()> {
     let header = AnswerHeader {
         status,
         length: reason.len() as u64,
     };
-    stream.write_all(&header.encode()).await?;
-    stream.write_all(reason.as_bytes()).await
+    let mut answer = header.encode().to_vec();
+    answer.extend_from_slice(reason.as_bytes());
+    send(stream, &answer).await
+}
+
+/// Writes a whole message and flushes it (TLS holds written bytes until
+/// then).
+async fn send(stream: &mut MaybeTls, message: &[u8]) -> std::io::Result<()> {
+    stream.write_all(message).await?;
+    stream.flush().await
 }

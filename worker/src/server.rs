@@ -12,6 +12,7 @@ use alluxio_common::auth::{AuthError, Authenticator, Credentials, Role};
 use alluxio_common::config::AlluxioConfig;
 use alluxio_common::conn_limit::{limited_incoming, ConnectionCounts};
 use alluxio_common::server::Supervisor;
+use alluxio_common::tls::ServerTls;
 use alluxio_proto::grpc::block_worker_server::BlockWorkerServer;
 use alluxio_proto::grpc::WorkerAddress;
 use prometheus_client::registry::Registry;
@@ -36,6 +37,8 @@ pub enum WorkerError {
     Master(alluxio_common::AlluxioError),
     #[error("cannot set up authentication: {0}")]
     Security(#[from] AuthError),
+    #[error("cannot set up TLS: {0}")]
+    Tls(#[from] alluxio_common::tls::TlsError),
 }
 
 pub struct WorkerServer {
@@ -67,7 +70,8 @@ impl WorkerServer {
         // A worker checks callers with the cluster key and calls the master
         // as a worker with tokens it mints from it.
         let auth = Authenticator::from_config(config, false)?;
-        let credentials = Credentials::for_service(config, auth.key(), Role::Worker);
+        let credentials = Credentials::for_service(config, auth.key(), Role::Worker)?;
+        let tls = ServerTls::from_config(config, &wc.tls, "worker")?;
         let worker_id =
             load_or_create_id(&wc.data_dir).map_err(|source| WorkerError::Identity {
                 dir: wc.data_dir.display().to_string(),
@@ -132,18 +136,21 @@ impl WorkerServer {
             ));
         let connections = Arc::new(ConnectionCounts::default());
         connections.register(&mut registry, "alluxio_worker");
-        let incoming = limited_incoming(rpc_listener, wc.max_connections, connections);
+        let incoming = limited_incoming(rpc_listener, wc.max_connections, connections, tls.clone());
         tasks.spawn_server("worker gRPC", move |stop| {
             grpc.serve_with_incoming_shutdown(incoming, stop)
         });
         let data_port = crate::data_server::serve(
             data_listener,
-            store.clone(),
-            metrics.clone(),
-            auth,
-            crate::data_server::Limits {
-                max_connections: wc.data_port_max_connections.max(1),
-                write_timeout: wc.data_port_write_timeout.0,
+            crate::data_server::DataPort {
+                store: store.clone(),
+                metrics: metrics.clone(),
+                auth,
+                limits: crate::data_server::Limits {
+                    max_connections: wc.data_port_max_connections.max(1),
+                    write_timeout: wc.data_port_write_timeout.0,
+                },
+                tls: tls.clone(),
             },
             tasks.stop_signal(),
         );

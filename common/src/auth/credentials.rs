@@ -13,25 +13,34 @@
 //!
 //! Minted tokens are cached and renewed when half their life has passed.
 //!
+//! Credentials also carry how to check that a server is the real one: the
+//! CA of `security.tls.*` when TLS is on (`tls`), so that every connection
+//! a client makes with them is under TLS.
+//!
 //! A proxy (the FUSE daemon) runs each operation inside [`acting_for`]: the
 //! calls that operation makes also carry `x-alluxio-act-as` with the user
 //! whose system call it is, and the master checks that user's permissions.
 
 use super::{AuthError, ClusterKey, Role, AUTHORIZATION};
 use crate::config::{AlluxioConfig, AuthenticationConfig};
+use crate::tls::ClientTls;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
+use tonic::transport::{Channel, Endpoint};
 
 /// A gRPC channel whose calls carry credentials.
 pub type AuthChannel = InterceptedService<Channel, AttachCredentials>;
 
-/// What a client presents to servers. Cheap to clone.
+/// What a client presents to servers, and the CA it checks them against
+/// when TLS is on. Cheap to clone.
 #[derive(Clone)]
-pub struct Credentials(Arc<Source>);
+pub struct Credentials {
+    source: Arc<Source>,
+    tls: Option<ClientTls>,
+}
 
 enum Source {
     /// Nothing (authentication off, or no credentials found).
@@ -70,7 +79,7 @@ fn bearer(token: &str) -> Option<Header> {
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never the token itself.
-        match &*self.0 {
+        match &*self.source {
             Source::Anonymous => f.write_str("Credentials(anonymous)"),
             Source::Token { .. } => f.write_str("Credentials(token)"),
             Source::Key { user, role, .. } => write!(f, "Credentials({user} as {role:?})"),
@@ -81,16 +90,16 @@ impl std::fmt::Debug for Credentials {
 impl Credentials {
     /// No credentials.
     pub fn anonymous() -> Self {
-        Credentials(Arc::new(Source::Anonymous))
+        Self::of(Source::Anonymous)
     }
 
     /// A fixed token.
     pub fn token(token: &str) -> Self {
         let token = token.trim().to_string();
-        Credentials(Arc::new(Source::Token {
+        Self::of(Source::Token {
             header: bearer(&token),
             token,
-        }))
+        })
     }
 
     /// Tokens minted from `key` for `user`, valid `ttl` each.
@@ -101,7 +110,7 @@ impl Credentials {
         role: Role,
         ttl: Duration,
     ) -> Self {
-        Credentials(Arc::new(Source::Key {
+        Self::of(Source::Key {
             key,
             user: user.to_string(),
             groups: groups.to_vec(),
@@ -110,7 +119,27 @@ impl Credentials {
             // nearly every call.
             ttl: ttl.max(Duration::from_secs(60)),
             minted: Mutex::new(None),
-        }))
+        })
+    }
+
+    fn of(source: Source) -> Self {
+        Credentials {
+            source: Arc::new(source),
+            tls: None,
+        }
+    }
+
+    /// These credentials, dialling servers under TLS with `tls` (plain
+    /// when None).
+    pub fn with_tls(mut self, tls: Option<ClientTls>) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// How connections made with these credentials check their server:
+    /// None for plain TCP.
+    pub fn tls(&self) -> Option<&ClientTls> {
+        self.tls.as_ref()
     }
 
     /// A client's credentials, found as the module documentation says.
@@ -121,6 +150,10 @@ impl Credentials {
     /// Like [`Credentials::for_client`], minting tokens with `role` when
     /// it mints (the FUSE daemon: a proxy).
     pub fn for_client_as(config: &AlluxioConfig, role: Role) -> Result<Self, AuthError> {
+        Ok(Self::client_source(config, role)?.with_tls(client_tls(config)?))
+    }
+
+    fn client_source(config: &AlluxioConfig, role: Role) -> Result<Self, AuthError> {
         let security = &config.security;
         if security.authentication == AuthenticationConfig::Nosasl {
             return Ok(Self::anonymous());
@@ -151,8 +184,12 @@ impl Credentials {
 
     /// A service's credentials (`role`), minted from the cluster key it
     /// must hold; anonymous when authentication is off.
-    pub fn for_service(config: &AlluxioConfig, key: Option<&ClusterKey>, role: Role) -> Self {
-        match key {
+    pub fn for_service(
+        config: &AlluxioConfig,
+        key: Option<&ClusterKey>,
+        role: Role,
+    ) -> Result<Self, AuthError> {
+        let credentials = match key {
             None => Self::anonymous(),
             Some(key) => {
                 let me = crate::users::current_user();
@@ -164,7 +201,8 @@ impl Credentials {
                     config.security.token_ttl.0,
                 )
             }
-        }
+        };
+        Ok(credentials.with_tls(client_tls(config)?))
     }
 
     fn read_token_file(path: &Path) -> Result<Self, AuthError> {
@@ -183,7 +221,7 @@ impl Credentials {
 
     /// Whether calls carry anything.
     pub fn is_anonymous(&self) -> bool {
-        matches!(&*self.0, Source::Anonymous)
+        matches!(&*self.source, Source::Anonymous)
     }
 
     /// The token to present now, if any (for the data port's handshake).
@@ -197,7 +235,7 @@ impl Credentials {
     }
 
     fn current(&self) -> Option<(String, Header)> {
-        match &*self.0 {
+        match &*self.source {
             Source::Anonymous => None,
             Source::Token { token, header } => Some((token.clone(), header.clone()?)),
             Source::Key {
@@ -235,6 +273,16 @@ impl Credentials {
     pub fn attach(&self, channel: Channel) -> AuthChannel {
         InterceptedService::new(channel, AttachCredentials(self.clone()))
     }
+
+    /// A channel through `endpoint` (under TLS when these credentials say
+    /// so) with these credentials on every call, connecting on first use.
+    pub fn connect_lazy(&self, endpoint: &Endpoint) -> AuthChannel {
+        self.attach(crate::rpc::connect_lazy(endpoint, self.tls()))
+    }
+}
+
+fn client_tls(config: &AlluxioConfig) -> Result<Option<ClientTls>, AuthError> {
+    ClientTls::from_config(config).map_err(|e| AuthError::Tls(e.to_string()))
 }
 
 /// The user a proxy's calls are made for.

@@ -119,6 +119,8 @@ pub enum AuthError {
     Key { path: String, reason: String },
     #[error("token file {path}: {reason}")]
     TokenFile { path: String, reason: String },
+    #[error("{0}")]
+    Tls(String),
     #[error("{0} may not act for another user: only proxies (FUSE, CSI) may")]
     NotAProxy(String),
     #[error("no valid capability for file {0}: ask the master for the file's status first")]
@@ -128,7 +130,7 @@ pub enum AuthError {
 impl From<AuthError> for crate::AlluxioError {
     fn from(e: AuthError) -> Self {
         match e {
-            AuthError::Key { .. } | AuthError::TokenFile { .. } => {
+            AuthError::Key { .. } | AuthError::TokenFile { .. } | AuthError::Tls(_) => {
                 crate::AlluxioError::FailedPrecondition(e.to_string())
             }
             AuthError::NoCapability(_) | AuthError::NotAProxy(_) => {

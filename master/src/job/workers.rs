@@ -64,7 +64,8 @@ impl WorkerClients {
         let channel = match channels.get(address) {
             Some(c) => c.clone(),
             None => {
-                let c = alluxio_common::rpc::endpoint(address)?.connect_lazy();
+                let endpoint = alluxio_common::rpc::endpoint(address)?;
+                let c = alluxio_common::rpc::connect_lazy(&endpoint, self.credentials.tls());
                 channels.insert(address.to_string(), c.clone());
                 c
             }

@@ -61,7 +61,7 @@ pub fn peer_client(
 ) -> Result<RaftPeerClient<AuthChannel>, String> {
     alluxio_common::rpc::endpoint(address)
         .map(|e| {
-            RaftPeerClient::new(credentials.attach(e.connect_lazy()))
+            RaftPeerClient::new(credentials.connect_lazy(&e))
                 .max_decoding_message_size(MAX_MESSAGE)
                 .max_encoding_message_size(MAX_MESSAGE)
         })
