@@ -133,8 +133,8 @@ enum Which {
         #[arg(long, default_value = "target/release/alluxio-csi")]
         plugin: PathBuf,
     },
-    /// Authentication's cost: getStatus and a remote warm read over the
-    /// data port, TOKEN vs NOSASL.
+    /// Authentication's and TLS's cost: getStatus and a remote warm read
+    /// over the data port, TOKEN vs TOKEN + TLS vs NOSASL.
     Auth {
         #[arg(long, default_value_t = 1024)]
         mib: u64,

@@ -1,13 +1,14 @@
-//! What authentication costs (issue 18): getStatus from 16 clients, and a
-//! remote warm read over the data port by a separate client process, each
-//! with `security.authentication: TOKEN` (the default) against the same
-//! with NOSASL, alternating in one run.
+//! What authentication and TLS cost (issue 18): getStatus from 16
+//! clients, and a remote warm read over the data port by a separate client
+//! process, each with `security.authentication: TOKEN` (the default), with
+//! TOKEN and TLS, and with NOSASL, alternating in one run.
 
 use crate::data::{cluster_with, mb_s, read_all, time_command, MIB};
 use crate::master::{clients, config, create_files, rate};
 use crate::report::{write, Bar};
 use alluxio_common::config::AuthenticationConfig;
 use alluxio_master::MasterServer;
+use alluxio_testkit::tls::TlsFiles;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -20,30 +21,61 @@ pub async fn auth(out: &Path, seconds: f64, size: u64, alluxio_bin: &Path) {
     data_port(out, size, alluxio_bin).await;
 }
 
-fn set_mode(c: &mut alluxio_common::config::AlluxioConfig, token: bool) {
-    c.security.authentication = match token {
-        true => AuthenticationConfig::Token,
-        false => AuthenticationConfig::Nosasl,
-    };
+/// The settings compared: tokens (the default), tokens under TLS, and
+/// nothing at all.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Token,
+    TokenTls,
+    Nosasl,
 }
 
-/// getStatus rate against a master with tokens and one without.
+const MODES: [Mode; 3] = [Mode::Token, Mode::TokenTls, Mode::Nosasl];
+
+impl Mode {
+    /// The `-D` settings a client process needs for this mode.
+    fn client_flags(self, certs: &TlsFiles) -> Vec<String> {
+        let auth = match self {
+            Mode::Nosasl => "NOSASL",
+            _ => "TOKEN",
+        };
+        let mut flags = vec![format!("security.authentication={auth}")];
+        if self == Mode::TokenTls {
+            flags.extend(certs.settings());
+        }
+        flags
+    }
+
+    fn apply(self, c: &mut alluxio_common::config::AlluxioConfig, certs: &TlsFiles) {
+        c.security.authentication = match self {
+            Mode::Nosasl => AuthenticationConfig::Nosasl,
+            _ => AuthenticationConfig::Token,
+        };
+        if self == Mode::TokenTls {
+            certs.apply(c);
+        }
+    }
+}
+
+/// getStatus rate against a master in each mode.
 async fn get_status(out: &Path, seconds: f64) {
-    let (mut token_rates, mut open_rates) = (Vec::new(), Vec::new());
-    let dirs = [
-        tempfile::tempdir().expect("tempdir"),
-        tempfile::tempdir().expect("tempdir"),
-    ];
+    let certs_dir = tempfile::tempdir().expect("tempdir");
+    let certs = TlsFiles::generate(certs_dir.path());
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); MODES.len()];
+    let dirs: Vec<_> = MODES
+        .iter()
+        .map(|_| tempfile::tempdir().expect("tempdir"))
+        .collect();
     let mut masters = Vec::new();
-    for (dir, token) in dirs.iter().zip([true, false]) {
+    for (dir, mode) in dirs.iter().zip(MODES) {
         let mut cfg = config(dir.path(), true);
-        set_mode(&mut cfg, token);
+        mode.apply(&mut cfg, &certs);
         let server = MasterServer::start(&cfg).await.expect("master");
         let conns = clients(&server, &cfg, 16).await;
         create_files(&conns[0], 1000).await;
         masters.push((server, Arc::new(conns)));
     }
-    // Alternate, so drift in machine speed hits both.
+    // Alternate, so drift in machine speed hits all of them.
     for _ in 0..3 {
         for (i, (_, conns)) in masters.iter().enumerate() {
             let c = conns.clone();
@@ -55,18 +87,14 @@ async fn get_status(out: &Path, seconds: f64) {
                 }
             })
             .await;
-            if i == 0 {
-                token_rates.push(r);
-            } else {
-                open_rates.push(r);
-            }
+            rates[i].push(r);
         }
     }
     for (server, _) in masters {
         server.shutdown().await;
     }
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-    let (token, open) = (mean(&token_rates), mean(&open_rates));
+    let (token, tls, open) = (mean(&rates[0]), mean(&rates[1]), mean(&rates[2]));
     let ratio = token / open;
     write(
         out,
@@ -78,27 +106,34 @@ async fn get_status(out: &Path, seconds: f64) {
                 value: token,
             },
             Bar {
+                label: "TOKEN + TLS".into(),
+                value: tls,
+            },
+            Bar {
                 label: "NOSASL".into(),
                 value: open,
             },
         ],
         json!({
-            "token_per_s": token, "nosasl_per_s": open,
-            "phases_token": token_rates, "phases_nosasl": open_rates,
+            "token_per_s": token, "token_tls_per_s": tls, "nosasl_per_s": open,
+            "phases_token": rates[0], "phases_token_tls": rates[1], "phases_nosasl": rates[2],
             "ratio": ratio, "target_ratio": 0.9, "meets_target": ratio >= 0.9,
+            "tls_ratio_to_nosasl": tls / open, "tls_ratio_to_token": tls / token,
         }),
     );
 }
 
 /// `alluxio fs cat` of a cached file over the data port (no
-/// short-circuit), from a cluster with tokens and one without.
+/// short-circuit), from a cluster in each mode.
 async fn data_port(out: &Path, size: u64, alluxio_bin: &Path) {
-    let dirs = [
-        tempfile::tempdir().expect("tempdir"),
-        tempfile::tempdir().expect("tempdir"),
-    ];
+    let certs_dir = tempfile::tempdir().expect("tempdir");
+    let certs = TlsFiles::generate(certs_dir.path());
+    let dirs: Vec<_> = MODES
+        .iter()
+        .map(|_| tempfile::tempdir().expect("tempdir"))
+        .collect();
     let mut clusters = Vec::new();
-    for (dir, token) in dirs.iter().zip([true, false]) {
+    for (dir, mode) in dirs.iter().zip(MODES) {
         let ufs = dir.path().join("ufs");
         std::fs::create_dir_all(&ufs).expect("ufs");
         {
@@ -113,14 +148,14 @@ async fn data_port(out: &Path, size: u64, alluxio_bin: &Path) {
             size + 256 * MIB,
             format!("file://{}", ufs.display()),
             BTreeMap::new(),
-            |c| set_mode(c, token),
+            |c| mode.apply(c, &certs),
         )
         .await;
         read_all(&c.fs, "/data.bin").await; // cached from here on
-        clusters.push((c, token));
+        clusters.push((c, mode));
     }
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let cat = |c: &crate::data::Cluster, token: bool| {
+    let cat = |c: &crate::data::Cluster, mode: Mode| {
         let mut cmd = Command::new(alluxio_bin);
         cmd.env("ALLUXIO_SECURITY_KEY_FILE", &c.config.security.key_file)
             .args(["--master", &c.master.rpc_addr.to_string()])
@@ -130,25 +165,14 @@ async fn data_port(out: &Path, size: u64, alluxio_bin: &Path) {
                 "-D",
                 "user.data_port_reads=true",
             ])
-            .args([
-                "-D",
-                &format!(
-                    "security.authentication={}",
-                    if token { "TOKEN" } else { "NOSASL" }
-                ),
-            ])
+            .args(mode.client_flags(&certs).iter().flat_map(|f| ["-D", f]))
             .args(["fs", "cat", "/data.bin"]);
         cmd
     };
-    let (mut token_runs, mut open_runs) = (Vec::new(), Vec::new());
+    let mut runs: Vec<Vec<f64>> = vec![Vec::new(); MODES.len()];
     for _ in 0..5 {
-        for (c, token) in &clusters {
-            let s = time_command(&mut cat(c, *token));
-            if *token {
-                token_runs.push(s);
-            } else {
-                open_runs.push(s);
-            }
+        for (i, (c, mode)) in clusters.iter().enumerate() {
+            runs[i].push(time_command(&mut cat(c, *mode)));
         }
     }
     for (c, _) in clusters {
@@ -156,7 +180,7 @@ async fn data_port(out: &Path, size: u64, alluxio_bin: &Path) {
         c.master.shutdown().await;
     }
     let best = |v: &[f64]| v.iter().cloned().fold(f64::MAX, f64::min);
-    let (token_s, open_s) = (best(&token_runs), best(&open_runs));
+    let (token_s, tls_s, open_s) = (best(&runs[0]), best(&runs[1]), best(&runs[2]));
     let ratio = open_s / token_s;
     write(
         out,
@@ -168,15 +192,20 @@ async fn data_port(out: &Path, size: u64, alluxio_bin: &Path) {
                 value: mb_s(size, token_s),
             },
             Bar {
+                label: "same, TOKEN + TLS".into(),
+                value: mb_s(size, tls_s),
+            },
+            Bar {
                 label: "same, NOSASL".into(),
                 value: mb_s(size, open_s),
             },
         ],
         json!({
             "bytes": size,
-            "runs_seconds": {"token": token_runs, "nosasl": open_runs},
+            "runs_seconds": {"token": runs[0], "token_tls": runs[1], "nosasl": runs[2]},
             "ratio": ratio, "target_ratio": 0.95, "meets_target": ratio >= 0.95,
-            "note": "best of 5 alternating runs of a separate client process; TLS is not implemented, so not measured",
+            "tls_ratio_to_nosasl": open_s / tls_s, "tls_ratio_to_token": token_s / tls_s,
+            "note": "best of 5 alternating runs of a separate client process; TLS: AES-GCM by aws-lc-rs, the CLI's handshake included in each run",
         }),
     );
 }
