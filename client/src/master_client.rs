@@ -124,7 +124,9 @@ impl MasterClient {
             if Instant::now() >= deadline {
                 return Err(AlluxioError::Unavailable(format!(
                     "cannot reach the Alluxio master at {address}: {}",
-                    last_error.map(|e| e.to_string()).unwrap_or_default()
+                    last_error
+                        .map(|e| alluxio_common::error::error_chain(&e))
+                        .unwrap_or_default()
                 )));
             }
             tokio::time::sleep(delay).await;

@@ -85,17 +85,42 @@ impl From<Status> for AlluxioError {
                 AlluxioError::Unavailable(if msg.is_empty() {
                     "service unavailable".to_string()
                 } else {
-                    msg
+                    with_causes(&s)
                 })
             }
             // A request cut off by its connection (the server went away
             // mid-call) surfaces as Unknown or Cancelled with the transport
             // error as its source: that is an unreachable server too.
             Code::Unknown | Code::Cancelled if std::error::Error::source(&s).is_some() => {
-                AlluxioError::Unavailable(format!("connection lost: {msg}"))
+                AlluxioError::Unavailable(format!("connection lost: {}", with_causes(&s)))
             }
             _ => AlluxioError::Internal(format!("{:?}: {msg}", s.code())),
         }
+    }
+}
+
+/// A status's message followed by the errors that caused it ("transport
+/// error" alone does not say that a TLS handshake failed, or why).
+fn with_causes(status: &tonic::Status) -> String {
+    let mut text = status.message().to_string();
+    append_causes(&mut text, std::error::Error::source(status));
+    text
+}
+
+/// An error's text followed by the errors that caused it.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    append_causes(&mut text, error.source());
+    text
+}
+
+fn append_causes(text: &mut String, mut cause: Option<&dyn std::error::Error>) {
+    while let Some(e) = cause {
+        let said = e.to_string();
+        if !text.ends_with(&said) {
+            *text = format!("{text}: {said}");
+        }
+        cause = e.source();
     }
 }
 
