@@ -322,6 +322,10 @@ pub struct JournalConfig {
     /// fsync every batch of entries before acknowledging. Turning this off
     /// loses acknowledged writes on a machine crash; only for experiments.
     pub fsync: bool,
+    /// Encrypt the journal at rest with the key in this file (the cluster
+    /// key's format; created, mode 0600, when missing). Every master of a
+    /// group needs the same file. Unset: the journal is written plain.
+    pub encryption_key_file: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -410,6 +414,7 @@ impl Default for JournalConfig {
             dir: PathBuf::from("/tmp/alluxio-journal"),
             checkpoint_period_entries: 2_000_000,
             fsync: true,
+            encryption_key_file: None,
         }
     }
 }

@@ -4,7 +4,7 @@
 //! allocation beyond what the input can back.
 #![no_main]
 
-use alluxio_fuzz::with_record_crcs;
+use alluxio_fuzz::{journal_key, with_record_crcs};
 use alluxio_master::journal::format::decode_frames;
 use alluxio_master::raft::log_store::Entry;
 use alluxio_master::raft::state_machine::apply_batch;
@@ -15,7 +15,8 @@ use std::path::Path;
 
 fn replay(data: &[u8]) {
     let mut state = MasterState::default();
-    let _ = decode_frames(data, Path::new("raft-1.log"), true, |_, payload| {
+    let path = Path::new("raft-1.log");
+    let _ = decode_frames(data, path, true, Some(journal_key()), |_, payload| {
         if let Ok(entry) = bincode::deserialize::<Entry>(payload) {
             if let EntryPayload::Normal(batch) = &entry.payload {
                 let _ = apply_batch(&mut state, batch);

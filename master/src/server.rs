@@ -6,6 +6,7 @@
 use crate::block_master::BlockMaster;
 use crate::fs_master::{bootstrap_root, FileSystemMaster, FsSettings};
 use crate::job::{JobMaster, JobSettings};
+use crate::journal::seal::JournalKey;
 use crate::journal::{Journal, JournalError};
 use crate::metrics::MasterMetrics;
 use crate::raft::{membership, network, RaftSettings, ReplicatedJournal};
@@ -337,10 +338,11 @@ async fn recover(config: &AlluxioConfig) -> Result<FileSystemMaster, MasterError
     let mc = &config.master;
     let journal_dir = mc.journal.dir.clone();
     let (period, fsync) = (mc.journal.checkpoint_period_entries, mc.journal.fsync);
+    let key = JournalKey::from_config(config)?;
     let started = std::time::Instant::now();
     let (state, journal, report) = tokio::task::spawn_blocking(move || {
         let mut state = MasterState::default();
-        Journal::open(&journal_dir, &mut state, period, fsync).map(|(j, r)| (state, j, r))
+        Journal::open(&journal_dir, &mut state, period, fsync, key).map(|(j, r)| (state, j, r))
     })
     .await
     .map_err(|e| {

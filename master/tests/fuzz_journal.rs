@@ -5,9 +5,11 @@
 //! segment, a checkpoint, a Raft log segment) seed the cargo-fuzz targets
 //! `journal` and `raft_log`.
 
+use alluxio_common::auth::ClusterKey;
 use alluxio_master::journal::format::{
     encode_frame, encode_header, encode_record, read_file, FileKind, RECORD_HEADER_LEN,
 };
+use alluxio_master::journal::seal::JournalKey;
 use alluxio_master::raft::{JournalBatch, TypeConfig};
 use alluxio_master::state::MasterState;
 use alluxio_proto::journal::journal_entry::Entry;
@@ -68,33 +70,39 @@ fn journal_entries(entries: Vec<Entry>) -> Vec<JournalEntry> {
         .collect()
 }
 
-/// A journal file of `kind` holding `entries`.
-fn journal_file(kind: FileKind, entries: Vec<Entry>) -> Vec<u8> {
-    let mut out = encode_header(kind, 1).to_vec();
+/// The key `fuzz/src/lib.rs` `journal_key` reads with: seeds sealed with
+/// it reach the decoding behind the seal.
+fn fuzz_key() -> JournalKey {
+    JournalKey::from_file_key(&ClusterKey::from_hex(&"5e".repeat(32)).unwrap())
+}
+
+/// A journal file of `kind` holding `entries`, sealed with `key` if given.
+fn journal_file(kind: FileKind, entries: Vec<Entry>, key: Option<&JournalKey>) -> Vec<u8> {
+    let mut out = encode_header(kind, 1, key.is_some()).to_vec();
     for record in journal_entries(entries) {
-        encode_record(&record, &mut out);
+        encode_record(&record, key, &mut out);
     }
     out
 }
 
-fn segment() -> Vec<u8> {
-    journal_file(FileKind::Log, entries())
+fn segment(key: Option<&JournalKey>) -> Vec<u8> {
+    journal_file(FileKind::Log, entries(), key)
 }
 
-fn checkpoint() -> Vec<u8> {
+fn checkpoint(key: Option<&JournalKey>) -> Vec<u8> {
     let mut entries = entries();
     entries.truncate(3);
     entries.push(Entry::CheckpointEnd(CheckpointEnd {
         inode_count: 3,
         ..Default::default()
     }));
-    journal_file(FileKind::Checkpoint, entries)
+    journal_file(FileKind::Checkpoint, entries, key)
 }
 
 /// A Raft log segment: one openraft entry per journal entry, each a batch
 /// of one (bincode, as `raft/log_store.rs` writes them).
-fn raft_segment() -> Vec<u8> {
-    let mut out = encode_header(FileKind::RaftLog, 1).to_vec();
+fn raft_segment(key: Option<&JournalKey>) -> Vec<u8> {
+    let mut out = encode_header(FileKind::RaftLog, 1, key.is_some()).to_vec();
     for record in journal_entries(entries()) {
         let batch = JournalBatch {
             proposer: 1,
@@ -109,7 +117,7 @@ fn raft_segment() -> Vec<u8> {
             log_id: openraft::LogId::new(openraft::CommittedLeaderId::new(1, 1), record.sequence),
             payload: openraft::EntryPayload::Normal(batch),
         };
-        encode_frame(&bincode::serialize(&entry).unwrap(), &mut out);
+        encode_frame(&bincode::serialize(&entry).unwrap(), key, &mut out);
     }
     out
 }
@@ -133,13 +141,24 @@ fn fix_records(b: &mut [u8]) {
 fn damaged_segments_are_refused_or_read_never_a_panic() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("log-1.log");
-    fuzz::save_seeds("journal", &[segment(), checkpoint()]);
-    fuzz::save_seeds("raft_log", &[raft_segment()]);
-    fuzz::run("journal segments", &[segment()], fix_records, |b| {
+    let key = fuzz_key();
+    let sealed = Some(&key);
+    fuzz::save_seeds(
+        "journal",
+        &[
+            segment(None),
+            checkpoint(None),
+            segment(sealed),
+            checkpoint(sealed),
+        ],
+    );
+    fuzz::save_seeds("raft_log", &[raft_segment(None), raft_segment(sealed)]);
+    let seeds = [segment(None), segment(sealed)];
+    fuzz::run("journal segments", &seeds, fix_records, |b| {
         std::fs::write(&path, b).unwrap();
         for torn_tail_allowed in [false, true] {
             let mut state = MasterState::default();
-            let _ = read_file(&path, torn_tail_allowed, |_, entry| {
+            let _ = read_file(&path, torn_tail_allowed, sealed, |_, entry| {
                 let _ = state.apply(&entry);
                 Ok(())
             });

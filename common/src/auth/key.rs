@@ -130,6 +130,20 @@ impl ClusterKey {
         hex(&sha2::Sha256::digest(self.keys()[0])[..4])
     }
 
+    /// A key for another `purpose` from each key (HMAC-SHA256 of the
+    /// purpose's name), the signing key's first: one secret in a file, and
+    /// keys for different uses that reveal nothing of each other.
+    pub fn derived(&self, purpose: &str) -> Vec<[u8; 32]> {
+        self.keys()
+            .iter()
+            .map(|key| {
+                let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
+                mac.update(purpose.as_bytes());
+                mac.finalize().into_bytes().into()
+            })
+            .collect()
+    }
+
     /// How many keys are accepted.
     pub fn accepted(&self) -> usize {
         self.keys().len()

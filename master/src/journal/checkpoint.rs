@@ -16,6 +16,7 @@
 //! inodes parents first, mounts, jobs, and the `CheckpointEnd` marker.
 
 use super::format::{encode_header, encode_record, FileKind};
+use super::seal::JournalKey;
 use crate::inode::{NotFrozen, ROOT_ID};
 use crate::state::{inode_entry, MasterState};
 use alluxio_proto::journal::{self as j, journal_entry::Entry, JournalEntry};
@@ -91,12 +92,13 @@ pub(crate) fn freeze(state: &mut MasterState) -> FrozenState {
 /// for one short piece at a time, with rests in between. The tree is
 /// thawed at the end, also on failure. Fails only if the state was
 /// replaced meanwhile (a Raft follower's rebuild); the caller may freeze
-/// again.
+/// again. Records are sealed with `key` when given.
 pub(crate) fn encode_frozen(
     state: &RwLock<MasterState>,
     frozen: FrozenState,
+    key: Option<&JournalKey>,
 ) -> Result<Vec<u8>, NotFrozen> {
-    encode_in_pieces(state, frozen, PIECE_TIME, &mut || {})
+    encode_in_pieces(state, frozen, key, PIECE_TIME, &mut || {})
 }
 
 /// [`encode_frozen`] with pieces of `piece_time`, calling `between` (a
@@ -104,6 +106,7 @@ pub(crate) fn encode_frozen(
 fn encode_in_pieces(
     state: &RwLock<MasterState>,
     frozen: FrozenState,
+    key: Option<&JournalKey>,
     piece_time: Duration,
     between: &mut dyn FnMut(),
 ) -> Result<Vec<u8>, NotFrozen> {
@@ -112,13 +115,14 @@ fn encode_in_pieces(
         token: frozen.token,
     };
     let sequence = frozen.sequence;
-    let mut data = encode_header(FileKind::Checkpoint, sequence).to_vec();
+    let mut data = encode_header(FileKind::Checkpoint, sequence, key.is_some()).to_vec();
     let mut emit = |entry: Entry| {
         encode_record(
             &JournalEntry {
                 sequence,
                 entry: Some(entry),
             },
+            key,
             &mut data,
         )
     };
@@ -290,7 +294,7 @@ mod tests {
 
     fn frozen_bytes(state: &RwLock<MasterState>) -> Vec<u8> {
         let frozen = freeze(&mut state.write().unwrap());
-        encode_frozen(state, frozen).unwrap()
+        encode_frozen(state, frozen, None).unwrap()
     }
 
     #[test]
@@ -318,7 +322,7 @@ mod tests {
         assert!(state.tree.frozen_changes(token).unwrap() > 40);
         let state = RwLock::new(state);
         assert_eq!(
-            encode_in_pieces(&state, frozen, Duration::ZERO, &mut || {}).unwrap(),
+            encode_in_pieces(&state, frozen, None, Duration::ZERO, &mut || {}).unwrap(),
             expected
         );
         // Thawed: no more copies are kept, and a new checkpoint shows the changes.
@@ -352,7 +356,7 @@ mod tests {
             );
             rounds += 1;
         };
-        let bytes = encode_in_pieces(&state, frozen, Duration::ZERO, &mut between).unwrap();
+        let bytes = encode_in_pieces(&state, frozen, None, Duration::ZERO, &mut between).unwrap();
         assert!(rounds > 100, "{rounds} rounds");
         assert_eq!(bytes, expected);
 
@@ -361,7 +365,7 @@ mod tests {
         let path = dir.path().join("checkpoint-1.ckpt");
         std::fs::write(&path, &bytes).unwrap();
         let mut loaded = MasterState::default();
-        crate::journal::load_checkpoint(&path, &mut loaded).unwrap();
+        crate::journal::load_checkpoint(&path, &mut loaded, None).unwrap();
         assert_eq!(loaded.tree.len(), 1 + 20 * 501);
         assert_eq!(frozen_bytes(&RwLock::new(loaded)), expected);
     }
@@ -372,6 +376,6 @@ mod tests {
         let state = RwLock::new(state);
         let frozen = freeze(&mut state.write().unwrap());
         *state.write().unwrap() = populated(2, 10).0;
-        assert!(encode_frozen(&state, frozen).is_err());
+        assert!(encode_frozen(&state, frozen, None).is_err());
     }
 }

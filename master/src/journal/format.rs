@@ -12,17 +12,24 @@
 //! `start_sequence` = first Raft index, payloads = Raft entries; see
 //! `raft/log_store.rs`) and their snapshots as checkpoints.
 //!
+//! Version 1 files hold plain payloads; version 2 files hold payloads
+//! sealed with the journal's encryption key (`seal`), framed the same way.
+//!
 //! A record cut short at the end of the last log segment (a torn write
 //! from a crash) is dropped; damage anywhere else is an error naming the
 //! file and the offset, because silently skipping it would lose data.
 
+use crate::journal::seal::JournalKey;
 use crate::journal::JournalError;
 use alluxio_proto::journal::JournalEntry;
 use prost::Message;
 use std::path::Path;
 
 pub const MAGIC: [u8; 4] = *b"ALXJ";
+/// Plain records.
 pub const FORMAT_VERSION: u16 = 1;
+/// Records sealed with the journal's encryption key.
+pub const SEALED_VERSION: u16 = 2;
 pub const HEADER_LEN: usize = 16;
 pub const RECORD_HEADER_LEN: usize = 8;
 /// Larger lengths can only come from damage.
@@ -39,19 +46,30 @@ pub enum FileKind {
 pub struct Header {
     pub kind: FileKind,
     pub start_sequence: u64,
+    /// Its records are sealed (version 2).
+    pub sealed: bool,
 }
 
-pub fn encode_header(kind: FileKind, start_sequence: u64) -> [u8; HEADER_LEN] {
+/// The header of a file whose records are sealed when `sealed`.
+pub fn encode_header(kind: FileKind, start_sequence: u64, sealed: bool) -> [u8; HEADER_LEN] {
+    let version = if sealed {
+        SEALED_VERSION
+    } else {
+        FORMAT_VERSION
+    };
     let mut h = [0u8; HEADER_LEN];
     h[..4].copy_from_slice(&MAGIC);
-    h[4..6].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    h[4..6].copy_from_slice(&version.to_le_bytes());
     h[6..8].copy_from_slice(&(kind as u16).to_le_bytes());
     h[8..16].copy_from_slice(&start_sequence.to_le_bytes());
     h
 }
 
-/// Appends one framed record to `out`.
-pub fn encode_record(entry: &JournalEntry, out: &mut Vec<u8>) {
+/// Appends one framed record to `out`, sealed with `key` when given.
+pub fn encode_record(entry: &JournalEntry, key: Option<&JournalKey>, out: &mut Vec<u8>) {
+    if key.is_some() {
+        return encode_frame(&entry.encode_to_vec(), key, out);
+    }
     let len = entry.encoded_len();
     out.reserve(RECORD_HEADER_LEN + len);
     let start = out.len();
@@ -64,8 +82,19 @@ pub fn encode_record(entry: &JournalEntry, out: &mut Vec<u8>) {
     out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
 }
 
-/// Appends `payload` framed as one record to `out`.
-pub fn encode_frame(payload: &[u8], out: &mut Vec<u8>) {
+/// Appends `payload` framed as one record to `out`, sealed with `key`
+/// when given.
+pub fn encode_frame(payload: &[u8], key: Option<&JournalKey>, out: &mut Vec<u8>) {
+    if let Some(key) = key {
+        let start = out.len();
+        out.extend_from_slice(&[0u8; RECORD_HEADER_LEN]);
+        key.seal(payload, out);
+        let sealed = &out[start + RECORD_HEADER_LEN..];
+        let (len, crc) = (sealed.len() as u32, crc32fast::hash(sealed));
+        out[start..start + 4].copy_from_slice(&len.to_le_bytes());
+        out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+        return;
+    }
     out.reserve(RECORD_HEADER_LEN + payload.len());
     out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
@@ -84,14 +113,15 @@ pub struct ReadSummary {
 
 /// Reads `path`, calling `on_entry(offset, entry)` for each record. With
 /// `allow_torn_tail` a damaged final record is reported in `torn_at`
-/// instead of failing.
+/// instead of failing. Sealed files need `key`.
 pub fn read_file(
     path: &Path,
     allow_torn_tail: bool,
+    key: Option<&JournalKey>,
     on_entry: impl FnMut(u64, JournalEntry) -> Result<(), JournalError>,
 ) -> Result<ReadSummary, JournalError> {
     let data = std::fs::read(path).map_err(|e| JournalError::io(path, e))?;
-    decode_entries(&data, path, allow_torn_tail, on_entry)
+    decode_entries(&data, path, allow_torn_tail, key, on_entry)
 }
 
 /// [`read_file`] over the bytes of a file already in memory (`path` only
@@ -100,9 +130,10 @@ pub fn decode_entries(
     data: &[u8],
     path: &Path,
     allow_torn_tail: bool,
+    key: Option<&JournalKey>,
     mut on_entry: impl FnMut(u64, JournalEntry) -> Result<(), JournalError>,
 ) -> Result<ReadSummary, JournalError> {
-    decode_frames(data, path, allow_torn_tail, |offset, payload| {
+    decode_frames(data, path, allow_torn_tail, key, |offset, payload| {
         let entry = JournalEntry::decode(payload).map_err(|e| JournalError::Corrupt {
             path: path.to_path_buf(),
             offset,
@@ -116,10 +147,11 @@ pub fn decode_entries(
 pub fn read_frames(
     path: &Path,
     allow_torn_tail: bool,
+    key: Option<&JournalKey>,
     on_frame: impl FnMut(u64, &[u8]) -> Result<(), JournalError>,
 ) -> Result<ReadSummary, JournalError> {
     let data = std::fs::read(path).map_err(|e| JournalError::io(path, e))?;
-    decode_frames(&data, path, allow_torn_tail, on_frame)
+    decode_frames(&data, path, allow_torn_tail, key, on_frame)
 }
 
 /// The framing of [`read_frames`] over the bytes of a file already in
@@ -128,6 +160,7 @@ pub fn decode_frames(
     data: &[u8],
     path: &Path,
     allow_torn_tail: bool,
+    key: Option<&JournalKey>,
     mut on_frame: impl FnMut(u64, &[u8]) -> Result<(), JournalError>,
 ) -> Result<ReadSummary, JournalError> {
     let corrupt = |offset: u64, reason: String| JournalError::Corrupt {
@@ -142,6 +175,7 @@ pub fn decode_frames(
                 header: Header {
                     kind: FileKind::Log,
                     start_sequence: 0,
+                    sealed: false,
                 },
                 valid_len: 0,
                 torn_at: Some(0),
@@ -156,12 +190,18 @@ pub fn decode_frames(
         return Err(corrupt(0, "not a journal file (bad magic)".to_string()));
     }
     let version = u16::from_le_bytes([data[4], data[5]]);
-    if version != FORMAT_VERSION {
-        return Err(JournalError::UnsupportedVersion {
+    let sealed_with = match version {
+        FORMAT_VERSION => None,
+        SEALED_VERSION => Some(key.ok_or_else(|| JournalError::Sealed {
             path: path.to_path_buf(),
-            version,
-        });
-    }
+        })?),
+        _ => {
+            return Err(JournalError::UnsupportedVersion {
+                path: path.to_path_buf(),
+                version,
+            })
+        }
+    };
     let kind = match u16::from_le_bytes([data[6], data[7]]) {
         1 => FileKind::Log,
         2 => FileKind::Checkpoint,
@@ -171,6 +211,7 @@ pub fn decode_frames(
     let header = Header {
         kind,
         start_sequence: u64::from_le_bytes(data[8..16].try_into().expect("8 bytes")),
+        sealed: sealed_with.is_some(),
     };
 
     let mut offset = HEADER_LEN;
@@ -229,7 +270,17 @@ pub fn decode_frames(
             }
             return Err(corrupt(offset as u64, "checksum mismatch".to_string()));
         }
-        on_frame(offset as u64, payload)?;
+        match sealed_with {
+            None => on_frame(offset as u64, payload)?,
+            Some(key) => {
+                // Intact on disk (the CRC matched), so a record that does
+                // not open is damage or the wrong key, never a torn tail.
+                let plain = key
+                    .open(payload)
+                    .map_err(|e| corrupt(offset as u64, format!("sealed record: {e}")))?;
+                on_frame(offset as u64, &plain)?;
+            }
+        }
         offset += end;
     }
     Ok(ReadSummary {
@@ -275,10 +326,10 @@ mod tests {
     fn file_with(n: u64) -> (tempfile::TempDir, std::path::PathBuf, Vec<usize>) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log-1.log");
-        let mut buf = encode_header(FileKind::Log, 1).to_vec();
+        let mut buf = encode_header(FileKind::Log, 1, false).to_vec();
         let mut ends = Vec::new();
         for s in 1..=n {
-            encode_record(&entry(s), &mut buf);
+            encode_record(&entry(s), None, &mut buf);
             ends.push(buf.len());
         }
         std::fs::write(&path, &buf).unwrap();
@@ -287,7 +338,7 @@ mod tests {
 
     fn read_all(path: &Path, allow_torn: bool) -> Result<(Vec<u64>, ReadSummary), JournalError> {
         let mut seqs = Vec::new();
-        let summary = read_file(path, allow_torn, |_, e| {
+        let summary = read_file(path, allow_torn, None, |_, e| {
             seqs.push(e.sequence);
             Ok(())
         })?;

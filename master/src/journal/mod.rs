@@ -9,6 +9,7 @@
 pub(crate) mod checkpoint;
 pub mod format;
 mod health;
+pub mod seal;
 mod writer;
 
 pub use health::JournalHealth;
@@ -16,6 +17,7 @@ pub use health::JournalHealth;
 use crate::state::{ApplyError, MasterState};
 use alluxio_proto::journal::{journal_entry::Entry, JournalEntry};
 use format::{encode_record, read_file, FileKind};
+use seal::JournalKey;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
@@ -39,10 +41,15 @@ pub enum JournalError {
         reason: String,
     },
     #[error(
-        "journal file {path} has format version {version}; this master reads version {}",
-        format::FORMAT_VERSION
+        "journal file {path} has format version {version}; this master reads versions {} and {}",
+        format::FORMAT_VERSION,
+        format::SEALED_VERSION
     )]
     UnsupportedVersion { path: PathBuf, version: u16 },
+    #[error(
+        "journal file {path} is encrypted: set master.journal.encryption_key_file to the key file it was written with"
+    )]
+    Sealed { path: PathBuf },
     #[error("journal file {path} at offset {offset}: expected entry {expected}, found {found}")]
     SequenceGap {
         path: PathBuf,
@@ -143,6 +150,8 @@ pub struct Journal {
     checkpoint_time_ms: AtomicI64,
     checkpoint_period: u64,
     checkpoint_running: Mutex<()>,
+    /// Seals every record written when encryption at rest is on.
+    key: Option<Arc<JournalKey>>,
     pub counters: Arc<JournalCounters>,
 }
 
@@ -173,12 +182,15 @@ impl PendingFlush {
 
 impl Journal {
     /// Recovers `state` from `dir` (latest checkpoint, then the log) and
-    /// starts a fresh log segment for new entries.
+    /// starts a fresh log segment for new entries, sealed with `key` when
+    /// given (sealed files need it to be read; plain ones are read either
+    /// way).
     pub fn open(
         dir: &Path,
         state: &mut MasterState,
         checkpoint_period: u64,
         fsync: bool,
+        key: Option<Arc<JournalKey>>,
     ) -> Result<(Journal, RecoveryReport), JournalError> {
         // Mount options (credentials) are in the journal: owner only. A
         // volume root the master does not own (a claim mounted with an
@@ -189,12 +201,14 @@ impl Journal {
             }
             tracing::warn!(dir = %dir.display(), error = %e, "cannot make the journal directory 0700");
         }
-        let report = recover(dir, state)?;
+        let report = recover(dir, state, key.as_deref())?;
         let next = state.last_sequence + 1;
-        let file =
-            open_segment(dir, next).map_err(|e| JournalError::io(&segment_path(dir, next), e))?;
+        let sealed = key.is_some();
+        let file = open_segment(dir, next, sealed)
+            .map_err(|e| JournalError::io(&segment_path(dir, next), e))?;
         let counters = Arc::new(JournalCounters::default());
-        let tx = writer::spawn(dir.to_path_buf(), file, fsync, Observer(counters.clone()))
+        let observer = Observer(counters.clone());
+        let tx = writer::spawn(dir.to_path_buf(), file, fsync, sealed, observer)
             .map_err(|e| JournalError::io(dir, e))?;
         let journal = Journal {
             dir: dir.to_path_buf(),
@@ -204,6 +218,7 @@ impl Journal {
             checkpoint_time_ms: AtomicI64::new(0),
             checkpoint_period,
             checkpoint_running: Mutex::new(()),
+            key,
             counters,
         };
         Ok((journal, report))
@@ -222,7 +237,7 @@ impl Journal {
         }
         let mut records = Vec::with_capacity(entries.len() * 96);
         for e in entries {
-            encode_record(e, &mut records);
+            encode_record(e, self.key.as_deref(), &mut records);
         }
         let last = entries.last().map(|e| e.sequence).unwrap_or(0);
         self.appended_sequence.fetch_max(last, Ordering::AcqRel);
@@ -293,7 +308,7 @@ impl Journal {
             (checkpoint::freeze(&mut guard), rx)
         };
         let sequence = frozen.sequence();
-        let data = checkpoint::encode_frozen(state, frozen)
+        let data = checkpoint::encode_frozen(state, frozen, self.key.as_deref())
             .map_err(|e| JournalError::Failed(e.to_string()))?;
         match rotated.blocking_recv() {
             Ok(Ok(())) => {}
@@ -335,9 +350,13 @@ impl Journal {
 
 /// Loads the checkpoint at `path` into `state` (which must be empty) and
 /// returns its sequence.
-pub(crate) fn load_checkpoint(path: &Path, state: &mut MasterState) -> Result<u64, JournalError> {
+pub(crate) fn load_checkpoint(
+    path: &Path,
+    state: &mut MasterState,
+    key: Option<&JournalKey>,
+) -> Result<u64, JournalError> {
     let data = std::fs::read(path).map_err(|e| JournalError::io(path, e))?;
-    decode_checkpoint(&data, path, state)
+    decode_checkpoint(&data, path, state, key)
 }
 
 /// [`load_checkpoint`] of a checkpoint's bytes already in memory (`path`
@@ -346,9 +365,10 @@ pub fn decode_checkpoint(
     data: &[u8],
     path: &Path,
     state: &mut MasterState,
+    key: Option<&JournalKey>,
 ) -> Result<u64, JournalError> {
     let mut complete = false;
-    let summary = format::decode_entries(data, path, false, |offset, entry| {
+    let summary = format::decode_entries(data, path, false, key, |offset, entry| {
         if complete {
             return Err(JournalError::Corrupt {
                 path: path.to_path_buf(),
@@ -377,12 +397,16 @@ pub fn decode_checkpoint(
     Ok(summary.header.start_sequence)
 }
 
-pub(crate) fn recover(dir: &Path, state: &mut MasterState) -> Result<RecoveryReport, JournalError> {
+pub(crate) fn recover(
+    dir: &Path,
+    state: &mut MasterState,
+    key: Option<&JournalKey>,
+) -> Result<RecoveryReport, JournalError> {
     let (checkpoints, logs) = list_files(dir)?;
     let mut report = RecoveryReport::default();
 
     if let Some((_, path)) = checkpoints.last() {
-        report.checkpoint_sequence = load_checkpoint(path, state)?;
+        report.checkpoint_sequence = load_checkpoint(path, state, key)?;
     }
 
     // Segments after the last one that holds a record are empty (rotated
@@ -396,7 +420,7 @@ pub(crate) fn recover(dir: &Path, state: &mut MasterState) -> Result<RecoveryRep
         .unwrap_or(logs.len().saturating_sub(1));
     for (i, (_, path)) in logs.iter().enumerate() {
         let is_last = i >= last_written;
-        let summary = read_file(path, is_last, |offset, entry| {
+        let summary = read_file(path, is_last, key, |offset, entry| {
             if entry.sequence <= state.last_sequence {
                 return Ok(()); // Already in the checkpoint.
             }

@@ -32,16 +32,19 @@ pub(crate) trait FlushObserver: Send + 'static {
     fn flushed(&self, appends: usize, bytes: usize);
 }
 
+/// Starts the writer thread on `file`; the segments it rotates to say
+/// their records are sealed when `sealed` (the records come sealed).
 pub(crate) fn spawn(
     dir: PathBuf,
     file: File,
     fsync: bool,
+    sealed: bool,
     observer: impl FlushObserver,
 ) -> std::io::Result<Sender<WriterMessage>> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("journal-writer".to_string())
-        .spawn(move || run(dir, file, fsync, rx, observer))?;
+        .spawn(move || run(dir, file, fsync, sealed, rx, observer))?;
     Ok(tx)
 }
 
@@ -49,6 +52,7 @@ fn run(
     dir: PathBuf,
     mut file: File,
     fsync: bool,
+    sealed: bool,
     rx: Receiver<WriterMessage>,
     observer: impl FlushObserver,
 ) {
@@ -85,7 +89,7 @@ fn run(
                         let _ = done.send(Err(f.clone()));
                         continue;
                     }
-                    match open_segment(&dir, start_sequence) {
+                    match open_segment(&dir, start_sequence, sealed) {
                         Ok(new_file) => {
                             file = new_file;
                             let _ = done.send(Ok(()));
@@ -141,10 +145,10 @@ fn flush(
 
 /// Creates (or replaces) the segment starting at `start_sequence`, with its
 /// header durable and the directory entry synced.
-pub(crate) fn open_segment(dir: &Path, start_sequence: u64) -> std::io::Result<File> {
+pub(crate) fn open_segment(dir: &Path, start_sequence: u64, sealed: bool) -> std::io::Result<File> {
     let path = segment_path(dir, start_sequence);
     let mut file = alluxio_common::io::create_private(&path)?;
-    file.write_all(&encode_header(FileKind::Log, start_sequence))?;
+    file.write_all(&encode_header(FileKind::Log, start_sequence, sealed))?;
     file.sync_all()?;
     File::open(dir)?.sync_all()?;
     Ok(file)

@@ -14,6 +14,7 @@
 
 use super::TypeConfig;
 use crate::journal::format::{encode_frame, encode_header, read_frames, FileKind, HEADER_LEN};
+use crate::journal::seal::JournalKey;
 use crate::journal::{JournalCounters, JournalError, JournalHealth};
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{AnyError, LogState, RaftLogReader, StorageError, StorageIOError};
@@ -61,6 +62,9 @@ pub struct LogStore {
     cache: Arc<Mutex<Cache>>,
     writer: Sender<WriteOp>,
     health: Arc<JournalHealth>,
+    /// Seals entries (and the state machine's snapshots) when encryption
+    /// at rest is on.
+    key: Option<Arc<JournalKey>>,
 }
 
 enum WriteOp {
@@ -90,6 +94,7 @@ impl LogStore {
     pub fn open(
         dir: &Path,
         fsync: bool,
+        key: Option<Arc<JournalKey>>,
         counters: Arc<JournalCounters>,
         health: Arc<JournalHealth>,
     ) -> Result<LogStore, JournalError> {
@@ -98,7 +103,7 @@ impl LogStore {
             last_purged: read_small_file(&dir.join("raft-purged"))?,
             entries: BTreeMap::new(),
         };
-        let segments = recover_segments(dir, &mut cache)?;
+        let segments = recover_segments(dir, &mut cache, key.as_deref())?;
         let purged = cache.last_purged.map(|l| l.index);
         if let Some(upto) = purged {
             cache.entries = cache.entries.split_off(&(upto + 1));
@@ -107,6 +112,7 @@ impl LogStore {
         let writer = SegmentWriter {
             dir: dir.to_path_buf(),
             segments,
+            sealed: key.is_some(),
             fsync,
             counters,
             health: health.clone(),
@@ -120,7 +126,13 @@ impl LogStore {
             cache: Arc::new(Mutex::new(cache)),
             writer: tx,
             health,
+            key,
         })
+    }
+
+    /// The key that seals this journal's files, if any.
+    pub fn journal_key(&self) -> Option<&JournalKey> {
+        self.key.as_deref()
     }
 
     fn cache(&self) -> std::sync::MutexGuard<'_, Cache> {
@@ -225,7 +237,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             let mut cache = self.cache();
             for entry in entries {
                 let payload = bincode::serialize(&entry).map_err(io_error)?;
-                encode_frame(&payload, &mut frames);
+                encode_frame(&payload, self.key.as_deref(), &mut frames);
                 ends.push(frames.len() as u64);
                 first_index.get_or_insert(entry.log_id.index);
                 cache.entries.insert(entry.log_id.index, entry);
@@ -281,6 +293,8 @@ struct Segment {
     path: PathBuf,
     /// End offset of each entry in the file, from `first_index` on.
     ends: Vec<u64>,
+    /// Whether its records are sealed (format version 2).
+    sealed: bool,
 }
 
 impl Segment {
@@ -296,6 +310,9 @@ impl Segment {
 struct SegmentWriter {
     dir: PathBuf,
     segments: Vec<Segment>,
+    /// New segments say their records are sealed (the records come
+    /// sealed).
+    sealed: bool,
     fsync: bool,
     counters: Arc<JournalCounters>,
     health: Arc<JournalHealth>,
@@ -346,22 +363,23 @@ impl SegmentWriter {
         frames: &[u8],
         ends: &[u64],
     ) -> std::io::Result<()> {
-        let continues = self
-            .segments
-            .last()
-            .is_some_and(|s| s.next_index() == first_index && s.len() < SEGMENT_BYTES);
+        let continues = self.segments.last().is_some_and(|s| {
+            s.next_index() == first_index && s.len() < SEGMENT_BYTES && s.sealed == self.sealed
+        });
         if !continues {
-            // A new segment: the first one, a full one, or after a gap
-            // (a snapshot installed past the end of the log).
+            // A new segment: the first one, a full one, after a gap (a
+            // snapshot installed past the end of the log), or the first
+            // since encryption was turned on or off.
             let path = segment_path(&self.dir, first_index);
             let mut file = alluxio_common::io::create_private(&path)?;
-            file.write_all(&encode_header(FileKind::RaftLog, first_index))?;
+            file.write_all(&encode_header(FileKind::RaftLog, first_index, self.sealed))?;
             file.sync_all()?;
             File::open(&self.dir)?.sync_all()?;
             self.segments.push(Segment {
                 first_index,
                 path,
                 ends: Vec::new(),
+                sealed: self.sealed,
             });
             *open = Some(file);
         }
@@ -417,7 +435,11 @@ impl SegmentWriter {
 }
 
 /// Reads every segment into `cache`, cutting a torn record off the last.
-fn recover_segments(dir: &Path, cache: &mut Cache) -> Result<Vec<Segment>, JournalError> {
+fn recover_segments(
+    dir: &Path,
+    cache: &mut Cache,
+    key: Option<&JournalKey>,
+) -> Result<Vec<Segment>, JournalError> {
     let mut paths = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| JournalError::io(dir, e))? {
         let entry = entry.map_err(|e| JournalError::io(dir, e))?;
@@ -435,15 +457,17 @@ fn recover_segments(dir: &Path, cache: &mut Cache) -> Result<Vec<Segment>, Journ
     let count = paths.len();
     for (i, (first_index, path)) in paths.into_iter().enumerate() {
         let is_last = i + 1 == count;
-        let mut ends = Vec::new();
-        let summary = read_frames(&path, is_last, |offset, payload| {
+        // Where each record starts; each ends where the next starts, the
+        // last where the intact part of the file does.
+        let mut starts = Vec::new();
+        let summary = read_frames(&path, is_last, key, |offset, payload| {
             let entry: Entry =
                 bincode::deserialize(payload).map_err(|e| JournalError::Corrupt {
                     path: path.clone(),
                     offset,
                     reason: format!("undecodable Raft entry: {e}"),
                 })?;
-            let expected = first_index + ends.len() as u64;
+            let expected = first_index + starts.len() as u64;
             if entry.log_id.index != expected {
                 return Err(JournalError::SequenceGap {
                     path: path.clone(),
@@ -452,10 +476,16 @@ fn recover_segments(dir: &Path, cache: &mut Cache) -> Result<Vec<Segment>, Journ
                     found: entry.log_id.index,
                 });
             }
-            ends.push(offset + (crate::journal::format::RECORD_HEADER_LEN + payload.len()) as u64);
+            starts.push(offset);
             cache.entries.insert(entry.log_id.index, entry);
             Ok(())
         })?;
+        let ends: Vec<u64> = starts
+            .iter()
+            .skip(1)
+            .copied()
+            .chain(starts.first().map(|_| summary.valid_len))
+            .collect();
         if summary.header.kind != FileKind::RaftLog && summary.valid_len > 0 {
             return Err(JournalError::Corrupt {
                 path,
@@ -477,6 +507,7 @@ fn recover_segments(dir: &Path, cache: &mut Cache) -> Result<Vec<Segment>, Journ
             first_index,
             path,
             ends,
+            sealed: summary.header.sealed,
         });
     }
     Ok(segments)
@@ -486,8 +517,9 @@ fn recover_segments(dir: &Path, cache: &mut Cache) -> Result<Vec<Segment>, Journ
 /// bincode payload, through a temporary file, fsynced with its directory.
 pub(crate) fn write_small_file<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
     let payload = bincode::serialize(value).map_err(std::io::Error::other)?;
-    let mut data = encode_header(FileKind::RaftLog, 0).to_vec();
-    encode_frame(&payload, &mut data);
+    // Votes and purge points: nothing of the namespace, never sealed.
+    let mut data = encode_header(FileKind::RaftLog, 0, false).to_vec();
+    encode_frame(&payload, None, &mut data);
     let tmp = path.with_extension("tmp");
     let mut f = alluxio_common::io::create_private(&tmp)?;
     f.write_all(&data)?;
@@ -502,7 +534,7 @@ pub(crate) fn read_small_file<T: DeserializeOwned>(path: &Path) -> Result<Option
         return Ok(None);
     }
     let mut value = None;
-    read_frames(path, false, |offset, payload| {
+    read_frames(path, false, None, |offset, payload| {
         value = Some(
             bincode::deserialize(payload).map_err(|e| JournalError::Corrupt {
                 path: path.to_path_buf(),
@@ -539,8 +571,14 @@ mod tests {
     #[tokio::test]
     async fn appends_truncates_and_purges_survive_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store =
-            LogStore::open(dir.path(), true, Default::default(), Default::default()).unwrap();
+        let mut store = LogStore::open(
+            dir.path(),
+            true,
+            None,
+            Default::default(),
+            Default::default(),
+        )
+        .unwrap();
         append(&mut store, (1..=5).map(|i| entry(1, i)).collect()).await;
         append(&mut store, (6..=8).map(|i| entry(1, i)).collect()).await;
         store.truncate(entry(1, 7).log_id).await.unwrap();
@@ -550,8 +588,14 @@ mod tests {
         assert_eq!(indexes(&store), vec![3, 4, 5, 6, 7]);
         drop(store);
 
-        let mut store =
-            LogStore::open(dir.path(), true, Default::default(), Default::default()).unwrap();
+        let mut store = LogStore::open(
+            dir.path(),
+            true,
+            None,
+            Default::default(),
+            Default::default(),
+        )
+        .unwrap();
         assert_eq!(indexes(&store), vec![3, 4, 5, 6, 7]);
         assert_eq!(store.entries(7..)[0].log_id.leader_id.term, 2);
         let state = store.get_log_state().await.unwrap();
@@ -563,25 +607,43 @@ mod tests {
     #[tokio::test]
     async fn a_torn_last_record_is_dropped_and_damage_before_it_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store =
-            LogStore::open(dir.path(), true, Default::default(), Default::default()).unwrap();
+        let mut store = LogStore::open(
+            dir.path(),
+            true,
+            None,
+            Default::default(),
+            Default::default(),
+        )
+        .unwrap();
         append(&mut store, (1..=3).map(|i| entry(1, i)).collect()).await;
         drop(store);
         let path = segment_path(dir.path(), 1);
         let full = std::fs::read(&path).unwrap();
         std::fs::write(&path, &full[..full.len() - 3]).unwrap();
-        let store =
-            LogStore::open(dir.path(), true, Default::default(), Default::default()).unwrap();
+        let store = LogStore::open(
+            dir.path(),
+            true,
+            None,
+            Default::default(),
+            Default::default(),
+        )
+        .unwrap();
         assert_eq!(indexes(&store), vec![1, 2]);
         drop(store);
 
         let mut damaged = std::fs::read(&path).unwrap();
         damaged[HEADER_LEN + 10] ^= 0xff;
         std::fs::write(&path, &damaged).unwrap();
-        let err = LogStore::open(dir.path(), true, Default::default(), Default::default())
-            .err()
-            .unwrap()
-            .to_string();
+        let err = LogStore::open(
+            dir.path(),
+            true,
+            None,
+            Default::default(),
+            Default::default(),
+        )
+        .err()
+        .unwrap()
+        .to_string();
         assert!(err.contains("raft-"), "{err}");
     }
 }

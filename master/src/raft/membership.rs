@@ -152,7 +152,8 @@ pub async fn find_place(
             )));
         }
         let (dir, me) = (settings.dir.clone(), settings.members[0].clone());
-        tokio::task::spawn_blocking(move || takeover::take_over(&dir, &me))
+        let key = settings.journal_key.clone();
+        tokio::task::spawn_blocking(move || takeover::take_over(&dir, &me, key.as_deref()))
             .await
             .map_err(|e| JournalError::Failed(format!("journal takeover failed: {e}")))??;
     }

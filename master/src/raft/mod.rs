@@ -30,6 +30,7 @@ pub mod state_machine;
 mod status;
 mod takeover;
 
+use crate::journal::seal::JournalKey;
 use crate::journal::{JournalCounters, JournalError, JournalHealth, PendingFlush};
 use alluxio_common::config::AlluxioConfig;
 use alluxio_common::AlluxioError;
@@ -141,6 +142,8 @@ pub struct RaftSettings {
     pub election_timeout: Duration,
     pub heartbeat_interval: Duration,
     pub snapshot_period_entries: u64,
+    /// Seals the Raft log and snapshots when encryption at rest is on.
+    pub journal_key: Option<Arc<JournalKey>>,
 }
 
 impl RaftSettings {
@@ -207,6 +210,7 @@ impl RaftSettings {
             election_timeout: ej.election_timeout.0,
             heartbeat_interval: ej.heartbeat_interval.0,
             snapshot_period_entries: ej.snapshot_period_entries.max(1),
+            journal_key: JournalKey::from_config(config).map_err(|e| e.to_string())?,
         }))
     }
 
@@ -331,12 +335,13 @@ impl ReplicatedJournal {
         let counters = Arc::new(JournalCounters::default());
         let health = Arc::new(JournalHealth::default());
         let (log, replica) = {
-            let (dir, fsync, me, counters, health) = (
+            let (dir, fsync, me, counters, health, key) = (
                 dir.clone(),
                 settings.fsync,
                 settings.me,
                 counters.clone(),
                 health.clone(),
+                settings.journal_key.clone(),
             );
             tokio::task::spawn_blocking(move || -> Result<_, JournalError> {
                 if let Err(e) = alluxio_common::io::create_private_dir(&dir) {
@@ -344,7 +349,7 @@ impl ReplicatedJournal {
                         return Err(JournalError::io(&dir, e));
                     }
                 }
-                let log = LogStore::open(&dir, fsync, counters, health)?;
+                let log = LogStore::open(&dir, fsync, key, counters, health)?;
                 let replica = Replica::open(me, &dir, log.clone())?;
                 Ok((log, replica))
             })

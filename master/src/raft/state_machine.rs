@@ -87,7 +87,7 @@ impl Replica {
         let mut applied = Applied::default();
         let current = newest_snapshot(dir)?;
         if let Some(meta) = &current {
-            load_checkpoint(&snapshot_path(dir, meta), &mut state)?;
+            load_checkpoint(&snapshot_path(dir, meta), &mut state, log.journal_key())?;
             applied = Applied {
                 log_id: meta.last_log_id,
                 membership: meta.last_membership.clone(),
@@ -172,7 +172,8 @@ impl Replica {
         let snapshot = lock(&self.current_snapshot).clone();
         let mut from = 0;
         if let Some(meta) = &snapshot {
-            load_checkpoint(&snapshot_path(&self.snapshot_dir, meta), &mut fresh)
+            let key = self.log.journal_key();
+            load_checkpoint(&snapshot_path(&self.snapshot_dir, meta), &mut fresh, key)
                 .map_err(|e| e.to_string())?;
             from = meta.last_log_id.map(|l| l.index + 1).unwrap_or(0);
         }
@@ -380,9 +381,11 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         let (data, applied) = loop {
             let (frozen, applied) = freeze_at_applied(replica).await?;
             let r = replica.clone();
-            let encoded = tokio::task::spawn_blocking(move || encode_frozen(&r.state, frozen))
-                .await
-                .map_err(snapshot_error)?;
+            let encoded = tokio::task::spawn_blocking(move || {
+                encode_frozen(&r.state, frozen, r.log.journal_key())
+            })
+            .await
+            .map_err(snapshot_error)?;
             match encoded {
                 Ok(data) => break (data, applied),
                 // The state was rebuilt meanwhile: take the picture again.
@@ -458,7 +461,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             let dir = &replica.snapshot_dir;
             store_snapshot(dir, &meta, snapshot.get_ref()).map_err(|e| e.to_string())?;
             let mut fresh = MasterState::default();
-            load_checkpoint(&snapshot_path(dir, &meta), &mut fresh).map_err(|e| e.to_string())?;
+            let key = replica.log.journal_key();
+            load_checkpoint(&snapshot_path(dir, &meta), &mut fresh, key)
+                .map_err(|e| e.to_string())?;
             let mut state = replica.state.write().unwrap_or_else(|p| p.into_inner());
             let mut applied = lock(&replica.applied);
             *applied = Applied {

@@ -15,6 +15,7 @@ use super::membership::MasterNode;
 use super::state_machine::{store_snapshot, Membership, Meta};
 use super::Member;
 use crate::journal::checkpoint::{encode_frozen, freeze};
+use crate::journal::seal::JournalKey;
 use crate::journal::{recover, JournalError};
 use crate::state::MasterState;
 use openraft::{CommittedLeaderId, LogId};
@@ -37,13 +38,13 @@ pub fn holds_single_master_journal(dir: &Path) -> bool {
 
 /// Turns the single master's journal in `dir` into the first snapshot of a
 /// group whose only member is `me`.
-pub fn take_over(dir: &Path, me: &Member) -> Result<(), JournalError> {
+pub fn take_over(dir: &Path, me: &Member, key: Option<&JournalKey>) -> Result<(), JournalError> {
     let mut state = MasterState::default();
-    let report = recover(dir, &mut state)?;
+    let report = recover(dir, &mut state, key)?;
     let sequence = state.last_sequence;
     let frozen = freeze(&mut state);
     let state = RwLock::new(state);
-    let data = encode_frozen(&state, frozen)
+    let data = encode_frozen(&state, frozen, key)
         .map_err(|e| JournalError::Failed(format!("cannot encode the recovered state: {e}")))?;
     // The log id openraft gives a group's first membership.
     let log_id = LogId::new(CommittedLeaderId::new(0, 0), 0);
