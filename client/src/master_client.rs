@@ -353,13 +353,21 @@ impl MasterClient {
             recursive,
             common: Some(FileSystemMasterCommonOptions { sync_interval_ms }),
         };
-        let stream = self
+        let (first, rest) = self
             .call(|mut c| {
                 let req = req.clone();
-                async move { c.fs.list_status(deadline(req)).await }
+                async move {
+                    let mut stream = c.fs.list_status(deadline(req)).await?.into_inner();
+                    // A refusal can come as the stream's first item (a
+                    // master that lost its leadership as the call began):
+                    // taken here, it is retried like a refused call.
+                    let first = stream.message().await?;
+                    Ok(tonic::Response::new((first, stream)))
+                }
             })
             .await?;
-        Ok(stream
+        Ok(futures::stream::iter(first.map(Ok))
+            .chain(rest)
             .map(|batch| batch.map(|b| b.file_infos).map_err(AlluxioError::from))
             .boxed())
     }

@@ -593,6 +593,19 @@ impl ReplicatedJournal {
         })
     }
 
+    /// Whether the state machine applies up to Raft index `index` within
+    /// four election timeouts.
+    async fn applied_up_to(&self, index: u64) -> bool {
+        let deadline = tokio::time::Instant::now() + self.settings.election_timeout * 4;
+        while self.replica.applied_index() < index {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        true
+    }
+
     async fn take_over(&self, term: u64) -> bool {
         let caught_up = tokio::time::timeout(
             self.settings.election_timeout * 4,
@@ -601,6 +614,16 @@ impl ReplicatedJournal {
         .await;
         if !matches!(caught_up, Ok(Ok(_))) {
             tokio::time::sleep(self.settings.heartbeat_interval).await;
+            return false;
+        }
+        // A leader restored from its own vote after a restart (openraft
+        // keeps the term) has no entry of a new term to wait for, so the
+        // wait above can pass before entries already in its log, committed
+        // before the restart, are applied. Serving (and speculating) on
+        // that older state would number new journal entries after it and
+        // clash with the log. Everything in a leader's log is committed by
+        // it in time: wait until it is applied.
+        if !self.applied_up_to(self.log.last_index().unwrap_or(0)).await {
             return false;
         }
         let replica = self.replica.clone();

@@ -177,7 +177,10 @@ impl Replica {
                 .map_err(|e| e.to_string())?;
             from = meta.last_log_id.map(|l| l.index + 1).unwrap_or(0);
         }
-        let to = applied.log_id.map(|l| l.index);
+        // Nothing to replay when the applied position is the snapshot's
+        // (right after a restart from it): `from` is then past `to`, and
+        // an inverted range would panic the state machine's task.
+        let to = applied.log_id.map(|l| l.index).filter(|to| *to >= from);
         if let Some(to) = to {
             for entry in self.log.entries(from..=to) {
                 if let EntryPayload::Normal(batch) = &entry.payload {
