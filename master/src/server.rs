@@ -86,14 +86,16 @@ impl MasterServer {
         // whoever sees the port open can expect the key file to be there.
         let auth = Authenticator::from_config(config, true)?;
         let tls = ServerTls::from_config(config, &mc.tls, "master")?;
+        let journal_key = JournalKey::from_config(config)?;
         let raft_settings = RaftSettings::from_config(config).map_err(MasterError::Config)?;
         let (rpc_listener, rpc_addr) = bind(&mc.hostname, mc.rpc_port).await?;
         let (web_listener, web_addr) = bind(&mc.hostname, mc.web_port).await?;
         let access = Arc::new(AccessPolicy::from_config(config));
         let mut tasks = Supervisor::default();
         let (fs, replicated) = match raft_settings {
-            None => (Arc::new(recover(config).await?), None),
-            Some(settings) => {
+            None => (Arc::new(recover(config, journal_key).await?), None),
+            Some(mut settings) => {
+                settings.journal_key = journal_key;
                 match start_replicated(config, settings, &auth, &tls, &mut tasks).await {
                     Ok((fs, journal)) => (fs, Some(journal)),
                     Err(e) => {
@@ -334,11 +336,13 @@ fn fs_settings(config: &AlluxioConfig) -> FsSettings {
 /// Replays the journal into a new [`FileSystemMaster`]; on the first start
 /// (or after a crash cut the very first commit in half), creates the root
 /// and mounts the configured root UFS at `/`.
-async fn recover(config: &AlluxioConfig) -> Result<FileSystemMaster, MasterError> {
+async fn recover(
+    config: &AlluxioConfig,
+    key: Option<Arc<JournalKey>>,
+) -> Result<FileSystemMaster, MasterError> {
     let mc = &config.master;
     let journal_dir = mc.journal.dir.clone();
     let (period, fsync) = (mc.journal.checkpoint_period_entries, mc.journal.fsync);
-    let key = JournalKey::from_config(config)?;
     let started = std::time::Instant::now();
     let (state, journal, report) = tokio::task::spawn_blocking(move || {
         let mut state = MasterState::default();

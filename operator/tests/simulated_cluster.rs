@@ -309,6 +309,24 @@ async fn kubectl_apply_brings_up_a_real_cluster_and_delete_stops_it() {
         table.contains("/local") && table.contains("s3://data"),
         "{table}"
     );
+    // The example's journal is encrypted at rest: the mount's credentials,
+    // which the journal holds, are in none of the claim's files, and every
+    // journal file there is sealed (format version 2).
+    let secret_key = alluxio_testkit::s3::SECRET_KEY.as_bytes();
+    let mut journal_files = 0;
+    for entry in std::fs::read_dir(&claim).unwrap().flatten() {
+        let bytes = std::fs::read(entry.path()).unwrap();
+        let name = entry.file_name().to_string_lossy().to_string();
+        assert!(
+            !bytes.windows(secret_key.len()).any(|w| w == secret_key),
+            "{name} holds the mount's secret key in the clear"
+        );
+        if name.starts_with("log-") && bytes.len() > 16 {
+            assert_eq!((&bytes[..4], bytes[4]), (&b"ALXJ"[..], 2), "{name}");
+            journal_files += 1;
+        }
+    }
+    assert!(journal_files >= 1, "no journal segment with records");
     assert_eq!(
         cli(&["fs", "cat", "/local/hello.txt"]),
         "hello from the under storage\n"

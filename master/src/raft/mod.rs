@@ -142,7 +142,8 @@ pub struct RaftSettings {
     pub election_timeout: Duration,
     pub heartbeat_interval: Duration,
     pub snapshot_period_entries: u64,
-    /// Seals the Raft log and snapshots when encryption at rest is on.
+    /// Seals the Raft log and snapshots when encryption at rest is on
+    /// (`master.journal.encryption_key_file`, loaded by the server).
     pub journal_key: Option<Arc<JournalKey>>,
 }
 
@@ -210,7 +211,9 @@ impl RaftSettings {
             election_timeout: ej.election_timeout.0,
             heartbeat_interval: ej.heartbeat_interval.0,
             snapshot_period_entries: ej.snapshot_period_entries.max(1),
-            journal_key: JournalKey::from_config(config).map_err(|e| e.to_string())?,
+            // Read by the server when it starts (a file read, not a
+            // setting's parse).
+            journal_key: None,
         }))
     }
 

@@ -36,6 +36,10 @@ const OWNED_KEYS: &[(&str, &str)] = &[
     ("worker.data_dir", "the worker pod's volumes"),
     ("worker.tiers", "spec.worker.tiers"),
     ("security.key_file", "the cluster's Secret"),
+    (
+        "master.journal.encryption_key_file",
+        "spec.master.journal.encrypted",
+    ),
 ];
 
 /// Directory of a tier inside a worker pod.
@@ -145,6 +149,12 @@ pub fn alluxio_config(
             super::security::KEY_FILE
         ),
     ];
+    if spec.master.journal.encrypted {
+        settings.push(format!(
+            "master.journal.encryption_key_file={SECURITY_DIR}/{}",
+            super::security::JOURNAL_KEY_FILE
+        ));
+    }
     let raft = raft_addresses(names, spec, masters);
     if !raft.is_empty() {
         settings.push(format!(
@@ -233,6 +243,27 @@ mod tests {
         std::fs::write(&file, &yaml).unwrap();
         let loaded = AlluxioConfig::load_from(Some(&file), &[], &[]).unwrap();
         assert_eq!(serde_yaml::to_string(&loaded).unwrap(), yaml);
+    }
+
+    #[test]
+    fn an_encrypted_journal_reads_its_key_from_the_secret() {
+        let mut spec = AlluxioClusterSpec::default();
+        let (plain, _) = config_of(&spec).unwrap();
+        assert_eq!(plain.master.journal.encryption_key_file, None);
+        spec.master.journal.encrypted = true;
+        let (sealed, _) = config_of(&spec).unwrap();
+        assert_eq!(
+            sealed.master.journal.encryption_key_file,
+            Some(format!("{SECURITY_DIR}/journal.key").into())
+        );
+        spec.properties.insert(
+            "master.journal.encryption_key_file".into(),
+            "/elsewhere".into(),
+        );
+        assert!(matches!(
+            config_of(&spec),
+            Err(ConfigError::OwnedKey { .. })
+        ));
     }
 
     #[test]

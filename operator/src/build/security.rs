@@ -1,5 +1,8 @@
 //! The cluster's Secret: the cluster key that its masters and workers
-//! check tokens with and mint their own from (see `alluxio_common::auth`).
+//! check tokens with and mint their own from (see `alluxio_common::auth`),
+//! and the key the masters encrypt their journal with when
+//! `spec.master.journal.encrypted` (`journal.key`, never rotated by the
+//! operator: records sealed with a dropped key could not be read).
 //! The operator creates it once with a fresh random key and never
 //! overwrites it (a key replaced at once would lock out every running
 //! pod; a rotation edits it in three steps, see the README); it is owned
@@ -17,12 +20,14 @@ use std::collections::BTreeMap;
 /// The Secret's key holding the cluster key, and the file name it gets in
 /// the pods.
 pub const KEY_FILE: &str = "cluster.key";
+/// The Secret's key holding the journal's encryption key (masters only).
+pub const JOURNAL_KEY_FILE: &str = "journal.key";
 
 pub fn security_secret_name(names: &Names) -> String {
     format!("{}-security", names.cluster)
 }
 
-/// A Secret holding `key`.
+/// A Secret holding `key` and a new journal key.
 pub fn security_secret(names: &Names, owner: OwnerReference, key: &ClusterKey) -> Secret {
     Secret {
         metadata: ObjectMeta {
@@ -33,12 +38,27 @@ pub fn security_secret(names: &Names, owner: OwnerReference, key: &ClusterKey) -
             ..Default::default()
         },
         type_: Some("Opaque".into()),
-        data: Some(BTreeMap::from([(
-            KEY_FILE.to_string(),
-            ByteString(key.to_text().into_bytes()),
-        )])),
+        data: Some(BTreeMap::from([
+            (KEY_FILE.to_string(), ByteString(key.to_text().into_bytes())),
+            new_journal_key(),
+        ])),
         ..Default::default()
     }
+}
+
+/// A fresh journal key, as the Secret's entry.
+pub fn new_journal_key() -> (String, ByteString) {
+    let text = ClusterKey::generate().to_text();
+    (JOURNAL_KEY_FILE.to_string(), ByteString(text.into_bytes()))
+}
+
+/// Whether a Secret holds a journal key (Secrets of older operators do
+/// not: one is added).
+pub fn has_journal_key(secret: &Secret) -> bool {
+    secret
+        .data
+        .as_ref()
+        .is_some_and(|d| d.contains_key(JOURNAL_KEY_FILE))
 }
 
 /// The cluster key a Secret holds, if it holds a valid one.
@@ -64,6 +84,10 @@ mod tests {
         assert_eq!(secret.metadata.name.as_deref(), Some("demo-security"));
         assert_eq!(secret.metadata.namespace.as_deref(), Some("data"));
         assert_eq!(key_of(&secret).unwrap().to_hex(), key.to_hex());
+        assert!(has_journal_key(&secret));
+        let journal = &secret.data.as_ref().unwrap()[JOURNAL_KEY_FILE];
+        let journal = ClusterKey::from_hex(std::str::from_utf8(&journal.0).unwrap()).unwrap();
+        assert_ne!(journal.to_hex(), key.to_hex(), "two different secrets");
         let mut broken = secret.clone();
         broken.data = Some(BTreeMap::from([(
             KEY_FILE.into(),

@@ -14,10 +14,11 @@ use k8s_openapi::api::apps::v1::{
 };
 use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
-    EnvVarSource, EphemeralVolumeSource, HTTPGetAction, HostPathVolumeSource, ObjectFieldSelector,
-    PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimTemplate,
-    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, SecretVolumeSource, Service, ServicePort,
-    ServiceSpec, Volume, VolumeMount, VolumeResourceRequirements,
+    EnvVarSource, EphemeralVolumeSource, HTTPGetAction, HostPathVolumeSource, KeyToPath,
+    ObjectFieldSelector, PersistentVolumeClaim, PersistentVolumeClaimSpec,
+    PersistentVolumeClaimTemplate, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
+    SecretVolumeSource, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
+    VolumeResourceRequirements,
 };
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -208,13 +209,23 @@ fn mount(name: &str, path: &str) -> VolumeMount {
     }
 }
 
-/// The cluster's Secret, readable by the pod's user only.
-fn security_volume(inputs: &Inputs) -> Volume {
+/// The cluster's Secret, readable by the pod's user only: all of it for
+/// masters, only the cluster key for workers (the journal key is none of
+/// their business).
+fn security_volume(inputs: &Inputs, masters: bool) -> Volume {
+    let items = (!masters).then(|| {
+        vec![KeyToPath {
+            key: super::security::KEY_FILE.into(),
+            path: super::security::KEY_FILE.into(),
+            mode: None,
+        }]
+    });
     Volume {
         name: "security".into(),
         secret: Some(SecretVolumeSource {
             secret_name: Some(super::security::security_secret_name(inputs.names)),
             default_mode: Some(0o400),
+            items,
             ..Default::default()
         }),
         ..Default::default()
@@ -342,7 +353,7 @@ pub fn master_statefulset(inputs: &Inputs) -> StatefulSet {
         mount("security", SECURITY_DIR),
         mount("journal", JOURNAL_DIR),
     ]);
-    let mut volumes = vec![config_volume(inputs), security_volume(inputs)];
+    let mut volumes = vec![config_volume(inputs), security_volume(inputs, true)];
     let mut claims = None;
     match m.journal.medium {
         JournalMedium::EmptyDir => volumes.push(Volume {
@@ -458,7 +469,7 @@ pub fn worker_daemonset(inputs: &Inputs) -> DaemonSet {
     ];
     let mut volumes = vec![
         config_volume(inputs),
-        security_volume(inputs),
+        security_volume(inputs, false),
         Volume {
             name: "data".into(),
             empty_dir: Some(EmptyDirVolumeSource::default()),
@@ -641,6 +652,27 @@ mod tests {
             .clone()
             .unwrap();
         assert_eq!(args[1], "demo-master.data.svc.cluster.local:19998");
+    }
+
+    #[test]
+    fn masters_get_the_whole_secret_and_workers_only_the_cluster_key() {
+        let spec = AlluxioClusterSpec::default();
+        let secret_of = |volumes: Vec<Volume>| {
+            volumes
+                .into_iter()
+                .find(|v| v.name == "security")
+                .and_then(|v| v.secret)
+                .unwrap()
+        };
+        let master = build(&spec, master_statefulset).spec.unwrap();
+        let master = secret_of(master.template.spec.unwrap().volumes.unwrap());
+        assert_eq!(master.items, None, "the journal key too");
+        let worker = build(&spec, worker_daemonset).spec.unwrap();
+        let worker = secret_of(worker.template.spec.unwrap().volumes.unwrap());
+        let items = worker.items.unwrap();
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].key, super::super::security::KEY_FILE);
+        assert_eq!(worker.default_mode, Some(0o400));
     }
 
     #[test]

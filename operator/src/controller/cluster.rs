@@ -13,7 +13,9 @@ use crate::build::cluster_status::{cluster_status, Observed};
 use crate::build::config::{alluxio_config, ConfigError, Masters};
 use crate::build::names::Names;
 use crate::build::network_policy::{network_policy, network_policy_name};
-use crate::build::security::{key_of, security_secret, security_secret_name};
+use crate::build::security::{
+    has_journal_key, key_of, new_journal_key, security_secret, security_secret_name,
+};
 use crate::build::storage_class::{storage_class, storage_class_name, STORAGE_CLASS_FINALIZER};
 use crate::build::workloads::{
     self, config_map, master_services, master_statefulset, worker_daemonset, CONFIG_HASH_ANNOTATION,
@@ -430,9 +432,10 @@ async fn sync_disruption_budget(
     }
 }
 
-/// Creates the cluster's Secret with a new key when it does not exist; an
-/// existing one is kept as it is (its key is what the running pods use),
-/// but must hold a valid key.
+/// Creates the cluster's Secret with new keys when it does not exist; an
+/// existing one keeps its keys (they are what the running pods use), must
+/// hold a valid cluster key, and gets a journal key if it has none (a
+/// Secret of an older operator).
 async fn ensure_security_secret(
     cx: &Context,
     target: &ClusterRef,
@@ -446,7 +449,17 @@ async fn ensure_security_secret(
     };
     let api: Api<Secret> = Api::namespaced(cx.client.clone(), &names.namespace);
     match api.get_opt(&name).await {
-        Ok(Some(existing)) => key_of(&existing).map(|_| existing).map_err(fail),
+        Ok(Some(existing)) => {
+            key_of(&existing).map_err(fail)?;
+            if has_journal_key(&existing) {
+                return Ok(existing);
+            }
+            let (entry, value) = new_journal_key();
+            let patch = serde_json::json!({ "data": { entry: value } });
+            api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .map_err(|e| fail(e.to_string()))
+        }
         Ok(None) => {
             let secret = security_secret(names, target.owner.clone(), &ClusterKey::generate());
             let created = api

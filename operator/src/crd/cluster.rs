@@ -149,6 +149,12 @@ pub struct JournalStorage {
     /// Storage class of the claim (PersistentVolumeClaim only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_class_name: Option<String>,
+    /// Encrypt the journal at rest (AES-256-GCM) with the key the
+    /// operator keeps in the cluster's Secret (`journal.key`). Turning it
+    /// on needs no migration; turning it off does not decrypt what is
+    /// written.
+    #[serde(default)]
+    pub encrypted: bool,
 }
 
 fn journal_size() -> Quantity {
@@ -161,6 +167,7 @@ impl Default for JournalStorage {
             medium: JournalMedium::default(),
             size: journal_size(),
             storage_class_name: None,
+            encrypted: false,
         }
     }
 }
