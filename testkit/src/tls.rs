@@ -11,13 +11,20 @@ pub struct TlsFiles {
 }
 
 impl TlsFiles {
-    /// Makes a new CA and certificates in `dir` (a CA already there is
-    /// kept: that is a renewal).
+    /// Makes a new CA and certificates for 127.0.0.1 in `dir` (a CA
+    /// already there is kept: that is a renewal).
     pub fn generate(dir: &Path) -> TlsFiles {
+        TlsFiles::generate_for(dir, &[])
+    }
+
+    /// Like [`TlsFiles::generate`], the certificates naming `names`
+    /// (`DNS:...`, `IP:...`; none: the script's default).
+    pub fn generate_for(dir: &Path, names: &[&str]) -> TlsFiles {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/tls-certs.sh");
         let out = Command::new("bash")
             .arg(&script)
             .arg(dir)
+            .args(names)
             .output()
             .expect("cannot run scripts/tls-certs.sh");
         assert!(

@@ -17,12 +17,25 @@ fn file_error(path: &Path, reason: impl std::fmt::Display) -> TlsError {
 
 /// Every certificate in a PEM file, at least one.
 pub(super) fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let certificates = CertificateDer::pem_file_iter(path)
-        .map_err(|e| file_error(path, e))?
+    let text = std::fs::read(path).map_err(|e| file_error(path, e))?;
+    parse_certificates(&text, &path.display().to_string())
+}
+
+/// Every certificate in PEM text (from `source`, named in errors), at
+/// least one.
+pub(super) fn parse_certificates(
+    pem: &[u8],
+    source: &str,
+) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let error = |reason: String| TlsError::File {
+        path: source.to_string(),
+        reason,
+    };
+    let certificates = CertificateDer::pem_slice_iter(pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| file_error(path, e))?;
+        .map_err(|e| error(e.to_string()))?;
     if certificates.is_empty() {
-        return Err(file_error(path, "holds no PEM certificate"));
+        return Err(error("holds no PEM certificate".to_string()));
     }
     Ok(certificates)
 }

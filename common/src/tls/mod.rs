@@ -205,8 +205,10 @@ impl ResolvesServerCert for ReloadingCertificate {
 pub struct ClientTls(Arc<ClientState>);
 
 struct ClientState {
+    /// The CA file, for logs.
     ca: PathBuf,
-    files: WatchedFiles,
+    /// None for CA certificates handed over in memory (never reloaded).
+    files: Option<WatchedFiles>,
     /// Checked instead of the dialled host when set.
     server_name: Option<ServerName<'static>>,
     connectors: RwLock<Connectors>,
@@ -243,17 +245,24 @@ impl ClientTls {
     /// certificate against `server_name` when given, else against the
     /// host dialled.
     pub fn load(ca: &Path, server_name: Option<&str>) -> Result<ClientTls, TlsError> {
-        let server_name = server_name
-            .map(|name| {
-                ServerName::try_from(name.to_string())
-                    .map_err(|e| TlsError::Settings(format!("server name {name:?}: {e}")))
-            })
-            .transpose()?;
+        let server_name = parse_server_name(server_name)?;
         Ok(ClientTls(Arc::new(ClientState {
             connectors: RwLock::new(connectors(ca)?),
-            files: WatchedFiles::new(vec![ca.to_path_buf()]),
+            files: Some(WatchedFiles::new(vec![ca.to_path_buf()])),
             ca: ca.to_path_buf(),
             server_name,
+        })))
+    }
+
+    /// Trusts the CA certificates in `pem` (PEM text held by the caller,
+    /// such as a Secret's `ca.crt`; a new CA needs a new `ClientTls`).
+    pub fn from_pem(pem: &[u8], server_name: Option<&str>) -> Result<ClientTls, TlsError> {
+        let certificates = files::parse_certificates(pem, "the CA certificates given")?;
+        Ok(ClientTls(Arc::new(ClientState {
+            connectors: RwLock::new(connectors_trusting(certificates, "the CA given")?),
+            files: None,
+            ca: PathBuf::from("(in memory)"),
+            server_name: parse_server_name(server_name)?,
         })))
     }
 
@@ -282,7 +291,11 @@ impl ClientTls {
 
     fn connector(&self, protocol: Protocol) -> TlsConnector {
         let state = &self.0;
-        if state.files.changed(RELOAD_INTERVAL) {
+        if state
+            .files
+            .as_ref()
+            .is_some_and(|f| f.changed(RELOAD_INTERVAL))
+        {
             match connectors(&state.ca) {
                 Ok(fresh) => {
                     tracing::info!(ca = %state.ca.display(), "TLS CA certificates reloaded");
@@ -301,11 +314,27 @@ impl ClientTls {
     }
 }
 
+fn parse_server_name(name: Option<&str>) -> Result<Option<ServerName<'static>>, TlsError> {
+    name.map(|name| {
+        ServerName::try_from(name.to_string())
+            .map_err(|e| TlsError::Settings(format!("server name {name:?}: {e}")))
+    })
+    .transpose()
+}
+
 fn connectors(ca: &Path) -> Result<Connectors, TlsError> {
+    connectors_trusting(read_certificates(ca)?, &ca.display().to_string())
+}
+
+/// Connectors trusting `certificates` (from `source`, named in errors).
+fn connectors_trusting(
+    certificates: Vec<rustls::pki_types::CertificateDer<'static>>,
+    source: &str,
+) -> Result<Connectors, TlsError> {
     let mut roots = RootCertStore::empty();
-    for certificate in read_certificates(ca)? {
+    for certificate in certificates {
         roots.add(certificate).map_err(|e| TlsError::File {
-            path: ca.display().to_string(),
+            path: source.to_string(),
             reason: e.to_string(),
         })?;
     }

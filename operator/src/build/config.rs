@@ -20,6 +20,8 @@ pub const WORKER_DATA_DIR: &str = "/opt/alluxio/data";
 pub const CONFIG_DIR: &str = "/opt/alluxio/conf";
 /// Inside the pods: where the cluster's Secret (its key) is mounted.
 pub const SECURITY_DIR: &str = "/opt/alluxio/security";
+/// Inside the pods: where `spec.tls.secretName` is mounted.
+pub const TLS_DIR: &str = "/opt/alluxio/tls";
 
 /// Keys the operator sets from the spec; a property may not override them.
 const OWNED_KEYS: &[(&str, &str)] = &[
@@ -40,6 +42,13 @@ const OWNED_KEYS: &[(&str, &str)] = &[
         "master.journal.encryption_key_file",
         "spec.master.journal.encrypted",
     ),
+    ("security.tls.enabled", "spec.tls"),
+    ("security.tls.ca_file", "spec.tls"),
+    ("security.tls.server_name", "spec.tls"),
+    ("master.tls.cert_file", "spec.tls"),
+    ("master.tls.key_file", "spec.tls"),
+    ("worker.tls.cert_file", "spec.tls"),
+    ("worker.tls.key_file", "spec.tls"),
 ];
 
 /// Directory of a tier inside a worker pod.
@@ -55,6 +64,8 @@ pub enum ConfigError {
     Quota { index: usize, reason: String },
     #[error("spec.properties: {0}")]
     Invalid(String),
+    #[error("{0}")]
+    Unsupported(&'static str),
 }
 
 /// The masters the objects are built for: how many pods, and whether they
@@ -155,6 +166,29 @@ pub fn alluxio_config(
             super::security::JOURNAL_KEY_FILE
         ));
     }
+    if let Some(tls) = &spec.tls {
+        if spec.csi.enabled {
+            // Refused rather than half working: volumes would dial plain.
+            return Err(ConfigError::Unsupported(
+                "spec.tls with spec.csi.enabled: the CSI plugin does not speak TLS to a cluster yet; turn one of them off",
+            ));
+        }
+        let server_name = tls
+            .server_name
+            .clone()
+            .unwrap_or_else(|| names.default_tls_server_name());
+        settings.extend([
+            "security.tls.enabled=true".to_string(),
+            format!("security.tls.ca_file={TLS_DIR}/ca.crt"),
+            format!("security.tls.server_name={server_name}"),
+        ]);
+        // One certificate for masters and workers: both are checked
+        // against the one server name.
+        for component in ["master", "worker"] {
+            settings.push(format!("{component}.tls.cert_file={TLS_DIR}/tls.crt"));
+            settings.push(format!("{component}.tls.key_file={TLS_DIR}/tls.key"));
+        }
+    }
     let raft = raft_addresses(names, spec, masters);
     if !raft.is_empty() {
         settings.push(format!(
@@ -243,6 +277,41 @@ mod tests {
         std::fs::write(&file, &yaml).unwrap();
         let loaded = AlluxioConfig::load_from(Some(&file), &[], &[]).unwrap();
         assert_eq!(serde_yaml::to_string(&loaded).unwrap(), yaml);
+    }
+
+    #[test]
+    fn tls_points_every_component_at_the_mounted_certificate() {
+        let mut spec = AlluxioClusterSpec::default();
+        assert!(!config_of(&spec).unwrap().0.security.tls.enabled);
+        spec.tls = Some(crate::crd::cluster::TlsSpec {
+            secret_name: "demo-tls".into(),
+            server_name: None,
+        });
+        let (config, _) = config_of(&spec).unwrap();
+        let tls = &config.security.tls;
+        assert!(tls.enabled);
+        assert_eq!(tls.ca_file, Some(format!("{TLS_DIR}/ca.crt").into()));
+        assert_eq!(tls.server_name, "demo.data.alluxio");
+        let cert = Some(format!("{TLS_DIR}/tls.crt").into());
+        assert_eq!(config.master.tls.cert_file, cert);
+        assert_eq!(config.worker.tls.cert_file, cert);
+        assert_eq!(
+            config.worker.tls.key_file,
+            Some(format!("{TLS_DIR}/tls.key").into())
+        );
+        spec.csi.enabled = true;
+        let refused = config_of(&spec).unwrap_err().to_string();
+        assert!(refused.contains("CSI"), "{refused}");
+        spec.csi.enabled = false;
+        spec.tls.as_mut().unwrap().server_name = Some("cache.example.internal".into());
+        let (config, _) = config_of(&spec).unwrap();
+        assert_eq!(config.security.tls.server_name, "cache.example.internal");
+        spec.properties
+            .insert("security.tls.enabled".into(), "false".into());
+        assert!(matches!(
+            config_of(&spec),
+            Err(ConfigError::OwnedKey { .. })
+        ));
     }
 
     #[test]

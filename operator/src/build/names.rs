@@ -17,6 +17,12 @@ impl Names {
         }
     }
 
+    /// The name every certificate of the cluster carries unless
+    /// `spec.tls.serverName` says another.
+    pub fn default_tls_server_name(&self) -> String {
+        format!("{}.{}.alluxio", self.cluster, self.namespace)
+    }
+
     pub fn config_map(&self) -> String {
         format!("{}-config", self.cluster)
     }

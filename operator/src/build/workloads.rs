@@ -4,7 +4,8 @@
 //! the configuration, so a changed configuration rolls the pods.
 
 use super::config::{
-    master_rpc_addresses, tier_dir, Masters, CONFIG_DIR, JOURNAL_DIR, SECURITY_DIR, WORKER_DATA_DIR,
+    master_rpc_addresses, tier_dir, Masters, CONFIG_DIR, JOURNAL_DIR, SECURITY_DIR, TLS_DIR,
+    WORKER_DATA_DIR,
 };
 use super::names::Names;
 use crate::crd::cluster::{AlluxioClusterSpec, ImagePullPolicy, JournalMedium, TierMedium};
@@ -232,6 +233,24 @@ fn security_volume(inputs: &Inputs, masters: bool) -> Volume {
     }
 }
 
+/// With `spec.tls`, its Secret at [`TLS_DIR`], readable by the pod's user
+/// only.
+fn add_tls_volume(inputs: &Inputs, mounts: &mut Vec<VolumeMount>, volumes: &mut Vec<Volume>) {
+    let Some(tls) = &inputs.spec.tls else {
+        return;
+    };
+    mounts.push(mount("tls", TLS_DIR));
+    volumes.push(Volume {
+        name: "tls".into(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(tls.secret_name.clone()),
+            default_mode: Some(0o400),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+}
+
 fn config_volume(inputs: &Inputs) -> Volume {
     Volume {
         name: "config".into(),
@@ -348,12 +367,14 @@ pub fn master_statefulset(inputs: &Inputs) -> StatefulSet {
     c.readiness_probe = Some(probe("/readyz", m.web_port));
     c.liveness_probe = Some(probe("/healthz", m.web_port));
     c.resources = m.resources.clone();
-    c.volume_mounts = Some(vec![
+    let mut mounts = vec![
         mount("config", CONFIG_DIR),
         mount("security", SECURITY_DIR),
         mount("journal", JOURNAL_DIR),
-    ]);
+    ];
     let mut volumes = vec![config_volume(inputs), security_volume(inputs, true)];
+    add_tls_volume(inputs, &mut mounts, &mut volumes);
+    c.volume_mounts = Some(mounts);
     let mut claims = None;
     match m.journal.medium {
         JournalMedium::EmptyDir => volumes.push(Volume {
@@ -476,6 +497,7 @@ pub fn worker_daemonset(inputs: &Inputs) -> DaemonSet {
             ..Default::default()
         },
     ];
+    add_tls_volume(inputs, &mut mounts, &mut volumes);
     for t in &w.tiers {
         let name = format!("tier-{}", format!("{:?}", t.alias).to_lowercase());
         mounts.push(mount(&name, &tier_dir(t.alias)));
@@ -652,6 +674,39 @@ mod tests {
             .clone()
             .unwrap();
         assert_eq!(args[1], "demo-master.data.svc.cluster.local:19998");
+    }
+
+    #[test]
+    fn a_tls_secret_is_mounted_in_masters_and_workers() {
+        let mut spec = AlluxioClusterSpec::default();
+        let tls_of = |pod: PodSpec| {
+            let volume = pod.volumes.unwrap().into_iter().find(|v| v.name == "tls");
+            let mounted = pod.containers[0]
+                .volume_mounts
+                .as_ref()
+                .unwrap()
+                .iter()
+                .any(|m| m.name == "tls" && m.mount_path == TLS_DIR);
+            volume.map(|v| (v.secret.unwrap(), mounted))
+        };
+        let master = |spec: &AlluxioClusterSpec| {
+            let sts = build(spec, master_statefulset).spec.unwrap();
+            tls_of(sts.template.spec.unwrap())
+        };
+        let worker = |spec: &AlluxioClusterSpec| {
+            let ds = build(spec, worker_daemonset).spec.unwrap();
+            tls_of(ds.template.spec.unwrap())
+        };
+        assert!(master(&spec).is_none() && worker(&spec).is_none());
+        spec.tls = Some(crate::crd::cluster::TlsSpec {
+            secret_name: "demo-tls".into(),
+            server_name: None,
+        });
+        for (secret, mounted) in [master(&spec).unwrap(), worker(&spec).unwrap()] {
+            assert!(mounted);
+            assert_eq!(secret.secret_name.as_deref(), Some("demo-tls"));
+            assert_eq!(secret.default_mode, Some(0o400));
+        }
     }
 
     #[test]

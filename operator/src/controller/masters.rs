@@ -11,6 +11,7 @@ use crate::build::security::{key_of, security_secret_name};
 use crate::crd::AlluxioCluster;
 use alluxio_client::MasterClient;
 use alluxio_common::auth::{Credentials, Role};
+use alluxio_common::tls::ClientTls;
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use kube::api::{Api, ListParams};
 use kube::ResourceExt;
@@ -72,8 +73,8 @@ pub async fn master_addresses(
 }
 
 /// One gRPC client per cluster (by namespace/name), replaced when the
-/// cluster's master moves to another address or its Secret's signing key
-/// changes (a key rotation).
+/// cluster's master moves to another address, its Secret's signing key
+/// changes (a key rotation) or its TLS CA or server name change.
 #[derive(Default)]
 pub struct MasterClients {
     by_cluster: Mutex<HashMap<String, (MasterClient, String)>>,
@@ -98,7 +99,13 @@ impl MasterClients {
             cluster.name_any()
         );
         let cluster_key = cluster_key(client, cluster).await?;
-        let signing = cluster_key.signing_id();
+        let tls = tls_trust(client, cluster).await?;
+        // What the client was made with: a change means a new client.
+        let signing = format!(
+            "{} {}",
+            cluster_key.signing_id(),
+            tls.as_ref().map(|(id, _)| id.as_str()).unwrap_or("plain")
+        );
         let known = self
             .by_cluster
             .lock()
@@ -115,7 +122,8 @@ impl MasterClients {
             &[],
             Role::Operator,
             Duration::from_secs(3600),
-        );
+        )
+        .with_tls(tls.map(|(_, tls)| tls));
         let master = MasterClient::connect_lazy(&address, credentials)?;
         self.by_cluster
             .lock()
@@ -123,6 +131,41 @@ impl MasterClients {
             .insert(key, (master.clone(), signing));
         Ok(master)
     }
+}
+
+/// With `spec.tls`: the CA of its Secret (`ca.crt`) and the server name
+/// the operator checks the masters against, with both as text (what the
+/// client was made for).
+async fn tls_trust(
+    client: &kube::Client,
+    cluster: &AlluxioCluster,
+) -> Result<Option<(String, ClientTls)>, MasterError> {
+    let Some(tls) = &cluster.spec.tls else {
+        return Ok(None);
+    };
+    let namespace = cluster.namespace().unwrap_or_default();
+    let names = Names::new(&cluster.name_any(), &namespace);
+    let server_name = tls
+        .server_name
+        .clone()
+        .unwrap_or_else(|| names.default_tls_server_name());
+    let fail = |reason: String| MasterError::Secret {
+        name: tls.secret_name.clone(),
+        reason,
+    };
+    let secret = Api::<Secret>::namespaced(client.clone(), &namespace)
+        .get_opt(&tls.secret_name)
+        .await?
+        .ok_or_else(|| fail("does not exist".to_string()))?;
+    let ca = secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get("ca.crt"))
+        .ok_or_else(|| fail("has no ca.crt".to_string()))?;
+    let trust = ClientTls::from_pem(&ca.0, Some(&server_name)).map_err(|e| fail(e.to_string()))?;
+    // The CA itself tells a client made for another CA (a few KB).
+    let trusted = format!("{server_name}\n{}", String::from_utf8_lossy(&ca.0));
+    Ok(Some((trusted, trust)))
 }
 
 /// The key in `cluster`'s Secret, which the operator mints its tokens

@@ -64,6 +64,23 @@ pub struct AlluxioClusterSpec {
     pub properties: BTreeMap<String, String>,
     #[serde(default)]
     pub metrics: MetricsSpec,
+    /// TLS on every port of the masters and workers (plain when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSpec>,
+}
+
+/// `spec.tls`: the certificate every master and worker serves, from a
+/// Secret in the cluster's namespace holding `tls.crt`, `tls.key` and
+/// `ca.crt` (what cert-manager writes for a Certificate).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TlsSpec {
+    pub secret_name: String,
+    /// The DNS name the certificate carries, which clients check on every
+    /// master and worker (they are dialled by pod IP). Default:
+    /// `<cluster>.<namespace>.alluxio`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
 }
 
 fn default_image() -> String {

@@ -79,6 +79,11 @@ pub struct Simulation {
 impl Simulation {
     /// `None` (after saying why) when not root.
     pub async fn start(name: &str, replicas: i32, journal: &str) -> Option<Simulation> {
+        Simulation::start_with(name, &cluster_yaml(name, replicas, journal), Vec::new()).await
+    }
+
+    /// The cluster of `yaml` (named `name`), after `secrets` are created.
+    pub async fn start_with(name: &str, yaml: &str, secrets: Vec<Secret>) -> Option<Simulation> {
         if !alluxio_testkit::running_as_root() {
             return alluxio_testkit::missing_prerequisite(
                 "root (the process kubelet uses mount namespaces)",
@@ -112,9 +117,15 @@ impl Simulation {
                 in_cluster: None,
             },
         );
+        let secrets_api = Api::<Secret>::namespaced(client.clone(), "default");
+        for secret in &secrets {
+            secrets_api
+                .create(&PostParams::default(), secret)
+                .await
+                .unwrap();
+        }
         let clusters: Api<AlluxioCluster> = Api::namespaced(client.clone(), "default");
-        let cluster: AlluxioCluster =
-            serde_yaml::from_str(&cluster_yaml(name, replicas, journal)).unwrap();
+        let cluster: AlluxioCluster = serde_yaml::from_str(yaml).unwrap();
         clusters
             .create(&PostParams::default(), &cluster)
             .await
