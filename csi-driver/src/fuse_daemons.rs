@@ -39,6 +39,18 @@ pub struct StagedVolume {
     /// environment decides.
     #[serde(default)]
     pub key_file: Option<PathBuf>,
+    /// How the daemon checks the cluster's servers when it has TLS (from
+    /// the same secrets).
+    #[serde(default)]
+    pub tls: Option<VolumeTls>,
+}
+
+/// A TLS cluster's CA (written from the secrets' `ca.crt`) and the name
+/// its servers' certificates carry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeTls {
+    pub ca_file: PathBuf,
+    pub server_name: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -170,18 +182,19 @@ impl FuseDaemons {
     /// Writes `hex` as the volume's key file (mode 0600, replaced
     /// atomically) and returns its path.
     pub fn write_key(&self, volume_id: &str, hex: &str) -> Result<PathBuf, DaemonError> {
-        use std::io::Write;
         let path = self.key_path(volume_id);
-        let tmp = path.with_extension("key.tmp");
-        let _ = std::fs::remove_file(&tmp);
-        let written = alluxio_common::io::create_private(&tmp)
-            .and_then(|mut f| {
-                f.write_all(format!("{}\n", hex.trim()).as_bytes())?;
-                f.sync_all()
-            })
-            .and_then(|_| std::fs::rename(&tmp, &path))
-            .and_then(|_| alluxio_common::io::sync_parent(&path));
-        written.map_err(DaemonError::State)?;
+        replace_private(&path, format!("{}\n", hex.trim()).as_bytes())?;
+        Ok(path)
+    }
+
+    /// Writes `pem` as the volume's CA file (replaced atomically) and
+    /// returns its path.
+    pub fn write_ca(&self, volume_id: &str, pem: &str) -> Result<PathBuf, DaemonError> {
+        let path = self
+            .state_dir
+            .join("volumes")
+            .join(state_file_name(volume_id).replace(".json", ".ca.crt"));
+        replace_private(&path, pem.as_bytes())?;
         Ok(path)
     }
 
@@ -221,6 +234,13 @@ impl FuseDaemons {
         .stderr(log2);
         if let Some(key_file) = &v.key_file {
             cmd.env("ALLUXIO_SECURITY_KEY_FILE", key_file);
+        }
+        if let Some(tls) = &v.tls {
+            cmd.args(["-D", "security.tls.enabled=true", "-D"])
+                .arg(format!("security.tls.ca_file={}", tls.ca_file.display()));
+            if let Some(name) = &tls.server_name {
+                cmd.args(["-D", &format!("security.tls.server_name={name}")]);
+            }
         }
         // A session of its own: the plugin's death or a signal to its
         // process group does not reach the daemon.
@@ -394,4 +414,20 @@ impl FuseDaemons {
         tracing::info!(volume = v.volume_id, pid = v.pid, "volume restored");
         Ok(v)
     }
+}
+
+/// Replaces `path` with `bytes` (mode 0600): written beside it, synced and
+/// renamed over it, so its daemon never reads half a file.
+fn replace_private(path: &Path, bytes: &[u8]) -> Result<(), DaemonError> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let written = alluxio_common::io::create_private(&tmp)
+        .and_then(|mut f| {
+            f.write_all(bytes)?;
+            f.sync_all()
+        })
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .and_then(|_| alluxio_common::io::sync_parent(path));
+    written.map_err(DaemonError::State)
 }

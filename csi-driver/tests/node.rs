@@ -482,3 +482,67 @@ async fn a_republished_secret_updates_the_volumes_key() {
     .await
     .unwrap();
 }
+
+/// A volume of a TLS cluster: the secrets carry the cluster's CA and
+/// server name beside its key (as the operator's Secret does), the
+/// plugin writes the CA for the volume's FUSE daemon, which reaches the
+/// master and the worker only over TLS; a broken CA is refused at stage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_clusters_volume_is_read_over_tls() {
+    if require_root().is_none() {
+        return;
+    }
+    let certs_dir = tempfile::tempdir().unwrap();
+    let certs =
+        alluxio_testkit::tls::TlsFiles::generate_for(certs_dir.path(), &["DNS:cache.test.alluxio"]);
+    let cluster = alluxio_testkit::cluster::start(1, 64 * alluxio_testkit::cluster::MIB, |c| {
+        certs.apply(c);
+        c.security.tls.server_name = "cache.test.alluxio".into();
+    })
+    .await;
+    write_dataset(&cluster, "/secure/a.bin", 70_000).await;
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = Plugin::start_with(dir.path(), &cluster, false);
+    let mut node = plugin.node().await;
+    let ca = std::fs::read_to_string(certs.ca()).unwrap();
+    let secrets = HashMap::from([
+        ("cluster.key".to_string(), cluster.key().to_text()),
+        ("ca.crt".to_string(), ca),
+        (
+            "tls-server-name".to_string(),
+            "cache.test.alluxio".to_string(),
+        ),
+    ]);
+
+    let mut broken = stage_request(&plugin, "t0", "/secure", Mode::MultiNodeReaderOnly);
+    broken.secrets = secrets.clone();
+    broken
+        .secrets
+        .insert("ca.crt".into(), "not a certificate".into());
+    let err = node.node_stage_volume(broken).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err}");
+
+    let mut stage = stage_request(&plugin, "t1", "/secure", Mode::MultiNodeReaderOnly);
+    stage.secrets = secrets.clone();
+    node.node_stage_volume(stage).await.unwrap();
+    let mut publish = publish_request(&plugin, "t1", "pod-a", true);
+    publish.secrets = secrets;
+    node.node_publish_volume(publish).await.unwrap();
+    let target = Path::new(&plugin.kubelet_path("pods/pod-a/volumes/t1")).to_path_buf();
+    assert_eq!(
+        std::fs::read(target.join("a.bin")).unwrap(),
+        pattern(70_000)
+    );
+    node.node_unpublish_volume(NodeUnpublishVolumeRequest {
+        volume_id: "t1".into(),
+        target_path: plugin.kubelet_path("pods/pod-a/volumes/t1"),
+    })
+    .await
+    .unwrap();
+    node.node_unstage_volume(NodeUnstageVolumeRequest {
+        volume_id: "t1".into(),
+        staging_target_path: plugin.kubelet_path("plugins/staging/t1"),
+    })
+    .await
+    .unwrap();
+}

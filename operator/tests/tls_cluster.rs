@@ -3,7 +3,8 @@
 //! master and worker pods, which serve only TLS; the operator reaches the
 //! master with the Secret's CA to report the cluster Ready; a client with
 //! the CA writes and reads through the worker's gRPC port and data port;
-//! a client without TLS gets nowhere. Needs root (mount namespaces).
+//! a client without TLS gets nowhere; the CA and server name reach the
+//! cluster's Secret for the CSI plugin. Needs root (mount namespaces).
 
 mod common;
 
@@ -50,6 +51,20 @@ async fn a_tls_cluster_serves_only_tls_and_the_operator_reaches_it() {
         (sim.status().await?.phase == Some(ClusterPhase::Ready)).then_some(())
     })
     .await;
+    // The CA and server name are handed to CSI through the cluster's
+    // Secret.
+    let security = kube::Api::<Secret>::namespaced(sim.client.clone(), "default")
+        .get("secure-security")
+        .await
+        .unwrap()
+        .data
+        .unwrap();
+    assert_eq!(
+        security["ca.crt"].0,
+        std::fs::read(certs.ca()).unwrap(),
+        "the CA copied"
+    );
+    assert_eq!(security["tls-server-name"].0, SERVER_NAME.as_bytes());
     let masters = sim.master_addresses(1).await.unwrap();
     let ca = certs.ca().display().to_string();
     let tls_flags = [

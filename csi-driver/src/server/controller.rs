@@ -21,6 +21,7 @@
 use super::unsupported_capability;
 use alluxio_client::{FileSystem, MasterClient};
 use alluxio_common::auth::{ClusterKey, Credentials, Role};
+use alluxio_common::tls::ClientTls;
 use alluxio_common::AlluxioError;
 use alluxio_proto::csi::controller_server::Controller;
 use alluxio_proto::csi::controller_service_capability::{rpc, Rpc, Type as CapabilityType};
@@ -60,8 +61,28 @@ pub struct ControllerService {
 
 /// The Secret key holding a cluster key (as the operator writes it).
 pub const CLUSTER_KEY_SECRET: &str = "cluster.key";
+/// The Secret keys of a TLS cluster: its CA, and the name its servers'
+/// certificates carry (the operator copies both into the cluster's
+/// Secret).
+pub const CA_SECRET: &str = "ca.crt";
+pub const SERVER_NAME_SECRET: &str = "tls-server-name";
 
-/// Credentials minted from a request's Secret, if it has a cluster key.
+/// How to check a TLS cluster's servers, when the secrets say it has TLS.
+pub fn secret_tls(secrets: &HashMap<String, String>) -> Result<Option<ClientTls>, Status> {
+    let Some(ca) = secrets.get(CA_SECRET) else {
+        return Ok(None);
+    };
+    let server_name = secrets
+        .get(SERVER_NAME_SECRET)
+        .map(|n| n.trim())
+        .filter(|n| !n.is_empty());
+    ClientTls::from_pem(ca.as_bytes(), server_name)
+        .map(Some)
+        .map_err(|e| Status::invalid_argument(format!("secret {CA_SECRET}: {e}")))
+}
+
+/// Credentials minted from a request's Secret, if it has a cluster key
+/// (under TLS when it has a CA too).
 pub fn secret_credentials(
     secrets: &HashMap<String, String>,
 ) -> Result<Option<(String, Credentials)>, Status> {
@@ -70,11 +91,14 @@ pub fn secret_credentials(
     };
     let key = ClusterKey::from_hex(hex)
         .map_err(|e| Status::invalid_argument(format!("secret {CLUSTER_KEY_SECRET}: {e}")))?;
-    // One client per key: a digest of it names the cache entry.
+    let tls = secret_tls(secrets)?;
+    // One client per key and CA: a digest of them names the cache entry.
     let digest = {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
         hex.trim().hash(&mut h);
+        secrets.get(CA_SECRET).hash(&mut h);
+        secrets.get(SERVER_NAME_SECRET).hash(&mut h);
         format!("{:016x}", h.finish())
     };
     // Provisioning creates and deletes volume directories wherever a
@@ -85,7 +109,8 @@ pub fn secret_credentials(
         &[],
         Role::Operator,
         std::time::Duration::from_secs(3600),
-    );
+    )
+    .with_tls(tls);
     Ok(Some((digest, credentials)))
 }
 

@@ -5,7 +5,7 @@
 //! roots, and a failure leaves nothing half-mounted.
 
 use super::{read_only_mode, unsupported_capability};
-use crate::fuse_daemons::{FuseDaemons, StagedVolume};
+use crate::fuse_daemons::{FuseDaemons, StagedVolume, VolumeTls};
 use crate::metrics::CsiMetrics;
 use crate::mounts;
 use crate::paths::{allowed_path, PathError};
@@ -123,8 +123,31 @@ impl NodeService {
                 )
             }
         };
+        // A TLS cluster's CA from the same secrets, for the daemon.
+        let tls = match crate::server::controller::secret_tls(&req.secrets)
+            .map_err(|e| NodeError::InvalidArgument(e.message().to_string()))?
+        {
+            None => None,
+            Some(_) => {
+                let secrets = &req.secrets;
+                let pem = &secrets[crate::server::controller::CA_SECRET];
+                let ca_file = self
+                    .daemons
+                    .write_ca(&req.volume_id, pem)
+                    .map_err(|e| NodeError::Internal(e.to_string()))?;
+                let server_name = secrets
+                    .get(crate::server::controller::SERVER_NAME_SECRET)
+                    .map(|n| n.trim().to_string())
+                    .filter(|n| !n.is_empty());
+                Some(VolumeTls {
+                    ca_file,
+                    server_name,
+                })
+            }
+        };
         let wanted = StagedVolume {
             key_file,
+            tls,
             volume_id: req.volume_id.clone(),
             staging_path: staging.clone(),
             alluxio_path,
@@ -221,6 +244,34 @@ impl NodeService {
         Ok(())
     }
 
+    /// Like [`Self::refresh_key`], for a TLS cluster's CA (its daemon
+    /// reads the file again too): a renewed CA reaches running volumes.
+    fn refresh_ca(
+        &self,
+        volume: &StagedVolume,
+        secrets: &std::collections::HashMap<String, String>,
+    ) -> Result<(), NodeError> {
+        let (Some(tls), Some(pem)) = (
+            &volume.tls,
+            secrets.get(crate::server::controller::CA_SECRET),
+        ) else {
+            return Ok(());
+        };
+        crate::server::controller::secret_tls(secrets)
+            .map_err(|e| NodeError::InvalidArgument(e.message().to_string()))?;
+        if std::fs::read_to_string(&tls.ca_file).is_ok_and(|old| old == *pem) {
+            return Ok(());
+        }
+        self.daemons
+            .write_ca(&volume.volume_id, pem)
+            .map_err(|e| NodeError::Internal(e.to_string()))?;
+        tracing::info!(
+            volume = volume.volume_id,
+            "the volume's TLS CA changed: written for its daemon"
+        );
+        Ok(())
+    }
+
     async fn publish(&self, req: NodePublishVolumeRequest) -> Result<(), NodeError> {
         require(&req.volume_id, "volume_id")?;
         let staging = allowed_path(
@@ -243,6 +294,7 @@ impl NodeService {
         }
         if let Some(v) = &staged {
             self.refresh_key(v, &req.secrets)?;
+            self.refresh_ca(v, &req.secrets)?;
         }
         if let Some(m) = mounts::mount_at(&target) {
             // Already done: this volume, published here, the same way.

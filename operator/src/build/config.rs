@@ -64,8 +64,6 @@ pub enum ConfigError {
     Quota { index: usize, reason: String },
     #[error("spec.properties: {0}")]
     Invalid(String),
-    #[error("{0}")]
-    Unsupported(&'static str),
 }
 
 /// The masters the objects are built for: how many pods, and whether they
@@ -167,12 +165,6 @@ pub fn alluxio_config(
         ));
     }
     if let Some(tls) = &spec.tls {
-        if spec.csi.enabled {
-            // Refused rather than half working: volumes would dial plain.
-            return Err(ConfigError::Unsupported(
-                "spec.tls with spec.csi.enabled: the CSI plugin does not speak TLS to a cluster yet; turn one of them off",
-            ));
-        }
         let server_name = tls
             .server_name
             .clone()
@@ -299,10 +291,6 @@ mod tests {
             config.worker.tls.key_file,
             Some(format!("{TLS_DIR}/tls.key").into())
         );
-        spec.csi.enabled = true;
-        let refused = config_of(&spec).unwrap_err().to_string();
-        assert!(refused.contains("CSI"), "{refused}");
-        spec.csi.enabled = false;
         spec.tls.as_mut().unwrap().server_name = Some("cache.example.internal".into());
         let (config, _) = config_of(&spec).unwrap();
         assert_eq!(config.security.tls.server_name, "cache.example.internal");

@@ -11,6 +11,7 @@
 //! it.
 
 use super::names::Names;
+use crate::crd::cluster::AlluxioClusterSpec;
 use alluxio_common::auth::ClusterKey;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
@@ -50,6 +51,30 @@ pub fn security_secret(names: &Names, owner: OwnerReference, key: &ClusterKey) -
 pub fn new_journal_key() -> (String, ByteString) {
     let text = ClusterKey::generate().to_text();
     (JOURNAL_KEY_FILE.to_string(), ByteString(text.into_bytes()))
+}
+
+/// The Secret's keys that carry a TLS cluster's CA and server name to
+/// the CSI plugin (which gets this Secret with its requests).
+pub const CA_FILE: &str = "ca.crt";
+pub const SERVER_NAME: &str = "tls-server-name";
+
+/// What the cluster's Secret should hold under [`CA_FILE`] and
+/// [`SERVER_NAME`]: with `spec.tls`, `ca` (its Secret's `ca.crt`) and the
+/// server name; without, nothing (None: the key removed).
+pub fn tls_entries(
+    names: &Names,
+    spec: &AlluxioClusterSpec,
+    ca: Option<&ByteString>,
+) -> [(&'static str, Option<ByteString>); 2] {
+    let server_name = spec.tls.as_ref().map(|tls| {
+        let name = tls
+            .server_name
+            .clone()
+            .unwrap_or_else(|| names.default_tls_server_name());
+        ByteString(name.into_bytes())
+    });
+    let ca = spec.tls.as_ref().and(ca.cloned());
+    [(CA_FILE, ca), (SERVER_NAME, server_name)]
 }
 
 /// Whether a Secret holds a journal key (Secrets of older operators do
@@ -98,5 +123,27 @@ mod tests {
             .contains("64 hexadecimal digits"));
         broken.data = None;
         assert!(key_of(&broken).is_err());
+    }
+
+    #[test]
+    fn a_tls_cluster_hands_its_ca_and_server_name_to_csi() {
+        let names = Names::new("demo", "data");
+        let mut spec = AlluxioClusterSpec::default();
+        let ca = ByteString(b"-----BEGIN CERTIFICATE-----".to_vec());
+        assert_eq!(
+            tls_entries(&names, &spec, Some(&ca)),
+            [(CA_FILE, None), (SERVER_NAME, None)]
+        );
+        spec.tls = Some(crate::crd::cluster::TlsSpec {
+            secret_name: "demo-tls".into(),
+            server_name: None,
+        });
+        assert_eq!(
+            tls_entries(&names, &spec, Some(&ca)),
+            [
+                (CA_FILE, Some(ca)),
+                (SERVER_NAME, Some(ByteString(b"demo.data.alluxio".to_vec())))
+            ]
+        );
     }
 }

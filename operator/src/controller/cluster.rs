@@ -14,7 +14,8 @@ use crate::build::config::{alluxio_config, ConfigError, Masters};
 use crate::build::names::Names;
 use crate::build::network_policy::{network_policy, network_policy_name};
 use crate::build::security::{
-    has_journal_key, key_of, new_journal_key, security_secret, security_secret_name,
+    has_journal_key, key_of, new_journal_key, security_secret, security_secret_name, tls_entries,
+    CA_FILE,
 };
 use crate::build::storage_class::{storage_class, storage_class_name, STORAGE_CLASS_FINALIZER};
 use crate::build::workloads::{
@@ -361,6 +362,7 @@ async fn apply(
     let (headless, client_service) = master_services(&inputs);
     let namespace = &names.namespace;
     let secret = ensure_security_secret(cx, target, cluster).await?;
+    let secret = sync_tls_entries(cx, target, cluster, secret).await?;
     let rotation_due = key_rotation::rotate_key(cx, target, cluster, &secret).await?;
     let daemonsets: Api<DaemonSet> = Api::namespaced(cx.client.clone(), namespace);
     let rolled_from = daemonsets
@@ -474,6 +476,54 @@ async fn ensure_security_secret(
         }
         Err(e) => Err(fail(e.to_string())),
     }
+}
+
+/// Keeps the CA and server name of `spec.tls` in the cluster's Secret (the
+/// CSI plugin's only source), or none of them without TLS.
+async fn sync_tls_entries(
+    cx: &Context,
+    target: &ClusterRef,
+    cluster: &AlluxioCluster,
+    secret: Secret,
+) -> Result<Secret, ApplyError> {
+    let names = &target.names;
+    let api: Api<Secret> = Api::namespaced(cx.client.clone(), &names.namespace);
+    let ca = match &cluster.spec.tls {
+        None => None,
+        Some(tls) => {
+            let fail = |reason: String| ApplyError::Secret {
+                name: tls.secret_name.clone(),
+                reason,
+            };
+            let tls_secret = api
+                .get_opt(&tls.secret_name)
+                .await
+                .map_err(|e| fail(e.to_string()))?
+                .ok_or_else(|| fail("(spec.tls.secretName) does not exist".to_string()))?;
+            let ca = tls_secret.data.and_then(|mut d| d.remove(CA_FILE));
+            Some(ca.ok_or_else(|| fail("has no ca.crt".to_string()))?)
+        }
+    };
+    let wanted = tls_entries(names, &cluster.spec, ca.as_ref());
+    let data = secret.data.clone().unwrap_or_default();
+    if wanted.iter().all(|(k, v)| data.get(*k) == v.as_ref()) {
+        return Ok(secret);
+    }
+    let patch: serde_json::Map<String, serde_json::Value> = wanted
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), serde_json::to_value(v).unwrap_or_default()))
+        .collect();
+    let name = security_secret_name(names);
+    api.patch(
+        &name,
+        &PatchParams::default(),
+        &Patch::Merge(json!({ "data": patch })),
+    )
+    .await
+    .map_err(|e| ApplyError::Secret {
+        name,
+        reason: e.to_string(),
+    })
 }
 
 /// With `spec.networkPolicy.enabled` (the default), the cluster's
