@@ -564,6 +564,10 @@ mod tests {
         store.blocking_append(entries).await.unwrap();
     }
 
+    fn open(dir: &Path, key: Option<Arc<JournalKey>>) -> Result<LogStore, JournalError> {
+        LogStore::open(dir, true, key, Default::default(), Default::default())
+    }
+
     fn indexes(store: &LogStore) -> Vec<u64> {
         store.entries(..).iter().map(|e| e.log_id.index).collect()
     }
@@ -571,14 +575,7 @@ mod tests {
     #[tokio::test]
     async fn appends_truncates_and_purges_survive_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = LogStore::open(
-            dir.path(),
-            true,
-            None,
-            Default::default(),
-            Default::default(),
-        )
-        .unwrap();
+        let mut store = open(dir.path(), None).unwrap();
         append(&mut store, (1..=5).map(|i| entry(1, i)).collect()).await;
         append(&mut store, (6..=8).map(|i| entry(1, i)).collect()).await;
         store.truncate(entry(1, 7).log_id).await.unwrap();
@@ -588,14 +585,7 @@ mod tests {
         assert_eq!(indexes(&store), vec![3, 4, 5, 6, 7]);
         drop(store);
 
-        let mut store = LogStore::open(
-            dir.path(),
-            true,
-            None,
-            Default::default(),
-            Default::default(),
-        )
-        .unwrap();
+        let mut store = open(dir.path(), None).unwrap();
         assert_eq!(indexes(&store), vec![3, 4, 5, 6, 7]);
         assert_eq!(store.entries(7..)[0].log_id.leader_id.term, 2);
         let state = store.get_log_state().await.unwrap();
@@ -605,45 +595,61 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn entries_sealed_after_plain_ones_start_a_segment_and_both_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = open(dir.path(), None).unwrap();
+        append(&mut store, (1..=3).map(|i| entry(1, i)).collect()).await;
+        drop(store);
+        let key = Arc::new(JournalKey::from_file_key(
+            &alluxio_common::auth::ClusterKey::generate(),
+        ));
+        let mut store = open(dir.path(), Some(key.clone())).unwrap();
+        append(&mut store, (4..=5).map(|i| entry(1, i)).collect()).await;
+        drop(store);
+        let versions: Vec<(String, u8)> = {
+            let mut files: Vec<_> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .filter(|n| n.starts_with("raft-0") && n.ends_with(".log"))
+                .collect();
+            files.sort();
+            files
+                .into_iter()
+                .map(|n| {
+                    let version = std::fs::read(dir.path().join(&n)).unwrap()[4];
+                    (n, version)
+                })
+                .collect()
+        };
+        assert_eq!(
+            versions.iter().map(|(_, v)| *v).collect::<Vec<_>>(),
+            vec![1, 2],
+            "{versions:?}"
+        );
+        let store = open(dir.path(), Some(key)).unwrap();
+        assert_eq!(indexes(&store), vec![1, 2, 3, 4, 5]);
+        let err = open(dir.path(), None).err().unwrap().to_string();
+        assert!(err.contains("encrypted"), "{err}");
+    }
+
+    #[tokio::test]
     async fn a_torn_last_record_is_dropped_and_damage_before_it_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = LogStore::open(
-            dir.path(),
-            true,
-            None,
-            Default::default(),
-            Default::default(),
-        )
-        .unwrap();
+        let mut store = open(dir.path(), None).unwrap();
         append(&mut store, (1..=3).map(|i| entry(1, i)).collect()).await;
         drop(store);
         let path = segment_path(dir.path(), 1);
         let full = std::fs::read(&path).unwrap();
         std::fs::write(&path, &full[..full.len() - 3]).unwrap();
-        let store = LogStore::open(
-            dir.path(),
-            true,
-            None,
-            Default::default(),
-            Default::default(),
-        )
-        .unwrap();
+        let store = open(dir.path(), None).unwrap();
         assert_eq!(indexes(&store), vec![1, 2]);
         drop(store);
 
         let mut damaged = std::fs::read(&path).unwrap();
         damaged[HEADER_LEN + 10] ^= 0xff;
         std::fs::write(&path, &damaged).unwrap();
-        let err = LogStore::open(
-            dir.path(),
-            true,
-            None,
-            Default::default(),
-            Default::default(),
-        )
-        .err()
-        .unwrap()
-        .to_string();
+        let err = open(dir.path(), None).err().unwrap().to_string();
         assert!(err.contains("raft-"), "{err}");
     }
 }
