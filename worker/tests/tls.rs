@@ -128,6 +128,20 @@ async fn every_port_speaks_tls_and_plain_or_misled_callers_get_nowhere() {
         "a path went over the wire in the clear"
     );
 
+    // Peers that connect and never shake hands hold up nobody else.
+    let mut stalled = Vec::new();
+    for _ in 0..3 {
+        stalled.push(TcpStream::connect(&master).await.unwrap());
+    }
+    connect(
+        &c,
+        &master,
+        Some(ClientTls::load(&certs.ca(), None).unwrap()),
+    )
+    .await
+    .unwrap();
+    drop(stalled);
+
     // A plain client, a client trusting another CA, and one expecting
     // another server name are all refused, with the credentials that
     // would be good.
