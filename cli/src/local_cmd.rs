@@ -133,6 +133,18 @@ pub async fn run(mut ctx: Context, args: LocalArgs) -> Result<(), AlluxioError> 
             );
         }
     }
+    let tls = &cfg.security.tls;
+    if tls.enabled {
+        let ca = tls.ca_file.as_deref().unwrap_or(std::path::Path::new("?"));
+        println!("  TLS         on, CA {}", ca.display());
+        println!(
+            "              (for the CLI: -D security.tls.enabled=true -D security.tls.ca_file={})",
+            ca.display()
+        );
+    }
+    if let Some(key) = &cfg.master.journal.encryption_key_file {
+        println!("  journal     encrypted at rest, key {}", key.display());
+    }
     println!();
     println!("Try:");
     println!("  alluxio fs copyFromLocal Cargo.toml /Cargo.toml");
