@@ -74,10 +74,24 @@ pub async fn master_addresses(
 
 /// One gRPC client per cluster (by namespace/name), replaced when the
 /// cluster's master moves to another address, its Secret's signing key
-/// changes (a key rotation) or its TLS CA or server name change.
+/// changes (a key rotation) or its TLS CA or server name change. The
+/// Secrets are read again at most every [`SECRETS_RECHECK`], not on every
+/// call (a reconcile makes several).
 #[derive(Default)]
 pub struct MasterClients {
-    by_cluster: Mutex<HashMap<String, (MasterClient, String)>>,
+    by_cluster: Mutex<HashMap<String, Cached>>,
+}
+
+/// How long a client is used without reading its cluster's Secrets again:
+/// well inside a key rotation's interval (2 min by default) and the
+/// 10 s the pods take to reread their key files.
+pub const SECRETS_RECHECK: Duration = Duration::from_secs(5);
+
+struct Cached {
+    client: MasterClient,
+    /// The signing key and TLS trust it was made with.
+    made_with: String,
+    checked: std::time::Instant,
 }
 
 impl MasterClients {
@@ -98,22 +112,29 @@ impl MasterClients {
             cluster.namespace().unwrap_or_default(),
             cluster.name_any()
         );
+        let cached = |fresh_only: bool, made_with: Option<&str>| {
+            let mut clients = self.by_cluster.lock().unwrap_or_else(|e| e.into_inner());
+            let entry = clients.get_mut(&key)?;
+            let usable = entry.client.addresses().join(",") == address
+                && (!fresh_only || entry.checked.elapsed() < SECRETS_RECHECK)
+                && made_with.is_none_or(|m| m == entry.made_with);
+            if made_with.is_some() && usable {
+                entry.checked = std::time::Instant::now();
+            }
+            usable.then(|| entry.client.clone())
+        };
+        if let Some(c) = cached(true, None) {
+            return Ok(c);
+        }
         let cluster_key = cluster_key(client, cluster).await?;
         let tls = tls_trust(client, cluster).await?;
         // What the client was made with: a change means a new client.
-        let signing = format!(
+        let made_with = format!(
             "{} {}",
             cluster_key.signing_id(),
             tls.as_ref().map(|(id, _)| id.as_str()).unwrap_or("plain")
         );
-        let known = self
-            .by_cluster
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-            .filter(|(c, id)| c.addresses().join(",") == address && *id == signing)
-            .map(|(c, _)| c.clone());
-        if let Some(c) = known {
+        if let Some(c) = cached(false, Some(&made_with)) {
             return Ok(c);
         }
         let credentials = Credentials::from_key(
@@ -125,10 +146,15 @@ impl MasterClients {
         )
         .with_tls(tls.map(|(_, tls)| tls));
         let master = MasterClient::connect_lazy(&address, credentials)?;
+        let cached = Cached {
+            client: master.clone(),
+            made_with,
+            checked: std::time::Instant::now(),
+        };
         self.by_cluster
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(key, (master.clone(), signing));
+            .insert(key, cached);
         Ok(master)
     }
 }
