@@ -10,11 +10,8 @@ use alluxio_e2e::apiserver::TestApiServer;
 use alluxio_e2e::kube_tools::{assert_chart_allows, CHART_OPERATOR_USER};
 use alluxio_operator::build::names::Names;
 use alluxio_operator::controller::mount::FINALIZER;
-use alluxio_operator::controller::{run::controllers, Context};
 use alluxio_operator::crd::{AlluxioCluster, ClusterPhase, Mount, MountSpec};
-use alluxio_operator::metrics::Metrics;
 use alluxio_testkit::cluster::MIB;
-use futures::FutureExt;
 use k8s_openapi::api::apps::v1::{DaemonSet, StatefulSet};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::events::v1::Event;
@@ -22,7 +19,6 @@ use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use serde_json::json;
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Waits up to 60 s for `check`.
@@ -134,18 +130,13 @@ async fn controllers_bring_a_cluster_to_ready_and_mount_and_unmount_its_mounts()
     let server = TestApiServer::start().await.unwrap();
     let client = server.client();
     common::register_crds(&client).await;
-    let mut registry = prometheus_client::registry::Registry::default();
-    let metrics = Metrics::register(&mut registry);
     // The controllers act as the chart's ServiceAccount, so the requests
     // they make can be checked against the chart's RBAC at the end.
-    let operator_client = server.client_as(CHART_OPERATOR_USER);
-    let cx = Arc::new(Context::new(operator_client, "alluxio-operator", metrics));
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let shutdown = alluxio_common::server::wait_for_shutdown(stop_rx)
-        .boxed()
-        .shared();
-    let (_store, running) = controllers(cx, Some("default"), shutdown);
-    let running = tokio::spawn(running);
+    let common::RunningControllers {
+        stop: stop_tx,
+        running,
+        registry,
+    } = common::run_controllers(server.client_as(CHART_OPERATOR_USER));
 
     // The in-process master's key is the cluster's Secret, as if the
     // operator had created it and the pods had mounted it (the operator

@@ -58,6 +58,36 @@ pub async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
     alluxio_testkit::eventually(what, Duration::from_secs(180), check).await
 }
 
+/// The operator's controllers for namespace `default`, running in the
+/// test's process.
+pub struct RunningControllers {
+    /// Set to true to stop them; `running` then ends.
+    pub stop: tokio::sync::watch::Sender<bool>,
+    pub running: tokio::task::JoinHandle<()>,
+    /// Their metrics.
+    pub registry: prometheus_client::registry::Registry,
+}
+
+/// Starts the operator's controllers calling the API server as `client`.
+pub fn run_controllers(client: kube::Client) -> RunningControllers {
+    let mut registry = prometheus_client::registry::Registry::default();
+    let cx = Arc::new(Context::new(
+        client,
+        "alluxio-operator",
+        Metrics::register(&mut registry),
+    ));
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let shutdown = alluxio_common::server::wait_for_shutdown(stop_rx)
+        .boxed()
+        .shared();
+    let (_store, running) = controllers(cx, Some("default"), shutdown);
+    RunningControllers {
+        stop,
+        running: tokio::spawn(running),
+        registry,
+    }
+}
+
 /// The test API server, the operator's controllers and a process kubelet
 /// of one node, with the cluster `name` created.
 pub struct Simulation {
@@ -93,18 +123,11 @@ impl Simulation {
         let server = TestApiServer::start().await.unwrap();
         let client = server.client();
         register_crds(&client).await;
-        let mut registry = prometheus_client::registry::Registry::default();
-        let cx = Arc::new(Context::new(
-            client.clone(),
-            "alluxio-operator",
-            Metrics::register(&mut registry),
-        ));
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let shutdown = alluxio_common::server::wait_for_shutdown(stop_rx)
-            .boxed()
-            .shared();
-        let (_store, running) = controllers(cx, Some("default"), shutdown);
-        let running = tokio::spawn(running);
+        let RunningControllers {
+            stop: stop_tx,
+            running,
+            ..
+        } = run_controllers(client.clone());
         let alluxio = alluxio_testkit::binaries::built_binary("alluxio");
         let kubelet = ProcessKubelet::start(
             client.clone(),
