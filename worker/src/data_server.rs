@@ -1,8 +1,9 @@
 //! The worker's data port: cached block bytes over TCP, under TLS when
-//! `security.tls.enabled` (the format is `alluxio_common::data_protocol`). gRPC stays the way to read blocks this
-//! worker does not hold (read-through from the UFS); this port only serves
-//! what is cached, verified chunk by chunk, written to the socket straight
-//! from the mapped block file.
+//! `security.tls.enabled` (the format is `alluxio_common::data_protocol`).
+//! gRPC stays the way to read blocks this worker does not hold
+//! (read-through from the UFS); this port only serves what is cached,
+//! verified chunk by chunk, written to the socket straight from the mapped
+//! block file.
 //!
 //! Bad input costs only its own connection: a request that is not ours
 //! gets a BAD_REQUEST answer and the connection is closed; a connection that
@@ -10,9 +11,10 @@
 //! read for a connection that has not presented a valid token first.
 //!
 //! Bounded: at most `worker.data_port_max_connections` connections at once
-//! (the next ones are answered BUSY and closed; under TLS, closed), and a reader that takes no
-//! bytes for `worker.data_port_write_timeout` is dropped, so a stalled
-//! client holds neither a connection nor the worker's buffers for long.
+//! (the next ones are answered BUSY and closed; under TLS, closed), and a
+//! reader that takes no bytes for `worker.data_port_write_timeout` is
+//! dropped, so a stalled client holds neither a connection nor the
+//! worker's buffers for long.
 
 use crate::block_store::{BlockStore, StoreError};
 use crate::metrics::WorkerMetrics;
