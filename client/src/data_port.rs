@@ -1,10 +1,10 @@
 //! Reading cached blocks over a worker's data port: TCP (under TLS when the
 //! credentials say so) in the format of `alluxio_common::data_protocol`, a
 //! few idle connections kept per worker for the next block. Every frame of
-//! an answer is checked against
-//! its checksum before it is handed on. A new connection presents the
-//! client's token first (when it has one), and a connection presents a
-//! file's capability before its first read of that file.
+//! an answer is checked against its checksum before it is handed on. A new
+//! connection presents the client's token first (when it has one), and a
+//! connection presents a file's capability before its first read of that
+//! file.
 
 use crate::block::Stop;
 use alluxio_common::auth::Credentials;
