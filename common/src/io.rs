@@ -101,6 +101,24 @@ pub fn sync_parent(path: &Path) -> std::io::Result<()> {
     }
 }
 
+/// Replaces `path` with `bytes`, readable by its owner only (mode 0600):
+/// written to `<name>.tmp` beside it, synced, renamed over it and the
+/// directory synced, so a reader sees the old contents or the new ones,
+/// never half a file, and the new ones survive a power loss.
+pub fn replace_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(".tmp");
+    let tmp = path.with_file_name(tmp_name);
+    // A leftover (even a link planted there) is not written through.
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = create_private(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    sync_parent(path)
+}
+
 /// Reads exactly `len` bytes at `offset` into a new buffer, without first
 /// zeroing it (for block-sized reads the memset costs as much as the copy
 /// from the page cache). Fails with `UnexpectedEof` on a short file.

@@ -183,7 +183,8 @@ impl FuseDaemons {
     /// atomically) and returns its path.
     pub fn write_key(&self, volume_id: &str, hex: &str) -> Result<PathBuf, DaemonError> {
         let path = self.key_path(volume_id);
-        replace_private(&path, format!("{}\n", hex.trim()).as_bytes())?;
+        let text = format!("{}\n", hex.trim());
+        alluxio_common::io::replace_private(&path, text.as_bytes()).map_err(DaemonError::State)?;
         Ok(path)
     }
 
@@ -194,7 +195,7 @@ impl FuseDaemons {
             .state_dir
             .join("volumes")
             .join(state_file_name(volume_id).replace(".json", ".ca.crt"));
-        replace_private(&path, pem.as_bytes())?;
+        alluxio_common::io::replace_private(&path, pem.as_bytes()).map_err(DaemonError::State)?;
         Ok(path)
     }
 
@@ -414,20 +415,4 @@ impl FuseDaemons {
         tracing::info!(volume = v.volume_id, pid = v.pid, "volume restored");
         Ok(v)
     }
-}
-
-/// Replaces `path` with `bytes` (mode 0600): written beside it, synced and
-/// renamed over it, so its daemon never reads half a file.
-fn replace_private(path: &Path, bytes: &[u8]) -> Result<(), DaemonError> {
-    use std::io::Write;
-    let tmp = path.with_extension("tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let written = alluxio_common::io::create_private(&tmp)
-        .and_then(|mut f| {
-            f.write_all(bytes)?;
-            f.sync_all()
-        })
-        .and_then(|_| std::fs::rename(&tmp, path))
-        .and_then(|_| alluxio_common::io::sync_parent(path));
-    written.map_err(DaemonError::State)
 }

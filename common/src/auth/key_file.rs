@@ -66,16 +66,10 @@ pub fn shared(path: &Path, create: bool) -> Result<ClusterKey, AuthError> {
 /// (mode 0600), synced and renamed over the old one, so a reader sees the
 /// old keys or the new ones, never half a file.
 pub fn replace(path: &Path, key: &ClusterKey) -> Result<(), AuthError> {
-    let fail = |e: std::io::Error| AuthError::Key {
+    crate::io::replace_private(path, key.to_text().as_bytes()).map_err(|e| AuthError::Key {
         path: path.display().to_string(),
         reason: e.to_string(),
-    };
-    let new = path.with_extension("key-new");
-    let mut f = crate::io::create_private(&new).map_err(fail)?;
-    std::io::Write::write_all(&mut f, key.to_text().as_bytes()).map_err(fail)?;
-    f.sync_all().map_err(fail)?;
-    std::fs::rename(&new, path).map_err(fail)?;
-    crate::io::sync_parent(path).map_err(fail)
+    })
 }
 
 /// Reads `path` every `interval` into `key`, forever.

@@ -67,18 +67,30 @@ pub const CLUSTER_KEY_SECRET: &str = "cluster.key";
 pub const CA_SECRET: &str = "ca.crt";
 pub const SERVER_NAME_SECRET: &str = "tls-server-name";
 
+/// A TLS cluster's CA and server name, as a request's secrets carry them
+/// (the CA checked), and the client trust made from them.
+pub struct SecretTls<'a> {
+    pub ca_pem: &'a str,
+    pub server_name: Option<&'a str>,
+    pub trust: ClientTls,
+}
+
 /// How to check a TLS cluster's servers, when the secrets say it has TLS.
-pub fn secret_tls(secrets: &HashMap<String, String>) -> Result<Option<ClientTls>, Status> {
-    let Some(ca) = secrets.get(CA_SECRET) else {
+pub fn secret_tls(secrets: &HashMap<String, String>) -> Result<Option<SecretTls<'_>>, Status> {
+    let Some(ca_pem) = secrets.get(CA_SECRET) else {
         return Ok(None);
     };
     let server_name = secrets
         .get(SERVER_NAME_SECRET)
         .map(|n| n.trim())
         .filter(|n| !n.is_empty());
-    ClientTls::from_pem(ca.as_bytes(), server_name)
-        .map(Some)
-        .map_err(|e| Status::invalid_argument(format!("secret {CA_SECRET}: {e}")))
+    let trust = ClientTls::from_pem(ca_pem.as_bytes(), server_name)
+        .map_err(|e| Status::invalid_argument(format!("secret {CA_SECRET}: {e}")))?;
+    Ok(Some(SecretTls {
+        ca_pem,
+        server_name,
+        trust,
+    }))
 }
 
 /// Credentials minted from a request's Secret, if it has a cluster key
@@ -91,7 +103,7 @@ pub fn secret_credentials(
     };
     let key = ClusterKey::from_hex(hex)
         .map_err(|e| Status::invalid_argument(format!("secret {CLUSTER_KEY_SECRET}: {e}")))?;
-    let tls = secret_tls(secrets)?;
+    let tls = secret_tls(secrets)?.map(|t| t.trust);
     // One client per key and CA: a digest of them names the cache entry.
     let digest = {
         use std::hash::{Hash, Hasher};

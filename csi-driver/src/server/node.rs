@@ -124,26 +124,15 @@ impl NodeService {
             }
         };
         // A TLS cluster's CA from the same secrets, for the daemon.
-        let tls = match crate::server::controller::secret_tls(&req.secrets)
-            .map_err(|e| NodeError::InvalidArgument(e.message().to_string()))?
-        {
+        let tls = match secret_tls(&req.secrets)? {
             None => None,
-            Some(_) => {
-                let secrets = &req.secrets;
-                let pem = &secrets[crate::server::controller::CA_SECRET];
-                let ca_file = self
+            Some(tls) => Some(VolumeTls {
+                ca_file: self
                     .daemons
-                    .write_ca(&req.volume_id, pem)
-                    .map_err(|e| NodeError::Internal(e.to_string()))?;
-                let server_name = secrets
-                    .get(crate::server::controller::SERVER_NAME_SECRET)
-                    .map(|n| n.trim().to_string())
-                    .filter(|n| !n.is_empty());
-                Some(VolumeTls {
-                    ca_file,
-                    server_name,
-                })
-            }
+                    .write_ca(&req.volume_id, tls.ca_pem)
+                    .map_err(|e| NodeError::Internal(e.to_string()))?,
+                server_name: tls.server_name.map(str::to_string),
+            }),
         };
         let wanted = StagedVolume {
             key_file,
@@ -251,19 +240,17 @@ impl NodeService {
         volume: &StagedVolume,
         secrets: &std::collections::HashMap<String, String>,
     ) -> Result<(), NodeError> {
-        let (Some(tls), Some(pem)) = (
-            &volume.tls,
-            secrets.get(crate::server::controller::CA_SECRET),
-        ) else {
+        let Some(tls) = &volume.tls else {
             return Ok(());
         };
-        crate::server::controller::secret_tls(secrets)
-            .map_err(|e| NodeError::InvalidArgument(e.message().to_string()))?;
-        if std::fs::read_to_string(&tls.ca_file).is_ok_and(|old| old == *pem) {
+        let Some(given) = secret_tls(secrets)? else {
+            return Ok(());
+        };
+        if std::fs::read_to_string(&tls.ca_file).is_ok_and(|old| old == given.ca_pem) {
             return Ok(());
         }
         self.daemons
-            .write_ca(&volume.volume_id, pem)
+            .write_ca(&volume.volume_id, given.ca_pem)
             .map_err(|e| NodeError::Internal(e.to_string()))?;
         tracing::info!(
             volume = volume.volume_id,
@@ -495,4 +482,13 @@ impl Node for NodeService {
             }),
         }))
     }
+}
+
+/// The TLS part of a request's secrets, a broken CA refused as the
+/// request's fault.
+fn secret_tls(
+    secrets: &HashMap<String, String>,
+) -> Result<Option<crate::server::controller::SecretTls<'_>>, NodeError> {
+    crate::server::controller::secret_tls(secrets)
+        .map_err(|e| NodeError::InvalidArgument(e.message().to_string()))
 }
