@@ -165,10 +165,7 @@ pub fn alluxio_config(
         ));
     }
     if let Some(tls) = &spec.tls {
-        let server_name = tls
-            .server_name
-            .clone()
-            .unwrap_or_else(|| names.default_tls_server_name());
+        let server_name = names.tls_server_name(tls);
         settings.extend([
             "security.tls.enabled=true".to_string(),
             format!("security.tls.ca_file={TLS_DIR}/ca.crt"),

@@ -17,10 +17,12 @@ impl Names {
         }
     }
 
-    /// The name every certificate of the cluster carries unless
-    /// `spec.tls.serverName` says another.
-    pub fn default_tls_server_name(&self) -> String {
-        format!("{}.{}.alluxio", self.cluster, self.namespace)
+    /// The name every certificate of the cluster carries:
+    /// `spec.tls.serverName`, by default `<cluster>.<namespace>.alluxio`.
+    pub fn tls_server_name(&self, tls: &crate::crd::cluster::TlsSpec) -> String {
+        tls.server_name
+            .clone()
+            .unwrap_or_else(|| format!("{}.{}.alluxio", self.cluster, self.namespace))
     }
 
     pub fn config_map(&self) -> String {

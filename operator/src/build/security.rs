@@ -66,13 +66,10 @@ pub fn tls_entries(
     spec: &AlluxioClusterSpec,
     ca: Option<&ByteString>,
 ) -> [(&'static str, Option<ByteString>); 2] {
-    let server_name = spec.tls.as_ref().map(|tls| {
-        let name = tls
-            .server_name
-            .clone()
-            .unwrap_or_else(|| names.default_tls_server_name());
-        ByteString(name.into_bytes())
-    });
+    let server_name = spec
+        .tls
+        .as_ref()
+        .map(|tls| ByteString(names.tls_server_name(tls).into_bytes()));
     let ca = spec.tls.as_ref().and(ca.cloned());
     [(CA_FILE, ca), (SERVER_NAME, server_name)]
 }

@@ -15,7 +15,6 @@ use crate::build::names::Names;
 use crate::build::network_policy::{network_policy, network_policy_name};
 use crate::build::security::{
     has_journal_key, key_of, new_journal_key, security_secret, security_secret_name, tls_entries,
-    CA_FILE,
 };
 use crate::build::storage_class::{storage_class, storage_class_name, STORAGE_CLASS_FINALIZER};
 use crate::build::workloads::{
@@ -495,13 +494,11 @@ async fn sync_tls_entries(
                 name: tls.secret_name.clone(),
                 reason,
             };
-            let tls_secret = api
-                .get_opt(&tls.secret_name)
-                .await
-                .map_err(|e| fail(e.to_string()))?
-                .ok_or_else(|| fail("(spec.tls.secretName) does not exist".to_string()))?;
-            let ca = tls_secret.data.and_then(|mut d| d.remove(CA_FILE));
-            Some(ca.ok_or_else(|| fail("has no ca.crt".to_string()))?)
+            Some(
+                super::masters::tls_secret_ca(&api, tls)
+                    .await
+                    .map_err(fail)?,
+            )
         }
     };
     let wanted = tls_entries(names, &cluster.spec, ca.as_ref());

@@ -7,12 +7,14 @@
 //! operator, with tokens minted from the key in the cluster's Secret.
 
 use crate::build::names::Names;
-use crate::build::security::{key_of, security_secret_name};
+use crate::build::security::{key_of, security_secret_name, CA_FILE};
+use crate::crd::cluster::TlsSpec;
 use crate::crd::AlluxioCluster;
 use alluxio_client::MasterClient;
 use alluxio_common::auth::{Credentials, Role};
 use alluxio_common::tls::ClientTls;
 use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::ByteString;
 use kube::api::{Api, ListParams};
 use kube::ResourceExt;
 use std::collections::HashMap;
@@ -132,11 +134,14 @@ impl MasterClients {
         let made_with = format!(
             "{} {}",
             cluster_key.signing_id(),
-            tls.as_ref().map(|(id, _)| id.as_str()).unwrap_or("plain")
+            tls.as_ref()
+                .map_or_else(|| "plain".to_string(), TlsTrust::describe)
         );
         if let Some(c) = cached(false, Some(&made_with)) {
             return Ok(c);
         }
+        // Parsed only for a new client (a few KB of PEM).
+        let tls = tls.as_ref().map(TlsTrust::client).transpose()?;
         let credentials = Credentials::from_key(
             cluster_key,
             "alluxio-operator",
@@ -144,7 +149,7 @@ impl MasterClients {
             Role::Operator,
             Duration::from_secs(3600),
         )
-        .with_tls(tls.map(|(_, tls)| tls));
+        .with_tls(tls);
         let master = MasterClient::connect_lazy(&address, credentials)?;
         let cached = Cached {
             client: master.clone(),
@@ -159,39 +164,69 @@ impl MasterClients {
     }
 }
 
-/// With `spec.tls`: the CA of its Secret (`ca.crt`) and the server name
-/// the operator checks the masters against, with both as text (what the
-/// client was made for).
-async fn tls_trust(
+/// What the operator trusts in a TLS cluster's masters.
+struct TlsTrust<'a> {
+    spec: &'a TlsSpec,
+    /// The name their certificate carries.
+    server_name: String,
+    /// The CA of `spec.tls`'s Secret (PEM).
+    ca: ByteString,
+}
+
+impl TlsTrust<'_> {
+    /// As text: tells a client made for another CA or name.
+    fn describe(&self) -> String {
+        format!(
+            "{}\n{}",
+            self.server_name,
+            String::from_utf8_lossy(&self.ca.0)
+        )
+    }
+
+    fn client(&self) -> Result<ClientTls, MasterError> {
+        ClientTls::from_pem(&self.ca.0, Some(&self.server_name)).map_err(|e| MasterError::Secret {
+            name: self.spec.secret_name.clone(),
+            reason: e.to_string(),
+        })
+    }
+}
+
+/// With `spec.tls`: what the operator checks the masters against.
+async fn tls_trust<'a>(
     client: &kube::Client,
-    cluster: &AlluxioCluster,
-) -> Result<Option<(String, ClientTls)>, MasterError> {
+    cluster: &'a AlluxioCluster,
+) -> Result<Option<TlsTrust<'a>>, MasterError> {
     let Some(tls) = &cluster.spec.tls else {
         return Ok(None);
     };
     let namespace = cluster.namespace().unwrap_or_default();
     let names = Names::new(&cluster.name_any(), &namespace);
-    let server_name = tls
-        .server_name
-        .clone()
-        .unwrap_or_else(|| names.default_tls_server_name());
-    let fail = |reason: String| MasterError::Secret {
-        name: tls.secret_name.clone(),
-        reason,
-    };
-    let secret = Api::<Secret>::namespaced(client.clone(), &namespace)
+    let secrets = Api::<Secret>::namespaced(client.clone(), &namespace);
+    let ca = tls_secret_ca(&secrets, tls)
+        .await
+        .map_err(|reason| MasterError::Secret {
+            name: tls.secret_name.clone(),
+            reason,
+        })?;
+    Ok(Some(TlsTrust {
+        spec: tls,
+        server_name: names.tls_server_name(tls),
+        ca,
+    }))
+}
+
+/// The CA (`ca.crt`) of `spec.tls`'s Secret; the error says what is
+/// wrong with the Secret.
+pub async fn tls_secret_ca(secrets: &Api<Secret>, tls: &TlsSpec) -> Result<ByteString, String> {
+    let secret = secrets
         .get_opt(&tls.secret_name)
-        .await?
-        .ok_or_else(|| fail("does not exist".to_string()))?;
-    let ca = secret
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| "(spec.tls.secretName) does not exist".to_string())?;
+    secret
         .data
-        .as_ref()
-        .and_then(|d| d.get("ca.crt"))
-        .ok_or_else(|| fail("has no ca.crt".to_string()))?;
-    let trust = ClientTls::from_pem(&ca.0, Some(&server_name)).map_err(|e| fail(e.to_string()))?;
-    // The CA itself tells a client made for another CA (a few KB).
-    let trusted = format!("{server_name}\n{}", String::from_utf8_lossy(&ca.0));
-    Ok(Some((trusted, trust)))
+        .and_then(|mut d| d.remove(CA_FILE))
+        .ok_or_else(|| format!("has no {CA_FILE}"))
 }
 
 /// The key in `cluster`'s Secret, which the operator mints its tokens
