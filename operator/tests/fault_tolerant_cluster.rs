@@ -106,9 +106,11 @@ async fn three_master_pods_survive_the_deletion_of_the_leaders_pod() {
     for dir in ["/before", "/after", "/with-five", "/with-three"] {
         assert!(listing.contains(dir), "{dir} missing: {listing}");
     }
-    // The pods may still be rolling (an election in between): wait for a
-    // leader's view.
+    // The pods may still be rolling (an election in between, and a rolled
+    // pod has a new address): wait for a leader's view, asking the pods'
+    // current addresses.
     let quorum = eventually("a leader's view of the three", || async {
+        let three = sim.master_addresses(3).await?;
         let out = sim.cli(&three, &["fsadmin", "journal", "quorum", "info"]);
         let quorum = String::from_utf8_lossy(&out.stdout).to_string();
         (out.status.success() && quorum.matches("LEADER").count() == 1).then_some(quorum)
