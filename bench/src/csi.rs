@@ -7,7 +7,7 @@
 
 use crate::data::{mb_s, plain_file_and_cluster};
 use crate::fuse::{dd, timed};
-use crate::report::{write, Bar};
+use crate::report::{median, write, Bar};
 use alluxio_proto::csi::node_client::NodeClient;
 use alluxio_proto::csi::volume_capability::access_mode::Mode;
 use alluxio_proto::csi::volume_capability::{AccessMode, AccessType, MountVolume};
@@ -26,11 +26,6 @@ fn capability() -> VolumeCapability {
             mode: Mode::MultiNodeMultiWriter as i32,
         }),
     }
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 pub async fn csi(out: &Path, size: u64, rounds: usize, alluxio: &Path, plugin: &Path) {
@@ -105,7 +100,7 @@ pub async fn csi(out: &Path, size: u64, rounds: usize, alluxio: &Path, plugin: &
             .expect("unstage");
         }
     }
-    let (stage_ms, publish_ms) = (median(&mut stage), median(&mut publish));
+    let (stage_ms, publish_ms) = (median(stage.clone()), median(publish.clone()));
     write(
         out,
         "csi_stage_publish_latency",

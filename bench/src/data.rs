@@ -24,6 +24,8 @@ pub(crate) struct Cluster {
     pub worker: WorkerServer,
     pub fs: FileSystem,
     pub config: AlluxioConfig,
+    /// The MEM tier's directory (removed when the cluster goes).
+    _mem: tempfile::TempDir,
 }
 
 pub(crate) async fn cluster(
@@ -55,10 +57,14 @@ pub(crate) async fn cluster_with(
     c.worker.data_port = 0;
     c.worker.data_dir = dir.join("worker");
     c.worker.heartbeat_interval.0 = Duration::from_millis(100);
+    // The MEM tier in memory, as deployments have it (the operator's
+    // emptyDir of medium Memory, Alluxio's ramdisk): on a disk's file
+    // system the page-cache writes cost several times the CPU.
+    let mem = alluxio_testkit::memory_dir();
     c.worker.tiers = vec![TierConfig {
         alias: "MEM".into(),
         dirs: vec![TierDirConfig {
-            path: dir.join("worker/mem"),
+            path: mem.path().join("mem"),
             quota: ByteSize(cache),
         }],
     }];
@@ -84,6 +90,7 @@ pub(crate) async fn cluster_with(
         worker,
         fs,
         config: c,
+        _mem: mem,
     }
 }
 

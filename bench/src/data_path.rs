@@ -13,7 +13,7 @@
 
 use crate::data::{bench_s3, cluster, cluster_with, mb_s, BenchS3, Cluster, MIB};
 use crate::fuse::{dd, mount_at, timed, unmount};
-use crate::report::{write, Bar};
+use crate::report::{median, write, Bar};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -28,11 +28,6 @@ const ROUNDS: usize = 3;
 pub(crate) fn drop_caches() -> bool {
     let _ = Command::new("sync").status();
     std::fs::write("/proc/sys/vm/drop_caches", "3").is_ok()
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 /// Runs `bench/s3_plain_read.py` and returns the seconds it measured.

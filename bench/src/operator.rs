@@ -7,7 +7,7 @@
 //! - `memory`: the operator process's RSS idle, and after it has
 //!   reconciled 100 AlluxioClusters and 1,000 Mounts (target: < 64 MiB).
 
-use crate::report::{write, Bar};
+use crate::report::{median, write, Bar};
 use alluxio_e2e::kube_tools::{api_server_with_crds, repo_dir};
 use alluxio_e2e::kubelet::{KubeletConfig, Node, ProcessKubelet};
 use alluxio_operator::crd::{AlluxioCluster, Mount, MountSpec};
@@ -87,11 +87,7 @@ pub async fn apply_to_ready(out: &Path, rounds: usize, alluxio: &Path, operator:
 
         bare.push(bare_start(alluxio, dir.path()).await);
     }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let (sim, plain) = (median(&mut simulated), median(&mut bare));
+    let (sim, plain) = (median(simulated.clone()), median(bare.clone()));
     write(
         out,
         "operator_apply_to_ready",

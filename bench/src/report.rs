@@ -10,6 +10,13 @@ pub fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// The middle value of `values` (the upper one of an even count; not
+/// empty).
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
 /// The `q` quantile of `latencies`, in milliseconds; zero for none.
 pub fn percentile_ms(latencies: &[std::time::Duration], q: f64) -> f64 {
     let mut ms: Vec<f64> = latencies.iter().map(|d| d.as_secs_f64() * 1000.0).collect();

@@ -12,7 +12,7 @@
 use crate::data::{bench_s3, cluster, Cluster, MIB};
 use crate::data_path::drop_caches;
 use crate::fuse::{mount_at, timed, unmount};
-use crate::report::{write, Bar};
+use crate::report::{median, write, Bar};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -21,11 +21,6 @@ use std::time::Instant;
 
 const ROUNDS: usize = 3;
 const FILE_BYTES: usize = 4096;
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
 
 fn ls_l(dir: &Path) -> Command {
     let mut cmd = Command::new("ls");

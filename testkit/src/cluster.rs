@@ -24,6 +24,9 @@ pub struct Cluster {
     pub fs: FileSystem,
     pub ufs: PathBuf,
     pub dir: tempfile::TempDir,
+    /// Where the workers' MEM tiers are when not in `dir` (see
+    /// [`start_in_memory`]).
+    pub mem_root: Option<tempfile::TempDir>,
 }
 
 pub fn config(dir: &std::path::Path) -> AlluxioConfig {
@@ -45,6 +48,28 @@ pub fn config(dir: &std::path::Path) -> AlluxioConfig {
 
 /// `quota` bytes of MEM per worker.
 pub async fn start(workers: usize, quota: u64, tweak: impl FnOnce(&mut AlluxioConfig)) -> Cluster {
+    start_with_mem_root(workers, quota, None, tweak).await
+}
+
+/// Like [`start`], with the workers' MEM tiers in memory (a tmpfs, as a
+/// deployment's MEM tier is: the operator's `emptyDir` of medium Memory,
+/// Alluxio's ramdisk) rather than in the temporary directory's file
+/// system. For benchmarks: page-cache writes to a disk's file system cost
+/// several times the CPU of tmpfs writes.
+pub async fn start_in_memory(
+    workers: usize,
+    quota: u64,
+    tweak: impl FnOnce(&mut AlluxioConfig),
+) -> Cluster {
+    start_with_mem_root(workers, quota, Some(crate::memory_dir()), tweak).await
+}
+
+async fn start_with_mem_root(
+    workers: usize,
+    quota: u64,
+    mem_root: Option<tempfile::TempDir>,
+    tweak: impl FnOnce(&mut AlluxioConfig),
+) -> Cluster {
     let dir = tempfile::tempdir().unwrap();
     let mut c = config(dir.path());
     tweak(&mut c);
@@ -59,6 +84,7 @@ pub async fn start(workers: usize, quota: u64, tweak: impl FnOnce(&mut AlluxioCo
         fs,
         ufs: dir.path().join("ufs"),
         dir,
+        mem_root,
     };
     for i in 0..workers {
         let w = cluster.start_worker(i, quota).await;
@@ -149,10 +175,11 @@ impl Cluster {
         let mut c = self.config.clone();
         c.worker.data_dir = self.dir.path().join(format!("worker-{i}"));
         if c.worker.tiers.is_empty() {
+            let mem_root = self.mem_root.as_ref().unwrap_or(&self.dir).path();
             c.worker.tiers = vec![TierConfig {
                 alias: "MEM".into(),
                 dirs: vec![TierDirConfig {
-                    path: c.worker.data_dir.join("mem"),
+                    path: mem_root.join(format!("worker-{i}")).join("mem"),
                     quota: ByteSize(quota),
                 }],
             }];

@@ -97,6 +97,23 @@ fn ephemeral_range_start() -> u32 {
         .min(u16::MAX as u32)
 }
 
+/// A new temporary directory in memory: under /dev/shm when that is a
+/// tmpfs, the usual temporary directory otherwise.
+pub fn memory_dir() -> tempfile::TempDir {
+    let shm = std::path::Path::new("/dev/shm");
+    // SAFETY: statfs writes only into `fs`; the path is NUL-terminated.
+    let on_tmpfs = unsafe {
+        let mut fs: libc::statfs = std::mem::zeroed();
+        libc::statfs(c"/dev/shm".as_ptr(), &mut fs) == 0 && fs.f_type == libc::TMPFS_MAGIC
+    };
+    if on_tmpfs {
+        if let Ok(dir) = tempfile::tempdir_in(shm) {
+            return dir;
+        }
+    }
+    tempfile::tempdir().unwrap()
+}
+
 /// Reports a missing prerequisite: panics under CI, returns `None` otherwise.
 pub fn missing_prerequisite<T>(what: &str) -> Option<T> {
     if std::env::var_os("CI").is_some() {

@@ -29,6 +29,45 @@ use tokio::sync::watch;
 /// Pieces handed to readers and to the cache are at least this large.
 const PIECE_BYTES: usize = 1 << 20;
 
+/// Cuts what the UFS delivers into pieces of `PIECE_BYTES` (the last one
+/// shorter) for readers and the cache. Big deliveries (an object store's
+/// ranged piece arrives whole) are cut without copying; small ones (a
+/// stream's chunks) are gathered.
+#[derive(Default)]
+struct PieceCutter {
+    gathered: BytesMut,
+}
+
+impl PieceCutter {
+    /// The pieces complete with `bytes`.
+    fn push(&mut self, mut bytes: Bytes) -> Vec<Bytes> {
+        let mut ready = Vec::new();
+        if !self.gathered.is_empty() {
+            let take = (PIECE_BYTES - self.gathered.len()).min(bytes.len());
+            self.gathered.extend_from_slice(&bytes.split_to(take));
+            if self.gathered.len() < PIECE_BYTES {
+                return ready;
+            }
+            ready.push(self.gathered.split().freeze());
+        }
+        while bytes.len() >= PIECE_BYTES {
+            ready.push(bytes.split_to(PIECE_BYTES));
+        }
+        if !bytes.is_empty() {
+            self.gathered.extend_from_slice(&bytes);
+        }
+        ready
+    }
+
+    /// The last, shorter piece, if any.
+    fn finish(&mut self) -> Vec<Bytes> {
+        if self.gathered.is_empty() {
+            return Vec::new();
+        }
+        vec![self.gathered.split().freeze()]
+    }
+}
+
 /// Where a block's bytes come from in the UFS.
 #[derive(Clone, Debug)]
 pub struct BlockSource {
@@ -264,42 +303,42 @@ impl ReadThrough {
             .await
             .map_err(|e| AlluxioError::Internal(e.to_string()))?;
 
-        let mut pending = BytesMut::new();
+        let mut cutter = PieceCutter::default();
         let mut received = 0u64;
         loop {
-            let next = stream.next().await;
-            let piece = match next {
-                Some(Ok(bytes)) => Some(bytes),
+            let (ready, ended) = match stream.next().await {
+                Some(Ok(bytes)) => {
+                    received += bytes.len() as u64;
+                    (cutter.push(bytes), false)
+                }
                 Some(Err(e)) => return Err(e.into()),
-                None => None,
+                None => (cutter.finish(), true),
             };
-            if let Some(bytes) = &piece {
-                received += bytes.len() as u64;
-                pending.extend_from_slice(bytes);
-            }
-            if pending.len() >= PIECE_BYTES || (piece.is_none() && !pending.is_empty()) {
-                let ready = pending.split().freeze();
-                self.metrics.bytes_read_ufs.inc_by(ready.len() as u64);
+            if !ready.is_empty() {
+                let bytes: u64 = ready.iter().map(|p| p.len() as u64).sum();
+                self.metrics.bytes_read_ufs.inc_by(bytes);
                 {
                     let mut pieces = fetch.pieces.lock().unwrap_or_else(|p| p.into_inner());
-                    pieces.push(ready.clone());
+                    pieces.extend(ready.iter().cloned());
                     fetch
                         .progress
                         .send_replace((pieces.len(), Progress::Running));
                 }
                 if let Some(mut w) = writer.take() {
-                    writer = tokio::task::spawn_blocking(move || match w.append(&ready) {
-                        Ok(()) => Some(w),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "caching failed; continuing without");
-                            None
+                    writer = tokio::task::spawn_blocking(move || {
+                        match ready.iter().try_for_each(|piece| w.append(piece)) {
+                            Ok(()) => Some(w),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "caching failed; continuing without");
+                                None
+                            }
                         }
                     })
                     .await
                     .map_err(|e| AlluxioError::Internal(e.to_string()))?;
                 }
             }
-            if piece.is_none() {
+            if ended {
                 break;
             }
         }
@@ -372,7 +411,35 @@ impl ReadThrough {
 
 #[cfg(test)]
 mod tests {
-    use super::FetchPlan;
+    use super::{FetchPlan, PieceCutter, PIECE_BYTES};
+    use bytes::Bytes;
+
+    #[test]
+    fn deliveries_are_cut_into_whole_pieces_without_losing_a_byte() {
+        let data: Vec<u8> = (0..5 * PIECE_BYTES + 123)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        let data = Bytes::from(data);
+        // Small chunks, one big delivery, and a mix straddling pieces.
+        for cuts in [
+            vec![4096; data.len().div_ceil(4096)],
+            vec![data.len()],
+            vec![100, 2 * PIECE_BYTES, PIECE_BYTES - 100, 7, data.len()],
+        ] {
+            let mut cutter = PieceCutter::default();
+            let (mut pieces, mut at) = (Vec::new(), 0);
+            for len in cuts {
+                let end = (at + len).min(data.len());
+                pieces.extend(cutter.push(data.slice(at..end)));
+                at = end;
+            }
+            pieces.extend(cutter.finish());
+            let (last, whole) = pieces.split_last().unwrap();
+            assert!(whole.iter().all(|p| p.len() == PIECE_BYTES));
+            assert_eq!(last.len(), 123);
+            assert_eq!(pieces.concat(), data);
+        }
+    }
 
     #[test]
     fn object_store_blocks_are_split_into_pieces_in_order() {
