@@ -119,6 +119,22 @@ pub(crate) struct BenchS3 {
     pub ufs: std::sync::Arc<dyn alluxio_ufs::UnderFileSystem>,
 }
 
+impl BenchS3 {
+    /// An S3 client of the bucket, as a user's program has one.
+    pub fn plain_client(&self) -> object_store::aws::AmazonS3 {
+        object_store::aws::AmazonS3Builder::new()
+            .with_bucket_name("bench")
+            .with_endpoint(&self.options["endpoint"])
+            .with_region(&self.options["region"])
+            .with_access_key_id(&self.options["access_key_id"])
+            .with_secret_access_key(&self.options["secret_access_key"])
+            .with_allow_http(true)
+            .with_virtual_hosted_style_request(false)
+            .build()
+            .expect("an S3 client")
+    }
+}
+
 pub(crate) fn bench_s3(s3s_fs: Option<&Path>, root: &Path) -> Option<BenchS3> {
     let (server, name) = match s3s_fs {
         Some(bin) => (

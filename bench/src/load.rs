@@ -51,20 +51,6 @@ async fn cluster_with_bucket(s3: &BenchS3, workers: Workers, total: u64) -> Clus
     c
 }
 
-/// An S3 client of the benchmark's bucket, as a user's program has one.
-fn plain_s3_client(s3: &BenchS3) -> object_store::aws::AmazonS3 {
-    object_store::aws::AmazonS3Builder::new()
-        .with_bucket_name("bench")
-        .with_endpoint(&s3.options["endpoint"])
-        .with_region(&s3.options["region"])
-        .with_access_key_id(&s3.options["access_key_id"])
-        .with_secret_access_key(&s3.options["secret_access_key"])
-        .with_allow_http(true)
-        .with_virtual_hosted_style_request(false)
-        .build()
-        .expect("an S3 client")
-}
-
 async fn stop(c: Cluster) {
     for w in c.workers.into_iter().flatten() {
         w.shutdown().await;
@@ -157,7 +143,7 @@ pub async fn load(out: &Path, files: u64, file_size: u64, workers: Workers, s3s_
 
     // Paired rounds (this machine is noisy): the plain GETs, then the job
     // on a fresh (cold) cluster, each round.
-    let store = Arc::new(plain_s3_client(&s3));
+    let store = Arc::new(s3.plain_client());
     let (mut gets_secs, mut job_secs, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
     let mut per_worker = Vec::new();
     for _ in 0..ROUNDS {
