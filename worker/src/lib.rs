@@ -13,6 +13,7 @@ pub mod data_server;
 pub mod heartbeat;
 pub mod metrics;
 pub mod persist;
+mod piece;
 pub mod read_through;
 pub mod server;
 pub mod service;

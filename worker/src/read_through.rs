@@ -14,59 +14,18 @@
 
 use crate::block_store::{BlockStore, BlockWriter, StoreError};
 use crate::metrics::WorkerMetrics;
+use crate::piece::{Piece, PieceGatherer};
 use alluxio_client::MountResolver;
 use alluxio_common::{AlluxioError, Result};
 use alluxio_proto::grpc::UfsBlockSource;
 use alluxio_ufs::{ByteStream, UnderFileSystem};
-use bytes::{Bytes, BytesMut};
-use futures::StreamExt;
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt};
 use std::collections::HashMap;
 use std::future::Future;
 use std::ops::Range;
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
-
-/// Pieces handed to readers and to the cache are at least this large.
-const PIECE_BYTES: usize = 1 << 20;
-
-/// Cuts what the UFS delivers into pieces of `PIECE_BYTES` (the last one
-/// shorter) for readers and the cache. Big deliveries (an object store's
-/// ranged piece arrives whole) are cut without copying; small ones (a
-/// stream's chunks) are gathered.
-#[derive(Default)]
-struct PieceCutter {
-    gathered: BytesMut,
-}
-
-impl PieceCutter {
-    /// The pieces complete with `bytes`.
-    fn push(&mut self, mut bytes: Bytes) -> Vec<Bytes> {
-        let mut ready = Vec::new();
-        if !self.gathered.is_empty() {
-            let take = (PIECE_BYTES - self.gathered.len()).min(bytes.len());
-            self.gathered.extend_from_slice(&bytes.split_to(take));
-            if self.gathered.len() < PIECE_BYTES {
-                return ready;
-            }
-            ready.push(self.gathered.split().freeze());
-        }
-        while bytes.len() >= PIECE_BYTES {
-            ready.push(bytes.split_to(PIECE_BYTES));
-        }
-        if !bytes.is_empty() {
-            self.gathered.extend_from_slice(&bytes);
-        }
-        ready
-    }
-
-    /// The last, shorter piece, if any.
-    fn finish(&mut self) -> Vec<Bytes> {
-        if self.gathered.is_empty() {
-            return Vec::new();
-        }
-        vec![self.gathered.split().freeze()]
-    }
-}
 
 /// Where a block's bytes come from in the UFS.
 #[derive(Clone, Debug)]
@@ -88,7 +47,7 @@ enum Progress {
 
 /// One in-flight fetch of a whole block.
 pub struct Fetch {
-    pieces: Mutex<Vec<Bytes>>,
+    pieces: Mutex<Vec<Piece>>,
     progress: watch::Sender<(usize, Progress)>,
 }
 
@@ -109,7 +68,7 @@ impl Fetch {
         let mut pos = offset;
         loop {
             let (count, state) = rx.borrow_and_update().clone();
-            let available: Vec<Bytes> = {
+            let available: Vec<Piece> = {
                 let pieces = self.pieces.lock().unwrap_or_else(|p| p.into_inner());
                 pieces[next_piece..count.min(pieces.len())].to_vec()
             };
@@ -119,7 +78,7 @@ impl Fetch {
                 if piece_end > pos && piece_start < end {
                     let from = (pos - piece_start) as usize;
                     let to = (end.min(piece_end) - piece_start) as usize;
-                    if !send(piece.slice(from..to)).await {
+                    if !send(piece.slice(from, to)).await {
                         return Ok(());
                     }
                     pos = piece_start + to as u64;
@@ -303,20 +262,20 @@ impl ReadThrough {
             .await
             .map_err(|e| AlluxioError::Internal(e.to_string()))?;
 
-        let mut cutter = PieceCutter::default();
+        let mut gatherer = PieceGatherer::default();
         let mut received = 0u64;
         loop {
             let (ready, ended) = match stream.next().await {
                 Some(Ok(bytes)) => {
                     received += bytes.len() as u64;
-                    (cutter.push(bytes), false)
+                    (gatherer.push(bytes), false)
                 }
                 Some(Err(e)) => return Err(e.into()),
-                None => (cutter.finish(), true),
+                None => (gatherer.finish().into_iter().collect(), true),
             };
             if !ready.is_empty() {
-                let bytes: u64 = ready.iter().map(|p| p.len() as u64).sum();
-                self.metrics.bytes_read_ufs.inc_by(bytes);
+                let bytes: usize = ready.iter().map(Piece::len).sum();
+                self.metrics.bytes_read_ufs.inc_by(bytes as u64);
                 {
                     let mut pieces = fetch.pieces.lock().unwrap_or_else(|p| p.into_inner());
                     pieces.extend(ready.iter().cloned());
@@ -326,7 +285,8 @@ impl ReadThrough {
                 }
                 if let Some(mut w) = writer.take() {
                     writer = tokio::task::spawn_blocking(move || {
-                        match ready.iter().try_for_each(|piece| w.append(piece)) {
+                        let chunks: Vec<&Bytes> = ready.iter().flat_map(Piece::chunks).collect();
+                        match w.append_all(&chunks) {
                             Ok(()) => Some(w),
                             Err(e) => {
                                 tracing::warn!(error = %e, "caching failed; continuing without");
@@ -360,8 +320,9 @@ impl ReadThrough {
     }
 
     /// The bytes of `range` in order: one stream, or, from an object store,
-    /// pieces fetched `parallelism` at a time (each whole in memory, all
-    /// within the block's room in `read_through_memory`).
+    /// pieces fetched `parallelism` at a time (each whole in memory, as
+    /// the chunks it arrived in, all within the block's room in
+    /// `read_through_memory`).
     async fn block_stream(
         &self,
         ufs: Arc<dyn UnderFileSystem>,
@@ -377,9 +338,14 @@ impl ReadThrough {
         let stream = futures::stream::iter(pieces)
             .map(move |piece| {
                 let (ufs, path) = (ufs.clone(), path.clone());
-                async move { ufs.read_range(&path, piece).await }
+                async move {
+                    let chunks: Vec<Bytes> =
+                        ufs.read_stream(&path, piece).await?.try_collect().await?;
+                    Ok::<_, alluxio_ufs::UfsError>(futures::stream::iter(chunks).map(Ok))
+                }
             })
-            .buffered(self.fetch.parallelism);
+            .buffered(self.fetch.parallelism)
+            .try_flatten();
         Ok(Box::pin(stream))
     }
 
@@ -411,35 +377,7 @@ impl ReadThrough {
 
 #[cfg(test)]
 mod tests {
-    use super::{FetchPlan, PieceCutter, PIECE_BYTES};
-    use bytes::Bytes;
-
-    #[test]
-    fn deliveries_are_cut_into_whole_pieces_without_losing_a_byte() {
-        let data: Vec<u8> = (0..5 * PIECE_BYTES + 123)
-            .map(|i| (i % 251) as u8)
-            .collect();
-        let data = Bytes::from(data);
-        // Small chunks, one big delivery, and a mix straddling pieces.
-        for cuts in [
-            vec![4096; data.len().div_ceil(4096)],
-            vec![data.len()],
-            vec![100, 2 * PIECE_BYTES, PIECE_BYTES - 100, 7, data.len()],
-        ] {
-            let mut cutter = PieceCutter::default();
-            let (mut pieces, mut at) = (Vec::new(), 0);
-            for len in cuts {
-                let end = (at + len).min(data.len());
-                pieces.extend(cutter.push(data.slice(at..end)));
-                at = end;
-            }
-            pieces.extend(cutter.finish());
-            let (last, whole) = pieces.split_last().unwrap();
-            assert!(whole.iter().all(|p| p.len() == PIECE_BYTES));
-            assert_eq!(last.len(), 123);
-            assert_eq!(pieces.concat(), data);
-        }
-    }
+    use super::FetchPlan;
 
     #[test]
     fn object_store_blocks_are_split_into_pieces_in_order() {

@@ -54,6 +54,44 @@ fn written_blocks_read_back_and_survive_a_restart() {
 }
 
 #[test]
+fn many_buffers_are_appended_in_order_with_their_checksums() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = tiers(dir.path(), &[("MEM", 16 << 20)]);
+    let store = BlockStore::open(&t, EvictorConfig::Lru).unwrap();
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    // More buffers than one vectored write takes, of uneven sizes, some
+    // empty, none aligned to a checksum chunk.
+    let mut chunks: Vec<&[u8]> = Vec::new();
+    let mut at = 0;
+    for i in 0.. {
+        let len = [0, 1, 777, 4096, 1500][i % 5];
+        let end = (at + len).min(data.len());
+        chunks.push(&data[at..end]);
+        at = end;
+        if at == data.len() {
+            break;
+        }
+    }
+    assert!(chunks.len() > 2048, "{} buffers", chunks.len());
+    let mut w = store.create_block(6 << 24, 0, 4 << 20, 0).unwrap();
+    let (first, rest) = chunks.split_at(1500);
+    w.append_all(first).unwrap();
+    w.append_all(rest).unwrap();
+    assert!(
+        matches!(
+            w.append_all(&[&[0u8; 2 << 20][..]]),
+            Err(StoreError::TooLong { .. })
+        ),
+        "past the block's length"
+    );
+    w.commit().unwrap();
+    drop(store);
+    // Reopened, the block reads back whole: its checksums were right.
+    let store = BlockStore::open(&t, EvictorConfig::Lru).unwrap();
+    assert_eq!(&store.read(6 << 24, 0, 3_000_000).unwrap()[..], &data[..]);
+}
+
+#[test]
 fn uncommitted_blocks_vanish_and_free_their_space() {
     let dir = tempfile::tempdir().unwrap();
     let t = tiers(dir.path(), &[("MEM", 8 << 20)]);

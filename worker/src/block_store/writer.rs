@@ -6,7 +6,8 @@ use super::meta::BlockMeta;
 use super::{io, is_out_of_space, punch_hole, BlockStore, Entry, StoreError, CHUNK_SIZE};
 use alluxio_proto::grpc::BlockAdded;
 use std::fs::File;
-use std::io::Write;
+use std::io::{IoSlice, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -48,26 +49,40 @@ impl BlockWriter {
         self.written
     }
 
-    pub fn append(&mut self, mut data: &[u8]) -> Result<(), StoreError> {
-        if self.written + data.len() as u64 > self.max_len {
+    pub fn append(&mut self, data: &[u8]) -> Result<(), StoreError> {
+        self.append_all(&[data])
+    }
+
+    /// Appends `chunks` in order with one vectored write per 1,024 of
+    /// them, so bytes that arrived in many buffers are not joined first.
+    pub fn append_all<B: AsRef<[u8]>>(&mut self, chunks: &[B]) -> Result<(), StoreError> {
+        let len: u64 = chunks.iter().map(|c| c.as_ref().len() as u64).sum();
+        if self.written + len > self.max_len {
             return Err(StoreError::TooLong {
                 block_id: self.block_id,
-                written: self.written + data.len() as u64,
+                written: self.written + len,
                 max: self.max_len,
             });
         }
         let at = self.offset_in_file + self.written;
-        if let Err(e) = self.file.write_all_at(data, at).map_err(io(&self.path)) {
+        if let Err(e) = write_all_at(&self.file, chunks, at).map_err(io(&self.path)) {
             if !is_out_of_space(&e) {
                 return Err(e);
             }
             // This directory's disk is full below its quota: the block
             // goes on in another directory or a slower tier.
             self.move_elsewhere()?;
-            let at = self.offset_in_file + self.written;
-            self.file.write_all_at(data, at).map_err(io(&self.path))?;
+            write_all_at(&self.file, chunks, at).map_err(io(&self.path))?;
         }
-        self.written += data.len() as u64;
+        self.written += len;
+        for chunk in chunks {
+            self.checksum(chunk.as_ref());
+        }
+        Ok(())
+    }
+
+    /// Adds `data`, the next bytes of the block, to the chunk checksums.
+    fn checksum(&mut self, mut data: &[u8]) {
         while !data.is_empty() {
             let take = ((CHUNK_SIZE - self.chunk_fill) as usize).min(data.len());
             self.chunk_hasher.update(&data[..take]);
@@ -79,7 +94,6 @@ impl BlockWriter {
                 self.chunk_fill = 0;
             }
         }
-        Ok(())
     }
 
     /// Makes the block durable and visible; returns (length, tier alias).
@@ -230,6 +244,45 @@ fn copy_range(from: &File, to: &File, offset: u64, len: u64) -> std::io::Result<
         from.read_exact_at(&mut buf[..n], offset + done)?;
         to.write_all_at(&buf[..n], offset + done)?;
         done += n as u64;
+    }
+    Ok(())
+}
+
+/// Writes all of `chunks`, in order, to `file` at `offset` (`pwritev`,
+/// which std offers only unstably).
+fn write_all_at<B: AsRef<[u8]>>(file: &File, chunks: &[B], mut offset: u64) -> std::io::Result<()> {
+    // At most this many buffers per call (Linux's IOV_MAX).
+    const MAX_BUFFERS: usize = 1024;
+    let mut slices: Vec<IoSlice> = chunks
+        .iter()
+        .map(|c| IoSlice::new(c.as_ref()))
+        .filter(|s| !s.is_empty())
+        .collect();
+    let mut rest = &mut slices[..];
+    while !rest.is_empty() {
+        let count = rest.len().min(MAX_BUFFERS);
+        // SAFETY: IoSlice is ABI-compatible with iovec on Unix, and the
+        // `count` slices it points to live until the call returns.
+        let written = unsafe {
+            libc::pwritev(
+                file.as_raw_fd(),
+                rest.as_ptr().cast::<libc::iovec>(),
+                count as libc::c_int,
+                offset as libc::off_t,
+            )
+        };
+        if written < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        if written == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        offset += written as u64;
+        IoSlice::advance_slices(&mut rest, written as usize);
     }
     Ok(())
 }
