@@ -140,6 +140,9 @@ pub async fn load(out: &Path, files: u64, file_size: u64, workers: Workers, s3s_
         })
         .await;
     let total = files * file_size.div_ceil(8 * MIB) * 8 * MIB;
+    // The server's files written back now, not by the kernel during the
+    // first round.
+    let _ = std::process::Command::new("sync").status();
 
     // Paired rounds (this machine is noisy): the plain GETs, then the job
     // on a fresh (cold) cluster, each round.
