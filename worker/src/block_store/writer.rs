@@ -4,10 +4,10 @@
 
 use super::meta::BlockMeta;
 use super::{io, is_out_of_space, punch_hole, BlockStore, Entry, StoreError, CHUNK_SIZE};
+use alluxio_common::io::write_all_vectored_at;
 use alluxio_proto::grpc::BlockAdded;
 use std::fs::File;
-use std::io::{IoSlice, Write};
-use std::os::fd::AsRawFd;
+use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -65,14 +65,14 @@ impl BlockWriter {
             });
         }
         let at = self.offset_in_file + self.written;
-        if let Err(e) = write_all_at(&self.file, chunks, at).map_err(io(&self.path)) {
+        if let Err(e) = write_all_vectored_at(&self.file, chunks, at).map_err(io(&self.path)) {
             if !is_out_of_space(&e) {
                 return Err(e);
             }
             // This directory's disk is full below its quota: the block
             // goes on in another directory or a slower tier.
             self.move_elsewhere()?;
-            write_all_at(&self.file, chunks, at).map_err(io(&self.path))?;
+            write_all_vectored_at(&self.file, chunks, at).map_err(io(&self.path))?;
         }
         self.written += len;
         for chunk in chunks {
@@ -244,45 +244,6 @@ fn copy_range(from: &File, to: &File, offset: u64, len: u64) -> std::io::Result<
         from.read_exact_at(&mut buf[..n], offset + done)?;
         to.write_all_at(&buf[..n], offset + done)?;
         done += n as u64;
-    }
-    Ok(())
-}
-
-/// Writes all of `chunks`, in order, to `file` at `offset` (`pwritev`,
-/// which std offers only unstably).
-fn write_all_at<B: AsRef<[u8]>>(file: &File, chunks: &[B], mut offset: u64) -> std::io::Result<()> {
-    // At most this many buffers per call (Linux's IOV_MAX).
-    const MAX_BUFFERS: usize = 1024;
-    let mut slices: Vec<IoSlice> = chunks
-        .iter()
-        .map(|c| IoSlice::new(c.as_ref()))
-        .filter(|s| !s.is_empty())
-        .collect();
-    let mut rest = &mut slices[..];
-    while !rest.is_empty() {
-        let count = rest.len().min(MAX_BUFFERS);
-        // SAFETY: IoSlice is ABI-compatible with iovec on Unix, and the
-        // `count` slices it points to live until the call returns.
-        let written = unsafe {
-            libc::pwritev(
-                file.as_raw_fd(),
-                rest.as_ptr().cast::<libc::iovec>(),
-                count as libc::c_int,
-                offset as libc::off_t,
-            )
-        };
-        if written < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() == std::io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        if written == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
-        }
-        offset += written as u64;
-        IoSlice::advance_slices(&mut rest, written as usize);
     }
     Ok(())
 }
