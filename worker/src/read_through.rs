@@ -12,7 +12,8 @@
 //! ends, so fetches take room from `worker.read_through_memory` first and
 //! wait when there is none.
 
-use crate::block_store::{BlockStore, BlockWriter, StoreError};
+use crate::block_store::{BlockStore, BlockWriter, StoreError, CHUNK_SIZE};
+use crate::into_cache;
 use crate::metrics::WorkerMetrics;
 use crate::piece::{Piece, PieceGatherer};
 use alluxio_client::MountResolver;
@@ -47,6 +48,9 @@ enum Progress {
 
 /// One in-flight fetch of a whole block.
 pub struct Fetch {
+    /// False for a load's fetch, which writes the block into the cache
+    /// as it arrives and keeps nothing for readers to follow.
+    keeps_pieces: bool,
     pieces: Mutex<Vec<Piece>>,
     progress: watch::Sender<(usize, Progress)>,
 }
@@ -100,6 +104,12 @@ impl Fetch {
                 }
             }
         }
+    }
+
+    /// Whether readers can follow this fetch; a reader that finds a
+    /// load's fetch waits for it to end and reads the cached block.
+    pub fn keeps_pieces(&self) -> bool {
+        self.keeps_pieces
     }
 
     pub async fn wait(&self) -> Result<()> {
@@ -172,6 +182,17 @@ impl ReadThrough {
     /// leaves `in_flight`, and both are checked under the same lock, so a
     /// block is never fetched twice because of a race with its own fetch.
     pub fn fetch(self: &Arc<Self>, source: BlockSource) -> Option<Arc<Fetch>> {
+        self.start(source, true)
+    }
+
+    /// Like `fetch`, for a load: the block goes into the cache as it
+    /// arrives, without being held for readers (`into_cache`), and the
+    /// fetch fails when no tier has room. An existing fetch is joined.
+    pub fn fetch_into_cache(self: &Arc<Self>, source: BlockSource) -> Option<Arc<Fetch>> {
+        self.start(source, false)
+    }
+
+    fn start(self: &Arc<Self>, source: BlockSource, keeps_pieces: bool) -> Option<Arc<Fetch>> {
         let mut in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(f) = in_flight.get(&source.block_id) {
             return Some(f.clone());
@@ -181,6 +202,7 @@ impl ReadThrough {
         }
         let (tx, _) = watch::channel((0, Progress::Running));
         let fetch = Arc::new(Fetch {
+            keeps_pieces,
             pieces: Mutex::new(Vec::new()),
             progress: tx,
         });
@@ -211,8 +233,13 @@ impl ReadThrough {
 
     async fn run_fetch(&self, source: &BlockSource, fetch: &Fetch) -> Result<()> {
         // Room for the whole block first (a block bigger than the bound
-        // takes all of it).
-        let mib = (source.block_length.div_ceil(MIB).max(1)).min(self.memory_mib as u64) as u32;
+        // takes all of it); a load's fetch holds a chunk per piece in
+        // flight.
+        let held = match fetch.keeps_pieces {
+            true => source.block_length,
+            false => (self.fetch.parallelism as u64 * CHUNK_SIZE).min(source.block_length),
+        };
+        let mib = (held.div_ceil(MIB).max(1)).min(self.memory_mib as u64) as u32;
         let _room = self
             .memory
             .clone()
@@ -227,11 +254,41 @@ impl ReadThrough {
         if held > self.metrics.read_through_bytes_peak.get() {
             self.metrics.read_through_bytes_peak.set(held);
         }
-        let result = self.fetch_into(source, fetch).await;
+        let result = match fetch.keeps_pieces {
+            true => self.fetch_into(source, fetch).await,
+            false => self.load(source).await,
+        };
         self.metrics
             .read_through_bytes
             .dec_by((mib as u64 * MIB) as i64);
         result
+    }
+
+    /// The ranged requests that fetch `range` from `ufs`.
+    fn requests(&self, ufs: &dyn UnderFileSystem, range: Range<u64>) -> Vec<Range<u64>> {
+        let object_store = matches!(ufs.kind(), "s3" | "gcs" | "azure");
+        self.fetch.pieces(range, object_store)
+    }
+
+    /// A load's fetch: straight into the cache.
+    async fn load(&self, source: &BlockSource) -> Result<()> {
+        let (ufs, path) = self
+            .ufs
+            .resolve(source.ufs.mount_id, &source.ufs.ufs_path)
+            .await?;
+        let range = source.offset_in_file..source.offset_in_file + source.block_length;
+        let pieces = self.requests(&*ufs, range);
+        into_cache::fetch_into_cache(
+            &self.store,
+            &self.metrics,
+            ufs,
+            &path,
+            source.block_id,
+            source.offset_in_file,
+            pieces,
+            self.fetch.parallelism,
+        )
+        .await
     }
 
     async fn fetch_into(&self, source: &BlockSource, fetch: &Fetch) -> Result<()> {
@@ -329,8 +386,7 @@ impl ReadThrough {
         path: String,
         range: Range<u64>,
     ) -> Result<ByteStream> {
-        let object_store = matches!(ufs.kind(), "s3" | "gcs" | "azure");
-        let pieces = self.fetch.pieces(range, object_store);
+        let pieces = self.requests(&*ufs, range);
         self.metrics.ufs_requests.inc_by(pieces.len() as u64);
         if let [whole] = &pieces[..] {
             return Ok(ufs.read_stream(&path, whole.clone()).await?);

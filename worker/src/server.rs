@@ -1,7 +1,7 @@
 //! Starting and stopping a worker: open the block store, serve the data
 //! service and the status HTTP endpoints, and heartbeat to the master.
 
-use crate::block_store::BlockStore;
+use crate::block_store::{BlockStore, CHUNK_SIZE};
 use crate::heartbeat::{load_or_create_id, Heartbeat};
 use crate::metrics::WorkerMetrics;
 use crate::read_through::ReadThrough;
@@ -105,8 +105,9 @@ impl WorkerServer {
             metrics.clone(),
             wc.read_through_memory.0,
             crate::read_through::FetchPlan {
-                // Smaller pieces would only multiply requests.
-                piece: wc.ufs_fetch_piece.0.max(1 << 20),
+                // Smaller pieces would only multiply requests; whole
+                // checksum chunks let a load write pieces side by side.
+                piece: wc.ufs_fetch_piece.0.max(1).next_multiple_of(CHUNK_SIZE),
                 parallelism: wc.ufs_fetch_parallelism.max(1),
             },
         ));

@@ -51,6 +51,7 @@ fn store_status(e: StoreError) -> Status {
             Status::resource_exhausted(e.to_string())
         }
         StoreError::TooLong { .. } => Status::invalid_argument(e.to_string()),
+        StoreError::Incomplete { .. } => Status::internal(e.to_string()),
         StoreError::Corrupt { .. } => Status::data_loss(e.to_string()),
         StoreError::Config(_) | StoreError::Io { .. } => Status::internal(e.to_string()),
     }
@@ -151,16 +152,23 @@ impl WorkerService {
             async move { tx.send(Ok(ReadBlockChunk { data })).await.is_ok() }
         };
         let result = if cache {
-            let Some(fetch) = self.read_through.fetch(source) else {
-                // Cached meanwhile (by a read-ahead or another reader).
-                let rest = ReadBlockRequest {
-                    offset: pos,
-                    length: end - pos,
-                    ..r
-                };
-                return Box::pin(self.clone().serve_read(rest, tx)).await;
+            let rest = ReadBlockRequest {
+                offset: pos,
+                length: end - pos,
+                ..r
             };
-            fetch.follow(pos, end - pos, send).await
+            match self.read_through.fetch(source) {
+                // Cached meanwhile (by a read-ahead or another reader).
+                None => return Box::pin(self.clone().serve_read(rest, tx)).await,
+                // A load is writing the block into the cache: read it
+                // there once it is in (or fetch it for this reader if the
+                // load failed, say for want of room).
+                Some(fetch) if !fetch.keeps_pieces() => {
+                    let _ = fetch.wait().await;
+                    return Box::pin(self.clone().serve_read(rest, tx)).await;
+                }
+                Some(fetch) => fetch.follow(pos, end - pos, send).await,
+            }
         } else {
             self.read_through
                 .read_uncached(&source, pos, end - pos, send)
@@ -499,7 +507,7 @@ impl BlockWorker for WorkerGrpc {
             .0
             .vouched_source(r.block_id, r.block_length, r.block_offset_in_file, &ufs)
             .await?;
-        let fetched = match self.0.read_through.fetch(source) {
+        let fetched = match self.0.read_through.fetch_into_cache(source) {
             Some(fetch) => {
                 fetch.wait().await.map_err(Status::from)?;
                 true

@@ -551,3 +551,76 @@ async fn a_cold_s3_block_is_fetched_in_parallel_pieces_in_order() {
     assert_eq!(&r.read_at(0, r.len()).await.unwrap()[..], &content[..]);
     assert_eq!(c.worker(0).metrics.ufs_requests.get(), 10);
 }
+
+/// A load (`CacheBlock`) of a cold S3 block fetches its pieces side by
+/// side and writes them into the cache as they arrive: the cached block is
+/// byte for byte the object, with one request per piece, and a reader
+/// that comes during the load gets the same bytes.
+#[tokio::test]
+async fn a_load_writes_parallel_pieces_straight_into_the_cache() {
+    let Some(s3) = alluxio_testkit::s3::S3Server::start() else {
+        return;
+    };
+    s3.create_bucket("loads");
+    let content = data((9 * MIB + 12345) as usize, 10);
+    s3.put_object("loads", "a.bin", &content);
+    s3.put_object("loads", "b.bin", &content);
+    let c = start(1, 64 * MIB, |cfg| {
+        cfg.user.block_size = alluxio_common::units::ByteSize(4 * MIB);
+        cfg.worker.ufs_fetch_piece = alluxio_common::units::ByteSize(MIB);
+        cfg.worker.ufs_fetch_parallelism = 3;
+    })
+    .await;
+    c.client
+        .mount(alluxio_proto::grpc::MountRequest {
+            alluxio_path: "/s3".into(),
+            ufs_uri: "s3://loads".into(),
+            options: s3.options().into_iter().collect(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let info = c.client.get_status("/s3/a.bin", None).await.unwrap();
+    let fetched = c.fs.load(&info, false, |_| {}).await.unwrap();
+    assert_eq!(fetched, content.len() as u64);
+    // Blocks of 4, 4 and 1 MiB + 12345 bytes: 4 + 4 + 2 pieces.
+    let metrics = &c.worker(0).metrics;
+    assert_eq!(metrics.ufs_requests.get(), 10);
+    assert_eq!(metrics.bytes_read_ufs.get(), content.len() as u64);
+    let r = c.fs.open("/s3/a.bin", None).await.unwrap();
+    assert_eq!(&r.read_at(0, r.len()).await.unwrap()[..], &content[..]);
+    assert_eq!(metrics.ufs_requests.get(), 10, "read from the cache");
+
+    // A reader during a load: it waits for the block and reads it cached.
+    let info = c.client.get_status("/s3/b.bin", None).await.unwrap();
+    let r = c.fs.open("/s3/b.bin", None).await.unwrap();
+    let (loaded, read) = tokio::join!(c.fs.load(&info, false, |_| {}), r.read_at(0, r.len()));
+    loaded.unwrap();
+    assert_eq!(&read.unwrap()[..], &content[..]);
+    c.wait_cached("/s3/b.bin", 100).await;
+    assert_eq!(metrics.bytes_read_ufs.get(), 2 * content.len() as u64);
+}
+
+/// A load onto a worker with no room for the block is refused before
+/// anything is fetched from the UFS.
+#[tokio::test]
+async fn a_load_without_room_fetches_nothing() {
+    let c = start(1, 2 * MIB, |cfg| {
+        cfg.user.block_size = alluxio_common::units::ByteSize(4 * MIB);
+    })
+    .await;
+    let content = data((3 * MIB) as usize, 11);
+    std::fs::write(c.ufs.join("big.bin"), &content).unwrap();
+    let info = c.client.get_status("/big.bin", None).await.unwrap();
+    let refused = c.fs.load(&info, false, |_| {}).await.unwrap_err();
+    assert!(
+        matches!(refused, alluxio_common::AlluxioError::ResourceExhausted(_)),
+        "{refused:?}"
+    );
+    let metrics = &c.worker(0).metrics;
+    assert_eq!(metrics.bytes_read_ufs.get(), 0);
+    assert_eq!(metrics.ufs_requests.get(), 0);
+    // A reader still gets the bytes, straight from the UFS.
+    let r = c.fs.open("/big.bin", None).await.unwrap();
+    assert_eq!(&r.read_at(0, r.len()).await.unwrap()[..], &content[..]);
+}

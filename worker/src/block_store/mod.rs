@@ -47,6 +47,10 @@ pub enum StoreError {
         written: u64,
         max: u64,
     },
+    /// A block written in chunks (`BlockWriter::place_chunk`) got a
+    /// chunk that does not fit it, or is committed with chunks missing.
+    #[error("block {block_id}: {reason}")]
+    Incomplete { block_id: u64, reason: String },
     #[error("invalid tier configuration: {0}")]
     Config(String),
     #[error("block store I/O error on {path}: {source}")]
@@ -424,6 +428,8 @@ impl BlockStore {
             chunk_crcs: Vec::new(),
             chunk_hasher: crc32fast::Hasher::new(),
             chunk_fill: 0,
+            placed: Vec::new(),
+            extent: 0,
             done: false,
             durable: true,
         })

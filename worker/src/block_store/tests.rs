@@ -92,6 +92,65 @@ fn many_buffers_are_appended_in_order_with_their_checksums() {
 }
 
 #[test]
+fn chunks_placed_out_of_order_make_a_whole_verified_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = tiers(dir.path(), &[("MEM", 16 << 20)]);
+    let store = BlockStore::open(&t, EvictorConfig::Lru).unwrap();
+    let len = 2 * CHUNK_SIZE as usize + 12345;
+    let data: Vec<u8> = (0..len as u32).map(|i| (i % 253) as u8).collect();
+    let chunk = |i: usize| &data[i * CHUNK_SIZE as usize..((i + 1) * CHUNK_SIZE as usize).min(len)];
+    let crc = |i: usize| crc32fast::hash(chunk(i));
+    let id = 7 << 24;
+    let mut w = store.create_block(id, 0, len as u64, 0).unwrap();
+    let refused = |r: Result<(), StoreError>| matches!(r, Err(StoreError::Incomplete { .. }));
+    // Chunk 2 (the short last one) first, chunk 0 in two buffers.
+    w.place_chunk(2, &[chunk(2)], crc(2)).unwrap();
+    let (a, b) = chunk(0).split_at(1000);
+    w.place_chunk(0, &[a, b], crc(0)).unwrap();
+    assert!(refused(w.place_chunk(0, &[chunk(0)], crc(0))), "twice");
+    assert!(refused(w.place_chunk(1, &[chunk(2)], crc(1))), "short");
+    assert!(
+        refused(w.place_chunk(3, &[chunk(2)], crc(2))),
+        "past the end"
+    );
+    assert!(refused(w.append(chunk(1))), "mixed with appends");
+    w.place_chunk(1, &[chunk(1)], crc(1)).unwrap();
+    w.commit().unwrap();
+    drop(store);
+    // Reopened, the block reads back whole: its checksums were right.
+    let store = BlockStore::open(&t, EvictorConfig::Lru).unwrap();
+    assert_eq!(&store.read(id, 0, len as u64).unwrap()[..], &data[..]);
+    assert_eq!(store.tier_stats()[0].used, len as u64);
+}
+
+#[test]
+fn a_block_with_a_chunk_missing_or_a_wrong_checksum_is_not_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = tiers(dir.path(), &[("MEM", 16 << 20)]);
+    let store = BlockStore::open(&t, EvictorConfig::Lru).unwrap();
+    let data = vec![9u8; 2 * CHUNK_SIZE as usize];
+    let half = &data[..CHUNK_SIZE as usize];
+    let mut w = store
+        .create_block(8 << 24, 0, data.len() as u64, 0)
+        .unwrap();
+    w.place_chunk(1, &[half], crc32fast::hash(half)).unwrap();
+    assert!(matches!(w.commit(), Err(StoreError::Incomplete { .. })));
+    assert!(!store.contains(8 << 24));
+    assert_eq!(store.tier_stats()[0].used, 0, "its room is given back");
+    // A checksum that does not match its bytes is caught on read.
+    let mut w = store
+        .create_block(8 << 24, 0, data.len() as u64, 0)
+        .unwrap();
+    w.place_chunk(0, &[half], crc32fast::hash(half)).unwrap();
+    w.place_chunk(1, &[half], 12345).unwrap();
+    w.commit().unwrap();
+    assert!(matches!(
+        store.read(8 << 24, 0, data.len() as u64),
+        Err(StoreError::Corrupt { .. })
+    ));
+}
+
+#[test]
 fn uncommitted_blocks_vanish_and_free_their_space() {
     let dir = tempfile::tempdir().unwrap();
     let t = tiers(dir.path(), &[("MEM", 8 << 20)]);

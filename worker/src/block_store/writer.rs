@@ -26,6 +26,12 @@ pub struct BlockWriter {
     pub(super) chunk_crcs: Vec<u32>,
     pub(super) chunk_hasher: crc32fast::Hasher,
     pub(super) chunk_fill: u64,
+    /// Checksums of chunks written out of order by `place_chunk`, by
+    /// index (empty for a block written by `append`).
+    pub(super) placed: Vec<Option<u32>>,
+    /// End (in the block) of the furthest byte written: what a move or
+    /// a discard covers.
+    pub(super) extent: u64,
     pub(super) done: bool,
     /// fsync data and record before the block becomes visible.
     pub(super) durable: bool,
@@ -57,6 +63,12 @@ impl BlockWriter {
     /// them, so bytes that arrived in many buffers are not joined first.
     pub fn append_all<B: AsRef<[u8]>>(&mut self, chunks: &[B]) -> Result<(), StoreError> {
         let len: u64 = chunks.iter().map(|c| c.as_ref().len() as u64).sum();
+        if !self.placed.is_empty() {
+            return Err(StoreError::Incomplete {
+                block_id: self.block_id,
+                reason: "appended to after chunks were placed".into(),
+            });
+        }
         if self.written + len > self.max_len {
             return Err(StoreError::TooLong {
                 block_id: self.block_id,
@@ -64,20 +76,61 @@ impl BlockWriter {
                 max: self.max_len,
             });
         }
-        let at = self.offset_in_file + self.written;
-        if let Err(e) = write_all_vectored_at(&self.file, chunks, at).map_err(io(&self.path)) {
+        self.write_at(self.written, chunks)?;
+        self.written += len;
+        for chunk in chunks {
+            self.checksum(chunk.as_ref());
+        }
+        Ok(())
+    }
+
+    /// Writes checksum chunk `index` of the block (`CHUNK_SIZE` bytes, the
+    /// last chunk of the block the rest) whose CRC-32 the caller computed,
+    /// in any order: pieces fetched side by side are written as they
+    /// arrive. Not to be mixed with `append`; `commit` requires every
+    /// chunk of the block (its whole `max_len`).
+    pub fn place_chunk<B: AsRef<[u8]>>(
+        &mut self,
+        index: u64,
+        data: &[B],
+        crc: u32,
+    ) -> Result<(), StoreError> {
+        let len: u64 = data.iter().map(|c| c.as_ref().len() as u64).sum();
+        let at = index.saturating_mul(CHUNK_SIZE);
+        let count = self.max_len.div_ceil(CHUNK_SIZE);
+        let placed_already = self.placed.get(index as usize).is_some_and(Option::is_some);
+        if index >= count
+            || len != CHUNK_SIZE.min(self.max_len - at)
+            || placed_already
+            || (self.placed.is_empty() && self.written > 0)
+        {
+            return Err(StoreError::Incomplete {
+                block_id: self.block_id,
+                reason: format!("chunk {index} of {len} bytes does not fit or was written already"),
+            });
+        }
+        self.write_at(at, data)?;
+        self.placed.resize(count as usize, None);
+        self.placed[index as usize] = Some(crc);
+        self.written += len;
+        Ok(())
+    }
+
+    /// Writes `chunks` at `at` in the block, moving the block to another
+    /// directory when this one's disk turns out to be full.
+    fn write_at<B: AsRef<[u8]>>(&mut self, at: u64, chunks: &[B]) -> Result<(), StoreError> {
+        let len: u64 = chunks.iter().map(|c| c.as_ref().len() as u64).sum();
+        let pos = self.offset_in_file + at;
+        if let Err(e) = write_all_vectored_at(&self.file, chunks, pos).map_err(io(&self.path)) {
             if !is_out_of_space(&e) {
                 return Err(e);
             }
             // This directory's disk is full below its quota: the block
             // goes on in another directory or a slower tier.
             self.move_elsewhere()?;
-            write_all_vectored_at(&self.file, chunks, at).map_err(io(&self.path))?;
+            write_all_vectored_at(&self.file, chunks, pos).map_err(io(&self.path))?;
         }
-        self.written += len;
-        for chunk in chunks {
-            self.checksum(chunk.as_ref());
-        }
+        self.extent = self.extent.max(at + len);
         Ok(())
     }
 
@@ -111,6 +164,21 @@ impl BlockWriter {
         if self.chunk_fill > 0 {
             let h = std::mem::replace(&mut self.chunk_hasher, crc32fast::Hasher::new());
             self.chunk_crcs.push(h.finalize());
+        }
+        if !self.placed.is_empty() {
+            let crcs: Option<Vec<u32>> = self.placed.iter().copied().collect();
+            match crcs {
+                Some(crcs) if self.written == self.max_len => self.chunk_crcs = crcs,
+                _ => {
+                    return Err(StoreError::Incomplete {
+                        block_id: self.block_id,
+                        reason: format!(
+                            "committed with {} of its {} bytes written",
+                            self.written, self.max_len
+                        ),
+                    })
+                }
+            }
         }
         if self.durable {
             self.file.sync_data().map_err(io(&self.path))?;
@@ -199,13 +267,13 @@ impl BlockWriter {
             .store
             .open_data_file(new_dir, self.block_id)
             .inspect_err(|_| self.store.release(new_dir, self.max_len))?;
-        if let Err(e) = copy_range(&self.file, &file, self.offset_in_file, self.written) {
-            punch_hole(&file, self.offset_in_file, self.written);
+        if let Err(e) = copy_range(&self.file, &file, self.offset_in_file, self.extent) {
+            punch_hole(&file, self.offset_in_file, self.extent);
             self.store.not_writing(new_dir, file_id);
             self.store.release(new_dir, self.max_len);
             return Err(io(&path)(e));
         }
-        punch_hole(&self.file, self.offset_in_file, self.written);
+        punch_hole(&self.file, self.offset_in_file, self.extent);
         self.store.not_writing(old_dir, file_id);
         self.store.release(old_dir, self.max_len);
         tracing::info!(
@@ -221,7 +289,7 @@ impl BlockWriter {
     }
 
     fn discard(&mut self) {
-        punch_hole(&self.file, self.offset_in_file, self.written);
+        punch_hole(&self.file, self.offset_in_file, self.extent);
         self.store.release(self.dir, self.max_len);
     }
 }
