@@ -238,7 +238,7 @@ pub async fn load(out: &Path, files: u64, file_size: u64, workers: Workers, s3s_
             "target_vs_client_driven": 2.0,
             "meets_parallel_gets_target": job_vs_gets >= 0.8,
             "meets_client_driven_target": job_mb / client_mb >= 2.0,
-            "note": "job_vs_parallel_gets is the median of per-round ratios (GETs then job, each round; the job on a fresh cluster); bars are medians; the workers' MEM tiers are on a tmpfs, as in the operator's clusters",
+            "note": "job_vs_parallel_gets is the median of per-round ratios (GETs then job, each round; the job on a fresh cluster); bars are medians; the workers' MEM tiers are on a tmpfs, as in the operator's clusters; job_after_touching_memory: the job again, right after the dataset's size of tmpfs memory was written and deleted (memory the VM's host still backs)",
         }),
     );
 }
