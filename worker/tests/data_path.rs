@@ -515,6 +515,30 @@ async fn bytes_a_short_circuit_reader_keeps_stay_valid_until_dropped() {
     .await;
 }
 
+/// One worker with 4 MiB blocks fetched from S3 as 1 MiB pieces, 3 at
+/// once, and `bucket` mounted at `/s3`.
+async fn cluster_fetching_pieces(
+    s3: &alluxio_testkit::s3::S3Server,
+    bucket: &str,
+) -> alluxio_testkit::cluster::Cluster {
+    let c = start(1, 64 * MIB, |cfg| {
+        cfg.user.block_size = alluxio_common::units::ByteSize(4 * MIB);
+        cfg.worker.ufs_fetch_piece = alluxio_common::units::ByteSize(MIB);
+        cfg.worker.ufs_fetch_parallelism = 3;
+    })
+    .await;
+    c.client
+        .mount(alluxio_proto::grpc::MountRequest {
+            alluxio_path: "/s3".into(),
+            ufs_uri: format!("s3://{bucket}"),
+            options: s3.options().into_iter().collect(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    c
+}
+
 /// A cold block in S3 is fetched as several ranged GETs at once
 /// (`worker.ufs_fetch_piece` and `_parallelism`), and its bytes reach the
 /// reader and the cache in order.
@@ -526,21 +550,7 @@ async fn a_cold_s3_block_is_fetched_in_parallel_pieces_in_order() {
     s3.create_bucket("pieces");
     let content = data((9 * MIB + 12345) as usize, 9);
     s3.put_object("pieces", "big.bin", &content);
-    let c = start(1, 64 * MIB, |cfg| {
-        cfg.user.block_size = alluxio_common::units::ByteSize(4 * MIB);
-        cfg.worker.ufs_fetch_piece = alluxio_common::units::ByteSize(MIB);
-        cfg.worker.ufs_fetch_parallelism = 3;
-    })
-    .await;
-    c.client
-        .mount(alluxio_proto::grpc::MountRequest {
-            alluxio_path: "/s3".into(),
-            ufs_uri: "s3://pieces".into(),
-            options: s3.options().into_iter().collect(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let c = cluster_fetching_pieces(&s3, "pieces").await;
     let r = c.fs.open("/s3/big.bin", None).await.unwrap();
     assert_eq!(&r.read_at(0, r.len()).await.unwrap()[..], &content[..]);
     c.wait_cached("/s3/big.bin", 100).await;
@@ -565,21 +575,7 @@ async fn a_load_writes_parallel_pieces_straight_into_the_cache() {
     let content = data((9 * MIB + 12345) as usize, 10);
     s3.put_object("loads", "a.bin", &content);
     s3.put_object("loads", "b.bin", &content);
-    let c = start(1, 64 * MIB, |cfg| {
-        cfg.user.block_size = alluxio_common::units::ByteSize(4 * MIB);
-        cfg.worker.ufs_fetch_piece = alluxio_common::units::ByteSize(MIB);
-        cfg.worker.ufs_fetch_parallelism = 3;
-    })
-    .await;
-    c.client
-        .mount(alluxio_proto::grpc::MountRequest {
-            alluxio_path: "/s3".into(),
-            ufs_uri: "s3://loads".into(),
-            options: s3.options().into_iter().collect(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let c = cluster_fetching_pieces(&s3, "loads").await;
     let info = c.client.get_status("/s3/a.bin", None).await.unwrap();
     let fetched = c.fs.load(&info, false, |_| {}).await.unwrap();
     assert_eq!(fetched, content.len() as u64);
