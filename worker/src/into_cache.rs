@@ -1,11 +1,9 @@
 //! A fetch for a load (`CacheBlock`): the block's pieces stream from the
-//! UFS straight into the cache. Each checksum chunk is written, and its
-//! CRC computed, as soon as its bytes are in, while they are still in the
-//! CPU's cache; nothing waits for a whole piece. A load copies every byte
-//! once more than a reader that only forwards it, so this is where its
-//! speed is decided: holding whole pieces in memory first made every byte
-//! travel through main memory twice more and kept the worker's heap
-//! growing (see the README's load benchmark).
+//! UFS straight into the cache. Each 1 MiB checksum chunk is written, and
+//! its CRC computed, as soon as its bytes are in, so a load holds one
+//! chunk per piece in flight, never a whole block (a reader's fetch keeps
+//! its pieces for the readers that follow it, `read_through`). A load
+//! that finds no room in any tier is refused before it fetches anything.
 
 use crate::block_store::{BlockStore, BlockWriter, StoreError, CHUNK_SIZE};
 use crate::metrics::WorkerMetrics;
@@ -19,24 +17,34 @@ use std::sync::{Arc, Mutex};
 /// Where the bytes of one block go, shared by its pieces in flight.
 type SharedWriter = Arc<Mutex<BlockWriter>>;
 
-/// Fetches `pieces` (ranges of the UFS file `path`, each starting at a
-/// multiple of `CHUNK_SIZE` from `block_start` and together the whole
-/// block), `parallelism` at once, into a new cached block. Fails with
-/// ResourceExhausted, before reading anything, when no tier has room.
-#[allow(clippy::too_many_arguments)]
+/// A block to fetch: its id, where it starts in its UFS file, and the
+/// ranged requests that make it, in order, each starting at a multiple of
+/// `CHUNK_SIZE` from `start`.
+pub(crate) struct BlockPieces {
+    pub block_id: u64,
+    pub start: u64,
+    pub pieces: Vec<Range<u64>>,
+}
+
+/// Fetches `block` from the UFS file `path`, `parallelism` pieces at once,
+/// into a new cached block. Fails with ResourceExhausted, before reading
+/// anything, when no tier has room.
 pub(crate) async fn fetch_into_cache(
     store: &BlockStore,
-    metrics: &Arc<WorkerMetrics>,
+    metrics: &WorkerMetrics,
     ufs: Arc<dyn UnderFileSystem>,
     path: &str,
-    block_id: u64,
-    block_start: u64,
-    pieces: Vec<Range<u64>>,
+    block: BlockPieces,
     parallelism: usize,
 ) -> Result<()> {
-    let block_len: u64 = pieces.iter().map(|p| p.end - p.start).sum();
+    let BlockPieces {
+        block_id,
+        start,
+        pieces,
+    } = block;
+    let len: u64 = pieces.iter().map(|p| p.end - p.start).sum();
     let store = store.clone();
-    let writer = blocking(move || store.create_block(block_id, block_start, block_len, 0))
+    let writer = blocking(move || store.create_block(block_id, start, len, 0))
         .await?
         .map_err(|e| store_error(block_id, e))?
         .refetchable();
@@ -46,7 +54,7 @@ pub(crate) async fn fetch_into_cache(
         .try_for_each_concurrent(parallelism.max(1), |piece| {
             let (ufs, writer) = (ufs.clone(), writer.clone());
             async move {
-                let chunk_index = (piece.start - block_start) / CHUNK_SIZE;
+                let chunk_index = (piece.start - start) / CHUNK_SIZE;
                 piece_into_cache(&*ufs, path, piece, chunk_index, &writer, metrics).await
             }
         })
@@ -68,7 +76,7 @@ async fn piece_into_cache(
     piece: Range<u64>,
     mut chunk_index: u64,
     writer: &SharedWriter,
-    metrics: &Arc<WorkerMetrics>,
+    metrics: &WorkerMetrics,
 ) -> Result<()> {
     let expected = piece.end - piece.start;
     metrics.ufs_requests.inc();
@@ -107,7 +115,7 @@ async fn place_chunk(
     writer: &SharedWriter,
     index: u64,
     chunk: Vec<Bytes>,
-    metrics: &Arc<WorkerMetrics>,
+    metrics: &WorkerMetrics,
 ) -> Result<()> {
     let len: u64 = chunk.iter().map(|b| b.len() as u64).sum();
     let writer = writer.clone();
@@ -135,18 +143,8 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 /// A store failure as the load sees it: no room is ResourceExhausted
 /// (another worker may have some), the rest Internal.
 fn store_error(block_id: u64, e: StoreError) -> AlluxioError {
-    let full = match &e {
-        StoreError::NoSpace { .. } => true,
-        StoreError::Io { source, .. } => {
-            matches!(
-                source.raw_os_error(),
-                Some(libc::ENOSPC) | Some(libc::EDQUOT)
-            )
-        }
-        _ => false,
-    };
     let message = format!("cannot cache block {block_id}: {e}");
-    if full {
+    if e.is_no_room() {
         AlluxioError::ResourceExhausted(message)
     } else {
         AlluxioError::Internal(message)

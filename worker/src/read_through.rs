@@ -10,10 +10,12 @@
 //! whole block. When no tier has room the data still flows to the readers,
 //! just without being cached. A fetch holds its block in memory until it
 //! ends, so fetches take room from `worker.read_through_memory` first and
-//! wait when there is none.
+//! wait when there is none. A load's fetch (`into_cache`) is written into
+//! the cache as it arrives and holds a chunk per piece in flight; readers
+//! that find one wait for it and read the cached block.
 
 use crate::block_store::{BlockStore, BlockWriter, StoreError, CHUNK_SIZE};
-use crate::into_cache;
+use crate::into_cache::{fetch_into_cache, BlockPieces};
 use crate::metrics::WorkerMetrics;
 use crate::piece::{Piece, PieceGatherer};
 use alluxio_client::MountResolver;
@@ -278,17 +280,13 @@ impl ReadThrough {
             .await?;
         let range = source.offset_in_file..source.offset_in_file + source.block_length;
         let pieces = self.requests(&*ufs, range);
-        into_cache::fetch_into_cache(
-            &self.store,
-            &self.metrics,
-            ufs,
-            &path,
-            source.block_id,
-            source.offset_in_file,
+        let block = BlockPieces {
+            block_id: source.block_id,
+            start: source.offset_in_file,
             pieces,
-            self.fetch.parallelism,
-        )
-        .await
+        };
+        let parallelism = self.fetch.parallelism;
+        fetch_into_cache(&self.store, &self.metrics, ufs, &path, block, parallelism).await
     }
 
     async fn fetch_into(&self, source: &BlockSource, fetch: &Fetch) -> Result<()> {

@@ -34,26 +34,20 @@ pub struct WorkerService {
 }
 
 fn store_status(e: StoreError) -> Status {
+    if e.is_no_room() {
+        return Status::resource_exhausted(e.to_string());
+    }
     match e {
         StoreError::NotCached(_) => Status::not_found(e.to_string()),
         StoreError::AlreadyCached(_) | StoreError::BeingWritten(_) => {
             Status::already_exists(e.to_string())
         }
-        StoreError::NoSpace { .. } => Status::resource_exhausted(e.to_string()),
-        // A disk full where no other directory could take over (the block
-        // record of a commit): another worker may have room.
-        StoreError::Io { ref source, .. }
-            if matches!(
-                source.raw_os_error(),
-                Some(libc::ENOSPC) | Some(libc::EDQUOT)
-            ) =>
-        {
-            Status::resource_exhausted(e.to_string())
-        }
         StoreError::TooLong { .. } => Status::invalid_argument(e.to_string()),
         StoreError::Incomplete { .. } => Status::internal(e.to_string()),
         StoreError::Corrupt { .. } => Status::data_loss(e.to_string()),
-        StoreError::Config(_) | StoreError::Io { .. } => Status::internal(e.to_string()),
+        StoreError::NoSpace { .. } | StoreError::Config(_) | StoreError::Io { .. } => {
+            Status::internal(e.to_string())
+        }
     }
 }
 

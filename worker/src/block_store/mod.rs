@@ -60,6 +60,14 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// No tier had room, or a disk filled up where no other directory
+    /// could take over: another worker may have room.
+    pub fn is_no_room(&self) -> bool {
+        matches!(self, StoreError::NoSpace { .. }) || is_out_of_space(self)
+    }
+}
+
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     move |source| StoreError::Io {
         path: path.to_path_buf(),
