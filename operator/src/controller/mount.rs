@@ -14,6 +14,8 @@ use crate::build::mount_plan::{
 };
 use crate::crd::{AlluxioCluster, Condition, Mount, MountStatus};
 use alluxio_client::MasterClient;
+use alluxio_proto::grpc::FileInfo;
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams};
@@ -255,26 +257,38 @@ async fn write_status(
 
 /// Files and bytes the master knows under the mount, and how many of
 /// those bytes are cached; `None` when the master cannot say in time.
+#[derive(Default)]
 pub struct Usage {
     pub files: u64,
     pub bytes: u64,
     pub cached_bytes: u64,
 }
 
+impl Usage {
+    fn add(&mut self, f: &FileInfo) {
+        if !f.folder {
+            self.files += 1;
+            self.bytes += f.length;
+            self.cached_bytes += f.length * u64::from(f.in_alluxio_percentage.min(100)) / 100;
+        }
+    }
+}
+
+/// Sums the listing under `path` batch by batch as the master streams it,
+/// so the operator holds one batch, not the mount's whole tree; each batch
+/// must come within `MASTER_TIMEOUT`.
 async fn usage(master: &MasterClient, path: &str) -> Option<Usage> {
-    let listing = tokio::time::timeout(MASTER_TIMEOUT, master.list_status(path, true, None))
+    let mut batches =
+        tokio::time::timeout(MASTER_TIMEOUT, master.list_status_batches(path, true, None))
+            .await
+            .ok()?
+            .ok()?;
+    let mut u = Usage::default();
+    while let Some(batch) = tokio::time::timeout(MASTER_TIMEOUT, batches.next())
         .await
         .ok()?
-        .ok()?;
-    let mut u = Usage {
-        files: 0,
-        bytes: 0,
-        cached_bytes: 0,
-    };
-    for f in listing.iter().filter(|f| !f.folder) {
-        u.files += 1;
-        u.bytes += f.length;
-        u.cached_bytes += f.length * u64::from(f.in_alluxio_percentage.min(100)) / 100;
+    {
+        batch.ok()?.iter().for_each(|f| u.add(f));
     }
     Some(u)
 }
@@ -401,5 +415,34 @@ fn status(mount: &Mount, outcome: Result<&str, &MountError>, usage: Option<Usage
             Ok(hash) => Some(hash.to_string()),
             Err(_) => previous.credentials_hash.clone(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_counts_files_and_their_cached_share_not_folders() {
+        let file = |length, in_alluxio_percentage| FileInfo {
+            length,
+            in_alluxio_percentage,
+            ..Default::default()
+        };
+        let folder = FileInfo {
+            folder: true,
+            length: 4096,
+            ..Default::default()
+        };
+        let mut u = Usage::default();
+        for f in [file(1000, 100), file(1000, 50), folder, file(200, 250)] {
+            u.add(&f);
+        }
+        assert_eq!((u.files, u.bytes), (3, 2200));
+        assert_eq!(
+            u.cached_bytes,
+            1000 + 500 + 200,
+            "a share above 100% counts as 100%"
+        );
     }
 }
