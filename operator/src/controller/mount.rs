@@ -274,23 +274,31 @@ impl Usage {
     }
 }
 
+/// How long a Mount's usage may take to sum, so that a huge mount does
+/// not hold its reconcile (a deletion, say) for minutes; past it the
+/// status keeps the last usage.
+const USAGE_BUDGET: Duration = Duration::from_secs(20);
+
 /// Sums the listing under `path` batch by batch as the master streams it,
 /// so the operator holds one batch, not the mount's whole tree; each batch
-/// must come within `MASTER_TIMEOUT`.
+/// must come within `MASTER_TIMEOUT`, all of them within `USAGE_BUDGET`.
 async fn usage(master: &MasterClient, path: &str) -> Option<Usage> {
-    let mut batches =
-        tokio::time::timeout(MASTER_TIMEOUT, master.list_status_batches(path, true, None))
+    let sum = async {
+        let listing = master.list_status_batches(path, true, None);
+        let mut batches = tokio::time::timeout(MASTER_TIMEOUT, listing)
             .await
             .ok()?
             .ok()?;
-    let mut u = Usage::default();
-    while let Some(batch) = tokio::time::timeout(MASTER_TIMEOUT, batches.next())
-        .await
-        .ok()?
-    {
-        batch.ok()?.iter().for_each(|f| u.add(f));
-    }
-    Some(u)
+        let mut u = Usage::default();
+        while let Some(batch) = tokio::time::timeout(MASTER_TIMEOUT, batches.next())
+            .await
+            .ok()?
+        {
+            batch.ok()?.iter().for_each(|f| u.add(f));
+        }
+        Some(u)
+    };
+    tokio::time::timeout(USAGE_BUDGET, sum).await.ok()?
 }
 
 /// Mounts or updates the Mount on the master as the plan says; returns
