@@ -134,7 +134,9 @@ pub struct ReadThrough {
 /// How a cold block is fetched from an object store.
 #[derive(Clone, Copy, Debug)]
 pub struct FetchPlan {
-    /// Bytes per ranged request.
+    /// Bytes per ranged request: for a load, a whole number of
+    /// `CHUNK_SIZE`s, since its pieces are written side by side chunk by
+    /// chunk (`WorkerServer` rounds the setting up).
     pub piece: u64,
     /// Requests in flight for one block.
     pub parallelism: usize,
@@ -237,11 +239,11 @@ impl ReadThrough {
         // Room for the whole block first (a block bigger than the bound
         // takes all of it); a load's fetch holds a chunk per piece in
         // flight.
-        let held = match fetch.keeps_pieces {
+        let room = match fetch.keeps_pieces {
             true => source.block_length,
             false => (self.fetch.parallelism as u64 * CHUNK_SIZE).min(source.block_length),
         };
-        let mib = (held.div_ceil(MIB).max(1)).min(self.memory_mib as u64) as u32;
+        let mib = (room.div_ceil(MIB).max(1)).min(self.memory_mib as u64) as u32;
         let _room = self
             .memory
             .clone()
